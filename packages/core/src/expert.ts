@@ -1,0 +1,94 @@
+/**
+ * Expert kinds and their weights. Weights use the Hugging Face / PyTorch `Linear` layout
+ * `[out_features, in_features]`; backends re-lay them out once when they prepare a layer.
+ *
+ * - `swiglu` (Mixtral, Qwen, DeepSeek): `down(silu(gate x) * up x)`
+ * - `gelu`: `down(gelu(up x))` with the exact (erf) GELU
+ * - `relu`: `down(relu(up x))`
+ */
+import type { HostTensor } from './tensor.js';
+
+/** The expert feed-forward kinds the runtime computes. */
+export type ExpertKind = 'swiglu' | 'gelu' | 'relu';
+
+/** Every expert kind, for validation messages. */
+export const EXPERT_KINDS: readonly ExpertKind[] = ['swiglu', 'gelu', 'relu'];
+
+/** Weights of one expert FFN with hidden size D and inner size F. */
+export interface ExpertWeights {
+  /** `[F, D]`, SwiGLU only (Mixtral `w1`, Qwen/DeepSeek `gate_proj`). */
+  readonly gate?: HostTensor;
+  /** `[F, D]` (Mixtral `w3`, `up_proj`; the first layer of GELU/ReLU MLPs). */
+  readonly up: HostTensor;
+  /** `[D, F]` (Mixtral `w2`, `down_proj`). */
+  readonly down: HostTensor;
+  /** `[F]`, optional, SwiGLU only. */
+  readonly gateBias?: HostTensor;
+  /** `[F]`, optional. */
+  readonly upBias?: HostTensor;
+  /** `[D]`, optional. */
+  readonly downBias?: HostTensor;
+}
+
+/** A set of experts of one kind and shape, as handed to a backend to prepare. */
+export interface ExpertGroup {
+  readonly kind: ExpertKind;
+  /** D */
+  readonly hiddenSize: number;
+  /** F */
+  readonly ffnSize: number;
+  readonly experts: readonly ExpertWeights[];
+}
+
+/** SiLU (swish): x * sigmoid(x). */
+export function silu(x: number): number {
+  return x / (1 + Math.exp(-x));
+}
+
+/** Logistic sigmoid. */
+export function sigmoid(x: number): number {
+  return 1 / (1 + Math.exp(-x));
+}
+
+/**
+ * erf with absolute error below 1.2e-7 everywhere (Numerical Recipes' erfc Chebyshev fit),
+ * accurate enough for float32 GELU and cheap enough for a kernel.
+ */
+export function erf(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r =
+    t *
+    Math.exp(
+      -z * z -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return x >= 0 ? 1 - r : r - 1;
+}
+
+/** Exact GELU: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)). */
+export function gelu(x: number): number {
+  return 0.5 * x * (1 + erf(x * Math.SQRT1_2));
+}
+
+/** ReLU. */
+export function relu(x: number): number {
+  return x > 0 ? x : 0;
+}
+
+/** The pointwise activation applied to the first projection of a kind (SwiGLU: to the gate). */
+export function activationOf(kind: ExpertKind): (x: number) => number {
+  switch (kind) {
+    case 'swiglu':
+      return silu;
+    case 'gelu':
+      return gelu;
+    case 'relu':
+      return relu;
+  }
+}

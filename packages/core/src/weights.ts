@@ -1,0 +1,125 @@
+/**
+ * The weights of one MoE layer, their validation against a config, and seeded random
+ * initialisation for tests, demos and benchmarks.
+ */
+import { ShapeError } from './errors.js';
+import type { ExpertGroup, ExpertWeights } from './expert.js';
+import { sharedExpertCount, validateLayerConfig, type MoELayerConfig } from './layer-config.js';
+import { createRng, randomNormal, type Rng } from './rng.js';
+import { HostTensor, type DType } from './tensor.js';
+
+/** All weights of one MoE layer (Hugging Face `[out, in]` layout throughout). */
+export interface MoEWeights {
+  /** Router projection `[E, D]` (Mixtral `gate.weight`). */
+  readonly router: HostTensor;
+  /** Router parameters beyond the projection, by name, e.g. DeepSeek-V3's `e_score_correction_bias` `[E]`. */
+  readonly routerParams?: Readonly<Record<string, HostTensor>>;
+  /** The E routed experts. */
+  readonly experts: readonly ExpertWeights[];
+  /** Shared experts, each with inner size `sharedExperts.ffnSize`. */
+  readonly shared?: readonly ExpertWeights[];
+  /** Qwen2-MoE `shared_expert_gate.weight` `[1, D]`. */
+  readonly sharedGate?: HostTensor;
+}
+
+function checkExpert(where: string, e: ExpertWeights, kind: string, d: number, f: number, bias: boolean): void {
+  if (!e || !e.up || !e.down) throw new ShapeError(`${where}: expected { up, down${kind === 'swiglu' ? ', gate' : ''} } weights`);
+  if (kind === 'swiglu') {
+    if (!e.gate) throw new ShapeError(`${where}.gate is missing; SwiGLU experts need gate [${f}, ${d}]`);
+    e.gate.assertShape(`${where}.gate`, [f, d]);
+  } else if (e.gate) {
+    throw new ShapeError(`${where}.gate is present but ${kind} experts have no gate projection`);
+  }
+  e.up.assertShape(`${where}.up`, [f, d]);
+  e.down.assertShape(`${where}.down`, [d, f]);
+  if (bias) {
+    if (kind === 'swiglu') e.gateBias?.assertShape(`${where}.gateBias`, [f]);
+    e.upBias?.assertShape(`${where}.upBias`, [f]);
+    e.downBias?.assertShape(`${where}.downBias`, [d]);
+  } else if (e.gateBias || e.upBias || e.downBias) {
+    throw new ShapeError(`${where} has biases but the config says expert.bias is false`);
+  }
+}
+
+/** Checks every weight's presence and shape against the config; throws a ShapeError naming the tensor. */
+export function validateWeights(config: MoELayerConfig, weights: MoEWeights): void {
+  validateLayerConfig(config);
+  const { hiddenSize: d, numExperts: e } = config;
+  if (!weights || !weights.router) throw new ShapeError('weights.router is missing; expected [E, D]');
+  weights.router.assertShape('weights.router', [e, d]);
+  if (!Array.isArray(weights.experts) || weights.experts.length !== e) {
+    throw new ShapeError(`weights.experts has ${weights.experts?.length ?? 0} experts, expected numExperts = ${e}`);
+  }
+  weights.experts.forEach((x, j) => checkExpert(`weights.experts[${j}]`, x, config.expert.kind, d, config.expert.ffnSize, config.expert.bias ?? false));
+  const s = sharedExpertCount(config);
+  const shared = weights.shared ?? [];
+  if (shared.length !== s) throw new ShapeError(`weights.shared has ${shared.length} experts, expected sharedExperts.count = ${s}`);
+  shared.forEach((x, j) => checkExpert(`weights.shared[${j}]`, x, config.expert.kind, d, config.sharedExperts!.ffnSize, config.expert.bias ?? false));
+  if (config.sharedExperts?.gated) {
+    if (!weights.sharedGate) throw new ShapeError(`weights.sharedGate is missing; a gated shared expert needs [1, ${d}]`);
+    weights.sharedGate.assertShape('weights.sharedGate', [1, d]);
+  }
+  for (const [name, t] of Object.entries(weights.routerParams ?? {})) {
+    if (t.shape.length !== 1 || t.shape[0] !== e) throw new ShapeError(`weights.routerParams.${name} has shape [${t.shape.join(', ')}], expected [${e}]`);
+  }
+}
+
+/** The routed experts of a layer as a group a backend prepares. */
+export function routedExpertGroup(config: MoELayerConfig, weights: MoEWeights): ExpertGroup {
+  return { kind: config.expert.kind, hiddenSize: config.hiddenSize, ffnSize: config.expert.ffnSize, experts: weights.experts };
+}
+
+/** The shared experts of a layer as a group, or undefined when it has none. */
+export function sharedExpertGroup(config: MoELayerConfig, weights: MoEWeights): ExpertGroup | undefined {
+  if (!config.sharedExperts || !weights.shared?.length) return undefined;
+  return { kind: config.expert.kind, hiddenSize: config.hiddenSize, ffnSize: config.sharedExperts.ffnSize, experts: weights.shared };
+}
+
+/** Options for {@link randomWeights}. */
+export interface RandomWeightsOptions {
+  /** Seed of the generator; equal seeds give equal weights. */
+  readonly seed: number;
+  /** Storage dtype of the weights (values are drawn in float32, then rounded). Default float32. */
+  readonly dtype?: DType;
+}
+
+function tensor(rng: Rng, shape: number[], scale: number, dtype: DType): HostTensor {
+  const t = HostTensor.float32(shape, randomNormal(rng, shape[0] * (shape[1] ?? 1), scale));
+  return dtype === 'float32' ? t : t.to(dtype);
+}
+
+function randomExpert(rng: Rng, kind: string, d: number, f: number, bias: boolean, dtype: DType): ExpertWeights {
+  const inScale = 1 / Math.sqrt(d);
+  const outScale = 1 / Math.sqrt(f);
+  return {
+    gate: kind === 'swiglu' ? tensor(rng, [f, d], inScale, dtype) : undefined,
+    up: tensor(rng, [f, d], inScale, dtype),
+    down: tensor(rng, [d, f], outScale, dtype),
+    gateBias: bias && kind === 'swiglu' ? tensor(rng, [f], 0.1, dtype) : undefined,
+    upBias: bias ? tensor(rng, [f], 0.1, dtype) : undefined,
+    downBias: bias ? tensor(rng, [d], 0.1, dtype) : undefined,
+  };
+}
+
+/**
+ * Seeded random weights for a config: normal with std 1/sqrt(fan_in), so activations keep a
+ * unit scale. The router gets a larger scale so routing is decisive rather than near-uniform.
+ */
+export function randomWeights(config: MoELayerConfig, options: RandomWeightsOptions): MoEWeights {
+  validateLayerConfig(config);
+  const rng = createRng(options.seed);
+  const dtype = options.dtype ?? 'float32';
+  const { hiddenSize: d, numExperts: e } = config;
+  const bias = config.expert.bias ?? false;
+  const router = tensor(rng, [e, d], 2 / Math.sqrt(d), dtype);
+  const experts = Array.from({ length: e }, () => randomExpert(rng, config.expert.kind, d, config.expert.ffnSize, bias, dtype));
+  const s = sharedExpertCount(config);
+  const shared = Array.from({ length: s }, () => randomExpert(rng, config.expert.kind, d, config.sharedExperts!.ffnSize, bias, dtype));
+  const sharedGate = config.sharedExperts?.gated ? tensor(rng, [1, d], 1 / Math.sqrt(d), dtype) : undefined;
+  return { router, experts, shared: s ? shared : undefined, sharedGate };
+}
+
+/** Seeded random input rows `[T, D]` with unit normal entries. */
+export function randomInput(numTokens: number, hiddenSize: number, seed: number): HostTensor<'float32'> {
+  return HostTensor.float32([numTokens, hiddenSize], randomNormal(createRng(seed), numTokens * hiddenSize));
+}
