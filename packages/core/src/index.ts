@@ -16,10 +16,7 @@ export * from './weights.js';
 export * from './router.js';
 export * from './router-options.js';
 export * from './router-registry.js';
-export { softmaxRow, topKIndices } from './routers/select.js';
-export { createTopKSoftmaxRouter, TOPK_SOFTMAX_OPTIONS } from './routers/topk-softmax.js';
-export { createSwitchRouter, SWITCH_OPTIONS } from './routers/switch.js';
-export { registerBuiltinRouters } from './routers/builtin-routers.js';
+export * from './routers/index.js';
 export * from './routing-plan.js';
 export * from './routing-stats.js';
 export * from './backend.js';
@@ -30,5 +27,6 @@ export * from './reference.js';
 export * from './cross-validate.js';
 export * from './reference-check.js';
 export * from './runtime.js';
+export * from './safetensors/index.js';
 
 registerBuiltinRouters();
