@@ -1,0 +1,51 @@
+/**
+ * What a compute engine (plain TypeScript, or WebAssembly on threads) implements. The backend
+ * class validates inputs and owns the handles; an engine only lays out weights and computes.
+ */
+import type { ExpertKind, RoutingPlan } from '@moe-runtime/core';
+
+/** A linear layer's weights decoded to float32: `weight` `[out, in]`, `bias` `[out]`. */
+export interface LinearData {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  readonly weight: Float32Array;
+  readonly bias?: Float32Array;
+}
+
+/** One expert decoded to float32 (`gate`/`up` `[F, D]`, `down` `[D, F]`). */
+export interface ExpertData {
+  readonly gate?: Float32Array;
+  readonly up: Float32Array;
+  readonly down: Float32Array;
+  readonly gateBias?: Float32Array;
+  readonly upBias?: Float32Array;
+  readonly downBias?: Float32Array;
+}
+
+/** An expert group decoded to float32. */
+export interface ExpertGroupData {
+  readonly kind: ExpertKind;
+  readonly hiddenSize: number;
+  readonly ffnSize: number;
+  readonly experts: readonly ExpertData[];
+}
+
+/** Engine-private state of a prepared layer. */
+export interface EngineResource {
+  /** Frees what the engine holds for the layer. */
+  free(): void;
+}
+
+/** A compute engine. Calls are synchronous: the backend serialises them. */
+export interface Engine {
+  /** What runs, e.g. `wasm-relaxed-simd x2` or `js`. */
+  readonly description: string;
+  readonly threads: number;
+  prepareLinear(data: LinearData): EngineResource;
+  /** y `[rows, out]` = x W^T (+ b). */
+  linear(layer: EngineResource, x: Float32Array, rows: number): Float32Array;
+  prepareExperts(group: ExpertGroupData): EngineResource;
+  /** The grouped expert FFN over the plan's routed rows plus the weighted combine. */
+  runExperts(experts: EngineResource, x: Float32Array, plan: RoutingPlan): Float32Array;
+  dispose(): Promise<void>;
+}

@@ -1,0 +1,70 @@
+/**
+ * The plain TypeScript engine: the portable fallback (`simd: 'none'`) and the cross-check for
+ * the WebAssembly kernels. Weights stay in their `[out, in]` layout (dot products of rows).
+ */
+import { activationOf, type ExpertKind, type RoutingPlan } from '@moe-runtime/core';
+import type { Engine, EngineResource, ExpertData, ExpertGroupData, LinearData } from '../engine.js';
+import { combineRows, gatherRows } from '../plan-rows.js';
+import { gemmTransB } from './js-gemm.js';
+
+class JsLinear implements EngineResource {
+  constructor(readonly data: LinearData) {}
+  free(): void {}
+}
+
+class JsExperts implements EngineResource {
+  constructor(readonly group: ExpertGroupData) {}
+  free(): void {}
+}
+
+/** Runs one expert's FFN on `m` gathered rows `xs` `[m, D]`, writing `[m, D]` into `out`. */
+function expertFfn(kind: ExpertKind, e: ExpertData, d: number, f: number, xs: Float32Array, m: number, out: Float32Array): void {
+  const act = activationOf(kind);
+  const h = new Float32Array(m * f);
+  gemmTransB(xs, m, d, e.up, f, e.upBias, h);
+  if (e.gate) {
+    const g = new Float32Array(m * f);
+    gemmTransB(xs, m, d, e.gate, f, e.gateBias, g);
+    for (let i = 0; i < h.length; i++) h[i] = act(g[i]) * h[i];
+  } else {
+    for (let i = 0; i < h.length; i++) h[i] = act(h[i]);
+  }
+  gemmTransB(h, m, f, e.down, d, e.downBias, out);
+}
+
+/** The plain TypeScript engine (single thread). */
+export class JsEngine implements Engine {
+  readonly description = 'js';
+  readonly threads = 1;
+
+  prepareLinear(data: LinearData): EngineResource {
+    return new JsLinear(data);
+  }
+
+  linear(layer: EngineResource, x: Float32Array, rows: number): Float32Array {
+    const { data } = layer as JsLinear;
+    const y = new Float32Array(rows * data.outFeatures);
+    gemmTransB(x, rows, data.inFeatures, data.weight, data.outFeatures, data.bias, y);
+    return y;
+  }
+
+  prepareExperts(group: ExpertGroupData): EngineResource {
+    return new JsExperts(group);
+  }
+
+  runExperts(experts: EngineResource, x: Float32Array, plan: RoutingPlan): Float32Array {
+    const { group } = experts as JsExperts;
+    const d = group.hiddenSize;
+    const rowsOut = new Float32Array(plan.rowToken.length * d);
+    for (let e = 0; e < plan.numExperts; e++) {
+      const start = plan.expertOffsets[e];
+      const m = plan.expertOffsets[e + 1] - start;
+      if (m === 0) continue;
+      const xs = gatherRows(x, d, plan.rowToken, start, m);
+      expertFfn(group.kind, group.experts[e], d, group.ffnSize, xs, m, rowsOut.subarray(start * d, (start + m) * d));
+    }
+    return combineRows(rowsOut, d, d, plan);
+  }
+
+  async dispose(): Promise<void> {}
+}

@@ -1,0 +1,78 @@
+import {
+  BackendError,
+  ConfigError,
+  denseRoutingPlan,
+  HostTensor,
+  randomWeights,
+  routedExpertGroup,
+  ShapeError,
+  type MoELayerConfig,
+} from '@moe-runtime/core';
+import { describe, expect, it } from 'vitest';
+import { createCpuBackend, resolveCpuOptions } from '../src/index.js';
+
+const config: MoELayerConfig = { hiddenSize: 8, numExperts: 4, topK: 2, expert: { kind: 'swiglu', ffnSize: 12 }, router: { name: 'topk-softmax' } };
+
+describe('options', () => {
+  it('rejects bad options with a ConfigError naming backend.options.<key>', () => {
+    expect(() => resolveCpuOptions({ threads: 0 })).toThrow(ConfigError);
+    expect(() => resolveCpuOptions({ threads: 1.5 })).toThrow(/backend\.options\.threads/);
+    expect(() => resolveCpuOptions({ threads: '2' })).toThrow(/backend\.options\.threads/);
+    expect(() => resolveCpuOptions({ simd: 'avx' })).toThrow(/backend\.options\.simd: expected one of/);
+    expect(() => resolveCpuOptions({ fast: true })).toThrow(/backend\.options\.fast/);
+    const err = (() => {
+      try {
+        resolveCpuOptions({ simd: 3 });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).field).toBe('backend.options.simd');
+  });
+
+  it('fills in defaults', () => {
+    const r = resolveCpuOptions({});
+    expect(r.simd).toBe('auto');
+    expect(r.threads).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('bad inputs', () => {
+  it('rejects handles prepared by another backend, wrong x lengths and disposed handles', async () => {
+    const a = await createCpuBackend({ simd: 'none' });
+    const b = await createCpuBackend({ simd: 'none' });
+    try {
+      const weights = randomWeights(config, { seed: 5 });
+      const experts = await a.prepareExperts(routedExpertGroup(config, weights));
+      const lin = await a.prepareLinear({ weight: weights.router });
+      const plan = denseRoutingPlan(3, 4);
+      const x = new Float32Array(3 * 8).map((_, i) => Math.sin(i));
+      await expect(b.runExperts(experts, x, plan)).rejects.toThrow(BackendError);
+      await expect(b.linear(lin, x, 3)).rejects.toThrow(/not prepared by this 'cpu' backend/);
+      await expect(a.runExperts(experts, x.subarray(1), plan)).rejects.toThrow(ShapeError);
+      await expect(a.linear(lin, x.subarray(1), 3)).rejects.toThrow(ShapeError);
+      await expect(a.runExperts(experts, x, denseRoutingPlan(3, 5))).rejects.toThrow(/plan.numExperts/);
+      expect((await a.runExperts(experts, x, plan)).length).toBe(24);
+      experts.dispose();
+      await expect(a.runExperts(experts, x, plan)).rejects.toThrow(/disposed/);
+    } finally {
+      await a.dispose();
+      await b.dispose();
+    }
+  });
+
+  it('rejects mis-shaped weights with a ShapeError naming the tensor', async () => {
+    const a = await createCpuBackend({ simd: 'none' });
+    try {
+      const weights = randomWeights(config, { seed: 6 });
+      const group = routedExpertGroup(config, weights);
+      const broken = { ...group, experts: group.experts.map((e, j) => (j === 2 ? { ...e, down: HostTensor.float32([8, 11]) } : e)) };
+      await expect(a.prepareExperts(broken)).rejects.toThrow(/experts\[2\]\.down has shape \[8, 11\], expected \[8, 12\]/);
+      await expect(a.prepareExperts({ ...group, kind: 'tanh' as never })).rejects.toThrow(ConfigError);
+      await expect(a.prepareLinear({ weight: HostTensor.float32([4, 8]), bias: HostTensor.float32([5]) })).rejects.toThrow(/weights.bias/);
+    } finally {
+      await a.dispose();
+    }
+  });
+});
