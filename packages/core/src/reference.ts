@@ -4,6 +4,7 @@
  * reference sees exactly the values a backend sees.
  */
 import type { ExpertGroup, ExpertWeights } from './expert.js';
+import { ShapeError } from './errors.js';
 import { activationOf, sigmoid } from './expert.js';
 import { checkRows, checkTokenIds } from './input-checks.js';
 import { validateLayerConfig, type MoELayerConfig } from './layer-config.js';
@@ -108,12 +109,19 @@ export interface ReferenceOptions {
   readonly decision?: RouterDecision;
 }
 
-/** The whole MoE layer in float64: router logits, routing, routed and shared experts. */
-export function referenceForward(config: MoELayerConfig, weights: MoEWeights, x: HostTensor | Float32Array, options: ReferenceOptions = {}): ReferenceResult {
+/** The whole MoE layer in float64: router logits, routing, routed and shared experts. `x` is `[T, D]`. */
+export function referenceForward(
+  config: MoELayerConfig,
+  weights: MoEWeights,
+  x: HostTensor | Float32Array | Float64Array,
+  options: ReferenceOptions = {},
+): ReferenceResult {
   validateLayerConfig(config);
   validateWeights(config, weights);
   const { hiddenSize: d, numExperts: e } = config;
-  const { rows: t, data } = checkRows('x', x, d);
+  // Float64 rows come from float64 callers (the reference decoder): kept in float64 throughout.
+  if (x instanceof Float64Array && x.length % d !== 0) throw new ShapeError(`x has ${x.length} values, not a multiple of the row width ${d}`);
+  const { rows: t, data } = x instanceof Float64Array ? { rows: x.length / d, data: x } : checkRows('x', x, d);
   const logits = referenceLinear(weights.router, data, t);
   let decision = options.decision;
   if (!decision) {
