@@ -16,8 +16,15 @@ export interface RoutingStats {
   readonly assignments: number;
   /** Assignments removed by capacity. */
   readonly droppedAssignments: number;
-  /** Tokens left with no expert at all (their routed output is 0). */
+  /** Tokens the router assigned but capacity left with no expert at all (routed output 0). */
   readonly droppedTokens: number;
+  /**
+   * Tokens with no kept expert for any reason (dropped, or never chosen, as expert-choice
+   * routing may leave a token): their routed output is 0.
+   */
+  readonly unroutedTokens: number;
+  /** The per-expert capacity the router asked for, if any. */
+  readonly capacity?: number;
   /** Largest kept load over the mean kept load (1 = perfectly balanced). */
   readonly maxOverMeanLoad: number;
   readonly maxLoad: number;
@@ -73,9 +80,14 @@ export function computeRoutingStats(logits: Logits, decision: RouterDecision, pl
   const maxLoad = Math.max(...load);
   const variance = load.reduce((s, v) => s + (v - meanLoad) ** 2, 0) / e;
   let droppedTokens = 0;
+  let unroutedTokens = 0;
   const hadAssignment = new Uint8Array(t);
   for (let a = 0; a < n; a++) hadAssignment[decision.token[a]] = 1;
-  for (let i = 0; i < t; i++) if (hadAssignment[i] && plan.tokenOffsets[i + 1] === plan.tokenOffsets[i]) droppedTokens++;
+  for (let i = 0; i < t; i++) {
+    if (plan.tokenOffsets[i + 1] !== plan.tokenOffsets[i]) continue;
+    unroutedTokens++;
+    if (hadAssignment[i]) droppedTokens++;
+  }
   return {
     numTokens: t,
     numExperts: e,
@@ -83,6 +95,8 @@ export function computeRoutingStats(logits: Logits, decision: RouterDecision, pl
     assignments: n,
     droppedAssignments: plan.dropped.token.length,
     droppedTokens,
+    unroutedTokens,
+    capacity: plan.capacity,
     maxLoad,
     meanLoad,
     maxOverMeanLoad: meanLoad > 0 ? maxLoad / meanLoad : 0,
