@@ -1,0 +1,73 @@
+/**
+ * The ONNX graph of an expert group: one input per expert (that expert's routed rows,
+ * gathered on the host, `[n_e, D]`, possibly 0 rows) and one output per expert (`[n_e, D]`).
+ * Each expert's FFN reads its weights from constant initializers, so onnxruntime pre-packs
+ * them once at session creation:
+ *
+ *   swiglu: h = x [D, 2F](gate|up) (+b); g, u = Split(h); a = g * Sigmoid(g) * u; y = a [F, D] (+b)
+ *   gelu:   y = Gelu(x [D, F] (+b)) [F, D] (+b)      (exact erf GELU, opset 20+)
+ *   relu:   y = Relu(x [D, F] (+b)) [F, D] (+b)
+ */
+import { HostTensor, type ExpertGroup } from '@moe-runtime/core';
+import { OnnxGraphBuilder } from './onnx-graph.js';
+import { packColumns, packVector } from './weight-layout.js';
+
+/** Graph input name of expert e's rows. */
+export function expertInputName(e: number): string {
+  return `x${e}`;
+}
+
+/** Graph output name of expert e's result rows. */
+export function expertOutputName(e: number): string {
+  return `y${e}`;
+}
+
+
+/** x W^T (+ b) with the `[out, in]` matrices fused column-wise (a missing bias part is 0). */
+function linear(g: OnnxGraphBuilder, prefix: string, x: string, weights: readonly HostTensor[], biases: readonly (HostTensor | undefined)[], out: string): string {
+  const w = g.floatConstant(`${prefix}_w`, packColumns(weights));
+  const hasBias = biases.some((b) => b !== undefined);
+  const mm = hasBias ? `${prefix}_mm` : out;
+  g.node('MatMul', [x, w], [mm]);
+  if (!hasBias) return out;
+  const parts = biases.map((b, i) => b ?? HostTensor.float32([weights[i].shape[0]]));
+  g.node('Add', [mm, g.floatConstant(`${prefix}_b`, packVector(parts))], [out]);
+  return out;
+}
+
+function activation(g: OnnxGraphBuilder, kind: ExpertGroup['kind'], prefix: string, h: string): string {
+  const out = `${prefix}_act`;
+  switch (kind) {
+    case 'swiglu': {
+      g.node('Split', [h], [`${prefix}_gate`, `${prefix}_up`], { axis: { i: 1 }, num_outputs: { i: 2 } });
+      g.node('Sigmoid', [`${prefix}_gate`], [`${prefix}_sig`]);
+      g.node('Mul', [`${prefix}_gate`, `${prefix}_sig`], [`${prefix}_silu`]);
+      g.node('Mul', [`${prefix}_silu`, `${prefix}_up`], [out]);
+      return out;
+    }
+    case 'gelu':
+      g.node('Gelu', [h], [out], { approximate: { s: 'none' } });
+      return out;
+    case 'relu':
+      g.node('Relu', [h], [out]);
+      return out;
+  }
+}
+
+/** Serialises the graph computing `experts` (indices into `group.experts`) side by side. */
+export function buildExpertGraph(group: ExpertGroup, experts: readonly number[]): Uint8Array {
+  const g = new OnnxGraphBuilder(`moe_${group.kind}_experts`);
+  const d = group.hiddenSize;
+  for (const e of experts) {
+    const w = group.experts[e];
+    const x = expertInputName(e);
+    g.input(x, 'float32', [`n${e}`, d]);
+    const first = group.kind === 'swiglu' ? [w.gate!, w.up] : [w.up];
+    const firstBias = group.kind === 'swiglu' ? [w.gateBias, w.upBias] : [w.upBias];
+    const h = linear(g, `e${e}_fc1`, x, first, firstBias, `e${e}_h`);
+    const a = activation(g, group.kind, `e${e}`, h);
+    linear(g, `e${e}_fc2`, a, [w.down], [w.downBias], expertOutputName(e));
+    g.output(expertOutputName(e), 'float32', [`n${e}`, d]);
+  }
+  return g.toModel();
+}

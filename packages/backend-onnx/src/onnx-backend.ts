@@ -1,0 +1,154 @@
+/**
+ * The `onnx` backend: onnxruntime-node sessions over graphs written in TypeScript.
+ *
+ * - `prepareLinear`: a MatMul (+Add) graph, weight as an `[in, out]` initializer.
+ * - `prepareExperts`: one graph per expert group with every expert's FFN side by side and the
+ *   weights as constant initializers (pre-packed once by MLAS); `runExperts` gathers each
+ *   expert's routed rows on the host, makes one `session.run` per call, and combines the
+ *   per-expert outputs in TypeScript in the plan's per-token row order.
+ *
+ * `session.run` is synchronous inside onnxruntime-node: it blocks the event loop while it
+ * computes (a server runs inference in worker threads).
+ */
+import {
+  BackendError,
+  HostTensor,
+  ShapeError,
+  type Backend,
+  type BackendOptions,
+  type ExpertGroup,
+  type LinearWeights,
+  type PreparedExperts,
+  type PreparedLinear,
+  type RoutingPlan,
+} from '@moe-runtime/core';
+import { Tensor } from 'onnxruntime-node';
+import { buildExpertGraph, expertInputName, expertOutputName } from './expert-graph.js';
+import { checkExpertGroup, checkLinearWeights } from './group-checks.js';
+import { combineExpertRows, gatherExpertRows } from './host-routing.js';
+import { buildLinearGraph, LINEAR_INPUT, LINEAR_OUTPUT } from './linear-graph.js';
+import { resolveOnnxOptions, type OnnxBackendOptions, type ResolvedOnnxOptions } from './options.js';
+import { OnnxPreparedExperts, OnnxPreparedLinear, type ExpertSession, type Releasable } from './prepared.js';
+import { checkProviders, createSession, float32Output, ORT_VERSION, runSession } from './sessions.js';
+
+/** A Backend on onnxruntime-node. Create it with {@link OnnxBackend.create}. */
+export class OnnxBackend implements Backend {
+  readonly name = 'onnx';
+  readonly engine: string;
+  readonly threads: number;
+  /** The validated options this backend runs with. */
+  readonly options: ResolvedOnnxOptions;
+  private readonly live = new Set<Releasable>();
+  private disposed = false;
+
+  private constructor(options: ResolvedOnnxOptions) {
+    this.options = options;
+    this.threads = options.intraOpThreads;
+    this.engine = `onnxruntime-node ${ORT_VERSION} (${options.executionProviders.join(', ')})`;
+  }
+
+  /**
+   * Validates the options (ConfigError naming `backend.options.<key>`), checks that the
+   * requested execution providers are installed (BackendError with the install flag
+   * otherwise) and proves them with a one-op session.
+   */
+  static async create(options: BackendOptions | OnnxBackendOptions = {}): Promise<OnnxBackend> {
+    const resolved = resolveOnnxOptions(options);
+    checkProviders(resolved);
+    const backend = new OnnxBackend(resolved);
+    if (resolved.executionProviders.includes('cuda')) {
+      // Loading the CUDA provider can still fail (driver, cuDNN): find out now, not mid-layer.
+      const probe = await backend.prepareLinear({ weight: HostTensor.float32([1, 1], new Float32Array([1])) });
+      probe.dispose();
+    }
+    return backend;
+  }
+
+  private alive(): void {
+    if (this.disposed) throw new BackendError("the 'onnx' backend has been disposed");
+  }
+
+  private forget = (h: Releasable): void => {
+    this.live.delete(h);
+  };
+
+  async prepareLinear(weights: LinearWeights): Promise<PreparedLinear> {
+    this.alive();
+    checkLinearWeights(weights);
+    const [out, inF] = weights.weight.shape;
+    const session = await createSession(`a linear layer [${out}, ${inF}]`, buildLinearGraph(weights), this.options);
+    const handle = new OnnxPreparedLinear(this, inF, out, session, this.forget);
+    this.live.add(handle);
+    return handle;
+  }
+
+  async linear(layer: PreparedLinear, x: Float32Array, rows: number): Promise<Float32Array> {
+    this.alive();
+    if (!(layer instanceof OnnxPreparedLinear) || layer.owner !== this) {
+      throw new BackendError("linear(): this layer handle was not prepared by this 'onnx' backend instance");
+    }
+    const session = layer.use();
+    if (!Number.isInteger(rows) || rows < 0) throw new ShapeError(`linear(): rows must be a non-negative integer, got ${rows}`);
+    if (!(x instanceof Float32Array) || x.length !== rows * layer.inFeatures) {
+      throw new ShapeError(`linear(): x has ${x?.length} values, expected rows x in = ${rows} x ${layer.inFeatures}`);
+    }
+    const result = await runSession('a linear layer', session, { [LINEAR_INPUT]: new Tensor('float32', x, [rows, layer.inFeatures]) });
+    return float32Output('linear output', result[LINEAR_OUTPUT], rows * layer.outFeatures);
+  }
+
+  async prepareExperts(group: ExpertGroup): Promise<PreparedExperts> {
+    this.alive();
+    checkExpertGroup(group);
+    const all = group.experts.map((_, e) => e);
+    const layout = this.options.expertGraph === 'grouped' ? [all] : all.map((e) => [e]);
+    const sessions: ExpertSession[] = [];
+    try {
+      for (const experts of layout) {
+        const what = `${experts.length} ${group.kind} expert(s) [D=${group.hiddenSize}, F=${group.ffnSize}]`;
+        sessions.push({ session: await createSession(what, buildExpertGraph(group, experts), this.options), experts });
+      }
+    } catch (err) {
+      for (const s of sessions) void s.session.release();
+      throw err;
+    }
+    const handle = new OnnxPreparedExperts(this, group.kind, group.experts.length, group.hiddenSize, group.ffnSize, sessions, this.forget);
+    this.live.add(handle);
+    return handle;
+  }
+
+  async runExperts(experts: PreparedExperts, x: Float32Array, plan: RoutingPlan): Promise<Float32Array> {
+    this.alive();
+    if (!(experts instanceof OnnxPreparedExperts) || experts.owner !== this) {
+      throw new BackendError("runExperts(): this expert group handle was not prepared by this 'onnx' backend instance");
+    }
+    const sessions = experts.use();
+    const d = experts.hiddenSize;
+    if (plan.numExperts !== experts.numExperts) {
+      throw new ShapeError(`runExperts(): the plan routes to ${plan.numExperts} experts, the prepared group has ${experts.numExperts}`);
+    }
+    if (!(x instanceof Float32Array) || x.length !== plan.numTokens * d) {
+      throw new ShapeError(`runExperts(): x has ${x?.length} values, expected numTokens x hiddenSize = ${plan.numTokens} x ${d}`);
+    }
+    const outputs: (Float32Array | undefined)[] = new Array(plan.numExperts);
+    for (const { session, experts: ids } of sessions) {
+      const feeds: Record<string, Tensor> = {};
+      let rows = 0;
+      for (const e of ids) {
+        const n = plan.tokensPerExpert[e];
+        rows += n;
+        feeds[expertInputName(e)] = new Tensor('float32', gatherExpertRows(plan, e, x, d), [n, d]);
+      }
+      // A session whose experts got no rows has nothing to compute (per-expert layout).
+      if (rows === 0 && sessions.length > 1) continue;
+      const result = await runSession(`${ids.length} expert(s)`, session, feeds);
+      for (const e of ids) outputs[e] = float32Output(`expert ${e} output`, result[expertOutputName(e)], plan.tokensPerExpert[e] * d);
+    }
+    return combineExpertRows(plan, outputs, d);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    for (const h of [...this.live]) h.dispose();
+    this.disposed = true;
+  }
+}

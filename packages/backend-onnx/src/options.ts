@@ -1,0 +1,99 @@
+/**
+ * Backend options (plain JSON, as the registry passes them) and their validation. Every bad
+ * value throws a ConfigError naming `backend.options.<key>` and what was expected.
+ */
+import { availableParallelism } from 'node:os';
+import { ConfigError, type BackendOptions } from '@moe-runtime/core';
+
+/** Execution providers this backend can ask onnxruntime-node for. */
+export type OnnxExecutionProvider = 'cpu' | 'cuda';
+
+/** How an expert group is laid out in sessions. */
+export type ExpertGraphLayout = 'grouped' | 'per-expert';
+
+/** Options of the `onnx` backend. */
+export interface OnnxBackendOptions {
+  /**
+   * Execution providers in order of preference. Default `['cpu']`. `'cuda'` needs the CUDA
+   * provider library, which onnxruntime-node's install script fetches only when asked
+   * (`--onnxruntime-node-install=cuda12`); the CPU provider is always appended as fallback.
+   */
+  readonly executionProviders?: readonly OnnxExecutionProvider[];
+  /** Threads of each session's intra-op pool. Default: `os.availableParallelism()`. */
+  readonly intraOpThreads?: number;
+  /**
+   * Let pool threads spin-wait between ops. Default false: a layer owns several sessions,
+   * and idle spinning pools steal cores from the one that runs.
+   */
+  readonly allowSpinning?: boolean;
+  /**
+   * `grouped` (default, fastest measured): one graph and one `session.run` per expert group.
+   * `per-expert`: one session per expert, run only for experts with routed rows.
+   */
+  readonly expertGraph?: ExpertGraphLayout;
+  /** CUDA device id when `cuda` is requested. Default 0. */
+  readonly deviceId?: number;
+}
+
+/** Options after validation, with defaults filled in. */
+export interface ResolvedOnnxOptions {
+  readonly executionProviders: readonly OnnxExecutionProvider[];
+  readonly intraOpThreads: number;
+  readonly allowSpinning: boolean;
+  readonly expertGraph: ExpertGraphLayout;
+  readonly deviceId: number;
+}
+
+const KNOWN = ['executionProviders', 'intraOpThreads', 'allowSpinning', 'expertGraph', 'deviceId'] as const;
+const PROVIDERS: readonly OnnxExecutionProvider[] = ['cpu', 'cuda'];
+const LAYOUTS: readonly ExpertGraphLayout[] = ['grouped', 'per-expert'];
+
+function field(key: string): string {
+  return `backend.options.${key}`;
+}
+
+function nonNegativeInt(key: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new ConfigError(field(key), `expected an integer >= ${min}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function providers(value: unknown): OnnxExecutionProvider[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new ConfigError(field('executionProviders'), `expected a non-empty array of ${PROVIDERS.map((p) => `'${p}'`).join(' | ')}, got ${JSON.stringify(value)}`);
+  }
+  return value.map((p, i) => {
+    if (!PROVIDERS.includes(p as OnnxExecutionProvider)) {
+      throw new ConfigError(`${field('executionProviders')}[${i}]`, `expected one of ${PROVIDERS.map((x) => `'${x}'`).join(', ')}, got ${JSON.stringify(p)}`);
+    }
+    return p as OnnxExecutionProvider;
+  });
+}
+
+/** Validates backend options and fills in defaults. */
+export function resolveOnnxOptions(options: BackendOptions | OnnxBackendOptions = {}): ResolvedOnnxOptions {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ConfigError('backend.options', `expected an object, got ${JSON.stringify(options)}`);
+  }
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!(KNOWN as readonly string[]).includes(key)) {
+      throw new ConfigError(field(key), `unknown option; expected one of ${KNOWN.join(', ')}`);
+    }
+  }
+  const expertGraph = o.expertGraph ?? 'grouped';
+  if (!LAYOUTS.includes(expertGraph as ExpertGraphLayout)) {
+    throw new ConfigError(field('expertGraph'), `expected one of ${LAYOUTS.map((x) => `'${x}'`).join(', ')}, got ${JSON.stringify(expertGraph)}`);
+  }
+  if (o.allowSpinning !== undefined && typeof o.allowSpinning !== 'boolean') {
+    throw new ConfigError(field('allowSpinning'), `expected a boolean, got ${JSON.stringify(o.allowSpinning)}`);
+  }
+  return {
+    executionProviders: o.executionProviders === undefined ? ['cpu'] : providers(o.executionProviders),
+    intraOpThreads: o.intraOpThreads === undefined ? availableParallelism() : nonNegativeInt('intraOpThreads', o.intraOpThreads, 1),
+    allowSpinning: (o.allowSpinning as boolean | undefined) ?? false,
+    expertGraph: expertGraph as ExpertGraphLayout,
+    deviceId: o.deviceId === undefined ? 0 : nonNegativeInt('deviceId', o.deviceId, 0),
+  };
+}

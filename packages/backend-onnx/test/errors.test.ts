@@ -1,0 +1,109 @@
+/** Bad options, foreign or disposed handles and bad shapes give typed errors naming the problem. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  BackendError,
+  ConfigError,
+  denseRoutingPlan,
+  HostTensor,
+  referenceLinear,
+  resolveBackend,
+  ShapeError,
+  compareOutputs,
+  randomWeights,
+  routedExpertGroup,
+  type PreparedExperts,
+  type MoELayerConfig,
+} from '@moe-runtime/core';
+import { cudaProviderInstalled, OnnxBackend, ONNX_BACKEND_PRIORITY } from '../src/index.js';
+
+let backend: OnnxBackend;
+let other: OnnxBackend;
+beforeAll(async () => {
+  backend = await OnnxBackend.create({ intraOpThreads: 1 });
+  other = await OnnxBackend.create({ intraOpThreads: 1 });
+});
+afterAll(async () => {
+  await backend.dispose();
+  await other.dispose();
+});
+
+const config: MoELayerConfig = { hiddenSize: 32, numExperts: 4, topK: 2, expert: { kind: 'relu', ffnSize: 48 }, router: { name: 'topk-softmax' } };
+
+describe('options', () => {
+  it.each([
+    [{ intraOpThreads: 0 }, 'backend.options.intraOpThreads'],
+    [{ intraOpThreads: 1.5 }, 'backend.options.intraOpThreads'],
+    [{ executionProviders: [] }, 'backend.options.executionProviders'],
+    [{ executionProviders: ['tpu'] }, 'backend.options.executionProviders[0]'],
+    [{ allowSpinning: 'yes' }, 'backend.options.allowSpinning'],
+    [{ expertGraph: 'fused' }, 'backend.options.expertGraph'],
+    [{ deviceId: -1 }, 'backend.options.deviceId'],
+    [{ threads: 2 }, 'backend.options.threads'],
+  ])('%j -> ConfigError on %s', async (options, field) => {
+    const err = await OnnxBackend.create(options).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).field).toBe(field);
+  });
+
+  it.skipIf(cudaProviderInstalled())("'cuda' without the CUDA provider names the install flag (skipped: the CUDA provider is installed)", async () => {
+    const err = await OnnxBackend.create({ executionProviders: ['cuda'] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendError);
+    expect((err as Error).message).toContain('--onnxruntime-node-install=cuda12');
+  });
+
+  it('registers as `onnx` with priority 20 and reports what runs', async () => {
+    const b = await resolveBackend({ name: 'onnx', options: { intraOpThreads: 1 } });
+    expect(b.name).toBe('onnx');
+    expect(b.engine).toMatch(/^onnxruntime-node 1\.30\.\d+ \(cpu\)$/);
+    expect(b.threads).toBe(1);
+    expect(ONNX_BACKEND_PRIORITY).toBe(20);
+  });
+});
+
+describe('handles and shapes', () => {
+  it('a handle from another backend instance is a BackendError', async () => {
+    const w = randomWeights(config, { seed: 3 });
+    const foreign = await other.prepareExperts(routedExpertGroup(config, w));
+    const x = new Float32Array(2 * 32).fill(0.5);
+    await expect(backend.runExperts(foreign, x, denseRoutingPlan(2, 4))).rejects.toThrow(BackendError);
+    const fake: PreparedExperts = { kind: 'relu', numExperts: 4, hiddenSize: 32, ffnSize: 48, dispose: () => undefined };
+    await expect(backend.runExperts(fake, x, denseRoutingPlan(2, 4))).rejects.toThrow(/not prepared by this 'onnx' backend/);
+    const lin = await other.prepareLinear({ weight: w.router });
+    await expect(backend.linear(lin, x, 2)).rejects.toThrow(BackendError);
+    foreign.dispose();
+    lin.dispose();
+  });
+
+  it('a disposed handle is a BackendError', async () => {
+    const w = randomWeights(config, { seed: 4 });
+    const h = await backend.prepareExperts(routedExpertGroup(config, w));
+    h.dispose();
+    await expect(backend.runExperts(h, new Float32Array(32), denseRoutingPlan(1, 4))).rejects.toThrow(/disposed/);
+  });
+
+  it('wrong x length or expert count is a ShapeError', async () => {
+    const w = randomWeights(config, { seed: 5 });
+    const h = await backend.prepareExperts(routedExpertGroup(config, w));
+    await expect(backend.runExperts(h, new Float32Array(33), denseRoutingPlan(1, 4))).rejects.toThrow(ShapeError);
+    await expect(backend.runExperts(h, new Float32Array(32), denseRoutingPlan(1, 3))).rejects.toThrow(ShapeError);
+    h.dispose();
+  });
+
+  it('mis-shaped expert weights are a ShapeError naming the tensor', async () => {
+    const w = randomWeights(config, { seed: 6 });
+    const bad = { ...routedExpertGroup(config, w), ffnSize: 40 };
+    await expect(backend.prepareExperts(bad)).rejects.toThrow(/experts\[0\]\.up has shape \[48, 32\], expected \[40, 32\]/);
+    await expect(backend.prepareExperts({ ...bad, kind: 'tanh' as 'relu' })).rejects.toThrow(ConfigError);
+  });
+
+  it('linear with bias matches the reference; a wrong x length is a ShapeError', async () => {
+    const weight = HostTensor.float32([5, 7], Float32Array.from({ length: 35 }, (_, i) => Math.sin(i + 1)));
+    const bias = HostTensor.float32([5], Float32Array.from({ length: 5 }, (_, i) => Math.cos(i)));
+    const lin = await backend.prepareLinear({ weight, bias });
+    const x = Float32Array.from({ length: 21 }, (_, i) => Math.sin(3 * i + 0.5));
+    const y = await backend.linear(lin, x, 3);
+    expect(compareOutputs(y, referenceLinear(weight, x, 3, bias)).relL2).toBeLessThan(1e-6);
+    await expect(backend.linear(lin, x, 2)).rejects.toThrow(ShapeError);
+    lin.dispose();
+  });
+});

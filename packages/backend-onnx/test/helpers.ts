@@ -1,0 +1,21 @@
+/** Shared helpers of the backend-onnx tests: a layer built on the backend, checked against core's float64 reference. */
+import { checkAgainstReference, MoELayer, randomInput, randomWeights, type DType, type MoELayerConfig, type ReferenceCheck } from '@moe-runtime/core';
+import type { OnnxBackend } from '../src/index.js';
+
+/** Builds `config` with fresh seeded weights on `backend`, runs T tokens, and checks the result. */
+export async function runChecked(
+  backend: OnnxBackend,
+  config: MoELayerConfig,
+  options: { tokens: number; seed: number; dtype?: DType; maxRelL2?: number },
+): Promise<{ check: ReferenceCheck; tokensPerExpert: Int32Array; dropped: number }> {
+  const weights = randomWeights(config, { seed: options.seed, dtype: options.dtype });
+  const layer = await MoELayer.create({ config, weights, backend });
+  try {
+    const x = randomInput(options.tokens, config.hiddenSize, options.seed + 1);
+    const result = await layer.forward(x);
+    const check = checkAgainstReference(config, weights, x, result, { maxRelL2: options.maxRelL2 ?? 1e-5 });
+    return { check, tokensPerExpert: result.plan.tokensPerExpert, dropped: result.plan.dropped.token.length };
+  } finally {
+    layer.dispose();
+  }
+}
