@@ -1,0 +1,141 @@
+/**
+ * Text generation: the prompt is prefilled in one batched forward pass, then tokens are decoded
+ * one at a time with the KV cache and streamed as an async iterator of text deltas. Stop
+ * strings are honoured without ever emitting a partial stop string.
+ */
+import { ConfigError } from '@moe-runtime/core';
+import type { MoEModel } from './moe-model.js';
+import { Sampler, type SamplingOptions } from './sampling.js';
+import type { ModelTokenizer } from './tokenizer.js';
+
+/** Options of a generation. */
+export interface GenerateOptions extends SamplingOptions {
+  /** Most tokens to generate. Default 128. */
+  readonly maxTokens?: number;
+  /** Stop when the text contains one of these (the stop string is not returned). */
+  readonly stop?: readonly string[];
+  /** Extra token ids that end generation (the model's EOS ids always do). */
+  readonly stopTokenIds?: readonly number[];
+  /** Aborts between tokens. */
+  readonly signal?: AbortSignal;
+}
+
+/** One streamed piece of text. */
+export interface GeneratedChunk {
+  /** New text since the previous chunk. */
+  readonly text: string;
+  /** The token ids produced for this chunk. */
+  readonly tokenIds: readonly number[];
+}
+
+/** What a finished generation reports. */
+export interface GenerationStats {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  readonly finishReason: 'stop' | 'length';
+  readonly prefillMs: number;
+  readonly decodeMs: number;
+  /** Prompt tokens per second of the prefill pass. */
+  readonly prefillTokensPerSecond: number;
+  /** Generated tokens per second after the first. */
+  readonly decodeTokensPerSecond: number;
+  /** Time to the first generated token (prefill + first sample). */
+  readonly timeToFirstTokenMs: number;
+  /** `[layer][expert]`: routed rows over the whole generation. */
+  readonly tokensPerExpert: number[][];
+}
+
+function addRouting(acc: number[][], step: { routing: readonly { stats: { tokensPerExpert: number[] } }[] }): void {
+  step.routing.forEach((r, l) => {
+    acc[l] ??= new Array(r.stats.tokensPerExpert.length).fill(0);
+    r.stats.tokensPerExpert.forEach((v, e) => (acc[l][e] += v));
+  });
+}
+
+/** The earliest index where any stop string starts in `text`, or -1. */
+function findStop(text: string, stops: readonly string[]): number {
+  let at = -1;
+  for (const s of stops) {
+    const i = text.indexOf(s);
+    if (i >= 0 && (at < 0 || i < at)) at = i;
+  }
+  return at;
+}
+
+/** Generates from `promptIds`, yielding text chunks; the return value carries the statistics. */
+export async function* generate(
+  model: MoEModel,
+  tokenizer: ModelTokenizer,
+  promptIds: readonly number[],
+  options: GenerateOptions = {},
+): AsyncGenerator<GeneratedChunk, GenerationStats, void> {
+  const maxTokens = options.maxTokens ?? 128;
+  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new ConfigError('max_tokens', `expected a positive integer, got ${maxTokens}`);
+  if (promptIds.length === 0) throw new ConfigError('prompt', 'expected at least one prompt token');
+  const stops = (options.stop ?? []).filter((s) => s.length > 0);
+  const holdBack = stops.reduce((m, s) => Math.max(m, s.length - 1), 0);
+  const eos = new Set([...model.config.eosTokenIds, ...(options.stopTokenIds ?? [])]);
+  if (tokenizer.eosTokenId !== undefined) eos.add(tokenizer.eosTokenId);
+  const sampler = new Sampler(options);
+  const session = model.newSession();
+  const routing: number[][] = [];
+  const t0 = performance.now();
+  let step = await model.forward(session, promptIds);
+  const prefillMs = performance.now() - t0;
+  addRouting(routing, step);
+  const generated: number[] = [];
+  let emitted = 0; // characters of the decoded text already yielded
+  let pending: number[] = [];
+  let finishReason: 'stop' | 'length' = 'length';
+  let stoppedByString = false;
+  let firstTokenMs = 0;
+  const tDecode = performance.now();
+  while (generated.length < maxTokens) {
+    options.signal?.throwIfAborted();
+    const next = sampler.next(step.logits, (step.rows - 1) * model.config.vocabSize, model.config.vocabSize);
+    if (generated.length === 0) firstTokenMs = performance.now() - t0;
+    if (eos.has(next)) {
+      finishReason = 'stop';
+      break;
+    }
+    generated.push(next);
+    pending.push(next);
+    const text = tokenizer.decode(generated);
+    const stopAt = findStop(text, stops);
+    if (stopAt >= 0) {
+      if (stopAt > emitted) yield { text: text.slice(emitted, stopAt), tokenIds: pending };
+      finishReason = 'stop';
+      stoppedByString = true;
+      break;
+    }
+    // Hold back what could still become a stop string, and an incomplete UTF-8 sequence.
+    let safe = text.length - holdBack;
+    if (text.endsWith('\uFFFD')) safe = Math.min(safe, text.length - 1);
+    if (safe > emitted) {
+      yield { text: text.slice(emitted, safe), tokenIds: pending };
+      emitted = safe;
+      pending = [];
+    }
+    if (generated.length === maxTokens) break;
+    step = await model.forward(session, [next]);
+    addRouting(routing, step);
+  }
+  if (!stoppedByString) {
+    // Flush what was held back for stop strings or an unfinished UTF-8 sequence.
+    const text = tokenizer.decode(generated);
+    if (text.length > emitted || pending.length) yield { text: text.slice(emitted), tokenIds: pending };
+  }
+  const decodeMs = performance.now() - tDecode;
+  const decodeSteps = Math.max(0, generated.length - 1);
+  return {
+    promptTokens: promptIds.length,
+    completionTokens: generated.length,
+    finishReason,
+    prefillMs,
+    decodeMs,
+    prefillTokensPerSecond: promptIds.length / (prefillMs / 1000),
+    decodeTokensPerSecond: decodeSteps > 0 ? decodeSteps / (decodeMs / 1000) : 0,
+    timeToFirstTokenMs: firstTokenMs,
+    tokensPerExpert: routing,
+  };
+}

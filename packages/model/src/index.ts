@@ -1,0 +1,23 @@
+/**
+ * @moe-runtime/model: MoE language models (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE) end to end on
+ * any moe-runtime backend: Hugging Face checkpoints, the decoder with a KV cache, tokenizer and
+ * chat template, streaming generation, a float64 reference decoder and tiny seeded checkpoints.
+ *
+ * @packageDocumentation
+ */
+export * from './model-config.js';
+export * from './model-weights.js';
+export * from './checkpoint-names.js';
+export * from './model-loader.js';
+export * from './moe-model.js';
+export * from './kv-cache.js';
+export * from './attention.js';
+export * from './rotary.js';
+export * from './rms-norm.js';
+export * from './reference-decoder.js';
+export * from './sampling.js';
+export * from './tokenizer.js';
+export * from './generate.js';
+export * from './tiny-tokenizer.js';
+export * from './tiny-checkpoint.js';
+export * from './text-model.js';

@@ -1,0 +1,149 @@
+/**
+ * Model configuration: the Hugging Face `config.json` of a supported MoE model type, parsed
+ * into one normalised shape the decoder uses.
+ */
+import { ConfigError, type MoELayerConfig } from '@moe-runtime/core';
+
+/** Model types this package runs. */
+export type ModelType = 'mixtral' | 'qwen2_moe' | 'qwen3_moe' | 'olmoe';
+
+/** Every supported model type. */
+export const MODEL_TYPES: readonly ModelType[] = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe'];
+
+/** Where q/k normalisation applies: none, per head over head_dim (Qwen3), over the whole projection (OLMoE). */
+export type QkNorm = 'none' | 'per-head' | 'full';
+
+/** A decoder-only MoE model's shape and conventions. */
+export interface ModelConfig {
+  readonly modelType: ModelType;
+  readonly vocabSize: number;
+  /** D */
+  readonly hiddenSize: number;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  readonly headDim: number;
+  readonly rmsNormEps: number;
+  readonly ropeTheta: number;
+  readonly maxPositions: number;
+  /** Attention q/k/v projections carry biases (Qwen2-MoE). */
+  readonly qkvBias: boolean;
+  readonly qkNorm: QkNorm;
+  readonly tieWordEmbeddings: boolean;
+  /** The MoE feed-forward of every layer. */
+  readonly moe: MoELayerConfig;
+  readonly bosTokenId?: number;
+  readonly eosTokenIds: readonly number[];
+}
+
+type Json = Record<string, unknown>;
+
+function int(cfg: Json, file: string, key: string, fallback?: number): number {
+  const v = cfg[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+    throw new ConfigError(`${file}: ${key}`, `expected a positive integer, got ${JSON.stringify(cfg[key])}`);
+  }
+  return v;
+}
+
+function num(cfg: Json, file: string, key: string, fallback: number): number {
+  const v = cfg[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError(`${file}: ${key}`, `expected a positive number, got ${JSON.stringify(cfg[key])}`);
+  return v;
+}
+
+function bool(cfg: Json, key: string, fallback: boolean): boolean {
+  const v = cfg[key];
+  return typeof v === 'boolean' ? v : fallback;
+}
+
+function ids(v: unknown): number[] {
+  if (typeof v === 'number') return [v];
+  if (Array.isArray(v)) return v.filter((x): x is number => typeof x === 'number');
+  return [];
+}
+
+function moeOf(type: ModelType, cfg: Json, file: string, d: number): MoELayerConfig {
+  const router = (renormalize: boolean): MoELayerConfig['router'] => ({ name: 'topk-softmax', options: { renormalize } });
+  switch (type) {
+    case 'mixtral':
+      return {
+        hiddenSize: d,
+        numExperts: int(cfg, file, 'num_local_experts'),
+        topK: int(cfg, file, 'num_experts_per_tok'),
+        expert: { kind: 'swiglu', ffnSize: int(cfg, file, 'intermediate_size') },
+        router: router(true),
+      };
+    case 'qwen2_moe': {
+      const shared = int(cfg, file, 'shared_expert_intermediate_size');
+      return {
+        hiddenSize: d,
+        numExperts: int(cfg, file, 'num_experts'),
+        topK: int(cfg, file, 'num_experts_per_tok'),
+        expert: { kind: 'swiglu', ffnSize: int(cfg, file, 'moe_intermediate_size') },
+        sharedExperts: { count: 1, ffnSize: shared, gated: true },
+        router: router(bool(cfg, 'norm_topk_prob', false)),
+      };
+    }
+    case 'qwen3_moe':
+      return {
+        hiddenSize: d,
+        numExperts: int(cfg, file, 'num_experts'),
+        topK: int(cfg, file, 'num_experts_per_tok'),
+        expert: { kind: 'swiglu', ffnSize: int(cfg, file, 'moe_intermediate_size') },
+        router: router(bool(cfg, 'norm_topk_prob', true)),
+      };
+    case 'olmoe':
+      return {
+        hiddenSize: d,
+        numExperts: int(cfg, file, 'num_experts'),
+        topK: int(cfg, file, 'num_experts_per_tok'),
+        expert: { kind: 'swiglu', ffnSize: int(cfg, file, 'intermediate_size') },
+        router: router(bool(cfg, 'norm_topk_prob', false)),
+      };
+  }
+}
+
+function checkSparseEveryLayer(type: ModelType, cfg: Json, file: string): void {
+  if (type !== 'qwen2_moe' && type !== 'qwen3_moe') return;
+  const step = cfg.decoder_sparse_step ?? 1;
+  const dense = cfg.mlp_only_layers;
+  if (step !== 1 || (Array.isArray(dense) && dense.length > 0)) {
+    throw new ConfigError(`${file}: decoder_sparse_step / mlp_only_layers`, 'only models whose every layer is sparse (decoder_sparse_step 1, no mlp_only_layers) are supported');
+  }
+}
+
+/** Parses a Hugging Face `config.json` object; `file` names it in errors. */
+export function parseModelConfig(cfg: unknown, file = 'config.json'): ModelConfig {
+  if (cfg === null || typeof cfg !== 'object' || Array.isArray(cfg)) throw new ConfigError(file, 'expected a JSON object');
+  const json = cfg as Json;
+  const type = json.model_type;
+  if (typeof type !== 'string' || !MODEL_TYPES.includes(type as ModelType)) {
+    throw new ConfigError(`${file}: model_type`, `expected one of ${MODEL_TYPES.join(', ')}, got ${JSON.stringify(type)}`);
+  }
+  const modelType = type as ModelType;
+  checkSparseEveryLayer(modelType, json, file);
+  const d = int(json, file, 'hidden_size');
+  const numHeads = int(json, file, 'num_attention_heads');
+  const numKvHeads = int(json, file, 'num_key_value_heads', numHeads);
+  if (numHeads % numKvHeads !== 0) throw new ConfigError(`${file}: num_key_value_heads`, `expected a divisor of num_attention_heads (${numHeads}), got ${numKvHeads}`);
+  const headDim = int(json, file, 'head_dim', Math.floor(d / numHeads));
+  return {
+    modelType,
+    vocabSize: int(json, file, 'vocab_size'),
+    hiddenSize: d,
+    numLayers: int(json, file, 'num_hidden_layers'),
+    numHeads,
+    numKvHeads,
+    headDim,
+    rmsNormEps: num(json, file, 'rms_norm_eps', 1e-6),
+    ropeTheta: num(json, file, 'rope_theta', 10000),
+    maxPositions: int(json, file, 'max_position_embeddings', 4096),
+    qkvBias: modelType === 'qwen2_moe',
+    qkNorm: modelType === 'qwen3_moe' ? 'per-head' : modelType === 'olmoe' ? 'full' : 'none',
+    tieWordEmbeddings: bool(json, 'tie_word_embeddings', false),
+    moe: moeOf(modelType, json, file, d),
+    bosTokenId: typeof json.bos_token_id === 'number' ? json.bos_token_id : undefined,
+    eosTokenIds: ids(json.eos_token_id),
+  };
+}

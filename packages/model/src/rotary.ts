@@ -1,0 +1,29 @@
+/**
+ * Rotary position embeddings in the Hugging Face "rotate half" convention: dimension i and
+ * i + hd/2 of each head form a pair rotated by position * theta^(-2i / hd).
+ */
+
+/** Precomputed inverse frequencies of one head size. */
+export function inverseFrequencies(headDim: number, theta: number): Float64Array {
+  const half = headDim / 2;
+  const out = new Float64Array(half);
+  for (let i = 0; i < half; i++) out[i] = 1 / theta ** ((2 * i) / headDim);
+  return out;
+}
+
+/** Rotates `heads` heads of `vec` (at `offset`, each `headDim` long) in place for `position`. */
+export function applyRotary(vec: Float32Array | Float64Array, offset: number, heads: number, headDim: number, position: number, invFreq: Float64Array): void {
+  const half = headDim / 2;
+  for (let i = 0; i < half; i++) {
+    const angle = position * invFreq[i];
+    const c = Math.cos(angle);
+    const s = Math.sin(angle);
+    for (let h = 0; h < heads; h++) {
+      const base = offset + h * headDim;
+      const a = vec[base + i];
+      const b = vec[base + i + half];
+      vec[base + i] = a * c - b * s;
+      vec[base + i + half] = b * c + a * s;
+    }
+  }
+}

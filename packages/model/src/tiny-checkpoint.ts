@@ -1,0 +1,162 @@
+/**
+ * A seeded generator of small random checkpoints in the Hugging Face layout (`config.json`,
+ * `model.safetensors` or shards + index, `tokenizer.json`, `tokenizer_config.json`), since no
+ * real model can be downloaded here. The files are exactly what `loadCheckpoint` reads from a
+ * real Mixtral / Qwen-MoE / OLMoE folder.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  createRng,
+  HostTensor,
+  moeLayerTensors,
+  randomNormal,
+  randomWeights,
+  writeSafetensors,
+  writeShardedSafetensors,
+  type DType,
+  type Rng,
+} from '@moe-runtime/core';
+import { CHECKPOINT_NAMES as N, moeScheme } from './checkpoint-names.js';
+import { parseModelConfig, type ModelConfig, type ModelType } from './model-config.js';
+import type { DecoderLayerWeights, ModelWeights } from './model-weights.js';
+import { tinyTokenizerConfig, tinyTokenizerJson, TINY_SPECIAL_TOKENS } from './tiny-tokenizer.js';
+
+/** Shape and storage of a generated checkpoint. */
+export interface TinyCheckpointOptions {
+  readonly modelType?: ModelType;
+  readonly seed?: number;
+  /** Storage dtype of the weights (default float32). */
+  readonly dtype?: DType;
+  readonly numLayers?: number;
+  readonly hiddenSize?: number;
+  readonly numHeads?: number;
+  readonly numKvHeads?: number;
+  readonly vocabSize?: number;
+  readonly numExperts?: number;
+  readonly topK?: number;
+  /** Expert inner size F. */
+  readonly ffnSize?: number;
+  /** Qwen2-MoE shared expert inner size. */
+  readonly sharedFfnSize?: number;
+  /** Write this many shards plus an index (default 1: a single model.safetensors). */
+  readonly shards?: number;
+}
+
+/** The Hugging Face `config.json` object for the options. */
+export function tinyConfigJson(o: TinyCheckpointOptions = {}): Record<string, unknown> {
+  const type = o.modelType ?? 'mixtral';
+  const d = o.hiddenSize ?? 64;
+  const heads = o.numHeads ?? 4;
+  const common = {
+    model_type: type,
+    architectures: [{ mixtral: 'MixtralForCausalLM', qwen2_moe: 'Qwen2MoeForCausalLM', qwen3_moe: 'Qwen3MoeForCausalLM', olmoe: 'OlmoeForCausalLM' }[type]],
+    vocab_size: o.vocabSize ?? 384,
+    hidden_size: d,
+    num_hidden_layers: o.numLayers ?? 2,
+    num_attention_heads: heads,
+    num_key_value_heads: o.numKvHeads ?? 2,
+    head_dim: d / heads,
+    rms_norm_eps: 1e-5,
+    rope_theta: type === 'mixtral' ? 1e6 : 10000,
+    max_position_embeddings: 4096,
+    tie_word_embeddings: false,
+    bos_token_id: TINY_SPECIAL_TOKENS.bos,
+    eos_token_id: TINY_SPECIAL_TOKENS.eos,
+    num_experts_per_tok: o.topK ?? 2,
+    torch_dtype: { float32: 'float32', float16: 'float16', bfloat16: 'bfloat16' }[o.dtype ?? 'float32'],
+  };
+  const e = o.numExperts ?? 8;
+  const f = o.ffnSize ?? 96;
+  switch (type) {
+    case 'mixtral':
+      return { ...common, num_local_experts: e, intermediate_size: f };
+    case 'qwen2_moe':
+      return { ...common, num_experts: e, moe_intermediate_size: f, shared_expert_intermediate_size: o.sharedFfnSize ?? 2 * f, intermediate_size: 4 * d, norm_topk_prob: false, decoder_sparse_step: 1, mlp_only_layers: [] };
+    case 'qwen3_moe':
+      return { ...common, num_experts: e, moe_intermediate_size: f, intermediate_size: 4 * d, norm_topk_prob: true, decoder_sparse_step: 1, mlp_only_layers: [] };
+    case 'olmoe':
+      return { ...common, num_experts: e, intermediate_size: f, norm_topk_prob: false };
+  }
+}
+
+function tensor(rng: Rng, shape: number[], scale: number, dtype: DType, mean = 0): HostTensor {
+  const data = randomNormal(rng, shape.reduce((a, b) => a * b, 1), scale);
+  if (mean) for (let i = 0; i < data.length; i++) data[i] += mean;
+  return HostTensor.float32(shape, data).to(dtype);
+}
+
+/** Seeded random weights for a parsed config. */
+export function randomModelWeights(config: ModelConfig, seed: number, dtype: DType = 'float32'): ModelWeights {
+  const rng = createRng(seed);
+  const { hiddenSize: d, vocabSize: v, headDim: hd } = config;
+  const qw = config.numHeads * hd;
+  const kvw = config.numKvHeads * hd;
+  const s = 1 / Math.sqrt(d);
+  const norm = (n: number): HostTensor => tensor(rng, [n], 0.1, dtype, 1);
+  const layers: DecoderLayerWeights[] = [];
+  for (let i = 0; i < config.numLayers; i++) {
+    const bias = (n: number): HostTensor | undefined => (config.qkvBias ? tensor(rng, [n], 0.1, dtype) : undefined);
+    const qkNorm = (full: number): HostTensor | undefined => (config.qkNorm === 'none' ? undefined : norm(config.qkNorm === 'per-head' ? hd : full));
+    layers.push({
+      inputNorm: norm(d),
+      postAttentionNorm: norm(d),
+      attention: {
+        q: tensor(rng, [qw, d], s, dtype),
+        k: tensor(rng, [kvw, d], s, dtype),
+        v: tensor(rng, [kvw, d], s, dtype),
+        o: tensor(rng, [d, qw], 1 / Math.sqrt(qw), dtype),
+        qBias: bias(qw),
+        kBias: bias(kvw),
+        vBias: bias(kvw),
+        qNorm: qkNorm(qw),
+        kNorm: qkNorm(kvw),
+      },
+      moe: randomWeights(config.moe, { seed: seed * 1000 + i + 1, dtype }),
+    });
+  }
+  const embed = tensor(rng, [v, d], 1, dtype);
+  return { embed, layers, finalNorm: norm(d), lmHead: config.tieWordEmbeddings ? embed : tensor(rng, [v, d], 2 * s, dtype) };
+}
+
+/** The checkpoint tensors of a model under their Hugging Face names. */
+export function modelTensors(config: ModelConfig, weights: ModelWeights): Map<string, HostTensor> {
+  const out = new Map<string, HostTensor>([[N.embed, weights.embed]]);
+  weights.layers.forEach((l, i) => {
+    const p = N.layerPrefix(i);
+    out.set(p + N.inputNorm, l.inputNorm);
+    out.set(p + N.postAttentionNorm, l.postAttentionNorm);
+    const a = l.attention;
+    for (const x of ['q', 'k', 'v', 'o'] as const) out.set(p + N.proj(x), a[x]);
+    if (a.qBias) out.set(p + N.proj('q', 'bias'), a.qBias);
+    if (a.kBias) out.set(p + N.proj('k', 'bias'), a.kBias);
+    if (a.vBias) out.set(p + N.proj('v', 'bias'), a.vBias);
+    if (a.qNorm) out.set(p + N.qNorm, a.qNorm);
+    if (a.kNorm) out.set(p + N.kNorm, a.kNorm);
+    for (const [name, t] of moeLayerTensors(config.moe, l.moe, { scheme: moeScheme(config.modelType), prefix: p })) out.set(name, t);
+  });
+  out.set(N.finalNorm, weights.finalNorm);
+  if (!config.tieWordEmbeddings) out.set(N.lmHead, weights.lmHead);
+  return out;
+}
+
+/** Writes a tiny checkpoint folder; returns its parsed config and weights. */
+export async function writeTinyCheckpoint(dir: string, options: TinyCheckpointOptions = {}): Promise<{ config: ModelConfig; weights: ModelWeights }> {
+  const json = tinyConfigJson(options);
+  const config = parseModelConfig(json);
+  const weights = randomModelWeights(config, options.seed ?? 1, options.dtype ?? 'float32');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'config.json'), JSON.stringify(json, null, 2));
+  await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(tinyTokenizerJson(config.vocabSize)));
+  await writeFile(join(dir, 'tokenizer_config.json'), JSON.stringify(tinyTokenizerConfig(), null, 2));
+  const tensors = modelTensors(config, weights);
+  const shards = options.shards ?? 1;
+  if (shards <= 1) await writeSafetensors(join(dir, 'model.safetensors'), tensors);
+  else {
+    const names = [...tensors.keys()];
+    const per = Math.ceil(names.length / shards);
+    const parts = Array.from({ length: shards }, (_, s) => new Map(names.slice(s * per, (s + 1) * per).map((n) => [n, tensors.get(n)!])));
+    await writeShardedSafetensors(dir, parts);
+  }
+  return { config, weights };
+}
