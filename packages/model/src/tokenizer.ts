@@ -59,6 +59,7 @@ export class ModelTokenizer {
 
   /** Text of `ids`, skipping special tokens. */
   decode(ids: readonly number[]): string {
+    if (ids.length === 0) return '';
     return this.tokenizer.decode([...ids], { skip_special_tokens: true });
   }
 
