@@ -1,0 +1,312 @@
+/**
+ * The gpu.js backend: router projections and the grouped expert FFN as gpu.js kernels, in
+ * one of its modes (webgpu, headlessgl, webasm, cpu).
+ *
+ * Per expert e with rows in the plan, its rows (tokens gathered by `plan.rowToken`) run
+ * through two kernels: the first layer over `[rows_e, F]` (SwiGLU: gate and up fused), then
+ * the down projection over `[rows_e, D]`. Only routed rows are computed. The weighted combine
+ * (a few multiply-adds per row) runs on the host in the plan's per-token order.
+ */
+import {
+  BackendError,
+  ShapeError,
+  DTypeError,
+  type Backend,
+  type ExpertGroup,
+  type ExpertWeights,
+  type LinearWeights,
+  type PreparedExperts,
+  type PreparedLinear,
+  type RoutingPlan,
+} from '@moe-runtime/core';
+import type { GpuInstance, GpuJsMode, KernelThis } from './gpujs-types.js';
+import { loadGpuJs } from './gpujs-loader.js';
+import { copyKernel, geluErf, geluQuadKernel, linearQuadKernel, reluQuadKernel, silu, swigluQuadKernel } from './kernel-sources.js';
+import { chooseMode, probeMode, type ModeProbe } from './mode-probe.js';
+import { parseOptions, type GpuJsBackendOptions } from './options.js';
+import { packGated, packLinear, type HostChunk, type WeightChunk } from './packed-weights.js';
+import { GpuJsExperts, GpuJsLinear, type PackedExpert } from './prepared.js';
+import { gatherQuads, placeQuadColumns, quadGroups, scatterQuads } from './row-quads.js';
+import { SerialQueue } from './serial-queue.js';
+import { TypedKernel, type KernelSpec } from './typed-kernel.js';
+
+type QuadKind = 'linear' | 'swiglu' | 'gelu' | 'relu';
+
+const SOURCES: Record<QuadKind, (this: KernelThis, x: Float32Array, w: Float32Array, b: Float32Array) => number[]> = {
+  linear: linearQuadKernel,
+  swiglu: swigluQuadKernel,
+  gelu: geluQuadKernel,
+  relu: reluQuadKernel,
+};
+
+/** Rows per kernel call so that `4 * groups * width` floats fit the binding limit; a multiple of 4. */
+function rowBlock(width: number, maxBytes: number, what: string): number {
+  const groups = Math.floor(maxBytes / (16 * width));
+  if (groups < 1) throw new ShapeError(`${what}: 4 rows of ${width} floats exceed the binding limit of ${maxBytes} bytes`);
+  return groups * 4;
+}
+
+function float32Of(what: string, t: { toFloat32(): Float32Array } | undefined): Float32Array | undefined {
+  return t ? t.toFloat32() : undefined;
+}
+
+/** The gpu.js backend (see the module comment). Create it with {@link createGpuJsBackend}. */
+export class GpuJsBackend implements Backend {
+  readonly name = 'gpujs';
+  readonly engine: string;
+  /** The gpu.js mode every kernel runs in (checked after each call). */
+  readonly mode: GpuJsMode;
+  /** Largest kernel argument in bytes; weights and row blocks are split to fit. */
+  readonly maxBindingBytes: number;
+  private readonly gpu: GpuInstance;
+  private readonly asyncMode: boolean;
+  private readonly kernels = new Map<string, TypedKernel>();
+  private readonly queue = new SerialQueue();
+  private disposed = false;
+
+  private constructor(probe: ModeProbe, gpu: GpuInstance, options: GpuJsBackendOptions) {
+    this.mode = probe.mode;
+    this.gpu = gpu;
+    this.asyncMode = probe.mode === 'webasm' && options.threads === true;
+    this.engine = probe.engine + (this.asyncMode ? ', worker threads' : '');
+    this.maxBindingBytes = Math.min(probe.maxBindingBytes, options.maxBindingBytes ?? Infinity);
+  }
+
+  /** Creates the backend in the requested (or best available) mode; throws why a named mode cannot run. */
+  static async create(rawOptions?: GpuJsBackendOptions): Promise<GpuJsBackend> {
+    const options = parseOptions(rawOptions);
+    const requested = options.mode ?? 'auto';
+    let probe: ModeProbe;
+    if (requested === 'auto') {
+      probe = (await chooseMode(options.dawnBackend)).chosen;
+    } else {
+      probe = await probeMode(requested, options.dawnBackend);
+      if (!probe.available) throw new BackendError(`gpu.js mode '${requested}' is not available here: ${probe.reason}`);
+    }
+    const { GPU } = loadGpuJs();
+    const gpu = new GPU({ mode: probe.mode });
+    if (gpu.mode !== probe.mode) {
+      void gpu.destroy();
+      throw new BackendError(`gpu.js chose mode '${gpu.mode}' when asked for '${probe.mode}'; refusing a silent fallback`);
+    }
+    gpu.addFunction(silu, { argumentTypes: { v: 'Number' }, returnType: 'Number' });
+    gpu.addFunction(geluErf, { argumentTypes: { v: 'Number' }, returnType: 'Number' });
+    return new GpuJsBackend(probe, gpu, options);
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new BackendError('this gpujs backend has been disposed');
+  }
+
+  private kernel(kind: QuadKind, inFeatures: number, outFeatures: number): TypedKernel {
+    const key = `${kind}|${inFeatures}|${outFeatures}`;
+    let k = this.kernels.get(key);
+    if (!k) {
+      const spec: KernelSpec = {
+        name: `${kind} ${inFeatures}x${outFeatures}`,
+        source: SOURCES[kind] as KernelSpec['source'],
+        args: ['x', 'w', 'b'],
+        constants: { IN: inFeatures, OUT: outFeatures },
+        longestLoop: inFeatures,
+        pipeline: false,
+        components: 4,
+      };
+      k = new TypedKernel(this.gpu, spec, this.mode, this.asyncMode);
+      this.kernels.set(key, k);
+    }
+    return k;
+  }
+
+  /** Uploads packed chunks: device buffers in webgpu mode, the packed host arrays otherwise. */
+  private async upload(chunks: readonly HostChunk[]): Promise<WeightChunk[]> {
+    if (this.mode !== 'webgpu') return chunks.map((c) => ({ ...c }));
+    // A fresh copy kernel per upload batch: gpu.js keeps a kernel's last argument buffer, and
+    // that staging copy of the largest weight should not outlive the upload.
+    const copy = new TypedKernel(
+      this.gpu,
+      { name: 'upload', source: copyKernel as KernelSpec['source'], args: ['a'], constants: {}, longestLoop: 0, pipeline: true, components: 1 },
+      this.mode,
+      false,
+    );
+    const out: WeightChunk[] = [];
+    try {
+      for (const c of chunks) {
+        const weight = await copy.runResident([c.weight.length], [c.weight]);
+        const bias = await copy.runResident([c.bias.length], [c.bias]);
+        out.push({ start: c.start, width: c.width, weight, bias });
+      }
+    } catch (err) {
+      for (const c of out) for (const a of [c.weight, c.bias]) if (!(a instanceof Float32Array)) a.delete();
+      throw err;
+    } finally {
+      copy.destroy();
+    }
+    return out;
+  }
+
+  async prepareLinear(weights: LinearWeights): Promise<PreparedLinear> {
+    this.checkAlive();
+    if (!weights?.weight || weights.weight.shape.length !== 2) throw new ShapeError('linear weight: expected a 2-D tensor [out, in]');
+    const [out, inF] = weights.weight.shape;
+    weights.bias?.assertShape('linear bias', [out]);
+    const chunks = packLinear(weights.weight.toFloat32(), float32Of('bias', weights.bias), out, inF, this.maxBindingBytes, 'linear weight');
+    rowBlock(Math.max(inF, out), this.maxBindingBytes, 'linear');
+    return this.queue.run(async () => new GpuJsLinear(this, inF, out, await this.upload(chunks)));
+  }
+
+  async linear(layer: PreparedLinear, x: Float32Array, rows: number): Promise<Float32Array> {
+    this.checkAlive();
+    if (!(layer instanceof GpuJsLinear) || layer.owner !== this) throw new BackendError('linear: the layer was not prepared by this gpujs backend');
+    if (layer.disposed) throw new BackendError('linear: the layer has been disposed');
+    if (!(x instanceof Float32Array)) throw new DTypeError(`linear: x must be a Float32Array, got ${(x as object)?.constructor?.name ?? typeof x}`);
+    if (!Number.isInteger(rows) || rows < 0) throw new ShapeError(`linear: rows must be a non-negative integer, got ${rows}`);
+    if (x.length !== rows * layer.inFeatures) throw new ShapeError(`linear: x has ${x.length} values, expected rows x in = ${rows} x ${layer.inFeatures}`);
+    return this.queue.run(() => this.runLinear(layer, x, rows));
+  }
+
+  private async runLinear(layer: GpuJsLinear, x: Float32Array, rows: number): Promise<Float32Array> {
+    const y = new Float32Array(rows * layer.outFeatures);
+    const block = rowBlock(Math.max(layer.inFeatures, layer.outFeatures), this.maxBindingBytes, 'linear');
+    for (let r0 = 0; r0 < rows; r0 += block) {
+      const n = Math.min(block, rows - r0);
+      const xq = gatherQuads(x, layer.inFeatures, r0, n);
+      for (const c of layer.chunks) {
+        const q = await this.kernel('linear', layer.inFeatures, c.width).run([c.width, quadGroups(n)], [xq, c.weight, c.bias]);
+        scatterQuads(q, c.width, n, y, layer.outFeatures, c.start, (i) => r0 + i);
+      }
+    }
+    return y;
+  }
+
+  async prepareExperts(group: ExpertGroup): Promise<PreparedExperts> {
+    this.checkAlive();
+    const { kind, hiddenSize: d, ffnSize: f } = group ?? {};
+    if (!['swiglu', 'gelu', 'relu'].includes(kind)) throw new ShapeError(`experts: unknown kind ${JSON.stringify(kind)}; expected swiglu, gelu or relu`);
+    if (!Number.isInteger(d) || d < 1 || !Number.isInteger(f) || f < 1) throw new ShapeError(`experts: hiddenSize and ffnSize must be positive integers, got ${d} and ${f}`);
+    if (!Array.isArray(group.experts) || group.experts.length === 0) throw new ShapeError('experts: expected at least one expert');
+    rowBlock(Math.max(d, f), this.maxBindingBytes, 'experts');
+    const packed = group.experts.map((e, j) => this.packExpert(e, j, kind, d, f));
+    return this.queue.run(async () => {
+      const experts: PackedExpert[] = [];
+      try {
+        for (const p of packed) experts.push({ first: await this.upload(p.first), down: await this.upload(p.down) });
+      } catch (err) {
+        new GpuJsExperts(this, kind, d, f, experts).dispose();
+        throw err;
+      }
+      return new GpuJsExperts(this, kind, d, f, experts);
+    });
+  }
+
+  private packExpert(e: ExpertWeights, j: number, kind: ExpertGroup['kind'], d: number, f: number): { first: HostChunk[]; down: HostChunk[] } {
+    const where = `experts[${j}]`;
+    if (!e?.up || !e.down) throw new ShapeError(`${where}: expected up and down weights`);
+    e.up.assertShape(`${where}.up`, [f, d]);
+    e.down.assertShape(`${where}.down`, [d, f]);
+    e.upBias?.assertShape(`${where}.upBias`, [f]);
+    e.downBias?.assertShape(`${where}.downBias`, [d]);
+    const up = e.up.toFloat32();
+    let first: HostChunk[];
+    if (kind === 'swiglu') {
+      if (!e.gate) throw new ShapeError(`${where}.gate is missing; SwiGLU experts need gate [${f}, ${d}]`);
+      e.gate.assertShape(`${where}.gate`, [f, d]);
+      e.gateBias?.assertShape(`${where}.gateBias`, [f]);
+      first = packGated(e.gate.toFloat32(), up, float32Of('gateBias', e.gateBias), float32Of('upBias', e.upBias), f, d, this.maxBindingBytes, `${where} gate/up`);
+    } else {
+      first = packLinear(up, float32Of('upBias', e.upBias), f, d, this.maxBindingBytes, `${where}.up`);
+    }
+    const down = packLinear(e.down.toFloat32(), float32Of('downBias', e.downBias), d, f, this.maxBindingBytes, `${where}.down`);
+    return { first, down };
+  }
+
+  async runExperts(experts: PreparedExperts, x: Float32Array, plan: RoutingPlan): Promise<Float32Array> {
+    this.checkAlive();
+    if (!(experts instanceof GpuJsExperts) || experts.owner !== this) throw new BackendError('runExperts: the experts were not prepared by this gpujs backend');
+    if (experts.disposed) throw new BackendError('runExperts: the experts have been disposed');
+    if (!(x instanceof Float32Array)) throw new DTypeError(`runExperts: x must be a Float32Array, got ${(x as object)?.constructor?.name ?? typeof x}`);
+    checkPlan(plan, experts, x);
+    return this.queue.run(() => this.runGrouped(experts, x, plan));
+  }
+
+  /**
+   * The first layer as row quads `[groups, F, 4]`. On webgpu the activations come back to the
+   * host between the two kernels: gpu.js 2.24 cannot pass an Array(4) pipeline result on as a
+   * kernel argument.
+   */
+  private async firstLayer(experts: GpuJsExperts, e: PackedExpert, xq: Float32Array, groups: number): Promise<Float32Array> {
+    const { kind, hiddenSize: d, ffnSize: f } = experts;
+    if (e.first.length === 1) {
+      const c = e.first[0];
+      return this.kernel(kind, d, c.width).run([c.width, groups], [xq, c.weight, c.bias]);
+    }
+    const h = new Float32Array(groups * f * 4);
+    for (const c of e.first) {
+      const q = await this.kernel(kind, d, c.width).run([c.width, groups], [xq, c.weight, c.bias]);
+      placeQuadColumns(q, c.width, groups, h, f, c.start);
+    }
+    return h;
+  }
+
+  private async runGrouped(experts: GpuJsExperts, x: Float32Array, plan: RoutingPlan): Promise<Float32Array> {
+    const { hiddenSize: d, ffnSize: f } = experts;
+    const rowsOut = new Float32Array(plan.rowToken.length * d);
+    const block = rowBlock(Math.max(d, f), this.maxBindingBytes, 'experts');
+    for (let j = 0; j < experts.numExperts; j++) {
+      const end = plan.expertOffsets[j + 1];
+      for (let r0 = plan.expertOffsets[j]; r0 < end; r0 += block) {
+        const n = Math.min(block, end - r0);
+        const groups = quadGroups(n);
+        const xq = gatherQuads(x, d, r0, n, plan.rowToken);
+        const h = await this.firstLayer(experts, experts.experts[j], xq, groups);
+        for (const c of experts.experts[j].down) {
+          const q = await this.kernel('linear', f, c.width).run([c.width, groups], [h, c.weight, c.bias]);
+          scatterQuads(q, c.width, n, rowsOut, d, c.start, (i) => r0 + i);
+        }
+      }
+    }
+    return combine(plan, rowsOut, d);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.queue.run(async () => {
+      for (const k of this.kernels.values()) k.destroy();
+      this.kernels.clear();
+      await this.gpu.destroy();
+    });
+  }
+}
+
+function checkPlan(plan: RoutingPlan, experts: GpuJsExperts, x: Float32Array): void {
+  if (!plan || !(plan.expertOffsets instanceof Int32Array) || !(plan.rowToken instanceof Int32Array)) throw new ShapeError('runExperts: expected a RoutingPlan from core');
+  const { numExperts: e, hiddenSize: d } = experts;
+  if (plan.numExperts !== e || plan.expertOffsets.length !== e + 1) throw new ShapeError(`runExperts: the plan is for ${plan.numExperts} experts, the group has ${e}`);
+  if (x.length !== plan.numTokens * d) throw new ShapeError(`runExperts: x has ${x.length} values, expected numTokens x hiddenSize = ${plan.numTokens} x ${d}`);
+  const rows = plan.rowToken.length;
+  if (plan.expertOffsets[0] !== 0 || plan.expertOffsets[e] !== rows || plan.rowWeight.length !== rows || plan.tokenRows.length !== rows || plan.tokenOffsets.length !== plan.numTokens + 1) {
+    throw new ShapeError('runExperts: the plan arrays are inconsistent (offsets, rows, weights)');
+  }
+}
+
+/** y[t] = sum of rowWeight[r] * rowsOut[r] over token t's rows, in the plan's order. */
+function combine(plan: RoutingPlan, rowsOut: Float32Array, d: number): Float32Array {
+  const y = new Float32Array(plan.numTokens * d);
+  const acc = new Float64Array(d);
+  for (let t = 0; t < plan.numTokens; t++) {
+    acc.fill(0);
+    for (let s = plan.tokenOffsets[t]; s < plan.tokenOffsets[t + 1]; s++) {
+      const r = plan.tokenRows[s];
+      const w = plan.rowWeight[r];
+      const base = r * d;
+      for (let i = 0; i < d; i++) acc[i] += w * rowsOut[base + i];
+    }
+    y.set(acc, t * d);
+  }
+  return y;
+}
+
+/** Creates a gpu.js backend (see {@link GpuJsBackendOptions}). */
+export function createGpuJsBackend(options?: GpuJsBackendOptions): Promise<GpuJsBackend> {
+  return GpuJsBackend.create(options);
+}
