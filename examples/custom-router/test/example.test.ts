@@ -1,0 +1,78 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import '@moe-runtime/backend-cpu';
+import { BackendUnavailableError, ConfigError, createRouter, disposeAllBackends, getRouterDefinition } from '@moe-runtime/core';
+import { formatResult, registerTopPRouter, runExample } from '../src/index.js';
+
+afterAll(() => disposeAllBackends());
+
+const route = (options: Record<string, unknown>, probs: number[][], topK = 3) => {
+  registerTopPRouter();
+  const e = probs[0].length;
+  const d = createRouter({ name: 'top-p', options }, { numExperts: e, topK, params: {} }).route({
+    logits: Float64Array.from(probs.flat().map(Math.log)),
+    numTokens: probs.length,
+    numExperts: e,
+  });
+  return probs.map((_, t) =>
+    [...d.token.keys()]
+      .filter((a) => d.token[a] === t)
+      .map((a) => `${d.expert[a]}:${d.weight[a].toFixed(3)}`)
+      .join(' '),
+  );
+};
+
+describe('the top-p router (user code)', () => {
+  it('takes the fewest experts covering topP, renormalised, by hand', () => {
+    // token 0: .7 alone covers .6 -> one expert, weight 1; token 1: .4 + .3 = .7 >= .6 -> two
+    // experts .4/.7, .3/.7; token 2: exact tie .25 x 4, capped at 3 experts, lower ids first.
+    expect(route({ topP: 0.6 }, [[0.7, 0.1, 0.1, 0.1], [0.1, 0.4, 0.2, 0.3], [0.25, 0.25, 0.25, 0.25]])).toEqual([
+      '0:1.000',
+      '1:0.571 3:0.429',
+      '0:0.333 1:0.333 2:0.333',
+    ]);
+    expect(route({ topP: 1, maxExperts: 1 }, [[0.1, 0.4, 0.2, 0.3]])).toEqual(['1:1.000']);
+  });
+
+  it('is registered with a description and validates its options', () => {
+    registerTopPRouter();
+    expect(getRouterDefinition('top-p').description).toMatch(/nucleus/);
+    expect(() => route({ topP: 1.5 }, [[0.5, 0.5]])).toThrow(/router\.options\.topP/);
+    expect(() => route({ topP: 0.5, maxExperts: 3 }, [[0.5, 0.5]])).toThrow(ConfigError);
+    expect(() => route({ p: 0.5 }, [[0.5, 0.5]])).toThrow(/router\.options\.p: unknown option/);
+  });
+});
+
+describe('the example end to end', () => {
+  it('runs a top-p layer on the cpu backend and matches the float64 reference', async () => {
+    const r = await runExample('cpu', 32);
+    expect(r.backend).toBe('cpu');
+    expect(r.check.failures).toEqual([]);
+    expect(r.check.passed).toBe(true);
+    expect(r.stats.numTokens).toBe(32);
+    // a variable number of experts per token, between 1 and topK, really happens here
+    const counts = r.expertsPerToken.flatMap((c, n) => (c ? [n] : []));
+    expect(counts.length).toBeGreaterThan(1);
+    expect(Math.min(...counts)).toBeGreaterThanOrEqual(1);
+    expect(Math.max(...counts)).toBeLessThanOrEqual(4);
+    expect(r.expertsPerToken.reduce((s, c) => s + c, 0)).toBe(32);
+    expect(formatResult(r)).toMatch(/PASS/);
+  });
+
+  it('names the registered backends when asked for one that does not exist', async () => {
+    const err = await runExample('no-such-backend', 4).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendUnavailableError);
+    expect((err as Error).message).toMatch(/no-such-backend \(unknown backend 'no-such-backend'; registered: .*'cpu'/);
+  });
+
+  const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+  it.skipIf(!existsSync(main))('runs as a program (`pnpm start`) and prints the stats and the check (skipped: dist/main.js is not built; run the build first)', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [main, 'cpu'], { timeout: 60_000 });
+    expect(stdout).toMatch(/backend cpu/);
+    expect(stdout).toMatch(/tokens per expert \[/);
+    expect(stdout).toMatch(/float64 reference: rel-L2 .* PASS/);
+  });
+});
