@@ -1,0 +1,138 @@
+/**
+ * Backend discovery: the harness imports every backend package it depends on (each registers
+ * itself in core's registry when imported), then works only through the registry
+ * (`listBackends`, `getBackend`). A package that is missing or fails to import, and a backend
+ * that fails to initialise, are reported as skipped with the reason; they never stop a run.
+ */
+import { ConfigError, errorMessage, getBackend, listBackends, type Backend, type BackendChoice, type BackendOptions } from '@moe-runtime/core';
+
+/** The backend packages this harness depends on and imports. */
+export const BACKEND_PACKAGES: readonly string[] = [
+  '@moe-runtime/backend-cpu',
+  '@moe-runtime/backend-onnx',
+  '@moe-runtime/backend-tfjs',
+  '@moe-runtime/backend-gpujs',
+];
+
+/** The outcome of importing one package. */
+export interface PackageLoad {
+  readonly pkg: string;
+  readonly loaded: boolean;
+  /** Why it could not be imported. */
+  readonly reason?: string;
+}
+
+/** A backend that will not be benchmarked, and why. */
+export interface SkippedBackend {
+  /** Backend name (or package name when the package did not import). */
+  readonly backend: string;
+  readonly reason: string;
+}
+
+/** Imports each package (once; later calls reuse the result). A failure is recorded, not thrown. */
+export async function loadBackendPackages(packages: readonly string[] = BACKEND_PACKAGES): Promise<PackageLoad[]> {
+  const results: PackageLoad[] = [];
+  for (const pkg of packages) {
+    try {
+      await import(pkg);
+      results.push({ pkg, loaded: true });
+    } catch (err) {
+      results.push({ pkg, loaded: false, reason: firstLine(errorMessage(err)) });
+    }
+  }
+  return results;
+}
+
+/** Imports extra modules (`--plugin`), e.g. ones that register a custom router or backend. */
+export async function loadPlugins(specifiers: readonly string[]): Promise<void> {
+  for (const spec of specifiers) {
+    try {
+      await import(spec);
+    } catch (err) {
+      throw new ConfigError('plugin', `cannot import '${spec}': ${firstLine(errorMessage(err))}`);
+    }
+  }
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0];
+}
+
+/** Name of a backend choice. */
+export function choiceName(choice: BackendChoice): string {
+  return typeof choice === 'string' ? choice : choice.name;
+}
+
+/** Options of a backend choice ({} when none). */
+export function choiceOptions(choice: BackendChoice): BackendOptions {
+  return typeof choice === 'string' ? {} : (choice.options ?? {});
+}
+
+/** A label that tells two choices of one backend apart, e.g. `tfjs` or `tfjs{engine=cpu}`. */
+export function choiceLabel(choice: BackendChoice): string {
+  const opts = Object.entries(choiceOptions(choice));
+  return opts.length ? `${choiceName(choice)}{${opts.map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(',')}}` : choiceName(choice);
+}
+
+function parseValue(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * Parses a command-line backend spec: `name` or `name:key=value[:key=value...]`, where a value
+ * is JSON when it parses as JSON (numbers, booleans) and a string otherwise, e.g.
+ * `tfjs:engine=cpu`, `cpu:threads=1`.
+ */
+export function parseBackendSpec(spec: string): BackendChoice {
+  const [name, ...pairs] = spec.split(':');
+  if (!name) throw new ConfigError('backends', `expected a backend name in '${spec}'`);
+  if (pairs.length === 0) return name;
+  const options: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new ConfigError('backends', `expected key=value after '${name}:', got '${pair}' in '${spec}'`);
+    options[pair.slice(0, eq)] = parseValue(pair.slice(eq + 1));
+  }
+  return { name, options };
+}
+
+/** Registered backend names, most preferred first. */
+export function registeredBackendNames(): string[] {
+  return listBackends().map((b) => b.name);
+}
+
+/** Checks that every choice names a registered backend (ConfigError naming `field[i]`). */
+export function checkKnownBackends(choices: readonly BackendChoice[], field: string): void {
+  const known = registeredBackendNames();
+  choices.forEach((c, i) => {
+    if (!known.includes(choiceName(c))) {
+      throw new ConfigError(`${field}[${i}]`, `unknown backend '${choiceName(c)}'; registered: ${known.map((n) => `'${n}'`).join(', ') || '(none)'}`);
+    }
+  });
+}
+
+/** A backend that initialised, with the choice that made it. */
+export interface ReadyBackend {
+  readonly choice: BackendChoice;
+  readonly label: string;
+  readonly backend: Backend;
+}
+
+/** Initialises each choice through the registry; failures become skipped entries. */
+export async function initBackends(choices: readonly BackendChoice[]): Promise<{ ready: ReadyBackend[]; skipped: SkippedBackend[] }> {
+  const ready: ReadyBackend[] = [];
+  const skipped: SkippedBackend[] = [];
+  for (const choice of choices) {
+    const label = choiceLabel(choice);
+    try {
+      ready.push({ choice, label, backend: await getBackend(choice) });
+    } catch (err) {
+      skipped.push({ backend: label, reason: `failed to initialise: ${firstLine(errorMessage(err))}` });
+    }
+  }
+  return { ready, skipped };
+}

@@ -1,0 +1,38 @@
+/**
+ * @moe-runtime/bench: the cross-backend benchmark and cross-validation harness behind the
+ * `moe-bench` CLI. Exported for programmatic runs and tests.
+ *
+ * @packageDocumentation
+ */
+export { main, toJson, type MainIO } from './main.js';
+export { parseScenario, withOverrides, describeLayer, type Scenario, type ScenarioTolerance, type ParseScenarioOptions } from './scenario.js';
+export {
+  defaultScenarioDir,
+  loadScenarioFile,
+  parseScenarioText,
+  resolveScenarios,
+  scenarioFilesIn,
+  QUICK_SCENARIO_JSON,
+  ScenarioFileError,
+} from './scenario-files.js';
+export {
+  BACKEND_PACKAGES,
+  loadBackendPackages,
+  parseBackendSpec,
+  choiceLabel,
+  initBackends,
+  type PackageLoad,
+  type SkippedBackend,
+  type ReadyBackend,
+} from './backends.js';
+export { runBenchmarks, type RunPlan, type RunnerHooks } from './runner.js';
+export { runScenarioOnBackend, type RunHooks } from './run-backend.js';
+export { ReferenceOracle, sampleRows, type OutputCheck } from './reference-oracle.js';
+export { Workload, denseConfigOf, flopsPerToken } from './workload.js';
+export { RECORD_FIELDS, type BenchRecord, type BenchResults, type RecordedScenario } from './record.js';
+export { compareResults, readResults, renderComparison, type Comparison, type CaseChange } from './compare.js';
+export { renderHtml } from './html-report.js';
+export { renderTable } from './table.js';
+export { machineFacts, type MachineFacts } from './machine.js';
+export { summarize, quantile, type TimingSummary } from './stats.js';
+export { MemorySampler, type MemoryPeaks } from './memory.js';

@@ -1,0 +1,74 @@
+/** Facts about the machine and software a result was measured on, stored with every result. */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, platform, arch, release, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The machine a run was measured on. */
+export interface MachineFacts {
+  readonly cpuModel: string;
+  /** Logical cores the OS reports. */
+  readonly cores: number;
+  /** Cores this process may use. */
+  readonly availableParallelism: number;
+  readonly totalMemoryGb: number;
+  readonly platform: string;
+  readonly node: string;
+  /** 1-minute load average when the run started: above the core count means a shared machine. */
+  readonly loadAverageAtStart: number;
+  /** Version of each package that took part (core, bench, every backend package that imported). */
+  readonly packages: Readonly<Record<string, string>>;
+  /** Git commit of the checkout, when known. */
+  readonly gitCommit?: string;
+}
+
+/** The version in the package.json of `pkg` as this module resolves it, or undefined. */
+export function packageVersion(pkg: string): string | undefined {
+  try {
+    let dir = dirname(fileURLToPath(import.meta.resolve(pkg)));
+    for (let i = 0; i < 6; i++) {
+      try {
+        const json = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+        if (json.name === pkg) return json.version;
+      } catch {
+        // no package.json at this level: keep walking up
+      }
+      dir = dirname(dir);
+    }
+  } catch {
+    // not resolvable
+  }
+  return undefined;
+}
+
+function gitCommit(): string | undefined {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Collects the machine facts; `packages` lists the packages whose versions to record. */
+export function machineFacts(packages: readonly string[]): MachineFacts {
+  const versions: Record<string, string> = {};
+  const own = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+  versions[own.name] = own.version;
+  for (const pkg of packages) {
+    const v = packageVersion(pkg);
+    if (v) versions[pkg] = v;
+  }
+  const cpuList = cpus();
+  return {
+    cpuModel: cpuList[0]?.model.trim() ?? 'unknown',
+    cores: cpuList.length,
+    availableParallelism: availableParallelism(),
+    totalMemoryGb: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    platform: `${platform()} ${release()} ${arch()}`,
+    node: process.version,
+    loadAverageAtStart: Math.round(loadavg()[0] * 100) / 100,
+    packages: versions,
+    gitCommit: gitCommit(),
+  };
+}
