@@ -55,6 +55,16 @@ describe('topk-capacity (GShard / DeepSpeed)', () => {
     expect(routingStrings(keptRouting(d, 2, 4), 4)).toEqual(['0:0.5000 1:0.5000', '1:0.5000 2:0.5000']);
   });
 
+  it('with k = 1, no minimum and no renormalisation equals switch', () => {
+    const logits = randomLogits(40, 4, 9);
+    const opts = { capacityFactor: 0.8 };
+    const a = createRouter({ name: 'topk-capacity', options: { ...opts, minCapacity: 0, renormalize: false } }, ctx(4, 1)).route({ logits, numTokens: 40, numExperts: 4 });
+    const b = createRouter({ name: 'switch', options: opts }, ctx(4, 1)).route({ logits, numTokens: 40, numExperts: 4 });
+    expect(a.capacity).toBe(b.capacity);
+    expect(routingStrings(keptRouting(a, 40, 4))).toEqual(routingStrings(keptRouting(b, 40, 4)));
+    expect(buildRoutingPlan(a, 40, 4).dropped.token.length).toBeGreaterThan(0);
+  });
+
   it('agrees with a cumsum-location float64 oracle on random logits', () => {
     for (const [t, e, k, cf, minCapacity, seed] of [
       [37, 8, 2, 1, 4, 1],
