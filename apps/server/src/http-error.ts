@@ -1,0 +1,29 @@
+/**
+ * Errors that become HTTP answers: a status, a stable code and a message that names the field
+ * and what was expected. The error handler turns every one into
+ * `{ error: <status text>, code, message, field? }`.
+ */
+
+/** An error with an HTTP status. */
+export class HttpError extends Error {
+  readonly statusCode: number;
+  readonly code: string;
+  /** The request field at fault (`input`, `token_ids`, ...), when one is. */
+  readonly field?: string;
+  /** Extra response headers (e.g. Retry-After). */
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(statusCode: number, code: string, message: string, options: { field?: string; headers?: Record<string, string> } = {}) {
+    super(message);
+    this.name = 'HttpError';
+    this.statusCode = statusCode;
+    this.code = code;
+    this.field = options.field;
+    this.headers = options.headers ?? {};
+  }
+}
+
+/** 400 for a bad request field. */
+export function badRequest(field: string, message: string): HttpError {
+  return new HttpError(400, 'E_INVALID_INPUT', `${field}: ${message}`, { field });
+}

@@ -1,0 +1,28 @@
+/**
+ * @moe-runtime/server: an HTTP server (Fastify 5) that serves MoE layers on a chosen
+ * moe-runtime backend. Inference runs on worker threads; concurrent requests for a layer are
+ * batched dynamically. Start it with the `moe-server` command or {@link createServer}.
+ *
+ * @packageDocumentation
+ */
+export { createServer, type CreateServerOptions, type MoeServer } from './server.js';
+export {
+  BATCHING_MODES,
+  DEFAULT_CONFIG,
+  DEMO_LAYER,
+  DEMO_LAYER_CONFIG,
+  overlayConfig,
+  resolveConfig,
+  type BatchingConfig,
+  type BatchingMode,
+  type LimitsConfig,
+  type PartialServerConfig,
+  type ServerConfig,
+} from './config.js';
+export { effectiveConfig, loadLayerSource, validateLayerSpec, type LayerSource, type LayerSpec, type RandomLayerSpec, type SafetensorsLayerSpec } from './layer-spec.js';
+export { batchesAcrossRequests } from './batch-policy.js';
+export { buildProgram, configFromArgs } from './cli-args.js';
+export { HttpError } from './http-error.js';
+export { ServerMetrics } from './metrics.js';
+export type { ServerState, ServedLayer } from './server-state.js';
+export type { BackendReport, LayerInfo } from './worker-protocol.js';

@@ -1,0 +1,155 @@
+/**
+ * `createServer`: Fastify app + metrics + inference worker pool + scheduler. The HTTP side
+ * starts at once (probes answer while weights are prepared); `/readyz` turns ready when every
+ * worker has built every layer. `close()` is graceful: stop accepting, finish every accepted
+ * request, then stop the workers.
+ */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
+import { batchesAcrossRequests } from './batch-policy.js';
+import { moduleSpecifier } from './backend-modules.js';
+import type { ServerConfig } from './config.js';
+import { handleError } from './errors-handler.js';
+import { HttpError } from './http-error.js';
+import { ServerMetrics } from './metrics.js';
+import { forwardRoutes } from './routes/forward.js';
+import { healthRoutes } from './routes/health.js';
+import { infoRoutes } from './routes/info.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { Scheduler } from './scheduler.js';
+import type { ServerState } from './server-state.js';
+import { WorkerPool } from './worker-pool.js';
+import type { ReadyMessage } from './worker-protocol.js';
+
+/** A running (or starting) server. */
+export interface MoeServer {
+  readonly app: FastifyInstance;
+  readonly state: ServerState;
+  /** Resolves when every layer is prepared; rejects when preparing failed. */
+  readonly prepared: Promise<ReadyMessage>;
+  /** Starts listening; resolves with the base URL (e.g. `http://127.0.0.1:43125`). */
+  listen(): Promise<string>;
+  /** Graceful stop: refuse new requests, answer accepted ones, stop the workers. */
+  close(): Promise<void>;
+}
+
+/** Options that are not configuration (tests). */
+export interface CreateServerOptions {
+  /** Collect Node process metrics (default true). */
+  readonly defaultMetrics?: boolean;
+}
+
+function keyMatches(header: string | undefined, key: string): boolean {
+  if (!header?.startsWith('Bearer ')) return false;
+  const given = Buffer.from(header.slice(7).trim());
+  const want = Buffer.from(key);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+function isProtected(url: string): boolean {
+  return url.startsWith('/v1/') || url === '/v1' || url.startsWith('/metrics');
+}
+
+async function registerDocs(app: FastifyInstance): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'moe-runtime server', version: '0.1.0', description: 'Serves Mixture-of-Experts layers on a moe-runtime backend, with dynamic batching.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  // swagger-ui serves its assets from the installed package: nothing is fetched from a CDN.
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}
+
+/** Builds the server for a resolved config and starts preparing the layers in the workers. */
+export async function createServer(config: ServerConfig, options: CreateServerOptions = {}): Promise<MoeServer> {
+  const metrics = new ServerMetrics({ defaultMetrics: options.defaultMetrics });
+  const state: ServerState = { config, metrics, ready: false, draining: false, layers: new Map() };
+  const app = Fastify({
+    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    // Per-request log lines would cost more than a forward pass's bookkeeping under load.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.limits.bodyLimitBytes,
+    // Requests are validated strictly: no type coercion, unknown fields are errors.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    return503OnClosing: true,
+  });
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) => {
+    handleError(new HttpError(404, 'E_NOT_FOUND', `no route ${request.method} ${request.url}; see /docs`), request, reply);
+  });
+  if (config.apiKey) {
+    const key = config.apiKey;
+    app.addHook('onRequest', async (request) => {
+      if (isProtected(request.url) && !keyMatches(request.headers.authorization, key)) {
+        throw new HttpError(401, 'E_UNAUTHORIZED', request.headers.authorization ? 'invalid API key' : 'missing API key: send Authorization: Bearer <key>');
+      }
+    });
+  }
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+  await registerDocs(app);
+  healthRoutes(app, state);
+  infoRoutes(app, state);
+  forwardRoutes(app, state);
+  metricsRoutes(app, state);
+
+  const pool = new WorkerPool(config.workers, {
+    type: 'init',
+    backend: config.backend,
+    backendModules: config.backendModules.map((m) => moduleSpecifier(m)),
+    layers: config.layers,
+  });
+  pool.on('replace-failed', (i: number, err: unknown) => app.log.error({ err }, `could not restart inference worker ${i}`));
+  const prepared = pool.start().then(
+    (report) => {
+      for (const layer of report.layers) {
+        state.layers.set(layer.id, { ...layer, batchAcrossRequests: batchesAcrossRequests(layer.config, config.batching.mode) });
+        metrics.addLayer(layer.id, layer.config.numExperts);
+      }
+      state.backend = report.backend;
+      state.scheduler = new Scheduler(
+        pool,
+        [...state.layers.values()].map((l) => ({ id: l.id, hiddenSize: l.config.hiddenSize, batchAcrossRequests: l.batchAcrossRequests })),
+        config.batching,
+        config.limits,
+        metrics,
+      );
+      state.ready = true;
+      app.log.info(`ready: ${report.layers.length} layer(s) on backend ${report.backend.name} (${report.backend.engine})`);
+      return report;
+    },
+    (err: unknown) => {
+      state.startError = err instanceof Error ? err.message : String(err);
+      throw err;
+    },
+  );
+  // The caller awaits `prepared` when it cares; an unobserved failure must not crash the process.
+  prepared.catch(() => undefined);
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    state,
+    prepared,
+    async listen() {
+      return app.listen({ host: config.host, port: config.port });
+    },
+    close() {
+      closing ??= (async () => {
+        state.draining = true;
+        await app.close();
+        await prepared.catch(() => undefined);
+        await pool.stop();
+      })();
+      return closing;
+    },
+  };
+}
