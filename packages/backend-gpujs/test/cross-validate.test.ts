@@ -1,0 +1,52 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkAgainstReference, MoELayer, randomInput, randomWeights, type MoELayerConfig } from '@moe-runtime/core';
+import { createGpuJsBackend, type GpuJsBackend } from '../src/index.js';
+import { suiteModes } from './available-modes.js';
+
+const modes = await suiteModes();
+
+const cases: { name: string; config: MoELayerConfig; tokens: number }[] = [
+  { name: 'E=8 k=2 SwiGLU (Mixtral-style)', config: { hiddenSize: 40, numExperts: 8, topK: 2, expert: { kind: 'swiglu', ffnSize: 56 }, router: { name: 'topk-softmax' } }, tokens: 19 },
+  {
+    name: 'switch E=16 k=1 with capacity drops',
+    config: { hiddenSize: 32, numExperts: 16, topK: 1, expert: { kind: 'swiglu', ffnSize: 48 }, router: { name: 'switch', options: { capacityFactor: 1.0 } } },
+    tokens: 37,
+  },
+  {
+    name: 'shared experts (gated, Qwen2-MoE style)',
+    config: { hiddenSize: 32, numExperts: 8, topK: 2, expert: { kind: 'swiglu', ffnSize: 40, bias: true }, sharedExperts: { count: 2, ffnSize: 64, gated: true }, router: { name: 'topk-softmax' } },
+    tokens: 11,
+  },
+  { name: 'GELU experts with biases', config: { hiddenSize: 36, numExperts: 8, topK: 2, expert: { kind: 'gelu', ffnSize: 52, bias: true }, router: { name: 'topk-softmax' } }, tokens: 14 },
+  { name: 'ReLU experts', config: { hiddenSize: 28, numExperts: 6, topK: 3, expert: { kind: 'relu', ffnSize: 44 }, router: { name: 'topk-softmax' } }, tokens: 10 },
+];
+
+for (const m of modes) {
+  describe.skipIf(!m.available)(`gpujs ${m.mode} against the float64 reference${m.available ? '' : ` (skipped: ${m.reason})`}`, () => {
+    let backend: GpuJsBackend;
+    const get = async () => (backend ??= await createGpuJsBackend({ mode: m.mode }));
+    afterAll(async () => backend?.dispose());
+
+    it('reports the mode it runs in', async () => {
+      const b = await get();
+      expect(b.mode).toBe(m.mode);
+      expect(b.engine).toContain(`gpu.js ${m.mode}`);
+    });
+
+    cases.forEach((c, i) => {
+      it(c.name, async () => {
+        const seed = 1000 + i * 17 + m.mode.length;
+        const weights = randomWeights(c.config, { seed });
+        const layer = await MoELayer.create({ config: c.config, weights, backend: await get() });
+        const x = randomInput(c.tokens, c.config.hiddenSize, seed + 1);
+        const result = await layer.forward(x);
+        const check = checkAgainstReference(c.config, weights, x, result, { maxRelL2: 1e-4 });
+        expect(check.failures).toEqual([]);
+        expect(check.passed).toBe(true);
+        expect(check.routingAgreement + check.nearTies / c.tokens).toBeGreaterThanOrEqual(1);
+        if (c.config.router.name === 'switch') expect(result.plan.dropped.token.length).toBeGreaterThan(0);
+        layer.dispose();
+      });
+    });
+  });
+}

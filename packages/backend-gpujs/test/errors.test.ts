@@ -1,0 +1,110 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  BackendError,
+  ConfigError,
+  denseRoutingPlan,
+  getBackend,
+  HostTensor,
+  listBackends,
+  randomNormal,
+  createRng,
+  ShapeError,
+} from '@moe-runtime/core';
+import { createGpuJsBackend, probeMode, type GpuJsBackend } from '../src/index.js';
+import { TypedKernel } from '../src/typed-kernel.js';
+import type { GpuInstance, KernelFunction } from '../src/gpujs-types.js';
+import { copyKernel } from '../src/kernel-sources.js';
+
+const rng = createRng(5);
+const tensor = (shape: number[]) => HostTensor.float32(shape, randomNormal(rng, shape.reduce((a, b) => a * b, 1)));
+
+describe('gpujs options', () => {
+  it.each([
+    [{ mode: 'gpu' }, 'backend.options.mode'],
+    [{ mode: 3 }, 'backend.options.mode'],
+    [{ modes: 'cpu' }, 'backend.options.modes'],
+    [{ maxBindingBytes: 10 }, 'backend.options.maxBindingBytes'],
+    [{ maxBindingBytes: 1.5e6 + 0.5 }, 'backend.options.maxBindingBytes'],
+    [{ threads: 'yes' }, 'backend.options.threads'],
+    [{ dawnBackend: 'directx' }, 'backend.options.dawnBackend'],
+  ])('rejects %j naming %s', async (options, field) => {
+    const err = await createGpuJsBackend(options as never).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).field).toBe(field);
+  });
+
+  it('says why a named mode that cannot run is unavailable instead of falling back', async () => {
+    const probe = await probeMode('headlessgl');
+    if (probe.available) {
+      const b = await createGpuJsBackend({ mode: 'headlessgl' });
+      expect(b.mode).toBe('headlessgl');
+      await b.dispose();
+      return;
+    }
+    const err = await createGpuJsBackend({ mode: 'headlessgl' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendError);
+    expect((err as Error).message).toMatch(/mode 'headlessgl' is not available here: .*(gl|display)/);
+  });
+
+  it('registers as gpujs with priority 5 and creates through the registry', async () => {
+    expect(listBackends().find((b) => b.name === 'gpujs')?.priority).toBe(5);
+    const b = await getBackend({ name: 'gpujs', options: { mode: 'cpu' } });
+    expect(b.name).toBe('gpujs');
+    expect(b.engine).toBe('gpu.js cpu (JavaScript)');
+    await b.dispose();
+    await expect(getBackend({ name: 'gpujs', options: { mode: 'nope' } })).rejects.toThrow(ConfigError);
+  });
+});
+
+describe('gpujs silent-fallback guard', () => {
+  it('throws when gpu.js ran a kernel in another mode than asked', async () => {
+    // A stand-in for gpu.js that, like its webasm backend on an unsupported kernel, swapped in cpu.
+    const fn = Object.assign(async () => new Float32Array([1, 2]), {
+      kernel: { constructor: { mode: 'cpu' }, fallbackReason: 'texture arguments are not supported' },
+      setOutput: () => undefined,
+      destroy: () => undefined,
+    }) as unknown as KernelFunction;
+    const gpu = { mode: 'webasm', createKernel: () => fn, addFunction: () => undefined, destroy: async () => undefined } as unknown as GpuInstance;
+    const k = new TypedKernel(gpu, { name: 'copy', source: copyKernel as never, args: ['a'], constants: {}, longestLoop: 0, pipeline: false, components: 1 }, 'webasm', false);
+    await expect(k.run([2], [new Float32Array(2)])).rejects.toThrow(/ran kernel 'copy' in mode 'cpu' instead of 'webasm' \(texture arguments are not supported\)/);
+  });
+});
+
+describe('gpujs bad inputs', () => {
+  let backend: GpuJsBackend;
+  let other: GpuJsBackend;
+  afterAll(async () => {
+    await backend?.dispose();
+    await other?.dispose();
+  });
+
+  it('rejects mis-shaped weights, inputs and plans with typed errors', async () => {
+    backend = await createGpuJsBackend({ mode: 'cpu' });
+    other = await createGpuJsBackend({ mode: 'cpu' });
+    await expect(backend.prepareLinear({ weight: tensor([4, 3]), bias: tensor([3]) })).rejects.toThrow(/linear bias has shape \[3\], expected \[4\]/);
+    const lin = await backend.prepareLinear({ weight: tensor([4, 3]) });
+    await expect(backend.linear(lin, new Float32Array(7), 2)).rejects.toThrow(ShapeError);
+    await expect(other.linear(lin, new Float32Array(6), 2)).rejects.toThrow(/not prepared by this gpujs backend/);
+    lin.dispose();
+    await expect(backend.linear(lin, new Float32Array(6), 2)).rejects.toThrow(/disposed/);
+
+    const expert = { gate: tensor([5, 4]), up: tensor([5, 4]), down: tensor([4, 5]) };
+    await expect(backend.prepareExperts({ kind: 'swiglu', hiddenSize: 4, ffnSize: 5, experts: [{ ...expert, down: tensor([5, 4]) }] })).rejects.toThrow(
+      /experts\[0\]\.down has shape \[5, 4\], expected \[4, 5\]/,
+    );
+    await expect(backend.prepareExperts({ kind: 'swiglu', hiddenSize: 4, ffnSize: 5, experts: [{ up: expert.up, down: expert.down }] })).rejects.toThrow(/gate is missing/);
+    const experts = await backend.prepareExperts({ kind: 'swiglu', hiddenSize: 4, ffnSize: 5, experts: [expert, expert] });
+    await expect(backend.runExperts(experts, new Float32Array(12), denseRoutingPlan(3, 3))).rejects.toThrow(/plan is for 3 experts, the group has 2/);
+    await expect(backend.runExperts(experts, new Float32Array(10), denseRoutingPlan(3, 2))).rejects.toThrow(/x has 10 values/);
+    const y = await backend.runExperts(experts, randomNormal(rng, 12), denseRoutingPlan(3, 2));
+    expect(y.length).toBe(12);
+    experts.dispose();
+  });
+
+  it('refuses a single column larger than the binding limit', async () => {
+    const tiny = await createGpuJsBackend({ mode: 'cpu', maxBindingBytes: 1024 });
+    await expect(tiny.prepareLinear({ weight: tensor([2, 300]) })).rejects.toThrow(/one output column needs 1200 bytes, more than the binding limit of 1024 bytes/);
+    await tiny.dispose();
+    await expect(tiny.prepareLinear({ weight: tensor([2, 3]) })).rejects.toThrow(/disposed/);
+  });
+});

@@ -1,0 +1,98 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkAgainstReference, createRng, HostTensor, MoELayer, randomInput, randomNormal, randomWeights, type MoELayerConfig } from '@moe-runtime/core';
+import { createGpuJsBackend, type GpuJsBackend } from '../src/index.js';
+import { suiteModes } from './available-modes.js';
+
+const modes = await suiteModes();
+
+/** float64 y = x W^T + b. */
+function linearRef(x: Float32Array, w: Float32Array, b: Float32Array, rows: number, out: number, inF: number): Float64Array {
+  const y = new Float64Array(rows * out);
+  for (let r = 0; r < rows; r++) {
+    for (let o = 0; o < out; o++) {
+      let s = b[o];
+      for (let d = 0; d < inF; d++) s += x[r * inF + d] * w[o * inF + d];
+      y[r * out + o] = s;
+    }
+  }
+  return y;
+}
+
+function relL2(a: Float32Array, b: Float64Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+for (const m of modes) {
+  describe.skipIf(!m.available)(`gpujs ${m.mode} kernels${m.available ? '' : ` (skipped: ${m.reason})`}`, () => {
+    let backend: GpuJsBackend;
+    let small: GpuJsBackend;
+    const get = async () => (backend ??= await createGpuJsBackend({ mode: m.mode }));
+    afterAll(async () => {
+      await backend?.dispose();
+      await small?.dispose();
+    });
+
+    it('a reduction over 1500 inputs is not truncated at loopMaxIterations (1000)', async () => {
+      const rng = createRng(77 + m.mode.length);
+      const [rows, out, inF] = [5, 6, 1500];
+      const w = randomNormal(rng, out * inF, 1 / Math.sqrt(inF));
+      const b = randomNormal(rng, out, 0.1);
+      // A tail that only the last 500 inputs see: a truncated loop would miss it entirely.
+      const x = randomNormal(rng, rows * inF);
+      for (let r = 0; r < rows; r++) for (let d = 1000; d < inF; d++) x[r * inF + d] *= 8;
+      const layer = await (await get()).prepareLinear({ weight: HostTensor.float32([out, inF], w), bias: HostTensor.float32([out], b) });
+      const y = await (await get()).linear(layer, x, rows);
+      expect(relL2(y, linearRef(x, w, b, rows, out, inF))).toBeLessThan(1e-5);
+      layer.dispose();
+    });
+
+    it('an expert down projection over F = 1100 matches the reference', async () => {
+      const config: MoELayerConfig = { hiddenSize: 12, numExperts: 3, topK: 1, expert: { kind: 'relu', ffnSize: 1100 }, router: { name: 'topk-softmax' } };
+      const weights = randomWeights(config, { seed: 91 });
+      const layer = await MoELayer.create({ config, weights, backend: await get() });
+      const x = randomInput(6, 12, 92);
+      const check = checkAgainstReference(config, weights, x, await layer.forward(x), { maxRelL2: 1e-4 });
+      expect(check.failures).toEqual([]);
+      layer.dispose();
+    });
+
+    it('splits weights and row blocks to fit a small binding limit and still matches', async () => {
+      small ??= await createGpuJsBackend({ mode: m.mode, maxBindingBytes: 4096 });
+      expect(small.maxBindingBytes).toBe(4096);
+      // gate/up: 256 bytes per column -> 16 columns per chunk (3 chunks); rows in blocks of 20.
+      const config: MoELayerConfig = { hiddenSize: 32, numExperts: 4, topK: 2, expert: { kind: 'swiglu', ffnSize: 48, bias: true }, router: { name: 'topk-softmax' } };
+      const weights = randomWeights(config, { seed: 93 });
+      const layer = await MoELayer.create({ config, weights, backend: small });
+      const x = randomInput(48, 32, 94);
+      const result = await layer.forward(x);
+      expect(Math.max(...result.plan.tokensPerExpert)).toBeGreaterThan(20);
+      const check = checkAgainstReference(config, weights, x, result, { maxRelL2: 1e-4 });
+      expect(check.failures).toEqual([]);
+      layer.dispose();
+    });
+
+    it("one call's result is never overwritten by the next", async () => {
+      const config: MoELayerConfig = { hiddenSize: 16, numExperts: 4, topK: 2, expert: { kind: 'swiglu', ffnSize: 24 }, router: { name: 'topk-softmax' } };
+      const weights = randomWeights(config, { seed: 95 });
+      const layer = await MoELayer.create({ config, weights, backend: await get() });
+      const x1 = randomInput(8, 16, 96);
+      const x2 = randomInput(8, 16, 97);
+      const r1 = await layer.forward(x1);
+      const kept = r1.output.data.slice();
+      const keptLogits = r1.logits.slice();
+      const [r2, r3] = await Promise.all([layer.forward(x2), layer.forward(x1)]);
+      expect(r1.output.data).toEqual(kept);
+      expect(r1.logits).toEqual(keptLogits);
+      expect(r2.output.data).not.toEqual(kept);
+      expect(r3.output.data).toEqual(kept);
+      expect(checkAgainstReference(config, weights, x2, r2, { maxRelL2: 1e-4 }).passed).toBe(true);
+      layer.dispose();
+    });
+  });
+}
