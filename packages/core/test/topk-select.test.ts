@@ -49,7 +49,7 @@ describe('softmaxRow', () => {
     const out = softmaxRow(Float64Array.from([1000, 1000 + Math.log(3)]), 0, 2, new Float64Array(2));
     expect(out[0]).toBeCloseTo(0.25, 12);
     expect(out[1]).toBeCloseTo(0.75, 12);
-    const row = softmaxRow([0, 0, 1, 2, 3], 2, 3, new Float64Array(3));
+    const row = softmaxRow(Float64Array.from([0, 0, 1, 2, 3]), 2, 3, new Float64Array(3));
     const z = 1 + Math.E + Math.E ** 2;
     expect(row[0]).toBeCloseTo(1 / z, 14);
     expect(row[2]).toBeCloseTo(Math.E ** 2 / z, 14);
