@@ -62,6 +62,18 @@ describe('the example end to end', () => {
     expect(formatResult(r)).toMatch(/PASS/);
   });
 
+  // The same example, unchanged, on every other backend package it depends on. A backend that
+  // cannot initialise on this machine is skipped with its own reason.
+  it.for(['gpujs', 'onnx', 'tfjs'])('runs unchanged on backend %s', async (name, { skip }) => {
+    const r = await runExample(name, 16).catch((err: unknown) => {
+      if (err instanceof BackendUnavailableError) skip(`backend ${name} cannot run here: ${err.message}`);
+      throw err;
+    });
+    expect(r.backend).toBe(name);
+    expect(r.check.failures).toEqual([]);
+    expect(r.check.routingAgreement).toBe(1);
+  });
+
   it('names the registered backends when asked for one that does not exist', async () => {
     const err = await runExample('no-such-backend', 4).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackendUnavailableError);
