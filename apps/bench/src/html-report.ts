@@ -8,7 +8,7 @@ import type { BenchRecord, BenchResults } from './record.js';
 import { esc, groupedBarChart, logLogChart } from './svg-chart.js';
 
 const CSS = `
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px auto;max-width:1180px;color:#1a1a1a;padding:0 16px}
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px auto;max-width:1400px;color:#1a1a1a;padding:0 16px}
 h1{font-size:22px;margin-bottom:4px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}
 h3{font-size:15px;margin:18px 0 6px}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}
@@ -18,7 +18,7 @@ tr.fail td{background:#fde8e8;color:#a40000}
 .pass{color:#0a7a2f;font-weight:600}.fail{color:#c00000;font-weight:700}
 .banner{padding:8px 12px;border-radius:4px;margin:12px 0;font-weight:600}
 .banner.ok{background:#e6f4ea;color:#0a5c24}.banner.bad{background:#fde8e8;color:#a40000}
-.charts{display:flex;flex-wrap:wrap;gap:16px}.muted{color:#666;font-size:13px}
+.charts{display:flex;flex-wrap:wrap;gap:16px}.scroll{overflow-x:auto}.muted{color:#666;font-size:13px}
 code{background:#f3f3f3;padding:1px 4px;border-radius:3px}
 `;
 
@@ -41,7 +41,7 @@ function perfTable(records: readonly BenchRecord[]): string {
       `${cell(`${fmtMs(r.min_ms ?? NaN)} / ${fmtMs(r.max_ms ?? NaN)}`)}${cell(fmtRate(r.tokens_per_s))}${cell(fmtRate(r.gflops))}${cell(fmtMs(r.dense_p50_ms))}` +
       `${cell(fmtRatio(r.ratio_vs_dense))}${cell(r.peak_rss_mb !== undefined ? `${Math.round(r.peak_rss_mb)}` : '-')}${check(r)}</tr>`,
   );
-  return `<table>${head(['backend', 'engine', 'T', 'p50 ms', 'p95 ms', 'min / max ms', 'tokens/s', 'GFLOP/s', 'dense p50 ms', 'MoE/dense', 'peak RSS MiB', 'check'], 2)}${rows.join('')}</table>`;
+  return `<div class="scroll"><table>${head(['backend', 'engine', 'T', 'p50 ms', 'p95 ms', 'min / max ms', 'tokens/s', 'GFLOP/s', 'dense p50 ms', 'MoE/dense', 'peak RSS MiB', 'check'], 2)}${rows.join('')}</table></div>`;
 }
 
 function crossValidationTable(records: readonly BenchRecord[]): string {
@@ -52,7 +52,7 @@ function crossValidationTable(records: readonly BenchRecord[]): string {
       `${cell(fmtPct(r.routing_agreement))}${cell(String(r.near_ties))}${cell(r.rows_checked !== undefined ? `${r.rows_checked} of ${r.tokens}` : '-')}${cell(String(r.outputs_checked ?? '-'))}` +
       `${check(r)}${cell(r.failures.join('; '), true)}</tr>`,
   );
-  return `<table>${head(['scenario', 'backend', 'engine', 'T', 'weights', 'rel L2', 'max abs', 'dense rel L2', 'repeat drift', 'routing agreement', 'near-ties', 'rows vs float64', 'outputs checked', 'check', 'failures'], 3)}${rows.join('')}</table>`;
+  return `<div class="scroll"><table>${head(['scenario', 'backend', 'engine', 'T', 'weights', 'rel L2', 'max abs', 'dense rel L2', 'repeat drift', 'routing agreement', 'near-ties', 'rows vs float64', 'outputs checked', 'check', 'failures'], 3)}${rows.join('')}</table></div>`;
 }
 
 function scenarioSection(results: BenchResults, name: string): string {

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, platform, arch, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 /** The machine a run was measured on. */
@@ -26,7 +27,8 @@ export interface MachineFacts {
 /** The version in the package.json of `pkg` as this module resolves it, or undefined. */
 export function packageVersion(pkg: string): string | undefined {
   try {
-    let dir = dirname(fileURLToPath(import.meta.resolve(pkg)));
+    // createRequire rather than import.meta.resolve: the latter is missing under vitest.
+    let dir = dirname(createRequire(import.meta.url).resolve(pkg));
     for (let i = 0; i < 6; i++) {
       try {
         const json = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
@@ -44,7 +46,7 @@ export function packageVersion(pkg: string): string | undefined {
 
 function gitCommit(): string | undefined {
   try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || undefined;
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: dirname(fileURLToPath(import.meta.url)), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || undefined;
   } catch {
     return undefined;
   }

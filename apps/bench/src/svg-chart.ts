@@ -12,9 +12,11 @@ export interface Series {
 /** Colours per series index (colour-blind friendly, Okabe-Ito). */
 export const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7', '#56B4E9', '#F0E442', '#000000'];
 
-const W = 640;
-const H = 340;
-const M = { left: 64, right: 170, top: 34, bottom: 46 };
+const W = 560;
+const H = 320;
+// The legend sits under the plot (one row per series), so long engine names fit.
+const M = { left: 64, right: 16, top: 34, bottom: 46 };
+const LEGEND_ROW = 18;
 
 /** Escapes text for HTML and SVG. */
 export function esc(s: string): string {
@@ -42,25 +44,32 @@ function logTicks(lo: number, hi: number): number[] {
 function legend(names: readonly string[]): string {
   return names
     .map((n, i) => {
-      const y = M.top + 8 + i * 18;
-      const x = W - M.right + 14;
+      const y = H + 8 + i * LEGEND_ROW;
+      const x = M.left;
       return `<rect x="${x}" y="${y - 9}" width="12" height="12" fill="${PALETTE[i % PALETTE.length]}"/><text x="${x + 18}" y="${y + 1}" font-size="12">${esc(n)}</text>`;
     })
     .join('');
 }
 
-function frame(title: string, xLabel: string, yLabel: string, body: string): string {
+function frame(title: string, xLabel: string, yLabel: string, body: string, legendRows = 0): string {
   const cx = M.left + (W - M.left - M.right) / 2;
   const cy = M.top + (H - M.top - M.bottom) / 2;
+  const height = H + (legendRows ? legendRows * LEGEND_ROW + 8 : 0);
   return (
-    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="system-ui, sans-serif" role="img" aria-label="${esc(title)}">` +
-    `<rect width="${W}" height="${H}" fill="#fff"/>` +
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${height}" width="${W}" height="${height}" font-family="system-ui, sans-serif" role="img" aria-label="${esc(title)}">` +
+    `<rect width="${W}" height="${height}" fill="#fff"/>` +
     `<text x="${M.left}" y="20" font-size="14" font-weight="600">${esc(title)}</text>` +
     `<text x="${cx}" y="${H - 8}" font-size="12" text-anchor="middle">${esc(xLabel)}</text>` +
     `<text x="14" y="${cy}" font-size="12" text-anchor="middle" transform="rotate(-90 14 ${cy})">${esc(yLabel)}</text>` +
     body +
     `</svg>`
   );
+}
+
+/** 1, 2 or 5 times a power of ten, at least `raw`: a readable tick step. */
+function niceStep(raw: number): number {
+  const p = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? 10 * p;
 }
 
 /** A line chart with logarithmic x and y axes (points with non-positive values are left out). */
@@ -89,7 +98,7 @@ export function logLogChart(title: string, xLabel: string, yLabel: string, serie
     if (ok.length > 1) body += `<polyline fill="none" stroke="${color}" stroke-width="2" points="${ok.map((p) => `${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ')}"/>`;
     for (const p of ok) body += `<circle cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3.5" fill="${color}"><title>${esc(`${s.name}: T=${p.x}, ${p.y.toPrecision(4)}`)}</title></circle>`;
   });
-  return frame(title, xLabel, yLabel, body + legend(series.map((s) => s.name)));
+  return frame(title, xLabel, yLabel, body + legend(series.map((s) => s.name)), series.length);
 }
 
 /** A grouped bar chart: one group per category, one bar per series; a dashed line at `reference`. */
@@ -103,15 +112,15 @@ export function groupedBarChart(
 ): string {
   const all = series.flatMap((s) => s.values).filter((v) => Number.isFinite(v) && v > 0);
   if (all.length === 0 || categories.length === 0) return frame(title, xLabel, yLabel, `<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no data</text>`);
-  const top = Math.max(...all, reference ?? 0) * 1.15;
+  const step = niceStep((Math.max(...all, reference ?? 0) * 1.1) / 5);
+  const top = step * Math.ceil((Math.max(...all, reference ?? 0) * 1.1) / step);
   const pw = W - M.left - M.right;
   const ph = H - M.top - M.bottom;
   const sy = (v: number): number => M.top + ph - (v / top) * ph;
   const groupW = pw / categories.length;
   const barW = Math.min(28, (groupW * 0.8) / Math.max(1, series.length));
   let body = `<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`;
-  const step = top / 5;
-  for (let i = 0; i <= 5; i++) {
+  for (let i = 0; i * step <= top * 1.0001; i++) {
     const v = step * i;
     body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${sy(v)}" y2="${sy(v)}" stroke="#e5e5e5"/><text x="${M.left - 6}" y="${sy(v) + 4}" font-size="11" text-anchor="end">${fmtTick(v)}</text>`;
   }
@@ -127,5 +136,5 @@ export function groupedBarChart(
   if (reference !== undefined) {
     body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${sy(reference)}" y2="${sy(reference)}" stroke="#333" stroke-dasharray="5 4"/>`;
   }
-  return frame(title, xLabel, yLabel, body + legend(series.map((s) => s.name)));
+  return frame(title, xLabel, yLabel, body + legend(series.map((s) => s.name)), series.length);
 }

@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../src/main.js';
+import type { BenchResults } from '../src/record.js';
+import { captureIO, tempDir, TINY, writeScenario } from './helpers/io.js';
+import { registerNaive } from './helpers/naive-backend.js';
+
+// Test doubles registered only in this test: a correct one, one that scales its outputs by
+// 1e-3, and one that permutes the router logits (so it routes tokens to other experts).
+const cleanup = [registerNaive('naive'), registerNaive('perturbed', { perturb: 1e-3 }), registerNaive('misrouting', { reverseLogits: true })];
+afterAll(() => cleanup.forEach((f) => f()));
+
+async function runOn(backend: string): Promise<{ code: number; results: BenchResults; out: string }> {
+  const dir = writeScenario(tempDir(), TINY);
+  const json = join(dir, 'out.json');
+  const io = captureIO();
+  const code = await main(['-d', dir, 'tiny', '-b', backend, '--json', json, '--no-progress'], io);
+  return { code, results: JSON.parse(readFileSync(json, 'utf8')) as BenchResults, out: io.out() };
+}
+
+describe('cross-validation catches a broken backend', () => {
+  it('passes the correct double (so the failures below are the faults, not the harness)', async () => {
+    const { code, results } = await runOn('naive');
+    expect(code).toBe(0);
+    expect(results.records.every((r) => r.passed)).toBe(true);
+  });
+
+  it('fails a backend whose outputs are off by 0.1%, whatever its speed, and exits non-zero', async () => {
+    const { code, results, out } = await runOn('perturbed');
+    expect(code).toBe(1);
+    expect(results.passed).toBe(false);
+    for (const r of results.records) {
+      expect(r.passed).toBe(false);
+      expect(r.rel_l2_err).toBeGreaterThan(1e-4);
+      expect(Number.isFinite(r.p50_ms)).toBe(true);
+      expect(r.failures.join(' ')).toMatch(/relative L2 error .* exceeds/);
+    }
+    expect(out).toMatch(/FAIL/);
+    expect(out).toMatch(/FAILED tiny perturbed T=1: moe: relative L2 error/);
+    expect(out).toMatch(/case\(s\) FAILED cross-validation/);
+  });
+
+  it('fails a backend that routes tokens to other experts', async () => {
+    const { code, results } = await runOn('misrouting');
+    expect(code).toBe(1);
+    const t7 = results.records.find((r) => r.tokens === 7)!;
+    expect(t7.passed).toBe(false);
+    expect(t7.routing_agreement).toBeLessThan(1);
+    expect(t7.failures.join(' ')).toMatch(/routing differs/);
+  });
+
+  it('fails the whole run when one of several backends is broken', async () => {
+    const { code, results } = await runOn('naive,perturbed');
+    expect(code).toBe(1);
+    expect(results.records.filter((r) => r.passed).map((r) => r.backend)).toEqual(['naive', 'naive']);
+  });
+});

@@ -1,0 +1,47 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { main } from '../src/main.js';
+import { RECORD_FIELDS, type BenchResults } from '../src/record.js';
+import { captureIO, tempDir, TINY, writeScenario } from './helpers/io.js';
+
+describe('a tiny scenario end to end on every available backend', () => {
+  it('writes a record per (backend, engine, T) with the promised fields, all cross-validated', async () => {
+    const dir = writeScenario(tempDir(), TINY);
+    const json = join(dir, 'out.json');
+    const html = join(dir, 'out.html');
+    const io = captureIO();
+    const code = await main(['-d', dir, 'tiny', '--json', json, '--html', html, '--no-progress'], io);
+    const results = JSON.parse(readFileSync(json, 'utf8')) as BenchResults;
+    const ran = [...new Set(results.records.map((r) => r.backend))];
+    // Every registered backend either ran or is listed as skipped with its reason.
+    for (const s of results.skipped) expect(s.reason.length).toBeGreaterThan(0);
+    expect(ran.length).toBeGreaterThan(0);
+    expect(code, io.out() + io.err()).toBe(0);
+    expect(results.passed).toBe(true);
+    expect(results.records).toHaveLength(ran.length * TINY.tokens.length);
+    for (const r of results.records) {
+      for (const f of RECORD_FIELDS) expect(r, `${r.backend} T=${r.tokens} lacks ${f}`).toHaveProperty(f);
+      expect(r.passed, `${r.backend} T=${r.tokens}: ${r.failures.join('; ')}`).toBe(true);
+      expect(r.rel_l2_err).toBeLessThanOrEqual(1e-5);
+      expect(r.routing_agreement).toBe(1);
+      expect(r.p50_ms).toBeGreaterThan(0);
+      expect(r.dense_p50_ms).toBeGreaterThan(0);
+      expect(r.ratio_vs_dense).toBeCloseTo(r.p50_ms / r.dense_p50_ms, 10);
+      expect(r.tokens_per_s).toBeCloseTo((r.tokens * 1000) / r.p50_ms, 6);
+      // warm-up + repeats, MoE and dense: every output checked
+      expect(r.outputs_checked).toBe(2 * (TINY.warmup + (r.repeats ?? 0)));
+      expect(r.rows_checked).toBe(Math.min(r.tokens, TINY.referenceRows));
+    }
+    expect(results.machine.node).toBe(process.version);
+    expect(results.machine.packages['@moe-runtime/core']).toBeDefined();
+    expect(results.machine.packages['@moe-runtime/bench']).toBeDefined();
+    expect(io.out()).toContain('p50 ms');
+    expect(io.out()).toContain(`HTML report: ${html}`);
+    const page = readFileSync(html, 'utf8');
+    expect(page).toContain('<svg');
+    expect(page).toContain('Cross-validation against the float64 reference');
+    // self-contained: nothing is fetched at view time
+    expect(page).not.toMatch(/<script[^>]+src=|<link[^>]+href=|url\(http/);
+  });
+});
