@@ -82,6 +82,14 @@ describe('softmax-group-topk (DeepSeek-V2 group-limited greedy)', () => {
     expect(Array.from(d.selectionScores!.subarray(2))).toEqual([-Infinity, -Infinity]);
   });
 
+  it('never picks a -Infinity logit (probability 0) over a positive one', () => {
+    const logits = Float64Array.from([-Infinity, 0, 0, Math.log(2)]); // p = 0, .25, .25, .5
+    const d = router({ nGroup: 2, topkGroup: 1 }, 4, 2).route({ logits, numTokens: 1, numExperts: 4 });
+    expect(routingStrings(keptRouting(d, 1, 4), 4)).toEqual(['2:0.2500 3:0.5000']);
+    const flat = router({}, 4, 3).route({ logits, numTokens: 1, numExperts: 4 });
+    expect(Array.from(flat.expert)).toEqual([3, 1, 2]);
+  });
+
   it('breaks ties toward the lower group and expert id', () => {
     const d = router({ nGroup: 2, topkGroup: 1 }, 4, 2).route({ logits: new Float64Array(4), numTokens: 1, numExperts: 4 });
     expect(Array.from(d.expert)).toEqual([0, 1]);

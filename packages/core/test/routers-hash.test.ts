@@ -31,6 +31,9 @@ describe('hash (Roller et al. 2021)', () => {
     const rev = Int32Array.from(ids).reverse();
     const b = hash({}, 6).route({ logits: logits(64, 6).reverse(), numTokens: 64, numExperts: 6, tokenIds: rev });
     expect(Array.from(b.expert).reverse()).toEqual(Array.from(a.expert));
+    // logits full of -Infinity change nothing
+    const masked = hash({}, 6).route({ logits: new Float64Array(64 * 6).fill(-Infinity), numTokens: 64, numExperts: 6, tokenIds: ids });
+    expect(Array.from(masked.expert)).toEqual(Array.from(a.expert));
   });
 
   it('gives k distinct experts with weight 1/k, matching a BigInt oracle', () => {
