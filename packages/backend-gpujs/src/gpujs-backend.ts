@@ -21,23 +21,44 @@ import {
 } from '@moe-runtime/core';
 import type { GpuInstance, GpuJsMode, KernelThis } from './gpujs-types.js';
 import { loadGpuJs } from './gpujs-loader.js';
-import { copyKernel, geluErf, geluQuadKernel, linearQuadKernel, reluQuadKernel, silu, swigluQuadKernel } from './kernel-sources.js';
+import {
+  copyKernel,
+  geluErf,
+  geluQuadKernel,
+  geluRowKernel,
+  linearQuadKernel,
+  linearRowKernel,
+  reluQuadKernel,
+  reluRowKernel,
+  silu,
+  swigluQuadKernel,
+  swigluRowKernel,
+} from './kernel-sources.js';
 import { chooseMode, probeMode, type ModeProbe } from './mode-probe.js';
 import { parseOptions, type GpuJsBackendOptions } from './options.js';
 import { packGated, packLinear, type HostChunk, type WeightChunk } from './packed-weights.js';
 import { GpuJsExperts, GpuJsLinear, type PackedExpert } from './prepared.js';
-import { gatherQuads, placeQuadColumns, quadGroups, scatterQuads } from './row-quads.js';
+import { gatherLanes, laneGroups, placeLaneColumns, scatterLanes, type Lanes } from './row-quads.js';
 import { SerialQueue } from './serial-queue.js';
 import { TypedKernel, type KernelSpec } from './typed-kernel.js';
 
 type QuadKind = 'linear' | 'swiglu' | 'gelu' | 'relu';
 
-const SOURCES: Record<QuadKind, (this: KernelThis, x: Float32Array, w: Float32Array, b: Float32Array) => number[]> = {
-  linear: linearQuadKernel,
-  swiglu: swigluQuadKernel,
-  gelu: geluQuadKernel,
-  relu: reluQuadKernel,
+type Source = (this: KernelThis, x: Float32Array, w: Float32Array, b: Float32Array) => number[] | number;
+
+const SOURCES: Record<Lanes, Record<QuadKind, Source>> = {
+  4: { linear: linearQuadKernel, swiglu: swigluQuadKernel, gelu: geluQuadKernel, relu: reluQuadKernel },
+  1: { linear: linearRowKernel, swiglu: swigluRowKernel, gelu: geluRowKernel, relu: reluRowKernel },
 };
+
+/**
+ * Single-row kernels for 1-2 rows (decode), row quads from 3 rows: measured here (D=1024,
+ * F=3584), one row through the quad kernel costs 1.3-2x the single-row kernel in every mode,
+ * three rows cost about half as much through the quad kernel.
+ */
+function lanesFor(rows: number): Lanes {
+  return rows >= 3 ? 4 : 1;
+}
 
 /** Rows per kernel call so that `4 * groups * width` floats fit the binding limit; a multiple of 4. */
 function rowBlock(width: number, maxBytes: number, what: string): number {
@@ -98,18 +119,18 @@ export class GpuJsBackend implements Backend {
     if (this.disposed) throw new BackendError('this gpujs backend has been disposed');
   }
 
-  private kernel(kind: QuadKind, inFeatures: number, outFeatures: number): TypedKernel {
-    const key = `${kind}|${inFeatures}|${outFeatures}`;
+  private kernel(kind: QuadKind, inFeatures: number, outFeatures: number, lanes: Lanes): TypedKernel {
+    const key = `${kind}|${inFeatures}|${outFeatures}|${lanes}`;
     let k = this.kernels.get(key);
     if (!k) {
       const spec: KernelSpec = {
-        name: `${kind} ${inFeatures}x${outFeatures}`,
-        source: SOURCES[kind] as KernelSpec['source'],
+        name: `${kind} ${inFeatures}x${outFeatures}${lanes === 4 ? ' quad' : ''}`,
+        source: SOURCES[lanes][kind] as KernelSpec['source'],
         args: ['x', 'w', 'b'],
         constants: { IN: inFeatures, OUT: outFeatures },
         longestLoop: inFeatures,
         pipeline: false,
-        components: 4,
+        components: lanes,
       };
       k = new TypedKernel(this.gpu, spec, this.mode, this.asyncMode);
       this.kernels.set(key, k);
@@ -169,10 +190,11 @@ export class GpuJsBackend implements Backend {
     const block = rowBlock(Math.max(layer.inFeatures, layer.outFeatures), this.maxBindingBytes, 'linear');
     for (let r0 = 0; r0 < rows; r0 += block) {
       const n = Math.min(block, rows - r0);
-      const xq = gatherQuads(x, layer.inFeatures, r0, n);
+      const lanes = lanesFor(n);
+      const xl = gatherLanes(x, layer.inFeatures, r0, n, lanes);
       for (const c of layer.chunks) {
-        const q = await this.kernel('linear', layer.inFeatures, c.width).run([c.width, quadGroups(n)], [xq, c.weight, c.bias]);
-        scatterQuads(q, c.width, n, y, layer.outFeatures, c.start, (i) => r0 + i);
+        const q = await this.kernel('linear', layer.inFeatures, c.width, lanes).run([c.width, laneGroups(n, lanes)], [xl, c.weight, c.bias]);
+        scatterLanes(q, c.width, n, lanes, y, layer.outFeatures, c.start, (i) => r0 + i);
       }
     }
     return y;
@@ -229,20 +251,20 @@ export class GpuJsBackend implements Backend {
   }
 
   /**
-   * The first layer as row quads `[groups, F, 4]`. On webgpu the activations come back to the
-   * host between the two kernels: gpu.js 2.24 cannot pass an Array(4) pipeline result on as a
-   * kernel argument.
+   * The first layer in lane layout `[groups, F, lanes]`. The activations come back to the host
+   * between the two kernels: gpu.js 2.24 cannot pass an Array(4) pipeline result on as a
+   * kernel argument in webgpu mode.
    */
-  private async firstLayer(experts: GpuJsExperts, e: PackedExpert, xq: Float32Array, groups: number): Promise<Float32Array> {
+  private async firstLayer(experts: GpuJsExperts, e: PackedExpert, xl: Float32Array, groups: number, lanes: Lanes): Promise<Float32Array> {
     const { kind, hiddenSize: d, ffnSize: f } = experts;
     if (e.first.length === 1) {
       const c = e.first[0];
-      return this.kernel(kind, d, c.width).run([c.width, groups], [xq, c.weight, c.bias]);
+      return this.kernel(kind, d, c.width, lanes).run([c.width, groups], [xl, c.weight, c.bias]);
     }
-    const h = new Float32Array(groups * f * 4);
+    const h = new Float32Array(groups * f * lanes);
     for (const c of e.first) {
-      const q = await this.kernel(kind, d, c.width).run([c.width, groups], [xq, c.weight, c.bias]);
-      placeQuadColumns(q, c.width, groups, h, f, c.start);
+      const q = await this.kernel(kind, d, c.width, lanes).run([c.width, groups], [xl, c.weight, c.bias]);
+      placeLaneColumns(q, c.width, groups, lanes, h, f, c.start);
     }
     return h;
   }
@@ -255,12 +277,13 @@ export class GpuJsBackend implements Backend {
       const end = plan.expertOffsets[j + 1];
       for (let r0 = plan.expertOffsets[j]; r0 < end; r0 += block) {
         const n = Math.min(block, end - r0);
-        const groups = quadGroups(n);
-        const xq = gatherQuads(x, d, r0, n, plan.rowToken);
-        const h = await this.firstLayer(experts, experts.experts[j], xq, groups);
+        const lanes = lanesFor(n);
+        const groups = laneGroups(n, lanes);
+        const xl = gatherLanes(x, d, r0, n, lanes, plan.rowToken);
+        const h = await this.firstLayer(experts, experts.experts[j], xl, groups, lanes);
         for (const c of experts.experts[j].down) {
-          const q = await this.kernel('linear', f, c.width).run([c.width, groups], [h, c.weight, c.bias]);
-          scatterQuads(q, c.width, n, rowsOut, d, c.start, (i) => r0 + i);
+          const q = await this.kernel('linear', f, c.width, lanes).run([c.width, groups], [h, c.weight, c.bias]);
+          scatterLanes(q, c.width, n, lanes, rowsOut, d, c.start, (i) => r0 + i);
         }
       }
     }

@@ -13,6 +13,10 @@
  *   weight read serves 4 rows (2.5x faster than one row per thread in webasm, measured here).
  *   The output is again row quads, so a first-layer result feeds the down projection as is.
  *
+ * - rows that do not fill a quad (decode: one token per expert) use the single-row kernels
+ *   (`*RowKernel`, one value per thread, plain row-major layout): padding a single row to 4
+ *   would compute 4 rows.
+ *
  * Loops are bounded by `this.constants.IN`, a compile-time constant, never by an argument:
  * an argument-bounded loop stops silently at `loopMaxIterations` (1000 by default).
  */
@@ -111,6 +115,54 @@ export function reluQuadKernel(this: KernelThis, x: Float32Array, w: Float32Arra
   }
   const bv = b[col];
   return [Math.max(s0 + bv, 0), Math.max(s1 + bv, 0), Math.max(s2 + bv, 0), Math.max(s3 + bv, 0)];
+}
+
+/** y = x W^T + b for one row per thread (plain row-major x). */
+export function linearRowKernel(this: KernelThis, x: Float32Array, w: Float32Array, b: Float32Array): number {
+  const col = this.thread.x;
+  const base = this.thread.y * this.constants.IN;
+  let s = 0;
+  for (let d = 0; d < this.constants.IN; d++) {
+    s += x[base + d] * w[d * this.constants.OUT + col];
+  }
+  return s + b[col];
+}
+
+/** SwiGLU first layer for one row per thread. */
+export function swigluRowKernel(this: KernelThis, x: Float32Array, w: Float32Array, b: Float32Array): number {
+  const col = this.thread.x;
+  const base = this.thread.y * this.constants.IN;
+  let g = 0;
+  let u = 0;
+  for (let d = 0; d < this.constants.IN; d++) {
+    const row = d * this.constants.OUT * 2;
+    const xv = x[base + d];
+    g += xv * w[row + col];
+    u += xv * w[row + this.constants.OUT + col];
+  }
+  return silu(g + b[col]) * (u + b[this.constants.OUT + col]);
+}
+
+/** GELU MLP first layer for one row per thread. */
+export function geluRowKernel(this: KernelThis, x: Float32Array, w: Float32Array, b: Float32Array): number {
+  const col = this.thread.x;
+  const base = this.thread.y * this.constants.IN;
+  let s = 0;
+  for (let d = 0; d < this.constants.IN; d++) {
+    s += x[base + d] * w[d * this.constants.OUT + col];
+  }
+  return geluErf(s + b[col]);
+}
+
+/** ReLU MLP first layer for one row per thread. */
+export function reluRowKernel(this: KernelThis, x: Float32Array, w: Float32Array, b: Float32Array): number {
+  const col = this.thread.x;
+  const base = this.thread.y * this.constants.IN;
+  let s = 0;
+  for (let d = 0; d < this.constants.IN; d++) {
+    s += x[base + d] * w[d * this.constants.OUT + col];
+  }
+  return Math.max(s + b[col], 0);
 }
 
 /** Copies an array into a device-resident buffer (webgpu pipeline output). */

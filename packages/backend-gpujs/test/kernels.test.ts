@@ -38,17 +38,20 @@ for (const m of modes) {
       await small?.dispose();
     });
 
-    it('a reduction over 1500 inputs is not truncated at loopMaxIterations (1000)', async () => {
+    it('a reduction over 1500 inputs is not truncated at loopMaxIterations (1000), single rows and row quads', async () => {
       const rng = createRng(77 + m.mode.length);
-      const [rows, out, inF] = [5, 6, 1500];
+      const [out, inF] = [6, 1500];
       const w = randomNormal(rng, out * inF, 1 / Math.sqrt(inF));
       const b = randomNormal(rng, out, 0.1);
-      // A tail that only the last 500 inputs see: a truncated loop would miss it entirely.
-      const x = randomNormal(rng, rows * inF);
-      for (let r = 0; r < rows; r++) for (let d = 1000; d < inF; d++) x[r * inF + d] *= 8;
       const layer = await (await get()).prepareLinear({ weight: HostTensor.float32([out, inF], w), bias: HostTensor.float32([out], b) });
-      const y = await (await get()).linear(layer, x, rows);
-      expect(relL2(y, linearRef(x, w, b, rows, out, inF))).toBeLessThan(1e-5);
+      // 1-2 rows run the single-row kernels, 3+ the row-quad kernels (5: one full quad + 1).
+      for (const rows of [1, 2, 5]) {
+        // A tail only the last 500 inputs see: a truncated loop would miss it entirely.
+        const x = randomNormal(rng, rows * inF);
+        for (let r = 0; r < rows; r++) for (let d = 1000; d < inF; d++) x[r * inF + d] *= 8;
+        const y = await (await get()).linear(layer, x, rows);
+        expect(relL2(y, linearRef(x, w, b, rows, out, inF))).toBeLessThan(1e-5);
+      }
       layer.dispose();
     });
 
