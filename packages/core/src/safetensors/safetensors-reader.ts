@@ -149,7 +149,7 @@ export class SafetensorsFile implements TensorSource {
     if (!this.handle) throw new SafetensorsError(`${this.source}: read '${name}' after close()`);
     const [begin, end] = info.dataOffsets;
     const bytes = await readExactly(this.handle, end - begin, this.header.dataStart + begin, this.source, `tensor '${name}'`);
-    return decodeTensor(this.source, info, bytes);
+    return decodeTensor(this.source, info, bytes, true);
   }
 
   async close(): Promise<void> {

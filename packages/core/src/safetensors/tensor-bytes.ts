@@ -10,7 +10,14 @@ import { READABLE_DTYPES, type SafetensorsTensorInfo } from './safetensors-forma
 /** True on little-endian hosts (every platform Node ships for today); big-endian hosts swap bytes. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-function alignedCopy(bytes: Uint8Array, elementBytes: number): ArrayBuffer {
+/**
+ * The bytes as an ArrayBuffer a typed array can view. `owned` bytes (a buffer read for this
+ * tensor alone, as the file reader makes) are used in place, saving a copy of a large tensor.
+ */
+function alignedCopy(bytes: Uint8Array, elementBytes: number, owned: boolean): ArrayBuffer {
+  if (owned && LITTLE_ENDIAN && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) {
+    return bytes.buffer;
+  }
   const buffer = new ArrayBuffer(bytes.length);
   const view = new Uint8Array(buffer);
   view.set(bytes);
@@ -23,8 +30,11 @@ function swapBytes(view: Uint8Array, width: number): void {
   for (let i = 0; i < view.length; i += width) view.subarray(i, i + width).reverse();
 }
 
-/** Decodes one tensor's bytes (exactly `end - begin` of them) into a HostTensor. */
-export function decodeTensor(source: string, info: SafetensorsTensorInfo, bytes: Uint8Array): HostTensor {
+/**
+ * Decodes one tensor's bytes (exactly `end - begin` of them) into a HostTensor. With `owned`,
+ * the caller hands the bytes over (nothing else views them) and they may back the tensor.
+ */
+export function decodeTensor(source: string, info: SafetensorsTensorInfo, bytes: Uint8Array, owned = false): HostTensor {
   const dtype = READABLE_DTYPES[info.dtype];
   if (!dtype) {
     throw new SafetensorsError(
@@ -37,13 +47,13 @@ export function decodeTensor(source: string, info: SafetensorsTensorInfo, bytes:
   }
   switch (info.dtype) {
     case 'F32':
-      return new HostTensor('float32', info.shape, new Float32Array(alignedCopy(bytes, 4)));
+      return new HostTensor('float32', info.shape, new Float32Array(alignedCopy(bytes, 4, owned)));
     case 'F64':
-      return new HostTensor('float32', info.shape, Float32Array.from(new Float64Array(alignedCopy(bytes, 8))));
+      return new HostTensor('float32', info.shape, Float32Array.from(new Float64Array(alignedCopy(bytes, 8, owned))));
     case 'F16':
-      return new HostTensor('float16', info.shape, new Uint16Array(alignedCopy(bytes, 2)));
+      return new HostTensor('float16', info.shape, new Uint16Array(alignedCopy(bytes, 2, owned)));
     default:
-      return new HostTensor('bfloat16', info.shape, new Uint16Array(alignedCopy(bytes, 2)));
+      return new HostTensor('bfloat16', info.shape, new Uint16Array(alignedCopy(bytes, 2, owned)));
   }
 }
 
