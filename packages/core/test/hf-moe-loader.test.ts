@@ -179,6 +179,20 @@ describe('DeepSeek layout', () => {
     expect(compareOutputs(merged, separate).relL2).toBeLessThan(1e-12);
     await forwardChecked(loaded.config!, loaded.weights, 44);
   });
+
+  it('feeds the loaded e_score_correction_bias to the DeepSeek-V3 router', async () => {
+    const v3: MoELayerConfig = { ...MIXTRAL, numExperts: 8, sharedExperts: { ffnSize: 6 } };
+    const bias = randomNormal(createRng(45), 8, 0.01);
+    bias[7] = 10; // large enough that every token must choose expert 7
+    const w: MoEWeights = { ...randomWeights(v3, { seed: 46 }), routerParams: { e_score_correction_bias: HostTensor.float32([8], bias) } };
+    const p = join(dir, 'deepseek-v3.safetensors');
+    await saveMoELayer(p, v3, w, { scheme: 'deepseek-v3', dtype: 'bfloat16' });
+    const router = { name: 'sigmoid-group-topk', options: { nGroup: 4, topkGroup: 2, routedScalingFactor: 2.5 } };
+    const loaded = await loadMoELayer(p, { topK: 2, router });
+    expect(loaded.weights.routerParams!.e_score_correction_bias.dtype).toBe('bfloat16');
+    const { result } = await forwardChecked(loaded.config!, loaded.weights, 47);
+    expect(result.stats.tokensPerExpert[7]).toBe(7);
+  });
 });
 
 describe('layers spread over files', () => {
