@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { registerBackend } from '@moe-runtime/core';
-import { parseTfjsOptions } from './options.js';
+import { parseTfjsOptions, type TfjsBackendOptions } from './options.js';
 import { TfjsBackend } from './tfjs-backend.js';
 
 export { TfjsBackend } from './tfjs-backend.js';
@@ -21,7 +21,7 @@ export { wasmBinaryFolder } from './wasm-engine.js';
 export const TFJS_BACKEND_PRIORITY = 15;
 
 /** Creates a `tfjs` backend (the same as `TfjsBackend.create`). */
-export function createTfjsBackend(options: import('./options.js').TfjsBackendOptions = {}): Promise<TfjsBackend> {
+export function createTfjsBackend(options: TfjsBackendOptions = {}): Promise<TfjsBackend> {
   return TfjsBackend.create(options);
 }
 

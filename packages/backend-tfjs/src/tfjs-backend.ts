@@ -241,4 +241,12 @@ function checkPlan(h: TfjsExperts, x: Float32Array, plan: RoutingPlan): void {
   if (plan.expertOffsets.length !== h.numExperts + 1 || plan.expertOffsets[h.numExperts] !== rows || plan.tokenOffsets.length !== plan.numTokens + 1) {
     throw new ShapeError(`runExperts: the plan's offsets do not match its ${rows} rows, ${h.numExperts} experts and ${plan.numTokens} tokens`);
   }
+  // A hand-made plan pointing outside x or outside its rows would read garbage: refuse it.
+  for (let r = 0; r < rows; r++) {
+    const t = plan.rowToken[r];
+    const back = plan.tokenRows[r];
+    if (!(t >= 0 && t < plan.numTokens) || !(back >= 0 && back < rows)) {
+      throw new ShapeError(`runExperts: plan row ${r} refers to token ${t} / row ${back}, outside [0, ${plan.numTokens}) / [0, ${rows})`);
+    }
+  }
 }

@@ -99,6 +99,8 @@ describe('tfjs backend (wasm): tensors, errors, routed rows only', () => {
     await expect(backend.runExperts(experts, x, buildRoutingPlan({ token: Int32Array.of(0), expert: Int32Array.of(0), weight: Float32Array.of(1) }, 2, 3))).rejects.toThrow(
       /plan.numExperts is 3, expected 6/,
     );
+    const bad = { ...plan, rowToken: Int32Array.of(0, 7) };
+    await expect(backend.runExperts(experts, x, bad)).rejects.toThrow(/plan row 1 refers to token 7/);
     const lin = await backend.prepareLinear({ weight: HostTensor.float32([3, 16], randomInput(3, 16, 53).data) });
     await expect(backend.linear(lin, x, 1.5)).rejects.toThrow(ShapeError);
     await expect(backend.linear(lin, x, 3)).rejects.toThrow(/expected rows x in = 3 x 16 = 48/);
