@@ -30,9 +30,12 @@ async function main(): Promise<void> {
       console.error(`moe-server: second ${signal}, exiting now`);
       process.exit(1);
     }
-    server.app.log.info(`${signal}: draining (no new requests; finishing accepted ones)`);
+    console.log(`moe-server: ${signal}: draining (no new requests; finishing accepted ones)`);
     server.close().then(
-      () => process.exit(0),
+      () => {
+        console.log('moe-server: stopped');
+        process.exit(0);
+      },
       (err: unknown) => {
         console.error(`moe-server: error while stopping: ${errorMessage(err)}`);
         process.exit(1);

@@ -24,7 +24,7 @@ export function fieldPath(instancePath: string): string {
 }
 
 const EXPECTED: Readonly<Record<string, string>> = {
-  input: 'number[T][D] (JSON rows of the layer hiddenSize)',
+  input: 'number[T][D], finite numbers (JSON rows of the layer hiddenSize)',
   shape: '[T, D] (two non-negative integers)',
   token_ids: 'integer[T] in [0, 2^31)',
   return_routing: 'a boolean',

@@ -91,6 +91,11 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       }
     });
   }
+  // While draining, answer and hang up: a keep-alive connection left open would hold close().
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (state.draining) reply.header('connection', 'close');
+    return payload;
+  });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.httpDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);

@@ -1,0 +1,79 @@
+/** Config resolution and the command line: defaults, flags over file, and errors naming the field. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '@moe-runtime/core';
+import { describe, expect, it } from 'vitest';
+import { configFromArgs, DEFAULT_CONFIG, resolveConfig } from '../src/index.js';
+import { smallConfig } from './helpers.js';
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('resolveConfig', () => {
+  it('defaults: the Mixtral-mini demo layer on cpu at 127.0.0.1:8080', () => {
+    const c = resolveConfig();
+    expect(c.host).toBe('127.0.0.1');
+    expect(c.port).toBe(8080);
+    expect(c.backend).toEqual(['cpu']);
+    expect(c.layers).toHaveLength(1);
+    const layer = c.layers[0];
+    expect(layer.source === 'random' && layer.config).toMatchObject({ numExperts: 8, topK: 2, hiddenSize: 1024, expert: { kind: 'swiglu', ffnSize: 3584 } });
+    expect(c.batching).toEqual(DEFAULT_CONFIG.batching);
+  });
+
+  it('names the bad field', () => {
+    expect(configError(() => resolveConfig({ port: 70000 })).field).toBe('port');
+    expect(configError(() => resolveConfig({ limits: { maxQueuedRequests: -1 } })).field).toBe('limits.maxQueuedRequests');
+    expect(configError(() => resolveConfig({ batching: { mode: 'sometimes' as never } })).field).toBe('batching.mode');
+    expect(configError(() => resolveConfig({ apiKey: 'short' })).field).toBe('apiKey');
+    expect(configError(() => resolveConfig({ colour: 'blue' } as never)).field).toBe('colour');
+    const bad = { id: 'x', source: 'random' as const, seed: 1, config: { ...smallConfig(), topK: 9 } };
+    const err = configError(() => resolveConfig({ layers: [bad] }));
+    expect(err.field).toBe('layers[0].config.topK');
+    expect(err.message).toBe('layers[0].config.topK: expected at most numExperts (4), got 9');
+    const dup = { id: 'x', source: 'random' as const, seed: 1, config: smallConfig() };
+    expect(configError(() => resolveConfig({ layers: [dup, dup] })).message).toContain("layer id 'x' appears twice");
+    expect(configError(() => resolveConfig({ layers: [{ id: 'y', source: 'hub' } as never] })).field).toBe('layers[0].source');
+  });
+
+  it('a global router replaces every layer router', () => {
+    const c = resolveConfig({ router: { name: 'switch', options: { capacityFactor: 2 } } });
+    const l = c.layers[0];
+    expect(l.router).toEqual({ name: 'switch', options: { capacityFactor: 2 } });
+  });
+});
+
+describe('command line', () => {
+  it('flags override the config file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'moe-cli-'));
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ port: 9000, host: '0.0.0.0', limits: { maxQueuedRequests: 5, requestTimeoutMs: 1234 }, backendModules: ['./mine.js'] }));
+    const { config } = configFromArgs(['--config', file, '--port', '0', '--backend', 'onnx,cpu', '--backend-options', '{"threads":2}', '--max-queue', '7', '--hidden', '64', '--ffn', '96', '--experts', '4'], {});
+    expect(config.port).toBe(0);
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.backend).toEqual([{ name: 'onnx', options: { threads: 2 } }, 'cpu']);
+    expect(config.limits.maxQueuedRequests).toBe(7);
+    expect(config.limits.requestTimeoutMs).toBe(1234);
+    expect(config.backendModules).toEqual([join(dir, 'mine.js')]);
+    const layer = config.layers[0];
+    expect(layer.source === 'random' && layer.config).toMatchObject({ hiddenSize: 64, numExperts: 4, topK: 2, expert: { ffnSize: 96 } });
+  });
+
+  it('the API key can come from MOE_API_KEY', () => {
+    expect(configFromArgs([], { MOE_API_KEY: 'from-the-env-123' }).config.apiKey).toBe('from-the-env-123');
+  });
+
+  it('rejects bad flag values', () => {
+    expect(() => configFromArgs(['--port', 'eighty'], {})).toThrow(/--port expects an integer/);
+    expect(() => configFromArgs(['--batching', 'sometimes'], {})).toThrow(/Allowed choices are auto, across-requests, per-request/);
+    expect(() => configFromArgs(['--safetensors', 'x.safetensors'], {})).toThrow(/--top-k: is required with --safetensors/);
+  });
+});

@@ -1,0 +1,52 @@
+/** /metrics reflects the traffic: tokens, per-expert counts, batches, queue depth, latency, imbalance. */
+import { randomInput } from '@moe-runtime/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { get, post, rowsOf, smallConfig, startServer, type TestServer } from './helpers.js';
+
+const D = 8;
+
+/** The value of one sample line `name{labels} value` (labels in any order given as a subset). */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return undefined;
+}
+
+describe('metrics', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startServer({ backend: ['naive'], layers: [{ id: 'm', source: 'random', seed: 9, config: smallConfig(D, 4, 2, 12) }] });
+  });
+  afterAll(() => srv?.close());
+
+  it('counts tokens, expert rows, batches and requests', async () => {
+    const before = (await get<string>(`${srv.url}/metrics`)).body;
+    expect(sample(before, 'moe_tokens_processed_total', { layer: 'm' })).toBe(0);
+    expect(sample(before, 'moe_queue_depth', { layer: 'm' })).toBe(0);
+    const routed: number[] = [0, 0, 0, 0];
+    for (let i = 0; i < 5; i++) {
+      const res = await post<{ routing: { experts: number[][] } }>(`${srv.url}/v1/layers/m/forward`, { input: rowsOf(randomInput(3, D, 400 + i).data, D), return_routing: true });
+      expect(res.status).toBe(200);
+      for (const tok of res.body.routing.experts) for (const e of tok) routed[e]++;
+    }
+    await post(`${srv.url}/v1/layers/m/forward`, { input: [[1, 2]] }); // a 400
+    const res = await get<string>(`${srv.url}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const text = res.body;
+    expect(sample(text, 'moe_tokens_processed_total', { layer: 'm' })).toBe(15);
+    for (let e = 0; e < 4; e++) expect(sample(text, 'moe_expert_tokens_total', { layer: 'm', expert: String(e) })).toBe(routed[e]);
+    const mean = routed.reduce((a, b) => a + b, 0) / 4;
+    expect(sample(text, 'moe_layer_load_imbalance', { layer: 'm' })).toBeCloseTo(Math.max(...routed) / mean, 10);
+    expect(sample(text, 'moe_batch_size_tokens_count', { layer: 'm' })).toBe(5);
+    expect(sample(text, 'moe_batch_size_tokens_sum', { layer: 'm' })).toBe(15);
+    expect(sample(text, 'moe_batch_size_requests_sum', { layer: 'm' })).toBe(5);
+    expect(sample(text, 'moe_queue_depth', { layer: 'm' })).toBe(0);
+    const route = { route: '/v1/layers/:id/forward', method: 'POST' };
+    expect(sample(text, 'moe_http_request_duration_seconds_count', { ...route, status_code: '200' })).toBe(5);
+    expect(sample(text, 'moe_http_request_duration_seconds_count', { ...route, status_code: '400' })).toBe(1);
+    expect(text).toContain('# TYPE moe_batch_compute_seconds histogram');
+  });
+});
