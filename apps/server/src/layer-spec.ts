@@ -4,8 +4,7 @@
  * JSON, so the main thread validates it and the inference worker rebuilds the very same layer
  * from it (same seed, same file).
  */
-import * as core from '@moe-runtime/core';
-import { ConfigError, DTYPES, randomWeights, validateLayerConfig, type DType, type MoELayerConfig, type MoEWeights, type RouterSpec } from '@moe-runtime/core';
+import { ConfigError, DTYPES, loadMoELayer, randomWeights, validateLayerConfig, type DType, type MoELayerConfig, type MoEWeights, type RouterSpec } from '@moe-runtime/core';
 
 /** A layer with seeded random weights. */
 export interface RandomLayerSpec {
@@ -27,7 +26,7 @@ export interface SafetensorsLayerSpec {
   readonly source: 'safetensors';
   /** Path of a `.safetensors` file, a sharded index, or a folder holding one. */
   readonly path: string;
-  /** Tensor name prefix of the layer, e.g. `model.layers.0.` (default ''). */
+  /** Tensor name prefix of the layer, e.g. `model.layers.0.` (Mixtral: then `block_sparse_moe.*`; default ''). */
   readonly prefix?: string;
   /** Naming scheme (`mixtral`, `qwen2-moe`, `deepseek`, ...); default: detected. */
   readonly scheme?: string;
@@ -101,23 +100,14 @@ export function effectiveConfig(spec: RandomLayerSpec): MoELayerConfig {
   return spec.router ? { ...spec.config, router: spec.router } : spec.config;
 }
 
-/** `loadMoELayer` as core exports it (looked up at run time, so this package builds against a core without it). */
-type LoadMoELayer = (
-  path: string,
-  options: { prefix?: string; scheme?: string; dtype?: DType; topK?: number; router?: RouterSpec },
-) => Promise<{ config?: MoELayerConfig; weights: MoEWeights }>;
-
 /** Builds a layer's config and weights (seeded random, or read from its checkpoint). */
 export async function loadLayerSource(spec: LayerSpec): Promise<LayerSource> {
   if (spec.source === 'random') {
     const config = effectiveConfig(spec);
     return { config, weights: randomWeights(config, { seed: spec.seed, dtype: spec.dtype }) };
   }
-  const load = (core as Record<string, unknown>).loadMoELayer as LoadMoELayer | undefined;
-  if (typeof load !== 'function') {
-    throw new ConfigError(`layers.${spec.id}.source`, "this @moe-runtime/core build has no safetensors loader (loadMoELayer); use source 'random'");
-  }
-  const loaded = await load(spec.path, { prefix: spec.prefix, scheme: spec.scheme, dtype: spec.dtype, topK: spec.topK, router: spec.router ?? { name: 'topk-softmax' } });
+  // Shapes (D, E, F, shared experts) come from the checkpoint's tensors; k and the router from the spec.
+  const loaded = await loadMoELayer(spec.path, { prefix: spec.prefix, scheme: spec.scheme, dtype: spec.dtype, topK: spec.topK, router: spec.router ?? { name: 'topk-softmax' } });
   if (!loaded.config) throw new ConfigError(`layers.${spec.id}`, 'the loader returned no config (topK missing?)');
   return { config: loaded.config, weights: loaded.weights };
 }
