@@ -7,9 +7,10 @@
 import { ConfigError, SafetensorsError } from '../errors.js';
 import type { ExpertWeights } from '../expert.js';
 import { validateLayerConfig, type MoELayerConfig, type RouterSpec, type SharedExpertsConfig } from '../layer-config.js';
-import { DTYPES, formatShape, type DType, type HostTensor } from '../tensor.js';
+import { DTYPES, formatShape, HostTensor, type DType } from '../tensor.js';
 import { validateWeights, type MoEWeights } from '../weights.js';
 import { detectMoEScheme, resolveScheme, schemeNames, type MoENamingScheme, type MoESchemeNames, type ProjectionName } from './hf-moe-names.js';
+import { applyBlockScales, blockScaleShape } from './fp8.js';
 import type { TensorSource } from './safetensors-reader.js';
 import { openCheckpoint } from './sharded-checkpoint.js';
 
@@ -28,6 +29,12 @@ export interface LoadMoELayerOptions {
   readonly topK?: number;
   /** The router of the full `config` (default `{ name: 'topk-softmax' }`). */
   readonly router?: RouterSpec;
+  /**
+   * Block size `[rows, cols]` of FP8 checkpoints' `weight_scale_inv` (default `[128, 128]`, as
+   * DeepSeek-V3 and Qwen3 FP8 use). A weight with a `<name>_scale_inv` next to it is dequantised
+   * to float32 on load: value = stored * scale of its block.
+   */
+  readonly fp8BlockSize?: readonly [number, number];
 }
 
 /** One loaded layer. */
@@ -50,7 +57,28 @@ class LayerReader {
     private readonly src: TensorSource,
     private readonly prefix: string,
     private readonly dtype: DType | undefined,
+    private readonly block: readonly [number, number],
   ) {}
+
+  /** The block-scale tensor of a quantised weight, when the checkpoint has one. */
+  private scaleOf(rel: string): string | undefined {
+    const name = `${rel}_scale_inv`;
+    return rel.endsWith('.weight') && this.has(name) ? name : undefined;
+  }
+
+  /** Checks a weight's block scales against its shape `[r, c]`. */
+  private checkScale(rel: string, shape: readonly number[]): void {
+    const scale = this.scaleOf(rel);
+    if (!scale) return;
+    const got = this.src.info(this.full(scale)).shape;
+    const want = shape.length === 2 ? blockScaleShape(shape[0], shape[1], this.block) : undefined;
+    if (!want || got.length !== 2 || got[0] !== want[0] || got[1] !== want[1]) {
+      throw new SafetensorsError(
+        `${this.src.source}: tensor '${this.full(scale)}' has shape ${formatShape(got)}, expected ${want ? formatShape(want) : 'a 2-D grid'} ` +
+          `(block scales of ${formatShape(shape)} in [${this.block.join(', ')}] blocks; set fp8BlockSize if the checkpoint uses other blocks)`,
+      );
+    }
+  }
 
   full(rel: string): string {
     return this.prefix + rel;
@@ -72,6 +100,7 @@ class LayerReader {
     if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) {
       throw new SafetensorsError(`${this.src.source}: tensor '${this.full(rel)}' has shape ${formatShape(shape)}, expected ${formatShape(expected)} (${why})`);
     }
+    this.checkScale(rel, shape);
   }
 
   /** A 2-D tensor's dimensions (both at least 1). */
@@ -85,8 +114,16 @@ class LayerReader {
 
   async tensor(rel: string): Promise<HostTensor> {
     const name = this.full(rel);
+    const scale = this.scaleOf(rel);
+    this.checkScale(rel, this.src.info(name).shape);
     this.read.push(name);
-    const t = await this.src.read(name);
+    let t = await this.src.read(name);
+    if (scale) {
+      this.read.push(this.full(scale));
+      const s = (await this.src.read(this.full(scale))).toFloat32();
+      // A fresh float32 copy: read() returned new storage, and toFloat32 decodes half types into a new array.
+      t = HostTensor.float32(t.shape, applyBlockScales(t.toFloat32(), t.shape[0], t.shape[1], s, this.block));
+    }
     return this.dtype ? t.to(this.dtype) : t;
   }
 
@@ -130,6 +167,10 @@ function checkExpertIndices(src: TensorSource, prefix: string, names: MoESchemeN
 }
 
 function checkOptions(options: LoadMoELayerOptions): void {
+  const b = options.fp8BlockSize;
+  if (b !== undefined && (!Array.isArray(b) || b.length !== 2 || !b.every((v) => Number.isInteger(v) && v >= 1))) {
+    throw new ConfigError('fp8BlockSize', `expected [rows, cols] of positive integers, got ${JSON.stringify(b)}`);
+  }
   if (options.prefix !== undefined && typeof options.prefix !== 'string') throw new ConfigError('prefix', `expected a string like 'model.layers.0.', got ${JSON.stringify(options.prefix)}`);
   if (options.dtype !== undefined && !DTYPES.includes(options.dtype)) throw new ConfigError('dtype', `expected one of ${DTYPES.join(', ')}, got ${JSON.stringify(options.dtype)}`);
 }
@@ -140,7 +181,7 @@ export async function loadMoELayerFrom(src: TensorSource, options: LoadMoELayerO
   const prefix = options.prefix ?? '';
   const scheme = options.scheme !== undefined ? resolveScheme(options.scheme) : detectMoEScheme(src.names(), prefix, src.source);
   const names = schemeNames(scheme);
-  const r = new LayerReader(src, prefix, options.dtype);
+  const r = new LayerReader(src, prefix, options.dtype, options.fp8BlockSize ?? [128, 128]);
 
   const [e, d] = r.matrix(names.router, `router of a ${scheme} MoE layer, [E, D]`);
   const [f] = r.matrix(names.expert(0, 'gate'), 'expert 0 gate projection, [F, D]');

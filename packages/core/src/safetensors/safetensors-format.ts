@@ -48,12 +48,14 @@ export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<SafetensorsDType, number>>
   U64: 8,
 };
 
-/** Stored dtypes a reader decodes, and the host dtype each becomes (F64 is narrowed to float32). */
+/** Stored dtypes a reader decodes, and the host dtype each becomes (F64 is narrowed, 8-bit floats widened, to float32). */
 export const READABLE_DTYPES: Readonly<Partial<Record<SafetensorsDType, DType>>> = {
   F32: 'float32',
   F16: 'float16',
   BF16: 'bfloat16',
   F64: 'float32',
+  F8_E4M3: 'float32',
+  F8_E5M2: 'float32',
 };
 
 /** The safetensors dtype a host dtype is written as. */

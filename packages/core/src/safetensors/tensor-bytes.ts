@@ -5,6 +5,7 @@
  */
 import { SafetensorsError } from '../errors.js';
 import { HostTensor } from '../tensor.js';
+import { decodeFloat8E4M3, decodeFloat8E5M2 } from './fp8.js';
 import { READABLE_DTYPES, type SafetensorsTensorInfo } from './safetensors-format.js';
 
 /** True on little-endian hosts (every platform Node ships for today); big-endian hosts swap bytes. */
@@ -50,10 +51,16 @@ export function decodeTensor(source: string, info: SafetensorsTensorInfo, bytes:
       return new HostTensor('float32', info.shape, new Float32Array(alignedCopy(bytes, 4, owned)));
     case 'F64':
       return new HostTensor('float32', info.shape, Float32Array.from(new Float64Array(alignedCopy(bytes, 8, owned))));
+    case 'F8_E4M3':
+      return new HostTensor('float32', info.shape, decodeFloat8E4M3(bytes));
+    case 'F8_E5M2':
+      return new HostTensor('float32', info.shape, decodeFloat8E5M2(bytes));
     case 'F16':
       return new HostTensor('float16', info.shape, new Uint16Array(alignedCopy(bytes, 2, owned)));
-    default:
+    case 'BF16':
       return new HostTensor('bfloat16', info.shape, new Uint16Array(alignedCopy(bytes, 2, owned)));
+    default:
+      throw new SafetensorsError(`${source}: tensor '${info.name}': no decoder for dtype ${info.dtype}`);
   }
 }
 
