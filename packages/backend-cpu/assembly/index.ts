@@ -1,10 +1,10 @@
 // Kernel entry point: a batch of GEMM descriptors, each split by columns across threads.
 // The calling thread and every worker call runBatch with their own thread index, on one
 // shared memory; the descriptors are read-only while a batch runs.
-import { gemm, gemv } from './gemm';
+import { gemm, gemv, gemv2 } from './gemm';
 import { geluCols, reluCols, swiglu } from './activations';
 
-export { gemm, gemv } from './gemm';
+export { gemm, gemv, gemv2 } from './gemm';
 
 /** Descriptor layout: 12 i32 fields (48 bytes). */
 const DESC_BYTES: usize = 48;
@@ -39,7 +39,7 @@ export function runBatch(desc: usize, count: i32, tid: i32, nthreads: i32, kc: i
     if (u0 >= u1 || m == 0) continue;
     const p0 = u0 * unit;
     const p1 = u1 * unit;
-    if (m == 1) gemv(a, k, b, p0, p1, bias, c);
+    if (m == 1) gemv2(a, k, b, p0, p1, bias, c);
     else gemm(a, lda, m, k, b, p0, p1, bias, c, ldc, kc);
     if (kind == SWIGLU) swiglu(c, ldc, m, u0, u1, load<u32>(p, 40), load<i32>(p, 44));
     else if (kind == GELU) geluCols(c, ldc, m, p0 << 4, p1 << 4);
