@@ -19,12 +19,14 @@ import {
   MoELayer,
   moeLayerTensors,
   openSafetensors,
+  parseSafetensors,
   randomInput,
   randomNormal,
   randomWeights,
   referenceForward,
   saveMoELayer,
   SafetensorsError,
+  serializeSafetensors,
   writeSafetensors,
   writeShardedSafetensors,
   type DType,
@@ -282,6 +284,10 @@ describe('loader errors', () => {
     const src = await openSafetensors(p);
     await expect(loadMoELayerFrom(src, { prefix: 'model.layers.0.', topK: 2 })).resolves.toMatchObject({ scheme: 'mixtral' });
     await src.close();
+    // The same from an in-memory buffer.
+    const mem = parseSafetensors(serializeSafetensors(base()), 'mem.safetensors');
+    const fromMem = await loadMoELayerFrom(mem, { prefix: 'model.layers.0.' });
+    expectSameTensors(fromMem.weights, weights, 'float32');
   });
 });
 
