@@ -44,10 +44,13 @@ const tokensList = arg('tokens', '1,16,256').split(',').map(Number);
 const requested = arg('modes', 'webgpu,headlessgl,webasm,cpu').split(',') as GpuJsMode[];
 const out = arg('out', '');
 
-/** Repeats per (mode, T): the slow modes at T=256 take seconds per call on this CPU-only machine. */
-function plan(mode: GpuJsMode, t: number): { warmup: number; repeats: number } {
-  if (t >= 256) return mode === 'webasm' ? { warmup: 1, repeats: 2 } : { warmup: 0, repeats: 1 };
-  return t >= 16 ? { warmup: 1, repeats: 3 } : { warmup: 1, repeats: 5 };
+/**
+ * Repeats per T: at T=256 every mode takes seconds per call on this CPU-only machine (about
+ * 11 GFLOP per forward), so those are capped at 1 warm-up and 3 timed calls.
+ */
+function plan(t: number): { warmup: number; repeats: number } {
+  if (t >= 256) return { warmup: 1, repeats: 3 };
+  return t >= 16 ? { warmup: 1, repeats: 5 } : { warmup: 2, repeats: 9 };
 }
 
 function median(xs: number[]): number {
@@ -60,15 +63,21 @@ function touchedBytes(config: MoELayerConfig, expertsUsed: number): number {
   return expertsUsed * 3 * config.hiddenSize * config.expert.ffnSize * 4;
 }
 
-async function timeLayer(layer: MoELayer, x: ReturnType<typeof randomInput>, warmup: number, repeats: number): Promise<{ times: number[]; used: number }> {
-  let used = 0;
-  for (let i = 0; i < warmup; i++) await layer.forward(x);
-  const times: number[] = [];
-  for (let i = 0; i < repeats; i++) {
-    const t0 = performance.now();
-    const r = await layer.forward(x);
-    times.push(performance.now() - t0);
-    used = r.plan.tokensPerExpert.reduce((n, c) => n + (c > 0 ? 1 : 0), 0);
+/**
+ * Times the two layers alternately (moe, dense, moe, dense, ...) so that load from other work
+ * on a shared machine falls on both alike.
+ */
+async function timePair(layers: readonly MoELayer[], x: ReturnType<typeof randomInput>, warmup: number, repeats: number): Promise<{ times: number[][]; used: number[] }> {
+  const times = layers.map((): number[] => []);
+  const used = layers.map(() => 0);
+  for (let i = 0; i < warmup + repeats; i++) {
+    for (let l = 0; l < layers.length; l++) {
+      const t0 = performance.now();
+      const r = await layers[l].forward(x);
+      const ms = performance.now() - t0;
+      if (i >= warmup) times[l].push(ms);
+      used[l] = r.plan.tokensPerExpert.reduce((n, c) => n + (c > 0 ? 1 : 0), 0);
+    }
   }
   return { times, used };
 }
@@ -94,18 +103,19 @@ async function main(): Promise<void> {
     console.log(`#   prepared both layers in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     for (const t of tokensList) {
       const x = randomInput(t, CONFIG.hiddenSize, 100 + t);
-      const { warmup, repeats } = plan(mode, t);
+      const { warmup, repeats } = plan(t);
       if (t === 16) {
         const r = await moe.forward(x);
         const check = checkAgainstReference(CONFIG, moeWeights, x, r, { maxRelL2: 1e-4 });
         notes.push(`${mode}: T=16 check against the float64 reference: relL2 ${check.relL2.toExponential(2)}, routing agreement ${check.routingAgreement}, passed ${check.passed}`);
         console.log(`#   ${notes[notes.length - 1]}`);
       }
-      for (const [name, layer, config] of [
-        ['moe', moe, CONFIG],
-        ['dense', dense, DENSE],
+      const pair = await timePair([moe, dense], x, warmup, repeats);
+      for (const [l, name, config] of [
+        [0, 'moe', CONFIG],
+        [1, 'dense', DENSE],
       ] as const) {
-        const { times, used } = await timeLayer(layer, x, warmup, repeats);
+        const times = pair.times[l];
         const med = median(times);
         const flops = activeExpertFlopsPerToken(config) * t;
         const row: Row = {
@@ -119,7 +129,7 @@ async function main(): Promise<void> {
           maxMs: Math.max(...times),
           tokensPerSecond: (t / med) * 1000,
           activeGflops: flops / med / 1e6,
-          weightGBps: touchedBytes(config, used) / med / 1e6,
+          weightGBps: touchedBytes(config, pair.used[l]) / med / 1e6,
         };
         rows.push(row);
         peakRss = Math.max(peakRss, process.memoryUsage().rss);
@@ -133,13 +143,13 @@ async function main(): Promise<void> {
     dense.dispose();
     await backend.dispose();
   }
-  console.log('\n| mode | T | MoE median ms | dense median ms | MoE / dense | MoE tok/s | MoE GFLOP/s | repeats |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('\n| mode | T | MoE median ms | dense median ms | MoE / dense | MoE tok/s | MoE GFLOP/s | MoE weights GB/s | repeats |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const m of rows.filter((r) => r.layer === 'moe')) {
     const d = rows.find((r) => r.layer === 'dense' && r.mode === m.mode && r.tokens === m.tokens);
     if (!d) continue;
     console.log(
-      `| ${m.mode} | ${m.tokens} | ${m.medianMs.toFixed(1)} | ${d.medianMs.toFixed(1)} | ${(m.medianMs / d.medianMs).toFixed(2)} | ${m.tokensPerSecond.toFixed(1)} | ${m.activeGflops.toFixed(2)} | ${m.repeats} |`,
+      `| ${m.mode} | ${m.tokens} | ${m.medianMs.toFixed(1)} | ${d.medianMs.toFixed(1)} | ${(m.medianMs / d.medianMs).toFixed(2)} | ${m.tokensPerSecond.toFixed(1)} | ${m.activeGflops.toFixed(2)} | ${m.weightGBps.toFixed(2)} | ${m.repeats} |`,
     );
   }
   console.log(`\npeak RSS ${(peakRss / 2 ** 30).toFixed(2)} GiB; ${notes.join('; ')}`);

@@ -10,7 +10,7 @@ import {
   createRng,
   ShapeError,
 } from '@moe-runtime/core';
-import { createGpuJsBackend, probeMode, type GpuJsBackend } from '../src/index.js';
+import { chooseMode, createGpuJsBackend, probeMode, type GpuJsBackend } from '../src/index.js';
 import { TypedKernel } from '../src/typed-kernel.js';
 import type { GpuInstance, KernelFunction } from '../src/gpujs-types.js';
 import { copyKernel } from '../src/kernel-sources.js';
@@ -44,6 +44,17 @@ describe('gpujs options', () => {
     const err = await createGpuJsBackend({ mode: 'headlessgl' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackendError);
     expect((err as Error).message).toMatch(/mode 'headlessgl' is not available here: .*(gl|display)/);
+  });
+
+  it('auto picks an available mode, never a software webgpu adapter over webasm, and reports it', async () => {
+    const { chosen, tried } = await chooseMode();
+    expect(chosen.available).toBe(true);
+    const webgpu = tried.find((p) => p.mode === 'webgpu');
+    if (webgpu?.available && webgpu.software) expect(chosen.mode).toBe('webasm');
+    const b = await createGpuJsBackend();
+    expect(b.mode).toBe(chosen.mode);
+    expect(b.engine).toBe(chosen.engine);
+    await b.dispose();
   });
 
   it('registers as gpujs with priority 5 and creates through the registry', async () => {
