@@ -16,8 +16,26 @@ export function float16ToFloat32(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
-/** Encodes a number as IEEE-754 binary16, rounding to nearest even. */
+/**
+ * A float64 input is first rounded to float32, which can move it onto a half-precision tie
+ * (or off one) it was not on; one step to the neighbouring code undoes that double rounding.
+ * Ties cannot occur here: every half-precision tie is a float32 value.
+ */
+function undoDoubleRounding(value: number, h: number, decode: (h: number) => number, overflow: number, inf: number): number {
+  if (Math.fround(value) === value || value !== value) return h;
+  const sign = h & 0x8000;
+  if (Math.abs(value) >= overflow) return sign | inf; // past the midpoint above the largest finite code
+  const a = decode(h);
+  const n = sign | (Math.abs(value) > Math.abs(a) ? (h & 0x7fff) + 1 : (h & 0x7fff) - 1);
+  return Math.abs(value - decode(n)) < Math.abs(value - a) ? n : h;
+}
+
+/** Encodes a number as IEEE-754 binary16, rounding to nearest even (exactly, for float64 inputs too). */
 export function float32ToFloat16(value: number): number {
+  return undoDoubleRounding(value, float32BitsToFloat16(value), float16ToFloat32, 65520, 0x7c00);
+}
+
+function float32BitsToFloat16(value: number): number {
   f32[0] = value;
   const x = u32[0];
   const sign = (x >>> 16) & 0x8000;
@@ -55,8 +73,12 @@ export function bfloat16ToFloat32(b: number): number {
   return f32[0];
 }
 
-/** Encodes a number as bfloat16, rounding to nearest even (NaN stays NaN). */
+/** Encodes a number as bfloat16, rounding to nearest even (NaN stays NaN; exact for float64 inputs too). */
 export function float32ToBfloat16(value: number): number {
+  return undoDoubleRounding(value, float32BitsToBfloat16(value), bfloat16ToFloat32, (2 - 2 ** -8) * 2 ** 127, 0x7f80);
+}
+
+function float32BitsToBfloat16(value: number): number {
   f32[0] = value;
   const x = u32[0];
   if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) return ((x >>> 16) | 0x40) & 0xffff;
