@@ -72,6 +72,20 @@ describe('float16', () => {
     expect(float32ToFloat16(3.4e38)).toBe(0x7c00);
   });
 
+  it('rounds float64 inputs once (no double rounding through float32)', () => {
+    // float32 would round these onto a float16 tie first, and the tie would then go to even.
+    expect(float32ToFloat16(1 + 2 ** -11 + 2 ** -40)).toBe(0x3c01);
+    expect(float32ToFloat16(-(1 + 2 ** -11 + 2 ** -40))).toBe(0xbc01);
+    expect(float32ToFloat16(1 + 3 * 2 ** -11 - 2 ** -40)).toBe(0x3c01);
+    expect(float32ToFloat16(65519.999999)).toBe(0x7bff); // below the overflow midpoint 65520
+    expect(float32ToFloat16(65520.000001)).toBe(0x7c00);
+    expect(float32ToFloat16(1e300)).toBe(0x7c00);
+    expect(float32ToFloat16(-1e300)).toBe(0xfc00);
+    expect(float32ToFloat16(2 ** -25 + 2 ** -60)).toBe(0x0001); // just above the subnormal tie
+    expect(float32ToFloat16(1e-300)).toBe(0x0000);
+    expect(float32ToFloat16(0.1)).toBe(0x2e66);
+  });
+
   it('keeps NaN a NaN', () => {
     const h = float32ToFloat16(NaN);
     expect(h & 0x7c00).toBe(0x7c00);
@@ -119,6 +133,15 @@ describe('bfloat16', () => {
     expect(float32ToBfloat16(f32(0x007f8000))).toBe(0x0080); // subnormal tie carries to the smallest normal
     expect(float32ToBfloat16(f32(0x7f7fffff))).toBe(0x7f80); // largest float32 rounds to infinity
     expect(float32ToBfloat16(-Infinity)).toBe(0xff80);
+  });
+
+  it('rounds float64 inputs once (no double rounding through float32)', () => {
+    expect(float32ToBfloat16(1 + 2 ** -8 + 2 ** -40)).toBe(0x3f81); // float32 would land on the tie
+    expect(float32ToBfloat16(1 + 3 * 2 ** -8 - 2 ** -40)).toBe(0x3f81);
+    expect(float32ToBfloat16((2 - 2 ** -8) * 2 ** 127 * (1 - 2 ** -40))).toBe(0x7f7f); // below the overflow midpoint
+    expect(float32ToBfloat16((2 - 2 ** -8) * 2 ** 127)).toBe(0x7f80); // the midpoint itself: ties to even = infinity
+    expect(float32ToBfloat16(1e300)).toBe(0x7f80);
+    expect(float32ToBfloat16(-1e-300)).toBe(0x8000);
   });
 
   it('keeps NaN a NaN (never rounds it into infinity)', () => {
