@@ -41,6 +41,11 @@ export const LAYER_CASES: readonly LayerCase[] = [
   { name: 'E=16 k=2 GELU + gated shared expert', config: layer('gelu', 16, 2, { sharedExperts: { count: 1, ffnSize: 72, gated: true } }), tokens: 19 },
   { name: 'E=8 k=2 SwiGLU, float16 weights', config: layer('swiglu', 8, 2), tokens: 12, dtype: 'float16' },
   { name: 'E=8 k=2 GELU with biases, bfloat16 weights', config: layer('gelu', 8, 2, {}, true), tokens: 12, dtype: 'bfloat16' },
+  {
+    name: 'E=4 k=2 SwiGLU with biases, D=272 F=300 (several K blocks, partial panels)',
+    config: { hiddenSize: 272, numExperts: 4, topK: 2, expert: { kind: 'swiglu', ffnSize: 300, bias: true }, router: { name: 'topk-softmax' } },
+    tokens: 6,
+  },
 ];
 
 /** Registers one `it` per case, running on the backend `get` returns. */

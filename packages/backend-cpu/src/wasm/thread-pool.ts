@@ -40,7 +40,9 @@ export class ThreadPool {
     const workers: Worker[] = [];
     const ready: Promise<void>[] = [];
     for (let tid = 1; tid < threads; tid++) {
-      const worker = new Worker(WORKER_URL, { workerData: { module, memory, control, tid, nthreads: threads, spin: SPIN } });
+      // execArgv: [] because the worker is plain JavaScript that needs no loader or flag (V8
+      // flags are process-wide), and some parent flags (--input-type with -e) break a worker.
+      const worker = new Worker(WORKER_URL, { execArgv: [], workerData: { module, memory, control, tid, nthreads: threads, spin: SPIN } });
       worker.unref();
       workers.push(worker);
       ready.push(
