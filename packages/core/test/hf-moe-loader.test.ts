@@ -6,7 +6,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   checkAgainstReference,
   compareOutputs,
@@ -208,6 +208,13 @@ describe('layers spread over files', () => {
     const one = await loadMoELayer(p, { prefix: 'model.layers.1.' });
     expectSameTensors(one.weights, w1, 'float32');
     expect(one.tensorNames.every((n) => n.startsWith('model.layers.1.'))).toBe(true);
+    // Only layer 1's tensors are read from the file (the lazy reader never touches layer 0's bytes).
+    const file = await openSafetensors(p);
+    const read = vi.spyOn(file, 'read');
+    await loadMoELayerFrom(file, { prefix: 'model.layers.1.' });
+    await file.close();
+    expect(read).toHaveBeenCalledTimes(13);
+    expect(read.mock.calls.every(([n]) => n.startsWith('model.layers.1.'))).toBe(true);
 
     // Layer 1's experts split over two shards, as large checkpoints are.
     const sub = join(dir, 'sharded');
