@@ -67,7 +67,7 @@ function rowBlock(width: number, maxBytes: number, what: string): number {
   return groups * 4;
 }
 
-function float32Of(what: string, t: { toFloat32(): Float32Array } | undefined): Float32Array | undefined {
+function float32Of(t: { toFloat32(): Float32Array } | undefined): Float32Array | undefined {
   return t ? t.toFloat32() : undefined;
 }
 
@@ -170,7 +170,7 @@ export class GpuJsBackend implements Backend {
     if (!weights?.weight || weights.weight.shape.length !== 2) throw new ShapeError('linear weight: expected a 2-D tensor [out, in]');
     const [out, inF] = weights.weight.shape;
     weights.bias?.assertShape('linear bias', [out]);
-    const chunks = packLinear(weights.weight.toFloat32(), float32Of('bias', weights.bias), out, inF, this.maxBindingBytes, 'linear weight');
+    const chunks = packLinear(weights.weight.toFloat32(), float32Of(weights.bias), out, inF, this.maxBindingBytes, 'linear weight');
     rowBlock(Math.max(inF, out), this.maxBindingBytes, 'linear');
     return this.queue.run(async () => new GpuJsLinear(this, inF, out, await this.upload(chunks)));
   }
@@ -233,11 +233,11 @@ export class GpuJsBackend implements Backend {
       if (!e.gate) throw new ShapeError(`${where}.gate is missing; SwiGLU experts need gate [${f}, ${d}]`);
       e.gate.assertShape(`${where}.gate`, [f, d]);
       e.gateBias?.assertShape(`${where}.gateBias`, [f]);
-      first = packGated(e.gate.toFloat32(), up, float32Of('gateBias', e.gateBias), float32Of('upBias', e.upBias), f, d, this.maxBindingBytes, `${where} gate/up`);
+      first = packGated(e.gate.toFloat32(), up, float32Of(e.gateBias), float32Of(e.upBias), f, d, this.maxBindingBytes, `${where} gate/up`);
     } else {
-      first = packLinear(up, float32Of('upBias', e.upBias), f, d, this.maxBindingBytes, `${where}.up`);
+      first = packLinear(up, float32Of(e.upBias), f, d, this.maxBindingBytes, `${where}.up`);
     }
-    const down = packLinear(e.down.toFloat32(), float32Of('downBias', e.downBias), d, f, this.maxBindingBytes, `${where}.down`);
+    const down = packLinear(e.down.toFloat32(), float32Of(e.downBias), d, f, this.maxBindingBytes, `${where}.down`);
     return { first, down };
   }
 

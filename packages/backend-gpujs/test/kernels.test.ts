@@ -99,3 +99,19 @@ for (const m of modes) {
     });
   });
 }
+
+describe('gpujs webasm with worker threads', () => {
+  it('matches the reference when kernels run on the worker pool, and disposes cleanly', async () => {
+    const backend = await createGpuJsBackend({ mode: 'webasm', threads: true });
+    expect(backend.engine).toContain('worker threads');
+    // 1024 output columns x 5 row quads per expert: over gpu.js's 4096-cell threading threshold.
+    const config: MoELayerConfig = { hiddenSize: 64, numExperts: 2, topK: 1, expert: { kind: 'swiglu', ffnSize: 1024 }, router: { name: 'topk-softmax' } };
+    const weights = randomWeights(config, { seed: 98 });
+    const layer = await MoELayer.create({ config, weights, backend });
+    const x = randomInput(40, 64, 99);
+    const check = checkAgainstReference(config, weights, x, await layer.forward(x), { maxRelL2: 1e-4 });
+    expect(check.failures).toEqual([]);
+    layer.dispose();
+    await backend.dispose();
+  });
+});
