@@ -4,12 +4,14 @@
  */
 import {
   checkAgainstReference,
+  HostTensor,
   MoELayer,
   randomInput,
   randomWeights,
   type Backend,
   type DType,
   type MoELayerConfig,
+  type MoEWeights,
 } from '@moe-runtime/core';
 import { expect, it } from 'vitest';
 
@@ -19,6 +21,8 @@ export interface LayerCase {
   readonly config: MoELayerConfig;
   readonly tokens: number;
   readonly dtype?: DType;
+  /** Multiplies the first projections (gate, up) so pre-activations span a wide range. */
+  readonly scaleFirst?: number;
 }
 
 const D = 40; // not a multiple of 16: exercises the padded panel edges
@@ -46,13 +50,24 @@ export const LAYER_CASES: readonly LayerCase[] = [
     config: { hiddenSize: 272, numExperts: 4, topK: 2, expert: { kind: 'swiglu', ffnSize: 300, bias: true }, router: { name: 'topk-softmax' } },
     tokens: 6,
   },
+  { name: 'E=4 k=2 SwiGLU, pre-activations up to about +-100 (exp range)', config: layer('swiglu', 4, 2), tokens: 8, scaleFirst: 25 },
+  { name: 'E=4 k=2 GELU with biases, pre-activations up to about +-100', config: layer('gelu', 4, 2, {}, true), tokens: 8, scaleFirst: 25 },
 ];
+
+function scaled(t: HostTensor | undefined, by: number): HostTensor | undefined {
+  return t && HostTensor.float32(t.shape, t.toFloat32().map((v) => v * by));
+}
+
+function scaleFirst(weights: MoEWeights, by: number): MoEWeights {
+  return { ...weights, experts: weights.experts.map((e) => ({ ...e, gate: scaled(e.gate, by), up: scaled(e.up, by)! })) };
+}
 
 /** Registers one `it` per case, running on the backend `get` returns. */
 export function itPassesLayerCases(get: () => Backend, seed: number): void {
   LAYER_CASES.forEach((c, i) => {
     it(`${c.name} matches the float64 reference`, async () => {
-      const weights = randomWeights(c.config, { seed: seed + 97 * i, dtype: c.dtype });
+      const drawn = randomWeights(c.config, { seed: seed + 97 * i, dtype: c.dtype });
+      const weights = c.scaleFirst ? scaleFirst(drawn, c.scaleFirst) : drawn;
       const x = randomInput(c.tokens, c.config.hiddenSize, seed + 97 * i + 1);
       const moe = await MoELayer.create({ config: c.config, weights, backend: get() });
       try {
