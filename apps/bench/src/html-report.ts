@@ -75,7 +75,9 @@ function scenarioSection(results: BenchResults, name: string): string {
     labels.map((l) => ({ name: l, values: tokens.map((t) => of(l).find((r) => r.tokens === t)?.ratio_vs_dense ?? NaN) })),
     1,
   );
-  const layer = s ? `<p class="muted">${esc(s.description ?? '')} <code>${esc(JSON.stringify(s.layer))}</code> weights ${esc(s.weightDtype)}, seed ${s.seed}, ${s.warmup} warm-up + up to ${s.repeats} repeats, tolerance rel-L2 &le; ${s.maxRelL2}</p>` : '';
+  const layer = s
+    ? `<p class="muted">${esc(s.description ?? '')}<br><code>${esc(s.shape ?? JSON.stringify(s.layer))}</code>; seed ${s.seed}, ${s.warmup} warm-up + up to ${s.repeats} repeats, ${s.referenceRows} reference rows, tolerance rel-L2 &le; ${s.maxRelL2}</p>`
+    : '';
   return `<h2>${esc(name)}</h2>${layer}<div class="charts">${latency}${ratio}</div>${perfTable(records)}`;
 }
 

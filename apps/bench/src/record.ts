@@ -84,6 +84,8 @@ export interface BenchRecord {
 export interface RecordedScenario {
   readonly name: string;
   readonly description?: string;
+  /** One line: D, F, E, k, kind, shared experts, router and options, weight dtype. */
+  readonly shape: string;
   readonly layer: unknown;
   readonly weightDtype: string;
   readonly tokens: readonly number[];

@@ -7,7 +7,7 @@ import { choiceLabel, initBackends, type ReadyBackend, type SkippedBackend } fro
 import type { MachineFacts } from './machine.js';
 import type { BenchRecord, BenchResults, RecordedScenario } from './record.js';
 import { forwardsPerBackend, runScenarioOnBackend, type RunHooks } from './run-backend.js';
-import type { Scenario } from './scenario.js';
+import { describeLayer, type Scenario } from './scenario.js';
 import { Workload } from './workload.js';
 
 /** What to run. */
@@ -38,6 +38,7 @@ function recorded(s: Scenario): RecordedScenario {
   return {
     name: s.name,
     description: s.description,
+    shape: describeLayer(s),
     layer: s.layer,
     weightDtype: s.weightDtype,
     tokens: s.tokens,
