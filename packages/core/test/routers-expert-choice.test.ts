@@ -36,6 +36,15 @@ describe('expert-choice (Zhou et al. 2022)', () => {
     const d = ec({ capacityFactor: 1 }, 3).route({ logits, numTokens: 3, numExperts: 3 });
     expect(Array.from(d.token)).toEqual([0, 0, 0]);
     expect(Array.from(d.expert)).toEqual([0, 1, 2]);
+    // The same with C = 20 (> 16, the threshold path): 40 identical tokens, each expert takes 0..19.
+    const many = rows(...Array.from({ length: 40 }, () => [0.6, 0.4]));
+    const dm = ec({ capacityFactor: 1 }, 2).route({ logits: many, numTokens: 40, numExperts: 2 });
+    const first20 = Array.from({ length: 20 }, (_, i) => i);
+    expect(Array.from(dm.token)).toEqual([...first20, ...first20]);
+    // ties at the threshold only: tokens 5 and 7 score higher, the rest tie; the lowest indices fill up
+    const mixed = rows(...Array.from({ length: 40 }, (_, i) => (i === 5 || i === 7 ? [0.9, 0.1] : [0.6, 0.4])));
+    const dx = ec({ capacityFactor: 1 }, 2).route({ logits: mixed, numTokens: 40, numExperts: 2 });
+    expect(Array.from(dx.token.subarray(0, 20))).toEqual([5, 7, ...first20.filter((i) => i !== 5 && i !== 7).slice(0, 18)]);
   });
 
   it('gives a -Infinity logit a zero score that loses to every positive one', () => {

@@ -44,16 +44,22 @@ export function expertChoiceCapacity(t: number, e: number, capacityFactor: numbe
   return Math.min(t, Math.ceil((t * capacityFactor) / e));
 }
 
-// topKIndices is O(T * C): right for small C; past that a sort (score desc, token asc) wins.
-function pickTokens(column: Float64Array, t: number, c: number, out: Int32Array): void {
+// topKIndices is O(T * C): right for small C. Past that: find the C-th largest score with a
+// native numeric sort, take every token above it plus the lowest-index tokens equal to it,
+// and order just those C (score desc, token asc).
+function pickTokens(column: Float64Array, t: number, c: number, out: Int32Array, sorted: Float64Array): void {
   if (c <= 16) {
     topKIndices(column, 0, t, c, out);
     return;
   }
-  const order = Array.from({ length: t }, (_, i) => i);
   for (let i = 0; i < t; i++) if (Number.isNaN(column[i])) throw new RouterError(`expert-choice: routing score of token ${i} is NaN`);
-  order.sort((a, b) => column[b] - column[a] || a - b);
-  for (let s = 0; s < c; s++) out[s] = order[s];
+  sorted.set(column);
+  sorted.sort();
+  const threshold = sorted[t - c];
+  let n = 0;
+  for (let i = 0; i < t; i++) if (column[i] > threshold) out[n++] = i;
+  for (let i = 0; i < t && n < c; i++) if (column[i] === threshold) out[n++] = i;
+  out.sort((a, b) => column[b] - column[a] || a - b);
 }
 
 /** Builds an `expert-choice` router. */
@@ -74,10 +80,11 @@ export function createExpertChoiceRouter(options: Readonly<Record<string, unknow
       // Column e of S, contiguous, so topKIndices' lower-index tie rule means lower token.
       const column = new Float64Array(t);
       const picked = new Int32Array(c);
+      const sorted = new Float64Array(t);
       const out = new AssignmentList(e * c);
       for (let j = 0; j < e; j++) {
         for (let i = 0; i < t; i++) column[i] = scores[i * e + j];
-        pickTokens(column, t, c, picked);
+        pickTokens(column, t, c, picked, sorted);
         for (let s = 0; s < c; s++) out.push(picked[s], j, column[picked[s]]);
       }
       return out.toDecision({ capacity: c, selectionScores: scores });
