@@ -29,6 +29,7 @@ interface CliOptions {
   prefix?: string;
   scheme?: string;
   workers?: number;
+  workerNice?: number;
   batching?: BatchingMode;
   batchWindowMs?: number;
   maxBatchTokens?: number;
@@ -92,6 +93,7 @@ export function buildProgram(): Command {
     .option('--prefix <prefix>', 'with --safetensors: tensor name prefix, e.g. model.layers.0.')
     .option('--scheme <scheme>', 'with --safetensors: naming scheme (mixtral, qwen2-moe, deepseek, ...); default detected')
     .option('--workers <n>', 'inference worker threads, each holding every layer (default 1)', int('--workers'))
+    .option('--worker-nice <n>', 'nice value 0-19 of the inference threads, so the event loop wins the CPU (default 5; 0 = unchanged)', int('--worker-nice'))
     .addOption(new Option('--batching <mode>', 'batching across requests (default auto)').choices(BATCHING_MODES as string[]))
     .option('--batch-window-ms <ms>', 'how long a request waits for company (default 2)', num('--batch-window-ms'))
     .option('--max-batch-tokens <n>', 'most tokens per backend batch (default 256)', int('--max-batch-tokens'))
@@ -169,6 +171,7 @@ export function configFromArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     layers: layerFromFlags(o, file),
     router,
     workers: o.workers,
+    workerNice: o.workerNice,
     batching: { mode: o.batching, windowMs: o.batchWindowMs, maxBatchTokens: o.maxBatchTokens },
     limits: { maxTokensPerRequest: o.maxTokens, bodyLimitBytes: o.bodyLimit, maxQueuedRequests: o.maxQueue, requestTimeoutMs: o.timeoutMs },
     logLevel: o.logLevel,

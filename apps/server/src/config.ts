@@ -53,6 +53,12 @@ export interface ServerConfig {
   readonly layers: readonly LayerSpec[];
   /** Inference worker threads; each holds every layer's weights. */
   readonly workers: number;
+  /**
+   * Nice value (0-19) for the inference threads (Linux; the backend's own threads inherit it):
+   * the event loop then wins the CPU when both want it, so probes and request parsing stay
+   * fast under full load. 0 leaves the priority alone.
+   */
+  readonly workerNice: number;
   readonly batching: BatchingConfig;
   readonly limits: LimitsConfig;
   /** Fastify (pino) log level, or 'silent'. */
@@ -79,6 +85,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   backendModules: [],
   layers: [DEMO_LAYER],
   workers: 1,
+  workerNice: 5,
   batching: { mode: 'auto', windowMs: 2, maxBatchTokens: 256 },
   limits: { maxTokensPerRequest: 1024, bodyLimitBytes: 16 * 1024 * 1024, maxQueuedRequests: 256, requestTimeoutMs: 30_000 },
   logLevel: 'info',
@@ -95,12 +102,13 @@ export interface PartialServerConfig {
   /** Applied to every layer: overrides the layers' own router. */
   router?: RouterSpec;
   workers?: number;
+  workerNice?: number;
   batching?: Partial<BatchingConfig>;
   limits?: Partial<LimitsConfig>;
   logLevel?: string;
 }
 
-const TOP_KEYS = ['host', 'port', 'apiKey', 'backend', 'backendModules', 'layers', 'router', 'workers', 'batching', 'limits', 'logLevel', '$schema'];
+const TOP_KEYS = ['host', 'port', 'apiKey', 'backend', 'backendModules', 'layers', 'router', 'workers', 'workerNice', 'batching', 'limits', 'logLevel', '$schema'];
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -214,6 +222,7 @@ export function resolveConfig(input: PartialServerConfig = {}): ServerConfig {
     backendModules: modules,
     layers,
     workers: intIn('workers', input.workers ?? DEFAULT_CONFIG.workers, 1, 64),
+    workerNice: intIn('workerNice', input.workerNice ?? DEFAULT_CONFIG.workerNice, 0, 19),
     batching: mergeBatching(input.batching),
     limits: mergeLimits(input.limits),
     logLevel,

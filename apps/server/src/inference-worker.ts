@@ -4,6 +4,8 @@
  * (same seed or same file as the main thread validated), then answers forward batches one at a
  * time. Heavy compute lives here, so the main thread's event loop stays free for /healthz.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { listBackends, listRouters, MoeError, MoELayer, resolveBackend, type Backend } from '@moe-runtime/core';
 import { loadBackendModules } from './backend-modules.js';
@@ -28,7 +30,25 @@ function parameterCount(layer: MoELayer): number {
   return c.numExperts * perExpert + c.numExperts * c.hiddenSize + shared;
 }
 
+/**
+ * Lowers this thread's priority (Linux: nice is per thread, and threads created from here, such
+ * as a backend's compute threads, inherit it). Returns the value set, or why not.
+ */
+function renice(nice: number): number | string {
+  if (nice === 0) return 0;
+  if (process.platform !== 'linux') return `not set (${process.platform})`;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    setPriority(tid, nice);
+    return nice;
+  } catch (err) {
+    return `not set (${err instanceof Error ? err.message : String(err)})`;
+  }
+}
+
 async function init(msg: WorkerInit): Promise<void> {
+  // Before the backend starts its threads, so they inherit the priority.
+  const nice = renice(msg.nice);
   const modules = await loadBackendModules(msg.backendModules);
   backend = await resolveBackend(msg.backend);
   const infos: LayerInfo[] = [];
@@ -48,7 +68,7 @@ async function init(msg: WorkerInit): Promise<void> {
   const routers = listRouters().map((r) => ({ name: r.name, description: r.description, needs_token_ids: r.needsTokenIds ?? false }));
   send({
     type: 'ready',
-    backend: { name: backend.name, engine: backend.engine, threads: backend.threads, modules, registered: listBackends(), routers },
+    backend: { name: backend.name, engine: backend.engine, threads: backend.threads, nice, modules, registered: listBackends(), routers },
     layers: infos,
   });
 }

@@ -222,13 +222,20 @@ export class Scheduler {
     const seconds = (performance.now() - started) / 1000;
     if (seconds > 0) q.tokenRate = q.tokenRate === 0 ? rows / seconds : 0.8 * q.tokenRate + 0.2 * (rows / seconds);
     this.metrics?.observeResult(q.info.id, rows, result);
+    // Hand the rows back one caller per event-loop turn: each answer is serialised right after
+    // it settles, and a batch of dozens settled in one go would hold the loop (and /healthz)
+    // for the whole burst.
     let offset = 0;
-    for (const e of batch) {
+    let i = 0;
+    const next = (): void => {
+      const e = batch[i++];
       const output = result.output.slice(offset * d, (offset + e.rows) * d);
       const routing = e.wantRouting && result.routing ? sliceRouting(result.routing, offset, e.rows) : undefined;
       this.settle(e, { output, routing, batch: { requests: batch.length, tokens: rows }, queueMs: started - e.enqueuedAt, computeMs: result.computeMs });
       offset += e.rows;
-    }
+      if (i < batch.length) setImmediate(next);
+    };
+    next();
   }
 
   private fail(q: LayerQueue, batch: Entry[], err: unknown): void {

@@ -97,7 +97,7 @@ export const backendsResponseSchema = {
   properties: {
     active: {
       type: 'object',
-      properties: { name: { type: 'string' }, engine: { type: 'string' }, threads: { type: 'integer' } },
+      properties: { name: { type: 'string' }, engine: { type: 'string' }, threads: { type: 'integer' }, nice: { type: ['integer', 'string'] } },
       description: 'the backend the layers run on (null until ready)',
       nullable: true,
     },

@@ -111,6 +111,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     backend: config.backend,
     backendModules: config.backendModules.map((m) => moduleSpecifier(m)),
     layers: config.layers,
+    nice: config.workerNice,
   });
   pool.on('replace-failed', (i: number, err: unknown) => app.log.error({ err }, `could not restart inference worker ${i}`));
   const prepared = pool.start().then(

@@ -11,6 +11,8 @@ export interface WorkerInit {
   readonly backend: readonly BackendChoice[];
   readonly backendModules: readonly string[];
   readonly layers: readonly LayerSpec[];
+  /** Nice value for this thread (and the backend threads it creates); 0: unchanged. */
+  readonly nice: number;
 }
 
 /** One backend batch: the rows of one or more requests, concatenated. */
@@ -50,6 +52,8 @@ export interface BackendReport {
   readonly name: string;
   readonly engine: string;
   readonly threads?: number;
+  /** The nice value the inference thread runs at, or why it could not be set. */
+  readonly nice: number | string;
   /** Backend packages imported / skipped in the worker. */
   readonly modules: { loaded: string[]; skipped: { name: string; reason: string }[] };
   /** Every backend registered in the worker, most preferred first. */

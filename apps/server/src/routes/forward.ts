@@ -1,7 +1,7 @@
 /** `POST /v1/layers/:id/forward`: one request's rows through one layer (batched with others). */
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../http-error.js';
-import { decodeForwardBody, toBase64, toRows, type ForwardBody } from '../input.js';
+import { decodeForwardBody, forwardJson, toBase64, toRows, type ForwardBody } from '../input.js';
 import { errorResponses, forwardBodySchema, forwardResponseSchema } from '../schemas.js';
 import type { ServerState } from '../server-state.js';
 
@@ -21,7 +21,7 @@ export function forwardRoutes(app: FastifyInstance, state: ServerState): void {
         response: { 200: forwardResponseSchema, ...errorResponses },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { id } = request.params;
       const layer = state.layers.get(id);
       if (!layer) {
@@ -38,7 +38,7 @@ export function forwardRoutes(app: FastifyInstance, state: ServerState): void {
         tokenIds: input.tokenIds,
         wantRouting: request.body.return_routing === true,
       });
-      return {
+      const answer = {
         layer: id,
         shape: [input.rows, d],
         ...(input.outputFormat === 'json' ? { output: toRows(result.output, d) } : { output_b64: toBase64(result.output) }),
@@ -46,6 +46,8 @@ export function forwardRoutes(app: FastifyInstance, state: ServerState): void {
         batch: result.batch,
         timing: { queue_ms: result.queueMs, compute_ms: result.computeMs },
       };
+      // Pre-serialised (see forwardJson); the response schema still documents the shape.
+      return reply.type('application/json; charset=utf-8').send(forwardJson(answer));
     },
   );
 }

@@ -11,7 +11,7 @@ export function infoRoutes(app: FastifyInstance, state: ServerState): void {
     async () => {
       const b = state.backend;
       return {
-        active: b ? { name: b.name, engine: b.engine, threads: b.threads } : null,
+        active: b ? { name: b.name, engine: b.engine, threads: b.threads, nice: b.nice } : null,
         preference: state.config.backend.map((c) => (typeof c === 'string' ? c : c.name)),
         registered: b?.registered ?? [],
         modules: b?.modules ?? { loaded: [], skipped: [] },
