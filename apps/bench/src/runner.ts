@@ -3,10 +3,10 @@
  * workload is built once, then each backend that initialised runs every T of it.
  */
 import { disposeAllBackends, type BackendChoice } from '@moe-runtime/core';
-import { choiceLabel, initBackends, type ReadyBackend, type SkippedBackend } from './backends.js';
+import { choiceLabel, initBackends, type SkippedBackend } from './backends.js';
 import type { MachineFacts } from './machine.js';
 import type { BenchRecord, BenchResults, RecordedScenario } from './record.js';
-import { forwardsPerBackend, runScenarioOnBackend, type RunHooks } from './run-backend.js';
+import { runScenarioOnBackend, type RunHooks } from './run-backend.js';
 import { describeLayer, type Scenario } from './scenario.js';
 import { Workload } from './workload.js';
 
@@ -50,27 +50,41 @@ function recorded(s: Scenario): RecordedScenario {
   };
 }
 
-/** Runs the plan; backends are disposed at the end. */
+/**
+ * Runs the plan. Backends are initialised per (scenario, backend) and every instance is
+ * disposed before the next one starts: only one backend holds memory at a time (so peak
+ * memory is that backend's), and backends that allow one engine per process (tfjs) can be
+ * compared engine against engine in one run. A backend that fails to initialise is skipped
+ * (with its reason) for the rest of the run.
+ */
 export async function runBenchmarks(plan: RunPlan, hooks: RunnerHooks = {}): Promise<BenchResults> {
   const started = performance.now();
-  const labels = new Map<string, BackendChoice>();
-  for (const s of plan.scenarios) for (const c of backendsFor(s, plan)) labels.set(choiceLabel(c), c);
-  const { ready, skipped } = await initBackends([...labels.values()]);
-  const byLabel = new Map<string, ReadyBackend>(ready.map((r) => [r.label, r]));
-  const work = plan.scenarios.map((s) => ({ s, backends: backendsFor(s, plan).map(choiceLabel).filter((l) => byLabel.has(l)) }));
-  // Workloads are built one at a time (weights are large); the total is known from the plan.
-  const total = work.reduce((n, w) => n + w.backends.length * w.s.tokens.length * 2 * (w.s.warmup + w.s.repeats), 0);
+  const work = plan.scenarios.map((s) => ({ s, choices: backendsFor(s, plan) }));
+  const total = work.reduce((n, w) => n + w.choices.length * w.s.tokens.length * 2 * (w.s.warmup + w.s.repeats), 0);
   hooks.onStart?.(total);
   const records: BenchRecord[] = [];
+  const skipped = new Map<string, SkippedBackend>();
   let planned = 0;
   try {
-    for (const { s, backends } of work) {
-      if (backends.length === 0) continue;
-      const workload = new Workload(s);
-      for (const label of backends) {
-        const { backend } = byLabel.get(label)!;
-        records.push(...(await runScenarioOnBackend(workload, backend, label, hooks)));
-        planned += forwardsPerBackend(workload);
+    for (const { s, choices } of work) {
+      // Weights are large: one scenario's workload at a time, built only if a backend may run it.
+      let workload: Workload | undefined;
+      for (const choice of choices) {
+        const label = choiceLabel(choice);
+        const perBackend = s.tokens.length * 2 * (s.warmup + s.repeats);
+        if (!skipped.has(label)) {
+          const { ready, skipped: failed } = await initBackends([choice]);
+          failed.forEach((f) => skipped.set(label, f));
+          if (ready.length) {
+            workload ??= new Workload(s);
+            try {
+              records.push(...(await runScenarioOnBackend(workload, ready[0].backend, label, hooks)));
+            } finally {
+              await disposeAllBackends();
+            }
+          }
+        }
+        planned += perBackend;
         hooks.onPlannedDone?.(planned);
       }
     }
@@ -83,7 +97,7 @@ export async function runBenchmarks(plan: RunPlan, hooks: RunnerHooks = {}): Pro
     durationS: Math.round((performance.now() - started) / 100) / 10,
     machine: plan.machine,
     scenarios: plan.scenarios.map(recorded),
-    skipped: [...(plan.skipped ?? []), ...skipped],
+    skipped: [...(plan.skipped ?? []), ...skipped.values()],
     records,
     passed: records.length > 0 && records.every((r) => r.passed),
   };
