@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { BackendError, errorMessage } from '@moe-runtime/core';
-import type { GpuJsModule } from './gpujs-types.js';
+import type { GpuJsModule, KernelInstance } from './gpujs-types.js';
 
 const require = createRequire(import.meta.url);
 
@@ -43,4 +43,15 @@ export function loadHeadlessGl(): { create?: (w: number, h: number) => unknown; 
   } catch (err) {
     return { reason: `the optional 'gl' addon is not built or not installed (${errorMessage(err).split('\n')[0]})` };
   }
+}
+
+/**
+ * The mode a kernel instance actually runs in. gpu.js's cpu, webasm and webgpu kernels name
+ * their mode; every GL kernel class reports 'gpu', so headless-gl is recognised by its class.
+ */
+export function kernelModeOf(kernel: KernelInstance | undefined): string | undefined {
+  const mode = kernel?.constructor.mode;
+  if (mode !== 'gpu') return mode;
+  const headless = loadGpuJs().HeadlessGLKernel;
+  return headless && kernel instanceof headless ? 'headlessgl' : `gpu (${(kernel?.constructor as { name?: string }).name ?? 'unknown GL kernel'})`;
 }

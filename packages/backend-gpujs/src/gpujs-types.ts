@@ -77,4 +77,6 @@ export interface GpuJsModule {
     new (settings: { mode: GpuJsMode }): GpuInstance;
     readonly isWebAssemblySupported?: boolean;
   };
+  /** The headless-gl kernel class: GL kernels all report `mode` 'gpu', so it is told by class. */
+  readonly HeadlessGLKernel?: abstract new (...args: never[]) => object;
 }

@@ -25,7 +25,7 @@ export interface ModeProbe {
 const WEBASM_BINDING_BYTES = 256 * 1024 * 1024;
 /** The cpu mode has no binding limit; chunks still bound the size of a single array. */
 const CPU_BINDING_BYTES = 1024 * 1024 * 1024;
-/** WebGL textures: a float32 RGBA texture of 4096 x 4096 is the portable ceiling. */
+/** WebGL textures: 4096 x 4096 texels (one float each) is the portable ceiling. */
 const GL_BINDING_BYTES = 4096 * 4096 * 4;
 
 function modeOfNewGpu(mode: GpuJsMode): string | undefined {

@@ -4,6 +4,7 @@
  * kernel it cannot build by a cpu one and only warns).
  */
 import { BackendError } from '@moe-runtime/core';
+import { kernelModeOf } from './gpujs-loader.js';
 import type { DeviceHandle, GpuInstance, GpuJsMode, KernelArgument, KernelFunction, KernelThis } from './gpujs-types.js';
 
 /** How to build a kernel. */
@@ -86,7 +87,7 @@ export class TypedKernel {
     } catch (err) {
       throw new BackendError(`gpu.js kernel '${this.spec.name}' (${this.mode}) failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    const ran = this.fn.kernel?.constructor.mode;
+    const ran = kernelModeOf(this.fn.kernel);
     if (ran !== this.mode) {
       const why = this.fn.kernel?.fallbackReason;
       throw new BackendError(`gpu.js ran kernel '${this.spec.name}' in mode '${ran}' instead of '${this.mode}'${why ? ` (${why})` : ''}; refusing a silent fallback`);

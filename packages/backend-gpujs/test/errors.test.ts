@@ -12,7 +12,8 @@ import {
 } from '@moe-runtime/core';
 import { chooseMode, createGpuJsBackend, probeMode, type GpuJsBackend } from '../src/index.js';
 import { TypedKernel } from '../src/typed-kernel.js';
-import type { GpuInstance, KernelFunction } from '../src/gpujs-types.js';
+import type { GpuInstance, KernelFunction, KernelInstance } from '../src/gpujs-types.js';
+import { kernelModeOf, loadGpuJs } from '../src/gpujs-loader.js';
 import { copyKernel } from '../src/kernel-sources.js';
 
 const rng = createRng(5);
@@ -68,6 +69,19 @@ describe('gpujs options', () => {
 });
 
 describe('gpujs silent-fallback guard', () => {
+  it('tells headless-gl kernels from other GL kernels (all GL kernels report mode "gpu")', () => {
+    const { HeadlessGLKernel } = loadGpuJs();
+    expect(HeadlessGLKernel).toBeTypeOf('function');
+    const headless = Object.create((HeadlessGLKernel as unknown as { prototype: object }).prototype) as KernelInstance;
+    expect(kernelModeOf(headless)).toBe('headlessgl');
+    class WebGL2Kernel {
+      static get mode(): string {
+        return 'gpu';
+      }
+    }
+    expect(kernelModeOf(new WebGL2Kernel() as unknown as KernelInstance)).toBe('gpu (WebGL2Kernel)');
+  });
+
   it('throws when gpu.js ran a kernel in another mode than asked', async () => {
     // A stand-in for gpu.js that, like its webasm backend on an unsupported kernel, swapped in cpu.
     const fn = Object.assign(async () => new Float32Array([1, 2]), {
