@@ -1,48 +1,96 @@
-// Kernel entry point: a batch of GEMM descriptors, each split by columns across threads.
-// The calling thread and every worker call runBatch with their own thread index, on one
-// shared memory; the descriptors are read-only while a batch runs.
-import { gemm, gemv, gemv2 } from './gemm';
+// Kernel entry point: a batch of GEMM descriptors, cut into chunks of columns that the threads
+// take from a shared counter (dynamic scheduling: on a busy machine a thread that loses its
+// core holds up at most the one chunk it is computing). The calling thread and every worker
+// call runBatch on one shared memory; descriptors stay unchanged until the batch completes.
+import { gemm, gemv2 } from './gemm';
 import { geluCols, reluCols, swiglu } from './activations';
 
 export { gemm, gemv, gemv2 } from './gemm';
 
-/** Descriptor layout: 12 i32 fields (48 bytes). */
+/** Descriptor layout: 12 i32 fields (48 bytes): kind, a, lda, m, k, b, panels, bias, c, ldc, out, ldo. */
 const DESC_BYTES: usize = 48;
 /** Epilogue kinds. */
-const PLAIN = 0;
 const SWIGLU = 1;
 const GELU = 2;
 const RELU = 3;
+/** Chunks per thread and descriptor: enough to rebalance, few enough to keep chunks long. */
+const CHUNKS_PER_THREAD = 4;
+
+// SwiGLU descriptors split by panel pairs (gate + up), so the activation of a chunk's columns
+// needs only what that chunk computed.
+// @ts-ignore: decorator
+@inline
+function unitsOf(p: usize): i32 {
+  const panels = load<i32>(p, 24);
+  return load<i32>(p) == SWIGLU ? panels >> 1 : panels;
+}
+
+// @ts-ignore: decorator
+@inline
+function chunkUnits(units: i32, nthreads: i32): i32 {
+  const parts = nthreads * CHUNKS_PER_THREAD;
+  return max(1, (units + parts - 1) / parts);
+}
+
+function chunksOf(p: usize, nthreads: i32): i32 {
+  if (load<i32>(p, 12) == 0) return 0;
+  const units = unitsOf(p);
+  const cu = chunkUnits(units, nthreads);
+  return (units + cu - 1) / cu;
+}
+
+/** Number of chunks a batch is cut into for `nthreads` threads. */
+export function batchChunks(desc: usize, count: i32, nthreads: i32): i32 {
+  let total = 0;
+  for (let d = 0; d < count; d++) total += chunksOf(desc + <usize>d * DESC_BYTES, nthreads);
+  return total;
+}
+
+function runChunk(p: usize, chunk: i32, nthreads: i32, kc: i32): void {
+  const kind = load<i32>(p);
+  const a = load<u32>(p, 4);
+  const lda = load<i32>(p, 8);
+  const m = load<i32>(p, 12);
+  const k = load<i32>(p, 16);
+  const b = load<u32>(p, 20);
+  const bias = load<u32>(p, 28);
+  const c = load<u32>(p, 32);
+  const ldc = load<i32>(p, 36);
+  const units = unitsOf(p);
+  const cu = chunkUnits(units, nthreads);
+  const u0 = chunk * cu;
+  const u1 = min(units, u0 + cu);
+  const unit = kind == SWIGLU ? 2 : 1;
+  const p0 = u0 * unit;
+  const p1 = u1 * unit;
+  if (m == 1) gemv2(a, k, b, p0, p1, bias, c);
+  else gemm(a, lda, m, k, b, p0, p1, bias, c, ldc, kc);
+  if (kind == SWIGLU) swiglu(c, ldc, m, u0, u1, load<u32>(p, 40), load<i32>(p, 44));
+  else if (kind == GELU) geluCols(c, ldc, m, p0 << 4, p1 << 4);
+  else if (kind == RELU) reluCols(c, ldc, m, p0 << 4, p1 << 4);
+}
 
 /**
- * Runs thread tid's share of `count` descriptors at `desc`. Fields: kind, a, lda, m, k, b,
- * panels, bias, c, ldc, out, ldo. SwiGLU descriptors split by panel pairs (gate + up) so the
- * activation of a thread's columns needs only what that thread computed.
+ * Takes chunks [base, end) of the batch from the counter at `counter` until none is left,
+ * adding 1 to the completion counter at `counter + 4` after each. Both counters only grow
+ * (comparisons are wrap-safe), and a chunk is taken by compare-and-swap below `end`, so a
+ * thread still looking at an old batch can never take a chunk of the next one.
  */
-export function runBatch(desc: usize, count: i32, tid: i32, nthreads: i32, kc: i32): void {
-  for (let d = 0; d < count; d++) {
-    const p = desc + <usize>d * DESC_BYTES;
-    const kind = load<i32>(p);
-    const a = load<u32>(p, 4);
-    const lda = load<i32>(p, 8);
-    const m = load<i32>(p, 12);
-    const k = load<i32>(p, 16);
-    const b = load<u32>(p, 20);
-    const panels = load<i32>(p, 24);
-    const bias = load<u32>(p, 28);
-    const c = load<u32>(p, 32);
-    const ldc = load<i32>(p, 36);
-    const unit = kind == SWIGLU ? 2 : 1;
-    const units = panels / unit;
-    const u0 = <i32>((<i64>units * tid) / nthreads);
-    const u1 = <i32>((<i64>units * (tid + 1)) / nthreads);
-    if (u0 >= u1 || m == 0) continue;
-    const p0 = u0 * unit;
-    const p1 = u1 * unit;
-    if (m == 1) gemv2(a, k, b, p0, p1, bias, c);
-    else gemm(a, lda, m, k, b, p0, p1, bias, c, ldc, kc);
-    if (kind == SWIGLU) swiglu(c, ldc, m, u0, u1, load<u32>(p, 40), load<i32>(p, 44));
-    else if (kind == GELU) geluCols(c, ldc, m, p0 << 4, p1 << 4);
-    else if (kind == RELU) reluCols(c, ldc, m, p0 << 4, p1 << 4);
+export function runBatch(desc: usize, count: i32, counter: usize, base: i32, end: i32, nthreads: i32, kc: i32): void {
+  for (;;) {
+    const cur = atomic.load<i32>(counter);
+    if (cur - end >= 0) return;
+    if (atomic.cmpxchg<i32>(counter, cur, cur + 1) != cur) continue;
+    let idx = cur - base;
+    let d = 0;
+    for (; d < count; d++) {
+      const n = chunksOf(desc + <usize>d * DESC_BYTES, nthreads);
+      if (idx < n) break;
+      idx -= n;
+    }
+    runChunk(desc + <usize>d * DESC_BYTES, idx, nthreads, kc);
+    atomic.add<i32>(counter + 4, 1);
+    // Wakes the calling thread if it went to sleep waiting for this batch.
+    atomic.notify(counter + 4, 1);
   }
 }

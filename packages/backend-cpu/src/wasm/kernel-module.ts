@@ -19,7 +19,10 @@ function kernelUrl(flavor: KernelFlavor): URL {
 
 /** The exports of a kernel instance that the engine calls. */
 export interface KernelExports {
-  runBatch(desc: number, count: number, tid: number, nthreads: number, kc: number): void;
+  /** Chunks a batch of `count` descriptors is cut into for `nthreads` threads. */
+  batchChunks(desc: number, count: number, nthreads: number): number;
+  /** Takes and runs chunks [base, end) from the counter at `counter` until none is left. */
+  runBatch(desc: number, count: number, counter: number, base: number, end: number, nthreads: number, kc: number): void;
 }
 
 async function readKernel(flavor: KernelFlavor): Promise<Uint8Array<ArrayBuffer>> {

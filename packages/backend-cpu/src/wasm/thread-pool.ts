@@ -1,21 +1,26 @@
 /**
- * Worker threads that run their share of each kernel batch on the shared memory. The calling
- * thread posts a batch through a small control block, computes its own share (thread 0), then
- * waits for the others. Workers spin briefly before sleeping, so back-to-back batches hand off
- * in under a microsecond, while an idle backend costs no CPU. Workers are unref'd: they never
- * keep the process alive.
+ * Worker threads that help with each kernel batch on the shared memory. The calling thread
+ * posts a batch through a small control block (under a sequence lock), then computes chunks
+ * itself; every thread takes chunks from the batch's shared counter until none is left, and
+ * the caller returns once the completion counter reaches the batch's end. A worker that has
+ * lost its core to other work delays at most the chunk it holds. Workers spin briefly before
+ * sleeping, so back-to-back batches hand off in under a microsecond while an idle backend
+ * costs no CPU, and they are unref'd: they never keep the process alive.
  */
 import { Worker } from 'node:worker_threads';
 import { BackendError } from '@moe-runtime/core';
 import type { KernelExports } from './kernel-module.js';
 
 const GENERATION = 0;
-const DONE = 1;
 const COMMAND = 2;
 const DESC = 3;
 const COUNT = 4;
 const KBLOCK = 5;
 const ERROR = 6;
+const BASE = 7;
+const END = 8;
+const NTHREADS = 9;
+const COUNTER = 10;
 /** Spin iterations before a waiting thread sleeps (tens of microseconds). */
 const SPIN = 20_000;
 
@@ -25,24 +30,39 @@ const WORKER_URL = new URL('../../worker/cpu-worker.mjs', import.meta.url);
 export class ThreadPool {
   private readonly ctrl: Int32Array;
   private closed = false;
+  private broken = false;
 
   private constructor(
     private readonly kernels: KernelExports,
     private readonly workers: Worker[],
     control: SharedArrayBuffer,
+    private readonly memory: () => Int32Array,
+    private readonly counter: number,
   ) {
     this.ctrl = new Int32Array(control);
+    Atomics.store(this.ctrl, COUNTER, counter);
   }
 
-  /** Starts `threads - 1` workers (about 50 ms each, in parallel) and waits until they are ready. */
-  static async create(module: WebAssembly.Module, memory: WebAssembly.Memory, kernels: KernelExports, threads: number): Promise<ThreadPool> {
+  /**
+   * Starts `threads - 1` workers (about 50 ms each, in parallel) and waits until they are
+   * ready. `counter` is the byte address of 8 zeroed bytes in the memory (chunk counter,
+   * completion counter); `memory` returns a current int32 view of it.
+   */
+  static async create(
+    module: WebAssembly.Module,
+    wasmMemory: WebAssembly.Memory,
+    kernels: KernelExports,
+    threads: number,
+    memory: () => Int32Array,
+    counter: number,
+  ): Promise<ThreadPool> {
     const control = new SharedArrayBuffer(64);
     const workers: Worker[] = [];
     const ready: Promise<void>[] = [];
     for (let tid = 1; tid < threads; tid++) {
       // execArgv: [] because the worker is plain JavaScript that needs no loader or flag (V8
       // flags are process-wide), and some parent flags (--input-type with -e) break a worker.
-      const worker = new Worker(WORKER_URL, { execArgv: [], workerData: { module, memory, control, tid, nthreads: threads, spin: SPIN } });
+      const worker = new Worker(WORKER_URL, { execArgv: [], workerData: { module, memory: wasmMemory, control, tid, spin: SPIN } });
       worker.unref();
       workers.push(worker);
       ready.push(
@@ -58,7 +78,7 @@ export class ThreadPool {
       await Promise.all(workers.map((w) => w.terminate()));
       throw err;
     }
-    return new ThreadPool(kernels, workers, control);
+    return new ThreadPool(kernels, workers, control, memory, counter);
   }
 
   /** Threads that compute, the calling one included. */
@@ -72,33 +92,45 @@ export class ThreadPool {
    */
   run(desc: number, count: number, kc: number, parallel: boolean): void {
     if (this.closed) throw new BackendError('the cpu thread pool has been shut down');
-    const n = this.workers.length;
-    if (!parallel || n === 0) {
-      this.kernels.runBatch(desc, count, 0, 1, kc);
-      return;
+    if (this.broken) throw new BackendError('a cpu kernel failed earlier; create a new backend');
+    const threads = parallel ? this.workers.length + 1 : 1;
+    const total = this.kernels.batchChunks(desc, count, threads);
+    if (total === 0) return;
+    const mem = this.memory();
+    const done = (this.counter >> 2) + 1;
+    const base = Atomics.load(mem, this.counter >> 2);
+    const end = (base + total) | 0;
+    if (threads > 1) this.post(desc, count, kc, base, end, threads);
+    this.kernels.runBatch(desc, count, this.counter, base, end, threads, kc);
+    let spins = 0;
+    for (let f = Atomics.load(mem, done); ((f - end) | 0) < 0; f = Atomics.load(mem, done)) {
+      if (Atomics.load(this.ctrl, ERROR)) {
+        this.broken = true;
+        throw new BackendError(`cpu worker ${Atomics.load(this.ctrl, ERROR)} failed in a kernel`);
+      }
+      if (++spins > SPIN) Atomics.wait(mem, done, f, 1);
     }
+  }
+
+  private post(desc: number, count: number, kc: number, base: number, end: number, threads: number): void {
     const ctrl = this.ctrl;
-    Atomics.store(ctrl, DONE, 0);
-    Atomics.store(ctrl, ERROR, 0);
+    Atomics.add(ctrl, GENERATION, 1); // odd: writing
+    Atomics.store(ctrl, COMMAND, 1);
     Atomics.store(ctrl, DESC, desc);
     Atomics.store(ctrl, COUNT, count);
     Atomics.store(ctrl, KBLOCK, kc);
-    Atomics.store(ctrl, COMMAND, 1);
-    Atomics.add(ctrl, GENERATION, 1);
+    Atomics.store(ctrl, BASE, base);
+    Atomics.store(ctrl, END, end);
+    Atomics.store(ctrl, NTHREADS, threads);
+    Atomics.add(ctrl, GENERATION, 1); // even: posted
     Atomics.notify(ctrl, GENERATION);
-    this.kernels.runBatch(desc, count, 0, n + 1, kc);
-    let spins = 0;
-    for (let done = Atomics.load(ctrl, DONE); done < n; done = Atomics.load(ctrl, DONE)) {
-      if (++spins > SPIN) Atomics.wait(ctrl, DONE, done, 10);
-    }
-    const failed = Atomics.load(ctrl, ERROR);
-    if (failed) throw new BackendError(`cpu worker ${failed} failed in a kernel`);
   }
 
   /** Stops and terminates the workers. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    Atomics.add(this.ctrl, GENERATION, 1);
     Atomics.store(this.ctrl, COMMAND, -1);
     Atomics.add(this.ctrl, GENERATION, 1);
     Atomics.notify(this.ctrl, GENERATION);

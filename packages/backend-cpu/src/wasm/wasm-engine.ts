@@ -61,6 +61,10 @@ class WasmExperts implements EngineResource {
   }
 }
 
+function align64(bytes: number): number {
+  return Math.ceil(bytes / 64) * 64;
+}
+
 function epilogueOf(kind: ExpertGroupData['kind']): Epilogue {
   return kind === 'swiglu' ? Epilogue.SwiGLU : kind === 'gelu' ? Epilogue.Gelu : Epilogue.Relu;
 }
@@ -86,7 +90,9 @@ export class WasmEngine implements Engine {
     const memory = new WebAssembly.Memory({ initial: 32, maximum: MAX_PAGES, shared: true });
     const kernels = instantiateKernels(module, memory);
     const arena = new MemoryArena(memory, KERNEL_RESERVED, MAX_PAGES * 65536);
-    const pool = await ThreadPool.create(module, memory, kernels, threads);
+    const counter = arena.alloc(64);
+    arena.i32().fill(0, counter >> 2, (counter >> 2) + 16);
+    const pool = await ThreadPool.create(module, memory, kernels, threads, () => arena.i32(), counter);
     const engine = new WasmEngine(flavor, arena, pool);
     engine.warmUp();
     return engine;
@@ -118,9 +124,9 @@ export class WasmEngine implements Engine {
     if (rows === 0) return y;
     const panels = panelsOf(l.n);
     const np = panels * 16;
-    const s = this.scratchFor(DESC_BYTES + (rows * l.k + rows * np) * 4);
-    const a = s + DESC_BYTES;
-    const c = a + rows * l.k * 4;
+    const s = this.scratchFor(64 + align64(rows * l.k * 4) + rows * np * 4);
+    const a = s + 64;
+    const c = a + align64(rows * l.k * 4);
     this.arena.f32().set(x, a >> 2);
     writeDesc(this.arena.i32(), s, 0, { epilogue: Epilogue.Plain, a, lda: l.k, m: rows, k: l.k, b: l.ptr, panels, bias: l.bias, c, ldc: np });
     this.pool.run(s, 1, KC, rows * l.k * np >= PARALLEL_MIN_MACS && panels > 1);
@@ -184,9 +190,10 @@ export class WasmEngine implements Engine {
     for (let e = 0; e < plan.numExperts; e++) if (plan.expertOffsets[e + 1] > plan.expertOffsets[e]) active.push(e);
     const descBytes = 2 * active.length * DESC_BYTES;
     const floats = rows * (d + hWidth + (gated ? fPad : 0) + dPad);
-    const s = this.scratchFor(descBytes + floats * 4);
-    const xg = s + descBytes;
-    const h = xg + rows * d * 4;
+    const s = this.scratchFor(align64(descBytes) + floats * 4 + 64);
+    const xg = s + align64(descBytes);
+    // Blocks start on cache lines, so threads writing neighbouring panels never share one.
+    const h = xg + align64(rows * d * 4);
     const act = gated ? h + rows * hWidth * 4 : h;
     const y = act + rows * fPad * 4;
     // Gather: row r of the grouped layout is token rowToken[r].
