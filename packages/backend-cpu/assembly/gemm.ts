@@ -115,46 +115,29 @@ export function gemm(a: usize, lda: i32, m: i32, k: i32, b: usize, p0: i32, p1: 
 }
 
 /**
- * One row: c[panels p0..p1) = x B (+ bias). Memory-bound, so it streams each panel once,
- * front to back, with two sets of 4 accumulators (even and odd k) to hide the multiply-add
- * latency.
+ * One row: c[panels p0..p1) = x B (+ bias), one panel at a time. It sums in exactly the order
+ * gemv2 does (one chain per column, k ascending), so a panel's result does not depend on
+ * which kernel (which chunk split) computed it.
  */
 export function gemv(x: usize, k: i32, b: usize, p0: i32, p1: i32, bias: usize, c: usize): void {
+  const panelBytes = <usize>k << 6;
   for (let p = p0; p < p1; p++) {
-    let bk = b + ((<usize>p * <usize>k) << 6);
+    let bk = b + <usize>p * panelBytes;
+    const bEnd = bk + panelBytes;
+    let xp = x;
     let a0 = f32x4.splat(0);
     let a1 = f32x4.splat(0);
     let a2 = f32x4.splat(0);
     let a3 = f32x4.splat(0);
-    let a4 = f32x4.splat(0);
-    let a5 = f32x4.splat(0);
-    let a6 = f32x4.splat(0);
-    let a7 = f32x4.splat(0);
-    let kk = 0;
-    for (; kk + 1 < k; kk += 2) {
-      const x0 = v128.load32_splat(x + (<usize>kk << 2));
-      const x1 = v128.load32_splat(x + (<usize>kk << 2), 4);
+    while (bk < bEnd) {
+      const x0 = v128.load32_splat(xp);
       a0 = madd(x0, v128.load(bk), a0);
       a1 = madd(x0, v128.load(bk, 16), a1);
       a2 = madd(x0, v128.load(bk, 32), a2);
       a3 = madd(x0, v128.load(bk, 48), a3);
-      a4 = madd(x1, v128.load(bk, 64), a4);
-      a5 = madd(x1, v128.load(bk, 80), a5);
-      a6 = madd(x1, v128.load(bk, 96), a6);
-      a7 = madd(x1, v128.load(bk, 112), a7);
-      bk += 128;
+      bk += 64;
+      xp += 4;
     }
-    if (kk < k) {
-      const x0 = v128.load32_splat(x + (<usize>kk << 2));
-      a0 = madd(x0, v128.load(bk), a0);
-      a1 = madd(x0, v128.load(bk, 16), a1);
-      a2 = madd(x0, v128.load(bk, 32), a2);
-      a3 = madd(x0, v128.load(bk, 48), a3);
-    }
-    a0 = f32x4.add(a0, a4);
-    a1 = f32x4.add(a1, a5);
-    a2 = f32x4.add(a2, a6);
-    a3 = f32x4.add(a3, a7);
     if (bias != 0) {
       const bb = bias + (<usize>p << 6);
       a0 = f32x4.add(a0, v128.load(bb));
