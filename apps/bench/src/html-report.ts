@@ -88,7 +88,10 @@ function machineTable(results: BenchResults): string {
     ['memory', `${m.totalMemoryGb} GiB`],
     ['platform', m.platform],
     ['Node', m.node],
-    ['load average at start', `${m.loadAverageAtStart}${m.loadAverageAtStart > m.cores * 0.5 ? ' (machine shared with other work: absolute times are rough; MoE/dense ratios are timed in one run)' : ''}`],
+    [
+      'load average (1 min) at start / end',
+      `${m.loadAverageAtStart} / ${results.loadAverageAtEnd ?? '-'}${Math.max(m.loadAverageAtStart, results.loadAverageAtEnd ?? 0) > m.cores * 0.5 ? ' (machine shared with other work: absolute times are rough; MoE/dense ratios are timed in one run)' : ''}`,
+    ],
     ['git commit', m.gitCommit ?? '-'],
     ...Object.entries(m.packages).map(([k, v]): [string, string] => [k, v]),
   ];

@@ -32,6 +32,7 @@ export { Workload, denseConfigOf, flopsPerToken } from './workload.js';
 export { RECORD_FIELDS, type BenchRecord, type BenchResults, type RecordedScenario } from './record.js';
 export { compareResults, readResults, renderComparison, type Comparison, type CaseChange } from './compare.js';
 export { renderHtml } from './html-report.js';
+export { renderMarkdown } from './markdown.js';
 export { renderTable } from './table.js';
 export { machineFacts, type MachineFacts } from './machine.js';
 export { summarize, quantile, type TimingSummary } from './stats.js';

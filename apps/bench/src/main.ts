@@ -24,6 +24,7 @@ import {
 import { colorsFor, type Colors } from './colors.js';
 import { compareResults, readResults, renderComparison } from './compare.js';
 import { renderHtml } from './html-report.js';
+import { renderMarkdown } from './markdown.js';
 import { machineFacts } from './machine.js';
 import type { BenchResults } from './record.js';
 import { runBenchmarks, type RunnerHooks } from './runner.js';
@@ -48,6 +49,7 @@ interface CliOptions {
   scenarioDir: string;
   json?: string;
   html?: string;
+  markdown?: string;
   compare?: string;
   threshold: number;
   plugin: string[];
@@ -94,6 +96,7 @@ function buildProgram(io: MainIO): Command {
     .option('-d, --scenario-dir <dir>', 'folder of scenario files', defaultScenarioDir())
     .option('--json <file>', 'write the results (one record per scenario, backend, engine, T) as JSON')
     .option('--html <file>', 'write a self-contained HTML report')
+    .option('--markdown <file>', 'write a compact Markdown summary table (for READMEs)')
     .option('--compare <old.json>', 'print the change against an earlier --json results file')
     .option('--threshold <percent>', 'p50 change that counts as a regression in --compare', (v) => Number(v) / 100, 0.1)
     .option('--plugin <module>', 'import a module first (e.g. one that registers a router or backend); repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
@@ -206,6 +209,7 @@ async function run(args: readonly string[], o: CliOptions, io: MainIO): Promise<
     const old = readResults(o.compare);
     io.stdout.write(`${renderComparison(compareResults(old, results, o.threshold), out, o.compare)}\n`);
   }
+  if (o.markdown) io.stdout.write(`Markdown summary: ${write(o.markdown, renderMarkdown(results))}\n`);
   if (htmlFile) io.stdout.write(`HTML report: ${write(htmlFile, renderHtml(results))}\n`);
   const used = new Set(results.records.map((r) => r.backend));
   const summary = results.passed

@@ -102,6 +102,8 @@ export interface BenchResults {
   readonly createdAt: string;
   readonly durationS: number;
   readonly machine: MachineFacts;
+  /** 1-minute load average when the run ended (with machine.loadAverageAtStart: how shared the machine was). */
+  readonly loadAverageAtEnd: number;
   readonly scenarios: readonly RecordedScenario[];
   readonly skipped: readonly SkippedBackend[];
   readonly records: readonly BenchRecord[];

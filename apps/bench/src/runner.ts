@@ -2,6 +2,7 @@
  * Runs scenarios on backends and collects the results file: for each scenario the seeded
  * workload is built once, then each backend that initialised runs every T of it.
  */
+import { loadavg } from 'node:os';
 import { disposeAllBackends, type BackendChoice } from '@moe-runtime/core';
 import { choiceLabel, initBackends, type SkippedBackend } from './backends.js';
 import type { MachineFacts } from './machine.js';
@@ -96,6 +97,7 @@ export async function runBenchmarks(plan: RunPlan, hooks: RunnerHooks = {}): Pro
     createdAt: new Date().toISOString(),
     durationS: Math.round((performance.now() - started) / 100) / 10,
     machine: plan.machine,
+    loadAverageAtEnd: Math.round(loadavg()[0] * 100) / 100,
     scenarios: plan.scenarios.map(recorded),
     skipped: [...(plan.skipped ?? []), ...skipped.values()],
     records,

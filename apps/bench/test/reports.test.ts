@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { compareResults, readResults, renderComparison } from '../src/compare.js';
 import { colorsFor } from '../src/colors.js';
 import { renderHtml } from '../src/html-report.js';
+import { renderMarkdown } from '../src/markdown.js';
 import { toJson } from '../src/main.js';
 import type { BenchRecord, BenchResults } from '../src/record.js';
 import { quantile, summarize } from '../src/stats.js';
@@ -40,6 +41,7 @@ function results(records: BenchRecord[]): BenchResults {
     createdAt: '2026-11-23T00:00:00Z',
     durationS: 1,
     machine: { cpuModel: 'cpu', cores: 2, availableParallelism: 2, totalMemoryGb: 1, platform: 'linux', node: 'v20', loadAverageAtStart: 0, packages: {} },
+    loadAverageAtEnd: 0,
     scenarios: [],
     skipped: [{ backend: 'gpujs', reason: 'no adapter' }],
     records,
@@ -96,6 +98,17 @@ describe('HTML report', () => {
     expect(html).toContain('relative L2 error 1e-3 exceeds 1e-5');
     expect(html).toContain('no adapter');
     expect(html).not.toMatch(/<script|<link|@import|url\(/);
+  });
+});
+
+describe('Markdown summary', () => {
+  it('pivots backends into columns and marks failures', () => {
+    const md = renderMarkdown(results([record({ tokens: 1, p50_ms: 2 }), record({}), record({ backend: 'onnx', backend_label: 'onnx', engine: 'ort', passed: false })]));
+    expect(md).toContain('| scenario | T | cpu | onnx |');
+    expect(md).toContain('| s | 1 | 2.00 (1.11x) | - |');
+    expect(md).toContain('| s | 16 | 10.00 (1.11x) | 10.00 (1.11x) **FAIL** |');
+    expect(md).toContain('Engines: cpu = e; onnx = ort.');
+    expect(md).toContain('2 of 3 cases passed');
   });
 });
 
