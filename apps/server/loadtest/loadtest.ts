@@ -16,7 +16,6 @@
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -66,41 +65,21 @@ function body(tokens: number, format: string): string {
   return JSON.stringify({ input: rows });
 }
 
-/** Probes /healthz every `everyMs` on its own keep-alive connection; returns latencies in ms. */
-function probeHealth(url: string, everyMs: number): { stop: () => Promise<number[]> } {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const times: number[] = [];
-  let failures = 0;
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const t0 = performance.now();
-      await new Promise<void>((resolve) => {
-        const req = http.get(`${url}/healthz`, { agent }, (res) => {
-          res.resume();
-          res.on('end', () => {
-            if (res.statusCode === 200) times.push(performance.now() - t0);
-            else failures++;
-            resolve();
-          });
-        });
-        req.on('error', () => {
-          failures++;
-          resolve();
-        });
-      });
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      agent.destroy();
-      if (failures) throw new Error(`${failures} /healthz probes failed`);
-      return times;
-    },
-  };
+const PROBE = fileURLToPath(new URL('./healthz-probe.js', import.meta.url));
+
+/** Starts the /healthz prober in its own process; resolves with the latencies (ms). */
+function probeHealth(url: string, durationMs: number): Promise<number[]> {
+  const proc = spawn(process.execPath, [PROBE, url, String(durationMs), '25'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  return new Promise((resolve, reject) =>
+    proc.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`healthz prober exited ${code}`));
+      const { times, failures } = JSON.parse(out) as { times: number[]; failures: number };
+      if (failures) return reject(new Error(`${failures} /healthz probes failed`));
+      resolve(times);
+    }),
+  );
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -111,7 +90,9 @@ function percentile(sorted: number[], p: number): number {
 async function metricValue(url: string, name: string, labels: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(`${name}{`) && labels.split(',').every((l) => line.includes(l))) sum += Number(line.split(' ').pop());
+  for (const line of text.split('\n')) {
+    if ((line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && labels.split(',').every((l) => line.includes(l))) sum += Number(line.split(' ').pop());
+  }
   return sum;
 }
 
@@ -128,11 +109,16 @@ interface PhaseResult {
   errors: number;
   timeouts: number;
   server_answered_forward: number;
-  cut_at_end: number;
+  /** Requests autocannon had sent but not seen answered when its clock stopped (it does not wait for them). */
+  in_flight_at_stop: number;
+  /** Requests neither answered nor in flight at the stop: must be 0. */
+  lost: number;
   throughput_req_s: number;
   throughput_tokens_s: number;
   latency_ms: { p50: number; p90: number; p99: number; max: number };
   healthz_ms: { probes: number; p50: number; p99: number; max: number };
+  /** prom-client's event-loop lag p99 in the server since its start (ms). */
+  server_event_loop_lag_p99_ms: number;
   mean_batch_tokens: number;
   mean_batch_requests: number;
   retry_after_seen?: string | null;
@@ -152,7 +138,7 @@ async function runPhase(phase: 'steady' | 'overflow', opts: { duration: number; 
       if (r.status !== 200) throw new Error(`warm-up got ${r.status}: ${await r.text()}`);
     }
     const beforeServer = await metricValue(server.url, 'moe_http_request_duration_seconds_count', 'route="/v1/layers/:id/forward"');
-    const prober = probeHealth(server.url, 25);
+    const prober = probeHealth(server.url, opts.duration * 1000);
     const result = await autocannon({
       url,
       method: 'POST',
@@ -162,7 +148,8 @@ async function runPhase(phase: 'steady' | 'overflow', opts: { duration: number; 
       duration: opts.duration,
       timeout: 60,
     });
-    const health = (await prober.stop()).sort((a, b) => a - b);
+    const health = (await prober).sort((a, b) => a - b);
+    const loopLag = await metricValue(server.url, 'moe_server_nodejs_eventloop_lag_p99_seconds', '');
     await new Promise((r) => setTimeout(r, 2000)); // let requests cut off by autocannon finish server-side
     const answered = (await metricValue(server.url, 'moe_http_request_duration_seconds_count', 'route="/v1/layers/:id/forward"')) - beforeServer;
     const batchTokensSum = await metricValue(server.url, 'moe_batch_size_tokens_sum', 'layer="mixtral-mini"');
@@ -198,11 +185,13 @@ async function runPhase(phase: 'steady' | 'overflow', opts: { duration: number; 
       errors: result.errors,
       timeouts: result.timeouts,
       server_answered_forward: answered,
-      cut_at_end: answered - responses,
+      in_flight_at_stop: result.requests.sent - responses,
+      lost: Math.max(0, result.requests.sent - responses - opts.connections),
       throughput_req_s: result['2xx'] / result.duration,
       throughput_tokens_s: (result['2xx'] * opts.tokens) / result.duration,
       latency_ms: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
       healthz_ms: { probes: health.length, p50: percentile(health, 50), p99: percentile(health, 99), max: health[health.length - 1] },
+      server_event_loop_lag_p99_ms: loopLag * 1000,
       mean_batch_tokens: batchCount ? batchTokensSum / batchCount : 0,
       mean_batch_requests: batchCount ? batchRequestsSum / batchCount : 0,
       retry_after_seen: retryAfter,
@@ -219,7 +208,7 @@ async function runPhase(phase: 'steady' | 'overflow', opts: { duration: number; 
 function verdict(r: PhaseResult): string[] {
   const problems: string[] = [];
   if (r.errors || r.timeouts) problems.push(`${r.errors} socket errors, ${r.timeouts} timeouts`);
-  if (r.cut_at_end < 0 || r.cut_at_end > r.connections) problems.push(`server answered ${r.server_answered_forward}, client saw ${r.responses}: ${r.cut_at_end} unaccounted`);
+  if (r.lost > 0) problems.push(`${r.lost} requests lost (sent ${r.requests_sent}, answered ${r.responses}, at most ${r.connections} in flight at the stop)`);
   if (r.server_exit_code !== 0) problems.push(`server exit code ${r.server_exit_code}`);
   if (r.phase === 'steady') {
     const bad = Object.entries(r.status_counts).filter(([c]) => c !== '200');

@@ -1,19 +1,20 @@
 /**
- * Importing backend packages registers their backends in core's registry. The CPU backend is a
- * hard dependency; the others are optional (each may be absent or unable to load here, e.g. a
- * native addon that did not install), so each is imported in its own try/catch. Extra modules
- * from the config (`backendModules`: a path or a package name) register user backends/routers.
+ * Importing backend packages registers their backends in core's registry. The CPU backend is
+ * always imported; the others (onnx, tfjs, gpujs) are imported only when the backend list names
+ * them, each in its own try/catch (a native addon may be missing here), so an unused backend
+ * costs no start-up time. Extra modules from the config (`backendModules`: a path or a package
+ * name) register user backends or routers; a failure there is an error (the user asked for it).
  */
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import '@moe-runtime/backend-cpu';
 
-/** Optional backend packages tried at start (absent ones are skipped). */
-export const OPTIONAL_BACKEND_PACKAGES: readonly string[] = [
-  '@moe-runtime/backend-onnx',
-  '@moe-runtime/backend-tfjs',
-  '@moe-runtime/backend-gpujs',
-];
+/** Backend name -> the package that registers it. */
+export const OPTIONAL_BACKEND_PACKAGES: Readonly<Record<string, string>> = {
+  onnx: '@moe-runtime/backend-onnx',
+  tfjs: '@moe-runtime/backend-tfjs',
+  gpujs: '@moe-runtime/backend-gpujs',
+};
 
 /** What happened to each module import. */
 export interface ModuleLoadReport {
@@ -29,17 +30,19 @@ export function moduleSpecifier(entry: string, cwd = process.cwd()): string {
 }
 
 /**
- * Imports the optional backend packages (failures recorded, not thrown) and the configured
- * extra modules (a failure there is thrown: the user asked for it by name).
+ * Imports the packages of the optional backends in `names` (failures recorded, not thrown: the
+ * fallback list goes on to the next backend) and then the extra modules (failures thrown).
  */
-export async function loadBackendModules(extra: readonly string[], optional = OPTIONAL_BACKEND_PACKAGES): Promise<ModuleLoadReport> {
+export async function loadBackendModules(names: readonly string[], extra: readonly string[]): Promise<ModuleLoadReport> {
   const report: ModuleLoadReport = { loaded: ['@moe-runtime/backend-cpu'], skipped: [] };
-  for (const name of optional) {
+  for (const name of new Set(names)) {
+    const pkg = OPTIONAL_BACKEND_PACKAGES[name];
+    if (!pkg) continue;
     try {
-      await import(name);
-      report.loaded.push(name);
+      await import(pkg);
+      report.loaded.push(pkg);
     } catch (err) {
-      report.skipped.push({ name, reason: err instanceof Error ? err.message.split('\n')[0] : String(err) });
+      report.skipped.push({ name: pkg, reason: err instanceof Error ? err.message.split('\n')[0] : String(err) });
     }
   }
   for (const entry of extra) {

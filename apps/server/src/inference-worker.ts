@@ -49,7 +49,10 @@ function renice(nice: number): number | string {
 async function init(msg: WorkerInit): Promise<void> {
   // Before the backend starts its threads, so they inherit the priority.
   const nice = renice(msg.nice);
-  const modules = await loadBackendModules(msg.backendModules);
+  const modules = await loadBackendModules(
+    msg.backend.map((c) => (typeof c === 'string' ? c : c.name)),
+    msg.backendModules,
+  );
   backend = await resolveBackend(msg.backend);
   const infos: LayerInfo[] = [];
   for (const spec of msg.layers) {

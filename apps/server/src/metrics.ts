@@ -73,7 +73,7 @@ export class ServerMetrics {
       buckets: [1, 1.1, 1.25, 1.5, 2, 3, 4, 8],
       registers,
     });
-    this.rejected = new Counter({ name: 'moe_requests_rejected_total', help: 'Requests refused (queue_full) or expired (timeout)', labelNames: ['layer', 'reason'], registers });
+    this.rejected = new Counter({ name: 'moe_requests_rejected_total', help: 'Requests refused (queue_full), expired (timeout) or dropped unrun because the client left (client_gone)', labelNames: ['layer', 'reason'], registers });
     this.backendErrors = new Counter({ name: 'moe_backend_errors_total', help: 'Batches that failed in the worker', labelNames: ['layer'], registers });
   }
 

@@ -27,6 +27,8 @@ export interface Job {
   readonly rows: number;
   readonly tokenIds?: Int32Array;
   readonly wantRouting: boolean;
+  /** Aborted when the caller hung up: a request still waiting then leaves the queue unrun. */
+  readonly signal?: AbortSignal;
 }
 
 /** What a request gets back. */
@@ -93,22 +95,31 @@ export class Scheduler {
     return this.running;
   }
 
+  /**
+   * The 503 a request for `layer` gets when its queue is full (counted in the metrics), or
+   * undefined. The forward route asks before reading the body, so a flood of refused requests
+   * costs no JSON parsing.
+   */
+  queueFullError(layer: string): HttpError | undefined {
+    const q = this.queues.get(layer);
+    if (!q || q.entries.length < this.limits.maxQueuedRequests) return undefined;
+    this.metrics?.rejected.inc({ layer, reason: 'queue_full' });
+    const retry = Math.max(1, Math.ceil(q.tokenRate > 0 ? q.tokens / q.tokenRate : 1));
+    return new HttpError(503, 'E_QUEUE_FULL', `queue for layer '${layer}' is full (${q.entries.length} requests waiting, limit ${this.limits.maxQueuedRequests}); retry later`, {
+      headers: { 'retry-after': String(retry) },
+    });
+  }
+
   /** Queues a request; resolves with its rows, or rejects with an HttpError (503, 504, 500). */
   submit(job: Job): Promise<JobResult> {
     const q = this.queues.get(job.layer);
     if (!q) return Promise.reject(new HttpError(404, 'E_UNKNOWN_LAYER', `unknown layer '${job.layer}'`));
-    if (q.entries.length >= this.limits.maxQueuedRequests) {
-      this.metrics?.rejected.inc({ layer: job.layer, reason: 'queue_full' });
-      const retry = Math.max(1, Math.ceil(q.tokenRate > 0 ? (q.tokens + job.rows) / q.tokenRate : 1));
-      return Promise.reject(
-        new HttpError(503, 'E_QUEUE_FULL', `queue for layer '${job.layer}' is full (${q.entries.length} requests waiting, limit ${this.limits.maxQueuedRequests}); retry later`, {
-          headers: { 'retry-after': String(retry) },
-        }),
-      );
-    }
+    const full = this.queueFullError(job.layer);
+    if (full) return Promise.reject(full);
     return new Promise<JobResult>((resolve, reject) => {
       const entry: Entry = { ...job, enqueuedAt: performance.now(), resolve, reject, settled: false };
       entry.timer = setTimeout(() => this.expire(q, entry), this.limits.requestTimeoutMs);
+      job.signal?.addEventListener('abort', () => this.abandon(q, entry), { once: true });
       if (q.entries.length === 0) q.headSince = entry.enqueuedAt;
       q.entries.push(entry);
       q.tokens += job.rows;
@@ -117,16 +128,26 @@ export class Scheduler {
     });
   }
 
+  /** Removes a waiting request (true) or reports that it already runs or ran (false). */
+  private unqueue(q: LayerQueue, entry: Entry): boolean {
+    const i = q.entries.indexOf(entry);
+    if (i < 0) return false;
+    q.entries.splice(i, 1);
+    q.tokens -= entry.rows;
+    if (i === 0 && q.entries.length) q.headSince = q.entries[0].enqueuedAt;
+    this.metrics?.queueDepth.set({ layer: q.info.id }, q.entries.length);
+    return true;
+  }
+
+  private abandon(q: LayerQueue, entry: Entry): void {
+    if (entry.settled || !this.unqueue(q, entry)) return;
+    this.metrics?.rejected.inc({ layer: q.info.id, reason: 'client_gone' });
+    this.settle(entry, undefined, new HttpError(499, 'E_CLIENT_CLOSED', 'the client closed the connection before the request ran'));
+  }
+
   private expire(q: LayerQueue, entry: Entry): void {
     if (entry.settled) return;
-    const i = q.entries.indexOf(entry);
-    const where = i >= 0 ? 'waiting in the queue' : 'running';
-    if (i >= 0) {
-      q.entries.splice(i, 1);
-      q.tokens -= entry.rows;
-      if (i === 0 && q.entries.length) q.headSince = q.entries[0].enqueuedAt;
-      this.metrics?.queueDepth.set({ layer: q.info.id }, q.entries.length);
-    }
+    const where = this.unqueue(q, entry) ? 'waiting in the queue' : 'running';
     this.metrics?.rejected.inc({ layer: q.info.id, reason: 'timeout' });
     this.settle(entry, undefined, new HttpError(504, 'E_TIMEOUT', `request for layer '${q.info.id}' timed out after ${this.limits.requestTimeoutMs} ms (${where})`));
   }

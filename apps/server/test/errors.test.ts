@@ -173,6 +173,19 @@ describe('back-pressure, timeouts and backend failures', () => {
     }
   });
 
+  it('a caller that hangs up while waiting leaves the queue without being computed', async () => {
+    const running = post(fwd(), { input: rowsOf(randomInput(1, D, 90).data, D) });
+    await new Promise((r) => setTimeout(r, 30));
+    const ctl = new AbortController();
+    const gone = fetch(fwd(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: rowsOf(randomInput(1, D, 91).data, D) }), signal: ctl.signal });
+    await new Promise((r) => setTimeout(r, 30));
+    ctl.abort();
+    await expect(gone).rejects.toThrow();
+    expect((await running).status).toBe(200);
+    const metrics = (await get<string>(`${srv.url}/metrics`)).body;
+    expect(metrics).toMatch(/moe_requests_rejected_total\{layer="l",reason="client_gone"\} 1\n/);
+  });
+
   it('500 for the failing batch only; the server keeps serving', async () => {
     const poisoned = randomInput(2, D, 70).data;
     poisoned[3] = 777;

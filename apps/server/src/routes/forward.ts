@@ -20,6 +20,11 @@ export function forwardRoutes(app: FastifyInstance, state: ServerState): void {
         body: forwardBodySchema,
         response: { 200: forwardResponseSchema, ...errorResponses },
       },
+      // Refuse before the body is read when the layer's queue is already full.
+      onRequest: async (request) => {
+        const full = state.scheduler?.queueFullError(request.params.id);
+        if (full) throw full;
+      },
     },
     async (request, reply) => {
       const { id } = request.params;
@@ -31,7 +36,13 @@ export function forwardRoutes(app: FastifyInstance, state: ServerState): void {
       if (!state.ready || !state.scheduler) throw new HttpError(503, 'E_NOT_READY', 'layers are still being prepared', { headers: { 'retry-after': '1' } });
       const d = layer.config.hiddenSize;
       const input = decodeForwardBody(request.body, d, state.config.limits.maxTokensPerRequest, layer.needsTokenIds, layer.router);
+      // A caller that hangs up while its request waits frees its place (nothing is computed).
+      const gone = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) gone.abort();
+      });
       const result = await state.scheduler.submit({
+        signal: gone.signal,
         layer: id,
         x: input.x,
         rows: input.rows,
