@@ -8,7 +8,7 @@
  *   gelu:   y = Gelu(x [D, F] (+b)) [F, D] (+b)      (exact erf GELU, opset 20+)
  *   relu:   y = Relu(x [D, F] (+b)) [F, D] (+b)
  */
-import { HostTensor, type ExpertGroup } from '@moe-runtime/core';
+import { HostTensor, ShapeError, type ExpertGroup } from '@moe-runtime/core';
 import { OnnxGraphBuilder } from './onnx-graph.js';
 import { packColumns, packVector } from './weight-layout.js';
 
@@ -70,4 +70,36 @@ export function buildExpertGraph(group: ExpertGroup, experts: readonly number[])
     g.output(expertOutputName(e), 'float32', [`n${e}`, d]);
   }
   return g.toModel();
+}
+
+/** Bytes expert e's weights take in a graph (float16 stays 2 bytes, everything else 4). */
+export function expertGraphBytes(group: ExpertGroup, e: number): number {
+  const w = group.experts[e];
+  const tensors = [w.gate, w.up, w.down, w.gateBias, w.upBias, w.downBias].filter((t): t is HostTensor => t !== undefined);
+  return tensors.reduce((s, t) => s + t.size * (t.dtype === 'float16' ? 2 : 4), 0);
+}
+
+/**
+ * Splits experts 0..E-1 into runs of consecutive experts whose weights fit `maxBytes` per
+ * graph. Throws a ShapeError when a single expert does not fit.
+ */
+export function chunkExperts(group: ExpertGroup, maxBytes: number): number[][] {
+  const chunks: number[][] = [];
+  let current: number[] = [];
+  let bytes = 0;
+  for (let e = 0; e < group.experts.length; e++) {
+    const b = expertGraphBytes(group, e);
+    if (b > maxBytes) {
+      throw new ShapeError(`expert ${e} holds ${b} bytes of weights, more than one ONNX graph may hold (backend.options.maxGraphBytes = ${maxBytes})`);
+    }
+    if (current.length && bytes + b > maxBytes) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(e);
+    bytes += b;
+  }
+  if (current.length) chunks.push(current);
+  return chunks;
 }

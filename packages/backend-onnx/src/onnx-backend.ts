@@ -23,7 +23,7 @@ import {
   type RoutingPlan,
 } from '@moe-runtime/core';
 import { Tensor } from 'onnxruntime-node';
-import { buildExpertGraph, expertInputName, expertOutputName } from './expert-graph.js';
+import { buildExpertGraph, chunkExperts, expertInputName, expertOutputName } from './expert-graph.js';
 import { checkExpertGroup, checkLinearWeights } from './group-checks.js';
 import { combineExpertRows, gatherExpertRows } from './host-routing.js';
 import { buildLinearGraph, LINEAR_INPUT, LINEAR_OUTPUT } from './linear-graph.js';
@@ -99,8 +99,8 @@ export class OnnxBackend implements Backend {
   async prepareExperts(group: ExpertGroup): Promise<PreparedExperts> {
     this.alive();
     checkExpertGroup(group);
-    const all = group.experts.map((_, e) => e);
-    const layout = this.options.expertGraph === 'grouped' ? [all] : all.map((e) => [e]);
+    const chunks = chunkExperts(group, this.options.maxGraphBytes);
+    const layout = this.options.expertGraph === 'grouped' ? chunks : chunks.flat().map((e) => [e]);
     const sessions: ExpertSession[] = [];
     try {
       for (const experts of layout) {
@@ -138,7 +138,8 @@ export class OnnxBackend implements Backend {
         rows += n;
         feeds[expertInputName(e)] = new Tensor('float32', gatherExpertRows(plan, e, x, d), [n, d]);
       }
-      // A session whose experts got no rows has nothing to compute (per-expert layout).
+      // A session whose experts got no rows has nothing to compute (per-expert layout, or a
+      // group split over several graphs).
       if (rows === 0 && sessions.length > 1) continue;
       const result = await runSession(`${ids.length} expert(s)`, session, feeds);
       for (const e of ids) outputs[e] = float32Output(`expert ${e} output`, result[expertOutputName(e)], plan.tokensPerExpert[e] * d);

@@ -27,12 +27,19 @@ export interface OnnxBackendOptions {
    */
   readonly allowSpinning?: boolean;
   /**
-   * `grouped` (default, fastest measured): one graph and one `session.run` per expert group.
+   * `grouped` (default, fastest measured): one graph and one `session.run` per expert group
+   * (split into several only past `maxGraphBytes`).
    * `per-expert`: one session per expert, run only for experts with routed rows.
    */
   readonly expertGraph?: ExpertGraphLayout;
   /** CUDA device id when `cuda` is requested. Default 0. */
   readonly deviceId?: number;
+  /**
+   * Largest weight payload of one graph, in bytes. A protobuf message (an ONNX model) cannot
+   * exceed 2 GiB, so a bigger expert group is split into several graphs (sessions) of whole
+   * experts, each run only when its experts got rows. Default 1.5 GiB; at most 2 GiB - 64 MiB.
+   */
+  readonly maxGraphBytes?: number;
 }
 
 /** Options after validation, with defaults filled in. */
@@ -42,9 +49,15 @@ export interface ResolvedOnnxOptions {
   readonly allowSpinning: boolean;
   readonly expertGraph: ExpertGraphLayout;
   readonly deviceId: number;
+  readonly maxGraphBytes: number;
 }
 
-const KNOWN = ['executionProviders', 'intraOpThreads', 'allowSpinning', 'expertGraph', 'deviceId'] as const;
+/** Default of `maxGraphBytes`. */
+export const DEFAULT_MAX_GRAPH_BYTES = 1.5 * 2 ** 30;
+/** Upper bound of `maxGraphBytes`: protobuf's 2 GiB limit less room for the graph itself. */
+export const MAX_GRAPH_BYTES_LIMIT = 2 ** 31 - 64 * 2 ** 20;
+
+const KNOWN = ['executionProviders', 'intraOpThreads', 'allowSpinning', 'expertGraph', 'deviceId', 'maxGraphBytes'] as const;
 const PROVIDERS: readonly OnnxExecutionProvider[] = ['cpu', 'cuda'];
 const LAYOUTS: readonly ExpertGraphLayout[] = ['grouped', 'per-expert'];
 
@@ -57,6 +70,12 @@ function nonNegativeInt(key: string, value: unknown, min: number): number {
     throw new ConfigError(field(key), `expected an integer >= ${min}, got ${JSON.stringify(value)}`);
   }
   return value;
+}
+
+function graphBytes(value: unknown): number {
+  const v = nonNegativeInt('maxGraphBytes', value, 1);
+  if (v > MAX_GRAPH_BYTES_LIMIT) throw new ConfigError(field('maxGraphBytes'), `expected at most ${MAX_GRAPH_BYTES_LIMIT} (protobuf's 2 GiB limit), got ${v}`);
+  return v;
 }
 
 function providers(value: unknown): OnnxExecutionProvider[] {
@@ -95,5 +114,6 @@ export function resolveOnnxOptions(options: BackendOptions | OnnxBackendOptions 
     allowSpinning: (o.allowSpinning as boolean | undefined) ?? false,
     expertGraph: expertGraph as ExpertGraphLayout,
     deviceId: o.deviceId === undefined ? 0 : nonNegativeInt('deviceId', o.deviceId, 0),
+    maxGraphBytes: o.maxGraphBytes === undefined ? DEFAULT_MAX_GRAPH_BYTES : graphBytes(o.maxGraphBytes),
   };
 }

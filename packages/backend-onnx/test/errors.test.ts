@@ -39,6 +39,8 @@ describe('options', () => {
     [{ expertGraph: 'fused' }, 'backend.options.expertGraph'],
     [{ deviceId: -1 }, 'backend.options.deviceId'],
     [{ threads: 2 }, 'backend.options.threads'],
+    [{ maxGraphBytes: 2 ** 31 }, 'backend.options.maxGraphBytes'],
+    [{ maxGraphBytes: 0 }, 'backend.options.maxGraphBytes'],
   ])('%j -> ConfigError on %s', async (options, field) => {
     const err = await OnnxBackend.create(options).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
@@ -94,6 +96,19 @@ describe('handles and shapes', () => {
     const bad = { ...routedExpertGroup(config, w), ffnSize: 40 };
     await expect(backend.prepareExperts(bad)).rejects.toThrow(/experts\[0\]\.up has shape \[48, 32\], expected \[40, 32\]/);
     await expect(backend.prepareExperts({ ...bad, kind: 'tanh' as 'relu' })).rejects.toThrow(ConfigError);
+  });
+
+  it('an expert larger than maxGraphBytes is a ShapeError naming the option', async () => {
+    const small = await OnnxBackend.create({ intraOpThreads: 1, maxGraphBytes: 1000 });
+    const w = randomWeights(config, { seed: 7 });
+    await expect(small.prepareExperts(routedExpertGroup(config, w))).rejects.toThrow(/maxGraphBytes = 1000/);
+    await small.dispose();
+  });
+
+  it('a disposed backend refuses new work', async () => {
+    const b = await OnnxBackend.create({ intraOpThreads: 1 });
+    await b.dispose();
+    await expect(b.prepareLinear({ weight: HostTensor.float32([2, 2]) })).rejects.toThrow(/disposed/);
   });
 
   it('linear with bias matches the reference; a wrong x length is a ShapeError', async () => {

@@ -105,6 +105,17 @@ describe('onnx backend vs float64 reference (maxRelL2 1e-5)', () => {
     }
   });
 
+  it('a group split over several graphs (maxGraphBytes) gives the same numbers', async () => {
+    // One expert here holds 3 x 64 x 96 x 4 bytes = 73728: three per graph -> three graphs.
+    const split = await OnnxBackend.create({ intraOpThreads: 1, maxGraphBytes: 3 * 73728 });
+    try {
+      const { check } = await runChecked(split, mixtral, { tokens: 24, seed: 13 });
+      expectPass(check);
+    } finally {
+      await split.dispose();
+    }
+  });
+
   it('a single token (decode)', async () => {
     const { check } = await runChecked(backend, mixtral, { tokens: 1, seed: 71 });
     expectPass(check);
