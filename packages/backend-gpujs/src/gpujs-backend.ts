@@ -19,7 +19,7 @@ import {
   type PreparedLinear,
   type RoutingPlan,
 } from '@moe-runtime/core';
-import type { GpuInstance, GpuJsMode, KernelThis } from './gpujs-types.js';
+import type { ArgumentType, GpuInstance, GpuJsMode, KernelThis } from './gpujs-types.js';
 import { loadGpuJs } from './gpujs-loader.js';
 import {
   copyKernel,
@@ -126,7 +126,11 @@ export class GpuJsBackend implements Backend {
       const spec: KernelSpec = {
         name: `${kind} ${inFeatures}x${outFeatures}${lanes === 4 ? ' quad' : ''}`,
         source: SOURCES[lanes][kind] as KernelSpec['source'],
-        args: ['x', 'w', 'b'],
+        args: [
+          ['x', 'Array'],
+          ['w', this.weightType],
+          ['b', this.weightType],
+        ],
         constants: { IN: inFeatures, OUT: outFeatures },
         longestLoop: inFeatures,
         pipeline: false,
@@ -138,17 +142,23 @@ export class GpuJsBackend implements Backend {
     return k;
   }
 
-  /** Uploads packed chunks: device buffers in webgpu mode, the packed host arrays otherwise. */
+  /** Whether weights live on the device: storage buffers (webgpu) or float textures (headlessgl). */
+  private get resident(): boolean {
+    return this.mode === 'webgpu' || this.mode === 'headlessgl';
+  }
+
+  /** How kernels receive weights: device buffers pass as arrays in webgpu, textures in GL. */
+  private get weightType(): ArgumentType {
+    return this.mode === 'headlessgl' ? 'NumberTexture' : 'Array';
+  }
+
+  /**
+   * Uploads packed chunks once: device buffers (webgpu) or textures (headlessgl), each the
+   * immutable output of a copy kernel; in webasm and cpu modes the packed host arrays.
+   */
   private async upload(chunks: readonly HostChunk[]): Promise<WeightChunk[]> {
-    if (this.mode !== 'webgpu') return chunks.map((c) => ({ ...c }));
-    // A fresh copy kernel per upload batch: gpu.js keeps a kernel's last argument buffer, and
-    // that staging copy of the largest weight should not outlive the upload.
-    const copy = new TypedKernel(
-      this.gpu,
-      { name: 'upload', source: copyKernel as KernelSpec['source'], args: ['a'], constants: {}, longestLoop: 0, pipeline: true, components: 1 },
-      this.mode,
-      false,
-    );
+    if (!this.resident) return chunks.map((c) => ({ ...c }));
+    const copy = this.copyKernel();
     const out: WeightChunk[] = [];
     try {
       for (const c of chunks) {
@@ -160,9 +170,30 @@ export class GpuJsBackend implements Backend {
       for (const c of out) for (const a of [c.weight, c.bias]) if (!(a instanceof Float32Array)) a.delete();
       throw err;
     } finally {
-      copy.destroy();
+      // webgpu: a fresh copy kernel per batch, destroyed after it, so the staging buffer of the
+      // largest weight does not outlive the upload (its outputs are refcounted and survive).
+      // GL: destroying a kernel deletes the textures it produced, so one copy kernel lives as
+      // long as the backend.
+      if (this.mode === 'webgpu') copy.destroy();
     }
     return out;
+  }
+
+  private copyKernel(): TypedKernel {
+    const make = () =>
+      new TypedKernel(
+        this.gpu,
+        { name: 'upload', source: copyKernel as KernelSpec['source'], args: [['a', 'Array']], constants: {}, longestLoop: 0, pipeline: true, components: 1 },
+        this.mode,
+        false,
+      );
+    if (this.mode === 'webgpu') return make();
+    let k = this.kernels.get('upload');
+    if (!k) {
+      k = make();
+      this.kernels.set('upload', k);
+    }
+    return k;
   }
 
   async prepareLinear(weights: LinearWeights): Promise<PreparedLinear> {

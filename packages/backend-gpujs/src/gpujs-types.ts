@@ -19,12 +19,18 @@ export interface KernelThis {
 /** A kernel argument: a flat float array, or a device-resident result of another kernel. */
 export type KernelArgument = Float32Array | DeviceHandle;
 
-/** A webgpu pipeline result: a storage buffer that stays on the device. */
+/**
+ * A pipeline kernel's result that stays on the device: a storage buffer (webgpu, type
+ * `WebGPUBuffer`) or a texture (GL modes, type `NumberTexture`).
+ */
 export interface DeviceHandle {
-  readonly type: 'WebGPUBuffer';
-  toArray(): Promise<unknown>;
+  readonly type: string;
+  toArray(): unknown;
   delete(): void;
 }
+
+/** How a kernel argument is declared to gpu.js. */
+export type ArgumentType = 'Array' | 'NumberTexture';
 
 /** The kernel settings this backend passes to `createKernel`. */
 export interface KernelSettings {
@@ -37,7 +43,7 @@ export interface KernelSettings {
   readonly dynamicArguments: true;
   readonly precision: 'single';
   readonly asyncMode: boolean;
-  readonly argumentTypes: Readonly<Record<string, 'Array' | 'Number'>>;
+  readonly argumentTypes: Readonly<Record<string, ArgumentType>>;
   readonly returnType?: 'Array(4)' | 'Number';
   readonly tactic?: 'precision';
 }

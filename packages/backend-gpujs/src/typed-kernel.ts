@@ -5,14 +5,14 @@
  */
 import { BackendError } from '@moe-runtime/core';
 import { kernelModeOf } from './gpujs-loader.js';
-import type { DeviceHandle, GpuInstance, GpuJsMode, KernelArgument, KernelFunction, KernelThis } from './gpujs-types.js';
+import type { ArgumentType, DeviceHandle, GpuInstance, GpuJsMode, KernelArgument, KernelFunction, KernelThis } from './gpujs-types.js';
 
 /** How to build a kernel. */
 export interface KernelSpec {
   readonly name: string;
   readonly source: (this: KernelThis, ...args: never[]) => unknown;
-  /** Argument names in order (all flat float arrays). */
-  readonly args: readonly string[];
+  /** Argument names in order, with how each is passed (flat arrays, or GL textures). */
+  readonly args: readonly (readonly [name: string, type: ArgumentType])[];
   readonly constants: Readonly<Record<string, number>>;
   /** The longest loop in the kernel: `loopMaxIterations` is set to it explicitly. */
   readonly longestLoop: number;
@@ -23,7 +23,9 @@ export interface KernelSpec {
 }
 
 function isHandle(value: unknown): value is DeviceHandle {
-  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'WebGPUBuffer';
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value) || Array.isArray(value)) return false;
+  const v = value as { type?: unknown; delete?: unknown };
+  return typeof v.type === 'string' && typeof v.delete === 'function';
 }
 
 /** Copies gpu.js's result (a flat array, or rows/cells of typed arrays) into a new flat array. */
@@ -60,8 +62,8 @@ export class TypedKernel {
     readonly mode: GpuJsMode,
     asyncMode: boolean,
   ) {
-    const argumentTypes: Record<string, 'Array'> = {};
-    for (const a of spec.args) argumentTypes[a] = 'Array';
+    const argumentTypes: Record<string, ArgumentType> = {};
+    for (const [name, type] of spec.args) argumentTypes[name] = type;
     this.fn = gpu.createKernel(spec.source, {
       output: spec.components === 4 ? [1, 1] : [1],
       constants: spec.constants,
@@ -110,7 +112,7 @@ export class TypedKernel {
     return flattenResult(result, cells, `kernel '${this.spec.name}'`);
   }
 
-  /** Runs and keeps the result on the device (webgpu pipeline kernels only). */
+  /** Runs and keeps the result on the device (pipeline kernels in webgpu and GL modes). */
   async runResident(output: readonly number[], args: readonly KernelArgument[]): Promise<DeviceHandle> {
     const result = await this.call(output, args);
     if (!isHandle(result)) throw new BackendError(`kernel '${this.spec.name}' was expected to return a device buffer in ${this.mode} mode`);

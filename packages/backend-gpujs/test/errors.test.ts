@@ -90,7 +90,7 @@ describe('gpujs silent-fallback guard', () => {
       destroy: () => undefined,
     }) as unknown as KernelFunction;
     const gpu = { mode: 'webasm', createKernel: () => fn, addFunction: () => undefined, destroy: async () => undefined } as unknown as GpuInstance;
-    const k = new TypedKernel(gpu, { name: 'copy', source: copyKernel as never, args: ['a'], constants: {}, longestLoop: 0, pipeline: false, components: 1 }, 'webasm', false);
+    const k = new TypedKernel(gpu, { name: 'copy', source: copyKernel as never, args: [['a', 'Array']], constants: {}, longestLoop: 0, pipeline: false, components: 1 }, 'webasm', false);
     await expect(k.run([2], [new Float32Array(2)])).rejects.toThrow(/ran kernel 'copy' in mode 'cpu' instead of 'webasm' \(texture arguments are not supported\)/);
   });
 });
