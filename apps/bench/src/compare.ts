@@ -89,8 +89,12 @@ export function renderComparison(cmp: Comparison, c: Colors, oldLabel: string): 
     table.push([ch.key, fmtMs(ch.old.p50_ms), fmtMs(ch.now.p50_ms), painted, fmtRatio(ch.old.ratio_vs_dense), fmtRatio(ch.now.ratio_vs_dense), check]);
   }
   const lines = [c.bold(`Change against ${oldLabel}`), table.toString()];
-  for (const k of cmp.onlyOld) lines.push(c.yellow(`only in ${oldLabel}: ${k}`));
-  for (const k of cmp.onlyNew) lines.push(c.dim(`new case: ${k}`));
+  const listed = (keys: readonly string[], what: string, paint: (s: string) => string): void => {
+    for (const k of keys.slice(0, 5)) lines.push(paint(`${what}: ${k}`));
+    if (keys.length > 5) lines.push(paint(`${what}: ... and ${keys.length - 5} more`));
+  };
+  listed(cmp.onlyOld, `only in ${oldLabel}`, c.yellow);
+  listed(cmp.onlyNew, 'new case', c.dim);
   lines.push(cmp.regressions ? c.red(`${cmp.regressions} regression(s)`) : c.green('no regression'));
   return lines.join('\n');
 }
