@@ -34,6 +34,14 @@ describe('gpujs options', () => {
     expect((err as ConfigError).field).toBe(field);
   });
 
+  it('says why webgpu cannot run when Dawn has no adapter for the requested backend', async () => {
+    // No Metal on Linux: Dawn answers no adapter. (Once webgpu is set up on another Dawn
+    // backend in this process, the reason names that instead.)
+    const err = await createGpuJsBackend({ mode: 'webgpu', dawnBackend: 'metal' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendError);
+    expect((err as Error).message).toMatch(/mode 'webgpu' is not available here: (Dawn found no adapter on backend\(s\) metal|webgpu is already set up)/);
+  });
+
   it('says why a named mode that cannot run is unavailable instead of falling back', async () => {
     const probe = await probeMode('headlessgl');
     if (probe.available) {
