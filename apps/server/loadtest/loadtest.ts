@@ -10,6 +10,7 @@
  *
  * Usage: node dist-loadtest/loadtest/loadtest.js [--duration 20] [--connections 64]
  *        [--tokens 8] [--format json|base64] [--phase steady|overflow|both] [--out file.json]
+ *        [--server-args "--worker-nice 10"]
  * Loopback only; every phase is bounded in time and the server is stopped with SIGTERM at the
  * end (its exit code is checked).
  */
@@ -126,8 +127,8 @@ interface PhaseResult {
   server_exit_code: number | null;
 }
 
-async function runPhase(phase: 'steady' | 'overflow', opts: { duration: number; connections: number; tokens: number; format: string }): Promise<PhaseResult> {
-  const serverArgs = ['--backend', 'cpu', ...(phase === 'overflow' ? ['--max-queue', '4'] : [])];
+async function runPhase(phase: 'steady' | 'overflow', opts: { duration: number; connections: number; tokens: number; format: string; serverArgs: string[] }): Promise<PhaseResult> {
+  const serverArgs = ['--backend', 'cpu', ...(phase === 'overflow' ? ['--max-queue', '4'] : []), ...opts.serverArgs];
   const server = await startServer(serverArgs);
   const url = `${server.url}/v1/layers/mixtral-mini/forward`;
   const payload = body(opts.tokens, opts.format);
@@ -233,9 +234,10 @@ async function main(): Promise<void> {
       format: { type: 'string', default: 'json' },
       phase: { type: 'string', default: 'both' },
       out: { type: 'string' },
+      'server-args': { type: 'string', default: '' },
     },
   });
-  const opts = { duration: Number(values.duration), connections: Number(values.connections), tokens: Number(values.tokens), format: values.format! };
+  const opts = { duration: Number(values.duration), connections: Number(values.connections), tokens: Number(values.tokens), format: values.format!, serverArgs: values['server-args']!.split(' ').filter(Boolean) };
   const phases = values.phase === 'both' ? (['steady', 'overflow'] as const) : [values.phase as 'steady' | 'overflow'];
   const results: PhaseResult[] = [];
   let failed = false;

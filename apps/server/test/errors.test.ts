@@ -186,6 +186,17 @@ describe('back-pressure, timeouts and backend failures', () => {
     expect(metrics).toMatch(/moe_requests_rejected_total\{layer="l",reason="client_gone"\} 1\n/);
   });
 
+  it('a crashed inference worker fails its batch (500) and is replaced', async () => {
+    const poisoned = randomInput(1, D, 72).data;
+    poisoned[0] = 666;
+    const bad = await post<ErrorBody>(fwd(), { input: rowsOf(poisoned, D) });
+    expect(bad.status).toBe(500);
+    expect(bad.body.message).toContain('inference worker 0 exited (code 3)');
+    // The next request waits for the replacement worker, then succeeds.
+    const good = await post(fwd(), { input: rowsOf(randomInput(1, D, 73).data, D) });
+    expect(good.status).toBe(200);
+  });
+
   it('500 for the failing batch only; the server keeps serving', async () => {
     const poisoned = randomInput(2, D, 70).data;
     poisoned[3] = 777;
