@@ -6,6 +6,7 @@
 // Every comparison alternates its two sides in short rounds (warm-up first) and reports the
 // median of each side's samples, so a burst of background load hits both alike.
 import { createRng, denseEquivalentConfig, HostTensor, MoELayer, randomInput, randomNormal, randomWeights } from '@moe-runtime/core';
+import { loadavg } from 'node:os';
 import { createCpuBackend } from '../dist/index.js';
 
 const quick = process.argv.includes('--quick');
@@ -58,7 +59,7 @@ async function main() {
   const one = await createCpuBackend({ threads: 1, simd });
   const two = await createCpuBackend({ threads: 2, simd });
   console.log(`cpu backend bench  node ${process.version}  engines: ${one.engine} / ${two.engine}  ${new Date().toISOString()}`);
-  console.log(`(medians of ${ROUNDS} alternating rounds; wall-clock on a machine shared with other work)`);
+  console.log(`(medians of ${ROUNDS} alternating rounds; wall-clock on a machine shared with other work; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
 
   console.log('\nGEMM y[m,n] = x[m,k] W^T through backend.linear (input/output copies included)');
   const w3584 = weight(3584, 1024, 1);
@@ -89,6 +90,7 @@ async function main() {
   moe.dispose();
   ffn.dispose();
   await two.dispose();
+  console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 }
 
 await main();
