@@ -50,3 +50,35 @@ describe('metrics', () => {
     expect(text).toContain('# TYPE moe_batch_compute_seconds histogram');
   });
 });
+
+describe('documentation and listings', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startServer({ backend: ['broken', 'naive'], layers: [{ id: 'doc', source: 'random', seed: 9, config: smallConfig(D, 4, 2, 12) }] });
+  });
+  afterAll(() => srv?.close());
+
+  it('serves the OpenAPI document and a local Swagger UI', async () => {
+    const doc = await get<{ openapi: string; paths: Record<string, Record<string, { requestBody?: unknown }>> }>(`${srv.url}/openapi.json`);
+    expect(doc.status).toBe(200);
+    expect(doc.body.openapi).toBe('3.0.3');
+    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/healthz', '/readyz', '/metrics', '/v1/backends', '/v1/layers', '/v1/layers/{id}/forward']));
+    expect(doc.body.paths['/v1/layers/{id}/forward'].post.requestBody).toBeDefined();
+    const page = await get<string>(`${srv.url}/docs/static/index.html`);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('swagger-ui');
+    const bundle = await fetch(`${srv.url}/docs/static/swagger-ui-bundle.js`);
+    expect(bundle.status).toBe(200);
+    await bundle.arrayBuffer();
+  });
+
+  it('lists the backend that won the fallback list and the layers', async () => {
+    const b = await get<{ active: { name: string }; preference: string[]; registered: { name: string }[] }>(`${srv.url}/v1/backends`);
+    expect(b.body.active.name).toBe('naive');
+    expect(b.body.preference).toEqual(['broken', 'naive']);
+    expect(b.body.registered.map((r) => r.name)).toEqual(expect.arrayContaining(['cpu', 'naive', 'flaky', 'broken']));
+    const l = await get<{ ready: boolean; layers: { id: string; batching: string; input_shape: unknown[] }[] }>(`${srv.url}/v1/layers`);
+    expect(l.body.ready).toBe(true);
+    expect(l.body.layers).toEqual([expect.objectContaining({ id: 'doc', batching: 'across-requests', input_shape: ['T', D] })]);
+  });
+});
