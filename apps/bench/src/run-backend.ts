@@ -210,9 +210,3 @@ export async function runScenarioOnBackend(workload: Workload, backend: Backend,
   }
   return records;
 }
-
-/** Forward passes a scenario makes per backend at most (for a progress bar's total). */
-export function forwardsPerBackend(workload: Workload): number {
-  const s = workload.scenario;
-  return s.tokens.length * 2 * (s.warmup + s.repeats);
-}
