@@ -76,7 +76,7 @@ export class CpuBackend implements Backend {
   async prepareExperts(group: ExpertGroup): Promise<PreparedExperts> {
     this.alive();
     const data = expertGroupData(group);
-    return new CpuPreparedExperts(this, this.compute.prepareExperts(data), data.kind, data.experts.length, data.hiddenSize, data.ffnSize);
+    return new CpuPreparedExperts(this, this.compute.prepareExperts(data), data.kind, data.numExperts, data.hiddenSize, data.ffnSize);
   }
 
   async runExperts(experts: PreparedExperts, x: Float32Array, plan: RoutingPlan): Promise<Float32Array> {

@@ -22,12 +22,17 @@ export interface ExpertData {
   readonly downBias?: Float32Array;
 }
 
-/** An expert group decoded to float32. */
+/** A validated expert group whose experts decode to float32 on demand. */
 export interface ExpertGroupData {
   readonly kind: ExpertKind;
   readonly hiddenSize: number;
   readonly ffnSize: number;
-  readonly experts: readonly ExpertData[];
+  readonly numExperts: number;
+  /**
+   * Expert j as float32 (float32 weights as they are, half-precision ones decoded into a new
+   * copy), so an engine that packs the weights holds one decoded expert at a time.
+   */
+  expert(j: number): ExpertData;
 }
 
 /** Engine-private state of a prepared layer. */

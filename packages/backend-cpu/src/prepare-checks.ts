@@ -29,28 +29,32 @@ export function linearData(weights: LinearWeights): LinearData {
   return { inFeatures, outFeatures, weight: weight.toFloat32(), bias };
 }
 
-function optional(what: string, t: HostTensor | undefined, shape: number[]): Float32Array | undefined {
-  if (t === undefined) return undefined;
-  checkTensor(what, t).assertShape(what, shape);
-  return t.toFloat32();
+function optional(what: string, t: HostTensor | undefined, shape: number[]): void {
+  if (t !== undefined) checkTensor(what, t).assertShape(what, shape);
 }
 
-function expertData(where: string, e: ExpertWeights, kind: string, d: number, f: number): ExpertData {
+function checkExpert(where: string, e: ExpertWeights, kind: string, d: number, f: number): void {
   if (!e || typeof e !== 'object') throw new ShapeError(`${where}: expected { up, down${kind === 'swiglu' ? ', gate' : ''} } weights`);
   checkTensor(`${where}.up`, e.up).assertShape(`${where}.up`, [f, d]);
   checkTensor(`${where}.down`, e.down).assertShape(`${where}.down`, [d, f]);
   if (kind === 'swiglu') {
     checkTensor(`${where}.gate`, e.gate).assertShape(`${where}.gate`, [f, d]);
+    optional(`${where}.gateBias`, e.gateBias, [f]);
   } else if (e.gate || e.gateBias) {
     throw new ShapeError(`${where}.gate is present but ${kind} experts have no gate projection`);
   }
+  optional(`${where}.upBias`, e.upBias, [f]);
+  optional(`${where}.downBias`, e.downBias, [d]);
+}
+
+function expertData(e: ExpertWeights): ExpertData {
   return {
     gate: e.gate?.toFloat32(),
     up: e.up.toFloat32(),
     down: e.down.toFloat32(),
-    gateBias: optional(`${where}.gateBias`, e.gateBias, [f]),
-    upBias: optional(`${where}.upBias`, e.upBias, [f]),
-    downBias: optional(`${where}.downBias`, e.downBias, [d]),
+    gateBias: e.gateBias?.toFloat32(),
+    upBias: e.upBias?.toFloat32(),
+    downBias: e.downBias?.toFloat32(),
   };
 }
 
@@ -59,7 +63,7 @@ function positive(field: string, v: unknown): number {
   return v;
 }
 
-/** Validates an expert group (kind, sizes, every tensor's shape) and decodes it to float32. */
+/** Validates an expert group (kind, sizes, every tensor's shape); experts decode on demand. */
 export function expertGroupData(group: ExpertGroup): ExpertGroupData {
   if (!group || typeof group !== 'object') throw new ConfigError('experts', 'expected { kind, hiddenSize, ffnSize, experts }');
   if (!EXPERT_KINDS.includes(group.kind)) {
@@ -68,6 +72,7 @@ export function expertGroupData(group: ExpertGroup): ExpertGroupData {
   const d = positive('experts.hiddenSize', group.hiddenSize);
   const f = positive('experts.ffnSize', group.ffnSize);
   if (!Array.isArray(group.experts) || group.experts.length === 0) throw new ShapeError('experts.experts must hold at least one expert');
-  const experts = group.experts.map((e, j) => expertData(`experts[${j}]`, e, group.kind, d, f));
-  return { kind: group.kind, hiddenSize: d, ffnSize: f, experts };
+  group.experts.forEach((e, j) => checkExpert(`experts[${j}]`, e, group.kind, d, f));
+  const experts = [...group.experts];
+  return { kind: group.kind, hiddenSize: d, ffnSize: f, numExperts: experts.length, expert: (j) => expertData(experts[j]) };
 }

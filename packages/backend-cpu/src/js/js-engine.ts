@@ -13,7 +13,10 @@ class JsLinear implements EngineResource {
 }
 
 class JsExperts implements EngineResource {
-  constructor(readonly group: ExpertGroupData) {}
+  constructor(
+    readonly group: ExpertGroupData,
+    readonly experts: readonly ExpertData[],
+  ) {}
   free(): void {}
 }
 
@@ -49,11 +52,11 @@ export class JsEngine implements Engine {
   }
 
   prepareExperts(group: ExpertGroupData): EngineResource {
-    return new JsExperts(group);
+    return new JsExperts(group, Array.from({ length: group.numExperts }, (_, j) => group.expert(j)));
   }
 
   runExperts(experts: EngineResource, x: Float32Array, plan: RoutingPlan): Float32Array {
-    const { group } = experts as JsExperts;
+    const { group, experts: weights } = experts as JsExperts;
     const d = group.hiddenSize;
     const rowsOut = new Float32Array(plan.rowToken.length * d);
     for (let e = 0; e < plan.numExperts; e++) {
@@ -61,7 +64,7 @@ export class JsEngine implements Engine {
       const m = plan.expertOffsets[e + 1] - start;
       if (m === 0) continue;
       const xs = gatherRows(x, d, plan.rowToken, start, m);
-      expertFfn(group.kind, group.experts[e], d, group.ffnSize, xs, m, rowsOut.subarray(start * d, (start + m) * d));
+      expertFfn(group.kind, weights[e], d, group.ffnSize, xs, m, rowsOut.subarray(start * d, (start + m) * d));
     }
     return combineRows(rowsOut, d, d, plan);
   }

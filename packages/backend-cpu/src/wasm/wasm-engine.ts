@@ -148,7 +148,8 @@ export class WasmEngine implements Engine {
     const blocks: number[] = [];
     const experts: PackedExpert[] = [];
     try {
-      for (const e of group.experts) {
+      for (let j = 0; j < group.numExperts; j++) {
+        const e = group.expert(j);
         const base = this.arena.alloc(bytes);
         blocks.push(base);
         const w1 = base;
