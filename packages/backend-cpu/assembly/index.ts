@@ -14,7 +14,7 @@ const SWIGLU = 1;
 const GELU = 2;
 const RELU = 3;
 /** Chunks per thread and descriptor: enough to rebalance, few enough to keep chunks long. */
-const CHUNKS_PER_THREAD = 4;
+const CHUNKS_PER_THREAD = 8;
 
 // SwiGLU descriptors split by panel pairs (gate + up), so the activation of a chunk's columns
 // needs only what that chunk computed.
