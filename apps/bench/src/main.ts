@@ -191,6 +191,8 @@ async function run(args: readonly string[], o: CliOptions, io: MainIO): Promise<
       throw err;
     }
   }
+  // Read the earlier results before running, so a bad path fails in a second, not after the run.
+  const old = o.compare ? readResults(o.compare) : undefined;
   const scenarios = selected.map((s) => withOverrides(s, { tokens: o.tokens, repeats: o.repeats, warmup: o.warmup }));
   const backends: BackendChoice[] = o.backends ?? known;
   const machine = machineFacts(['@moe-runtime/core', ...loads.filter((l) => l.loaded).map((l) => l.pkg)]);
@@ -205,10 +207,7 @@ async function run(args: readonly string[], o: CliOptions, io: MainIO): Promise<
   const jsonFile = o.json ?? (quick ? join(tmpdir(), 'moe-bench', 'results.json') : undefined);
   const htmlFile = o.html ?? (quick ? join(tmpdir(), 'moe-bench', 'report.html') : undefined);
   if (jsonFile) io.stdout.write(`JSON results: ${write(jsonFile, toJson(results))}\n`);
-  if (o.compare) {
-    const old = readResults(o.compare);
-    io.stdout.write(`${renderComparison(compareResults(old, results, o.threshold), out, o.compare)}\n`);
-  }
+  if (old && o.compare) io.stdout.write(`${renderComparison(compareResults(old, results, o.threshold), out, o.compare)}\n`);
   if (o.markdown) io.stdout.write(`Markdown summary: ${write(o.markdown, renderMarkdown(results))}\n`);
   if (htmlFile) io.stdout.write(`HTML report: ${write(htmlFile, renderHtml(results))}\n`);
   const used = new Set(results.records.map((r) => r.backend));

@@ -130,6 +130,10 @@ describe('the CLI on an invalid scenario', () => {
     expect(await main(['-d', dir, 'tiny', '-b', 'warp-drive'], io)).toBe(2);
     expect(io.err()).toContain("backends[0]: unknown backend 'warp-drive'");
     io = captureIO();
+    expect(await main(['-d', dir, 'tiny', '--compare', join(dir, 'missing.json')], io)).toBe(2);
+    expect(io.err()).toContain('cannot read results file');
+    expect(io.out()).toBe('');
+    io = captureIO();
     expect(await main(['-d', dir, 'tiny', '--repeats', 'lots'], io)).toBe(2);
     expect(io.err()).toContain('repeats');
   });
