@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, listBackends, listRouters, MoeError, type BackendChoice } from '@moe-runtime/core';
 import {
   BACKEND_PACKAGES,
@@ -58,12 +58,18 @@ interface CliOptions {
   validate?: boolean;
 }
 
-function positiveInt(name: string): (v: string) => number {
+function intAtLeast(name: string, min: number): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name}: expected a non-negative integer, got '${v}'`);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name}: expected an integer >= ${min}, got '${v}'`);
     return n;
   };
+}
+
+function percent(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`expected a non-negative percentage, got '${v}'`);
+  return n / 100;
 }
 
 function intList(v: string): number[] {
@@ -91,14 +97,14 @@ function buildProgram(io: MainIO): Command {
     .option('--large', 'with --all, include scenarios marked "large"')
     .option('-b, --backends <specs>', 'comma-separated backends: name or name:key=value[:key=value], e.g. cpu,tfjs:engine=cpu (default: every backend that initialises)', backendList)
     .option('-t, --tokens <list>', 'override the token counts, e.g. 1,16', intList)
-    .option('-r, --repeats <n>', 'override timed repeats', positiveInt('repeats'))
-    .option('-w, --warmup <n>', 'override warm-up passes', positiveInt('warmup'))
+    .option('-r, --repeats <n>', 'override timed repeats', intAtLeast('repeats', 1))
+    .option('-w, --warmup <n>', 'override warm-up passes', intAtLeast('warmup', 0))
     .option('-d, --scenario-dir <dir>', 'folder of scenario files', defaultScenarioDir())
     .option('--json <file>', 'write the results (one record per scenario, backend, engine, T) as JSON')
     .option('--html <file>', 'write a self-contained HTML report')
     .option('--markdown <file>', 'write a compact Markdown summary table (for READMEs)')
     .option('--compare <old.json>', 'print the change against an earlier --json results file')
-    .option('--threshold <percent>', 'p50 change that counts as a regression in --compare', (v) => Number(v) / 100, 0.1)
+    .addOption(new Option('--threshold <percent>', 'p50 change in percent that counts as a regression in --compare').argParser(percent).default(0.1, '10'))
     .option('--plugin <module>', 'import a module first (e.g. one that registers a router or backend); repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--no-progress', 'no progress bar (it is shown only on a terminal, never under CI)')
     .option('--list', 'list scenarios, routers and backends, then exit')
