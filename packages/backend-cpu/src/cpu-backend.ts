@@ -34,6 +34,20 @@ function checkPlan(plan: RoutingPlan, numExperts: number): void {
   if (plan.tokenOffsets.length !== plan.numTokens + 1 || plan.tokenRows.length !== rows || plan.rowWeight.length !== rows) {
     throw new ShapeError(`plan arrays disagree: tokenOffsets ${plan.tokenOffsets.length} (expected ${plan.numTokens + 1}), tokenRows ${plan.tokenRows.length} and rowWeight ${plan.rowWeight.length} (expected ${rows})`);
   }
+  // The kernels index memory with these: a hand-made plan must not make them read elsewhere.
+  for (let e = 0; e < numExperts; e++) {
+    if (!(plan.expertOffsets[e] >= 0 && plan.expertOffsets[e] <= plan.expertOffsets[e + 1])) throw new ShapeError(`plan.expertOffsets must be non-decreasing from 0; entry ${e} is ${plan.expertOffsets[e]}`);
+  }
+  if (plan.tokenOffsets[0] !== 0 || plan.tokenOffsets[plan.numTokens] !== rows) throw new ShapeError(`plan.tokenOffsets must run from 0 to the row count ${rows}`);
+  for (let t = 0; t < plan.numTokens; t++) {
+    if (!(plan.tokenOffsets[t] <= plan.tokenOffsets[t + 1])) throw new ShapeError(`plan.tokenOffsets must be non-decreasing; entry ${t} is ${plan.tokenOffsets[t]}`);
+  }
+  for (let r = 0; r < rows; r++) {
+    const t = plan.rowToken[r];
+    if (!(t >= 0 && t < plan.numTokens)) throw new ShapeError(`plan.rowToken[${r}] is ${t}, expected a token in [0, ${plan.numTokens})`);
+    const s = plan.tokenRows[r];
+    if (!(s >= 0 && s < rows)) throw new ShapeError(`plan.tokenRows[${r}] is ${s}, expected a row in [0, ${rows})`);
+  }
 }
 
 /** The `cpu` backend. Create it with {@link createCpuBackend} or `getBackend('cpu')`. */

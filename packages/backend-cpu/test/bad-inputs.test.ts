@@ -53,6 +53,10 @@ describe('bad inputs', () => {
       await expect(a.runExperts(experts, x.subarray(1), plan)).rejects.toThrow(ShapeError);
       await expect(a.linear(lin, x.subarray(1), 3)).rejects.toThrow(ShapeError);
       await expect(a.runExperts(experts, x, denseRoutingPlan(3, 5))).rejects.toThrow(/plan.numExperts/);
+      const badToken = { ...plan, rowToken: plan.rowToken.map((t, i) => (i === 5 ? 3 : t)) };
+      await expect(a.runExperts(experts, x, badToken)).rejects.toThrow(/plan.rowToken\[5\] is 3/);
+      const badRows = { ...plan, tokenRows: plan.tokenRows.map((r, i) => (i === 2 ? -1 : r)) };
+      await expect(a.runExperts(experts, x, badRows)).rejects.toThrow(ShapeError);
       expect((await a.runExperts(experts, x, plan)).length).toBe(24);
       experts.dispose();
       await expect(a.runExperts(experts, x, plan)).rejects.toThrow(/disposed/);
