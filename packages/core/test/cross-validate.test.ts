@@ -130,4 +130,15 @@ describe('checkAgainstReference', () => {
     (broken.output.data as Float32Array)[7] = (result.output.data as Float32Array)[7] + 0.01;
     expect(checkAgainstReference(config, weights, x, broken, { maxRelL2: 1, maxAbs: 1e-3 }).failures).toEqual([expect.stringMatching(/max abs error .* exceeds 0.001/)]);
   });
+
+  it('counts an expert-choice slot moving between near-tied tokens as near-ties, and a far move as a mismatch', () => {
+    // 2 tokens, 2 experts, each expert takes one token: expert 0's scores for the two tokens nearly tie.
+    const scores = Float32Array.from([1, 0, 1 - 1e-6, 5]);
+    const reference = topk([[0], [1]]);
+    const refPlan = buildRoutingPlan(reference, 2, 2);
+    const moved = buildRoutingPlan({ token: Int32Array.from([1, 1]), expert: Int32Array.from([0, 1]), weight: new Float32Array(2).fill(1) }, 2, 2);
+    expect(compareRouting(moved, refPlan, reference, scores)).toMatchObject({ nearTies: 2, mismatches: 0 });
+    const far = Float32Array.from([1, 0, 0.5, 5]);
+    expect(compareRouting(moved, refPlan, reference, far)).toMatchObject({ nearTies: 0, mismatches: 2 });
+  });
 });
