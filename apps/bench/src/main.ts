@@ -210,17 +210,17 @@ async function run(args: readonly string[], o: CliOptions, io: MainIO): Promise<
     progress.stop();
   }
   io.stdout.write(`${renderTable(results, out)}\n`);
-  const jsonFile = o.json ?? (quick ? join(tmpdir(), 'moe-bench', 'results.json') : undefined);
-  const htmlFile = o.html ?? (quick ? join(tmpdir(), 'moe-bench', 'report.html') : undefined);
-  if (jsonFile) io.stdout.write(`JSON results: ${write(jsonFile, toJson(results))}\n`);
-  if (old && o.compare) io.stdout.write(`${renderComparison(compareResults(old, results, o.threshold), out, o.compare)}\n`);
-  if (o.markdown) io.stdout.write(`Markdown summary: ${write(o.markdown, renderMarkdown(results))}\n`);
-  if (htmlFile) io.stdout.write(`HTML report: ${write(htmlFile, renderHtml(results))}\n`);
   const used = new Set(results.records.map((r) => r.backend));
   const summary = results.passed
     ? out.green(`all ${results.records.length} case(s) passed cross-validation on ${[...used].join(', ')}`)
     : out.red(out.bold(results.records.length ? `${results.records.filter((r) => !r.passed).length} case(s) FAILED cross-validation` : 'nothing ran: no backend initialised'));
   io.stdout.write(`${summary}\n`);
+  if (old && o.compare) io.stdout.write(`${renderComparison(compareResults(old, results, o.threshold), out, o.compare)}\n`);
+  const jsonFile = o.json ?? (quick ? join(tmpdir(), 'moe-bench', 'results.json') : undefined);
+  const htmlFile = o.html ?? (quick ? join(tmpdir(), 'moe-bench', 'report.html') : undefined);
+  if (jsonFile) io.stdout.write(`JSON results: ${write(jsonFile, toJson(results))}\n`);
+  if (o.markdown) io.stdout.write(`Markdown summary: ${write(o.markdown, renderMarkdown(results))}\n`);
+  if (htmlFile) io.stdout.write(`HTML report: ${write(htmlFile, renderHtml(results))}\n`);
   return results.passed ? 0 : 1;
 }
 
