@@ -49,7 +49,7 @@ function crossValidationTable(records: readonly BenchRecord[]): string {
     (r) =>
       `<tr${r.passed ? '' : ' class="fail"'}>${cell(r.scenario, true)}${cell(r.backend_label, true)}${cell(r.engine, true)}${cell(String(r.tokens))}${cell(r.weight_dtype, true)}` +
       `${cell(fmtErr(r.rel_l2_err))}${cell(fmtErr(r.max_abs_err))}${cell(fmtErr(r.dense_rel_l2_err ?? NaN))}${cell(fmtErr(r.repeat_drift ?? NaN))}` +
-      `${cell(fmtPct(r.routing_agreement))}${cell(String(r.near_ties))}${cell(r.rows_checked !== undefined ? `${r.rows_checked} of ${r.tokens}` : '-')}${cell(String(r.outputs_checked ?? '-'))}` +
+      `${cell(fmtPct(r.routing_agreement))}${cell(String(r.near_ties))}${cell(r.rows_checked !== undefined ? `${r.rows_checked} per output, ${r.rows_covered ?? r.rows_checked} of ${r.tokens} in all` : '-')}${cell(String(r.outputs_checked ?? '-'))}` +
       `${check(r)}${cell(r.failures.join('; '), true)}</tr>`,
   );
   return `<div class="scroll"><table>${head(['scenario', 'backend', 'engine', 'T', 'weights', 'rel L2', 'max abs', 'dense rel L2', 'repeat drift', 'routing agreement', 'near-ties', 'rows vs float64', 'outputs checked', 'check', 'failures'], 3)}${rows.join('')}</table></div>`;
@@ -117,7 +117,7 @@ export function renderHtml(results: BenchResults): string {
 ${banner}
 ${names.map((n) => scenarioSection(results, n)).join('\n')}
 <h2>Cross-validation against the float64 reference</h2>
-<p class="muted">Every output (warm-up and timed, MoE and dense) is checked: routing of all T tokens against the reference routing (near-ties counted apart), values of up to the scenario's reference rows (evenly spaced) against float64, and every repeat against the first output on all rows (repeat drift). Figures are the worst over all outputs.</p>
+<p class="muted">Every output (warm-up and timed, MoE and dense) is checked: routing of all T tokens against the reference routing (near-ties counted apart), values of up to the scenario's reference rows per output (evenly spaced, shifted by one row per further output) against float64, and every repeat against the first output on all rows (repeat drift). Figures are the worst over all outputs.</p>
 ${crossValidationTable(results.records)}
 ${skipped}
 <h2>Machine</h2>

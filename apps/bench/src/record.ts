@@ -67,6 +67,8 @@ export interface BenchRecord {
   readonly repeat_drift?: number;
   /** Rows per output compared with the float64 reference. */
   readonly rows_checked?: number;
+  /** Distinct rows compared with the float64 reference over all outputs of the case. */
+  readonly rows_covered?: number;
   /** Outputs cross-validated in this case (MoE and dense, warm-up included). */
   readonly outputs_checked?: number;
   readonly experts_touched?: number;

@@ -10,7 +10,9 @@
  *    decision of the whole batch are computed once per (layer, T), so batch-dependent routing
  *    (capacity drops, expert choice) is judged exactly as the full reference would.
  * 2. Outputs are checked on a sample of at most `referenceRows` rows, evenly spaced over the
- *    batch (the first and the last row included, so tile remainders are covered). The float64
+ *    batch (the first output: the first and the last row included, so tile remainders are
+ *    covered; output i: the same rows shifted by i, so the rows checked grow with every repeat
+ *    and consecutive rows are covered around each sample point). The float64
  *    rows are computed once under the reference routing (the kept rows of the full-batch plan,
  *    after capacity) and shared by every backend and every repeat. For a token whose kept
  *    experts differ from the reference (a near-tie, or a real mismatch that already fails the
@@ -49,6 +51,8 @@ export interface OutputCheck {
   readonly routingMismatches: number;
   /** Rows whose values were compared with the float64 reference. */
   readonly rowsChecked: number;
+  /** The rows compared. */
+  readonly rows: readonly number[];
   readonly passed: boolean;
   readonly failures: readonly string[];
 }
@@ -78,8 +82,19 @@ function sameSet(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
+/**
+ * The rows output number `index` (0-based) of a case is checked on: all rows when T <= limit,
+ * else the evenly spaced sample shifted by `index` (mod T).
+ */
+export function rowsForOutput(numTokens: number, limit: number, index: number): number[] {
+  const base = sampleRows(numTokens, limit);
+  if (numTokens <= limit || index === 0) return base;
+  return [...new Set(base.map((r) => (r + index) % numTokens))].sort((a, b) => a - b);
+}
+
 /** The float64 reference of one layer on one input batch, with cached sample rows. */
 export class ReferenceOracle {
+  /** Rows the first output is checked on. */
   readonly rows: readonly number[];
   readonly logits: Float64Array;
   readonly decision: RouterDecision;
@@ -93,7 +108,7 @@ export class ReferenceOracle {
     private readonly config: MoELayerConfig,
     private readonly weights: MoEWeights,
     x: HostTensor,
-    rowLimit: number,
+    private readonly rowLimit: number,
   ) {
     const { hiddenSize: d, numExperts: e } = config;
     this.x = x.toFloat32();
@@ -157,13 +172,14 @@ export class ReferenceOracle {
     for (const t of this.rows) this.expectedRow(t);
   }
 
-  /** Checks one forward result of this layer on this batch. */
-  check(result: MoEForwardResult, tolerance: ScenarioTolerance): OutputCheck {
+  /** Checks one forward result of this layer on this batch; `outputIndex` picks the rows (see {@link rowsForOutput}). */
+  check(result: MoEForwardResult, tolerance: ScenarioTolerance, outputIndex = 0): OutputCheck {
     const d = this.config.hiddenSize;
+    const rows = rowsForOutput(this.numTokens, this.rowLimit, outputIndex);
     const routing = compareRouting(result.plan, this.plan, this.decision, this.logits, tolerance.tieTolerance);
-    const actual = new Float32Array(this.rows.length * d);
-    const expected = new Float64Array(this.rows.length * d);
-    this.rows.forEach((t, i) => {
+    const actual = new Float32Array(rows.length * d);
+    const expected = new Float64Array(rows.length * d);
+    rows.forEach((t, i) => {
       actual.set(result.output.data.subarray(t * d, (t + 1) * d), i * d);
       const mine = plannedExperts(result.plan, t);
       const theirs = plannedExperts(this.plan, t);
@@ -183,7 +199,8 @@ export class ReferenceOracle {
       routingAgreement: routing.agreement,
       nearTies: routing.nearTies,
       routingMismatches: routing.mismatches,
-      rowsChecked: this.rows.length,
+      rowsChecked: rows.length,
+      rows,
       passed: failures.length === 0,
       failures,
     };

@@ -32,6 +32,8 @@ describe('a tiny scenario end to end on every available backend', () => {
       // warm-up + repeats, MoE and dense: every output checked
       expect(r.outputs_checked).toBe(2 * (TINY.warmup + (r.repeats ?? 0)));
       expect(r.rows_checked).toBe(Math.min(r.tokens, TINY.referenceRows));
+      // 3 MoE outputs, each on the 4-row sample shifted by one: all 7 rows of T=7 are covered
+      expect(r.rows_covered).toBe(r.tokens);
     }
     expect(results.machine.node).toBe(process.version);
     expect(results.machine.packages['@moe-runtime/core']).toBeDefined();

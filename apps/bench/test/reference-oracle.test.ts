@@ -1,6 +1,6 @@
 import { checkAgainstReference, MoELayer, randomInput, randomWeights, type MoELayerConfig } from '@moe-runtime/core';
 import { describe, expect, it } from 'vitest';
-import { ReferenceOracle, sampleRows } from '../src/reference-oracle.js';
+import { ReferenceOracle, rowsForOutput, sampleRows } from '../src/reference-oracle.js';
 import { denseConfigOf, flopsPerToken } from '../src/workload.js';
 import { naiveBackend } from './helpers/naive-backend.js';
 
@@ -35,6 +35,16 @@ describe('sampleRows', () => {
   });
 });
 
+describe('rowsForOutput', () => {
+  it('shifts the sample by one row per output, so coverage grows with repeats', () => {
+    expect(rowsForOutput(256, 16, 0)).toEqual(sampleRows(256, 16));
+    expect(rowsForOutput(256, 16, 1)).toEqual(sampleRows(256, 16).map((r) => (r + 1) % 256).sort((a, b) => a - b));
+    const covered = new Set([0, 1, 2, 3, 4].flatMap((i) => rowsForOutput(256, 16, i)));
+    expect(covered.size).toBeGreaterThanOrEqual(70);
+    expect(rowsForOutput(8, 16, 3)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+});
+
 describe('ReferenceOracle', () => {
   it("agrees with core's checkAgainstReference when every row is checked", async () => {
     const weights = randomWeights(qwenLike, { seed: 5 });
@@ -59,10 +69,13 @@ describe('ReferenceOracle', () => {
     const result = await layer.forward(x);
     expect(result.plan.dropped.token.length).toBeGreaterThan(0);
     const oracle = new ReferenceOracle(switchLike, weights, x, 5);
-    const check = oracle.check(result, TOL);
-    expect(check.rowsChecked).toBe(5);
-    expect(check.passed).toBe(true);
-    expect(check.relL2).toBeLessThan(1e-6);
+    for (let i = 0; i < 4; i++) {
+      const check = oracle.check(result, TOL, i);
+      expect(check.rowsChecked).toBe(5);
+      expect(check.rows).toEqual(rowsForOutput(40, 5, i));
+      expect(check.passed).toBe(true);
+      expect(check.relL2).toBeLessThan(1e-6);
+    }
     expect(oracle.plan.dropped.token.length).toBe(result.plan.dropped.token.length);
   });
 
