@@ -2,10 +2,9 @@
 // take from a shared counter (dynamic scheduling: on a busy machine a thread that loses its
 // core holds up at most the one chunk it is computing). The calling thread and every worker
 // call runBatch on one shared memory; descriptors stay unchanged until the batch completes.
+// Exports: batchChunks and runBatch only.
 import { gemm, gemv2 } from './gemm';
 import { geluCols, reluCols, swiglu } from './activations';
-
-export { gemm, gemv, gemv2 } from './gemm';
 
 /** Descriptor layout: 12 i32 fields (48 bytes): kind, a, lda, m, k, b, panels, bias, c, ldc, out, ldo. */
 const DESC_BYTES: usize = 48;

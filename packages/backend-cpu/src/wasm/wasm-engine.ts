@@ -22,7 +22,7 @@ const MAX_PAGES = 65536;
 /** Bytes kept below the arena for the kernels' own static data. */
 const KERNEL_RESERVED = 65536;
 /** K block of the GEMM: a panel's block of B (KC x 64 bytes = 16 KiB) stays in L1. */
-const KC = Number(process.env.MOE_CPU_KC ?? 256);
+const KC = 256;
 /** Below this many multiply-adds a batch runs on the calling thread alone. */
 const PARALLEL_MIN_MACS = 1 << 17;
 
