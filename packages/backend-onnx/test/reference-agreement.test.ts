@@ -116,6 +116,15 @@ describe('onnx backend vs float64 reference (maxRelL2 1e-5)', () => {
     }
   });
 
+  it('zero tokens give an empty output on both layouts', async () => {
+    const config: MoELayerConfig = { ...mixtral, sharedExperts: { ffnSize: 32, gated: true } };
+    for (const b of [backend, perExpert]) {
+      const { check, tokensPerExpert } = await runChecked(b, config, { tokens: 0, seed: 81 });
+      expect(check.passed).toBe(true);
+      expect([...tokensPerExpert]).toEqual(new Array(8).fill(0));
+    }
+  });
+
   it('a single token (decode)', async () => {
     const { check } = await runChecked(backend, mixtral, { tokens: 1, seed: 71 });
     expectPass(check);
