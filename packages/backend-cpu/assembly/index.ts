@@ -14,6 +14,9 @@ const GELU = 2;
 const RELU = 3;
 /** Chunks per thread and descriptor: enough to rebalance, few enough to keep chunks long. */
 const CHUNKS_PER_THREAD = 8;
+/** K block for descriptors of at most SHORT_BLOCK_ROWS rows. */
+const SHORT_BLOCK = 64;
+const SHORT_BLOCK_ROWS = 8;
 
 // SwiGLU descriptors split by panel pairs (gate + up), so the activation of a chunk's columns
 // needs only what that chunk computed.
@@ -63,7 +66,8 @@ function runChunk(p: usize, chunk: i32, nthreads: i32, kc: i32): void {
   const p0 = u0 * unit;
   const p1 = u1 * unit;
   if (m == 1) gemv2(a, k, b, p0, p1, bias, c);
-  else gemm(a, lda, m, k, b, p0, p1, bias, c, ldc, kc);
+  // Few rows reuse each block of B only a few times: shorter blocks measured faster there.
+  else gemm(a, lda, m, k, b, p0, p1, bias, c, ldc, m <= SHORT_BLOCK_ROWS ? min(kc, SHORT_BLOCK) : kc);
   if (kind == SWIGLU) swiglu(c, ldc, m, u0, u1, load<u32>(p, 40), load<i32>(p, 44));
   else if (kind == GELU) geluCols(c, ldc, m, p0 << 4, p1 << 4);
   else if (kind == RELU) reluCols(c, ldc, m, p0 << 4, p1 << 4);
