@@ -109,6 +109,7 @@ export class ReferenceOracle {
     private readonly weights: MoEWeights,
     x: HostTensor,
     private readonly rowLimit: number,
+    tokenIds?: Int32Array,
   ) {
     const { hiddenSize: d, numExperts: e } = config;
     this.x = x.toFloat32();
@@ -118,7 +119,7 @@ export class ReferenceOracle {
     const params: Record<string, Float32Array> = {};
     for (const [k, v] of Object.entries(weights.routerParams ?? {})) params[k] = v.toFloat32();
     const router = createRouter(config.router, { numExperts: e, topK: config.topK, params });
-    this.decision = router.route({ logits: this.logits, numTokens: this.numTokens, numExperts: e });
+    this.decision = router.route({ logits: this.logits, numTokens: this.numTokens, numExperts: e, tokenIds });
     this.plan = buildRoutingPlan(this.decision, this.numTokens, e);
   }
 

@@ -58,9 +58,9 @@ class CheckAccumulator {
   }
 }
 
-async function timed(layer: MoELayer, x: Float32Array): Promise<{ ms: number; result: MoEForwardResult }> {
+async function timed(layer: MoELayer, x: Float32Array, tokenIds?: Int32Array): Promise<{ ms: number; result: MoEForwardResult }> {
   const t0 = performance.now();
-  const result = await layer.forward(x);
+  const result = await layer.forward(x, { tokenIds });
   return { ms: performance.now() - t0, result };
 }
 
@@ -77,6 +77,7 @@ async function runCase(ctx: CaseContext, tokens: number): Promise<BenchRecord> {
   const { workload, backend, moe, dense, hooks } = ctx;
   const s = workload.scenario;
   const x = workload.input(tokens).data;
+  const ids = workload.tokenIds(tokens);
   const oracle = workload.oracle(tokens);
   const moeChecks = new CheckAccumulator('moe', s.tolerance.maxRelL2);
   const denseChecks = new CheckAccumulator('dense', s.tolerance.maxRelL2);
@@ -88,14 +89,14 @@ async function runCase(ctx: CaseContext, tokens: number): Promise<BenchRecord> {
   let expertsTouched = 0;
   let dropped = 0;
   for (let i = 0; i < s.warmup; i++) {
-    verify(moeChecks, oracle.moe, (await timed(moe, x)).result);
+    verify(moeChecks, oracle.moe, (await timed(moe, x, ids)).result);
     hooks.onForward?.();
     verify(denseChecks, oracle.dense, (await timed(dense, x)).result);
     hooks.onForward?.();
   }
   const start = performance.now();
   for (let i = 0; i < s.repeats; i++) {
-    const m = await timed(moe, x);
+    const m = await timed(moe, x, ids);
     memory.sample();
     hooks.onForward?.();
     const d = await timed(dense, x);

@@ -5,6 +5,7 @@
  */
 import {
   activeExpertFlopsPerToken,
+  createRng,
   denseEquivalentConfig,
   randomInput,
   randomWeights,
@@ -50,6 +51,7 @@ export class Workload {
   readonly weights: MoEWeights;
   readonly denseWeights: MoEWeights;
   private readonly inputs = new Map<number, HostTensor<'float32'>>();
+  private readonly ids = new Map<number, Int32Array>();
   private readonly oracles = new Map<number, { moe: ReferenceOracle; dense: ReferenceOracle }>();
 
   constructor(readonly scenario: Scenario) {
@@ -71,13 +73,27 @@ export class Workload {
     return x;
   }
 
+  /**
+   * Seeded token ids `[T]` in [0, 32000) for the batch, passed to every forward pass so routers
+   * that route by token id (hash) run; routers that ignore them are unaffected.
+   */
+  tokenIds(tokens: number): Int32Array {
+    let ids = this.ids.get(tokens);
+    if (!ids) {
+      const rng = createRng(this.scenario.seed * 7919 + tokens + 17);
+      ids = Int32Array.from({ length: tokens }, () => rng.int(32000));
+      this.ids.set(tokens, ids);
+    }
+    return ids;
+  }
+
   /** The float64 oracles of the MoE layer and the dense layer on the batch of T tokens. */
   oracle(tokens: number): { moe: ReferenceOracle; dense: ReferenceOracle } {
     let o = this.oracles.get(tokens);
     if (!o) {
       const x = this.input(tokens);
       o = {
-        moe: new ReferenceOracle(this.config, this.weights, x, this.scenario.referenceRows),
+        moe: new ReferenceOracle(this.config, this.weights, x, this.scenario.referenceRows, this.tokenIds(tokens)),
         dense: new ReferenceOracle(this.denseConfig, this.denseWeights, x, this.scenario.referenceRows),
       };
       o.moe.prepare();
