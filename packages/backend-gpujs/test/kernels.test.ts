@@ -1,5 +1,17 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { checkAgainstReference, createRng, HostTensor, MoELayer, randomInput, randomNormal, randomWeights, type MoELayerConfig } from '@moe-runtime/core';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import {
+  buildRoutingPlan,
+  checkAgainstReference,
+  createRng,
+  HostTensor,
+  MoELayer,
+  randomInput,
+  randomNormal,
+  randomWeights,
+  referenceExperts,
+  type MoELayerConfig,
+} from '@moe-runtime/core';
+import { TypedKernel } from '../src/typed-kernel.js';
 import { createGpuJsBackend, type GpuJsBackend } from '../src/index.js';
 import { suiteModes } from './available-modes.js';
 
@@ -112,6 +124,52 @@ describe('gpujs webasm with worker threads', () => {
     const check = checkAgainstReference(config, weights, x, await layer.forward(x), { maxRelL2: 1e-4 });
     expect(check.failures).toEqual([]);
     layer.dispose();
+    await backend.dispose();
+  });
+});
+
+describe('gpujs computes only routed rows', () => {
+  it('runs kernels only for experts with rows, over exactly their rows (padded to whole row quads)', async () => {
+    const backend = await createGpuJsBackend({ mode: 'cpu' });
+    const [d, f, e] = [16, 24, 8];
+    const config: MoELayerConfig = { hiddenSize: d, numExperts: e, topK: 1, expert: { kind: 'swiglu', ffnSize: f }, router: { name: 'topk-softmax' } };
+    const weights = randomWeights(config, { seed: 101 });
+    const experts = await backend.prepareExperts({ kind: 'swiglu', hiddenSize: d, ffnSize: f, experts: weights.experts });
+    // 7 tokens: 5 to expert 2, 2 to expert 6; the other 6 experts get nothing.
+    const token = Int32Array.from([0, 1, 2, 3, 4, 5, 6]);
+    const expert = Int32Array.from([2, 6, 2, 2, 6, 2, 2]);
+    const weight = randomNormal(createRng(103), 7);
+    const plan = buildRoutingPlan({ token, expert, weight }, 7, e);
+    const x = randomInput(7, d, 102).data as Float32Array;
+    const spy = vi.spyOn(TypedKernel.prototype, 'run');
+    let y: Float32Array;
+    let runs: { name: string; cells: number }[];
+    try {
+      y = await backend.runExperts(experts, x, plan);
+      runs = spy.mock.calls.map(([output], i) => {
+        const k = spy.mock.contexts[i] as TypedKernel;
+        return { name: k.spec.name, cells: output.reduce((a, b) => a * b, 1) * k.spec.components };
+      });
+    } finally {
+      spy.mockRestore();
+    }
+    // Expert 2: 5 rows -> 2 row quads (8 row slots); expert 6: 2 rows -> single-row kernels.
+    expect(runs).toEqual([
+      { name: `swiglu ${d}x${f} quad`, cells: 8 * f },
+      { name: `linear ${f}x${d} quad`, cells: 8 * d },
+      { name: `swiglu ${d}x${f}`, cells: 2 * f },
+      { name: `linear ${f}x${d}`, cells: 2 * d },
+    ]);
+    // And the result is the float64 reference of those rows, weighted.
+    const ref = referenceExperts({ kind: 'swiglu', hiddenSize: d, ffnSize: f, experts: weights.experts }, x, plan);
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < ref.length; i++) {
+      num += (y[i] - ref[i]) ** 2;
+      den += ref[i] ** 2;
+    }
+    expect(Math.sqrt(num / den)).toBeLessThan(1e-5);
+    experts.dispose();
     await backend.dispose();
   });
 });
