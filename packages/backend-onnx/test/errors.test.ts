@@ -111,6 +111,15 @@ describe('handles and shapes', () => {
     await expect(b.prepareLinear({ weight: HostTensor.float32([2, 2]) })).rejects.toThrow(/disposed/);
   });
 
+  it.each(['float16', 'bfloat16'] as const)('linear with %s weights matches the reference on the same rounded values', async (dtype) => {
+    const weight = HostTensor.float32([6, 9], Float32Array.from({ length: 54 }, (_, i) => Math.sin(0.7 * i + 1))).to(dtype);
+    const bias = HostTensor.float32([6], Float32Array.from({ length: 6 }, (_, i) => Math.cos(i))).to(dtype);
+    const lin = await backend.prepareLinear({ weight, bias });
+    const x = Float32Array.from({ length: 18 }, (_, i) => Math.sin(3 * i + 0.5));
+    expect(compareOutputs(await backend.linear(lin, x, 2), referenceLinear(weight, x, 2, bias)).relL2).toBeLessThan(1e-6);
+    lin.dispose();
+  });
+
   it('linear with bias matches the reference; a wrong x length is a ShapeError', async () => {
     const weight = HostTensor.float32([5, 7], Float32Array.from({ length: 35 }, (_, i) => Math.sin(i + 1)));
     const bias = HostTensor.float32([5], Float32Array.from({ length: 5 }, (_, i) => Math.cos(i)));
