@@ -99,6 +99,8 @@ async function metricValue(url: string, name: string, labels: string): Promise<n
 
 interface PhaseResult {
   phase: string;
+  /** What ran: `GET /v1/backends` `active`. */
+  backend: unknown;
   server_args: string[];
   duration_s: number;
   connections: number;
@@ -138,6 +140,7 @@ async function runPhase(phase: 'steady' | 'overflow', opts: { duration: number; 
       const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload });
       if (r.status !== 200) throw new Error(`warm-up got ${r.status}: ${await r.text()}`);
     }
+    const backend = ((await (await fetch(`${server.url}/v1/backends`)).json()) as { active: unknown }).active;
     const beforeServer = await metricValue(server.url, 'moe_http_request_duration_seconds_count', 'route="/v1/layers/:id/forward"');
     const prober = probeHealth(server.url, opts.duration * 1000);
     const result = await autocannon({
@@ -175,6 +178,7 @@ async function runPhase(phase: 'steady' | 'overflow', opts: { duration: number; 
     const exitCode = await server.exited;
     return {
       phase,
+      backend,
       server_args: serverArgs,
       duration_s: result.duration,
       connections: opts.connections,
