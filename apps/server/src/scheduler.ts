@@ -36,8 +36,8 @@ export interface JobResult {
   /** `[rows, D]` float32: this request's rows only. */
   readonly output: Float32Array;
   readonly routing?: { experts: number[][]; weights: number[][] };
-  /** The batch this request ran in. */
-  readonly batch: { readonly requests: number; readonly tokens: number };
+  /** The batch this request ran in, and the inference worker that ran it. */
+  readonly batch: { readonly requests: number; readonly tokens: number; readonly worker: number };
   readonly queueMs: number;
   readonly computeMs: number;
 }
@@ -229,7 +229,7 @@ export class Scheduler {
     worker
       .forward({ layer: q.info.id, x, rows, tokenIds, wantRouting })
       .then(
-        (result) => this.deliver(q, batch, rows, started, result),
+        (result) => this.deliver(q, batch, rows, started, result, worker.index),
         (err: unknown) => this.fail(q, batch, err),
       )
       .finally(() => {
@@ -238,7 +238,7 @@ export class Scheduler {
       });
   }
 
-  private deliver(q: LayerQueue, batch: Entry[], rows: number, started: number, result: ForwardResult): void {
+  private deliver(q: LayerQueue, batch: Entry[], rows: number, started: number, result: ForwardResult, worker: number): void {
     const d = q.info.hiddenSize;
     const seconds = (performance.now() - started) / 1000;
     if (seconds > 0) q.tokenRate = q.tokenRate === 0 ? rows / seconds : 0.8 * q.tokenRate + 0.2 * (rows / seconds);
@@ -252,7 +252,7 @@ export class Scheduler {
       const e = batch[i++];
       const output = result.output.slice(offset * d, (offset + e.rows) * d);
       const routing = e.wantRouting && result.routing ? sliceRouting(result.routing, offset, e.rows) : undefined;
-      this.settle(e, { output, routing, batch: { requests: batch.length, tokens: rows }, queueMs: started - e.enqueuedAt, computeMs: result.computeMs });
+      this.settle(e, { output, routing, batch: { requests: batch.length, tokens: rows, worker }, queueMs: started - e.enqueuedAt, computeMs: result.computeMs });
       offset += e.rows;
       if (i < batch.length) setImmediate(next);
     };

@@ -84,8 +84,8 @@ export const forwardResponseSchema = {
     },
     batch: {
       type: 'object',
-      properties: { requests: { type: 'integer' }, tokens: { type: 'integer' } },
-      description: 'the backend batch this request ran in',
+      properties: { requests: { type: 'integer' }, tokens: { type: 'integer' }, worker: { type: 'integer' } },
+      description: 'the backend batch this request ran in, and the inference worker that ran it',
     },
     timing: { type: 'object', properties: { queue_ms: { type: 'number' }, compute_ms: { type: 'number' } } },
   },

@@ -12,7 +12,7 @@ await import(TEST_BACKENDS);
 
 interface ForwardBody {
   output: number[][];
-  batch: { requests: number; tokens: number };
+  batch: { requests: number; tokens: number; worker: number };
 }
 
 const D = 16;
@@ -87,6 +87,34 @@ describe('batch-dependent routers run each request alone', () => {
       expect(answers[i].body.batch.requests).toBe(1);
       const want = (await direct.forward(inputs[i])).output.data as Float32Array;
       expect(bitwiseEqual(flat(answers[i].body.output), want)).toBe(true);
+    }
+  });
+});
+
+describe('several inference workers', () => {
+  it('spreads batches over 2 workers and still returns each caller its rows', async () => {
+    const config = smallConfig(D, 4, 2, 24);
+    const srv = await startServer({
+      workers: 2,
+      backend: [{ name: 'naive', options: { delayMs: 40 } }],
+      layers: [{ id: 'w', source: 'random', seed: 5, config }],
+      batching: { windowMs: 0, maxBatchTokens: 4 },
+    });
+    const direct = await MoELayer.create({ config, weights: randomWeights(config, { seed: 5 }), backend: await getBackend('naive') });
+    try {
+      const inputs = Array.from({ length: 8 }, (_, i) => randomInput(2, D, 3000 + i).data);
+      const answers = await Promise.all(inputs.map((x) => post<ForwardBody>(`${srv.url}/v1/layers/w/forward`, { input: rowsOf(x, D) })));
+      for (let i = 0; i < inputs.length; i++) {
+        expect(answers[i].status).toBe(200);
+        expect(bitwiseEqual(flat(answers[i].body.output), (await direct.forward(inputs[i])).output.data as Float32Array)).toBe(true);
+      }
+      // 8 requests of 2 tokens in batches of at most 4 tokens: at least 4 batches of 40 ms,
+      // so while one worker is busy the other takes the next batch.
+      expect(answers.every((a) => a.body.batch.tokens <= 4)).toBe(true);
+      expect(new Set(answers.map((a) => a.body.batch.worker))).toEqual(new Set([0, 1]));
+    } finally {
+      await srv.close();
+      direct.dispose();
     }
   });
 });
