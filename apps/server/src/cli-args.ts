@@ -153,7 +153,8 @@ function layerFromFlags(o: CliOptions, file: PartialServerConfig): LayerSpec[] |
 
 /** Merges the config file, the environment and the flags into a resolved config. */
 export function configFromArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): { config: ServerConfig; printConfig: boolean } {
-  const program = buildProgram().exitOverride();
+  // Errors are thrown (CommanderError, message included) rather than printed: the caller reports them.
+  const program = buildProgram().exitOverride().configureOutput({ writeErr: () => undefined });
   program.parse(argv as string[], { from: 'user' });
   const o = program.opts<CliOptions>();
   const file = o.config ? readConfigFile(o.config) : {};

@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'commander.helpDisplayed' || code === 'commander.version') process.exit(0);
-    if (!(typeof code === 'string' && code.startsWith('commander.'))) console.error(`moe-server: ${errorMessage(err)}`);
+    console.error(`moe-server: ${errorMessage(err)}`);
     process.exit(2);
   }
   const { config, printConfig } = resolved;
