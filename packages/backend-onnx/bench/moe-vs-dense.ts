@@ -38,9 +38,11 @@ const config: MoELayerConfig = {
 const TOKENS = (process.env.MOE_BENCH_TOKENS ?? '1,16,256').split(',').map(Number);
 const THREADS = (process.env.MOE_BENCH_THREADS ?? '1,2').split(',').map(Number);
 const VARIANTS = ['moe', 'moe per-expert', 'ms.MoE', 'dense'] as const;
+/** Distinct inputs cycled over the rounds. */
+const INPUTS = 12;
 
 function repeatsFor(t: number): number {
-  return t >= 256 ? 12 : t >= 16 ? 30 : 60;
+  return t >= 256 ? 12 : t >= 16 ? 36 : 96;
 }
 
 async function main(): Promise<void> {
@@ -70,12 +72,18 @@ async function main(): Promise<void> {
     const op = await MicrosoftMoEOperator.create(routedExpertGroup(config, weights), { k: config.topK, normalizeRoutingWeights: true }, opts);
     console.log(`threads=${threads}: sessions prepared in ${((Date.now() - tPrep) / 1000).toFixed(1)} s`);
     for (const t of TOKENS) {
-      const x = randomInput(t, d, 100 + t);
+      // Fresh tokens every round (all variants of a round share them): decode meets new
+      // tokens each step, and which experts one token picks changes how the operator's
+      // expert-level threading and this backend's graph fare.
+      const inputs = Array.from({ length: INPUTS }, (_, i) => randomInput(t, d, 1000 * t + i));
       const variants = [
-        () => moe.forward(x),
-        () => moePer.forward(x),
-        async () => op.run(x.data, await backend.linear(router, x.data, t), t),
-        () => dense.forward(x),
+        (r: number) => moe.forward(inputs[r % INPUTS]),
+        (r: number) => moePer.forward(inputs[r % INPUTS]),
+        async (r: number) => {
+          const x = inputs[r % INPUTS].data;
+          return op.run(x, await backend.linear(router, x, t), t);
+        },
+        (r: number) => dense.forward(inputs[r % INPUTS]),
       ];
       const samples = await roundRobin(variants, 3, repeatsFor(t));
       const med = samples.map((s) => quantile(s, 0.5));

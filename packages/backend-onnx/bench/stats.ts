@@ -17,15 +17,15 @@ export async function timeMs(fn: () => Promise<unknown>): Promise<number> {
  * Runs every variant `warmup` times, then `repeats` rounds in which each variant runs once
  * (round-robin, so load from other processes falls on all variants alike; each round starts
  * one variant later, so no variant always follows the same one). Returns the samples in ms
- * per variant, in round order.
+ * per variant, in round order. Each variant gets the round number (to pick that round's input).
  */
-export async function roundRobin(variants: readonly (() => Promise<unknown>)[], warmup: number, repeats: number): Promise<number[][]> {
-  for (let i = 0; i < warmup; i++) for (const v of variants) await v();
+export async function roundRobin(variants: readonly ((round: number) => Promise<unknown>)[], warmup: number, repeats: number): Promise<number[][]> {
+  for (let i = 0; i < warmup; i++) for (const v of variants) await v(i);
   const samples = variants.map(() => [] as number[]);
   for (let r = 0; r < repeats; r++) {
     for (let j = 0; j < variants.length; j++) {
       const i = (r + j) % variants.length;
-      samples[i].push(await timeMs(variants[i]));
+      samples[i].push(await timeMs(() => variants[i](r)));
     }
   }
   return samples;
