@@ -13,7 +13,7 @@
  * - SwiGLU defaults `activation_alpha` 1, `activation_beta` 0, `swiglu_limit` inf give
  *   silu(gate) * up; its `gelu` is the tanh approximation (this runtime's GELU is exact erf).
  */
-import { BackendError, ShapeError, type BackendOptions, type ExpertGroup, type HostTensor } from '@moe-runtime/core';
+import { ConfigError, ShapeError, type BackendOptions, type ExpertGroup, type HostTensor } from '@moe-runtime/core';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { OnnxGraphBuilder } from './onnx-graph.js';
 import { resolveOnnxOptions, type OnnxBackendOptions } from './options.js';
@@ -101,7 +101,7 @@ export class MicrosoftMoEOperator {
   /** Builds the graph and its session (CPU; `backendOptions` as for the `onnx` backend). */
   static async create(group: ExpertGroup, options: MicrosoftMoEOptions, backendOptions: BackendOptions | OnnxBackendOptions = {}): Promise<MicrosoftMoEOperator> {
     if (!Number.isInteger(options.k) || options.k < 1 || options.k > group.experts.length) {
-      throw new BackendError(`com.microsoft.MoE: k must be an integer in [1, ${group.experts.length}], got ${options.k}`);
+      throw new ConfigError('k', `com.microsoft.MoE needs an integer in [1, ${group.experts.length}], got ${JSON.stringify(options.k)}`);
     }
     const session = await createSession('com.microsoft.MoE', buildMicrosoftMoEGraph(group, options), resolveOnnxOptions(backendOptions));
     return new MicrosoftMoEOperator(session, group.hiddenSize, group.experts.length);
