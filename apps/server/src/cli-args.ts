@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError, errorMessage, type MoELayerConfig, type RouterSpec } from '@moe-runtime/core';
 import { BATCHING_MODES, DEMO_LAYER, overlayConfig, resolveConfig, type BatchingMode, type PartialServerConfig, type ServerConfig } from './config.js';
+import { demoModelSpec, modelSpecFromFlag, type ModelSpec } from './generation/model-spec.js';
 import type { LayerSpec } from './layer-spec.js';
 
 interface CliOptions {
@@ -39,6 +40,10 @@ interface CliOptions {
   timeoutMs?: number;
   logLevel?: string;
   printConfig?: boolean;
+  model?: string[];
+  demoModel?: string | boolean;
+  maxCompletionTokens?: number;
+  maxConcurrentGenerations?: number;
 }
 
 function int(name: string): (v: string) => number {
@@ -101,6 +106,10 @@ export function buildProgram(): Command {
     .option('--body-limit <bytes>', 'largest request body (default 16 MiB)', int('--body-limit'))
     .option('--max-queue <n>', 'most waiting requests per layer before 503 (default 256)', int('--max-queue'))
     .option('--timeout-ms <ms>', 'per-request timeout (default 30000)', int('--timeout-ms'))
+    .option('-m, --model <dir...>', 'serve a Hugging Face model folder on the OpenAI-compatible endpoints; name=DIR sets its id (default: the folder name); repeatable')
+    .option('--demo-model [type]', 'also serve a tiny seeded random checkpoint generated at start (mixtral, qwen2_moe, qwen3_moe, olmoe; default mixtral): try the endpoints without a download')
+    .option('--max-completion-tokens <n>', 'cap of max_tokens per generation request (default 2048)', int('--max-completion-tokens'))
+    .option('--max-concurrent-generations <n>', 'generations per model interleaved at once; more wait in the queue (default 4)', int('--max-concurrent-generations'))
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .option('--print-config', 'print the resolved config and exit');
 }
@@ -126,6 +135,9 @@ function readConfigFile(path: string): PartialServerConfig {
   return {
     ...file,
     backendModules: Array.isArray(file.backendModules) ? file.backendModules.map((m) => (typeof m === 'string' ? rel(m) : m)) : file.backendModules,
+    models: Array.isArray(file.models)
+      ? file.models.map((m) => (m && typeof m === 'object' && m.source === 'folder' && typeof m.path === 'string' && !isAbsolute(m.path) ? { ...m, path: resolve(base, m.path) } : m))
+      : file.models,
     layers: Array.isArray(file.layers)
       ? file.layers.map((l) => (l && typeof l === 'object' && l.source === 'safetensors' && typeof l.path === 'string' && !isAbsolute(l.path) ? { ...l, path: resolve(base, l.path) } : l))
       : file.layers,
@@ -163,6 +175,10 @@ export function configFromArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   if (o.backendOptions && !backend) throw new ConfigError('--backend-options', 'needs --backend');
   if (o.routerOptions && !o.router) throw new ConfigError('--router-options', 'needs --router');
   const router: RouterSpec | undefined = o.router ? { name: o.router, options: o.routerOptions } : undefined;
+  const flagModels: ModelSpec[] = (o.model ?? []).map((m) => modelSpecFromFlag(m));
+  if (o.demoModel !== undefined) flagModels.push(demoModelSpec(typeof o.demoModel === 'string' ? o.demoModel : undefined));
+  // Models from flags add to the config file's.
+  const models = flagModels.length ? [...(Array.isArray(file.models) ? file.models : []), ...flagModels] : undefined;
   const flags: PartialServerConfig = {
     host: o.host,
     port: o.port,
@@ -170,6 +186,8 @@ export function configFromArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     backend,
     backendModules: o.backendModule?.map((m) => (m.startsWith('.') ? resolve(m) : m)),
     layers: layerFromFlags(o, file),
+    models,
+    generation: { maxCompletionTokens: o.maxCompletionTokens, maxConcurrent: o.maxConcurrentGenerations },
     router,
     workers: o.workers,
     workerNice: o.workerNice,
@@ -177,7 +195,7 @@ export function configFromArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     limits: { maxTokensPerRequest: o.maxTokens, bodyLimitBytes: o.bodyLimit, maxQueuedRequests: o.maxQueue, requestTimeoutMs: o.timeoutMs },
     logLevel: o.logLevel,
   };
-  for (const key of ['batching', 'limits'] as const) {
+  for (const key of ['batching', 'limits', 'generation'] as const) {
     const v = flags[key] as Record<string, unknown>;
     for (const k of Object.keys(v)) if (v[k] === undefined) delete v[k];
     if (Object.keys(v).length === 0) delete flags[key];

@@ -47,9 +47,9 @@ async function main(): Promise<void> {
   const url = await server.listen();
   console.log(`moe-server listening on ${url}`);
   server.prepared.then(
-    (report) => console.log(`moe-server ready: ${report.layers.map((l) => l.id).join(', ')} on ${report.backend.name} (${report.backend.engine})`),
+    (report) => console.log(`moe-server ready: ${[...report.layers.map((l) => l.id), ...report.models.map((m) => `model ${m.id}`)].join(', ')} on ${report.backend.name} (${report.backend.engine})`),
     async (err: unknown) => {
-      console.error(`moe-server: preparing the layers failed: ${errorMessage(err)}`);
+      console.error(`moe-server: preparing the layers or models failed: ${errorMessage(err)}`);
       await server.close().catch(() => undefined);
       process.exit(1);
     },

@@ -4,6 +4,7 @@
  * layer (E=8, k=2, D=1024, F=3584) on the `cpu` backend at 127.0.0.1:8080.
  */
 import { ConfigError, type BackendChoice, type MoELayerConfig, type RouterSpec } from '@moe-runtime/core';
+import { validateModelSpec, type ModelSpec } from './generation/model-spec.js';
 import { validateLayerSpec, type LayerSpec } from './layer-spec.js';
 
 /** How requests for one layer are combined into backend batches. */
@@ -38,6 +39,19 @@ export interface LimitsConfig {
   readonly requestTimeoutMs: number;
 }
 
+/** Text generation settings (the OpenAI-compatible endpoints). */
+export interface GenerationConfig {
+  /**
+   * Generations of one model that progress at the same time, interleaved token by token in the
+   * generation worker (more wait in the queue, up to `limits.maxQueuedRequests`).
+   */
+  readonly maxConcurrent: number;
+  /** Largest `max_tokens` a request may ask for (more: 400). */
+  readonly maxCompletionTokens: number;
+  /** `max_tokens` when the request gives none (clipped to the model's remaining context). */
+  readonly defaultMaxTokens: number;
+}
+
 /** The whole server configuration. */
 export interface ServerConfig {
   readonly host: string;
@@ -51,6 +65,9 @@ export interface ServerConfig {
   readonly backendModules: readonly string[];
   /** Layers to serve. */
   readonly layers: readonly LayerSpec[];
+  /** Text models served by the OpenAI-compatible endpoints (`/v1/models`, `/v1/completions`, `/v1/chat/completions`). */
+  readonly models: readonly ModelSpec[];
+  readonly generation: GenerationConfig;
   /** Inference worker threads; each holds every layer's weights. */
   readonly workers: number;
   /**
@@ -84,6 +101,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   backend: ['cpu'],
   backendModules: [],
   layers: [DEMO_LAYER],
+  models: [],
+  generation: { maxConcurrent: 4, maxCompletionTokens: 2048, defaultMaxTokens: 128 },
   workers: 1,
   workerNice: 5,
   batching: { mode: 'auto', windowMs: 2, maxBatchTokens: 256 },
@@ -99,6 +118,8 @@ export interface PartialServerConfig {
   backend?: BackendChoice | BackendChoice[];
   backendModules?: string[];
   layers?: LayerSpec[];
+  models?: ModelSpec[];
+  generation?: Partial<GenerationConfig>;
   /** Applied to every layer: overrides the layers' own router. */
   router?: RouterSpec;
   workers?: number;
@@ -108,7 +129,7 @@ export interface PartialServerConfig {
   logLevel?: string;
 }
 
-const TOP_KEYS = ['host', 'port', 'apiKey', 'backend', 'backendModules', 'layers', 'router', 'workers', 'workerNice', 'batching', 'limits', 'logLevel', '$schema'];
+const TOP_KEYS = ['host', 'port', 'apiKey', 'backend', 'backendModules', 'layers', 'models', 'generation', 'router', 'workers', 'workerNice', 'batching', 'limits', 'logLevel', '$schema'];
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -171,12 +192,24 @@ function mergeLimits(l: unknown): LimitsConfig {
   return merged;
 }
 
+function mergeGeneration(g: unknown): GenerationConfig {
+  if (g === undefined) return DEFAULT_CONFIG.generation;
+  if (!isObject(g)) throw new ConfigError('generation', 'expected { maxConcurrent, maxCompletionTokens, defaultMaxTokens }');
+  checkKeys('generation', g, ['maxConcurrent', 'maxCompletionTokens', 'defaultMaxTokens']);
+  const merged = { ...DEFAULT_CONFIG.generation, ...g };
+  if (g.defaultMaxTokens === undefined) merged.defaultMaxTokens = Math.min(DEFAULT_CONFIG.generation.defaultMaxTokens, merged.maxCompletionTokens as number);
+  intIn('generation.maxConcurrent', merged.maxConcurrent, 1, 256);
+  intIn('generation.maxCompletionTokens', merged.maxCompletionTokens, 1, 1 << 20);
+  intIn('generation.defaultMaxTokens', merged.defaultMaxTokens, 1, merged.maxCompletionTokens);
+  return merged;
+}
+
 /** Overlays `over` on `base` (one level deep for batching and limits). */
 export function overlayConfig(base: PartialServerConfig, over: PartialServerConfig): PartialServerConfig {
   const out: PartialServerConfig = { ...base };
   for (const [key, value] of Object.entries(over) as [keyof PartialServerConfig, unknown][]) {
     if (value === undefined) continue;
-    if ((key === 'batching' || key === 'limits') && isObject(value) && isObject(base[key])) {
+    if ((key === 'batching' || key === 'limits' || key === 'generation') && isObject(value) && isObject(base[key])) {
       (out as Record<string, unknown>)[key] = { ...(base[key] as object), ...value };
     } else {
       (out as Record<string, unknown>)[key] = value;
@@ -202,8 +235,17 @@ export function resolveConfig(input: PartialServerConfig = {}): ServerConfig {
   if (input.router !== undefined && (!isObject(input.router) || typeof input.router.name !== 'string')) {
     throw new ConfigError('router', `expected { name, options? }, got ${JSON.stringify(input.router)}`);
   }
-  const rawLayers = input.layers ?? DEFAULT_CONFIG.layers;
-  if (!Array.isArray(rawLayers) || rawLayers.length === 0) throw new ConfigError('layers', 'expected a non-empty array of layer specs');
+  const rawModels = input.models ?? [];
+  if (!Array.isArray(rawModels)) throw new ConfigError('models', 'expected an array of model specs');
+  const models = rawModels.map((spec, i) => validateModelSpec(`models[${i}]`, spec));
+  const modelIds = new Set<string>();
+  for (const m of models) {
+    if (modelIds.has(m.id)) throw new ConfigError('models', `model id '${m.id}' appears twice; name them with --model name=DIR`);
+    modelIds.add(m.id);
+  }
+  // With text models and no layers asked for, serve no demo layer (it would only cost memory).
+  const rawLayers = input.layers ?? (models.length ? [] : DEFAULT_CONFIG.layers);
+  if (!Array.isArray(rawLayers) || (rawLayers.length === 0 && models.length === 0)) throw new ConfigError('layers', 'expected a non-empty array of layer specs (or at least one model)');
   const layers = rawLayers.map((spec, i) => validateLayerSpec(`layers[${i}]`, withRouter(spec, input.router)));
   const ids = new Set<string>();
   for (const l of layers) {
@@ -221,6 +263,8 @@ export function resolveConfig(input: PartialServerConfig = {}): ServerConfig {
     backend: normaliseBackends(input.backend ?? DEFAULT_CONFIG.backend),
     backendModules: modules,
     layers,
+    models,
+    generation: mergeGeneration(input.generation),
     workers: intIn('workers', input.workers ?? DEFAULT_CONFIG.workers, 1, 64),
     workerNice: intIn('workerNice', input.workerNice ?? DEFAULT_CONFIG.workerNice, 0, 19),
     batching: mergeBatching(input.batching),

@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
+import { GENERATION_EXPECTED } from './generation/openai-schemas.js';
 import { HttpError } from './http-error.js';
 
 interface ValidationItem {
@@ -32,22 +33,27 @@ const EXPECTED: Readonly<Record<string, string>> = {
   input_b64: 'a base64 string of little-endian float32',
 };
 
-function expectedFor(field: string): string {
+/** The field expectations of a route: the generation routes have their own. */
+function expectedOf(route: string | undefined): Readonly<Record<string, string>> {
+  return route === '/v1/completions' || route === '/v1/chat/completions' ? GENERATION_EXPECTED : EXPECTED;
+}
+
+function expectedFor(field: string, expected: Readonly<Record<string, string>>): string {
   const top = field.split(/[[.]/)[0];
-  return EXPECTED[top] ? `; expected ${field === top ? '' : `${top} as `}${EXPECTED[top]}` : '';
+  return expected[top] ? `; expected ${field === top ? '' : `${top} as `}${expected[top]}` : '';
 }
 
 /** Turns an Ajv validation error into a 400 naming the field and the expected shape. */
-export function validationError(items: readonly ValidationItem[], context: string): HttpError {
+export function validationError(items: readonly ValidationItem[], context: string, expected: Readonly<Record<string, string>> = EXPECTED): HttpError {
   const v = items[0] ?? {};
   let field = fieldPath(v.instancePath ?? '');
   if (v.keyword === 'additionalProperties' && typeof v.params?.additionalProperty === 'string') {
     field = field ? `${field}.${v.params.additionalProperty}` : v.params.additionalProperty;
-    return new HttpError(400, 'E_VALIDATION', `${field}: unknown field in the ${context}; expected only ${Object.keys(EXPECTED).join(', ')}`, { field });
+    return new HttpError(400, 'E_VALIDATION', `${field}: unknown field in the ${context}; expected only ${Object.keys(expected).join(', ')}`, { field });
   }
   if (v.keyword === 'required' && typeof v.params?.missingProperty === 'string') field = field ? `${field}.${v.params.missingProperty}` : v.params.missingProperty;
   const name = field || context;
-  return new HttpError(400, 'E_VALIDATION', `${name}: ${v.message ?? 'is invalid'}${expectedFor(field)}`, { field: field || undefined });
+  return new HttpError(400, 'E_VALIDATION', `${name}: ${v.message ?? 'is invalid'}${expectedFor(field, expected)}`, { field: field || undefined });
 }
 
 function fromFastify(err: FastifyError): HttpError {
@@ -70,7 +76,9 @@ function fromFastify(err: FastifyError): HttpError {
 export function handleError(err: FastifyError | HttpError, request: FastifyRequest, reply: FastifyReply): void {
   let e: HttpError;
   if (err instanceof HttpError) e = err;
-  else if ((err as FastifyError).validation) e = validationError((err as FastifyError).validation as ValidationItem[], (err as FastifyError).validationContext ?? 'body');
+  else if ((err as FastifyError).validation) {
+    e = validationError((err as FastifyError).validation as ValidationItem[], (err as FastifyError).validationContext ?? 'body', expectedOf(request.routeOptions.url));
+  }
   else e = fromFastify(err as FastifyError);
   if (e.statusCode >= 500 && e.statusCode !== 503 && e.statusCode !== 504) request.log.error({ err }, e.message);
   for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);

@@ -5,7 +5,10 @@
  *
  * @packageDocumentation
  */
-export { createServer, type CreateServerOptions, type MoeServer } from './server.js';
+export { createServer, type CreateServerOptions, type MoeServer, type ServerReady } from './server.js';
+export { DEMO_MODEL_TYPES, demoModelSpec, modelSpecFromFlag, validateModelSpec, type DemoModelSpec, type DemoModelType, type FolderModelSpec, type ModelSpec } from './generation/model-spec.js';
+export type { ModelInfo } from './generation/generation-protocol.js';
+export { GenerationMetrics } from './generation/generation-metrics.js';
 export {
   BATCHING_MODES,
   DEFAULT_CONFIG,
@@ -15,6 +18,7 @@ export {
   resolveConfig,
   type BatchingConfig,
   type BatchingMode,
+  type GenerationConfig,
   type LimitsConfig,
   type PartialServerConfig,
   type ServerConfig,

@@ -1,5 +1,7 @@
 /** What the routes share: config, metrics, the worker pool's report and the scheduler. */
 import type { ServerConfig } from './config.js';
+import type { GenerationMetrics } from './generation/generation-metrics.js';
+import type { GenerationService } from './generation/generation-service.js';
 import type { ServerMetrics } from './metrics.js';
 import type { Scheduler } from './scheduler.js';
 import type { BackendReport, LayerInfo } from './worker-protocol.js';
@@ -9,7 +11,7 @@ export interface ServedLayer extends LayerInfo {
   readonly batchAcrossRequests: boolean;
 }
 
-/** Mutable server state; `ready` turns true once every worker has prepared every layer. */
+/** Mutable server state; `ready` turns true once every worker has prepared every layer and every model is loaded. */
 export interface ServerState {
   readonly config: ServerConfig;
   readonly metrics: ServerMetrics;
@@ -21,4 +23,7 @@ export interface ServerState {
   backend?: BackendReport;
   layers: Map<string, ServedLayer>;
   scheduler?: Scheduler;
+  /** Text generation (the OpenAI-compatible endpoints), when models are configured. */
+  generation?: GenerationService;
+  generationMetrics?: GenerationMetrics;
 }

@@ -21,14 +21,23 @@ import { metricsRoutes } from './routes/metrics.js';
 import { Scheduler } from './scheduler.js';
 import type { ServerState } from './server-state.js';
 import { WorkerPool } from './worker-pool.js';
+import { GenerationMetrics } from './generation/generation-metrics.js';
+import type { ModelInfo } from './generation/generation-protocol.js';
+import { GenerationService } from './generation/generation-service.js';
+import { openaiRoutes } from './routes/openai.js';
 import type { ReadyMessage } from './worker-protocol.js';
+
+/** What a ready server serves: the layers' report plus the text models. */
+export interface ServerReady extends ReadyMessage {
+  readonly models: readonly ModelInfo[];
+}
 
 /** A running (or starting) server. */
 export interface MoeServer {
   readonly app: FastifyInstance;
   readonly state: ServerState;
-  /** Resolves when every layer is prepared; rejects when preparing failed. */
-  readonly prepared: Promise<ReadyMessage>;
+  /** Resolves when every layer is prepared and every model loaded; rejects when that failed. */
+  readonly prepared: Promise<ServerReady>;
   /** Starts listening; resolves with the base URL (e.g. `http://127.0.0.1:43125`). */
   listen(): Promise<string>;
   /** Graceful stop: refuse new requests, answer accepted ones, stop the workers. */
@@ -56,7 +65,7 @@ async function registerDocs(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'moe-runtime server', version: '0.1.0', description: 'Serves Mixture-of-Experts layers on a moe-runtime backend, with dynamic batching.' },
+      info: { title: 'moe-runtime server', version: '0.1.0', description: 'Serves Mixture-of-Experts layers on a moe-runtime backend, with dynamic batching, and MoE text models through OpenAI-compatible endpoints.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -105,31 +114,57 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   infoRoutes(app, state);
   forwardRoutes(app, state);
   metricsRoutes(app, state);
+  openaiRoutes(app, state);
 
-  const pool = new WorkerPool(config.workers, {
-    type: 'init',
-    backend: config.backend,
-    backendModules: config.backendModules.map((m) => moduleSpecifier(m)),
-    layers: config.layers,
-    nice: config.workerNice,
-  });
-  pool.on('replace-failed', (i: number, err: unknown) => app.log.error({ err }, `could not restart inference worker ${i}`));
-  const prepared = pool.start().then(
-    (report) => {
-      for (const layer of report.layers) {
-        state.layers.set(layer.id, { ...layer, batchAcrossRequests: batchesAcrossRequests(layer.config, config.batching.mode) });
-        metrics.addLayer(layer.id, layer.config.numExperts);
-      }
-      state.backend = report.backend;
-      state.scheduler = new Scheduler(
-        pool,
-        [...state.layers.values()].map((l) => ({ id: l.id, hiddenSize: l.config.hiddenSize, batchAcrossRequests: l.batchAcrossRequests })),
-        config.batching,
-        config.limits,
-        metrics,
-      );
+  // The layers' worker pool starts only when layers are served (a models-only server needs none).
+  const pool = config.layers.length
+    ? new WorkerPool(config.workers, {
+        type: 'init',
+        backend: config.backend,
+        backendModules: config.backendModules.map((m) => moduleSpecifier(m)),
+        layers: config.layers,
+        nice: config.workerNice,
+      })
+    : undefined;
+  pool?.on('replace-failed', (i: number, err: unknown) => app.log.error({ err }, `could not restart inference worker ${i}`));
+  const layersPrepared = pool
+    ? pool.start().then((report) => {
+        for (const layer of report.layers) {
+          state.layers.set(layer.id, { ...layer, batchAcrossRequests: batchesAcrossRequests(layer.config, config.batching.mode) });
+          metrics.addLayer(layer.id, layer.config.numExperts);
+        }
+        state.scheduler = new Scheduler(
+          pool,
+          [...state.layers.values()].map((l) => ({ id: l.id, hiddenSize: l.config.hiddenSize, batchAcrossRequests: l.batchAcrossRequests })),
+          config.batching,
+          config.limits,
+          metrics,
+        );
+        return report;
+      })
+    : undefined;
+  if (config.models.length) {
+    state.generationMetrics = new GenerationMetrics(metrics.registry);
+    state.generation = new GenerationService(
+      { type: 'init', backend: config.backend, backendModules: config.backendModules.map((m) => moduleSpecifier(m)), models: config.models, nice: config.workerNice },
+      config.generation,
+      config.limits,
+      state.generationMetrics,
+    );
+    state.generation.on('crashed', (reason: string) => {
+      app.log.error(reason);
+      state.startError = reason;
+      state.ready = false;
+    });
+  }
+  const modelsPrepared = state.generation?.start();
+  const prepared: Promise<ServerReady> = Promise.all([layersPrepared, modelsPrepared]).then(
+    ([layers, models]) => {
+      const backend = layers?.backend ?? models!.backend;
+      state.backend = backend;
       state.ready = true;
-      app.log.info(`ready: ${report.layers.length} layer(s) on backend ${report.backend.name} (${report.backend.engine})`);
+      const report: ServerReady = { type: 'ready', backend, layers: layers?.layers ?? [], models: models?.models ?? [] };
+      app.log.info(`ready: ${report.layers.length} layer(s), ${report.models.length} model(s) on backend ${backend.name} (${backend.engine})`);
       return report;
     },
     (err: unknown) => {
@@ -153,7 +188,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         state.draining = true;
         await app.close();
         await prepared.catch(() => undefined);
-        await pool.stop();
+        await Promise.all([pool?.stop(), state.generation?.stop()]);
       })();
       return closing;
     },

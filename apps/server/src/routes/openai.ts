@@ -1,0 +1,182 @@
+/**
+ * OpenAI-compatible text generation: `GET /v1/models`, `POST /v1/completions`,
+ * `POST /v1/chat/completions`, non-streamed (one JSON answer) or streamed as server-sent events
+ * (`data: {...}\n\n` chunks, then `data: [DONE]\n\n`). A streamed request's errors that happen
+ * before the first token (unknown model, prompt too long, queue full, timeout in the queue) are
+ * ordinary HTTP errors; the stream opens only once decoding began.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { randomBytes, randomInt } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import type { GenerationDone, GenerationParams, GenerateRequest } from '../generation/generation-protocol.js';
+import type { GenerationHandle } from '../generation/generation-service.js';
+import { chatBodySchema, chatResponseSchema, completionBodySchema, completionResponseSchema, modelsResponseSchema } from '../generation/openai-schemas.js';
+import { HttpError } from '../http-error.js';
+import { errorResponses } from '../schemas.js';
+import type { ServerState } from '../server-state.js';
+
+interface SamplingBody {
+  model: string;
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  seed?: number;
+  stop?: string | string[];
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+  n?: number;
+  user?: string;
+}
+
+interface CompletionBody extends SamplingBody {
+  prompt: string;
+}
+
+interface ChatBody extends SamplingBody {
+  messages: { role: string; content: string; name?: string }[];
+}
+
+type Kind = 'completion' | 'chat';
+
+const generationErrors = { 400: errorResponses[400], 401: errorResponses[401], 404: errorResponses[404], 500: errorResponses[500], 503: errorResponses[503], 504: errorResponses[504] };
+
+/** The served model, or 503 (still loading) / 404 naming the id and the served ones. */
+function checkModel(state: ServerState, id: string): void {
+  const service = state.generation;
+  if (!service || !state.config.models.some((m) => m.id === id)) {
+    state.generationMetrics?.requests.inc({ model: '(unknown)', status: 'invalid' });
+    const served = state.config.models.map((m) => `'${m.id}'`).join(', ') || 'none (start the server with --model DIR or --demo-model)';
+    throw new HttpError(404, 'E_UNKNOWN_MODEL', `model: unknown model '${id}'; serving: ${served}`, { field: 'model' });
+  }
+  if (!service.ready) throw new HttpError(503, 'E_NOT_READY', `model '${id}' is still loading`, { headers: { 'retry-after': '1' } });
+}
+
+/** Validated generation parameters (after the schema: the cap and the defaults). */
+function paramsOf(state: ServerState, body: SamplingBody): GenerationParams {
+  const field = body.max_completion_tokens !== undefined ? 'max_completion_tokens' : 'max_tokens';
+  const maxTokens = body.max_completion_tokens ?? body.max_tokens;
+  const cap = state.config.generation.maxCompletionTokens;
+  if (maxTokens !== undefined && maxTokens > cap) {
+    state.generationMetrics?.requests.inc({ model: body.model, status: 'invalid' });
+    throw new HttpError(400, 'E_MAX_TOKENS', `${field}: ${maxTokens} is over this server's cap of ${cap} tokens per request (generation.maxCompletionTokens)`, { field });
+  }
+  const temperature = body.temperature ?? 1;
+  return {
+    maxTokens,
+    defaultMaxTokens: state.config.generation.defaultMaxTokens,
+    temperature,
+    topP: body.top_p,
+    topK: body.top_k,
+    // As OpenAI: without a seed, sampled text differs from call to call.
+    seed: body.seed ?? (temperature > 0 ? randomInt(2 ** 31 - 1) : undefined),
+    stop: body.stop === undefined ? undefined : typeof body.stop === 'string' ? [body.stop] : body.stop,
+  };
+}
+
+function usageOf(done: GenerationDone): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
+  return { prompt_tokens: done.promptTokens, completion_tokens: done.completionTokens, total_tokens: done.promptTokens + done.completionTokens };
+}
+
+/** One server-sent event. */
+function sse(data: unknown): string {
+  return `data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
+}
+
+async function handle(state: ServerState, kind: Kind, request: FastifyRequest<{ Body: CompletionBody | ChatBody }>, reply: FastifyReply): Promise<unknown> {
+  const body = request.body;
+  checkModel(state, body.model);
+  const params = paramsOf(state, body);
+  const prompt: GenerateRequest['prompt'] =
+    kind === 'completion' ? { kind: 'text', text: (body as CompletionBody).prompt } : { kind: 'chat', messages: (body as ChatBody).messages.map((m) => ({ role: m.role, content: m.content })) };
+  // A caller that hangs up stops its generation (waiting or running): the worker moves on.
+  const gone = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) gone.abort();
+  });
+  const gen = state.generation!.submit({ model: body.model, prompt, params }, gone.signal);
+  await gen.started;
+  const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomBytes(12).toString('hex')}`;
+  const created = Math.floor(Date.now() / 1000);
+  const head = { id, object: kind === 'chat' ? 'chat.completion' : 'text_completion', created, model: body.model };
+  if (body.stream) return stream(reply, kind, gen, { ...head, object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion' }, body.stream_options?.include_usage === true);
+  let text = '';
+  gen.onChunk((t) => (text += t));
+  const done = await gen.done;
+  const choice =
+    kind === 'chat'
+      ? { index: 0, message: { role: 'assistant', content: text }, logprobs: null, finish_reason: done.finishReason }
+      : { index: 0, text, logprobs: null, finish_reason: done.finishReason };
+  return { ...head, choices: [choice], usage: usageOf(done) };
+}
+
+function stream(reply: FastifyReply, kind: Kind, gen: GenerationHandle, head: Record<string, unknown>, includeUsage: boolean): FastifyReply {
+  const out = new PassThrough();
+  const write = (s: string): void => {
+    if (!out.destroyed && !out.writableEnded) out.write(s);
+  };
+  const chunk = (delta: string | Record<string, unknown>, finish: string | null = null): Record<string, unknown> =>
+    kind === 'chat'
+      ? { ...head, choices: [{ index: 0, delta: typeof delta === 'string' ? { content: delta } : delta, logprobs: null, finish_reason: finish }] }
+      : { ...head, choices: [{ index: 0, text: delta, logprobs: null, finish_reason: finish }] };
+  if (kind === 'chat') write(sse(chunk({ role: 'assistant', content: '' })));
+  gen.onChunk((t) => {
+    if (t) write(sse(chunk(t)));
+  });
+  gen.done.then(
+    (done) => {
+      write(sse(chunk(kind === 'chat' ? {} : '', done.finishReason)));
+      if (includeUsage) write(sse({ ...head, choices: [], usage: usageOf(done) }));
+      write(sse('[DONE]'));
+      out.end();
+    },
+    (err: unknown) => {
+      // The status line is sent: report the failure in the stream (OpenAI's error shape), then end.
+      const e = err instanceof HttpError ? err : new HttpError(500, 'E_GENERATION', String(err));
+      write(sse({ error: { message: e.message, type: e.statusCode === 504 ? 'timeout' : 'server_error', code: e.code } }));
+      out.end();
+    },
+  );
+  return reply
+    .header('content-type', 'text/event-stream; charset=utf-8')
+    .header('cache-control', 'no-cache, no-transform')
+    .header('x-accel-buffering', 'no')
+    .send(out);
+}
+
+/** Registers the OpenAI-compatible routes. */
+export function openaiRoutes(app: FastifyInstance, state: ServerState): void {
+  app.get(
+    '/v1/models',
+    { schema: { tags: ['openai'], summary: 'The served text models (OpenAI format)', response: { 200: modelsResponseSchema, 401: errorResponses[401] } } },
+    async () => ({
+      object: 'list',
+      data: (state.generation?.models ?? []).map((m) => ({ id: m.id, object: 'model', created: m.created, owned_by: 'moe-runtime', context_length: m.maxPositions, model_type: m.modelType })),
+    }),
+  );
+  app.post<{ Body: CompletionBody }>(
+    '/v1/completions',
+    {
+      schema: {
+        tags: ['openai'],
+        summary: 'Complete a prompt (OpenAI format; stream: true for server-sent events)',
+        body: completionBodySchema,
+        response: { 200: completionResponseSchema, ...generationErrors },
+      },
+    },
+    async (request, reply) => handle(state, 'completion', request, reply),
+  );
+  app.post<{ Body: ChatBody }>(
+    '/v1/chat/completions',
+    {
+      schema: {
+        tags: ['openai'],
+        summary: "Answer a conversation with the model's chat template (OpenAI format; stream: true for server-sent events)",
+        body: chatBodySchema,
+        response: { 200: chatResponseSchema, ...generationErrors },
+      },
+    },
+    async (request, reply) => handle(state, 'chat', request, reply),
+  );
+}
