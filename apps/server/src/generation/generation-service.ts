@@ -134,7 +134,8 @@ export class GenerationService extends EventEmitter {
   /** The 503 a request for `model` gets when its queue is full (counted), or undefined. */
   queueFullError(model: string): HttpError | undefined {
     const q = this.queues.get(model);
-    if (!q || q.waiting.length < this.limits.maxQueuedRequests) return undefined;
+    // Only a generation that would have to wait counts against the queue limit.
+    if (!q || q.running + q.waiting.length < this.generation.maxConcurrent || q.waiting.length < this.limits.maxQueuedRequests) return undefined;
     this.metrics.requests.inc({ model, status: 'queue_full' });
     // Each waiting generation needs about one generation time per concurrent slot.
     const retry = Math.max(1, Math.ceil((q.secondsPerGeneration || 1) * Math.ceil((q.waiting.length + 1) / this.generation.maxConcurrent)));
