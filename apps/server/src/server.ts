@@ -106,6 +106,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     return payload;
   });
   app.addHook('onResponse', async (request, reply) => {
+    // A stream that began before the drain went out keep-alive: hang up once it is finished.
+    if (state.draining) request.raw.socket?.end();
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.httpDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });

@@ -104,6 +104,28 @@ describe('moe-server process', () => {
     expect(await child.exited).toBe(0);
   });
 
+  it('SIGTERM during a streamed generation (demo model): the stream finishes with [DONE], exit 0', async () => {
+    child = await spawnServer({ backend: ['cpu'], layers: [], models: [{ id: 'tiny', source: 'demo', modelType: 'mixtral', seed: 2 }] });
+    const res = await fetch(`${child.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'tiny', prompt: 'hello', max_tokens: 400, temperature: 0, stream: true }),
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = new TextDecoder().decode((await reader.read()).value);
+    child.proc.kill('SIGTERM');
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      text += new TextDecoder().decode(r.value);
+    }
+    expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
+    expect(text).toMatch(/"finish_reason":"(length|stop)"/);
+    expect(await child.exited).toBe(0);
+    expect(child.output()).toContain('moe-server ready: model tiny on cpu');
+  });
+
   it('exits 1 with the reason when no backend in the list can start', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'moe-server-test-'));
     const file = join(dir, 'config.json');
