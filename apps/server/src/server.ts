@@ -153,10 +153,18 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
       config.limits,
       state.generationMetrics,
     );
+    // While a dead generation worker is replaced, /readyz says so.
     state.generation.on('crashed', (reason: string) => {
-      app.log.error(reason);
-      state.startError = reason;
-      state.ready = false;
+      app.log.error(`${reason}; starting a new one`);
+      if (state.ready) state.ready = false;
+    });
+    state.generation.on('restarted', () => {
+      app.log.info('generation worker restarted');
+      void prepared.then(() => (state.ready = true));
+    });
+    state.generation.on('restart-failed', (err: unknown) => {
+      state.startError = `generation worker could not be restarted: ${err instanceof Error ? err.message : String(err)}`;
+      app.log.error(state.startError);
     });
   }
   const modelsPrepared = state.generation?.start();

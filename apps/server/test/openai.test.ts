@@ -338,4 +338,44 @@ describe('OpenAI-compatible endpoints: limits, disconnects, timeouts', () => {
     expect(s.done).toBe(false);
     expect(s.events.at(-1)).toEqual({ error: { message: "generation for model 'm' timed out after 300 ms (generating)", type: 'timeout', code: 'E_TIMEOUT' } });
   });
+
+  it('a generation worker that dies fails its running generation (500), is replaced, and /readyz follows', async () => {
+    const running = post<ErrorBody>(`${slow.url}/v1/completions`, { model: 'm', prompt: 'hello', max_tokens: 4000, temperature: 0 });
+    await new Promise((r) => setTimeout(r, 100));
+    await slow.server.state.generation!.kill();
+    const failed = await running;
+    expect([failed.status, failed.body.code]).toEqual([500, 'E_GENERATION']);
+    expect(failed.body.message).toMatch(/^generation failed: generation worker exited \(code 1\)/);
+    let ready = await get(`${slow.url}/readyz`);
+    expect(ready.status).toBe(503);
+    for (let i = 0; i < 100 && ready.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      ready = await get(`${slow.url}/readyz`);
+    }
+    expect(ready.status).toBe(200);
+    const ok = await post<Completion>(`${slow.url}/v1/completions`, { model: 'm', prompt: 'x', max_tokens: 3, temperature: 0 });
+    expect(ok.status).toBe(200);
+  });
+});
+
+describe('readiness waits for the models', () => {
+  it('/readyz is 503 and a generation 503 until the model is loaded', async () => {
+    const { createServer, resolveConfig } = await import('../src/index.js');
+    const dir = await tinyModelDir({ modelType: 'olmoe', seed: 6 });
+    const server = await createServer(resolveConfig({ host: '127.0.0.1', port: 0, logLevel: 'silent', models: [{ id: 'o', source: 'folder', path: dir }] }), { defaultMetrics: false });
+    try {
+      const url = await server.listen();
+      const early = await get<{ reason: string }>(`${url}/readyz`);
+      expect([early.status, early.body.reason]).toEqual([503, 'preparing weights']);
+      const gen = await post<ErrorBody>(`${url}/v1/completions`, { model: 'o', prompt: 'x' });
+      expect([gen.status, gen.body.code]).toEqual([503, 'E_NOT_READY']);
+      expect(gen.headers.get('retry-after')).toBe('1');
+      await server.prepared;
+      expect((await get(`${url}/readyz`)).status).toBe(200);
+      const ok = await post<Completion>(`${url}/v1/completions`, { model: 'o', prompt: 'x', max_tokens: 2 });
+      expect(ok.status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
 });

@@ -79,7 +79,7 @@ interface ModelQueue {
   secondsPerGeneration: number;
 }
 
-/** Starts the generation worker and schedules generations on it. Emits 'ready' and 'error'. */
+/** Starts the generation worker and schedules generations on it. Emits 'crashed', 'restarted', 'restart-failed'. */
 export class GenerationService extends EventEmitter {
   private worker?: Worker;
   private readonly entries = new Map<number, Entry>();
@@ -103,13 +103,16 @@ export class GenerationService extends EventEmitter {
     }
   }
 
-  /** Starts the worker; resolves when every model is loaded. */
+  /** Starts the worker; resolves when every model is loaded. A worker that dies later is replaced. */
   start(): Promise<GenerationReady> {
     const worker = new Worker(fileURLToPath(workerEntry()), { name: 'moe-generation' });
     this.worker = worker;
+    let loaded = false;
+    let lastError = '';
     return new Promise((resolve, reject) => {
       worker.on('message', (msg: FromGenerationWorker) => {
         if (msg.type === 'ready') {
+          loaded = true;
           this.models = msg.models;
           this.ready = true;
           resolve(msg);
@@ -117,13 +120,24 @@ export class GenerationService extends EventEmitter {
         } else if (msg.type === 'init-error') reject(new Error(msg.message));
         else this.onMessage(msg);
       });
-      worker.on('error', (err) => this.crashed(`generation worker crashed: ${err.message}`));
+      worker.on('error', (err) => (lastError = `: ${err.message}`));
       worker.on('exit', (code) => {
-        reject(new Error(`generation worker exited during start (code ${code})`));
-        if (!this.stopping) this.crashed(`generation worker exited (code ${code})`);
+        if (!loaded) reject(new Error(`generation worker exited during start (code ${code})${lastError}`));
+        if (worker !== this.worker || this.stopping || !loaded) return;
+        this.crashed(`generation worker exited (code ${code})${lastError}`);
+        // Queued generations wait for the new worker (their deadlines still run).
+        this.start().then(
+          () => this.emit('restarted'),
+          (err: unknown) => this.emit('restart-failed', err),
+        );
       });
       worker.postMessage(this.init);
     });
+  }
+
+  /** Ends the worker at once, as a crash would (tests; the service starts a new one). */
+  async kill(): Promise<void> {
+    await this.worker?.terminate();
   }
 
   /** Generations of `model` waiting to start. */
@@ -267,11 +281,13 @@ export class GenerationService extends EventEmitter {
     entry.rejectDone(err);
   }
 
+  /** The worker died: its running generations fail with a 500. */
   private crashed(reason: string): void {
     this.ready = false;
     for (const entry of [...this.entries.values()]) {
+      if (entry.state !== 'running') continue;
       this.finish(entry, 'error');
-      const err = new HttpError(500, 'E_GENERATION', reason);
+      const err = new HttpError(500, 'E_GENERATION', `generation failed: ${reason}`);
       entry.rejectStarted(err);
       entry.rejectDone(err);
     }

@@ -50,7 +50,7 @@ function checkModel(state: ServerState, id: string): void {
     const served = state.config.models.map((m) => `'${m.id}'`).join(', ') || 'none (start the server with --model DIR or --demo-model)';
     throw new HttpError(404, 'E_UNKNOWN_MODEL', `model: unknown model '${id}'; serving: ${served}`, { field: 'model' });
   }
-  if (!service.ready) throw new HttpError(503, 'E_NOT_READY', `model '${id}' is still loading`, { headers: { 'retry-after': '1' } });
+  if (!service.ready) throw new HttpError(503, 'E_NOT_READY', `model '${id}' is not loaded yet (the generation worker is starting)`, { headers: { 'retry-after': '1' } });
 }
 
 /** Validated generation parameters (after the schema: the cap and the defaults). */
