@@ -6,7 +6,8 @@
  */
 import { TextModel } from '@moe-runtime/model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { get, post, startServer, type TestServer } from './helpers.js';
+import { randomInput } from '@moe-runtime/core';
+import { get, post, rowsOf, smallConfig, startServer, type TestServer } from './helpers.js';
 import { localChat, localComplete, metricValue, postStream, tinyModelDir } from './openai-helpers.js';
 
 interface ErrorBody {
@@ -48,6 +49,8 @@ describe('OpenAI-compatible endpoints', () => {
           { id: 'short', source: 'folder', path: shortDir },
         ],
         generation: { maxCompletionTokens: 64 },
+        // Layers and models side by side: each has its own worker(s).
+        layers: [{ id: 'l', source: 'random', seed: 1, config: smallConfig(8, 4, 2, 12) }],
       }),
       TextModel.load(mixDir, { backend: 'cpu' }),
       TextModel.load(qwenDir, { backend: 'cpu' }),
@@ -251,6 +254,11 @@ describe('OpenAI-compatible endpoints', () => {
     expect(delta('moe_decode_tokens_per_second_count', { model: 'qwen' })).toBe(res.body.usage.completion_tokens > 1 ? 1 : 0);
     expect(after).toMatch(/^moe_generation_queue_depth\{model="qwen"\} 0$/m);
     expect(after).toMatch(/moe_http_request_duration_seconds_count\{method="POST",route="\/v1\/completions",status_code="200"\}/);
+  });
+
+  it('the layer endpoints keep working beside the models', async () => {
+    const res = await post<{ shape: number[] }>(`${srv.url}/v1/layers/l/forward`, { input: rowsOf(randomInput(3, 8, 1).data, 8) });
+    expect([res.status, res.body.shape]).toEqual([200, [3, 8]]);
   });
 
   it('the OpenAPI document has the new routes', async () => {
