@@ -14,7 +14,7 @@ import { createRouter } from './router-registry.js';
 import { buildRoutingPlan, denseRoutingPlan, type RoutingPlan } from './routing-plan.js';
 import { computeRoutingStats, type RoutingStats } from './routing-stats.js';
 import { HostTensor } from './tensor.js';
-import { routedExpertGroup, sharedExpertGroup, validateWeights, type MoEWeights } from './weights.js';
+import { routedExpertGroup, routerParamsOf, sharedExpertGroup, validateWeights, type MoEWeights } from './weights.js';
 
 /** Per-call options of {@link MoELayer.forward}. */
 export interface ForwardOptions {
@@ -42,12 +42,6 @@ export interface MoELayerInit {
   readonly backend: Backend;
   /** A router instance to use instead of the one `config.router` names. */
   readonly router?: Router;
-}
-
-function routerParams(weights: MoEWeights): Record<string, Float32Array> {
-  const out: Record<string, Float32Array> = {};
-  for (const [name, t] of Object.entries(weights.routerParams ?? {})) out[name] = t.toFloat32();
-  return out;
 }
 
 /** An MoE layer whose weights are resident in one backend. */
@@ -81,7 +75,7 @@ export class MoELayer {
     // Build the router before uploading anything, so a bad router config fails fast.
     const router =
       init.router ??
-      createRouter(init.config.router, { numExperts: init.config.numExperts, topK: init.config.topK, params: routerParams(init.weights) });
+      createRouter(init.config.router, { numExperts: init.config.numExperts, topK: init.config.topK, params: routerParamsOf(init.weights) });
     const { backend, config, weights } = init;
     const prepared: { dispose(): void }[] = [];
     const track = <T extends { dispose(): void }>(p: T): T => (prepared.push(p), p);

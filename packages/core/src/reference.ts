@@ -12,7 +12,7 @@ import type { Router, RouterDecision } from './router.js';
 import { createRouter } from './router-registry.js';
 import { buildRoutingPlan, denseRoutingPlan, type RoutingPlan } from './routing-plan.js';
 import type { HostTensor } from './tensor.js';
-import { routedExpertGroup, sharedExpertGroup, validateWeights, type MoEWeights } from './weights.js';
+import { routedExpertGroup, routerParamsOf, sharedExpertGroup, validateWeights, type MoEWeights } from './weights.js';
 
 // Half-precision weights are decoded once per tensor, not once per row.
 const decoded = new WeakMap<HostTensor, Float32Array>();
@@ -125,9 +125,7 @@ export function referenceForward(
   const logits = referenceLinear(weights.router, data, t);
   let decision = options.decision;
   if (!decision) {
-    const params: Record<string, Float32Array> = {};
-    for (const [k, v] of Object.entries(weights.routerParams ?? {})) params[k] = v.toFloat32();
-    const router = options.router ?? createRouter(config.router, { numExperts: e, topK: config.topK, params });
+    const router = options.router ?? createRouter(config.router, { numExperts: e, topK: config.topK, params: routerParamsOf(weights) });
     decision = router.route({ logits, numTokens: t, numExperts: e, tokenIds: checkTokenIds(options.tokenIds, t) });
   }
   const plan = buildRoutingPlan(decision, t, e);

@@ -64,6 +64,13 @@ export function validateWeights(config: MoELayerConfig, weights: MoEWeights): vo
   }
 }
 
+/** The layer's extra router parameters (e.g. `e_score_correction_bias`) as float32, for a RouterContext. */
+export function routerParamsOf(weights: MoEWeights): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const [name, t] of Object.entries(weights.routerParams ?? {})) out[name] = t.toFloat32();
+  return out;
+}
+
 /** The routed experts of a layer as a group a backend prepares. */
 export function routedExpertGroup(config: MoELayerConfig, weights: MoEWeights): ExpertGroup {
   return { kind: config.expert.kind, hiddenSize: config.hiddenSize, ffnSize: config.expert.ffnSize, experts: weights.experts };
