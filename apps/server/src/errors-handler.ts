@@ -5,7 +5,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
-import { GENERATION_EXPECTED } from './generation/openai-schemas.js';
+import { CHAT_EXPECTED, COMPLETION_EXPECTED } from './generation/openai-schemas.js';
 import { HttpError } from './http-error.js';
 
 interface ValidationItem {
@@ -35,7 +35,9 @@ const EXPECTED: Readonly<Record<string, string>> = {
 
 /** The field expectations of a route: the generation routes have their own. */
 function expectedOf(route: string | undefined): Readonly<Record<string, string>> {
-  return route === '/v1/completions' || route === '/v1/chat/completions' ? GENERATION_EXPECTED : EXPECTED;
+  if (route === '/v1/completions') return COMPLETION_EXPECTED;
+  if (route === '/v1/chat/completions') return CHAT_EXPECTED;
+  return EXPECTED;
 }
 
 function expectedFor(field: string, expected: Readonly<Record<string, string>>): string {

@@ -201,6 +201,9 @@ describe('OpenAI-compatible endpoints', () => {
       const res = await post<ErrorBody>(chat(), { model: 'mix', messages: [{ role: 'user', content: 'a' }, { content: 'b' }] });
       expect([res.status, res.body.code, res.body.field]).toEqual([400, 'E_VALIDATION', 'messages[1].role']);
       expect(res.body.message).toMatch(/^messages\[1\]\.role: must have required property 'role'; expected messages as \[\{ role:/);
+      const extra = await post<ErrorBody>(chat(), { model: 'mix', messages: [{ role: 'user', content: 'a', weight: 1 }] });
+      expect([extra.status, extra.body.field]).toEqual([400, 'messages[0].weight']);
+      expect(extra.body.message).toMatch(/^messages\[0\]\.weight: unknown field in the body; expected only model, messages, max_tokens/);
       const empty = await post<ErrorBody>(chat(), { model: 'mix', messages: [] });
       expect([empty.status, empty.body.field]).toEqual([400, 'messages']);
     });

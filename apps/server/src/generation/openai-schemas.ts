@@ -62,13 +62,9 @@ export const chatBodySchema = {
   },
 } as const;
 
-/** What each field expects, for validation messages. */
-export const GENERATION_EXPECTED: Readonly<Record<string, string>> = {
-  model: 'a served model id (GET /v1/models)',
-  prompt: 'a string',
-  messages: "[{ role: 'system' | 'developer' | 'user' | 'assistant' | 'tool', content: string }], at least one",
+/** What each sampling field expects, for validation messages. */
+const SAMPLING_EXPECTED: Readonly<Record<string, string>> = {
   max_tokens: 'an integer >= 1',
-  max_completion_tokens: 'an integer >= 1',
   temperature: 'a number from 0 to 2',
   top_p: 'a number in (0, 1]',
   top_k: 'an integer >= 0',
@@ -78,6 +74,17 @@ export const GENERATION_EXPECTED: Readonly<Record<string, string>> = {
   stream_options: '{ include_usage: boolean }',
   n: '1 (one choice per request is supported)',
   user: 'a string',
+};
+
+/** What each `/v1/completions` field expects. */
+export const COMPLETION_EXPECTED: Readonly<Record<string, string>> = { model: 'a served model id (GET /v1/models)', prompt: 'a string', ...SAMPLING_EXPECTED };
+
+/** What each `/v1/chat/completions` field expects. */
+export const CHAT_EXPECTED: Readonly<Record<string, string>> = {
+  model: 'a served model id (GET /v1/models)',
+  messages: "[{ role: 'system' | 'developer' | 'user' | 'assistant' | 'tool', content: string, name?: string }], at least one",
+  ...SAMPLING_EXPECTED,
+  max_completion_tokens: 'an integer >= 1',
 };
 
 const usage = {
