@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { createRng, getBackend, listBackends, errorMessage } from '@moe-runtime/core';
+import { createRng, disposeAllBackends, getBackend, listBackends, errorMessage } from '@moe-runtime/core';
 import { importBackends } from '../backends.js';
 import { parseModelConfig } from '../model-config.js';
 import { MoEModel } from '../moe-model.js';
@@ -77,6 +77,8 @@ async function main(): Promise<void> {
     } catch (err) {
       rows.push({ engine: name, prefillTokensPerSecond: NaN, decodeTokensPerSecond: NaN, rssMiB: rssMiB(), note: errorMessage(err) });
     }
+    // Stop the backend's threads so they cannot take cycles from the next engine measured.
+    await disposeAllBackends();
   }
   if (opts.llama) {
     const { lib, reason } = await loadNodeLlamaCpp();
