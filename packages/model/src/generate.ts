@@ -117,6 +117,8 @@ export async function* generate(
       pending = [];
     }
     if (generated.length === maxTokens) break;
+    // The context window is full: the token just sampled cannot be fed back, so this is the end.
+    if (session.position >= model.config.maxPositions) break;
     step = await model.forward(session, [next]);
     addRouting(routing, step);
   }
