@@ -9,8 +9,10 @@
  */
 import {
   BackendError,
+  ConfigError,
+  EXPERT_KINDS,
+  HostTensor,
   ShapeError,
-  DTypeError,
   type Backend,
   type ExpertGroup,
   type ExpertWeights,
@@ -36,6 +38,7 @@ import {
 } from './kernel-sources.js';
 import { chooseMode, probeMode, type ModeProbe } from './mode-probe.js';
 import { parseOptions, type GpuJsBackendOptions } from './options.js';
+import { checkRoutingPlan } from './plan-checks.js';
 import { packGated, packLinear, type HostChunk, type WeightChunk } from './packed-weights.js';
 import { GpuJsExperts, GpuJsLinear, type PackedExpert } from './prepared.js';
 import { gatherLanes, laneGroups, placeLaneColumns, scatterLanes, type Lanes } from './row-quads.js';
@@ -198,8 +201,9 @@ export class GpuJsBackend implements Backend {
 
   async prepareLinear(weights: LinearWeights): Promise<PreparedLinear> {
     this.checkAlive();
-    if (!weights?.weight || weights.weight.shape.length !== 2) throw new ShapeError('linear weight: expected a 2-D tensor [out, in]');
+    if (!(weights?.weight instanceof HostTensor) || weights.weight.shape.length !== 2) throw new ShapeError('linear weight: expected a 2-D HostTensor [out, in]');
     const [out, inF] = weights.weight.shape;
+    if (weights.bias !== undefined && !(weights.bias instanceof HostTensor)) throw new ShapeError(`linear bias: expected a HostTensor [${out}]`);
     weights.bias?.assertShape('linear bias', [out]);
     const chunks = packLinear(weights.weight.toFloat32(), float32Of(weights.bias), out, inF, this.maxBindingBytes, 'linear weight');
     rowBlock(Math.max(inF, out), this.maxBindingBytes, 'linear');
@@ -210,7 +214,7 @@ export class GpuJsBackend implements Backend {
     this.checkAlive();
     if (!(layer instanceof GpuJsLinear) || layer.owner !== this) throw new BackendError('linear: the layer was not prepared by this gpujs backend');
     if (layer.disposed) throw new BackendError('linear: the layer has been disposed');
-    if (!(x instanceof Float32Array)) throw new DTypeError(`linear: x must be a Float32Array, got ${(x as object)?.constructor?.name ?? typeof x}`);
+    if (!(x instanceof Float32Array)) throw new ShapeError(`linear: x must be a Float32Array, got ${(x as object)?.constructor?.name ?? typeof x}`);
     if (!Number.isInteger(rows) || rows < 0) throw new ShapeError(`linear: rows must be a non-negative integer, got ${rows}`);
     if (x.length !== rows * layer.inFeatures) throw new ShapeError(`linear: x has ${x.length} values, expected rows x in = ${rows} x ${layer.inFeatures}`);
     return this.queue.run(() => this.runLinear(layer, x, rows));
@@ -233,10 +237,15 @@ export class GpuJsBackend implements Backend {
 
   async prepareExperts(group: ExpertGroup): Promise<PreparedExperts> {
     this.checkAlive();
-    const { kind, hiddenSize: d, ffnSize: f } = group ?? {};
-    if (!['swiglu', 'gelu', 'relu'].includes(kind)) throw new ShapeError(`experts: unknown kind ${JSON.stringify(kind)}; expected swiglu, gelu or relu`);
-    if (!Number.isInteger(d) || d < 1 || !Number.isInteger(f) || f < 1) throw new ShapeError(`experts: hiddenSize and ffnSize must be positive integers, got ${d} and ${f}`);
-    if (!Array.isArray(group.experts) || group.experts.length === 0) throw new ShapeError('experts: expected at least one expert');
+    // The same error classes and fields as the other backends (ConfigError for the group's
+    // configuration, ShapeError for a tensor).
+    if (!group || typeof group !== 'object') throw new ConfigError('experts', 'expected an ExpertGroup { kind, hiddenSize, ffnSize, experts }');
+    const { kind, hiddenSize: d, ffnSize: f } = group;
+    if (!EXPERT_KINDS.includes(kind)) throw new ConfigError('experts.kind', `expected one of ${EXPERT_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
+    for (const [field, v] of [['experts.hiddenSize', d], ['experts.ffnSize', f]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new ConfigError(field, `expected a positive integer, got ${JSON.stringify(v)}`);
+    }
+    if (!Array.isArray(group.experts) || group.experts.length === 0) throw new ConfigError('experts.experts', 'expected a non-empty array of expert weights');
     rowBlock(Math.max(d, f), this.maxBindingBytes, 'experts');
     const packed = group.experts.map((e, j) => this.packExpert(e, j, kind, d, f));
     return this.queue.run(async () => {
@@ -253,7 +262,10 @@ export class GpuJsBackend implements Backend {
 
   private packExpert(e: ExpertWeights, j: number, kind: ExpertGroup['kind'], d: number, f: number): { first: HostChunk[]; down: HostChunk[] } {
     const where = `experts[${j}]`;
-    if (!e?.up || !e.down) throw new ShapeError(`${where}: expected up and down weights`);
+    if (!(e?.up instanceof HostTensor) || !(e.down instanceof HostTensor)) throw new ShapeError(`${where}: expected HostTensors up [${f}, ${d}] and down [${d}, ${f}]`);
+    for (const key of ['gate', 'gateBias', 'upBias', 'downBias'] as const) {
+      if (e[key] !== undefined && !(e[key] instanceof HostTensor)) throw new ShapeError(`${where}.${key}: expected a HostTensor`);
+    }
     e.up.assertShape(`${where}.up`, [f, d]);
     e.down.assertShape(`${where}.down`, [d, f]);
     e.upBias?.assertShape(`${where}.upBias`, [f]);
@@ -265,6 +277,8 @@ export class GpuJsBackend implements Backend {
       e.gate.assertShape(`${where}.gate`, [f, d]);
       e.gateBias?.assertShape(`${where}.gateBias`, [f]);
       first = packGated(e.gate.toFloat32(), up, float32Of(e.gateBias), float32Of(e.upBias), f, d, this.maxBindingBytes, `${where} gate/up`);
+    } else if (e.gate || e.gateBias) {
+      throw new ShapeError(`${where}.gate is present but ${kind} experts have no gate projection`);
     } else {
       first = packLinear(up, float32Of(e.upBias), f, d, this.maxBindingBytes, `${where}.up`);
     }
@@ -276,8 +290,11 @@ export class GpuJsBackend implements Backend {
     this.checkAlive();
     if (!(experts instanceof GpuJsExperts) || experts.owner !== this) throw new BackendError('runExperts: the experts were not prepared by this gpujs backend');
     if (experts.disposed) throw new BackendError('runExperts: the experts have been disposed');
-    if (!(x instanceof Float32Array)) throw new DTypeError(`runExperts: x must be a Float32Array, got ${(x as object)?.constructor?.name ?? typeof x}`);
-    checkPlan(plan, experts, x);
+    if (!(x instanceof Float32Array)) throw new ShapeError(`runExperts: x must be a Float32Array, got ${(x as object)?.constructor?.name ?? typeof x}`);
+    checkRoutingPlan(plan, experts.numExperts);
+    if (x.length !== plan.numTokens * experts.hiddenSize) {
+      throw new ShapeError(`runExperts: x has ${x.length} values, expected numTokens x hiddenSize = ${plan.numTokens} x ${experts.hiddenSize}`);
+    }
     return this.queue.run(() => this.runGrouped(experts, x, plan));
   }
 
@@ -329,17 +346,6 @@ export class GpuJsBackend implements Backend {
       this.kernels.clear();
       await this.gpu.destroy();
     });
-  }
-}
-
-function checkPlan(plan: RoutingPlan, experts: GpuJsExperts, x: Float32Array): void {
-  if (!plan || !(plan.expertOffsets instanceof Int32Array) || !(plan.rowToken instanceof Int32Array)) throw new ShapeError('runExperts: expected a RoutingPlan from core');
-  const { numExperts: e, hiddenSize: d } = experts;
-  if (plan.numExperts !== e || plan.expertOffsets.length !== e + 1) throw new ShapeError(`runExperts: the plan is for ${plan.numExperts} experts, the group has ${e}`);
-  if (x.length !== plan.numTokens * d) throw new ShapeError(`runExperts: x has ${x.length} values, expected numTokens x hiddenSize = ${plan.numTokens} x ${d}`);
-  const rows = plan.rowToken.length;
-  if (plan.expertOffsets[0] !== 0 || plan.expertOffsets[e] !== rows || plan.rowWeight.length !== rows || plan.tokenRows.length !== rows || plan.tokenOffsets.length !== plan.numTokens + 1) {
-    throw new ShapeError('runExperts: the plan arrays are inconsistent (offsets, rows, weights)');
   }
 }
 

@@ -127,11 +127,71 @@ describe('gpujs bad inputs', () => {
     );
     await expect(backend.prepareExperts({ kind: 'swiglu', hiddenSize: 4, ffnSize: 5, experts: [{ up: expert.up, down: expert.down }] })).rejects.toThrow(/gate is missing/);
     const experts = await backend.prepareExperts({ kind: 'swiglu', hiddenSize: 4, ffnSize: 5, experts: [expert, expert] });
-    await expect(backend.runExperts(experts, new Float32Array(12), denseRoutingPlan(3, 3))).rejects.toThrow(/plan is for 3 experts, the group has 2/);
+    await expect(backend.runExperts(experts, new Float32Array(12), denseRoutingPlan(3, 3))).rejects.toThrow(/plan.numExperts is 3, expected the prepared group's 2/);
     await expect(backend.runExperts(experts, new Float32Array(10), denseRoutingPlan(3, 2))).rejects.toThrow(/x has 10 values/);
     const y = await backend.runExperts(experts, randomNormal(rng, 12), denseRoutingPlan(3, 2));
     expect(y.length).toBe(12);
     experts.dispose();
+  });
+
+  it('rejects an inconsistent plan with a ShapeError naming the field instead of reading past its arrays', async () => {
+    const b = await createGpuJsBackend({ mode: 'cpu' });
+    try {
+      const expert = () => ({ gate: tensor([5, 4]), up: tensor([5, 4]), down: tensor([4, 5]) });
+      const experts = await b.prepareExperts({ kind: 'swiglu', hiddenSize: 4, ffnSize: 5, experts: [expert(), expert()] });
+      const x = randomNormal(rng, 12);
+      const plan = denseRoutingPlan(3, 2);
+      const bad: [string, object, RegExp][] = [
+        ['rowToken out of range', { rowToken: plan.rowToken.map((t, i) => (i === 1 ? 9 : t)) }, /plan\.rowToken\[1\] is 9/],
+        ['negative rowToken', { rowToken: plan.rowToken.map((t, i) => (i === 1 ? -1 : t)) }, /plan\.rowToken\[1\] is -1/],
+        ['tokenRows out of range', { tokenRows: plan.tokenRows.map((r, i) => (i === 1 ? 99 : r)) }, /plan\.tokenRows\[1\] is 99/],
+        ['tokenRows listing a row twice', { tokenRows: plan.tokenRows.map((r, i) => (i === 1 ? plan.tokenRows[0] : r)) }, /plan\.tokenRows\[1\]/],
+        ['decreasing expertOffsets', { expertOffsets: Int32Array.of(0, 7, 6) }, /plan\.expertOffsets/],
+        ['tokenOffsets not ending at the row count', { tokenOffsets: Int32Array.of(0, 2, 4, 5) }, /plan\.tokenOffsets/],
+        ['short rowWeight', { rowWeight: plan.rowWeight.subarray(1) }, /plan\.rowWeight/],
+        ['not a plan', { expertOffsets: [0, 3, 6] }, /plan\.expertOffsets must be an Int32Array/],
+      ];
+      for (const [what, patch, message] of bad) {
+        const err = await b.runExperts(experts, x, { ...plan, ...patch }).catch((e: unknown) => e);
+        expect(err, what).toBeInstanceOf(ShapeError);
+        expect((err as Error).message, what).toMatch(message);
+      }
+      await expect(b.runExperts(experts, x, null as never)).rejects.toThrow(ShapeError);
+      await expect(b.runExperts(experts, Array.from(x) as never, plan)).rejects.toThrow(ShapeError);
+      // Zero tokens: an empty result, nothing computed.
+      expect((await b.runExperts(experts, new Float32Array(0), denseRoutingPlan(0, 2))).length).toBe(0);
+      experts.dispose();
+    } finally {
+      await b.dispose();
+    }
+  });
+
+  it('gives the same error classes as the other backends for a bad group or linear weight', async () => {
+    const b = await createGpuJsBackend({ mode: 'cpu' });
+    try {
+      const e = { gate: tensor([5, 4]), up: tensor([5, 4]), down: tensor([4, 5]) };
+      const group = { kind: 'swiglu' as const, hiddenSize: 4, ffnSize: 5, experts: [e] };
+      for (const [bad, field] of [
+        [{ ...group, kind: 'tanh' }, 'experts.kind'],
+        [{ ...group, hiddenSize: 0 }, 'experts.hiddenSize'],
+        [{ ...group, ffnSize: 2.5 }, 'experts.ffnSize'],
+        [{ ...group, experts: [] }, 'experts.experts'],
+        [null, 'experts'],
+      ] as const) {
+        const err = await b.prepareExperts(bad as never).catch((x: unknown) => x);
+        expect(err).toBeInstanceOf(ConfigError);
+        expect((err as ConfigError).field).toBe(field);
+      }
+      await expect(b.prepareExperts({ ...group, kind: 'gelu' })).rejects.toThrow(/experts\[0\]\.gate is present but gelu experts have no gate projection/);
+      await expect(b.prepareExperts({ ...group, experts: [undefined as never] })).rejects.toThrow(ShapeError);
+      await expect(b.prepareLinear({ weight: { shape: [4, 3] } as never })).rejects.toThrow(ShapeError);
+      await expect(b.prepareLinear({ weight: tensor([4, 3]), bias: new Float32Array(4) as never })).rejects.toThrow(/linear bias: expected a HostTensor \[4\]/);
+      const lin = await b.prepareLinear({ weight: tensor([4, 3]) });
+      await expect(b.linear(lin, [1, 2, 3] as never, 1)).rejects.toThrow(ShapeError);
+      lin.dispose();
+    } finally {
+      await b.dispose();
+    }
   });
 
   it('refuses a single column larger than the binding limit', async () => {
