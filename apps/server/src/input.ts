@@ -25,6 +25,7 @@ export interface DecodedInput {
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const FLOAT32_MAX = 3.4028234663852886e38;
 
 function tooMany(rows: number, max: number): HttpError {
   return new HttpError(413, 'E_TOO_MANY_TOKENS', `input: ${rows} tokens exceed the limit of ${max} tokens per request; split the request`, { field: 'input' });
@@ -40,6 +41,8 @@ function fromRows(input: number[][], d: number, max: number): Float32Array {
       const v = row[c];
       if (!Number.isFinite(v)) throw badRequest(`input[${r}][${c}]`, `is ${v}; inputs must be finite numbers`);
       x[r * d + c] = v;
+      // A finite double past the float32 range rounds to Infinity: refuse it here, not in the batch.
+      if (!Number.isFinite(x[r * d + c])) throw badRequest(`input[${r}][${c}]`, `is ${v}; expected a float32 value, |x| <= ${FLOAT32_MAX}`);
     }
   }
   return x;

@@ -83,6 +83,14 @@ describe('input validation', () => {
     expect(res.body.message).toBe('input_b64[1, 4]: is NaN; inputs must be finite numbers');
   });
 
+  it('400 for a finite JSON number beyond the float32 range (it would become Infinity)', async () => {
+    const rows = x(2);
+    rows[1][6] = -1e39;
+    const res = await post<ErrorBody>(fwd, { input: rows });
+    expect([res.status, res.body.code, res.body.field]).toEqual([400, 'E_INVALID_INPUT', 'input[1][6]']);
+    expect(res.body.message).toBe('input[1][6]: is -1e+39; expected a float32 value, |x| <= 3.4028234663852886e+38');
+  });
+
   it('400 for base64 of the wrong length or shape', async () => {
     let res = await post<ErrorBody>(fwd, { input_b64: b64(randomInput(2, D, 7).data), shape: [3, D] });
     expect(res.status).toBe(400);
@@ -208,6 +216,33 @@ describe('back-pressure, timeouts and backend failures', () => {
     expect(good.status).toBe(200);
     const health = await get(`${srv.url}/readyz`);
     expect(health.status).toBe(200);
+  });
+});
+
+describe('a failing request shares a batch with others', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startServer({
+      backend: ['flaky'],
+      layers: [{ id: 'l', source: 'random', seed: 1, config: smallConfig(D, 4, 2, 12) }],
+      batching: { mode: 'across-requests', windowMs: 200, maxBatchTokens: 64 },
+    });
+  });
+  afterAll(() => srv?.close());
+
+  it('only the culprit gets the 500; its batch-mates are run again alone and answered', async () => {
+    const fwd = `${srv.url}/v1/layers/l/forward`;
+    const inputs = Array.from({ length: 4 }, (_, i) => randomInput(2, D, 300 + i).data);
+    inputs[2][5] = 777;
+    const answers = await Promise.all(inputs.map((x) => post<ErrorBody & { output: number[][]; batch: { requests: number } }>(fwd, { input: rowsOf(x, D) })));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 500, 200]);
+    expect(answers[2].body.message).toBe("forward failed for layer 'l' (batch of 1 request(s)): flaky test backend: refusing an input that contains 777");
+    // The good answers are the rows a lone run gives (deterministic backend).
+    for (const i of [0, 1, 3]) {
+      const alone = await post<{ output: number[][] }>(fwd, { input: rowsOf(inputs[i], D) });
+      expect(answers[i].body.output).toEqual(alone.body.output);
+      expect(answers[i].body.output.flat().every(Number.isFinite)).toBe(true);
+    }
   });
 });
 
