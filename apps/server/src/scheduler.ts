@@ -48,6 +48,8 @@ interface Entry extends Job {
   readonly reject: (e: Error) => void;
   timer?: NodeJS.Timeout;
   settled: boolean;
+  /** Runs in a batch of its own: its shared batch failed, so it is retried alone. */
+  solo?: boolean;
 }
 
 /** Per-layer facts the scheduler needs. */
@@ -196,8 +198,8 @@ export class Scheduler {
   private take(q: LayerQueue): Entry[] {
     const batch: Entry[] = [q.entries.shift()!];
     let tokens = batch[0].rows;
-    if (q.info.batchAcrossRequests) {
-      while (q.entries.length && tokens + q.entries[0].rows <= this.batching.maxBatchTokens) {
+    if (q.info.batchAcrossRequests && !batch[0].solo) {
+      while (q.entries.length && !q.entries[0].solo && tokens + q.entries[0].rows <= this.batching.maxBatchTokens) {
         const next = q.entries.shift()!;
         batch.push(next);
         tokens += next.rows;
@@ -261,6 +263,17 @@ export class Scheduler {
 
   private fail(q: LayerQueue, batch: Entry[], err: unknown): void {
     this.metrics?.backendErrors.inc({ layer: q.info.id });
+    const pending = batch.filter((e) => !e.settled);
+    if (pending.length > 1) {
+      // One request's input (or a crash it caused) must not fail the others that shared its
+      // batch: run each again alone, at the head of the queue, so only the culprit gets the 500.
+      for (const e of pending) e.solo = true;
+      q.entries.unshift(...pending);
+      q.tokens += pending.reduce((s, e) => s + e.rows, 0);
+      q.headSince = q.entries[0].enqueuedAt;
+      this.metrics?.queueDepth.set({ layer: q.info.id }, q.entries.length);
+      return;
+    }
     const message = err instanceof Error ? err.message : String(err);
     const code = err instanceof BatchFailedError && err.code ? err.code : 'E_BACKEND';
     for (const e of batch) {
