@@ -57,10 +57,44 @@ function bool(cfg: Json, key: string, fallback: boolean): boolean {
   return typeof v === 'boolean' ? v : fallback;
 }
 
-function ids(v: unknown): number[] {
-  if (typeof v === 'number') return [v];
-  if (Array.isArray(v)) return v.filter((x): x is number => typeof x === 'number');
-  return [];
+/** `eos_token_id`: absent, one id or a list of ids, each a token of the vocabulary. */
+function ids(v: unknown, file: string, key: string, vocabSize: number): number[] {
+  if (v === undefined || v === null) return [];
+  const list = Array.isArray(v) ? (v as unknown[]) : [v];
+  for (const x of list) {
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < 0 || x >= vocabSize) {
+      throw new ConfigError(`${file}: ${key}`, `expected token ids in [0, ${vocabSize}), got ${JSON.stringify(v)}`);
+    }
+  }
+  return list as number[];
+}
+
+/** Head size: head_dim, or hidden_size / num_attention_heads; even, as rotary pairs i with i + hd/2. */
+function headDimOf(cfg: Json, file: string, d: number, numHeads: number): number {
+  if (cfg.head_dim === undefined || cfg.head_dim === null) {
+    if (d % numHeads !== 0) {
+      throw new ConfigError(`${file}: head_dim`, `absent, and hidden_size (${d}) is not a multiple of num_attention_heads (${numHeads}); expected an explicit head_dim`);
+    }
+  }
+  const hd = int(cfg, file, 'head_dim', d / numHeads);
+  if (hd % 2 !== 0) throw new ConfigError(`${file}: head_dim`, `expected an even integer, got ${hd}`);
+  return hd;
+}
+
+/** Only plain rotary is implemented: a scaling (linear, dynamic, yarn, ...) would be silently ignored. */
+function checkRopeScaling(cfg: Json, file: string): void {
+  const r = cfg.rope_scaling;
+  if (r !== undefined && r !== null) {
+    throw new ConfigError(`${file}: rope_scaling`, `expected null (only unscaled rotary embeddings are supported), got ${JSON.stringify(r)}`);
+  }
+}
+
+/** The layer's topK cannot exceed its expert count; named by the config.json keys. */
+function checkTopK(moe: MoELayerConfig, type: ModelType, file: string): void {
+  if (moe.topK > moe.numExperts) {
+    const experts = type === 'mixtral' ? 'num_local_experts' : 'num_experts';
+    throw new ConfigError(`${file}: num_experts_per_tok`, `expected at most ${experts} (${moe.numExperts}), got ${moe.topK}`);
+  }
 }
 
 function moeOf(type: ModelType, cfg: Json, file: string, d: number): MoELayerConfig {
@@ -127,10 +161,14 @@ export function parseModelConfig(cfg: unknown, file = 'config.json'): ModelConfi
   const numHeads = int(json, file, 'num_attention_heads');
   const numKvHeads = int(json, file, 'num_key_value_heads', numHeads);
   if (numHeads % numKvHeads !== 0) throw new ConfigError(`${file}: num_key_value_heads`, `expected a divisor of num_attention_heads (${numHeads}), got ${numKvHeads}`);
-  const headDim = int(json, file, 'head_dim', Math.floor(d / numHeads));
+  const headDim = headDimOf(json, file, d, numHeads);
+  checkRopeScaling(json, file);
+  const vocabSize = int(json, file, 'vocab_size');
+  const moe = moeOf(modelType, json, file, d);
+  checkTopK(moe, modelType, file);
   return {
     modelType,
-    vocabSize: int(json, file, 'vocab_size'),
+    vocabSize,
     hiddenSize: d,
     numLayers: int(json, file, 'num_hidden_layers'),
     numHeads,
@@ -142,8 +180,8 @@ export function parseModelConfig(cfg: unknown, file = 'config.json'): ModelConfi
     qkvBias: modelType === 'qwen2_moe',
     qkNorm: modelType === 'qwen3_moe' ? 'per-head' : modelType === 'olmoe' ? 'full' : 'none',
     tieWordEmbeddings: bool(json, 'tie_word_embeddings', false),
-    moe: moeOf(modelType, json, file, d),
+    moe,
     bosTokenId: typeof json.bos_token_id === 'number' ? json.bos_token_id : undefined,
-    eosTokenIds: ids(json.eos_token_id),
+    eosTokenIds: ids(json.eos_token_id, file, 'eos_token_id', vocabSize),
   };
 }

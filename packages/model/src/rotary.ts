@@ -2,9 +2,11 @@
  * Rotary position embeddings in the Hugging Face "rotate half" convention: dimension i and
  * i + hd/2 of each head form a pair rotated by position * theta^(-2i / hd).
  */
+import { ShapeError } from '@moe-runtime/core';
 
-/** Precomputed inverse frequencies of one head size. */
+/** Precomputed inverse frequencies of one head size (even: dimensions pair up as i, i + hd/2). */
 export function inverseFrequencies(headDim: number, theta: number): Float64Array {
+  if (!Number.isInteger(headDim) || headDim < 2 || headDim % 2 !== 0) throw new ShapeError(`rotary head_dim must be an even integer >= 2, got ${headDim}`);
   const half = headDim / 2;
   const out = new Float64Array(half);
   for (let i = 0; i < half; i++) out[i] = 1 / theta ** ((2 * i) / headDim);

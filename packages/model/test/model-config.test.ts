@@ -1,0 +1,45 @@
+import { ConfigError, ShapeError } from '@moe-runtime/core';
+import { describe, expect, it } from 'vitest';
+import { inverseFrequencies, parseModelConfig, tinyConfigJson } from '../src/index.js';
+
+describe('parseModelConfig rejects shapes the decoder cannot run', () => {
+  const base = tinyConfigJson({ modelType: 'mixtral' });
+
+  it('accepts the tiny config', () => {
+    expect(parseModelConfig(base).headDim).toBe(16);
+  });
+
+  it('names hidden_size when it does not split into num_attention_heads and head_dim is absent', () => {
+    const { head_dim: _omit, ...rest } = base;
+    const bad = { ...rest, hidden_size: 66, num_attention_heads: 4 };
+    expect(() => parseModelConfig(bad)).toThrow(ConfigError);
+    expect(() => parseModelConfig(bad)).toThrow(/config\.json: head_dim.*hidden_size \(66\).*num_attention_heads \(4\)/);
+  });
+
+  it('names an odd head_dim (rotary pairs dimension i with i + head_dim/2)', () => {
+    expect(() => parseModelConfig({ ...base, head_dim: 15 })).toThrow(/config\.json: head_dim: expected an even integer, got 15/);
+  });
+
+  it('names num_experts_per_tok above the expert count', () => {
+    expect(() => parseModelConfig({ ...base, num_experts_per_tok: 9 })).toThrow(/config\.json: num_experts_per_tok: expected at most num_local_experts \(8\), got 9/);
+  });
+
+  it('names an eos_token_id that is not a token of the vocabulary', () => {
+    expect(() => parseModelConfig({ ...base, eos_token_id: '2' })).toThrow(/config\.json: eos_token_id/);
+    expect(() => parseModelConfig({ ...base, eos_token_id: [2, 384] })).toThrow(/config\.json: eos_token_id: expected .*\[0, 384\).*384/);
+    expect(parseModelConfig({ ...base, eos_token_id: [2, 7] }).eosTokenIds).toEqual([2, 7]);
+  });
+
+  it('names a rope_scaling it would otherwise silently ignore', () => {
+    expect(() => parseModelConfig({ ...base, rope_scaling: { type: 'yarn', factor: 4 } })).toThrow(/config\.json: rope_scaling: .*got \{"type":"yarn","factor":4\}/);
+    expect(parseModelConfig({ ...base, rope_scaling: null }).headDim).toBe(16);
+  });
+});
+
+describe('rotary frequencies', () => {
+  it('reject an odd head size', () => {
+    expect(() => inverseFrequencies(7, 10000)).toThrow(ShapeError);
+    expect(inverseFrequencies(8, 10000)).toHaveLength(4);
+  });
+});
+
