@@ -20,6 +20,7 @@ export function checkExpertGroup(group: ExpertGroup): void {
   const { hiddenSize: d, ffnSize: f } = group;
   group.experts.forEach((e, i) => {
     const at = `experts[${i}]`;
+    if (!e || typeof e !== 'object') throw new ShapeError(`${at}: expected { up, down${group.kind === 'swiglu' ? ', gate' : ''} } weights`);
     if (group.kind === 'swiglu') tensor(`${at}.gate`, e.gate, [f, d]);
     else if (e.gate) throw new ShapeError(`${at}.gate is present but ${group.kind} experts have no gate projection`);
     tensor(`${at}.up`, e.up, [f, d]);

@@ -29,6 +29,7 @@ import { combineExpertRows, gatherExpertRows } from './host-routing.js';
 import { buildLinearGraph, LINEAR_INPUT, LINEAR_OUTPUT } from './linear-graph.js';
 import { resolveOnnxOptions, type OnnxBackendOptions, type ResolvedOnnxOptions } from './options.js';
 import { OnnxPreparedExperts, OnnxPreparedLinear, type ExpertSession, type Releasable } from './prepared.js';
+import { checkRoutingPlan } from './plan-checks.js';
 import { checkProviders, createSession, float32Output, ORT_VERSION, runSession } from './sessions.js';
 
 /** A Backend on onnxruntime-node. Create it with {@link OnnxBackend.create}. */
@@ -89,7 +90,8 @@ export class OnnxBackend implements Backend {
     }
     const session = layer.use();
     if (!Number.isInteger(rows) || rows < 0) throw new ShapeError(`linear(): rows must be a non-negative integer, got ${rows}`);
-    if (!(x instanceof Float32Array) || x.length !== rows * layer.inFeatures) {
+    if (!(x instanceof Float32Array)) throw new ShapeError(`linear(): x must be a Float32Array, got ${(x as object)?.constructor?.name ?? typeof x}`);
+    if (x.length !== rows * layer.inFeatures) {
       throw new ShapeError(`linear(): x has ${x?.length} values, expected rows x in = ${rows} x ${layer.inFeatures}`);
     }
     const result = await runSession('a linear layer', session, { [LINEAR_INPUT]: new Tensor('float32', x, [rows, layer.inFeatures]) });
@@ -123,10 +125,9 @@ export class OnnxBackend implements Backend {
     }
     const sessions = experts.use();
     const d = experts.hiddenSize;
-    if (plan.numExperts !== experts.numExperts) {
-      throw new ShapeError(`runExperts(): the plan routes to ${plan.numExperts} experts, the prepared group has ${experts.numExperts}`);
-    }
-    if (!(x instanceof Float32Array) || x.length !== plan.numTokens * d) {
+    checkRoutingPlan(plan, experts.numExperts);
+    if (!(x instanceof Float32Array)) throw new ShapeError(`runExperts(): x must be a Float32Array, got ${(x as object)?.constructor?.name ?? typeof x}`);
+    if (x.length !== plan.numTokens * d) {
       throw new ShapeError(`runExperts(): x has ${x?.length} values, expected numTokens x hiddenSize = ${plan.numTokens} x ${d}`);
     }
     const outputs: (Float32Array | undefined)[] = new Array(plan.numExperts);

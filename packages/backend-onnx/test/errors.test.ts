@@ -9,6 +9,7 @@ import {
   resolveBackend,
   ShapeError,
   compareOutputs,
+  randomInput,
   randomWeights,
   routedExpertGroup,
   type PreparedExperts,
@@ -88,6 +89,31 @@ describe('handles and shapes', () => {
     const h = await backend.prepareExperts(routedExpertGroup(config, w));
     await expect(backend.runExperts(h, new Float32Array(33), denseRoutingPlan(1, 4))).rejects.toThrow(ShapeError);
     await expect(backend.runExperts(h, new Float32Array(32), denseRoutingPlan(1, 3))).rejects.toThrow(ShapeError);
+    h.dispose();
+  });
+
+  it('an inconsistent plan is a ShapeError naming the field, not a wrong number or a crash in the combine', async () => {
+    const w = randomWeights(config, { seed: 8 });
+    const h = await backend.prepareExperts(routedExpertGroup(config, w));
+    const x = randomInput(3, 32, 9).data;
+    const plan = denseRoutingPlan(3, 4);
+    const bad: [string, object, RegExp][] = [
+      ['rowToken out of range', { rowToken: plan.rowToken.map((t, i) => (i === 1 ? 9 : t)) }, /plan\.rowToken\[1\] is 9/],
+      ['negative rowToken', { rowToken: plan.rowToken.map((t, i) => (i === 1 ? -1 : t)) }, /plan\.rowToken\[1\] is -1/],
+      ['tokenRows out of range', { tokenRows: plan.tokenRows.map((r, i) => (i === 1 ? 99 : r)) }, /plan\.tokenRows\[1\] is 99/],
+      ['tokenRows listing a row twice', { tokenRows: plan.tokenRows.map((r, i) => (i === 1 ? plan.tokenRows[0] : r)) }, /plan\.tokenRows\[1\]/],
+      ['decreasing expertOffsets', { expertOffsets: Int32Array.of(0, 5, 3, 9, 12) }, /plan\.expertOffsets/],
+      ['tokenOffsets out of order', { tokenOffsets: Int32Array.of(0, 8, 4, 12) }, /plan\.tokenOffsets/],
+      ['short rowWeight', { rowWeight: plan.rowWeight.subarray(1) }, /plan\.rowWeight/],
+    ];
+    for (const [what, patch, message] of bad) {
+      const err = await backend.runExperts(h, x, { ...plan, ...patch }).catch((e: unknown) => e);
+      expect(err, what).toBeInstanceOf(ShapeError);
+      expect((err as Error).message, what).toMatch(message);
+    }
+    await expect(backend.runExperts(h, x, null as never)).rejects.toThrow(ShapeError);
+    await expect(backend.runExperts(h, Array.from(x) as never, plan)).rejects.toThrow(/x must be a Float32Array, got Array/);
+    await expect(backend.prepareExperts({ ...routedExpertGroup(config, w), experts: [undefined as never] })).rejects.toThrow(/experts\[0\]: expected \{ up, down \}/);
     h.dispose();
   });
 
