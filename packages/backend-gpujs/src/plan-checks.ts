@@ -36,6 +36,9 @@ export function checkRoutingPlan(plan: RoutingPlan, numExperts: number): void {
   if (tokenOffsets.length !== numTokens + 1 || tokenOffsets[0] !== 0 || tokenOffsets[numTokens] !== rows) {
     throw new ShapeError(`plan.tokenOffsets must have ${numTokens + 1} entries running from 0 to the row count ${rows}`);
   }
+  for (let t = 0; t < numTokens; t++) {
+    if (!(tokenOffsets[t] <= tokenOffsets[t + 1])) throw new ShapeError(`plan.tokenOffsets must be non-decreasing; entry ${t + 1} is ${tokenOffsets[t + 1]} after ${tokenOffsets[t]}`);
+  }
   for (let r = 0; r < rows; r++) {
     const t = rowToken[r];
     if (!(t >= 0 && t < numTokens)) throw new ShapeError(`plan.rowToken[${r}] is ${t}, expected a token in [0, ${numTokens})`);
@@ -43,7 +46,6 @@ export function checkRoutingPlan(plan: RoutingPlan, numExperts: number): void {
   // tokenRows must list every row exactly once, each under the token it belongs to.
   const seen = new Uint8Array(rows);
   for (let t = 0; t < numTokens; t++) {
-    if (!(tokenOffsets[t] <= tokenOffsets[t + 1])) throw new ShapeError(`plan.tokenOffsets must be non-decreasing; entry ${t + 1} is ${tokenOffsets[t + 1]} after ${tokenOffsets[t]}`);
     for (let s = tokenOffsets[t]; s < tokenOffsets[t + 1]; s++) {
       const r = tokenRows[s];
       if (!(r >= 0 && r < rows) || seen[r] || rowToken[r] !== t) {
