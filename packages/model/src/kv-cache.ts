@@ -1,4 +1,5 @@
 /** Per-layer key/value caches of one generation session; grown by doubling as tokens arrive. */
+import { ConfigError } from '@moe-runtime/core';
 
 /** Keys and values of every layer for the positions seen so far. */
 export class KvCache {
@@ -14,6 +15,8 @@ export class KvCache {
     readonly width: number,
     initialCapacity = 256,
   ) {
+    // Doubling from 0 would never make room.
+    if (!Number.isInteger(initialCapacity) || initialCapacity < 1) throw new ConfigError('initialCapacity', `expected a positive integer, got ${initialCapacity}`);
     this.capacity = initialCapacity;
     this.keys = Array.from({ length: numLayers }, () => new Float32Array(initialCapacity * width));
     this.values = Array.from({ length: numLayers }, () => new Float32Array(initialCapacity * width));
