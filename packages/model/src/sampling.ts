@@ -2,7 +2,7 @@
  * Choosing the next token from logits: greedy, or sampling with temperature, top-k and top-p
  * (nucleus) from a seeded generator so a seed reproduces a generation.
  */
-import { ConfigError, createRng, type Rng } from '@moe-runtime/core';
+import { ConfigError, createRng, InvalidInputError, ShapeError, type Rng } from '@moe-runtime/core';
 
 /** Sampling options (OpenAI-style names map onto these). */
 export interface SamplingOptions {
@@ -24,8 +24,23 @@ export function validateSampling(o: SamplingOptions): void {
   if (o.seed !== undefined && !Number.isInteger(o.seed)) throw new ConfigError('seed', `expected an integer, got ${o.seed}`);
 }
 
+/** Throws unless `[offset, offset + length)` is a non-empty row of `logits`, with no NaN or +Infinity and one finite value at least. */
+function checkRow(logits: ArrayLike<number>, offset: number, length: number): void {
+  if (!Number.isInteger(offset) || !Number.isInteger(length) || length < 1 || offset < 0 || offset + length > logits.length) {
+    throw new ShapeError(`logits row [${offset}, ${offset + length}) is outside the ${logits.length} logits; expected a non-empty row inside them`);
+  }
+  let finite = false;
+  for (let i = 0; i < length; i++) {
+    const v = logits[offset + i];
+    if (Number.isNaN(v) || v === Infinity) throw new InvalidInputError(`logits[${i}] is ${v}; expected finite logits (or -Infinity for a masked token)`);
+    if (v !== -Infinity) finite = true;
+  }
+  if (!finite) throw new InvalidInputError('every logit is -Infinity; expected at least one finite logit');
+}
+
 /** Index of the largest logit (the lower id on ties). */
 export function argmax(logits: ArrayLike<number>, offset = 0, length = logits.length - offset): number {
+  checkRow(logits, offset, length);
   let best = 0;
   for (let i = 1; i < length; i++) if (logits[offset + i] > logits[offset + best]) best = i;
   return best;
@@ -44,6 +59,7 @@ export class Sampler {
   next(logits: ArrayLike<number>, offset = 0, length = logits.length - offset): number {
     const t = this.options.temperature ?? 0;
     if (t === 0) return argmax(logits, offset, length);
+    checkRow(logits, offset, length);
     const ids = Array.from({ length }, (_, i) => i).sort((a, b) => logits[offset + b] - logits[offset + a] || a - b);
     const k = this.options.topK ? Math.min(this.options.topK, length) : length;
     const kept = ids.slice(0, k);
