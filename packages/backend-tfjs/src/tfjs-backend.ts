@@ -28,6 +28,7 @@ import { combineRows, gatherRows, maxExpertRows } from './grouped-rows.js';
 import { toInOut } from './layout.js';
 import { estimateActivationBytes, estimateExpertBytes, estimateLinearBytes, wasmHeap } from './memory-budget.js';
 import { parseTfjsOptions, WASM_HEAP_LIMIT_BYTES, type TfjsBackendOptions } from './options.js';
+import { checkRoutingPlan } from './plan-checks.js';
 import { TfjsExperts, TfjsLinear } from './prepared.js';
 import { tf, type Tensor, type Tensor2D } from './tf.js';
 import { validateExpertGroup, validateLinear } from './validate-weights.js';
@@ -109,7 +110,8 @@ export class TfjsBackend implements Backend {
     this.ensureUsable();
     const l = this.own(layer, TfjsLinear, 'linear');
     if (!Number.isInteger(rows) || rows < 0) throw new ShapeError(`linear: rows must be a non-negative integer, got ${rows}`);
-    if (!(x instanceof Float32Array) || x.length !== rows * l.inFeatures) {
+    if (!(x instanceof Float32Array)) throw new ShapeError(`linear: x must be a Float32Array, got ${(x as object)?.constructor?.name ?? typeof x}`);
+    if (x.length !== rows * l.inFeatures) {
       throw new ShapeError(`linear: x has ${x?.length} elements, expected rows x in = ${rows} x ${l.inFeatures} = ${rows * l.inFeatures}`);
     }
     if (rows === 0) return new Float32Array(0);
@@ -230,23 +232,10 @@ function uploadExpert(e: ExpertGroup['experts'][number], d: number, f: number): 
 
 /** Throws a ShapeError unless `x` and `plan` match the prepared experts. */
 function checkPlan(h: TfjsExperts, x: Float32Array, plan: RoutingPlan): void {
-  if (!plan || plan.numExperts !== h.numExperts) {
-    throw new ShapeError(`runExperts: plan.numExperts is ${plan?.numExperts}, expected ${h.numExperts} (the prepared experts)`);
-  }
+  checkRoutingPlan(plan, h.numExperts);
+  if (!(x instanceof Float32Array)) throw new ShapeError(`runExperts: x must be a Float32Array, got ${(x as object)?.constructor?.name ?? typeof x}`);
   const expected = plan.numTokens * h.hiddenSize;
-  if (!(x instanceof Float32Array) || x.length !== expected) {
-    throw new ShapeError(`runExperts: x has ${x?.length} elements, expected numTokens x hiddenSize = ${plan.numTokens} x ${h.hiddenSize} = ${expected}`);
-  }
-  const rows = plan.rowToken.length;
-  if (plan.expertOffsets.length !== h.numExperts + 1 || plan.expertOffsets[h.numExperts] !== rows || plan.tokenOffsets.length !== plan.numTokens + 1) {
-    throw new ShapeError(`runExperts: the plan's offsets do not match its ${rows} rows, ${h.numExperts} experts and ${plan.numTokens} tokens`);
-  }
-  // A hand-made plan pointing outside x or outside its rows would read garbage: refuse it.
-  for (let r = 0; r < rows; r++) {
-    const t = plan.rowToken[r];
-    const back = plan.tokenRows[r];
-    if (!(t >= 0 && t < plan.numTokens) || !(back >= 0 && back < rows)) {
-      throw new ShapeError(`runExperts: plan row ${r} refers to token ${t} / row ${back}, outside [0, ${plan.numTokens}) / [0, ${rows})`);
-    }
+  if (x.length !== expected) {
+    throw new ShapeError(`runExperts: x has ${x.length} elements, expected numTokens x hiddenSize = ${plan.numTokens} x ${h.hiddenSize} = ${expected}`);
   }
 }

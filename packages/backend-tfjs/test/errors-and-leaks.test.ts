@@ -97,10 +97,27 @@ describe('tfjs backend (wasm): tensors, errors, routed rows only', () => {
     const plan = planFor([[0], [1]]);
     await expect(backend.runExperts(experts, x.subarray(0, 20), plan)).rejects.toThrow(ShapeError);
     await expect(backend.runExperts(experts, x, buildRoutingPlan({ token: Int32Array.of(0), expert: Int32Array.of(0), weight: Float32Array.of(1) }, 2, 3))).rejects.toThrow(
-      /plan.numExperts is 3, expected 6/,
+      /plan.numExperts is 3, expected the prepared group's 6/,
     );
     const bad = { ...plan, rowToken: Int32Array.of(0, 7) };
-    await expect(backend.runExperts(experts, x, bad)).rejects.toThrow(/plan row 1 refers to token 7/);
+    await expect(backend.runExperts(experts, x, bad)).rejects.toThrow(/plan.rowToken\[1\] is 7/);
+    // Every other plan field too: a wrong offset or weight count must not reach tfjs (a
+    // negative tensor shape) or the host combine (reads past the rows, a silently wrong sum).
+    const rows = planFor([[0, 1], [2, 3]]);
+    const inconsistent: [string, object, RegExp][] = [
+      ['decreasing expertOffsets', { expertOffsets: Int32Array.of(0, 3, 2, 3, 4, 4, 4) }, /plan\.expertOffsets/],
+      ['tokenOffsets out of order', { tokenOffsets: Int32Array.of(0, 3, 4) }, /plan\.tokenRows\[2\]/],
+      ['tokenOffsets not ending at the row count', { tokenOffsets: Int32Array.of(0, 2, 3) }, /plan\.tokenOffsets/],
+      ['tokenRows listing a row twice', { tokenRows: Int32Array.of(0, 0, 2, 3) }, /plan\.tokenRows\[1\]/],
+      ['short rowWeight', { rowWeight: rows.rowWeight.subarray(1) }, /plan\.rowWeight/],
+    ];
+    for (const [what, patch, message] of inconsistent) {
+      const err = await backend.runExperts(experts, x, { ...rows, ...patch }).catch((e: unknown) => e);
+      expect(err, what).toBeInstanceOf(ShapeError);
+      expect((err as Error).message, what).toMatch(message);
+    }
+    await expect(backend.runExperts(experts, x, null as never)).rejects.toThrow(ShapeError);
+    await expect(backend.runExperts(experts, Array.from(x) as never, plan)).rejects.toThrow(/x must be a Float32Array, got Array/);
     const lin = await backend.prepareLinear({ weight: HostTensor.float32([3, 16], randomInput(3, 16, 53).data) });
     await expect(backend.linear(lin, x, 1.5)).rejects.toThrow(ShapeError);
     await expect(backend.linear(lin, x, 3)).rejects.toThrow(/expected rows x in = 3 x 16 = 48/);
