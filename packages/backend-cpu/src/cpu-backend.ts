@@ -15,39 +15,13 @@ import {
 } from '@moe-runtime/core';
 import type { Engine } from './engine.js';
 import { CpuPreparedExperts, CpuPreparedLinear } from './handles.js';
+import { checkRoutingPlan } from './plan-checks.js';
 import { expertGroupData, linearData } from './prepare-checks.js';
 
 function checkInput(what: string, x: unknown, expected: number): Float32Array {
   if (!(x instanceof Float32Array)) throw new ShapeError(`${what} must be a Float32Array, got ${(x as object)?.constructor?.name ?? typeof x}`);
   if (x.length !== expected) throw new ShapeError(`${what} has ${x.length} values, expected ${expected}`);
   return x;
-}
-
-function checkPlan(plan: RoutingPlan, numExperts: number): void {
-  if (!plan || typeof plan !== 'object' || !(plan.expertOffsets instanceof Int32Array)) throw new ShapeError('plan must be a RoutingPlan (see buildRoutingPlan)');
-  if (!Number.isInteger(plan.numTokens) || plan.numTokens < 0) throw new ShapeError(`plan.numTokens is ${plan.numTokens}, expected a non-negative integer`);
-  if (plan.numExperts !== numExperts) throw new ShapeError(`plan.numExperts is ${plan.numExperts}, expected the prepared group's ${numExperts}`);
-  const rows = plan.rowToken.length;
-  if (plan.expertOffsets.length !== numExperts + 1 || plan.expertOffsets[numExperts] !== rows) {
-    throw new ShapeError(`plan.expertOffsets must have ${numExperts + 1} entries ending at the row count ${rows}`);
-  }
-  if (plan.tokenOffsets.length !== plan.numTokens + 1 || plan.tokenRows.length !== rows || plan.rowWeight.length !== rows) {
-    throw new ShapeError(`plan arrays disagree: tokenOffsets ${plan.tokenOffsets.length} (expected ${plan.numTokens + 1}), tokenRows ${plan.tokenRows.length} and rowWeight ${plan.rowWeight.length} (expected ${rows})`);
-  }
-  // The kernels index memory with these: a hand-made plan must not make them read elsewhere.
-  for (let e = 0; e < numExperts; e++) {
-    if (!(plan.expertOffsets[e] >= 0 && plan.expertOffsets[e] <= plan.expertOffsets[e + 1])) throw new ShapeError(`plan.expertOffsets must be non-decreasing from 0; entry ${e} is ${plan.expertOffsets[e]}`);
-  }
-  if (plan.tokenOffsets[0] !== 0 || plan.tokenOffsets[plan.numTokens] !== rows) throw new ShapeError(`plan.tokenOffsets must run from 0 to the row count ${rows}`);
-  for (let t = 0; t < plan.numTokens; t++) {
-    if (!(plan.tokenOffsets[t] <= plan.tokenOffsets[t + 1])) throw new ShapeError(`plan.tokenOffsets must be non-decreasing; entry ${t} is ${plan.tokenOffsets[t]}`);
-  }
-  for (let r = 0; r < rows; r++) {
-    const t = plan.rowToken[r];
-    if (!(t >= 0 && t < plan.numTokens)) throw new ShapeError(`plan.rowToken[${r}] is ${t}, expected a token in [0, ${plan.numTokens})`);
-    const s = plan.tokenRows[r];
-    if (!(s >= 0 && s < rows)) throw new ShapeError(`plan.tokenRows[${r}] is ${s}, expected a row in [0, ${rows})`);
-  }
 }
 
 /** The `cpu` backend. Create it with {@link createCpuBackend} or `getBackend('cpu')`. */
@@ -96,7 +70,7 @@ export class CpuBackend implements Backend {
   async runExperts(experts: PreparedExperts, x: Float32Array, plan: RoutingPlan): Promise<Float32Array> {
     this.alive();
     const handle = this.own(experts, CpuPreparedExperts, 'experts');
-    checkPlan(plan, handle.numExperts);
+    checkRoutingPlan(plan, handle.numExperts);
     checkInput('x', x, plan.numTokens * handle.hiddenSize);
     return this.compute.runExperts(handle.use('experts'), x, plan);
   }

@@ -71,7 +71,7 @@ export function expertGroupData(group: ExpertGroup): ExpertGroupData {
   }
   const d = positive('experts.hiddenSize', group.hiddenSize);
   const f = positive('experts.ffnSize', group.ffnSize);
-  if (!Array.isArray(group.experts) || group.experts.length === 0) throw new ShapeError('experts.experts must hold at least one expert');
+  if (!Array.isArray(group.experts) || group.experts.length === 0) throw new ConfigError('experts.experts', 'expected a non-empty array of expert weights');
   group.experts.forEach((e, j) => checkExpert(`experts[${j}]`, e, group.kind, d, f));
   const experts = [...group.experts];
   return { kind: group.kind, hiddenSize: d, ffnSize: f, numExperts: experts.length, expert: (j) => expertData(experts[j]) };

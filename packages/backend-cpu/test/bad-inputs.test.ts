@@ -57,6 +57,23 @@ describe('bad inputs', () => {
       await expect(a.runExperts(experts, x, badToken)).rejects.toThrow(/plan.rowToken\[5\] is 3/);
       const badRows = { ...plan, tokenRows: plan.tokenRows.map((r, i) => (i === 2 ? -1 : r)) };
       await expect(a.runExperts(experts, x, badRows)).rejects.toThrow(ShapeError);
+      // Every other plan field: offsets, duplicate or misplaced rows, weights. The wasm engine
+      // would read arena memory another layer wrote; the combine would sum the wrong rows.
+      const inconsistent: [string, object, RegExp][] = [
+        ['expertOffsets not starting at 0', { expertOffsets: Int32Array.of(1, 3, 6, 9, 12) }, /plan\.expertOffsets/],
+        ['decreasing expertOffsets', { expertOffsets: Int32Array.of(0, 5, 3, 9, 12) }, /plan\.expertOffsets/],
+        ['tokenOffsets out of order', { tokenOffsets: Int32Array.of(0, 8, 4, 12) }, /plan\.tokenOffsets/],
+        ['tokenRows listing a row twice', { tokenRows: plan.tokenRows.map((r, i) => (i === 1 ? plan.tokenRows[0] : r)) }, /plan\.tokenRows\[1\]/],
+        ['tokenRows listing another token\'s row', { tokenRows: plan.tokenRows.map((r, i) => (i === 0 ? plan.tokenRows[4] : i === 4 ? plan.tokenRows[0] : r)) }, /plan\.tokenRows\[0\]/],
+        ['short rowWeight', { rowWeight: plan.rowWeight.subarray(1) }, /plan\.rowWeight/],
+      ];
+      for (const [what, patch, message] of inconsistent) {
+        const err = await a.runExperts(experts, x, { ...plan, ...patch }).catch((e: unknown) => e);
+        expect(err, what).toBeInstanceOf(ShapeError);
+        expect((err as Error).message, what).toMatch(message);
+      }
+      await expect(a.runExperts(experts, x, null as never)).rejects.toThrow(ShapeError);
+      expect((await a.runExperts(experts, new Float32Array(0), denseRoutingPlan(0, 4))).length).toBe(0);
       expect((await a.runExperts(experts, x, plan)).length).toBe(24);
       experts.dispose();
       await expect(a.runExperts(experts, x, plan)).rejects.toThrow(/disposed/);
@@ -74,6 +91,7 @@ describe('bad inputs', () => {
       const broken = { ...group, experts: group.experts.map((e, j) => (j === 2 ? { ...e, down: HostTensor.float32([8, 11]) } : e)) };
       await expect(a.prepareExperts(broken)).rejects.toThrow(/experts\[2\]\.down has shape \[8, 11\], expected \[8, 12\]/);
       await expect(a.prepareExperts({ ...group, kind: 'tanh' as never })).rejects.toThrow(ConfigError);
+      await expect(a.prepareExperts({ ...group, experts: [] })).rejects.toThrow(/experts\.experts: expected a non-empty array/);
       await expect(a.prepareLinear({ weight: HostTensor.float32([4, 8]), bias: HostTensor.float32([5]) })).rejects.toThrow(/weights.bias/);
     } finally {
       await a.dispose();
