@@ -133,7 +133,8 @@ export function referenceForward(
   const shared = sharedExpertGroup(config, weights);
   if (shared) {
     let gate: Float32Array | undefined;
-    if (weights.sharedGate) {
+    // Gated only when the config says so, as MoELayer does (a gate tensor alone does not gate).
+    if (config.sharedExperts?.gated && weights.sharedGate) {
       const g = referenceLinear(weights.sharedGate, data, t);
       // Gate weights enter the plan as float32, as they do on a backend.
       gate = Float32Array.from(g, sigmoid);
