@@ -41,6 +41,8 @@ export interface TinyCheckpointOptions {
   readonly sharedFfnSize?: number;
   /** Write this many shards plus an index (default 1: a single model.safetensors). */
   readonly shards?: number;
+  /** Tie the LM head to the embeddings (no `lm_head.weight` is written). Default false. */
+  readonly tieWordEmbeddings?: boolean;
 }
 
 /** The Hugging Face `config.json` object for the options. */
@@ -60,7 +62,7 @@ export function tinyConfigJson(o: TinyCheckpointOptions = {}): Record<string, un
     rms_norm_eps: 1e-5,
     rope_theta: type === 'mixtral' ? 1e6 : 10000,
     max_position_embeddings: 4096,
-    tie_word_embeddings: false,
+    tie_word_embeddings: o.tieWordEmbeddings ?? false,
     bos_token_id: TINY_SPECIAL_TOKENS.bos,
     eos_token_id: TINY_SPECIAL_TOKENS.eos,
     num_experts_per_tok: o.topK ?? 2,

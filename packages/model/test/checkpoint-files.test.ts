@@ -1,0 +1,65 @@
+import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import '@moe-runtime/backend-cpu';
+import { ConfigError, getBackend, SafetensorsError } from '@moe-runtime/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadCheckpoint, MoEModel, referenceModelLogits, TextModel, writeTinyCheckpoint } from '../src/index.js';
+
+let root: string;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'moe-files-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const PROMPT = [1, 33, 180, 97, 254, 12, 71];
+
+describe('tied word embeddings', () => {
+  it('loads the embeddings as the LM head when lm_head.weight is absent, and matches the reference', async () => {
+    const dir = join(root, 'tied');
+    await writeTinyCheckpoint(dir, { modelType: 'olmoe', seed: 23, tieWordEmbeddings: true });
+    const { config, weights } = await loadCheckpoint(dir);
+    expect(config.tieWordEmbeddings).toBe(true);
+    expect(weights.lmHead).toBe(weights.embed);
+    const model = await MoEModel.create(config, weights, await getBackend('cpu'));
+    const out = await model.forward(model.newSession(), PROMPT, { allLogits: true });
+    const ref = referenceModelLogits(config, weights, PROMPT);
+    let maxAbs = 0;
+    for (let i = 0; i < ref.logits.length; i++) maxAbs = Math.max(maxAbs, Math.abs(out.logits[i] - ref.logits[i]));
+    expect(maxAbs).toBeLessThan(1e-3);
+    model.dispose();
+  });
+
+  it('names lm_head.weight when the config does not tie and the checkpoint has no LM head', async () => {
+    const dir = join(root, 'untied-missing');
+    await writeTinyCheckpoint(dir, { modelType: 'mixtral', seed: 24, tieWordEmbeddings: true });
+    const json = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ ...json, tie_word_embeddings: false }));
+    await expect(loadCheckpoint(dir)).rejects.toThrow(SafetensorsError);
+    await expect(loadCheckpoint(dir)).rejects.toThrow(/missing tensor 'lm_head\.weight' \(expected shape \[384, 64\]\)/);
+  });
+});
+
+describe('tokenizer files', () => {
+  it('names a missing tokenizer.json', async () => {
+    const dir = join(root, 'no-tokenizer');
+    await writeTinyCheckpoint(dir, { modelType: 'mixtral', seed: 25 });
+    await unlink(join(dir, 'tokenizer.json'));
+    const err = await TextModel.load(dir, { backend: 'cpu' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(/tokenizer\.json.*cannot read the tokenizer file/);
+  });
+
+  it('loads without tokenizer_config.json, then has no chat template to apply', async () => {
+    const dir = join(root, 'no-tokenizer-config');
+    await writeTinyCheckpoint(dir, { modelType: 'mixtral', seed: 26 });
+    await unlink(join(dir, 'tokenizer_config.json'));
+    const tm = await TextModel.load(dir, { backend: 'cpu' });
+    expect(tm.tokenizer.hasChatTemplate).toBe(false);
+    expect(() => tm.tokenizer.applyChatTemplate([{ role: 'user', content: 'hi' }])).toThrow(/tokenizer_config\.json: chat_template/);
+    tm.dispose();
+  });
+});
