@@ -87,6 +87,11 @@ export class GpuJsBackend implements Backend {
   private readonly kernels = new Map<string, TypedKernel>();
   private readonly queue = new SerialQueue();
   private disposed = false;
+  /** Handles not yet disposed: dispose() frees their device buffers / textures before the device. */
+  private readonly live = new Set<GpuJsLinear | GpuJsExperts>();
+  private readonly forget = (h: GpuJsLinear | GpuJsExperts): void => {
+    this.live.delete(h);
+  };
 
   private constructor(probe: ModeProbe, gpu: GpuInstance, options: GpuJsBackendOptions) {
     this.mode = probe.mode;
@@ -116,6 +121,11 @@ export class GpuJsBackend implements Backend {
     gpu.addFunction(silu, { argumentTypes: { v: 'Number' }, returnType: 'Number' });
     gpu.addFunction(geluErf, { argumentTypes: { v: 'Number' }, returnType: 'Number' });
     return new GpuJsBackend(probe, gpu, options);
+  }
+
+  private track<T extends GpuJsLinear | GpuJsExperts>(h: T): T {
+    this.live.add(h);
+    return h;
   }
 
   private checkAlive(): void {
@@ -207,7 +217,7 @@ export class GpuJsBackend implements Backend {
     weights.bias?.assertShape('linear bias', [out]);
     const chunks = packLinear(weights.weight.toFloat32(), float32Of(weights.bias), out, inF, this.maxBindingBytes, 'linear weight');
     rowBlock(Math.max(inF, out), this.maxBindingBytes, 'linear');
-    return this.queue.run(async () => new GpuJsLinear(this, inF, out, await this.upload(chunks)));
+    return this.queue.run(async () => this.track(new GpuJsLinear(this, inF, out, await this.upload(chunks), this.forget)));
   }
 
   async linear(layer: PreparedLinear, x: Float32Array, rows: number): Promise<Float32Array> {
@@ -256,7 +266,7 @@ export class GpuJsBackend implements Backend {
         new GpuJsExperts(this, kind, d, f, experts).dispose();
         throw err;
       }
-      return new GpuJsExperts(this, kind, d, f, experts);
+      return this.track(new GpuJsExperts(this, kind, d, f, experts, this.forget));
     });
   }
 
@@ -342,6 +352,7 @@ export class GpuJsBackend implements Backend {
     if (this.disposed) return;
     this.disposed = true;
     await this.queue.run(async () => {
+      for (const h of [...this.live]) h.dispose();
       for (const k of this.kernels.values()) k.destroy();
       this.kernels.clear();
       await this.gpu.destroy();

@@ -17,6 +17,7 @@ export class GpuJsLinear implements PreparedLinear {
     readonly inFeatures: number,
     readonly outFeatures: number,
     readonly chunks: readonly WeightChunk[],
+    private readonly onDispose: (h: GpuJsLinear) => void = () => undefined,
   ) {}
 
   get disposed(): boolean {
@@ -27,6 +28,7 @@ export class GpuJsLinear implements PreparedLinear {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
     release(this.chunks);
+    this.onDispose(this);
   }
 }
 
@@ -48,6 +50,7 @@ export class GpuJsExperts implements PreparedExperts {
     readonly hiddenSize: number,
     readonly ffnSize: number,
     readonly experts: readonly PackedExpert[],
+    private readonly onDispose: (h: GpuJsExperts) => void = () => undefined,
   ) {}
 
   get numExperts(): number {
@@ -65,5 +68,6 @@ export class GpuJsExperts implements PreparedExperts {
       release(e.first);
       release(e.down);
     }
+    this.onDispose(this);
   }
 }

@@ -12,6 +12,7 @@ import {
 } from '@moe-runtime/core';
 import { chooseMode, createGpuJsBackend, probeMode, type GpuJsBackend } from '../src/index.js';
 import { TypedKernel } from '../src/typed-kernel.js';
+import type { GpuJsExperts, GpuJsLinear } from '../src/prepared.js';
 import type { GpuInstance, KernelFunction, KernelInstance } from '../src/gpujs-types.js';
 import { kernelModeOf, loadGpuJs } from '../src/gpujs-loader.js';
 import { copyKernel } from '../src/kernel-sources.js';
@@ -192,6 +193,20 @@ describe('gpujs bad inputs', () => {
     } finally {
       await b.dispose();
     }
+  });
+
+  it('dispose() frees the handles it prepared (their device buffers go before the device)', async () => {
+    const b = await createGpuJsBackend({ mode: 'cpu' });
+    const lin = (await b.prepareLinear({ weight: tensor([4, 3]) })) as GpuJsLinear;
+    const e = { gate: tensor([5, 4]), up: tensor([5, 4]), down: tensor([4, 5]) };
+    const experts = (await b.prepareExperts({ kind: 'swiglu', hiddenSize: 4, ffnSize: 5, experts: [e] })) as GpuJsExperts;
+    const early = (await b.prepareLinear({ weight: tensor([2, 3]) })) as GpuJsLinear;
+    early.dispose();
+    await b.dispose();
+    expect(lin.disposed).toBe(true);
+    expect(experts.disposed).toBe(true);
+    lin.dispose(); // a second dispose by the caller is a no-op
+    await expect(b.runExperts(experts, randomNormal(rng, 4), denseRoutingPlan(1, 1))).rejects.toThrow(/disposed/);
   });
 
   it('refuses a single column larger than the binding limit', async () => {
