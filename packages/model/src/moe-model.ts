@@ -151,6 +151,11 @@ export class MoEModel {
     const c = this.config;
     const n = tokens.length;
     if (n === 0) throw new ShapeError('forward needs at least one token');
+    const kvw = c.numKvHeads * c.headDim;
+    if (session.cache.numLayers !== c.numLayers || session.cache.width !== kvw) {
+      // Another model's session: its cache rows would be read with the wrong stride.
+      throw new ShapeError(`session: its KV cache holds ${session.cache.numLayers} layers of width ${session.cache.width}, this model needs ${c.numLayers} layers of width ${kvw}`);
+    }
     const start = session.position;
     if (start + n > c.maxPositions) throw new ShapeError(`sequence of ${start + n} tokens exceeds max_position_embeddings (${c.maxPositions})`);
     session.cache.reserve(start + n);

@@ -63,3 +63,16 @@ describe('tokenizer files', () => {
     tm.dispose();
   });
 });
+
+describe('sessions', () => {
+  it('rejects a session made by a model of another shape instead of reading its cache', async () => {
+    const backend = await getBackend('cpu');
+    const a = await writeTinyCheckpoint(join(root, 'session-a'), { modelType: 'mixtral', seed: 27 });
+    const b = await writeTinyCheckpoint(join(root, 'session-b'), { modelType: 'mixtral', seed: 28, numKvHeads: 4 });
+    const ma = await MoEModel.create(a.config, a.weights, backend);
+    const mb = await MoEModel.create(b.config, b.weights, backend);
+    await expect(mb.forward(ma.newSession(), PROMPT)).rejects.toThrow(/session: its KV cache holds 2 layers of width 32, this model needs 2 layers of width 64/);
+    ma.dispose();
+    mb.dispose();
+  });
+});
