@@ -7,7 +7,7 @@
  * 2 bad arguments or an invalid scenario file.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -23,6 +23,7 @@ import {
 } from './backends.js';
 import { colorsFor, type Colors } from './colors.js';
 import { compareResults, readResults, renderComparison } from './compare.js';
+import { checkFootprint } from './footprint.js';
 import { renderHtml } from './html-report.js';
 import { renderMarkdown } from './markdown.js';
 import { machineFacts } from './machine.js';
@@ -200,6 +201,7 @@ async function run(args: readonly string[], o: CliOptions, io: MainIO): Promise<
   // Read the earlier results before running, so a bad path fails in a second, not after the run.
   const old = o.compare ? readResults(o.compare) : undefined;
   const scenarios = selected.map((s) => withOverrides(s, { tokens: o.tokens, repeats: o.repeats, warmup: o.warmup }));
+  for (const s of scenarios) checkFootprint(s, totalmem());
   const backends: BackendChoice[] = o.backends ?? known;
   const machine = machineFacts(['@moe-runtime/core', ...loads.filter((l) => l.loaded).map((l) => l.pkg)]);
   const progress = progressHooks(io, o.progress);

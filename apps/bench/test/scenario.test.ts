@@ -138,3 +138,18 @@ describe('the CLI on an invalid scenario', () => {
     expect(io.err()).toContain('repeats');
   });
 });
+
+describe('the CLI refuses what would hang or crash later', () => {
+  it('exits 2 naming the field when a scenario cannot fit in memory (a typo like hiddenSize 1e9 or T=1e12)', async () => {
+    const dir = writeScenario(tempDir(), { ...TINY, layer: { ...TINY.layer, hiddenSize: 1e9 } });
+    let io = captureIO();
+    expect(await main(['-d', dir, 'tiny', '-b', 'cpu', '--no-progress'], io)).toBe(2);
+    expect(io.err()).toMatch(/moe-bench: layer: scenario 'tiny' needs about [\d.e+]+ GiB for its layer \(hiddenSize 1000000000, ffnSize 48, 4 experts\); this machine has [\d.]+ GiB: expected a smaller layer/);
+    expect(io.out()).toBe('');
+    writeScenario(dir, TINY);
+    io = captureIO();
+    expect(await main(['-d', dir, 'tiny', '-b', 'cpu', '-t', '1000000000000', '--no-progress'], io)).toBe(2);
+    expect(io.err()).toMatch(/moe-bench: tokens: scenario 'tiny' needs about .* GiB for T=1000000000000 tokens of hiddenSize 32; .*expected a smaller tokens/);
+    expect(io.out()).toBe('');
+  });
+});
