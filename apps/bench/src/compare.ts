@@ -39,6 +39,7 @@ export function readResults(file: string): BenchResults {
   } catch (err) {
     throw new ConfigError('compare', `cannot read results file ${file}: ${(err as Error).message}`);
   }
+  if (typeof value !== 'object' || value === null) throw new ConfigError('compare', `${file} is not a moe-bench results file (expected a JSON object with a "records" array)`);
   const records = (value as { records?: unknown }).records;
   if (!Array.isArray(records)) throw new ConfigError('compare', `${file} is not a moe-bench results file (no "records" array)`);
   records.forEach((r, i) => {

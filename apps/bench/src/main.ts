@@ -76,10 +76,12 @@ function percent(v: string): number {
 function intList(v: string): number[] {
   const out = v.split(',').map((s) => Number(s.trim()));
   if (out.some((n) => !Number.isInteger(n) || n < 1)) throw new InvalidArgumentError(`expected a comma-separated list of positive integers, got '${v}'`);
+  if (new Set(out).size !== out.length) throw new InvalidArgumentError(`expected distinct token counts, got '${v}'`);
   return out;
 }
 
 function backendList(v: string): BackendChoice[] {
+  if (!v.split(',').some((s) => s.trim())) throw new InvalidArgumentError(`expected at least one backend name, got '${v}'`);
   try {
     return v.split(',').filter(Boolean).map((s) => parseBackendSpec(s.trim()));
   } catch (err) {

@@ -152,4 +152,19 @@ describe('the CLI refuses what would hang or crash later', () => {
     expect(io.err()).toMatch(/moe-bench: tokens: scenario 'tiny' needs about .* GiB for T=1000000000000 tokens of hiddenSize 32; .*expected a smaller tokens/);
     expect(io.out()).toBe('');
   });
+
+  it('exits 2 on repeated token counts, an empty backend list and a results file that is not an object', async () => {
+    const dir = writeScenario(tempDir(), TINY);
+    let io = captureIO();
+    expect(await main(['-d', dir, 'tiny', '-t', '1,4,1'], io)).toBe(2);
+    expect(io.err()).toContain("expected distinct token counts, got '1,4,1'");
+    io = captureIO();
+    expect(await main(['-d', dir, 'tiny', '-b', ' , '], io)).toBe(2);
+    expect(io.err()).toContain("expected at least one backend name, got ' , '");
+    writeFileSync(join(dir, 'null.json'), 'null');
+    io = captureIO();
+    expect(await main(['-d', dir, 'tiny', '--compare', join(dir, 'null.json')], io)).toBe(2);
+    expect(io.err()).toContain('null.json is not a moe-bench results file (expected a JSON object with a "records" array)');
+    expect(io.out()).toBe('');
+  });
 });
