@@ -4,7 +4,7 @@
  * with itself or with the prepared group must fail with a ShapeError naming the field, not
  * read past an array (NaN, zeros, a crash deep in the runtime). O(rows + tokens + experts).
  */
-import { ShapeError, type RoutingPlan } from '@moe-runtime/core';
+import { InvalidInputError, ShapeError, type RoutingPlan } from '@moe-runtime/core';
 
 function int32(plan: RoutingPlan, key: 'expertOffsets' | 'rowToken' | 'tokenOffsets' | 'tokenRows'): Int32Array {
   const a = plan[key];
@@ -12,7 +12,10 @@ function int32(plan: RoutingPlan, key: 'expertOffsets' | 'rowToken' | 'tokenOffs
   return a;
 }
 
-/** Throws a ShapeError unless `plan` is a self-consistent plan over `numExperts` experts. */
+/**
+ * Throws a ShapeError unless `plan` is a self-consistent plan over `numExperts` experts (an
+ * InvalidInputError for a non-finite combine weight).
+ */
 export function checkRoutingPlan(plan: RoutingPlan, numExperts: number): void {
   if (!plan || typeof plan !== 'object') throw new ShapeError('plan must be a RoutingPlan (see buildRoutingPlan)');
   const { numTokens } = plan;
@@ -25,6 +28,10 @@ export function checkRoutingPlan(plan: RoutingPlan, numExperts: number): void {
   const rows = rowToken.length;
   if (!(plan.rowWeight instanceof Float32Array) || plan.rowWeight.length !== rows) {
     throw new ShapeError(`plan.rowWeight must be a Float32Array of ${rows} values (one per row), got ${plan.rowWeight?.length}`);
+  }
+  for (let r = 0; r < rows; r++) {
+    // buildRoutingPlan refuses these; a hand-made plan would turn the whole token into NaN.
+    if (!Number.isFinite(plan.rowWeight[r])) throw new InvalidInputError(`plan.rowWeight[${r}] is ${plan.rowWeight[r]}, expected a finite combine weight`);
   }
   if (tokenRows.length !== rows) throw new ShapeError(`plan.tokenRows has ${tokenRows.length} entries, expected the row count ${rows}`);
   if (expertOffsets.length !== numExperts + 1 || expertOffsets[0] !== 0 || expertOffsets[numExperts] !== rows) {

@@ -3,6 +3,7 @@ import {
   ConfigError,
   denseRoutingPlan,
   HostTensor,
+  InvalidInputError,
   randomWeights,
   routedExpertGroup,
   ShapeError,
@@ -73,6 +74,7 @@ describe('bad inputs', () => {
         expect((err as Error).message, what).toMatch(message);
       }
       await expect(a.runExperts(experts, x, null as never)).rejects.toThrow(ShapeError);
+      await expect(a.runExperts(experts, x, { ...plan, rowWeight: plan.rowWeight.map((v, i) => (i === 1 ? NaN : v)) })).rejects.toThrow(InvalidInputError);
       expect((await a.runExperts(experts, new Float32Array(0), denseRoutingPlan(0, 4))).length).toBe(0);
       expect((await a.runExperts(experts, x, plan)).length).toBe(24);
       experts.dispose();

@@ -5,6 +5,7 @@ import {
   denseRoutingPlan,
   getBackend,
   HostTensor,
+  InvalidInputError,
   listBackends,
   randomNormal,
   createRng,
@@ -158,6 +159,7 @@ describe('gpujs bad inputs', () => {
         expect((err as Error).message, what).toMatch(message);
       }
       await expect(b.runExperts(experts, x, null as never)).rejects.toThrow(ShapeError);
+      await expect(b.runExperts(experts, x, { ...plan, rowWeight: plan.rowWeight.map((v, i) => (i === 1 ? NaN : v)) })).rejects.toThrow(InvalidInputError);
       await expect(b.runExperts(experts, Array.from(x) as never, plan)).rejects.toThrow(ShapeError);
       // Zero tokens: an empty result, nothing computed.
       expect((await b.runExperts(experts, new Float32Array(0), denseRoutingPlan(0, 2))).length).toBe(0);

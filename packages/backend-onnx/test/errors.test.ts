@@ -5,6 +5,7 @@ import {
   ConfigError,
   denseRoutingPlan,
   HostTensor,
+  InvalidInputError,
   referenceLinear,
   resolveBackend,
   ShapeError,
@@ -112,6 +113,7 @@ describe('handles and shapes', () => {
       expect((err as Error).message, what).toMatch(message);
     }
     await expect(backend.runExperts(h, x, null as never)).rejects.toThrow(ShapeError);
+    await expect(backend.runExperts(h, x, { ...plan, rowWeight: plan.rowWeight.map((v, i) => (i === 1 ? NaN : v)) })).rejects.toThrow(InvalidInputError);
     await expect(backend.runExperts(h, Array.from(x) as never, plan)).rejects.toThrow(/x must be a Float32Array, got Array/);
     await expect(backend.prepareExperts({ ...routedExpertGroup(config, w), experts: [undefined as never] })).rejects.toThrow(/experts\[0\]: expected \{ up, down \}/);
     h.dispose();

@@ -9,6 +9,7 @@ import {
   buildRoutingPlan,
   ConfigError,
   HostTensor,
+  InvalidInputError,
   randomInput,
   randomWeights,
   referenceExperts,
@@ -117,6 +118,7 @@ describe('tfjs backend (wasm): tensors, errors, routed rows only', () => {
       expect((err as Error).message, what).toMatch(message);
     }
     await expect(backend.runExperts(experts, x, null as never)).rejects.toThrow(ShapeError);
+    await expect(backend.runExperts(experts, x, { ...rows, rowWeight: rows.rowWeight.map((v, i) => (i === 1 ? NaN : v)) })).rejects.toThrow(InvalidInputError);
     await expect(backend.runExperts(experts, Array.from(x) as never, plan)).rejects.toThrow(/x must be a Float32Array, got Array/);
     const lin = await backend.prepareLinear({ weight: HostTensor.float32([3, 16], randomInput(3, 16, 53).data) });
     await expect(backend.linear(lin, x, 1.5)).rejects.toThrow(ShapeError);
