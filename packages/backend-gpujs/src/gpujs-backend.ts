@@ -213,6 +213,7 @@ export class GpuJsBackend implements Backend {
     this.checkAlive();
     if (!(weights?.weight instanceof HostTensor) || weights.weight.shape.length !== 2) throw new ShapeError('linear weight: expected a 2-D HostTensor [out, in]');
     const [out, inF] = weights.weight.shape;
+    if (out < 1 || inF < 1) throw new ShapeError(`linear weight has shape [${out}, ${inF}]; expected positive dimensions [out, in]`);
     if (weights.bias !== undefined && !(weights.bias instanceof HostTensor)) throw new ShapeError(`linear bias: expected a HostTensor [${out}]`);
     weights.bias?.assertShape('linear bias', [out]);
     const chunks = packLinear(weights.weight.toFloat32(), float32Of(weights.bias), out, inF, this.maxBindingBytes, 'linear weight');

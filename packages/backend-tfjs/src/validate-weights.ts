@@ -14,6 +14,8 @@ export function validateLinear(w: LinearWeights): void {
   if (!w || !isTensor(w.weight) || w.weight.shape.length !== 2) {
     throw new ShapeError(`linear.weight: expected a 2-D HostTensor [out, in], got ${w && isTensor(w.weight) ? `shape [${w.weight.shape}]` : typeof w?.weight}`);
   }
+  const [out, inp] = w.weight.shape;
+  if (out < 1 || inp < 1) throw new ShapeError(`linear.weight has shape [${out}, ${inp}]; expected positive dimensions [out, in]`);
   if (w.bias !== undefined) {
     if (!isTensor(w.bias)) throw new ShapeError('linear.bias: expected a HostTensor [out]');
     w.bias.assertShape('linear.bias', [w.weight.shape[0]]);

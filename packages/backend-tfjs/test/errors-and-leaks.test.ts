@@ -131,6 +131,7 @@ describe('tfjs backend (wasm): tensors, errors, routed rows only', () => {
     await expect(backend.prepareExperts({ ...g, ffnSize: 23 })).rejects.toThrow(/experts\[0\]\.gate has shape \[24, 16\], expected \[23, 16\]/);
     await expect(backend.prepareExperts({ ...g, kind: 'gelu' })).rejects.toThrow(/gate is present/);
     await expect(backend.prepareLinear({ weight: HostTensor.float32([3, 16]), bias: HostTensor.float32([4]) })).rejects.toThrow(/linear.bias has shape \[4\], expected \[3\]/);
+    await expect(backend.prepareLinear({ weight: HostTensor.float32([0, 16]) })).rejects.toThrow(/linear.weight has shape \[0, 16\]; expected positive dimensions/);
     experts.dispose();
   });
 
