@@ -30,8 +30,8 @@ const DAWN_BACKENDS = ['default', 'opengles', 'opengl', 'vulkan', 'metal', 'd3d1
 
 /** Validates raw registry options into {@link GpuJsBackendOptions}. */
 export function parseOptions(options: BackendOptions | GpuJsBackendOptions | undefined): GpuJsBackendOptions {
-  const o = (options ?? {}) as Record<string, unknown>;
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new ConfigError('backend.options', 'expected an object');
+  const o = (options === undefined ? {} : options) as Record<string, unknown>;
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new ConfigError('backend.options', `expected an object, got ${JSON.stringify(o)}`);
   for (const key of Object.keys(o)) {
     if (!KEYS.includes(key)) throw new ConfigError(`backend.options.${key}`, `unknown option; expected one of ${KEYS.join(', ')}`);
   }

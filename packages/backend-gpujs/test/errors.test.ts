@@ -30,6 +30,8 @@ describe('gpujs options', () => {
     [{ maxBindingBytes: 1.5e6 + 0.5 }, 'backend.options.maxBindingBytes'],
     [{ threads: 'yes' }, 'backend.options.threads'],
     [{ dawnBackend: 'directx' }, 'backend.options.dawnBackend'],
+    [null, 'backend.options'],
+    [[1], 'backend.options'],
   ])('rejects %j naming %s', async (options, field) => {
     const err = await createGpuJsBackend(options as never).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
