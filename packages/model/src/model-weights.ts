@@ -1,5 +1,6 @@
 /** The weights of a decoder-only MoE model, in Hugging Face layout (`[out, in]` projections). */
-import type { HostTensor, MoEWeights } from '@moe-runtime/core';
+import { ShapeError, type HostTensor, type MoEWeights } from '@moe-runtime/core';
+import type { ModelConfig } from './model-config.js';
 
 /** Self-attention weights of one layer. */
 export interface AttentionWeights {
@@ -63,4 +64,44 @@ export function weightBytes(weights: ModelWeights): number {
     for (const e of [...l.moe.experts, ...(l.moe.shared ?? [])]) for (const t of Object.values(e)) add(t);
   }
   return bytes;
+}
+
+/** Checks a tensor that the config requires (present, with this shape). */
+function required(t: HostTensor | undefined, what: string, shape: readonly number[], c: ModelConfig): void {
+  if (!t) throw new ShapeError(`${what} is missing; ${c.modelType} needs [${shape.join(', ')}]`);
+  t.assertShape(what, shape);
+}
+
+/**
+ * Checks every non-MoE tensor against the config (core's MoELayer checks the MoE ones), so
+ * hand-built weights fail with the tensor named instead of in a kernel or at the first forward.
+ */
+export function validateModelWeights(c: ModelConfig, w: ModelWeights): void {
+  const d = c.hiddenSize;
+  const qw = c.numHeads * c.headDim;
+  const kvw = c.numKvHeads * c.headDim;
+  if (w.layers.length !== c.numLayers) throw new ShapeError(`weights have ${w.layers.length} layers, config.num_hidden_layers is ${c.numLayers}`);
+  required(w.embed, 'weights.embed', [c.vocabSize, d], c);
+  required(w.finalNorm, 'weights.finalNorm', [d], c);
+  required(w.lmHead, 'weights.lmHead', [c.vocabSize, d], c);
+  w.layers.forEach((l, i) => {
+    const p = `weights.layers[${i}]`;
+    const a = l.attention;
+    required(l.inputNorm, `${p}.inputNorm`, [d], c);
+    required(l.postAttentionNorm, `${p}.postAttentionNorm`, [d], c);
+    required(a.q, `${p}.attention.q`, [qw, d], c);
+    required(a.k, `${p}.attention.k`, [kvw, d], c);
+    required(a.v, `${p}.attention.v`, [kvw, d], c);
+    required(a.o, `${p}.attention.o`, [d, qw], c);
+    // Biases are all or nothing: the fused q/k/v projection cannot take some of them.
+    if (c.qkvBias || a.qBias || a.kBias || a.vBias) {
+      required(a.qBias, `${p}.attention.qBias`, [qw], c);
+      required(a.kBias, `${p}.attention.kBias`, [kvw], c);
+      required(a.vBias, `${p}.attention.vBias`, [kvw], c);
+    }
+    if (c.qkNorm !== 'none') {
+      required(a.qNorm, `${p}.attention.qNorm`, [c.qkNorm === 'per-head' ? c.headDim : qw], c);
+      required(a.kNorm, `${p}.attention.kNorm`, [c.qkNorm === 'per-head' ? c.headDim : kvw], c);
+    }
+  });
 }

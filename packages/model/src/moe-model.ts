@@ -19,7 +19,7 @@ import {
 import { causalAttention } from './attention.js';
 import { KvCache } from './kv-cache.js';
 import type { ModelConfig } from './model-config.js';
-import type { AttentionWeights, ModelWeights } from './model-weights.js';
+import { validateModelWeights, type AttentionWeights, type ModelWeights } from './model-weights.js';
 import { rmsNorm } from './rms-norm.js';
 import { applyRotary, inverseFrequencies } from './rotary.js';
 
@@ -103,9 +103,7 @@ export class MoEModel {
 
   /** Prepares every layer's weights on `backend`. */
   static async create(config: ModelConfig, weights: ModelWeights, backend: Backend): Promise<MoEModel> {
-    if (weights.layers.length !== config.numLayers) {
-      throw new ShapeError(`weights have ${weights.layers.length} layers, config.num_hidden_layers is ${config.numLayers}`);
-    }
+    validateModelWeights(config, weights);
     const layers: PreparedLayer[] = [];
     for (const lw of weights.layers) {
       const { qkv, o } = await prepareAttention(backend, lw.attention);

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '@moe-runtime/backend-cpu';
-import { ConfigError, getBackend, SafetensorsError } from '@moe-runtime/core';
+import { ConfigError, getBackend, SafetensorsError, ShapeError } from '@moe-runtime/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint, MoEModel, referenceModelLogits, TextModel, writeTinyCheckpoint } from '../src/index.js';
 
@@ -74,5 +74,34 @@ describe('sessions', () => {
     await expect(mb.forward(ma.newSession(), PROMPT)).rejects.toThrow(/session: its KV cache holds 2 layers of width 32, this model needs 2 layers of width 64/);
     ma.dispose();
     mb.dispose();
+  });
+});
+
+describe('hand-built weights', () => {
+  /** The error MoEModel.create throws, or a note that it built a model (disposed at once). */
+  const createError = async (...args: Parameters<typeof MoEModel.create>): Promise<unknown> =>
+    MoEModel.create(...args).then(
+      (m) => {
+        m.dispose();
+        return 'created a model';
+      },
+      (e: unknown) => e,
+    );
+
+  it('MoEModel.create names a missing or mis-shaped tensor instead of failing in a kernel or at forward', async () => {
+    const backend = await getBackend('cpu');
+    const q2 = await writeTinyCheckpoint(join(root, 'hand-qwen2'), { modelType: 'qwen2_moe', seed: 29 });
+    const noBias = { ...q2.weights, layers: q2.weights.layers.map((l, i) => (i === 1 ? { ...l, attention: { ...l.attention, kBias: undefined } } : l)) };
+    expect(String(await createError(q2.config, noBias, backend))).toMatch(/layers\[1\]\.attention\.kBias is missing; qwen2_moe needs \[32\]/);
+    const ol = await writeTinyCheckpoint(join(root, 'hand-olmoe'), { modelType: 'olmoe', seed: 30 });
+    const noNorm = { ...ol.weights, layers: ol.weights.layers.map((l) => ({ ...l, attention: { ...l.attention, qNorm: undefined } })) };
+    expect(String(await createError(ol.config, noNorm, backend))).toMatch(/layers\[0\]\.attention\.qNorm is missing; olmoe needs \[64\]/);
+    const wrongK = { ...ol.weights, layers: ol.weights.layers.map((l) => ({ ...l, attention: { ...l.attention, k: l.attention.q } })) };
+    expect(String(await createError(ol.config, wrongK, backend))).toMatch(/layers\[0\]\.attention\.k has shape \[64, 64\], expected \[32, 64\]/);
+    const shortEmbed = { ...ol.weights, embed: ol.weights.finalNorm };
+    const err = await createError(ol.config, shortEmbed, backend);
+    expect(err).toBeInstanceOf(ShapeError);
+    expect(String(err)).toMatch(/weights\.embed has shape \[64\], expected \[384, 64\]/);
+    expect(await createError(ol.config, ol.weights, backend)).toBe('created a model');
   });
 });
