@@ -100,7 +100,8 @@ export class MicrosoftMoEOperator {
 
   /** Builds the graph and its session (CPU; `backendOptions` as for the `onnx` backend). */
   static async create(group: ExpertGroup, options: MicrosoftMoEOptions, backendOptions: BackendOptions | OnnxBackendOptions = {}): Promise<MicrosoftMoEOperator> {
-    if (!Number.isInteger(options.k) || options.k < 1 || options.k > group.experts.length) {
+    checkExpertGroup(group); // before k's bound reads group.experts
+    if (!Number.isInteger(options?.k) || options.k < 1 || options.k > group.experts.length) {
       throw new ConfigError('k', `com.microsoft.MoE needs an integer in [1, ${group.experts.length}], got ${JSON.stringify(options.k)}`);
     }
     const session = await createSession('com.microsoft.MoE', buildMicrosoftMoEGraph(group, options), resolveOnnxOptions(backendOptions));
@@ -110,6 +111,8 @@ export class MicrosoftMoEOperator {
   /** y [T, D] from x [T, D] and raw router logits [T, E]. */
   async run(x: Float32Array, logits: Float32Array, numTokens: number): Promise<Float32Array> {
     const { hiddenSize: d, numExperts: e } = this;
+    if (!Number.isInteger(numTokens) || numTokens < 0) throw new ShapeError(`com.microsoft.MoE: numTokens must be a non-negative integer, got ${numTokens}`);
+    if (!(x instanceof Float32Array) || !(logits instanceof Float32Array)) throw new ShapeError('com.microsoft.MoE: x and logits must be Float32Arrays');
     if (x.length !== numTokens * d) throw new ShapeError(`com.microsoft.MoE: x has ${x.length} values, expected ${numTokens} x ${d}`);
     if (logits.length !== numTokens * e) throw new ShapeError(`com.microsoft.MoE: logits have ${logits.length} values, expected ${numTokens} x ${e}`);
     const out = await runSession('com.microsoft.MoE', this.session, {

@@ -4,7 +4,7 @@
  * backend, and a wrong fc1 layout, which passes every shape check, must be caught.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compareOutputs, MoELayer, randomInput, randomWeights, routedExpertGroup, type MoELayerConfig, type MoEWeights } from '@moe-runtime/core';
+import { compareOutputs, ConfigError, MoELayer, ShapeError, randomInput, randomWeights, routedExpertGroup, type MoELayerConfig, type MoEWeights } from '@moe-runtime/core';
 import { MicrosoftMoEOperator, OnnxBackend } from '../src/index.js';
 
 let backend: OnnxBackend;
@@ -44,6 +44,21 @@ describe('com.microsoft.MoE (CPU, fp32) vs the onnx backend', () => {
 
   it('a chunked (wrong) fc1 layout runs but is caught as garbage', async () => {
     expect(await compare(config, randomWeights(config, { seed: 5 }), 'chunked', 32)).toBeGreaterThan(0.1);
+  });
+
+  it('bad arguments are typed errors, not crashes inside onnxruntime', async () => {
+    await expect(MicrosoftMoEOperator.create(null as never, { k: 2 })).rejects.toThrow(ConfigError);
+    const w = randomWeights(config, { seed: 9 });
+    const op = await MicrosoftMoEOperator.create(routedExpertGroup(config, w), { k: 2 }, { intraOpThreads: 1 });
+    try {
+      const x = randomInput(2, 64, 10).data;
+      const logits = randomInput(2, 8, 11).data;
+      await expect(op.run(Array.from(x) as never, logits, 2)).rejects.toThrow(ShapeError);
+      await expect(op.run(x, logits, 1.5)).rejects.toThrow(/numTokens must be a non-negative integer/);
+      await expect(op.run(x, logits.subarray(1), 2)).rejects.toThrow(/logits have 15 values, expected 2 x 8/);
+    } finally {
+      await op.dispose();
+    }
   });
 
   it('swapping gate and up is caught as well', async () => {
