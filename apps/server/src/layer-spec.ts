@@ -4,7 +4,8 @@
  * JSON, so the main thread validates it and the inference worker rebuilds the very same layer
  * from it (same seed, same file).
  */
-import { ConfigError, DTYPES, loadMoELayer, randomWeights, validateLayerConfig, type DType, type MoELayerConfig, type MoEWeights, type RouterSpec } from '@moe-runtime/core';
+import { totalmem } from 'node:os';
+import { ConfigError, DTYPES, loadMoELayer, randomWeights, sharedExpertCount, validateLayerConfig, type DType, type MoELayerConfig, type MoEWeights, type RouterSpec } from '@moe-runtime/core';
 
 /** A layer with seeded random weights. */
 export interface RandomLayerSpec {
@@ -64,6 +65,31 @@ function checkDtype(field: string, dtype: unknown): void {
   }
 }
 
+/**
+ * Bytes of a random layer's weights in their dtype plus the float32 copy a backend prepares:
+ * checked up front, so a typo such as hiddenSize 1e6 is a config error, not minutes of filling
+ * random weights in the worker followed by an out-of-memory crash.
+ */
+export function randomLayerBytes(config: MoELayerConfig, dtype: DType = 'float32'): number {
+  const matrices = config.expert.kind === 'swiglu' ? 3 : 2;
+  const d = config.hiddenSize;
+  const shared = sharedExpertCount(config);
+  const params = config.numExperts * (matrices * d * config.expert.ffnSize + d) + (shared ? shared * matrices * d * config.sharedExperts!.ffnSize + d : 0);
+  return params * ((dtype === 'float32' ? 4 : 2) + 4);
+}
+
+function checkFits(field: string, config: MoELayerConfig, dtype: DType | undefined): void {
+  const need = randomLayerBytes(config, dtype);
+  const have = totalmem();
+  if (need > have) {
+    const gib = (b: number): string => `${(b / 2 ** 30).toPrecision(3)} GiB`;
+    throw new ConfigError(
+      `${field}.config`,
+      `needs about ${gib(need)} of weights (hiddenSize ${config.hiddenSize}, ffnSize ${config.expert.ffnSize}, ${config.numExperts} experts) but this machine has ${gib(have)}; expected a smaller layer`,
+    );
+  }
+}
+
 /** Validates a layer spec (shape, router, source); throws a ConfigError naming `<field>.<key>`. */
 export function validateLayerSpec(field: string, spec: unknown): LayerSpec {
   if (!isObject(spec)) throw new ConfigError(field, 'expected { id, source, ... }');
@@ -80,6 +106,7 @@ export function validateLayerSpec(field: string, spec: unknown): LayerSpec {
       if (err instanceof ConfigError) throw new ConfigError(`${field}.config.${err.field}`, err.message.slice(err.field.length + 2));
       throw err;
     }
+    checkFits(field, spec.config as MoELayerConfig, spec.dtype as DType | undefined);
     return spec as unknown as RandomLayerSpec;
   }
   if (spec.source === 'safetensors') {

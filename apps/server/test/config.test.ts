@@ -44,6 +44,14 @@ describe('resolveConfig', () => {
     expect(configError(() => resolveConfig({ layers: [{ id: 'y', source: 'hub' } as never] })).field).toBe('layers[0].source');
   });
 
+  it('refuses a random layer too large for this machine before any worker fills its weights', () => {
+    const huge = { id: 'big', source: 'random' as const, seed: 1, config: smallConfig(1_000_000, 8, 2, 100_000) };
+    const err = configError(() => resolveConfig({ layers: [huge] }));
+    expect(err.field).toBe('layers[0].config');
+    expect(err.message).toMatch(/^layers\[0\]\.config: needs about [\d.e+]+ GiB of weights \(hiddenSize 1000000, ffnSize 100000, 8 experts\) but this machine has [\d.]+ GiB; expected a smaller layer$/);
+    expect(configError(() => configFromArgs(['--hidden', '1000000', '--ffn', '100000'])).field).toBe('layers[0].config');
+  });
+
   it('a global router replaces every layer router', () => {
     const c = resolveConfig({ router: { name: 'switch', options: { capacityFactor: 2 } } });
     const l = c.layers[0];
