@@ -12,6 +12,7 @@
  */
 import {
   BackendError,
+  errorMessage,
   HostTensor,
   ShapeError,
   type Backend,
@@ -110,7 +111,8 @@ export class OnnxBackend implements Backend {
         sessions.push({ session: await createSession(what, buildExpertGraph(group, experts), this.options), experts });
       }
     } catch (err) {
-      for (const s of sessions) void s.session.release();
+      // The creation error is the one to report; a failed release must not become unhandled.
+      for (const s of sessions) s.session.release().catch(() => undefined);
       throw err;
     }
     const handle = new OnnxPreparedExperts(this, group.kind, group.experts.length, group.hiddenSize, group.ffnSize, sessions, this.forget);
@@ -148,9 +150,13 @@ export class OnnxBackend implements Backend {
     return combineExpertRows(plan, outputs, d);
   }
 
+  /** Releases every session this backend still holds, and resolves once they are released. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
-    for (const h of [...this.live]) h.dispose();
+    const handles = [...this.live];
+    for (const h of handles) h.dispose();
     this.disposed = true;
+    const failed = (await Promise.all(handles.map((h) => h.released))).find((r) => r !== undefined);
+    if (failed !== undefined) throw new BackendError(`onnxruntime failed to release a session: ${errorMessage(failed)}`, { cause: failed });
   }
 }

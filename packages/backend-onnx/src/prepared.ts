@@ -9,11 +9,24 @@ import type { InferenceSession } from 'onnxruntime-node';
 /** Something that can be released when its backend is disposed. */
 export interface Releasable {
   dispose(): void;
+  /**
+   * Settles once dispose() has released the sessions: with undefined, or with the error
+   * onnxruntime gave (kept for the backend's dispose() to report, never an unhandled rejection).
+   */
+  readonly released: Promise<unknown>;
+}
+
+function release(sessions: readonly InferenceSession[]): Promise<unknown> {
+  return Promise.all(sessions.map((s) => s.release())).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
 }
 
 /** A linear layer resident in onnxruntime. */
-export class OnnxPreparedLinear implements PreparedLinear {
+export class OnnxPreparedLinear implements PreparedLinear, Releasable {
   private disposed = false;
+  released: Promise<unknown> = Promise.resolve(undefined);
 
   constructor(
     readonly owner: object,
@@ -33,7 +46,7 @@ export class OnnxPreparedLinear implements PreparedLinear {
     if (this.disposed) return;
     this.disposed = true;
     this.onDispose(this);
-    void this.session.release();
+    this.released = release([this.session]);
   }
 }
 
@@ -44,8 +57,9 @@ export interface ExpertSession {
 }
 
 /** An expert group resident in onnxruntime. */
-export class OnnxPreparedExperts implements PreparedExperts {
+export class OnnxPreparedExperts implements PreparedExperts, Releasable {
   private disposed = false;
+  released: Promise<unknown> = Promise.resolve(undefined);
 
   constructor(
     readonly owner: object,
@@ -67,6 +81,6 @@ export class OnnxPreparedExperts implements PreparedExperts {
     if (this.disposed) return;
     this.disposed = true;
     this.onDispose(this);
-    for (const s of this.sessions) void s.session.release();
+    this.released = release(this.sessions.map((s) => s.session));
   }
 }

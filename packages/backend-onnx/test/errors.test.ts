@@ -133,6 +133,24 @@ describe('handles and shapes', () => {
     await small.dispose();
   });
 
+  it('dispose() waits for the sessions to be released and reports a failed release as a BackendError', async () => {
+    const b = await OnnxBackend.create({ intraOpThreads: 1 });
+    const lin = await b.prepareLinear({ weight: randomWeights(config, { seed: 10 }).router });
+    const session = (lin as unknown as { session: { release(): Promise<void> } }).session;
+    const real = session.release.bind(session);
+    let released = false;
+    session.release = async () => {
+      await real();
+      released = true;
+      throw new Error('simulated release failure');
+    };
+    const err = await b.dispose().catch((e: unknown) => e);
+    expect(released).toBe(true);
+    expect(err).toBeInstanceOf(BackendError);
+    expect((err as Error).message).toMatch(/failed to release a session: simulated release failure/);
+    await b.dispose(); // a second dispose is a no-op
+  });
+
   it('a disposed backend refuses new work', async () => {
     const b = await OnnxBackend.create({ intraOpThreads: 1 });
     await b.dispose();
