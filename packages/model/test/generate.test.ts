@@ -96,3 +96,34 @@ describe('streamed text', () => {
     expect(stats.finishReason).toBe('stop');
   });
 });
+
+describe('generate options', () => {
+  const vocab = 384;
+  const tokenizer = ModelTokenizer.fromJson(tinyTokenizerJson(vocab));
+
+  it('names max_tokens 0, an empty prompt and bad sampling options before running the model', async () => {
+    const model = scriptedModel([40, 41, 2], vocab);
+    const first = (opts: Parameters<typeof generate>[3], prompt: number[] = [1]): Promise<unknown> => generate(model, tokenizer, prompt, opts).next();
+    await expect(first({ maxTokens: 0 })).rejects.toThrow(/max_tokens: expected a positive integer, got 0/);
+    await expect(first({ maxTokens: 2.5 })).rejects.toThrow(/max_tokens/);
+    await expect(first({}, [])).rejects.toThrow(/prompt: expected at least one prompt token/);
+    await expect(first({ temperature: -1 })).rejects.toThrow(/temperature: expected a number >= 0, got -1/);
+    await expect(first({ topP: 0 })).rejects.toThrow(/top_p: expected a number in \(0, 1\], got 0/);
+    await expect(first({ topK: -2 })).rejects.toThrow(/top_k: expected an integer >= 0, got -2/);
+  });
+
+  it('maxTokens 1 yields exactly one token and reports finish reason length', async () => {
+    const { chunks, stats } = await drain(generate(scriptedModel([3 + 104, 3 + 105, 2], vocab), tokenizer, [1], { maxTokens: 1 }));
+    expect(chunks.map((c) => c.text).join('')).toBe('h');
+    expect(stats.completionTokens).toBe(1);
+    expect(stats.finishReason).toBe('length');
+    expect(stats.decodeTokensPerSecond).toBe(0);
+  });
+
+  it('flushes text held back for a stop string when EOS ends the generation', async () => {
+    const { chunks, stats } = await drain(generate(scriptedModel([3 + 97, 3 + 98, 2], vocab), tokenizer, [1], { maxTokens: 10, stop: ['bcd'] }));
+    expect(chunks.map((c) => c.text).join('')).toBe('ab');
+    expect(stats.finishReason).toBe('stop');
+    expect(stats.completionTokens).toBe(2);
+  });
+});
