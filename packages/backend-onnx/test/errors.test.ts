@@ -10,6 +10,8 @@ import {
   resolveBackend,
   ShapeError,
   compareOutputs,
+  createRng,
+  randomNormal,
   randomInput,
   randomWeights,
   routedExpertGroup,
@@ -68,7 +70,7 @@ describe('handles and shapes', () => {
   it('a handle from another backend instance is a BackendError', async () => {
     const w = randomWeights(config, { seed: 3 });
     const foreign = await other.prepareExperts(routedExpertGroup(config, w));
-    const x = new Float32Array(2 * 32).fill(0.5);
+    const x = randomInput(2, 32, 14).data;
     await expect(backend.runExperts(foreign, x, denseRoutingPlan(2, 4))).rejects.toThrow(BackendError);
     const fake: PreparedExperts = { kind: 'relu', numExperts: 4, hiddenSize: 32, ffnSize: 48, dispose: () => undefined };
     await expect(backend.runExperts(fake, x, denseRoutingPlan(2, 4))).rejects.toThrow(/not prepared by this 'onnx' backend/);
@@ -158,19 +160,21 @@ describe('handles and shapes', () => {
   });
 
   it.each(['float16', 'bfloat16'] as const)('linear with %s weights matches the reference on the same rounded values', async (dtype) => {
-    const weight = HostTensor.float32([6, 9], Float32Array.from({ length: 54 }, (_, i) => Math.sin(0.7 * i + 1))).to(dtype);
-    const bias = HostTensor.float32([6], Float32Array.from({ length: 6 }, (_, i) => Math.cos(i))).to(dtype);
+    const rng = createRng(dtype === 'float16' ? 91 : 92);
+    const weight = HostTensor.float32([6, 9], randomNormal(rng, 54)).to(dtype);
+    const bias = HostTensor.float32([6], randomNormal(rng, 6)).to(dtype);
     const lin = await backend.prepareLinear({ weight, bias });
-    const x = Float32Array.from({ length: 18 }, (_, i) => Math.sin(3 * i + 0.5));
+    const x = randomNormal(rng, 18);
     expect(compareOutputs(await backend.linear(lin, x, 2), referenceLinear(weight, x, 2, bias)).relL2).toBeLessThan(1e-6);
     lin.dispose();
   });
 
   it('linear with bias matches the reference; a wrong x length is a ShapeError', async () => {
-    const weight = HostTensor.float32([5, 7], Float32Array.from({ length: 35 }, (_, i) => Math.sin(i + 1)));
-    const bias = HostTensor.float32([5], Float32Array.from({ length: 5 }, (_, i) => Math.cos(i)));
+    const rng = createRng(93);
+    const weight = HostTensor.float32([5, 7], randomNormal(rng, 35));
+    const bias = HostTensor.float32([5], randomNormal(rng, 5));
     const lin = await backend.prepareLinear({ weight, bias });
-    const x = Float32Array.from({ length: 21 }, (_, i) => Math.sin(3 * i + 0.5));
+    const x = randomNormal(rng, 21);
     const y = await backend.linear(lin, x, 3);
     expect(compareOutputs(y, referenceLinear(weight, x, 3, bias)).relL2).toBeLessThan(1e-6);
     await expect(backend.linear(lin, x, 2)).rejects.toThrow(ShapeError);
