@@ -9,6 +9,7 @@ import {
   checkAgainstReference,
   createRuntime,
   errorMessage,
+  listBackends,
   randomInput,
   randomWeights,
   type MoELayerConfig,
@@ -48,8 +49,24 @@ function printStats(stats: RoutingStats): void {
   console.log(`  aux loss ${stats.auxLoss.toFixed(4)}   z-loss ${stats.zLoss.toFixed(4)}`);
 }
 
+/**
+ * Backends register when their package is imported: only cpu is imported up front, so the
+ * others' native runtimes load only when asked for. An unknown name is left to createRuntime,
+ * which names the registered backends.
+ */
+async function loadBackend(name: string): Promise<void> {
+  if (listBackends().some((b) => b.name === name)) return;
+  const packages: Record<string, () => Promise<unknown>> = {
+    gpujs: () => import('@moe-runtime/backend-gpujs'),
+    onnx: () => import('@moe-runtime/backend-onnx'),
+    tfjs: () => import('@moe-runtime/backend-tfjs'),
+  };
+  await packages[name]?.();
+}
+
 async function main(): Promise<number> {
   const backendName = process.argv[2] ?? 'cpu';
+  await loadBackend(backendName);
   const runtime = await createRuntime({ backend: backendName });
   console.log(`moe-runtime demo: Mixtral-shaped layer E=${config.numExperts} k=${config.topK} D=${config.hiddenSize} F=${config.expert.ffnSize}`);
   console.log(`backend: ${runtime.backend.name} (${runtime.backend.engine})`);
