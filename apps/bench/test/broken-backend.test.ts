@@ -8,7 +8,14 @@ import { registerNaive } from './helpers/naive-backend.js';
 
 // Test doubles registered only in this test: a correct one, one that scales its outputs by
 // 1e-3, and one that permutes the router logits (so it routes tokens to other experts).
-const cleanup = [registerNaive('naive'), registerNaive('perturbed', { perturb: 1e-3 }), registerNaive('misrouting', { reverseLogits: true })];
+const cleanup = [
+  registerNaive('naive'),
+  registerNaive('perturbed', { perturb: 1e-3 }),
+  registerNaive('misrouting', { reverseLogits: true }),
+  // T=7 with referenceRows 4: the first output is checked on rows 0, 2, 4, 6 only.
+  registerNaive('nan-row', { nanRow: 5 }),
+  registerNaive('right-on-sample', { wrongRows: [1, 3, 5] }),
+];
 afterAll(() => cleanup.forEach((f) => f()));
 
 async function runOn(backend: string): Promise<{ code: number; results: BenchResults; out: string }> {
@@ -54,5 +61,23 @@ describe('cross-validation catches a broken backend', () => {
     const { code, results } = await runOn('naive,perturbed');
     expect(code).toBe(1);
     expect(results.records.filter((r) => r.passed).map((r) => r.backend)).toEqual(['naive', 'naive']);
+  });
+
+  it('fails a backend that writes NaN into a row outside the first sample', async () => {
+    const { code, results } = await runOn('nan-row');
+    expect(code).toBe(1);
+    const t7 = results.records.find((r) => r.tokens === 7)!;
+    expect(t7.passed).toBe(false);
+    expect(t7.failures.join(' ')).toMatch(/non-finite/);
+    expect(results.records.find((r) => r.tokens === 1)!.passed).toBe(true);
+  });
+
+  it('fails a backend that is right only on the rows of the first sample', async () => {
+    const { code, results } = await runOn('right-on-sample');
+    expect(code).toBe(1);
+    const t7 = results.records.find((r) => r.tokens === 7)!;
+    expect(t7.passed).toBe(false);
+    expect(t7.rel_l2_err).toBeGreaterThan(1e-3);
+    expect(t7.failures.join(' ')).toMatch(/moe: relative L2 error .* exceeds/);
   });
 });

@@ -11,6 +11,10 @@ export interface Faults {
   readonly perturb?: number;
   /** Reverse the order of every linear output row (routes tokens to other experts). */
   readonly reverseLogits?: boolean;
+  /** Write NaN into the first value of this token row of every expert output. */
+  readonly nanRow?: number;
+  /** Scale these token rows by 1.01 (right on every other row). */
+  readonly wrongRows?: readonly number[];
 }
 
 interface Lin extends PreparedLinear {
@@ -26,7 +30,7 @@ interface Group extends PreparedExperts {
 export function naiveBackend(name: string, faults: Faults = {}): Backend {
   return {
     name,
-    engine: faults.perturb || faults.reverseLogits ? 'faulty-js' : 'naive-js',
+    engine: Object.keys(faults).length ? 'faulty-js' : 'naive-js',
     threads: 1,
     async prepareLinear(weights: LinearWeights): Promise<PreparedLinear> {
       const [out, inF] = weights.weight.shape;
@@ -85,7 +89,9 @@ export function naiveBackend(name: string, faults: Faults = {}): Backend {
           const r = plan.tokenRows[s];
           for (let o = 0; o < d; o++) y[t * d + o] += plan.rowWeight[r] * rowOut[r * d + o];
         }
+        if (faults.wrongRows?.includes(t)) for (let o = 0; o < d; o++) y[t * d + o] *= 1.01;
       }
+      if (faults.nanRow !== undefined && faults.nanRow < plan.numTokens) y[faults.nanRow * d] = NaN;
       return y;
     },
     async dispose(): Promise<void> {},
