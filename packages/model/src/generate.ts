@@ -62,6 +62,9 @@ function findStop(text: string, stops: readonly string[]): number {
   return at;
 }
 
+/** Streamed text must only grow as tokens arrive, so the space clean-up stays off (see decode). */
+const STREAM_DECODE = { cleanUpSpaces: false } as const;
+
 /** Generates from `promptIds`, yielding text chunks; the return value carries the statistics. */
 export async function* generate(
   model: MoEModel,
@@ -100,7 +103,7 @@ export async function* generate(
     }
     generated.push(next);
     pending.push(next);
-    const text = tokenizer.decode(generated);
+    const text = tokenizer.decode(generated, STREAM_DECODE);
     const stopAt = findStop(text, stops);
     if (stopAt >= 0) {
       if (stopAt > emitted) yield { text: text.slice(emitted, stopAt), tokenIds: pending };
@@ -124,7 +127,7 @@ export async function* generate(
   }
   if (!stoppedByString) {
     // Flush what was held back for stop strings or an unfinished UTF-8 sequence.
-    const text = tokenizer.decode(generated);
+    const text = tokenizer.decode(generated, STREAM_DECODE);
     if (text.length > emitted || pending.length) yield { text: text.slice(emitted), tokenIds: pending };
   }
   const decodeMs = performance.now() - tDecode;

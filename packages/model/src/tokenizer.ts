@@ -57,10 +57,17 @@ export class ModelTokenizer {
     return this.tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids;
   }
 
-  /** Text of `ids`, skipping special tokens. */
-  decode(ids: readonly number[]): string {
+  /**
+   * Text of `ids`, skipping special tokens. `cleanUpSpaces: false` turns off the tokenizer's
+   * `clean_up_tokenization_spaces` (" ." -> "."), which rewrites text already decoded when a
+   * later token arrives: streaming needs decodes that only ever grow.
+   */
+  decode(ids: readonly number[], options: { readonly cleanUpSpaces?: boolean } = {}): string {
     if (ids.length === 0) return '';
-    return this.tokenizer.decode([...ids], { skip_special_tokens: true });
+    return this.tokenizer.decode([...ids], {
+      skip_special_tokens: true,
+      ...(options.cleanUpSpaces === false ? { clean_up_tokenization_spaces: false } : {}),
+    });
   }
 
   /** The id of a token string, if it is in the vocabulary. */

@@ -11,6 +11,7 @@ import {
   ModelTokenizer,
   MoEModel,
   referenceModelLogits,
+  tinyTokenizerConfig,
   tinyTokenizerJson,
   writeTinyCheckpoint,
   type GeneratedChunk,
@@ -94,6 +95,19 @@ describe('streamed text', () => {
     for (const c of chunks) expect(c.text).not.toMatch(/S/);
     expect(chunks.map((c) => c.text).join('')).toBe('one ');
     expect(stats.finishReason).toBe('stop');
+  });
+});
+
+describe('streamed text with a tokenizer that cleans up spaces', () => {
+  it('streams every character even though the cleaned full decode is not prefix-stable', async () => {
+    // clean_up_tokenization_spaces turns "a ." into "a." once the "." arrives: a streamer that
+    // diffs full decodes against what it already sent would lose the "." and ",".
+    const tokenizer = ModelTokenizer.fromJson(tinyTokenizerJson(384), { ...tinyTokenizerConfig(), clean_up_tokenization_spaces: true });
+    const text = 'a . b , c!';
+    const ids = [...new TextEncoder().encode(text)].map((b) => 3 + b);
+    const { chunks } = await drain(generate(scriptedModel([...ids, 2], 384), tokenizer, [1], { maxTokens: 40 }));
+    expect(chunks.map((c) => c.text).join('')).toBe(text);
+    expect(chunks.flatMap((c) => c.tokenIds)).toEqual(ids);
   });
 });
 
