@@ -89,8 +89,11 @@ export class GpuJsBackend implements Backend {
   private disposed = false;
   /** Handles not yet disposed: dispose() frees their device buffers / textures before the device. */
   private readonly live = new Set<GpuJsLinear | GpuJsExperts>();
-  private readonly forget = (h: GpuJsLinear | GpuJsExperts): void => {
+  private readonly forget = (releaseBuffers: () => void, h: GpuJsLinear | GpuJsExperts): void => {
     this.live.delete(h);
+    // Calls accepted before dispose() are still queued and read these buffers: release behind
+    // them. dispose() is synchronous, so a failing delete has no caller to report to.
+    this.queue.run(async () => releaseBuffers()).catch(() => undefined);
   };
 
   private constructor(probe: ModeProbe, gpu: GpuInstance, options: GpuJsBackendOptions) {
@@ -352,8 +355,9 @@ export class GpuJsBackend implements Backend {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    // Each handle queues its release; the device goes after them.
+    for (const h of [...this.live]) h.dispose();
     await this.queue.run(async () => {
-      for (const h of [...this.live]) h.dispose();
       for (const k of this.kernels.values()) k.destroy();
       this.kernels.clear();
       await this.gpu.destroy();

@@ -8,6 +8,12 @@ function release(chunks: readonly WeightChunk[]): void {
   }
 }
 
+/**
+ * What a handle's dispose() hands its backend: the release of its device buffers (to run once
+ * the calls already queued, which may still read them, are done) and the handle itself.
+ */
+export type DisposeHook<H> = (releaseBuffers: () => void, handle: H) => void;
+
 /** A linear layer resident in a {@link GpuJsBackend}: `[in, out]` column chunks. */
 export class GpuJsLinear implements PreparedLinear {
   private disposedFlag = false;
@@ -17,7 +23,7 @@ export class GpuJsLinear implements PreparedLinear {
     readonly inFeatures: number,
     readonly outFeatures: number,
     readonly chunks: readonly WeightChunk[],
-    private readonly onDispose: (h: GpuJsLinear) => void = () => undefined,
+    private readonly onDispose: DisposeHook<GpuJsLinear> = (releaseBuffers) => releaseBuffers(),
   ) {}
 
   get disposed(): boolean {
@@ -27,8 +33,7 @@ export class GpuJsLinear implements PreparedLinear {
   dispose(): void {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
-    release(this.chunks);
-    this.onDispose(this);
+    this.onDispose(() => release(this.chunks), this);
   }
 }
 
@@ -50,7 +55,7 @@ export class GpuJsExperts implements PreparedExperts {
     readonly hiddenSize: number,
     readonly ffnSize: number,
     readonly experts: readonly PackedExpert[],
-    private readonly onDispose: (h: GpuJsExperts) => void = () => undefined,
+    private readonly onDispose: DisposeHook<GpuJsExperts> = (releaseBuffers) => releaseBuffers(),
   ) {}
 
   get numExperts(): number {
@@ -64,10 +69,12 @@ export class GpuJsExperts implements PreparedExperts {
   dispose(): void {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
-    for (const e of this.experts) {
-      release(e.first);
-      release(e.down);
-    }
-    this.onDispose(this);
+    const releaseBuffers = (): void => {
+      for (const e of this.experts) {
+        release(e.first);
+        release(e.down);
+      }
+    };
+    this.onDispose(releaseBuffers, this);
   }
 }

@@ -92,6 +92,20 @@ for (const m of modes) {
       layer.dispose();
     });
 
+    it('calls accepted before a handle is disposed still complete on its weights (device buffers are released behind them)', async () => {
+      const b = await get();
+      const config: MoELayerConfig = { hiddenSize: 16, numExperts: 4, topK: 2, expert: { kind: 'swiglu', ffnSize: 24 }, router: { name: 'topk-softmax' } };
+      const group = { kind: 'swiglu' as const, hiddenSize: 16, ffnSize: 24, experts: randomWeights(config, { seed: 111 }).experts };
+      const experts = await b.prepareExperts(group);
+      const x = randomInput(6, 16, 112).data as Float32Array;
+      const plan = buildRoutingPlan({ token: Int32Array.from([0, 1, 2, 3, 4, 5, 0]), expert: Int32Array.from([0, 1, 1, 3, 0, 1, 3]), weight: randomNormal(createRng(113), 7) }, 6, 4);
+      const pending = [b.runExperts(experts, x, plan), b.runExperts(experts, x, plan)];
+      experts.dispose();
+      await expect(b.runExperts(experts, x, plan)).rejects.toThrow(/disposed/);
+      const ref = referenceExperts(group, x, plan);
+      for (const y of await Promise.all(pending)) expect(relL2(y, Float64Array.from(ref))).toBeLessThan(1e-5);
+    });
+
     it("one call's result is never overwritten by the next", async () => {
       const config: MoELayerConfig = { hiddenSize: 16, numExperts: 4, topK: 2, expert: { kind: 'swiglu', ffnSize: 24 }, router: { name: 'topk-softmax' } };
       const weights = randomWeights(config, { seed: 95 });
