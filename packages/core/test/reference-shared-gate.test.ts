@@ -29,3 +29,20 @@ describe('shared expert gate in the reference', () => {
     layer.dispose();
   });
 });
+
+describe('an empty batch', () => {
+  it('MoELayer.forward on 0 tokens returns a [0, D] output and empty stats without routing anything', async () => {
+    const weights = randomWeights(GATED, { seed: 73 });
+    const layer = await MoELayer.create({ config: GATED, weights, backend: createNaiveBackend() });
+    const result = await layer.forward(new Float32Array(0));
+    expect(result.output.shape).toEqual([0, 16]);
+    expect(result.plan.numTokens).toBe(0);
+    expect(result.stats.tokensPerExpert).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(result.stats.auxLoss).toBe(0);
+    expect(checkAgainstReference(GATED, weights, new Float32Array(0), result).passed).toBe(true);
+    // and a non-empty batch right after still matches the reference
+    const x = randomInput(3, 16, 74);
+    expect(checkAgainstReference(GATED, weights, x, await layer.forward(x)).failures).toEqual([]);
+    layer.dispose();
+  });
+});
