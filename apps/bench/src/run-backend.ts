@@ -88,11 +88,16 @@ async function runCase(ctx: CaseContext, tokens: number): Promise<BenchRecord> {
   const denseMs: number[] = [];
   let expertsTouched = 0;
   let dropped = 0;
-  for (let i = 0; i < s.warmup; i++) {
+  const warmStart = performance.now();
+  let warmed = 0;
+  while (warmed < s.warmup) {
     verify(moeChecks, oracle.moe, (await timed(moe, x, ids)).result);
     hooks.onForward?.();
     verify(denseChecks, oracle.dense, (await timed(dense, x)).result);
     hooks.onForward?.();
+    warmed++;
+    // Warm-up shares the time budget too: a huge count (warmup: 1e9) must not run unbounded.
+    if (performance.now() - warmStart > s.budgetSeconds * 1000) break;
   }
   const start = performance.now();
   for (let i = 0; i < s.repeats; i++) {
@@ -136,7 +141,7 @@ async function runCase(ctx: CaseContext, tokens: number): Promise<BenchRecord> {
     threads: backend.threads,
     weight_dtype: s.weightDtype,
     repeats: t.count,
-    warmup: s.warmup,
+    warmup: warmed,
     min_ms: t.min,
     max_ms: t.max,
     mean_ms: t.mean,

@@ -81,3 +81,20 @@ describe('cross-validation catches a broken backend', () => {
     expect(t7.failures.join(' ')).toMatch(/moe: relative L2 error .* exceeds/);
   });
 });
+
+describe('huge counts in a scenario stay within its time budget', () => {
+  it('stops a warm-up of 1e9 passes on the budget and records the passes run', async () => {
+    const dir = writeScenario(tempDir(), { ...TINY, tokens: [1], warmup: 1e9, repeats: 1e9, minRepeats: 1, budgetSeconds: 0.2 });
+    const json = join(dir, 'out.json');
+    const io = captureIO();
+    const t0 = performance.now();
+    const code = await main(['-d', dir, 'tiny', '-b', 'naive', '--json', json, '--no-progress'], io);
+    expect(performance.now() - t0).toBeLessThan(20_000);
+    expect(code, io.out() + io.err()).toBe(0);
+    const [r] = (JSON.parse(readFileSync(json, 'utf8')) as BenchResults).records;
+    expect(r.passed).toBe(true);
+    expect(r.warmup).toBeGreaterThanOrEqual(1);
+    expect(r.warmup).toBeLessThan(1e9);
+    expect(r.outputs_checked).toBe(2 * ((r.warmup ?? 0) + (r.repeats ?? 0)));
+  });
+});
