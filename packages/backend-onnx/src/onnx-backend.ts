@@ -89,14 +89,15 @@ export class OnnxBackend implements Backend {
     if (!(layer instanceof OnnxPreparedLinear) || layer.owner !== this) {
       throw new BackendError("linear(): this layer handle was not prepared by this 'onnx' backend instance");
     }
-    const session = layer.use();
     if (!Number.isInteger(rows) || rows < 0) throw new ShapeError(`linear(): rows must be a non-negative integer, got ${rows}`);
     if (!(x instanceof Float32Array)) throw new ShapeError(`linear(): x must be a Float32Array, got ${(x as object)?.constructor?.name ?? typeof x}`);
     if (x.length !== rows * layer.inFeatures) {
       throw new ShapeError(`linear(): x has ${x?.length} values, expected rows x in = ${rows} x ${layer.inFeatures}`);
     }
-    const result = await runSession('a linear layer', session, { [LINEAR_INPUT]: new Tensor('float32', x, [rows, layer.inFeatures]) });
-    return float32Output('linear output', result[LINEAR_OUTPUT], rows * layer.outFeatures);
+    return layer.using(async (session) => {
+      const result = await runSession('a linear layer', session, { [LINEAR_INPUT]: new Tensor('float32', x, [rows, layer.inFeatures]) });
+      return float32Output('linear output', result[LINEAR_OUTPUT], rows * layer.outFeatures);
+    });
   }
 
   async prepareExperts(group: ExpertGroup): Promise<PreparedExperts> {
@@ -125,13 +126,17 @@ export class OnnxBackend implements Backend {
     if (!(experts instanceof OnnxPreparedExperts) || experts.owner !== this) {
       throw new BackendError("runExperts(): this expert group handle was not prepared by this 'onnx' backend instance");
     }
-    const sessions = experts.use();
     const d = experts.hiddenSize;
     checkRoutingPlan(plan, experts.numExperts);
     if (!(x instanceof Float32Array)) throw new ShapeError(`runExperts(): x must be a Float32Array, got ${(x as object)?.constructor?.name ?? typeof x}`);
     if (x.length !== plan.numTokens * d) {
       throw new ShapeError(`runExperts(): x has ${x?.length} values, expected numTokens x hiddenSize = ${plan.numTokens} x ${d}`);
     }
+    return experts.using((sessions) => this.runGroup(sessions, x, plan, d));
+  }
+
+  /** One `session.run` per session whose experts got rows, then the host combine. */
+  private async runGroup(sessions: readonly ExpertSession[], x: Float32Array, plan: RoutingPlan, d: number): Promise<Float32Array> {
     const outputs: (Float32Array | undefined)[] = new Array(plan.numExperts);
     for (const { session, experts: ids } of sessions) {
       const feeds: Record<string, Tensor> = {};

@@ -6,6 +6,7 @@ import {
   denseRoutingPlan,
   HostTensor,
   InvalidInputError,
+  referenceExperts,
   referenceLinear,
   resolveBackend,
   ShapeError,
@@ -138,7 +139,7 @@ describe('handles and shapes', () => {
   it('dispose() waits for the sessions to be released and reports a failed release as a BackendError', async () => {
     const b = await OnnxBackend.create({ intraOpThreads: 1 });
     const lin = await b.prepareLinear({ weight: randomWeights(config, { seed: 10 }).router });
-    const session = (lin as unknown as { session: { release(): Promise<void> } }).session;
+    const session = (lin as unknown as { held: { release(): Promise<void> } }).held;
     const real = session.release.bind(session);
     let released = false;
     session.release = async () => {
@@ -151,6 +152,25 @@ describe('handles and shapes', () => {
     expect(err).toBeInstanceOf(BackendError);
     expect((err as Error).message).toMatch(/failed to release a session: simulated release failure/);
     await b.dispose(); // a second dispose is a no-op
+  });
+
+  it.each(['grouped', 'per-expert'] as const)('calls accepted before dispose() finish on their sessions (%s layout)', async (expertGraph) => {
+    const b = await OnnxBackend.create({ intraOpThreads: 1, expertGraph });
+    const w = randomWeights(config, { seed: 15 });
+    const group = routedExpertGroup(config, w);
+    const h = await b.prepareExperts(group);
+    const lin = await b.prepareLinear({ weight: w.router });
+    const x = randomInput(5, 32, 16).data;
+    const plan = denseRoutingPlan(5, 4);
+    const pending = [b.runExperts(h, x, plan), b.runExperts(h, x, plan)];
+    const logits = b.linear(lin, x, 5);
+    h.dispose();
+    lin.dispose();
+    await expect(b.runExperts(h, x, plan)).rejects.toThrow(/disposed/);
+    const ref = referenceExperts(group, x, plan);
+    for (const y of await Promise.all(pending)) expect(compareOutputs(y, ref).relL2).toBeLessThan(1e-5);
+    expect(compareOutputs(await logits, referenceLinear(w.router, x, 5)).relL2).toBeLessThan(1e-5);
+    await b.dispose();
   });
 
   it('a disposed backend refuses new work', async () => {
