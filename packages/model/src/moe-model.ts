@@ -69,10 +69,14 @@ function rowAsFloat32(t: HostTensor, row: number, width: number): Float32Array {
   return t.dtype === 'float16' ? decodeFloat16(slice as Uint16Array) : decodeBfloat16(slice as Uint16Array);
 }
 
-async function prepareAttention(backend: Backend, a: AttentionWeights): Promise<{ qkv: PreparedLinear; o: PreparedLinear }> {
+async function prepareAttention(
+  backend: Backend,
+  a: AttentionWeights,
+  track: <T extends { dispose(): void }>(p: T) => T,
+): Promise<{ qkv: PreparedLinear; o: PreparedLinear }> {
   const bias = a.qBias && a.kBias && a.vBias ? concatRows([a.qBias, a.kBias, a.vBias]) : undefined;
-  const qkv = await backend.prepareLinear({ weight: concatRows([a.q, a.k, a.v]), bias });
-  const o = await backend.prepareLinear({ weight: a.o });
+  const qkv = track(await backend.prepareLinear({ weight: concatRows([a.q, a.k, a.v]), bias }));
+  const o = track(await backend.prepareLinear({ weight: a.o }));
   return { qkv, o };
 }
 
@@ -104,22 +108,30 @@ export class MoEModel {
   /** Prepares every layer's weights on `backend`. */
   static async create(config: ModelConfig, weights: ModelWeights, backend: Backend): Promise<MoEModel> {
     validateModelWeights(config, weights);
-    const layers: PreparedLayer[] = [];
-    for (const lw of weights.layers) {
-      const { qkv, o } = await prepareAttention(backend, lw.attention);
-      const moe = await MoELayer.create({ config: config.moe, weights: lw.moe, backend });
-      layers.push({
-        inputNorm: lw.inputNorm.toFloat32(),
-        postNorm: lw.postAttentionNorm.toFloat32(),
-        qkv,
-        o,
-        qNorm: lw.attention.qNorm?.toFloat32(),
-        kNorm: lw.attention.kNorm?.toFloat32(),
-        moe,
-      });
+    // Everything prepared so far, freed if a later step fails (device memory would leak).
+    const prepared: { dispose(): void }[] = [];
+    const track = <T extends { dispose(): void }>(p: T): T => (prepared.push(p), p);
+    try {
+      const layers: PreparedLayer[] = [];
+      for (const lw of weights.layers) {
+        const { qkv, o } = await prepareAttention(backend, lw.attention, track);
+        const moe = track(await MoELayer.create({ config: config.moe, weights: lw.moe, backend }));
+        layers.push({
+          inputNorm: lw.inputNorm.toFloat32(),
+          postNorm: lw.postAttentionNorm.toFloat32(),
+          qkv,
+          o,
+          qNorm: lw.attention.qNorm?.toFloat32(),
+          kNorm: lw.attention.kNorm?.toFloat32(),
+          moe,
+        });
+      }
+      const lmHead = track(await backend.prepareLinear({ weight: weights.lmHead }));
+      return new MoEModel(config, backend, weights, layers, weights.finalNorm.toFloat32(), lmHead);
+    } catch (err) {
+      for (const p of prepared) p.dispose();
+      throw err;
     }
-    const lmHead = await backend.prepareLinear({ weight: weights.lmHead });
-    return new MoEModel(config, backend, weights, layers, weights.finalNorm.toFloat32(), lmHead);
   }
 
   /** A fresh session (empty KV cache). */

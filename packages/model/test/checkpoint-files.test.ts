@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '@moe-runtime/backend-cpu';
-import { ConfigError, getBackend, SafetensorsError, ShapeError } from '@moe-runtime/core';
+import { BackendError, ConfigError, getBackend, SafetensorsError, ShapeError, type Backend } from '@moe-runtime/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint, MoEModel, referenceModelLogits, TextModel, writeTinyCheckpoint } from '../src/index.js';
 
@@ -103,5 +103,35 @@ describe('hand-built weights', () => {
     expect(err).toBeInstanceOf(ShapeError);
     expect(String(err)).toMatch(/weights\.embed has shape \[64\], expected \[384, 64\]/);
     expect(await createError(ol.config, ol.weights, backend)).toBe('created a model');
+  });
+});
+
+describe('a backend failing while the model is prepared', () => {
+  it('MoEModel.create frees everything it had prepared before rethrowing', async () => {
+    const cpu = await getBackend('cpu');
+    const { config, weights } = await writeTinyCheckpoint(join(root, 'leak'), { modelType: 'qwen2_moe', seed: 31 });
+    let live = 0;
+    let calls = 0;
+    const track = <T extends { dispose(): void }>(p: T): T => {
+      live++;
+      const dispose = p.dispose.bind(p);
+      return Object.assign(Object.create(Object.getPrototypeOf(p) as object) as T, p, {
+        dispose: () => {
+          live--;
+          dispose();
+        },
+      });
+    };
+    const failing: Backend = Object.assign(Object.create(cpu) as Backend, {
+      prepareLinear: async (w: Parameters<Backend['prepareLinear']>[0]) => {
+        // the second layer's o projection: layer 0 (qkv, o, router, shared gate) and layer 1's qkv are live by then
+        if (++calls === 6) throw new BackendError('out of device memory (simulated)');
+        return track(await cpu.prepareLinear(w));
+      },
+      prepareExperts: async (g: Parameters<Backend['prepareExperts']>[0]) => track(await cpu.prepareExperts(g)),
+    });
+    await expect(MoEModel.create(config, weights, failing)).rejects.toThrow(/out of device memory/);
+    expect(calls).toBe(6);
+    expect(live).toBe(0);
   });
 });
