@@ -93,6 +93,7 @@ export class ModelSession {
 /** A decoder-only MoE model resident on one backend. */
 export class MoEModel {
   private readonly invFreq: Float64Array;
+  private disposed = false;
 
   private constructor(
     readonly config: ModelConfig,
@@ -158,6 +159,7 @@ export class MoEModel {
    * `allLogits`, else for the last one (what generation needs).
    */
   async forward(session: ModelSession, tokens: ArrayLike<number>, options: { allLogits?: boolean } = {}): Promise<ModelStep> {
+    if (this.disposed) throw new BackendError('this MoEModel has been disposed');
     const c = this.config;
     const n = tokens.length;
     if (n === 0) throw new ShapeError('forward needs at least one token');
@@ -222,8 +224,10 @@ export class MoEModel {
     rmsNorm(k, p.kNorm, width ?? k.length, c.rmsNormEps);
   }
 
-  /** Frees the backend resources of every layer. */
+  /** Frees the backend resources of every layer (once; forward fails afterwards). */
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     for (const p of this.layers) {
       p.qkv.dispose();
       p.o.dispose();

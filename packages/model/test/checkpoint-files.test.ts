@@ -135,3 +135,16 @@ describe('a backend failing while the model is prepared', () => {
     expect(live).toBe(0);
   });
 });
+
+describe('a disposed model', () => {
+  it('refuses to run instead of using freed backend handles, and disposes only once', async () => {
+    const { config, weights } = await writeTinyCheckpoint(join(root, 'disposed'), { modelType: 'mixtral', seed: 32 });
+    const model = await MoEModel.create(config, weights, await getBackend('cpu'));
+    const session = model.newSession();
+    await model.forward(session, PROMPT.slice(0, 3));
+    model.dispose();
+    expect(() => model.dispose()).not.toThrow();
+    await expect(model.forward(session, PROMPT.slice(3, 5))).rejects.toThrow(BackendError);
+    await expect(model.forward(model.newSession(), PROMPT)).rejects.toThrow(/this MoEModel has been disposed/);
+  });
+});
