@@ -70,6 +70,7 @@ describe('bad inputs', () => {
         ['tokenRows listing a row twice', { tokenRows: plan.tokenRows.map((r, i) => (i === 1 ? plan.tokenRows[0] : r)) }, /plan\.tokenRows\[1\]/],
         ['tokenRows listing another token\'s row', { tokenRows: plan.tokenRows.map((r, i) => (i === 0 ? plan.tokenRows[4] : i === 4 ? plan.tokenRows[0] : r)) }, /plan\.tokenRows\[0\]/],
         ['short rowWeight', { rowWeight: plan.rowWeight.subarray(1) }, /plan\.rowWeight/],
+        ['tokensPerExpert disagreeing with expertOffsets', { tokensPerExpert: Int32Array.of(3, 3, 4, 2) }, /plan\.tokensPerExpert\[2\] is 4, expected 3/],
       ];
       for (const [what, patch, message] of inconsistent) {
         const err = await a.runExperts(experts, x, { ...plan, ...patch }).catch((e: unknown) => e);

@@ -109,6 +109,7 @@ describe('handles and shapes', () => {
       ['decreasing expertOffsets', { expertOffsets: Int32Array.of(0, 5, 3, 9, 12) }, /plan\.expertOffsets/],
       ['tokenOffsets out of order', { tokenOffsets: Int32Array.of(0, 8, 4, 12) }, /plan\.tokenOffsets/],
       ['short rowWeight', { rowWeight: plan.rowWeight.subarray(1) }, /plan\.rowWeight/],
+      ['tokensPerExpert disagreeing with expertOffsets', { tokensPerExpert: Int32Array.of(3, 3, 4, 2) }, /plan\.tokensPerExpert\[2\] is 4, expected 3/],
     ];
     for (const [what, patch, message] of bad) {
       const err = await backend.runExperts(h, x, { ...plan, ...patch }).catch((e: unknown) => e);

@@ -40,6 +40,12 @@ export function checkRoutingPlan(plan: RoutingPlan, numExperts: number): void {
   for (let e = 0; e < numExperts; e++) {
     if (!(expertOffsets[e] <= expertOffsets[e + 1])) throw new ShapeError(`plan.expertOffsets must be non-decreasing; entry ${e + 1} is ${expertOffsets[e + 1]} after ${expertOffsets[e]}`);
   }
+  const perExpert = plan.tokensPerExpert;
+  if (!(perExpert instanceof Int32Array) || perExpert.length !== numExperts) throw new ShapeError(`plan.tokensPerExpert must be an Int32Array of ${numExperts} counts`);
+  for (let e = 0; e < numExperts; e++) {
+    const n = expertOffsets[e + 1] - expertOffsets[e];
+    if (perExpert[e] !== n) throw new ShapeError(`plan.tokensPerExpert[${e}] is ${perExpert[e]}, expected ${n} (from plan.expertOffsets)`);
+  }
   if (tokenOffsets.length !== numTokens + 1 || tokenOffsets[0] !== 0 || tokenOffsets[numTokens] !== rows) {
     throw new ShapeError(`plan.tokenOffsets must have ${numTokens + 1} entries running from 0 to the row count ${rows}`);
   }
