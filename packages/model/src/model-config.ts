@@ -89,6 +89,24 @@ function checkRopeScaling(cfg: Json, file: string): void {
   }
 }
 
+/**
+ * Features of these model types that the decoder does not implement: a config that turns one on
+ * is refused rather than run with it silently ignored.
+ */
+function checkUnsupported(type: ModelType, cfg: Json, file: string, maxPositions: number): void {
+  const act = cfg.hidden_act;
+  if (act !== undefined && act !== 'silu') throw new ConfigError(`${file}: hidden_act`, `expected "silu", got ${JSON.stringify(act)}`);
+  const clip = cfg.clip_qkv;
+  if (clip !== undefined && clip !== null) throw new ConfigError(`${file}: clip_qkv`, `expected null, got ${JSON.stringify(clip)}`);
+  if (type !== 'qwen2_moe' && cfg.attention_bias === true) throw new ConfigError(`${file}: attention_bias`, `expected false for ${type}, got true`);
+  // Qwen configs carry a sliding_window that only use_sliding_window switches on.
+  const windowOn = type === 'qwen2_moe' || type === 'qwen3_moe' ? cfg.use_sliding_window === true : true;
+  const window = cfg.sliding_window;
+  if (windowOn && typeof window === 'number' && window < maxPositions) {
+    throw new ConfigError(`${file}: sliding_window`, `expected null or at least max_position_embeddings (${maxPositions}): sliding-window attention is not supported, got ${window}`);
+  }
+}
+
 /** The layer's topK cannot exceed its expert count; named by the config.json keys. */
 function checkTopK(moe: MoELayerConfig, type: ModelType, file: string): void {
   if (moe.topK > moe.numExperts) {
@@ -163,6 +181,8 @@ export function parseModelConfig(cfg: unknown, file = 'config.json'): ModelConfi
   if (numHeads % numKvHeads !== 0) throw new ConfigError(`${file}: num_key_value_heads`, `expected a divisor of num_attention_heads (${numHeads}), got ${numKvHeads}`);
   const headDim = headDimOf(json, file, d, numHeads);
   checkRopeScaling(json, file);
+  const maxPositions = int(json, file, 'max_position_embeddings', 4096);
+  checkUnsupported(modelType, json, file, maxPositions);
   const vocabSize = int(json, file, 'vocab_size');
   const moe = moeOf(modelType, json, file, d);
   checkTopK(moe, modelType, file);
@@ -176,7 +196,7 @@ export function parseModelConfig(cfg: unknown, file = 'config.json'): ModelConfi
     headDim,
     rmsNormEps: num(json, file, 'rms_norm_eps', 1e-6),
     ropeTheta: num(json, file, 'rope_theta', 10000),
-    maxPositions: int(json, file, 'max_position_embeddings', 4096),
+    maxPositions,
     qkvBias: modelType === 'qwen2_moe',
     qkNorm: modelType === 'qwen3_moe' ? 'per-head' : modelType === 'olmoe' ? 'full' : 'none',
     tieWordEmbeddings: bool(json, 'tie_word_embeddings', false),

@@ -36,6 +36,33 @@ describe('parseModelConfig rejects shapes the decoder cannot run', () => {
   });
 });
 
+describe('parseModelConfig rejects features it would otherwise silently ignore', () => {
+  const base = tinyConfigJson({ modelType: 'mixtral' });
+
+  it('names a hidden_act other than silu', () => {
+    expect(() => parseModelConfig({ ...base, hidden_act: 'gelu' })).toThrow(/config\.json: hidden_act: expected "silu", got "gelu"/);
+    expect(parseModelConfig({ ...base, hidden_act: 'silu' }).modelType).toBe('mixtral');
+  });
+
+  it('names an active sliding window', () => {
+    expect(() => parseModelConfig({ ...base, sliding_window: 128 })).toThrow(/config\.json: sliding_window: .*got 128/);
+    expect(parseModelConfig({ ...base, sliding_window: null }).maxPositions).toBe(4096);
+    expect(parseModelConfig({ ...base, sliding_window: 4096 }).maxPositions).toBe(4096); // never reached: no effect
+    const qwen = tinyConfigJson({ modelType: 'qwen2_moe' });
+    expect(parseModelConfig({ ...qwen, use_sliding_window: false, sliding_window: 64 }).modelType).toBe('qwen2_moe');
+    expect(() => parseModelConfig({ ...qwen, use_sliding_window: true, sliding_window: 64 })).toThrow(/config\.json: sliding_window/);
+  });
+
+  it('names OLMoE clip_qkv and attention biases the decoder does not apply', () => {
+    const olmoe = tinyConfigJson({ modelType: 'olmoe' });
+    expect(() => parseModelConfig({ ...olmoe, clip_qkv: 8 })).toThrow(/config\.json: clip_qkv: expected null, got 8/);
+    expect(parseModelConfig({ ...olmoe, clip_qkv: null }).qkNorm).toBe('full');
+    const qwen3 = tinyConfigJson({ modelType: 'qwen3_moe' });
+    expect(() => parseModelConfig({ ...qwen3, attention_bias: true })).toThrow(/config\.json: attention_bias: expected false for qwen3_moe, got true/);
+    expect(parseModelConfig({ ...qwen3, attention_bias: false }).qkvBias).toBe(false);
+  });
+});
+
 describe('rotary frequencies', () => {
   it('reject an odd head size', () => {
     expect(() => inverseFrequencies(7, 10000)).toThrow(ShapeError);
