@@ -24,6 +24,7 @@ import {
 import { colorsFor, type Colors } from './colors.js';
 import { compareResults, readResults, renderComparison } from './compare.js';
 import { checkFootprint } from './footprint.js';
+import { checkWritable } from './output-paths.js';
 import { renderHtml } from './html-report.js';
 import { renderMarkdown } from './markdown.js';
 import { machineFacts } from './machine.js';
@@ -202,6 +203,7 @@ async function run(args: readonly string[], o: CliOptions, io: MainIO): Promise<
   }
   // Read the earlier results before running, so a bad path fails in a second, not after the run.
   const old = o.compare ? readResults(o.compare) : undefined;
+  for (const [flag, file] of [['json', o.json], ['html', o.html], ['markdown', o.markdown]] as const) if (file) checkWritable(flag, file);
   const scenarios = selected.map((s) => withOverrides(s, { tokens: o.tokens, repeats: o.repeats, warmup: o.warmup }));
   for (const s of scenarios) checkFootprint(s, totalmem());
   const backends: BackendChoice[] = o.backends ?? known;

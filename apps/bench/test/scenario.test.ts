@@ -167,4 +167,18 @@ describe('the CLI refuses what would hang or crash later', () => {
     expect(io.err()).toContain('null.json is not a moe-bench results file (expected a JSON object with a "records" array)');
     expect(io.out()).toBe('');
   });
+
+  it('exits 2 before running when an output file cannot be written, naming the flag', async () => {
+    const dir = writeScenario(tempDir(), TINY);
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    let io = captureIO();
+    expect(await main(['-d', dir, 'tiny', '--json', join(file, 'out.json')], io)).toBe(2);
+    expect(io.err()).toContain(`moe-bench: json: cannot write ${join(file, 'out.json')}: ${file} is a file, not a folder`);
+    expect(io.out()).toBe('');
+    io = captureIO();
+    expect(await main(['-d', dir, 'tiny', '--html', dir], io)).toBe(2);
+    expect(io.err()).toContain(`moe-bench: html: ${dir} is a folder; expected a file path`);
+    expect(io.out()).toBe('');
+  });
 });
