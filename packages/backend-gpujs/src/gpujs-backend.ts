@@ -126,7 +126,12 @@ export class GpuJsBackend implements Backend {
     return new GpuJsBackend(probe, gpu, options);
   }
 
+  /** Keeps a new handle for dispose(); one uploaded after dispose() began is released at once. */
   private track<T extends GpuJsLinear | GpuJsExperts>(h: T): T {
+    if (this.disposed) {
+      h.dispose();
+      throw new BackendError('this gpujs backend was disposed while the layer was being prepared');
+    }
     this.live.add(h);
     return h;
   }

@@ -218,6 +218,15 @@ describe('gpujs bad inputs', () => {
     await expect(b.runExperts(experts, randomNormal(rng, 4), denseRoutingPlan(1, 1))).rejects.toThrow(/disposed/);
   });
 
+  it('a layer still being uploaded when dispose() is called is released, not leaked', async () => {
+    const b = await createGpuJsBackend({ mode: 'cpu' });
+    const pending = b.prepareLinear({ weight: tensor([4, 3]) }).catch((e: unknown) => e);
+    await b.dispose();
+    const err = await pending;
+    expect(err).toBeInstanceOf(BackendError);
+    expect((err as Error).message).toMatch(/disposed while the layer was being prepared/);
+  });
+
   it('refuses a single column larger than the binding limit', async () => {
     const tiny = await createGpuJsBackend({ mode: 'cpu', maxBindingBytes: 1024 });
     await expect(tiny.prepareLinear({ weight: tensor([2, 300]) })).rejects.toThrow(/one output column needs 1200 bytes, more than the binding limit of 1024 bytes/);

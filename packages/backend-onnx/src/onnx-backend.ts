@@ -70,6 +70,16 @@ export class OnnxBackend implements Backend {
     if (this.disposed) throw new BackendError("the 'onnx' backend has been disposed");
   }
 
+  /** Keeps a new handle for dispose(); one finished after dispose() began is released at once. */
+  private track<H extends OnnxPreparedLinear | OnnxPreparedExperts>(handle: H): H {
+    if (this.disposed) {
+      handle.dispose();
+      throw new BackendError("the 'onnx' backend was disposed while this layer was being prepared");
+    }
+    this.live.add(handle);
+    return handle;
+  }
+
   private forget = (h: Releasable): void => {
     this.live.delete(h);
   };
@@ -79,9 +89,7 @@ export class OnnxBackend implements Backend {
     checkLinearWeights(weights);
     const [out, inF] = weights.weight.shape;
     const session = await createSession(`a linear layer [${out}, ${inF}]`, buildLinearGraph(weights), this.options);
-    const handle = new OnnxPreparedLinear(this, inF, out, session, this.forget);
-    this.live.add(handle);
-    return handle;
+    return this.track(new OnnxPreparedLinear(this, inF, out, session, this.forget));
   }
 
   async linear(layer: PreparedLinear, x: Float32Array, rows: number): Promise<Float32Array> {
@@ -116,9 +124,7 @@ export class OnnxBackend implements Backend {
       for (const s of sessions) s.session.release().catch(() => undefined);
       throw err;
     }
-    const handle = new OnnxPreparedExperts(this, group.kind, group.experts.length, group.hiddenSize, group.ffnSize, sessions, this.forget);
-    this.live.add(handle);
-    return handle;
+    return this.track(new OnnxPreparedExperts(this, group.kind, group.experts.length, group.hiddenSize, group.ffnSize, sessions, this.forget));
   }
 
   async runExperts(experts: PreparedExperts, x: Float32Array, plan: RoutingPlan): Promise<Float32Array> {

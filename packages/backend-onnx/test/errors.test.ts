@@ -174,6 +174,15 @@ describe('handles and shapes', () => {
     await b.dispose();
   });
 
+  it('a layer still being prepared when dispose() is called is released, not leaked', async () => {
+    const b = await OnnxBackend.create({ intraOpThreads: 1 });
+    const pending = b.prepareExperts(routedExpertGroup(config, randomWeights(config, { seed: 17 }))).catch((e: unknown) => e);
+    await b.dispose();
+    const err = await pending;
+    expect(err).toBeInstanceOf(BackendError);
+    expect((err as Error).message).toMatch(/disposed while this layer was being prepared/);
+  });
+
   it('a disposed backend refuses new work', async () => {
     const b = await OnnxBackend.create({ intraOpThreads: 1 });
     await b.dispose();
