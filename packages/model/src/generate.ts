@@ -34,10 +34,11 @@ export interface GenerationStats {
   readonly completionTokens: number;
   readonly finishReason: 'stop' | 'length';
   readonly prefillMs: number;
+  /** From the first generated token to the end (0 when no decode pass ran). */
   readonly decodeMs: number;
   /** Prompt tokens per second of the prefill pass. */
   readonly prefillTokensPerSecond: number;
-  /** Generated tokens per second after the first. */
+  /** Decode forward passes (one per token after the first) per second of decodeMs. */
   readonly decodeTokensPerSecond: number;
   /** Time to the first generated token (prefill + first sample). */
   readonly timeToFirstTokenMs: number;
@@ -92,11 +93,17 @@ export async function* generate(
   let finishReason: 'stop' | 'length' = 'length';
   let stoppedByString = false;
   let firstTokenMs = 0;
-  const tDecode = performance.now();
+  // Decode speed: the forward passes after the first token over the time from that token on
+  // (the pass whose logits sampled EOS counts too: it was computed).
+  let tDecode = 0;
+  let decodeSteps = 0;
   while (generated.length < maxTokens) {
     options.signal?.throwIfAborted();
     const next = sampler.next(step.logits, (step.rows - 1) * model.config.vocabSize, model.config.vocabSize);
-    if (generated.length === 0) firstTokenMs = performance.now() - t0;
+    if (generated.length === 0) {
+      tDecode = performance.now();
+      firstTokenMs = tDecode - t0;
+    }
     if (eos.has(next)) {
       finishReason = 'stop';
       break;
@@ -123,6 +130,7 @@ export async function* generate(
     // The context window is full: the token just sampled cannot be fed back, so this is the end.
     if (session.position >= model.config.maxPositions) break;
     step = await model.forward(session, [next]);
+    decodeSteps++;
     addRouting(routing, step);
   }
   if (!stoppedByString) {
@@ -130,8 +138,7 @@ export async function* generate(
     const text = tokenizer.decode(generated, STREAM_DECODE);
     if (text.length > emitted || pending.length) yield { text: text.slice(emitted), tokenIds: pending };
   }
-  const decodeMs = performance.now() - tDecode;
-  const decodeSteps = Math.max(0, generated.length - 1);
+  const decodeMs = decodeSteps > 0 ? performance.now() - tDecode : 0;
   return {
     promptTokens: promptIds.length,
     completionTokens: generated.length,

@@ -141,3 +141,38 @@ describe('generate options', () => {
     expect(stats.completionTokens).toBe(2);
   });
 });
+
+describe('decode speed', () => {
+  it('divides the decode forward passes by the time they took, EOS step included', async () => {
+    const vocab = 384;
+    const tokenizer = ModelTokenizer.fromJson(tinyTokenizerJson(vocab));
+    const script = [3 + 104, 3 + 105, 3 + 106, 3 + 107, 2]; // four tokens, then EOS
+    let step = 0;
+    let decodeForwards = 0;
+    let decodeForwardMs = 0;
+    const model = {
+      config: { vocabSize: vocab, eosTokenIds: [2], maxPositions: 4096 },
+      newSession: () => ({ position: 0 }),
+      forward: async (session: { position: number }, tokens: ArrayLike<number>): Promise<ModelStep> => {
+        const t = performance.now();
+        await new Promise((r) => setTimeout(r, 15));
+        session.position += tokens.length;
+        const logits = new Float32Array(vocab).fill(-1);
+        logits[script[step++]] = 5;
+        if (step > 1) {
+          decodeForwards++;
+          decodeForwardMs += performance.now() - t;
+        }
+        return { logits, rows: 1, routing: [] };
+      },
+    } as unknown as MoEModel;
+    const { stats } = await drain(generate(model, tokenizer, [1], { maxTokens: 10 }));
+    expect(stats.completionTokens).toBe(4);
+    expect(stats.finishReason).toBe('stop');
+    expect(decodeForwards).toBe(4);
+    const expected = decodeForwards / (decodeForwardMs / 1000);
+    // The measured rate only adds sampling and detokenising to the forward time: within 15% below.
+    expect(stats.decodeTokensPerSecond).toBeLessThanOrEqual(expected * 1.0001);
+    expect(stats.decodeTokensPerSecond).toBeGreaterThan(expected * 0.85);
+  });
+});
