@@ -171,8 +171,8 @@ describe('decode speed', () => {
     expect(stats.finishReason).toBe('stop');
     expect(decodeForwards).toBe(4);
     const expected = decodeForwards / (decodeForwardMs / 1000);
-    // The measured rate only adds sampling and detokenising to the forward time: within 15% below.
+    // The measured rate only adds sampling and detokenising to the forward time: within 20% below (leaving the EOS pass out would give 3/4).
     expect(stats.decodeTokensPerSecond).toBeLessThanOrEqual(expected * 1.0001);
-    expect(stats.decodeTokensPerSecond).toBeGreaterThan(expected * 0.85);
+    expect(stats.decodeTokensPerSecond).toBeGreaterThan(expected * 0.8);
   });
 });
