@@ -48,6 +48,10 @@ export function parseOptions(options: BackendOptions | GpuJsBackendOptions | und
   if (threads !== undefined && typeof threads !== 'boolean') {
     throw new ConfigError('backend.options.threads', `expected a boolean, got ${JSON.stringify(threads)}`);
   }
+  // With a named mode other than webasm the option could only be ignored: say so instead.
+  if (threads === true && mode !== undefined && mode !== 'auto' && mode !== 'webasm') {
+    throw new ConfigError('backend.options.threads', `only applies to mode 'webasm' (gpu.js's worker pool), got mode ${JSON.stringify(mode)}`);
+  }
   return {
     mode: mode as GpuJsMode | 'auto' | undefined,
     dawnBackend: dawnBackend as string | undefined,

@@ -32,6 +32,7 @@ describe('gpujs options', () => {
     [{ maxBindingBytes: 1.5e6 + 0.5 }, 'backend.options.maxBindingBytes'],
     [{ threads: 'yes' }, 'backend.options.threads'],
     [{ dawnBackend: 'directx' }, 'backend.options.dawnBackend'],
+    [{ mode: 'cpu', threads: true }, 'backend.options.threads'],
     [null, 'backend.options'],
     [[1], 'backend.options'],
   ])('rejects %j naming %s', async (options, field) => {
