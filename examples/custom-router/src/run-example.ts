@@ -3,8 +3,10 @@
  * chosen by name, run it, and check the result against the float64 reference.
  */
 import {
+  BackendUnavailableError,
   checkAgainstReference,
   createRuntime,
+  errorMessage,
   listBackends,
   randomInput,
   randomWeights,
@@ -35,14 +37,19 @@ export const EXAMPLE_CONFIG: MoELayerConfig = {
 
 /**
  * Makes sure backend `name` is registered: backends register when their package is imported,
- * so a name that is not registered yet is looked up as `@moe-runtime/backend-<name>`.
+ * so a name that is not registered yet is looked up as `@moe-runtime/backend-<name>`. A package
+ * that is not installed is left to createRuntime (it names the registered backends); one that is
+ * installed but fails to load (a missing native library) is a BackendUnavailableError with the
+ * real reason. `importer` is for tests.
  */
-export async function loadBackend(name: string): Promise<void> {
+export async function loadBackend(name: string, importer: (specifier: string) => Promise<unknown> = (s) => import(s)): Promise<void> {
   if (listBackends().some((b) => b.name === name)) return;
+  const specifier = `@moe-runtime/backend-${name}`;
   try {
-    await import(`@moe-runtime/backend-${name}`);
-  } catch {
-    // resolveBackend below reports the unknown name together with the registered ones
+    await importer(specifier);
+  } catch (err) {
+    const notInstalled = (err as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(specifier);
+    if (!notInstalled) throw new BackendUnavailableError([{ name, reason: `${specifier} failed to load: ${errorMessage(err)}` }]);
   }
 }
 

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import '@moe-runtime/backend-cpu';
 import { BackendUnavailableError, ConfigError, createRouter, disposeAllBackends, getRouterDefinition } from '@moe-runtime/core';
-import { formatResult, registerTopPRouter, runExample } from '../src/index.js';
+import { formatResult, loadBackend, registerTopPRouter, runExample } from '../src/index.js';
 
 afterAll(() => disposeAllBackends());
 
@@ -86,5 +86,21 @@ describe('the example end to end', () => {
     expect(stdout).toMatch(/backend cpu/);
     expect(stdout).toMatch(/tokens per expert \[/);
     expect(stdout).toMatch(/float64 reference: rel-L2 .* PASS/);
+  });
+});
+
+describe('loading a backend package by name', () => {
+  it('reports a package that exists but fails to load, instead of calling the backend unknown', async () => {
+    const broken = async (): Promise<unknown> => {
+      throw new Error('libonnxruntime.so.1: cannot open shared object file');
+    };
+    const err = await loadBackend('brokenpkg', broken).catch((e: unknown) => e);
+    // still a BackendUnavailableError, so the per-backend tests above skip, but with the real reason
+    expect(err).toBeInstanceOf(BackendUnavailableError);
+    expect((err as Error).message).toMatch(/brokenpkg \(@moe-runtime\/backend-brokenpkg failed to load: libonnxruntime\.so\.1/);
+    const missing = async (): Promise<unknown> => {
+      throw Object.assign(new Error("Cannot find package '@moe-runtime/backend-nopkg'"), { code: 'ERR_MODULE_NOT_FOUND' });
+    };
+    await expect(loadBackend('nopkg', missing)).resolves.toBeUndefined();
   });
 });
