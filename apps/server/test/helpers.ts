@@ -21,9 +21,15 @@ export interface TestServer {
 export async function startServer(partial: PartialServerConfig): Promise<TestServer> {
   const config = resolveConfig({ host: '127.0.0.1', port: 0, logLevel: 'silent', backendModules: [TEST_BACKENDS], ...partial });
   const server = await createServer(config, { defaultMetrics: false });
-  const url = await server.listen();
-  await server.prepared;
-  return { server, url, close: () => server.close() };
+  try {
+    const url = await server.listen();
+    await server.prepared;
+    return { server, url, close: () => server.close() };
+  } catch (err) {
+    // A server that failed to start must not leave its workers and listener behind.
+    await server.close();
+    throw err;
+  }
 }
 
 /** A JSON response. */
