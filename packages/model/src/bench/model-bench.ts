@@ -13,6 +13,7 @@ import { Command } from 'commander';
 import { createRng, disposeAllBackends, getBackend, listBackends, errorMessage } from '@moe-runtime/core';
 import { importBackends } from '../backends.js';
 import { parseModelConfig } from '../model-config.js';
+import { weightBytes } from '../model-weights.js';
 import { MoEModel } from '../moe-model.js';
 import { argmax } from '../sampling.js';
 import { randomModelWeights, tinyConfigJson } from '../tiny-checkpoint.js';
@@ -65,7 +66,8 @@ async function main(): Promise<void> {
   const config = parseModelConfig(json);
   console.error('generating seeded weights...');
   const weights = randomModelWeights(config, 2024);
-  const params = weights.layers.reduce((s, l) => s + l.moe.experts.length * 3 * 1024 * 3584 + 4 * 1024 * 1024, 2 * 32000 * 1024);
+  // Counted from the weights themselves (F32: 4 bytes each); GQA makes k/v narrower than q.
+  const params = weightBytes(weights) / 4;
   const rng = createRng(7);
   const prompt = Array.from({ length: opts.prompt }, () => 3 + rng.int(config.vocabSize - 3));
   const names = opts.backends ? opts.backends.split(',') : listBackends().map((b) => b.name);
