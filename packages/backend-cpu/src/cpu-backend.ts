@@ -4,6 +4,7 @@
  * calling thread (helped by the workers), so concurrent calls are serialised by construction.
  */
 import {
+  checkRoutingPlan,
   BackendError,
   ShapeError,
   type Backend,
@@ -15,7 +16,6 @@ import {
 } from '@moe-runtime/core';
 import type { Engine } from './engine.js';
 import { CpuPreparedExperts, CpuPreparedLinear } from './handles.js';
-import { checkRoutingPlan } from './plan-checks.js';
 import { expertGroupData, linearData } from './prepare-checks.js';
 
 function checkInput(what: string, x: unknown, expected: number): Float32Array {

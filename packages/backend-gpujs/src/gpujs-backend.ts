@@ -8,6 +8,7 @@
  * (a few multiply-adds per row) runs on the host in the plan's per-token order.
  */
 import {
+  checkRoutingPlan,
   BackendError,
   ConfigError,
   EXPERT_KINDS,
@@ -38,7 +39,6 @@ import {
 } from './kernel-sources.js';
 import { chooseMode, probeMode, type ModeProbe } from './mode-probe.js';
 import { parseOptions, type GpuJsBackendOptions } from './options.js';
-import { checkRoutingPlan } from './plan-checks.js';
 import { packGated, packLinear, type HostChunk, type WeightChunk } from './packed-weights.js';
 import { GpuJsExperts, GpuJsLinear, type PackedExpert } from './prepared.js';
 import { gatherLanes, laneGroups, placeLaneColumns, scatterLanes, type Lanes } from './row-quads.js';

@@ -11,6 +11,7 @@
  * computes (a server runs inference in worker threads).
  */
 import {
+  checkRoutingPlan,
   BackendError,
   errorMessage,
   HostTensor,
@@ -30,7 +31,6 @@ import { combineExpertRows, gatherExpertRows } from './host-routing.js';
 import { buildLinearGraph, LINEAR_INPUT, LINEAR_OUTPUT } from './linear-graph.js';
 import { resolveOnnxOptions, type OnnxBackendOptions, type ResolvedOnnxOptions } from './options.js';
 import { OnnxPreparedExperts, OnnxPreparedLinear, type ExpertSession, type Releasable } from './prepared.js';
-import { checkRoutingPlan } from './plan-checks.js';
 import { checkProviders, createSession, float32Output, ORT_VERSION, runSession } from './sessions.js';
 
 /** A Backend on onnxruntime-node. Create it with {@link OnnxBackend.create}. */

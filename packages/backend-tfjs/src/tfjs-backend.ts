@@ -9,6 +9,7 @@
  * throws; only the final read is awaited, and its tensor is disposed in a `finally`.
  */
 import {
+  checkRoutingPlan,
   BackendError,
   MoeError,
   ShapeError,
@@ -28,7 +29,6 @@ import { combineRows, gatherRows, maxExpertRows } from './grouped-rows.js';
 import { toInOut } from './layout.js';
 import { estimateActivationBytes, estimateExpertBytes, estimateLinearBytes, wasmHeap } from './memory-budget.js';
 import { parseTfjsOptions, WASM_HEAP_LIMIT_BYTES, type TfjsBackendOptions } from './options.js';
-import { checkRoutingPlan } from './plan-checks.js';
 import { TfjsExperts, TfjsLinear } from './prepared.js';
 import { tf, type Tensor, type Tensor2D } from './tf.js';
 import { validateExpertGroup, validateLinear } from './validate-weights.js';

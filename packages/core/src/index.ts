@@ -18,6 +18,7 @@ export * from './router-options.js';
 export * from './router-registry.js';
 export * from './routers/index.js';
 export * from './routing-plan.js';
+export * from './routing-plan-checks.js';
 export * from './routing-stats.js';
 export * from './backend.js';
 export * from './backend-registry.js';

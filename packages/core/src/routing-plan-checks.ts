@@ -1,10 +1,12 @@
 /**
- * Validation of a RoutingPlan handed to `runExperts`. The kernels and the host combine index
- * x and the row buffers with the plan's arrays, so a hand-made or stale plan that disagrees
- * with itself or with the prepared group must fail with a ShapeError naming the field, not
- * read past an array (NaN, zeros, a crash deep in the runtime). O(rows + tokens + experts).
+ * Validation of a RoutingPlan handed to a backend's `runExperts` (every backend calls it
+ * first). Kernels and host combines index x and the row buffers with the plan's arrays, so a
+ * hand-made or stale plan that disagrees with itself or with the prepared group must fail with
+ * a ShapeError naming the field, not read past an array (NaN, zeros, a crash deep in the
+ * runtime). O(rows + tokens + experts).
  */
-import { InvalidInputError, ShapeError, type RoutingPlan } from '@moe-runtime/core';
+import { InvalidInputError, ShapeError } from './errors.js';
+import type { RoutingPlan } from './routing-plan.js';
 
 function int32(plan: RoutingPlan, key: 'expertOffsets' | 'rowToken' | 'tokenOffsets' | 'tokenRows'): Int32Array {
   const a = plan[key];
