@@ -7,7 +7,7 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
-import { listBackends, listRouters, MoeError, MoELayer, resolveBackend, type Backend } from '@moe-runtime/core';
+import { HostTensor, listBackends, listRouters, MoeError, MoELayer, resolveBackend, type Backend, type MoEWeights } from '@moe-runtime/core';
 import { loadBackendModules } from './backend-modules.js';
 import { loadLayerSource } from './layer-spec.js';
 import { batchRouting } from './routing-output.js';
@@ -23,11 +23,20 @@ function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(msg, transfer);
 }
 
-function parameterCount(layer: MoELayer): number {
-  const c = layer.config;
-  const perExpert = (c.expert.kind === 'swiglu' ? 3 : 2) * c.hiddenSize * c.expert.ffnSize;
-  const shared = c.sharedExperts ? (c.sharedExperts.count ?? 1) * (c.expert.kind === 'swiglu' ? 3 : 2) * c.hiddenSize * c.sharedExperts.ffnSize : 0;
-  return c.numExperts * perExpert + c.numExperts * c.hiddenSize + shared;
+/**
+ * Every weight tensor of the layer (experts and their biases, router and its bias, shared
+ * experts, shared gate, router parameters), counted from the tensors themselves so the figure
+ * cannot drift from what is served.
+ */
+function parameterCount(weights: MoEWeights): number {
+  let n = 0;
+  const visit = (v: unknown): void => {
+    if (v instanceof HostTensor) n += v.shape.reduce((a, b) => a * b, 1);
+    else if (Array.isArray(v)) v.forEach(visit);
+    else if (v !== null && typeof v === 'object' && !ArrayBuffer.isView(v)) Object.values(v).forEach(visit);
+  };
+  visit(weights);
+  return n;
 }
 
 /**
@@ -65,7 +74,7 @@ async function init(msg: WorkerInit): Promise<void> {
       router: layer.router.name,
       needsTokenIds: layer.router.needsTokenIds ?? false,
       source: spec.source,
-      parameters: parameterCount(layer),
+      parameters: parameterCount(weights),
     });
   }
   const routers = listRouters().map((r) => ({ name: r.name, description: r.description, needs_token_ids: r.needsTokenIds ?? false }));

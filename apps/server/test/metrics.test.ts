@@ -1,5 +1,5 @@
 /** /metrics reflects the traffic: tokens, per-expert counts, batches, queue depth, latency, imbalance. */
-import { randomInput } from '@moe-runtime/core';
+import { randomInput, randomWeights, type ExpertWeights, type HostTensor, type MoELayerConfig } from '@moe-runtime/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { get, post, rowsOf, smallConfig, startServer, type TestServer } from './helpers.js';
 
@@ -54,7 +54,14 @@ describe('metrics', () => {
 describe('documentation and listings', () => {
   let srv: TestServer;
   beforeAll(async () => {
-    srv = await startServer({ backend: ['broken', 'naive'], layers: [{ id: 'doc', source: 'random', seed: 9, config: smallConfig(D, 4, 2, 12) }] });
+    srv = await startServer({
+      backend: ['broken', 'naive'],
+      layers: [
+        { id: 'doc', source: 'random', seed: 9, config: smallConfig(D, 4, 2, 12) },
+        // Biases and a gated shared expert: parameters the count must include.
+        { id: 'biased', source: 'random', seed: 10, config: { ...smallConfig(D, 4, 2, 12), expert: { kind: 'swiglu', ffnSize: 12, bias: true }, sharedExperts: { count: 1, ffnSize: 20, gated: true } } },
+      ],
+    });
   });
   afterAll(() => srv?.close());
 
@@ -77,8 +84,19 @@ describe('documentation and listings', () => {
     expect(b.body.active.name).toBe('naive');
     expect(b.body.preference).toEqual(['broken', 'naive']);
     expect(b.body.registered.map((r) => r.name)).toEqual(expect.arrayContaining(['cpu', 'naive', 'flaky', 'broken']));
-    const l = await get<{ ready: boolean; layers: { id: string; batching: string; input_shape: unknown[] }[] }>(`${srv.url}/v1/layers`);
+    const l = await get<{ ready: boolean; layers: { id: string; batching: string; input_shape: unknown[]; parameters: number; config: MoELayerConfig }[] }>(`${srv.url}/v1/layers`);
     expect(l.body.ready).toBe(true);
-    expect(l.body.layers).toEqual([expect.objectContaining({ id: 'doc', batching: 'across-requests', input_shape: ['T', D] })]);
+    expect(l.body.layers[0]).toEqual(expect.objectContaining({ id: 'doc', batching: 'across-requests', input_shape: ['T', D] }));
+    expect(l.body.layers.map((x) => x.id)).toEqual(['doc', 'biased']);
+    // routed 4 x (3 x 12 x 8) + router 4 x 8
+    expect(l.body.layers[0].parameters).toBe(4 * 3 * 12 * D + 4 * D);
+    // The served weights, tensor by tensor: expert biases, the shared expert and its gate count too.
+    const w = randomWeights(l.body.layers[1].config, { seed: 10 });
+    const size = (t?: HostTensor): number => (t ? t.shape.reduce((a, b) => a * b, 1) : 0);
+    const expert = (e: ExpertWeights): number => size(e.gate) + size(e.up) + size(e.down) + size(e.gateBias) + size(e.upBias) + size(e.downBias);
+    const expected = size(w.router) + w.experts.reduce((n, e) => n + expert(e), 0) + (w.shared ?? []).reduce((n, e) => n + expert(e), 0) + size(w.sharedGate);
+    expect(size(w.experts[0].upBias)).toBe(12);
+    expect(size(w.sharedGate)).toBe(D);
+    expect(l.body.layers[1].parameters).toBe(expected);
   });
 });
