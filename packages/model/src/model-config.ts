@@ -38,6 +38,14 @@ export interface ModelConfig {
 
 type Json = Record<string, unknown>;
 
+/** Defaults of the Hugging Face config classes, for keys a config.json leaves out. */
+const DEFAULTS: Readonly<Record<ModelType, { readonly rmsNormEps: number; readonly ropeTheta: number }>> = {
+  mixtral: { rmsNormEps: 1e-5, ropeTheta: 1e6 },
+  qwen2_moe: { rmsNormEps: 1e-6, ropeTheta: 10000 },
+  qwen3_moe: { rmsNormEps: 1e-6, ropeTheta: 10000 },
+  olmoe: { rmsNormEps: 1e-5, ropeTheta: 10000 },
+};
+
 function int(cfg: Json, file: string, key: string, fallback?: number): number {
   const v = cfg[key] ?? fallback;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
@@ -143,7 +151,7 @@ function moeOf(type: ModelType, cfg: Json, file: string, d: number): MoELayerCon
         numExperts: int(cfg, file, 'num_experts'),
         topK: int(cfg, file, 'num_experts_per_tok'),
         expert: { kind: 'swiglu', ffnSize: int(cfg, file, 'moe_intermediate_size') },
-        router: router(bool(cfg, 'norm_topk_prob', true)),
+        router: router(bool(cfg, 'norm_topk_prob', false)),
       };
     case 'olmoe':
       return {
@@ -194,8 +202,8 @@ export function parseModelConfig(cfg: unknown, file = 'config.json'): ModelConfi
     numHeads,
     numKvHeads,
     headDim,
-    rmsNormEps: num(json, file, 'rms_norm_eps', 1e-6),
-    ropeTheta: num(json, file, 'rope_theta', 10000),
+    rmsNormEps: num(json, file, 'rms_norm_eps', DEFAULTS[modelType].rmsNormEps),
+    ropeTheta: num(json, file, 'rope_theta', DEFAULTS[modelType].ropeTheta),
     maxPositions,
     qkvBias: modelType === 'qwen2_moe',
     qkNorm: modelType === 'qwen3_moe' ? 'per-head' : modelType === 'olmoe' ? 'full' : 'none',

@@ -63,6 +63,28 @@ describe('parseModelConfig rejects features it would otherwise silently ignore',
   });
 });
 
+describe('parseModelConfig defaults follow the Hugging Face config classes', () => {
+  const without = (json: Record<string, unknown>, ...keys: string[]): Record<string, unknown> =>
+    Object.fromEntries(Object.entries(json).filter(([k]) => !keys.includes(k)));
+
+  it('qwen3_moe without norm_topk_prob does not renormalise (Qwen3MoeConfig default False)', () => {
+    const c = parseModelConfig(without(tinyConfigJson({ modelType: 'qwen3_moe' }), 'norm_topk_prob'));
+    expect(c.moe.router.options).toEqual({ renormalize: false });
+    expect(parseModelConfig(tinyConfigJson({ modelType: 'qwen3_moe' })).moe.router.options).toEqual({ renormalize: true });
+  });
+
+  it('rope_theta and rms_norm_eps default per model type', () => {
+    const mixtral = parseModelConfig(without(tinyConfigJson({ modelType: 'mixtral' }), 'rope_theta', 'rms_norm_eps'));
+    expect([mixtral.ropeTheta, mixtral.rmsNormEps]).toEqual([1e6, 1e-5]);
+    const olmoe = parseModelConfig(without(tinyConfigJson({ modelType: 'olmoe' }), 'rope_theta', 'rms_norm_eps'));
+    expect([olmoe.ropeTheta, olmoe.rmsNormEps]).toEqual([10000, 1e-5]);
+    for (const type of ['qwen2_moe', 'qwen3_moe'] as const) {
+      const q = parseModelConfig(without(tinyConfigJson({ modelType: type }), 'rope_theta', 'rms_norm_eps'));
+      expect([q.ropeTheta, q.rmsNormEps]).toEqual([10000, 1e-6]);
+    }
+  });
+});
+
 describe('rotary frequencies', () => {
   it('reject an odd head size', () => {
     expect(() => inverseFrequencies(7, 10000)).toThrow(ShapeError);
