@@ -2,7 +2,7 @@
  * The float64 reference decoder: the whole model in plain loops over the full sequence (no
  * cache), with core's float64 MoE reference. The oracle the backends' logits are checked against.
  */
-import { plannedExperts, referenceForward, referenceLinear, type RoutingPlan } from '@moe-runtime/core';
+import { plannedExperts, referenceForward, referenceLinear, ShapeError, type RoutingPlan } from '@moe-runtime/core';
 import { causalAttention } from './attention.js';
 import type { ModelConfig } from './model-config.js';
 import type { ModelWeights } from './model-weights.js';
@@ -25,9 +25,14 @@ export function referenceModelLogits(config: ModelConfig, weights: ModelWeights,
   const qw = c.numHeads * c.headDim;
   const kvw = c.numKvHeads * c.headDim;
   const invFreq = inverseFrequencies(c.headDim, c.ropeTheta);
+  if (n === 0) throw new ShapeError('the reference decoder needs at least one token');
   const embed = weights.embed.toFloat32();
   const h = new Float64Array(n * d);
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) h[i * d + j] = embed[tokens[i] * d + j];
+  for (let i = 0; i < n; i++) {
+    const id = tokens[i];
+    if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new ShapeError(`token id ${id} at position ${i} is outside the vocabulary [0, ${c.vocabSize})`);
+    for (let j = 0; j < d; j++) h[i * d + j] = embed[id * d + j];
+  }
   const plans: RoutingPlan[] = [];
   for (const lw of weights.layers) {
     const a = lw.attention;
