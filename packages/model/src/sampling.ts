@@ -2,7 +2,7 @@
  * Choosing the next token from logits: greedy, or sampling with temperature, top-k and top-p
  * (nucleus) from a seeded generator so a seed reproduces a generation.
  */
-import { ConfigError, createRng, InvalidInputError, ShapeError, type Rng } from '@moe-runtime/core';
+import { ConfigError, createRng, InvalidInputError, ShapeError, type Rng, topKIndices } from '@moe-runtime/core';
 
 /** Sampling options (OpenAI-style names map onto these). */
 export interface SamplingOptions {
@@ -60,9 +60,13 @@ export class Sampler {
     const t = this.options.temperature ?? 0;
     if (t === 0) return argmax(logits, offset, length);
     checkRow(logits, offset, length);
-    const ids = Array.from({ length }, (_, i) => i).sort((a, b) => logits[offset + b] - logits[offset + a] || a - b);
     const k = this.options.topK ? Math.min(this.options.topK, length) : length;
-    const kept = ids.slice(0, k);
+    // Best first, ties to the lower id. With a top-k, a linear selection instead of sorting the
+    // whole vocabulary every token (150k entries for Qwen).
+    const kept =
+      k < length
+        ? Array.from(topKIndices(logits, offset, length, k))
+        : Array.from({ length }, (_, i) => i).sort((a, b) => logits[offset + b] - logits[offset + a] || a - b);
     const max = logits[offset + kept[0]];
     const probs = kept.map((i) => Math.exp((logits[offset + i] - max) / t));
     const total = probs.reduce((s, p) => s + p, 0);

@@ -29,3 +29,22 @@ describe('sampling edge cases', () => {
     expect([...seen].sort()).toEqual([0, 1]);
   });
 });
+
+describe('top-k sampling', () => {
+  it('draws only among the k largest logits, each of them, and reproducibly for a seed', () => {
+    const rng = createRng(2024);
+    const logits = Float32Array.from({ length: 1000 }, () => rng.normal());
+    const k = 5;
+    const top = Array.from(logits.keys())
+      .sort((a, b) => logits[b] - logits[a] || a - b)
+      .slice(0, k);
+    const draw = (seed: number): number[] => {
+      const s = new Sampler({ temperature: 2, topK: k, seed });
+      return Array.from({ length: 300 }, () => s.next(logits));
+    };
+    const a = draw(7);
+    expect(new Set(a)).toEqual(new Set(top));
+    expect(draw(7)).toEqual(a);
+    expect(draw(8)).not.toEqual(a);
+  });
+});
