@@ -5,6 +5,7 @@
  * Ties between groups go to the lower group id (as between experts).
  */
 import { ConfigError } from '../errors.js';
+import type { RouterDecision, RouterInput } from '../router.js';
 import { topKIndices } from './select.js';
 
 /** How a group is scored from its experts' (selection) scores. */
@@ -80,4 +81,52 @@ export function maskToTopGroups(scores: Float64Array, layout: GroupLayout, scori
     if (scratch.keep[g]) continue;
     scores.fill(-Infinity, g * groupSize, (g + 1) * groupSize);
   }
+}
+
+/** How a group-limited router weighs and chooses, beyond its per-row scores. */
+export interface GroupRouting {
+  readonly topK: number;
+  readonly layout: GroupLayout;
+  readonly scoring: GroupScoring;
+  readonly normTopkProb: boolean;
+  readonly routedScalingFactor: number;
+  /**
+   * Fills, for token `i`, the weight scores `w` (what the combine weights come from) and the
+   * choice scores `c` (what experts are chosen by; masked by group afterwards), both length E.
+   */
+  readonly scoreRow: (logits: RouterInput['logits'], i: number, w: Float64Array, c: Float64Array) => void;
+}
+
+/**
+ * The loop both DeepSeek routers share: score each token, mask all but the best groups, take
+ * the top-k of the choice scores, weight them by the weight scores (optionally normalised,
+ * times routedScalingFactor). `selectionScores` is the masked choice scores.
+ */
+export function routeGroupLimited(input: RouterInput, r: GroupRouting): RouterDecision {
+  const { numTokens: t, numExperts: e, logits } = input;
+  const k = r.topK;
+  const n = t * k;
+  const token = new Int32Array(n);
+  const expert = new Int32Array(n);
+  const weight = new Float32Array(n);
+  const choice = new Float64Array(t * e);
+  const w = new Float64Array(e);
+  const chosen = new Int32Array(k);
+  const scratch = groupScratch(r.layout);
+  for (let i = 0; i < t; i++) {
+    const c = choice.subarray(i * e, (i + 1) * e);
+    r.scoreRow(logits, i, w, c);
+    maskToTopGroups(c, r.layout, r.scoring, scratch);
+    topKIndices(c, 0, e, k, chosen);
+    let sum = 0;
+    for (let s = 0; s < k; s++) sum += w[chosen[s]];
+    const scale = (r.normTopkProb ? 1 / (sum + 1e-20) : 1) * r.routedScalingFactor;
+    for (let s = 0; s < k; s++) {
+      const a = i * k + s;
+      token[a] = i;
+      expert[a] = chosen[s];
+      weight[a] = w[chosen[s]] * scale;
+    }
+  }
+  return { token, expert, weight, selectionScores: choice };
 }

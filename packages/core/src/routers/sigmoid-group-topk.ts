@@ -19,8 +19,7 @@
 import { ConfigError } from '../errors.js';
 import type { Router, RouterContext, RouterDecision, RouterInput } from '../router.js';
 import { parseRouterOptions, type OptionsSchema } from '../router-options.js';
-import { checkGroupLayout, groupScratch, maskToTopGroups } from './group-limit.js';
-import { topKIndices } from './select.js';
+import { checkGroupLayout, routeGroupLimited } from './group-limit.js';
 
 /** Options of `sigmoid-group-topk`. */
 export const SIGMOID_GROUP_TOPK_OPTIONS = {
@@ -60,37 +59,15 @@ export function createSigmoidGroupTopKRouter(options: Readonly<Record<string, un
   if (k > e) throw new ConfigError('topK', `expected at most numExperts (${e}), got ${k}`);
   const layout = checkGroupLayout('sigmoid-group-topk', e, k, opts.nGroup, opts.topkGroup);
   const bias = selectionBias(opts, ctx);
+  const scoreRow = (logits: RouterInput['logits'], i: number, w: Float64Array, c: Float64Array): void => {
+    for (let j = 0; j < e; j++) {
+      w[j] = sigmoid(logits[i * e + j]);
+      c[j] = w[j] + bias[j];
+    }
+  };
+  const routing = { topK: k, layout, scoring: 'top2-sum', normTopkProb: opts.normTopkProb, routedScalingFactor: opts.routedScalingFactor, scoreRow } as const;
   return {
     name: 'sigmoid-group-topk',
-    route(input: RouterInput): RouterDecision {
-      const { numTokens: t, logits } = input;
-      const n = t * k;
-      const token = new Int32Array(n);
-      const expert = new Int32Array(n);
-      const weight = new Float32Array(n);
-      const choice = new Float64Array(t * e);
-      const s = new Float64Array(e);
-      const chosen = new Int32Array(k);
-      const scratch = groupScratch(layout);
-      for (let i = 0; i < t; i++) {
-        const c = choice.subarray(i * e, (i + 1) * e);
-        for (let j = 0; j < e; j++) {
-          s[j] = sigmoid(logits[i * e + j]);
-          c[j] = s[j] + bias[j];
-        }
-        maskToTopGroups(c, layout, 'top2-sum', scratch);
-        topKIndices(c, 0, e, k, chosen);
-        let sum = 0;
-        for (let r = 0; r < k; r++) sum += s[chosen[r]];
-        const scale = (opts.normTopkProb ? 1 / (sum + 1e-20) : 1) * opts.routedScalingFactor;
-        for (let r = 0; r < k; r++) {
-          const a = i * k + r;
-          token[a] = i;
-          expert[a] = chosen[r];
-          weight[a] = s[chosen[r]] * scale;
-        }
-      }
-      return { token, expert, weight, selectionScores: choice };
-    },
+    route: (input: RouterInput): RouterDecision => routeGroupLimited(input, routing),
   };
 }

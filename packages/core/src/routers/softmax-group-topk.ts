@@ -17,8 +17,8 @@
 import { ConfigError } from '../errors.js';
 import type { Router, RouterContext, RouterDecision, RouterInput } from '../router.js';
 import { parseRouterOptions, type OptionsSchema } from '../router-options.js';
-import { checkGroupLayout, groupScratch, maskToTopGroups } from './group-limit.js';
-import { softmaxRow, topKIndices } from './select.js';
+import { checkGroupLayout, routeGroupLimited } from './group-limit.js';
+import { softmaxRow } from './select.js';
 
 /** Options of `softmax-group-topk`. */
 export const SOFTMAX_GROUP_TOPK_OPTIONS = {
@@ -35,35 +35,13 @@ export function createSoftmaxGroupTopKRouter(options: Readonly<Record<string, un
   const e = ctx.numExperts;
   if (k > e) throw new ConfigError('topK', `expected at most numExperts (${e}), got ${k}`);
   const layout = checkGroupLayout('softmax-group-topk', e, k, opts.nGroup, opts.topkGroup);
+  const scoreRow = (logits: RouterInput['logits'], i: number, w: Float64Array, c: Float64Array): void => {
+    softmaxRow(logits, i * e, e, w);
+    c.set(w);
+  };
+  const routing = { topK: k, layout, scoring: 'max', normTopkProb: opts.normTopkProb, routedScalingFactor: opts.routedScalingFactor, scoreRow } as const;
   return {
     name: 'softmax-group-topk',
-    route(input: RouterInput): RouterDecision {
-      const { numTokens: t, logits } = input;
-      const n = t * k;
-      const token = new Int32Array(n);
-      const expert = new Int32Array(n);
-      const weight = new Float32Array(n);
-      const choice = new Float64Array(t * e);
-      const p = new Float64Array(e);
-      const chosen = new Int32Array(k);
-      const scratch = groupScratch(layout);
-      for (let i = 0; i < t; i++) {
-        const c = choice.subarray(i * e, (i + 1) * e);
-        softmaxRow(logits, i * e, e, p);
-        c.set(p);
-        maskToTopGroups(c, layout, 'max', scratch);
-        topKIndices(c, 0, e, k, chosen);
-        let sum = 0;
-        for (let r = 0; r < k; r++) sum += p[chosen[r]];
-        const scale = (opts.normTopkProb ? 1 / (sum + 1e-20) : 1) * opts.routedScalingFactor;
-        for (let r = 0; r < k; r++) {
-          const a = i * k + r;
-          token[a] = i;
-          expert[a] = chosen[r];
-          weight[a] = p[chosen[r]] * scale;
-        }
-      }
-      return { token, expert, weight, selectionScores: choice };
-    },
+    route: (input: RouterInput): RouterDecision => routeGroupLimited(input, routing),
   };
 }
