@@ -63,6 +63,14 @@ class ByteSink {
   }
 }
 
+/** An array value: element type, length, then each element. */
+function writeArray<T>(s: ByteSink, elementType: number, values: readonly T[], write: (x: T) => void): void {
+  s.u32(VT.array);
+  s.u32(elementType);
+  s.u64(values.length);
+  for (const x of values) write(x);
+}
+
 function writeValue(s: ByteSink, v: GgufValue): void {
   switch (v.type) {
     case 'u32':
@@ -76,23 +84,11 @@ function writeValue(s: ByteSink, v: GgufValue): void {
     case 'string':
       return (s.u32(VT.string), s.str(v.value));
     case 'string[]':
-      s.u32(VT.array);
-      s.u32(VT.string);
-      s.u64(v.value.length);
-      for (const x of v.value) s.str(x);
-      return;
+      return writeArray(s, VT.string, v.value, (x) => s.str(x));
     case 'i32[]':
-      s.u32(VT.array);
-      s.u32(VT.i32);
-      s.u64(v.value.length);
-      for (const x of v.value) s.i32(x);
-      return;
+      return writeArray(s, VT.i32, v.value, (x) => s.i32(x));
     case 'f32[]':
-      s.u32(VT.array);
-      s.u32(VT.f32);
-      s.u64(v.value.length);
-      for (const x of v.value) s.f32(x);
-      return;
+      return writeArray(s, VT.f32, v.value, (x) => s.f32(x));
   }
 }
 
