@@ -10,13 +10,13 @@ import {
   HostTensor,
   MoELayer,
   ShapeError,
-  shapeSize,
   type Backend,
   type PreparedLinear,
   type RoutingPlan,
   type RoutingStats,
 } from '@moe-runtime/core';
 import { causalAttention } from './attention.js';
+import { concatRows } from './tensor-concat.js';
 import { KvCache } from './kv-cache.js';
 import type { ModelConfig } from './model-config.js';
 import { validateModelWeights, type AttentionWeights, type ModelWeights } from './model-weights.js';
@@ -46,20 +46,6 @@ interface PreparedLayer {
   readonly qNorm?: Float32Array;
   readonly kNorm?: Float32Array;
   readonly moe: MoELayer;
-}
-
-/** Concatenates tensors along their first axis (float32 unless all share one half dtype). */
-function concatRows(parts: readonly HostTensor[]): HostTensor {
-  const shape = [...parts[0].shape];
-  shape[0] = parts.reduce((s, p) => s + p.shape[0], 0);
-  const half = parts.every((p) => p.dtype === parts[0].dtype) && parts[0].dtype !== 'float32';
-  const out = half ? new Uint16Array(shapeSize(shape)) : new Float32Array(shapeSize(shape));
-  let o = 0;
-  for (const p of parts) {
-    out.set(half ? (p.data as Uint16Array) : p.toFloat32(), o);
-    o += p.size;
-  }
-  return half ? new HostTensor(parts[0].dtype, shape, out as Uint16Array) : HostTensor.float32(shape, out as Float32Array);
 }
 
 /** Row `row` of a `[rows, width]` tensor as float32, decoding only that row. */

@@ -5,8 +5,9 @@
  *   "rotate half" pairs (i, i + hd/2): q and k rows are permuted per head to match;
  * - experts are stacked into one tensor per projection (`ffn_gate_exps` is `[E, F, D]`).
  */
-import { ConfigError, HostTensor, shapeSize } from '@moe-runtime/core';
+import { ConfigError, HostTensor } from '@moe-runtime/core';
 import type { ModelConfig } from '../model-config.js';
+import { stackTensors } from '../tensor-concat.js';
 import type { ModelWeights } from '../model-weights.js';
 import { writeGguf, type GgufTensor, type GgufValue } from './gguf-writer.js';
 
@@ -26,15 +27,7 @@ export function permuteRotaryRows(w: HostTensor, heads: number): HostTensor {
       }
     }
   }
-  return new HostTensor(w.dtype, w.shape, out as never);
-}
-
-function stack(parts: readonly HostTensor[]): HostTensor {
-  const dtype = parts[0].dtype;
-  const shape = [parts.length, ...parts[0].shape];
-  const out = dtype === 'float32' ? new Float32Array(shapeSize(shape)) : new Uint16Array(shapeSize(shape));
-  parts.forEach((p, i) => out.set(p.to(dtype).data as never, i * p.size));
-  return new HostTensor(dtype, shape, out as never);
+  return out instanceof Float32Array ? HostTensor.float32(w.shape, out) : new HostTensor(w.dtype as 'float16' | 'bfloat16', w.shape, out);
 }
 
 /** The tokenizer facts GGUF needs, read from `tokenizer.json`. */
@@ -109,9 +102,9 @@ export async function writeLlamaGguf(path: string, config: ModelConfig, weights:
       { name: `${b}attn_output.weight`, tensor: a.o },
       { name: `${b}ffn_norm.weight`, tensor: l.postAttentionNorm.to('float32') },
       { name: `${b}ffn_gate_inp.weight`, tensor: l.moe.router.to('float32') },
-      { name: `${b}ffn_gate_exps.weight`, tensor: stack(l.moe.experts.map((e) => e.gate!)) },
-      { name: `${b}ffn_up_exps.weight`, tensor: stack(l.moe.experts.map((e) => e.up)) },
-      { name: `${b}ffn_down_exps.weight`, tensor: stack(l.moe.experts.map((e) => e.down)) },
+      { name: `${b}ffn_gate_exps.weight`, tensor: stackTensors(l.moe.experts.map((e) => e.gate!)) },
+      { name: `${b}ffn_up_exps.weight`, tensor: stackTensors(l.moe.experts.map((e) => e.up)) },
+      { name: `${b}ffn_down_exps.weight`, tensor: stackTensors(l.moe.experts.map((e) => e.down)) },
     );
   });
   tensors.push({ name: 'output_norm.weight', tensor: weights.finalNorm.to('float32') }, { name: 'output.weight', tensor: weights.lmHead });
