@@ -4,11 +4,10 @@
  * random weights followed by an out-of-memory crash of the whole run (and of the machine's
  * other jobs).
  */
-import { ConfigError, sharedExpertCount, type MoELayerConfig } from '@moe-runtime/core';
+import { bitsPerValue, ConfigError, sharedExpertCount, type MoELayerConfig } from '@moe-runtime/core';
 import type { Scenario } from './scenario.js';
 import { denseConfigOf } from './workload.js';
 
-const DTYPE_BYTES = { float32: 4, float16: 2, bfloat16: 2 } as const;
 
 /** Parameters of a layer's weights: routed experts, shared experts and their gate, router. */
 export function layerParameters(config: MoELayerConfig): number {
@@ -29,7 +28,7 @@ export function scenarioBytes(s: Scenario): number {
   const maxT = Math.max(...s.tokens);
   const ffn = Math.max(s.layer.expert.ffnSize * s.layer.topK, s.layer.sharedExperts?.ffnSize ?? 0);
   const activations = 4 * maxT * (16 * s.layer.hiddenSize + 2 * ffn);
-  return params * (DTYPE_BYTES[s.weightDtype] + 4) + activations;
+  return params * (bitsPerValue(s.weightDtype) / 8 + 4) + activations;
 }
 
 function gib(bytes: number): string {

@@ -8,6 +8,7 @@ import { registerBuiltinRouters } from './routers/builtin-routers.js';
 
 export * from './errors.js';
 export * from './half-precision.js';
+export * from './formats/index.js';
 export * from './tensor.js';
 export * from './rng.js';
 export * from './expert.js';

@@ -1,7 +1,7 @@
 /**
  * The float64 reference: plain loops, obviously correct, no tricks. It is the oracle every
- * backend is checked against. Weights are widened from their stored dtype to float64, so the
- * reference sees exactly the values a backend sees.
+ * backend is checked against. Weights are decoded exactly from their stored format, so the
+ * reference sees exactly the values the stored bytes mean.
  */
 import type { ExpertGroup, ExpertWeights } from './expert.js';
 import { ShapeError } from './errors.js';
@@ -11,14 +11,17 @@ import { validateLayerConfig, type MoELayerConfig } from './layer-config.js';
 import type { Router, RouterDecision } from './router.js';
 import { createRouter } from './router-registry.js';
 import { buildRoutingPlan, denseRoutingPlan, type RoutingPlan } from './routing-plan.js';
+import { isBlockFormat } from './formats/block-formats.js';
 import type { HostTensor } from './tensor.js';
 import { routedExpertGroup, routerParamsOf, sharedExpertGroup, validateWeights, type MoEWeights } from './weights.js';
 
-// Half-precision weights are decoded once per tensor, not once per row.
-const decoded = new WeakMap<HostTensor, Float32Array>();
-function values(t: HostTensor): Float32Array {
+// Stored weights are decoded once per tensor, not once per row: element types widen exactly
+// to float32, block formats decode exactly to float64 (a block value can need more than
+// float32's 24 bits, e.g. q4_k's d*sc*q - dmin*m).
+const decoded = new WeakMap<HostTensor, Float32Array | Float64Array>();
+function values(t: HostTensor): Float32Array | Float64Array {
   let v = decoded.get(t);
-  if (!v) decoded.set(t, (v = t.toFloat32()));
+  if (!v) decoded.set(t, (v = isBlockFormat(t.dtype) ? t.toFloat64() : t.toFloat32()));
   return v;
 }
 

@@ -1,28 +1,20 @@
 /**
- * Host tensors: a dtype, a shape and a typed array in row-major order. Compute is float32;
- * float16 and bfloat16 exist for stored weights and are decoded once when a backend prepares
- * them (or kept compact where a backend can use them directly).
+ * Host tensors: a storage format, a shape and the stored data in row-major order. Compute is
+ * float32; float16, bfloat16 and ggml's block formats (`q8_0`, `q4_k`, ...) exist for stored
+ * weights, which a backend either computes on directly or decodes once when it prepares them.
+ * Block formats store whole blocks along the last dimension, exactly as GGUF does, so `data`
+ * holds a file's bytes unchanged.
  */
 import { DTypeError, ShapeError } from './errors.js';
 import { decodeBfloat16, decodeFloat16, encodeBfloat16, encodeFloat16 } from './half-precision.js';
+import { decodeValues } from './formats/block-decode.js';
+import { encodeValues } from './formats/block-encode.js';
+import { checkRowLength, DTYPES, isBlockFormat, isDType, rowBytes, storageBytes, type BlockFormat, type DType } from './formats/block-formats.js';
 
-/** Element types a host tensor can hold. */
-export type DType = 'float32' | 'float16' | 'bfloat16';
+export { DTYPES, dtypeBytes, type DType } from './formats/block-formats.js';
 
-/** The typed array that backs each dtype (half types are raw 16-bit patterns). */
-export interface DTypeStorage {
-  float32: Float32Array;
-  float16: Uint16Array;
-  bfloat16: Uint16Array;
-}
-
-/** Every dtype, for validation messages. */
-export const DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16'];
-
-/** Bytes per element of a dtype. */
-export function dtypeBytes(dtype: DType): number {
-  return dtype === 'float32' ? 4 : 2;
-}
+/** The typed array that backs each dtype (half types are raw 16-bit patterns, block formats raw bytes). */
+export type DTypeStorage = { float32: Float32Array; float16: Uint16Array; bfloat16: Uint16Array } & { [F in BlockFormat]: Uint8Array };
 
 /** Product of a shape's dimensions. */
 export function shapeSize(shape: readonly number[]): number {
@@ -36,6 +28,10 @@ export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
+function storageClass(dtype: DType): typeof Float32Array | typeof Uint16Array | typeof Uint8Array {
+  return dtype === 'float32' ? Float32Array : dtype === 'float16' || dtype === 'bfloat16' ? Uint16Array : Uint8Array;
+}
+
 /** A dense row-major tensor on the host. */
 export class HostTensor<D extends DType = DType> {
   readonly dtype: D;
@@ -43,7 +39,7 @@ export class HostTensor<D extends DType = DType> {
   readonly data: DTypeStorage[D];
 
   constructor(dtype: D, shape: readonly number[], data: DTypeStorage[D]) {
-    if (!DTYPES.includes(dtype)) {
+    if (!isDType(dtype)) {
       throw new DTypeError(`unknown dtype '${String(dtype)}'; expected one of ${DTYPES.join(', ')}`);
     }
     for (const d of shape) {
@@ -51,11 +47,16 @@ export class HostTensor<D extends DType = DType> {
         throw new ShapeError(`shape ${formatShape(shape)} has a dimension that is not a non-negative integer`);
       }
     }
-    const expectedArray = dtype === 'float32' ? Float32Array : Uint16Array;
+    const expectedArray = storageClass(dtype);
     if (!(data instanceof expectedArray)) {
-      throw new DTypeError(`a ${dtype} tensor needs a ${expectedArray.name}, got ${data?.constructor?.name ?? typeof data}`);
+      throw new DTypeError(`a ${dtype} tensor needs a ${expectedArray.name}, got ${(data as object)?.constructor?.name ?? typeof data}`);
     }
-    if (data.length !== shapeSize(shape)) {
+    if (isBlockFormat(dtype)) {
+      if (shape.length === 0) throw new ShapeError(`a ${dtype} tensor needs at least one dimension (blocks run along the last one)`);
+      checkRowLength(dtype, shape[shape.length - 1], `shape ${formatShape(shape)}`);
+      const bytes = storageBytes(dtype, shape);
+      if (data.byteLength !== bytes) throw new ShapeError(`shape ${formatShape(shape)} in ${dtype} needs ${bytes} bytes, data has ${data.byteLength}`);
+    } else if (data.length !== shapeSize(shape)) {
       throw new ShapeError(`shape ${formatShape(shape)} needs ${shapeSize(shape)} elements, data has ${data.length}`);
     }
     this.dtype = dtype;
@@ -68,25 +69,83 @@ export class HostTensor<D extends DType = DType> {
     return new HostTensor('float32', shape, data);
   }
 
-  /** Number of elements. */
+  /** Number of elements (values, not bytes). */
   get size(): number {
-    return this.data.length;
+    return shapeSize(this.shape);
+  }
+
+  /** Bytes of the stored data. */
+  get byteLength(): number {
+    return this.data.byteLength;
+  }
+
+  /** Length of the last dimension (the values of one stored row). */
+  get rowLength(): number {
+    return this.shape.length === 0 ? 1 : this.shape[this.shape.length - 1];
+  }
+
+  /** Number of stored rows (the product of every dimension but the last). */
+  get rows(): number {
+    return this.size / Math.max(1, this.rowLength);
+  }
+
+  /** The stored bytes (a view, not a copy). */
+  bytes(): Uint8Array {
+    return new Uint8Array(this.data.buffer, this.data.byteOffset, this.data.byteLength);
   }
 
   /** The values as float32: the data itself for float32 tensors, a decoded copy otherwise. */
   toFloat32(): Float32Array {
     if (this.dtype === 'float32') return this.data as Float32Array;
-    const raw = this.data as Uint16Array;
-    return this.dtype === 'float16' ? decodeFloat16(raw) : decodeBfloat16(raw);
+    if (this.dtype === 'float16') return decodeFloat16(this.data as Uint16Array);
+    if (this.dtype === 'bfloat16') return decodeBfloat16(this.data as Uint16Array);
+    const out = new Float32Array(this.size);
+    decodeValues(this.dtype, this.bytes(), 0, this.size, out);
+    return out;
   }
 
-  /** This tensor converted to another dtype (float32 -> half rounds to nearest even). */
+  /** The values exactly as float64 (every stored format decodes exactly): what the reference computes on. */
+  toFloat64(): Float64Array {
+    if (!isBlockFormat(this.dtype)) return Float64Array.from(this.toFloat32());
+    const out = new Float64Array(this.size);
+    decodeValues(this.dtype, this.bytes(), 0, this.size, out);
+    return out;
+  }
+
+  /** Row `r` (of {@link rows}) decoded to float32, without decoding the rest of the tensor. */
+  decodeRow(r: number, out = new Float32Array(this.rowLength)): Float32Array {
+    if (!Number.isInteger(r) || r < 0 || r >= this.rows) throw new ShapeError(`row ${r} is outside [0, ${this.rows}) of a ${formatShape(this.shape)} tensor`);
+    const cols = this.rowLength;
+    const perRow = rowBytes(this.dtype, cols);
+    decodeValues(this.dtype, this.bytes(), r * perRow, cols, out);
+    return out;
+  }
+
+  /** The `i`-th slice along the first dimension, sharing this tensor's data (e.g. one expert of a stacked `[E, F, D]` tensor). */
+  slice0(i: number): HostTensor<D> {
+    if (this.shape.length < 2) throw new ShapeError(`slice0 needs a tensor of at least 2 dimensions, got ${formatShape(this.shape)}`);
+    const n = this.shape[0];
+    if (!Number.isInteger(i) || i < 0 || i >= n) throw new ShapeError(`slice ${i} is outside [0, ${n}) of a ${formatShape(this.shape)} tensor`);
+    const inner = this.shape.slice(1);
+    if (isBlockFormat(this.dtype)) {
+      const bytes = storageBytes(this.dtype, inner);
+      return new HostTensor(this.dtype, inner, (this.data as Uint8Array).subarray(i * bytes, (i + 1) * bytes) as DTypeStorage[D]);
+    }
+    const count = shapeSize(inner);
+    return new HostTensor(this.dtype, inner, this.data.subarray(i * count, (i + 1) * count) as DTypeStorage[D]);
+  }
+
+  /** This tensor converted to another dtype (float32 -> half rounds to nearest even; block formats are encoded block by block). */
   to<T extends DType>(dtype: T): HostTensor<T> {
     if ((this.dtype as DType) === dtype) return this as unknown as HostTensor<T>;
+    if (!isDType(dtype)) throw new DTypeError(`unknown dtype '${String(dtype)}'; expected one of ${DTYPES.join(', ')}`);
     const values = this.toFloat32();
     if (dtype === 'float32') return new HostTensor(dtype, this.shape, values as DTypeStorage[T]);
-    const encoded = dtype === 'float16' ? encodeFloat16(values) : encodeBfloat16(values);
-    return new HostTensor(dtype, this.shape, encoded as DTypeStorage[T]);
+    if (dtype === 'float16') return new HostTensor(dtype, this.shape, encodeFloat16(values) as DTypeStorage[T]);
+    if (dtype === 'bfloat16') return new HostTensor(dtype, this.shape, encodeBfloat16(values) as DTypeStorage[T]);
+    if (this.shape.length === 0) throw new ShapeError(`a ${dtype} tensor needs at least one dimension (blocks run along the last one)`);
+    checkRowLength(dtype, this.rowLength, `converting a ${formatShape(this.shape)} tensor`);
+    return new HostTensor(dtype, this.shape, encodeValues(dtype, values, this.rows, this.rowLength) as DTypeStorage[T]);
   }
 
   /** Throws a ShapeError naming `what` unless the shape equals `expected`. */

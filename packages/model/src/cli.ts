@@ -6,7 +6,7 @@
  *   moe-run make-tiny DIR [--type mixtral] [--seed 1]     (a seeded random checkpoint to try)
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { errorMessage, type DType } from '@moe-runtime/core';
+import { errorMessage, type DType, type ElementDType } from '@moe-runtime/core';
 import { importBackends } from './backends.js';
 import type { GenerationStats } from './generate.js';
 import { MODEL_TYPES, type ModelType } from './model-config.js';
@@ -97,7 +97,7 @@ program
   .addOption(new Option('--type <type>', 'model type').choices([...MODEL_TYPES]).default('mixtral'))
   .option('--seed <n>', 'seed', intArg('--seed'), 1)
   .addOption(new Option('--dtype <dtype>', 'storage dtype').choices(['float32', 'float16', 'bfloat16']).default('float32'))
-  .action(async (dir: string, o: { type: ModelType; seed: number; dtype: DType }) => {
+  .action(async (dir: string, o: { type: ModelType; seed: number; dtype: ElementDType }) => {
     const { config } = await writeTinyCheckpoint(dir, { modelType: o.type, seed: o.seed, dtype: o.dtype });
     console.log(`wrote a ${config.modelType} checkpoint (${config.numLayers} layers, D=${config.hiddenSize}, E=${config.moe.numExperts}) to ${dir}`);
   });

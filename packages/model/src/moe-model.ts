@@ -5,9 +5,6 @@
  */
 import {
   BackendError,
-  decodeBfloat16,
-  decodeFloat16,
-  HostTensor,
   MoELayer,
   ShapeError,
   type Backend,
@@ -46,13 +43,6 @@ interface PreparedLayer {
   readonly qNorm?: Float32Array;
   readonly kNorm?: Float32Array;
   readonly moe: MoELayer;
-}
-
-/** Row `row` of a `[rows, width]` tensor as float32, decoding only that row. */
-function rowAsFloat32(t: HostTensor, row: number, width: number): Float32Array {
-  const slice = t.data.subarray(row * width, (row + 1) * width);
-  if (t.dtype === 'float32') return slice as Float32Array;
-  return t.dtype === 'float16' ? decodeFloat16(slice as Uint16Array) : decodeBfloat16(slice as Uint16Array);
 }
 
 async function prepareAttention(
@@ -135,7 +125,7 @@ export class MoEModel {
       const id = tokens[i];
       if (!Number.isInteger(id) || id < 0 || id >= v) throw new ShapeError(`token id ${id} at position ${i} is outside the vocabulary [0, ${v})`);
       // Decode one row at a time so half-precision embeddings stay compact.
-      out.set(rowAsFloat32(table, id, d), i * d);
+      table.decodeRow(id, out.subarray(i * d, (i + 1) * d));
     }
     return out;
   }

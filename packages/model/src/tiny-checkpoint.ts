@@ -15,6 +15,7 @@ import {
   writeSafetensors,
   writeShardedSafetensors,
   type DType,
+  type ElementDType,
   type Rng,
 } from '@moe-runtime/core';
 import { CHECKPOINT_NAMES as N, moeScheme } from './checkpoint-names.js';
@@ -27,7 +28,7 @@ export interface TinyCheckpointOptions {
   readonly modelType?: ModelType;
   readonly seed?: number;
   /** Storage dtype of the weights (default float32). */
-  readonly dtype?: DType;
+  readonly dtype?: ElementDType;
   readonly numLayers?: number;
   readonly hiddenSize?: number;
   readonly numHeads?: number;

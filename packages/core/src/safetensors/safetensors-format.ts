@@ -60,7 +60,10 @@ export const READABLE_DTYPES: Readonly<Partial<Record<SafetensorsDType, DType>>>
 
 /** The safetensors dtype a host dtype is written as. */
 export function safetensorsDTypeOf(dtype: DType): 'F32' | 'F16' | 'BF16' {
-  return dtype === 'float32' ? 'F32' : dtype === 'float16' ? 'F16' : 'BF16';
+  if (dtype === 'float32') return 'F32';
+  if (dtype === 'float16') return 'F16';
+  if (dtype === 'bfloat16') return 'BF16';
+  throw new SafetensorsError(`safetensors has no ${dtype} element type; block-quantized tensors are stored in GGUF files`);
 }
 
 /** One tensor's header entry, validated. */

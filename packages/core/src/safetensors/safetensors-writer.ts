@@ -6,7 +6,8 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { ConfigError, SafetensorsError } from '../errors.js';
-import { DTYPES, HostTensor, type DType } from '../tensor.js';
+import { ELEMENT_DTYPES, type ElementDType } from '../formats/block-formats.js';
+import { HostTensor, type DType } from '../tensor.js';
 import { safetensorsDTypeOf } from './safetensors-format.js';
 import { tensorBytes } from './tensor-bytes.js';
 
@@ -26,8 +27,9 @@ function entriesOf(tensors: TensorMap): [string, HostTensor][] {
 }
 
 function checkOptions(options: WriteSafetensorsOptions): void {
-  if (options.dtype !== undefined && !DTYPES.includes(options.dtype)) {
-    throw new ConfigError('dtype', `expected one of ${DTYPES.join(', ')}, got ${JSON.stringify(options.dtype)}`);
+  // safetensors stores element types only; block-quantized tensors belong in GGUF.
+  if (options.dtype !== undefined && !ELEMENT_DTYPES.includes(options.dtype as ElementDType)) {
+    throw new ConfigError('dtype', `expected one of ${ELEMENT_DTYPES.join(', ')}, got ${JSON.stringify(options.dtype)}`);
   }
   for (const [k, v] of Object.entries(options.metadata ?? {})) {
     if (typeof v !== 'string') throw new ConfigError(`metadata.${k}`, `safetensors metadata values must be strings, got ${JSON.stringify(v)}`);

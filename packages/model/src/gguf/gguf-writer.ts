@@ -4,7 +4,7 @@
  * Format: magic "GGUF", version, tensor count, kv count, kvs, tensor infos, padding, data.
  */
 import { open } from 'node:fs/promises';
-import type { HostTensor } from '@moe-runtime/core';
+import { formatLayout, type HostTensor } from '@moe-runtime/core';
 
 /** A metadata value: typed so the writer knows the GGUF value type. */
 export type GgufValue =
@@ -18,7 +18,6 @@ export type GgufValue =
   | { readonly type: 'f32[]'; readonly value: readonly number[] };
 
 const VT = { u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9 } as const;
-const GGML_TYPE = { float32: 0, float16: 1, bfloat16: 30 } as const;
 const ALIGNMENT = 32;
 
 class ByteSink {
@@ -115,7 +114,7 @@ export async function writeGguf(path: string, metadata: ReadonlyMap<string, Gguf
     head.str(name);
     head.u32(tensor.shape.length);
     for (const d of [...tensor.shape].reverse()) head.u64(d);
-    head.u32(GGML_TYPE[tensor.dtype]);
+    head.u32(formatLayout(tensor.dtype).ggmlType);
     head.u64(offset);
     offsets.push(offset);
     offset += Math.ceil(tensor.data.byteLength / ALIGNMENT) * ALIGNMENT;
