@@ -12,7 +12,7 @@
  */
 import type { ExpertGroup } from './expert.js';
 import type { RoutingPlan } from './routing-plan.js';
-import type { HostTensor } from './tensor.js';
+import type { DType, HostTensor } from './tensor.js';
 
 /** A linear layer's weights in `[out, in]` layout. */
 export interface LinearWeights {
@@ -50,8 +50,27 @@ export interface BackendInfo {
   readonly threads?: number;
 }
 
+/**
+ * What a backend holds in memory. Optional on the Backend interface: a model loader uses it to
+ * refuse a model that cannot fit before anything is allocated, and to report resident bytes.
+ */
+export interface BackendMemory {
+  /**
+   * Bytes this backend would hold for a weight of this storage format and shape once prepared
+   * (e.g. the stored bytes where it computes on the format, 4 bytes per value where it decodes
+   * to float32, more where it also packs a copy).
+   */
+  residentBytesFor(dtype: DType, shape: readonly number[]): number;
+  /** The most bytes of weights this backend can hold (its own ceiling), or undefined when only the machine limits it. */
+  readonly limitBytes?: number;
+  /** Bytes of weights and scratch held now. */
+  readonly residentBytes: number;
+}
+
 /** A compute backend. All methods may be called concurrently; a backend serialises as it needs. */
 export interface Backend extends BackendInfo {
+  /** Memory accounting, where the backend provides it. */
+  readonly memory?: BackendMemory;
   /** Uploads / lays out a linear layer's weights once. */
   prepareLinear(weights: LinearWeights): Promise<PreparedLinear>;
   /** y `[rows, out]` = x `[rows, in]` W^T (+ b). */
