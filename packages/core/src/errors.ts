@@ -14,6 +14,8 @@ export type MoeErrorCode =
   | 'E_UNKNOWN_NAME'
   | 'E_BACKEND_UNAVAILABLE'
   | 'E_SAFETENSORS'
+  | 'E_GGUF'
+  | 'E_MEMORY'
   | 'E_BACKEND';
 
 /** Base class of every error thrown by moe-runtime. */
@@ -111,6 +113,41 @@ export class BackendUnavailableError extends MoeError {
 export class SafetensorsError extends MoeError {
   constructor(message: string) {
     super('E_SAFETENSORS', message);
+  }
+}
+
+/**
+ * A GGUF checkpoint is malformed, truncated, or does not describe a model this runtime runs:
+ * an unknown tensor type, a tensor missing or mis-shaped against the metadata, metadata of the
+ * wrong type. Names the file and, where one is at fault, the tensor or metadata key.
+ */
+export class GgufError extends MoeError {
+  /** The file at fault. */
+  readonly file: string;
+  /** The tensor or metadata key at fault, when there is one. */
+  readonly tensor?: string;
+
+  constructor(file: string, tensor: string | undefined, message: string) {
+    super('E_GGUF', `${file}${tensor === undefined ? '' : `: '${tensor}'`}: ${message}`);
+    this.file = file;
+    this.tensor = tensor;
+  }
+}
+
+/** A model would not fit in the memory a backend or the machine has; raised before anything is allocated. */
+export class MemoryLimitError extends MoeError {
+  /** The model (file or folder) that was being loaded. */
+  readonly model: string;
+  /** Bytes the model needs where the limit applies. */
+  readonly neededBytes: number;
+  /** The limit, in bytes. */
+  readonly limitBytes: number;
+
+  constructor(model: string, neededBytes: number, limitBytes: number, message: string) {
+    super('E_MEMORY', message);
+    this.model = model;
+    this.neededBytes = neededBytes;
+    this.limitBytes = limitBytes;
   }
 }
 

@@ -1,21 +1,30 @@
 /**
  * Loads a Hugging Face model folder: `config.json`, `model.safetensors` or a sharded checkpoint
  * (`model.safetensors.index.json`), and the tokenizer files. Every tensor's shape is checked
- * against the config; a missing or mis-shaped tensor is an error naming the file and tensor.
+ * against the config from the headers before any data is read; a missing or mis-shaped tensor
+ * is an error naming the file and tensor. Weights stay in their stored format (BF16 / F16 stay
+ * 2 bytes per value); a `dtype` converts the weight matrices (attention projections, experts,
+ * embedding, LM head) one tensor at a time as they are read, leaving norms, biases and routers
+ * in their stored format.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ConfigError,
+  formatShape,
   loadMoELayerFrom,
   openCheckpoint,
+  READABLE_DTYPES,
+  resolveScheme,
   SafetensorsError,
+  schemeNames,
   type DType,
   type HostTensor,
   type TensorSource,
 } from '@moe-runtime/core';
 import { CHECKPOINT_NAMES as N, moeScheme } from './checkpoint-names.js';
 import { parseModelConfig, type ModelConfig } from './model-config.js';
+import { checkConversionDType, convertedDType, convertTensor, type ModelWeightSource, type PlannedTensor, type TensorUse } from './model-source.js';
 import type { AttentionWeights, DecoderLayerWeights, ModelWeights } from './model-weights.js';
 
 /** A loaded model folder. */
@@ -25,9 +34,12 @@ export interface LoadedCheckpoint {
   readonly weights: ModelWeights;
 }
 
-/** Options of {@link loadCheckpoint}. */
+/** Options of {@link loadCheckpoint} and {@link openHfCheckpoint}. */
 export interface LoadCheckpointOptions {
-  /** Convert every tensor to this dtype (default: keep the stored one; half stays compact). */
+  /**
+   * Store the weight matrices in this format (default: keep the stored one; half precision
+   * stays compact). Block formats (`q8_0`, `q4_k`, ...) quantize at load, one tensor at a time.
+   */
   readonly dtype?: DType;
 }
 
@@ -48,51 +60,102 @@ async function readConfig(dir: string): Promise<ModelConfig> {
   return parseModelConfig(json, file);
 }
 
-class Reader {
-  constructor(
-    private readonly src: TensorSource,
-    private readonly dtype: DType | undefined,
-  ) {}
-
-  has(name: string): boolean {
-    return this.src.has(name);
-  }
-
-  async tensor(name: string, shape: readonly number[]): Promise<HostTensor> {
-    if (!this.src.has(name)) throw new SafetensorsError(`${this.src.source}: missing tensor '${name}' (expected shape [${shape.join(', ')}])`);
-    const info = this.src.info(name);
-    if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-      throw new SafetensorsError(`${this.src.source}: tensor '${name}' has shape [${info.shape.join(', ')}], expected [${shape.join(', ')}]`);
-    }
-    const t = await this.src.read(name);
-    return this.dtype ? t.to(this.dtype) : t;
-  }
+/** One tensor the config requires, with its Hugging Face name. */
+interface ExpectedTensor {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly use: TensorUse;
+  /** A weight matrix that a load-time dtype converts. */
+  readonly convertible: boolean;
 }
 
-async function readAttention(r: Reader, c: ModelConfig, p: string): Promise<AttentionWeights> {
+/** Every tensor a model of this config reads, with the shape the config gives it. */
+function expectedTensors(c: ModelConfig, hasLmHead: boolean): ExpectedTensor[] {
   const d = c.hiddenSize;
   const qw = c.numHeads * c.headDim;
   const kvw = c.numKvHeads * c.headDim;
-  const bias = async (x: 'q' | 'k' | 'v', w: number): Promise<HostTensor | undefined> => (c.qkvBias ? r.tensor(p + N.proj(x, 'bias'), [w]) : undefined);
-  const norm = async (name: string, full: number): Promise<HostTensor | undefined> =>
-    c.qkNorm === 'none' ? undefined : r.tensor(p + name, [c.qkNorm === 'per-head' ? c.headDim : full]);
+  const f = c.moe.expert.ffnSize;
+  const names = schemeNames(resolveScheme(moeScheme(c.modelType)));
+  const out: ExpectedTensor[] = [{ name: N.embed, shape: [c.vocabSize, d], use: 'embedding', convertible: true }];
+  for (let i = 0; i < c.numLayers; i++) {
+    const p = N.layerPrefix(i);
+    const add = (name: string, shape: readonly number[], use: TensorUse, convertible = false): void => void out.push({ name: p + name, shape, use, convertible });
+    add(N.inputNorm, [d], 'host-vector');
+    add(N.postAttentionNorm, [d], 'host-vector');
+    add(N.proj('q'), [qw, d], 'backend', true);
+    add(N.proj('k'), [kvw, d], 'backend', true);
+    add(N.proj('v'), [kvw, d], 'backend', true);
+    add(N.proj('o'), [d, qw], 'backend', true);
+    if (c.qkvBias) for (const [x, w] of [['q', qw], ['k', kvw], ['v', kvw]] as const) add(N.proj(x, 'bias'), [w], 'backend');
+    if (c.qkNorm !== 'none') {
+      add(N.qNorm, [c.qkNorm === 'per-head' ? c.headDim : qw], 'host-vector');
+      add(N.kNorm, [c.qkNorm === 'per-head' ? c.headDim : kvw], 'host-vector');
+    }
+    add(names.router, [c.moe.numExperts, d], 'backend');
+    for (let j = 0; j < c.moe.numExperts; j++) {
+      add(names.expert(j, 'gate'), [f, d], 'backend', true);
+      add(names.expert(j, 'up'), [f, d], 'backend', true);
+      add(names.expert(j, 'down'), [d, f], 'backend', true);
+    }
+    const s = c.moe.sharedExperts;
+    if (s && names.shared) {
+      add(names.shared('gate'), [s.ffnSize, d], 'backend', true);
+      add(names.shared('up'), [s.ffnSize, d], 'backend', true);
+      add(names.shared('down'), [d, s.ffnSize], 'backend', true);
+      if (s.gated && names.sharedGate) add(names.sharedGate, [1, d], 'backend');
+    }
+  }
+  out.push({ name: N.finalNorm, shape: [d], use: 'host-vector', convertible: false });
+  if (hasLmHead || !c.tieWordEmbeddings) out.push({ name: N.lmHead, shape: [c.vocabSize, d], use: 'backend', convertible: true });
+  else out.push({ name: N.embed, shape: [c.vocabSize, d], use: 'backend', convertible: true });
+  return out;
+}
+
+/** Checks every expected tensor's presence and header shape; plans its format after conversion. */
+function planTensors(src: TensorSource, expected: readonly ExpectedTensor[], target: DType | undefined): PlannedTensor[] {
+  return expected.map((t) => {
+    if (!src.has(t.name)) throw new SafetensorsError(`${src.source}: missing tensor '${t.name}' (expected shape ${formatShape(t.shape)})`);
+    const info = src.info(t.name);
+    if (info.shape.length !== t.shape.length || info.shape.some((d, i) => d !== t.shape[i])) {
+      throw new SafetensorsError(`${src.source}: tensor '${t.name}' has shape ${formatShape(info.shape)}, expected ${formatShape(t.shape)}`);
+    }
+    const stored = READABLE_DTYPES[info.dtype] ?? 'float32';
+    return { name: t.name, shape: t.shape, use: t.use, dtype: t.convertible ? convertedDType(t.name, stored, t.shape, target) : stored };
+  });
+}
+
+/** A TensorSource that converts the convertible tensors as they are read (one at a time). */
+function convertingSource(src: TensorSource, convertible: ReadonlySet<string>, target: DType | undefined): TensorSource {
+  if (target === undefined) return src;
+  return Object.assign(Object.create(src) as TensorSource, {
+    read: async (name: string): Promise<HostTensor> => {
+      const t = await src.read(name);
+      return convertible.has(name) ? convertTensor(name, t, target) : t;
+    },
+  });
+}
+
+async function readAttention(src: TensorSource, c: ModelConfig, p: string): Promise<AttentionWeights> {
+  const read = (name: string): Promise<HostTensor> => src.read(p + name);
+  const bias = async (x: 'q' | 'k' | 'v'): Promise<HostTensor | undefined> => (c.qkvBias ? read(N.proj(x, 'bias')) : undefined);
+  const norm = async (name: string): Promise<HostTensor | undefined> => (c.qkNorm === 'none' ? undefined : read(name));
   return {
-    q: await r.tensor(p + N.proj('q'), [qw, d]),
-    k: await r.tensor(p + N.proj('k'), [kvw, d]),
-    v: await r.tensor(p + N.proj('v'), [kvw, d]),
-    o: await r.tensor(p + N.proj('o'), [d, qw]),
-    qBias: await bias('q', qw),
-    kBias: await bias('k', kvw),
-    vBias: await bias('v', kvw),
-    qNorm: await norm(N.qNorm, qw),
-    kNorm: await norm(N.kNorm, kvw),
+    q: await read(N.proj('q')),
+    k: await read(N.proj('k')),
+    v: await read(N.proj('v')),
+    o: await read(N.proj('o')),
+    qBias: await bias('q'),
+    kBias: await bias('k'),
+    vBias: await bias('v'),
+    qNorm: await norm(N.qNorm),
+    kNorm: await norm(N.kNorm),
   };
 }
 
-async function readLayer(src: TensorSource, r: Reader, c: ModelConfig, i: number, dtype: DType | undefined): Promise<DecoderLayerWeights> {
+async function readLayer(src: TensorSource, c: ModelConfig, i: number): Promise<DecoderLayerWeights> {
   const p = N.layerPrefix(i);
   const d = c.hiddenSize;
-  const moe = await loadMoELayerFrom(src, { prefix: p, scheme: moeScheme(c.modelType), dtype, topK: c.moe.topK, router: c.moe.router });
+  const moe = await loadMoELayerFrom(src, { prefix: p, scheme: moeScheme(c.modelType), topK: c.moe.topK, router: c.moe.router });
   const s = moe.shape;
   if (s.numExperts !== c.moe.numExperts || s.expert.ffnSize !== c.moe.expert.ffnSize || s.hiddenSize !== d) {
     throw new SafetensorsError(
@@ -103,25 +166,56 @@ async function readLayer(src: TensorSource, r: Reader, c: ModelConfig, i: number
     throw new SafetensorsError(`${src.source}: layer ${i} shared expert width ${s.sharedExperts?.ffnSize ?? 'none'} differs from config.json (${c.moe.sharedExperts?.ffnSize ?? 'none'})`);
   }
   return {
-    inputNorm: await r.tensor(p + N.inputNorm, [d]),
-    postAttentionNorm: await r.tensor(p + N.postAttentionNorm, [d]),
-    attention: await readAttention(r, c, p),
+    inputNorm: await src.read(p + N.inputNorm),
+    postAttentionNorm: await src.read(p + N.postAttentionNorm),
+    attention: await readAttention(src, c, p),
     moe: moe.weights,
   };
 }
 
-/** Loads config and weights from a model folder. */
-export async function loadCheckpoint(dir: string, options: LoadCheckpointOptions = {}): Promise<LoadedCheckpoint> {
+/**
+ * Opens a Hugging Face model folder as a layer-by-layer weight source: the config is parsed
+ * and every tensor's header checked against it before any data is read.
+ */
+export async function openHfCheckpoint(dir: string, options: LoadCheckpointOptions = {}): Promise<ModelWeightSource> {
+  const target = checkConversionDType(options.dtype);
   const config = await readConfig(dir);
-  const src = await openCheckpoint(dir);
+  const raw = await openCheckpoint(dir);
   try {
-    const r = new Reader(src, options.dtype);
-    const { vocabSize: v, hiddenSize: d } = config;
-    const embed = await r.tensor(N.embed, [v, d]);
+    const expected = expectedTensors(config, raw.has(N.lmHead));
+    const tensors = planTensors(raw, expected, target);
+    const convertible = new Set(expected.filter((t) => t.convertible).map((t) => t.name));
+    const src = convertingSource(raw, convertible, target);
+    const converted = tensors.filter((t, i) => expected[i].convertible && t.dtype !== (READABLE_DTYPES[raw.info(t.name).dtype] ?? 'float32')).map((t) => t.name);
+    const head = config.tieWordEmbeddings && !raw.has(N.lmHead) ? N.embed : N.lmHead;
+    return {
+      source: dir,
+      config,
+      tensors,
+      converted: [...new Set(converted)],
+      readEmbedding: () => src.read(N.embed),
+      readLayer: (i) => readLayer(src, config, i),
+      readFinalNorm: () => src.read(N.finalNorm),
+      readLmHead: () => src.read(head),
+      close: () => raw.close(),
+    };
+  } catch (err) {
+    await raw.close();
+    throw err;
+  }
+}
+
+/** Loads config and all weights from a model folder into memory. */
+export async function loadCheckpoint(dir: string, options: LoadCheckpointOptions = {}): Promise<LoadedCheckpoint> {
+  const src = await openHfCheckpoint(dir, options);
+  try {
+    const { config } = src;
+    const embed = await src.readEmbedding();
     const layers: DecoderLayerWeights[] = [];
-    for (let i = 0; i < config.numLayers; i++) layers.push(await readLayer(src, r, config, i, options.dtype));
-    const finalNorm = await r.tensor(N.finalNorm, [d]);
-    const lmHead = config.tieWordEmbeddings && !r.has(N.lmHead) ? embed : await r.tensor(N.lmHead, [v, d]);
+    for (let i = 0; i < config.numLayers; i++) layers.push(await src.readLayer(i));
+    const finalNorm = await src.readFinalNorm();
+    // A tied checkpoint without lm_head.weight shares the embedding tensor itself.
+    const lmHead = config.tieWordEmbeddings && src.tensors[src.tensors.length - 1].name === N.embed ? embed : await src.readLmHead();
     return { dir, config, weights: { embed, layers, finalNorm, lmHead } };
   } finally {
     await src.close();

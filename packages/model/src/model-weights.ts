@@ -72,36 +72,45 @@ function required(t: HostTensor | undefined, what: string, shape: readonly numbe
   t.assertShape(what, shape);
 }
 
+/** Checks one decoder layer's non-MoE tensors against the config (core's MoELayer checks the MoE ones). */
+export function validateLayerWeights(c: ModelConfig, l: DecoderLayerWeights, i: number): void {
+  const d = c.hiddenSize;
+  const qw = c.numHeads * c.headDim;
+  const kvw = c.numKvHeads * c.headDim;
+  const p = `weights.layers[${i}]`;
+  const a = l.attention;
+  required(l.inputNorm, `${p}.inputNorm`, [d], c);
+  required(l.postAttentionNorm, `${p}.postAttentionNorm`, [d], c);
+  required(a.q, `${p}.attention.q`, [qw, d], c);
+  required(a.k, `${p}.attention.k`, [kvw, d], c);
+  required(a.v, `${p}.attention.v`, [kvw, d], c);
+  required(a.o, `${p}.attention.o`, [d, qw], c);
+  // Biases are all or nothing: the fused q/k/v projection cannot take some of them.
+  if (c.qkvBias || a.qBias || a.kBias || a.vBias) {
+    required(a.qBias, `${p}.attention.qBias`, [qw], c);
+    required(a.kBias, `${p}.attention.kBias`, [kvw], c);
+    required(a.vBias, `${p}.attention.vBias`, [kvw], c);
+  }
+  if (c.qkNorm !== 'none') {
+    required(a.qNorm, `${p}.attention.qNorm`, [c.qkNorm === 'per-head' ? c.headDim : qw], c);
+    required(a.kNorm, `${p}.attention.kNorm`, [c.qkNorm === 'per-head' ? c.headDim : kvw], c);
+  }
+}
+
+/** Checks the embedding, final norm and LM head against the config. */
+export function validateOuterWeights(c: ModelConfig, w: Pick<ModelWeights, 'embed' | 'finalNorm' | 'lmHead'>): void {
+  const d = c.hiddenSize;
+  required(w.embed, 'weights.embed', [c.vocabSize, d], c);
+  required(w.finalNorm, 'weights.finalNorm', [d], c);
+  required(w.lmHead, 'weights.lmHead', [c.vocabSize, d], c);
+}
+
 /**
  * Checks every non-MoE tensor against the config (core's MoELayer checks the MoE ones), so
  * hand-built weights fail with the tensor named instead of in a kernel or at the first forward.
  */
 export function validateModelWeights(c: ModelConfig, w: ModelWeights): void {
-  const d = c.hiddenSize;
-  const qw = c.numHeads * c.headDim;
-  const kvw = c.numKvHeads * c.headDim;
   if (w.layers.length !== c.numLayers) throw new ShapeError(`weights have ${w.layers.length} layers, config.num_hidden_layers is ${c.numLayers}`);
-  required(w.embed, 'weights.embed', [c.vocabSize, d], c);
-  required(w.finalNorm, 'weights.finalNorm', [d], c);
-  required(w.lmHead, 'weights.lmHead', [c.vocabSize, d], c);
-  w.layers.forEach((l, i) => {
-    const p = `weights.layers[${i}]`;
-    const a = l.attention;
-    required(l.inputNorm, `${p}.inputNorm`, [d], c);
-    required(l.postAttentionNorm, `${p}.postAttentionNorm`, [d], c);
-    required(a.q, `${p}.attention.q`, [qw, d], c);
-    required(a.k, `${p}.attention.k`, [kvw, d], c);
-    required(a.v, `${p}.attention.v`, [kvw, d], c);
-    required(a.o, `${p}.attention.o`, [d, qw], c);
-    // Biases are all or nothing: the fused q/k/v projection cannot take some of them.
-    if (c.qkvBias || a.qBias || a.kBias || a.vBias) {
-      required(a.qBias, `${p}.attention.qBias`, [qw], c);
-      required(a.kBias, `${p}.attention.kBias`, [kvw], c);
-      required(a.vBias, `${p}.attention.vBias`, [kvw], c);
-    }
-    if (c.qkNorm !== 'none') {
-      required(a.qNorm, `${p}.attention.qNorm`, [c.qkNorm === 'per-head' ? c.headDim : qw], c);
-      required(a.kNorm, `${p}.attention.kNorm`, [c.qkNorm === 'per-head' ? c.headDim : kvw], c);
-    }
-  });
+  validateOuterWeights(c, w);
+  w.layers.forEach((l, i) => validateLayerWeights(c, l, i));
 }

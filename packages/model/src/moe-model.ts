@@ -8,6 +8,7 @@ import {
   MoELayer,
   ShapeError,
   type Backend,
+  type HostTensor,
   type PreparedLinear,
   type RoutingPlan,
   type RoutingStats,
@@ -16,7 +17,9 @@ import { causalAttention } from './attention.js';
 import { concatRows } from './tensor-concat.js';
 import { KvCache } from './kv-cache.js';
 import type { ModelConfig } from './model-config.js';
-import { validateModelWeights, type AttentionWeights, type ModelWeights } from './model-weights.js';
+import { checkModelFits, estimateModelMemory, type MachineMemory, type ModelMemoryEstimate } from './model-memory.js';
+import { memoryWeightSource, type ModelWeightSource, type PlannedTensor } from './model-source.js';
+import { validateLayerWeights, validateModelWeights, validateOuterWeights, type AttentionWeights, type DecoderLayerWeights, type ModelWeights } from './model-weights.js';
 import { rmsNorm } from './rms-norm.js';
 import { applyRotary, inverseFrequencies } from './rotary.js';
 
@@ -35,25 +38,80 @@ export interface ModelStep {
   readonly routing: readonly LayerRouting[];
 }
 
+/**
+ * The q/k/v projection: one fused linear when q, k and v share a storage format, else one per
+ * part (a checkpoint may store v in another block format than q and k, e.g. llama.cpp's
+ * Q4_K_M), whose outputs are joined per row.
+ */
+interface QkvProjection {
+  readonly parts: readonly PreparedLinear[];
+}
+
 interface PreparedLayer {
   readonly inputNorm: Float32Array;
   readonly postNorm: Float32Array;
-  readonly qkv: PreparedLinear;
+  readonly qkv: QkvProjection;
   readonly o: PreparedLinear;
   readonly qNorm?: Float32Array;
   readonly kNorm?: Float32Array;
   readonly moe: MoELayer;
 }
 
-async function prepareAttention(
-  backend: Backend,
-  a: AttentionWeights,
-  track: <T extends { dispose(): void }>(p: T) => T,
-): Promise<{ qkv: PreparedLinear; o: PreparedLinear }> {
-  const bias = a.qBias && a.kBias && a.vBias ? concatRows([a.qBias, a.kBias, a.vBias]) : undefined;
-  const qkv = track(await backend.prepareLinear({ weight: concatRows([a.q, a.k, a.v]), bias }));
+type Track = <T extends { dispose(): void }>(p: T) => T;
+
+async function prepareAttention(backend: Backend, a: AttentionWeights, track: Track): Promise<{ qkv: QkvProjection; o: PreparedLinear }> {
+  const hasBias = a.qBias !== undefined && a.kBias !== undefined && a.vBias !== undefined;
+  let qkv: QkvProjection;
+  if (a.q.dtype === a.k.dtype && a.k.dtype === a.v.dtype) {
+    const bias = hasBias ? concatRows([a.qBias!, a.kBias!, a.vBias!]) : undefined;
+    qkv = { parts: [track(await backend.prepareLinear({ weight: concatRows([a.q, a.k, a.v]), bias }))] };
+  } else {
+    const parts: PreparedLinear[] = [];
+    for (const [w, b] of [[a.q, a.qBias], [a.k, a.kBias], [a.v, a.vBias]] as const) parts.push(track(await backend.prepareLinear({ weight: w, bias: hasBias ? b : undefined })));
+    qkv = { parts };
+  }
   const o = track(await backend.prepareLinear({ weight: a.o }));
   return { qkv, o };
+}
+
+/** y `[n, q + k + v]`: the fused projection, or its parts joined row by row. */
+async function projectQkv(backend: Backend, qkv: QkvProjection, x: Float32Array, n: number): Promise<Float32Array> {
+  if (qkv.parts.length === 1) return backend.linear(qkv.parts[0], x, n);
+  const outs = await Promise.all(qkv.parts.map((p) => backend.linear(p, x, n)));
+  const width = qkv.parts.reduce((s, p) => s + p.outFeatures, 0);
+  const y = new Float32Array(n * width);
+  for (let i = 0; i < n; i++) {
+    let o = i * width;
+    qkv.parts.forEach((p, j) => {
+      y.set(outs[j].subarray(i * p.outFeatures, (i + 1) * p.outFeatures), o);
+      o += p.outFeatures;
+    });
+  }
+  return y;
+}
+
+async function prepareLayer(backend: Backend, config: ModelConfig, lw: DecoderLayerWeights, track: Track): Promise<PreparedLayer> {
+  const { qkv, o } = await prepareAttention(backend, lw.attention, track);
+  const moe = track(await MoELayer.create({ config: config.moe, weights: lw.moe, backend }));
+  return {
+    inputNorm: lw.inputNorm.toFloat32(),
+    postNorm: lw.postAttentionNorm.toFloat32(),
+    qkv,
+    o,
+    qNorm: lw.attention.qNorm?.toFloat32(),
+    kNorm: lw.attention.kNorm?.toFloat32(),
+    moe,
+  };
+}
+
+/** Options of {@link MoEModel.load}. */
+export interface LoadModelOptions {
+  /** Check that the model fits the backend and the machine before reading any weights (default true). */
+  readonly checkMemory?: boolean;
+  /** The machine's memory to check against (default: what the OS reports). */
+  readonly machine?: MachineMemory;
+  /** Called after each layer is prepared (for progress reports). */
+  readonly onLayer?: (layer: number, of: number) => void;
 }
 
 /** A generation session: the KV cache and the number of positions consumed. */
@@ -74,37 +132,61 @@ export class MoEModel {
   private constructor(
     readonly config: ModelConfig,
     readonly backend: Backend,
-    private readonly weights: ModelWeights,
+    /** The embedding table, compact as stored (decoded a row at a time); the only weights the host keeps. */
+    private readonly embedTable: HostTensor,
     private readonly layers: readonly PreparedLayer[],
     private readonly finalNorm: Float32Array,
     private readonly lmHead: PreparedLinear,
+    /** What the model holds: backend bytes (as the backend reports them, else as stored) and host bytes. */
+    readonly memory: ModelMemoryEstimate,
+    /** Every tensor of the model, in the format it is held. */
+    readonly plannedTensors: readonly PlannedTensor[],
   ) {
     this.invFreq = inverseFrequencies(config.headDim, config.ropeTheta);
   }
 
-  /** Prepares every layer's weights on `backend`. */
+  /** Prepares every layer's weights (already in memory) on `backend`. */
   static async create(config: ModelConfig, weights: ModelWeights, backend: Backend): Promise<MoEModel> {
     validateModelWeights(config, weights);
+    return MoEModel.prepare(memoryWeightSource(config, weights), backend, {}, weights.lmHead);
+  }
+
+  /**
+   * Loads a model from a source one layer at a time: after checking that it fits (the
+   * backend's ceiling and the machine's memory), each layer is read, prepared on the backend
+   * and its host copy dropped before the next is read. Only the compact embedding table stays
+   * on the host. The source is closed when loading ends, successfully or not.
+   */
+  static async load(source: ModelWeightSource, backend: Backend, options: LoadModelOptions = {}): Promise<MoEModel> {
+    try {
+      if (options.checkMemory !== false) checkModelFits(source.source, estimateModelMemory(source.tensors, backend), backend, options.machine);
+      return await MoEModel.prepare(source, backend, options);
+    } finally {
+      await source.close();
+    }
+  }
+
+  private static async prepare(source: ModelWeightSource, backend: Backend, options: LoadModelOptions, lmHeadWeights?: HostTensor): Promise<MoEModel> {
+    const config = source.config;
+    const memory = estimateModelMemory(source.tensors, backend);
     // Everything prepared so far, freed if a later step fails (device memory would leak).
     const prepared: { dispose(): void }[] = [];
-    const track = <T extends { dispose(): void }>(p: T): T => (prepared.push(p), p);
+    const track: Track = (p) => (prepared.push(p), p);
     try {
+      const embed = await source.readEmbedding();
       const layers: PreparedLayer[] = [];
-      for (const lw of weights.layers) {
-        const { qkv, o } = await prepareAttention(backend, lw.attention, track);
-        const moe = track(await MoELayer.create({ config: config.moe, weights: lw.moe, backend }));
-        layers.push({
-          inputNorm: lw.inputNorm.toFloat32(),
-          postNorm: lw.postAttentionNorm.toFloat32(),
-          qkv,
-          o,
-          qNorm: lw.attention.qNorm?.toFloat32(),
-          kNorm: lw.attention.kNorm?.toFloat32(),
-          moe,
-        });
+      for (let i = 0; i < config.numLayers; i++) {
+        // The layer's host tensors go out of scope once prepared: only the backend's copy remains.
+        const lw = await source.readLayer(i);
+        validateLayerWeights(config, lw, i);
+        layers.push(await prepareLayer(backend, config, lw, track));
+        options.onLayer?.(i + 1, config.numLayers);
       }
-      const lmHead = track(await backend.prepareLinear({ weight: weights.lmHead }));
-      return new MoEModel(config, backend, weights, layers, weights.finalNorm.toFloat32(), lmHead);
+      const finalNorm = await source.readFinalNorm();
+      const head = lmHeadWeights ?? (config.tieWordEmbeddings ? embed : await source.readLmHead());
+      validateOuterWeights(config, { embed, finalNorm, lmHead: head });
+      const lmHead = track(await backend.prepareLinear({ weight: head }));
+      return new MoEModel(config, backend, embed, layers, finalNorm.toFloat32(), lmHead, memory, source.tensors);
     } catch (err) {
       for (const p of prepared) p.dispose();
       throw err;
@@ -119,7 +201,7 @@ export class MoEModel {
 
   private embed(tokens: ArrayLike<number>): Float32Array {
     const { hiddenSize: d, vocabSize: v } = this.config;
-    const table = this.weights.embed;
+    const table = this.embedTable;
     const out = new Float32Array(tokens.length * d);
     for (let i = 0; i < tokens.length; i++) {
       const id = tokens[i];
@@ -165,7 +247,7 @@ export class MoEModel {
     const qw = c.numHeads * c.headDim;
     const kvw = c.numKvHeads * c.headDim;
     const xn = rmsNorm(h, p.inputNorm, d, c.rmsNormEps, new Float32Array(h.length)) as Float32Array;
-    const qkv = await this.backend.linear(p.qkv, xn, n);
+    const qkv = await projectQkv(this.backend, p.qkv, xn, n);
     const q = new Float32Array(n * qw);
     const keys = cache.keys[l];
     const values = cache.values[l];
@@ -205,7 +287,7 @@ export class MoEModel {
     if (this.disposed) return;
     this.disposed = true;
     for (const p of this.layers) {
-      p.qkv.dispose();
+      for (const q of p.qkv.parts) q.dispose();
       p.o.dispose();
       p.moe.dispose();
     }

@@ -1,43 +1,84 @@
 /**
- * A model folder ready to generate text: checkpoint + tokenizer + decoder on a backend. What
- * the CLI and the server's OpenAI-compatible endpoints use.
+ * A model ready to generate text: checkpoint (a GGUF file or a Hugging Face folder) + tokenizer
+ * + decoder on a backend. What the CLI uses.
  */
-import { resolveBackend, type Backend, type BackendChoice, type DType } from '@moe-runtime/core';
+import { resolveBackend, storageBytes, type Backend, type BackendChoice, type DType } from '@moe-runtime/core';
 import { generate, type GeneratedChunk, type GenerateOptions, type GenerationStats } from './generate.js';
-import { loadCheckpoint } from './model-loader.js';
 import type { ModelConfig } from './model-config.js';
-import { weightBytes } from './model-weights.js';
-import { MoEModel } from './moe-model.js';
-import { ModelTokenizer, type ChatMessage } from './tokenizer.js';
+import { loadModel } from './model-files.js';
+import { peakRssBytes, type MachineMemory, type ModelMemoryEstimate } from './model-memory.js';
+import type { PlannedTensor } from './model-source.js';
+import type { MoEModel } from './moe-model.js';
+import type { ChatMessage, ModelTokenizer } from './tokenizer.js';
 
 /** Options of {@link TextModel.load}. */
 export interface LoadTextModelOptions {
   /** Backend name(s) in order of preference (the package must have been imported). Default: by priority. */
   readonly backend?: BackendChoice | readonly BackendChoice[];
-  /** Convert weights to this dtype at load (default: keep the stored dtype). */
+  /**
+   * Store the weight matrices in this format (default: as stored). Block formats (`q8_0`,
+   * `q4_k`, ...) quantize at load, one tensor at a time; norms, biases and routers keep theirs.
+   */
   readonly dtype?: DType;
+  /** Check that the model fits before reading weights (default true). */
+  readonly checkMemory?: boolean;
+  /** The machine's memory to check against (default: what the OS reports). */
+  readonly machine?: MachineMemory;
+  /** Called after each layer is prepared. */
+  readonly onLayer?: (layer: number, of: number) => void;
+}
+
+/** Stored bytes of a model's tensors (a tensor listed twice, as a tied LM head, counted once). */
+function storedBytes(tensors: readonly PlannedTensor[]): number {
+  const seen = new Set<string>();
+  let bytes = 0;
+  for (const t of tensors) {
+    if (seen.has(t.name)) continue;
+    seen.add(t.name);
+    bytes += storageBytes(t.dtype, t.shape);
+  }
+  return bytes;
+}
+
+/** What loading cost. */
+export interface LoadReport {
+  /** Wall time of the load, in ms. */
+  readonly loadMs: number;
+  /** The process's peak RSS right after loading, in bytes. */
+  readonly peakRssBytes: number;
+  /** Tensors converted at load by `dtype`. */
+  readonly converted: readonly string[];
+  readonly format: 'gguf' | 'huggingface';
 }
 
 /** A loaded text model. */
 export class TextModel {
   private constructor(
+    /** The checkpoint path (a folder or a `.gguf` file). */
     readonly dir: string,
     readonly model: MoEModel,
     readonly tokenizer: ModelTokenizer,
-    /** Bytes of the weights as stored on the host. */
+    /** Bytes of the weights in the format the model holds them. */
     readonly weightBytes: number,
+    readonly load: LoadReport,
   ) {}
 
-  /** Loads a Hugging Face model folder onto a backend. */
-  static async load(dir: string, options: LoadTextModelOptions = {}): Promise<TextModel> {
+  /** Loads a Hugging Face model folder or a GGUF file onto a backend, one layer at a time. */
+  static async load(path: string, options: LoadTextModelOptions = {}): Promise<TextModel> {
+    const t0 = performance.now();
     const backend: Backend = await resolveBackend(options.backend);
-    const [checkpoint, tokenizer] = await Promise.all([loadCheckpoint(dir, { dtype: options.dtype }), ModelTokenizer.fromFolder(dir)]);
-    const model = await MoEModel.create(checkpoint.config, checkpoint.weights, backend);
-    return new TextModel(dir, model, tokenizer, weightBytes(checkpoint.weights));
+    const loaded = await loadModel(path, backend, options);
+    const report: LoadReport = { loadMs: performance.now() - t0, peakRssBytes: peakRssBytes(), converted: loaded.converted, format: loaded.format };
+    return new TextModel(path, loaded.model, loaded.tokenizer, storedBytes(loaded.model.plannedTensors), report);
   }
 
   get config(): ModelConfig {
     return this.model.config;
+  }
+
+  /** Bytes the backend holds (as it reports them, else as stored) and bytes kept on the host. */
+  get memory(): ModelMemoryEstimate {
+    return this.model.memory;
   }
 
   /** Streams a completion of `prompt`. */

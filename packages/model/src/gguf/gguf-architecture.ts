@@ -1,0 +1,174 @@
+/**
+ * GGUF architectures this runtime runs, and their hyper-parameters from metadata, mapped onto
+ * the same {@link ModelConfig} a Hugging Face `config.json` gives. Keys and defaults follow
+ * llama.cpp (`src/llama-arch.cpp`, `src/models/<arch>.cpp`):
+ *
+ * | GGUF arch  | model type | rotary                         | router weights renormalised | q/k norm      | shared expert |
+ * |------------|------------|--------------------------------|-----------------------------|---------------|---------------|
+ * | `llama`    | mixtral    | interleaved pairs (q/k rows permuted by the converter) | yes | none          | no            |
+ * | `qwen2moe` | qwen2_moe  | NEOX (rotate-half, unpermuted) | no                          | none          | yes, gated    |
+ * | `qwen3moe` | qwen3_moe  | NEOX                           | yes                         | per head      | no            |
+ * | `olmoe`    | olmoe      | NEOX                           | no                          | whole q / k   | no            |
+ *
+ * `<arch>.expert_weights_norm`, where present, overrides the renormalisation. Features the
+ * decoder does not implement (rotary scaling, partial rotary, sliding windows, expert weight
+ * scales) are refused with the key named rather than silently ignored.
+ */
+import { GgufError, type MoELayerConfig } from '@moe-runtime/core';
+import type { ModelConfig, ModelType, QkNorm } from '../model-config.js';
+import type { GgufMetadata } from './gguf-metadata.js';
+
+/** The GGUF `general.architecture` values this runtime loads. */
+export type GgufArchitecture = 'llama' | 'qwen2moe' | 'qwen3moe' | 'olmoe';
+
+/** Every supported GGUF architecture. */
+export const GGUF_ARCHITECTURES: readonly GgufArchitecture[] = ['llama', 'qwen2moe', 'qwen3moe', 'olmoe'];
+
+/** What each architecture means for the decoder. */
+export interface GgufArchitectureFacts {
+  readonly modelType: ModelType;
+  /** llama.cpp's converter permuted q/k rows to interleaved rotary pairs; reading undoes it. */
+  readonly permutedRotary: boolean;
+  readonly renormalize: boolean;
+  readonly qkNorm: QkNorm;
+  readonly sharedExpert: boolean;
+  /** The expert width key llama.cpp reads first (else feed_forward_length, divided by k for Qwen). */
+  readonly expertWidthKey?: string;
+}
+
+/** The facts of every supported architecture. */
+export const GGUF_ARCHITECTURE_FACTS: Readonly<Record<GgufArchitecture, GgufArchitectureFacts>> = {
+  llama: { modelType: 'mixtral', permutedRotary: true, renormalize: true, qkNorm: 'none', sharedExpert: false },
+  qwen2moe: { modelType: 'qwen2_moe', permutedRotary: false, renormalize: false, qkNorm: 'none', sharedExpert: true, expertWidthKey: 'expert_feed_forward_length' },
+  qwen3moe: { modelType: 'qwen3_moe', permutedRotary: false, renormalize: true, qkNorm: 'per-head', sharedExpert: false, expertWidthKey: 'expert_feed_forward_length' },
+  olmoe: { modelType: 'olmoe', permutedRotary: false, renormalize: false, qkNorm: 'full', sharedExpert: false },
+};
+
+/** The GGUF architecture that stores a model type (the inverse of the table above). */
+export function ggufArchitectureOf(type: ModelType): GgufArchitecture {
+  return GGUF_ARCHITECTURES.find((a) => GGUF_ARCHITECTURE_FACTS[a].modelType === type)!;
+}
+
+/** The checkpoint's architecture, checked. */
+export function readArchitecture(meta: GgufMetadata): GgufArchitecture {
+  const arch = meta.string('general.architecture');
+  if (!GGUF_ARCHITECTURES.includes(arch as GgufArchitecture)) {
+    throw new GgufError(meta.file, 'general.architecture', `expected one of ${GGUF_ARCHITECTURES.join(', ')} (MoE architectures), got ${JSON.stringify(arch)}`);
+  }
+  return arch as GgufArchitecture;
+}
+
+function refuse(meta: GgufMetadata, key: string, why: string): never {
+  throw new GgufError(meta.file, key, why);
+}
+
+/** Rotary scaling and partial rotary would be silently wrong: refused unless they are the identity. */
+function checkRotary(meta: GgufMetadata, a: string, headDim: number): void {
+  const dims = meta.uint(`${a}.rope.dimension_count`, headDim);
+  if (dims !== headDim) refuse(meta, `${a}.rope.dimension_count`, `expected the head size (${headDim}): partial rotary embeddings are not supported, got ${dims}`);
+  const type = meta.string(`${a}.rope.scaling.type`, 'none');
+  const factor = meta.float(`${a}.rope.scaling.factor`, 1);
+  if (type !== 'none' && !(type === 'linear' && factor === 1)) refuse(meta, `${a}.rope.scaling.type`, `expected "none": scaled rotary embeddings are not supported, got ${JSON.stringify(type)}`);
+  if (type === 'none' && factor !== 1 && factor !== 0) refuse(meta, `${a}.rope.scaling.factor`, `expected 1 (no scaling), got ${factor}`);
+}
+
+function checkUnsupported(meta: GgufMetadata, a: string, maxPositions: number): void {
+  const window = meta.uint(`${a}.attention.sliding_window`, 0);
+  if (window !== 0 && window < maxPositions) refuse(meta, `${a}.attention.sliding_window`, `sliding-window attention is not supported (window ${window} < context ${maxPositions})`);
+  const scale = meta.float(`${a}.expert_weights_scale`, 0);
+  if (scale !== 0 && scale !== 1) refuse(meta, `${a}.expert_weights_scale`, `expected 1 (unscaled routing weights), got ${scale}`);
+  const value = meta.uint(`${a}.attention.value_length`, 0);
+  const key = meta.uint(`${a}.attention.key_length`, 0);
+  if (value !== 0 && key !== 0 && value !== key) refuse(meta, `${a}.attention.value_length`, `expected the key length (${key}), got ${value}`);
+}
+
+function moeOf(meta: GgufMetadata, a: string, facts: GgufArchitectureFacts, d: number, layers: number): MoELayerConfig {
+  const numExperts = meta.uint(`${a}.expert_count`, 0);
+  if (numExperts < 1) refuse(meta, `${a}.expert_count`, `expected an MoE model (expert_count >= 1), got ${numExperts}: dense models are not supported`);
+  const topK = meta.uint(`${a}.expert_used_count`, 0);
+  if (topK < 1 || topK > numExperts) refuse(meta, `${a}.expert_used_count`, `expected an integer in [1, expert_count = ${numExperts}], got ${topK}`);
+  const width = facts.expertWidthKey ? meta.uint(`${a}.${facts.expertWidthKey}`, 0) : 0;
+  const ffn = meta.has(`${a}.feed_forward_length`) ? meta.uniformUint(`${a}.feed_forward_length`, layers) : 0;
+  // llama.cpp: the expert width key when set, else feed_forward_length (divided by k for Qwen).
+  const ffnSize = width || (facts.expertWidthKey ? Math.floor(ffn / topK) : ffn);
+  if (ffnSize < 1) refuse(meta, `${a}.${facts.expertWidthKey ?? 'feed_forward_length'}`, 'missing; expected the experts\' inner size');
+  const renormalize = meta.bool(`${a}.expert_weights_norm`, facts.renormalize);
+  const moe: MoELayerConfig = {
+    hiddenSize: d,
+    numExperts,
+    topK,
+    expert: { kind: 'swiglu', ffnSize },
+    router: { name: 'topk-softmax', options: { renormalize } },
+  };
+  if (!facts.sharedExpert) return moe;
+  const shared = meta.uint(`${a}.expert_shared_feed_forward_length`, 0) || ffn;
+  if (shared < 1) refuse(meta, `${a}.expert_shared_feed_forward_length`, 'missing; expected the shared expert\'s inner size');
+  return { ...moe, sharedExperts: { count: 1, ffnSize: shared, gated: true } };
+}
+
+function specialIds(meta: GgufMetadata, vocabSize: number): { bos?: number; eos: number[] } {
+  const id = (key: string): number | undefined => {
+    if (!meta.has(key)) return undefined;
+    const v = meta.uint(key);
+    if (v >= vocabSize) refuse(meta, key, `expected a token id in [0, ${vocabSize}), got ${v}`);
+    return v;
+  };
+  const eos = [id('tokenizer.ggml.eos_token_id'), id('tokenizer.ggml.eot_token_id'), id('tokenizer.ggml.eom_token_id')].filter((x): x is number => x !== undefined);
+  return { bos: id('tokenizer.ggml.bos_token_id'), eos: [...new Set(eos)] };
+}
+
+/** What the metadata gives beyond what tensors show. */
+export interface GgufModelFacts {
+  readonly arch: GgufArchitecture;
+  readonly facts: GgufArchitectureFacts;
+  readonly config: ModelConfig;
+}
+
+/**
+ * The model config from a checkpoint's metadata. `vocabSize` is the vocabulary's length (the
+ * tokenizer's, else `token_embd`'s rows); `qkvBias` and `tied` come from which tensors exist.
+ */
+export function ggufModelConfig(meta: GgufMetadata, vocabSize: number, shape: { readonly qkvBias: boolean; readonly tied: boolean }): GgufModelFacts {
+  const arch = readArchitecture(meta);
+  const facts = GGUF_ARCHITECTURE_FACTS[arch];
+  const a = arch;
+  const numLayers = meta.uint(`${a}.block_count`);
+  if (numLayers < 1) refuse(meta, `${a}.block_count`, 'expected at least one layer');
+  const d = meta.uint(`${a}.embedding_length`);
+  const numHeads = meta.uniformUint(`${a}.attention.head_count`, numLayers);
+  const numKvHeads = meta.uniformUint(`${a}.attention.head_count_kv`, numLayers, numHeads);
+  if (numHeads < 1 || numKvHeads < 1 || numHeads % numKvHeads !== 0) {
+    refuse(meta, `${a}.attention.head_count_kv`, `expected a divisor of attention.head_count (${numHeads}), got ${numKvHeads}`);
+  }
+  if (!meta.has(`${a}.attention.key_length`) && d % numHeads !== 0) {
+    refuse(meta, `${a}.attention.key_length`, `missing, and embedding_length (${d}) is not a multiple of attention.head_count (${numHeads})`);
+  }
+  const headDim = meta.uint(`${a}.attention.key_length`, d / numHeads);
+  if (headDim < 2 || headDim % 2 !== 0) refuse(meta, `${a}.attention.key_length`, `expected an even head size, got ${headDim}`);
+  checkRotary(meta, a, headDim);
+  const maxPositions = meta.uint(`${a}.context_length`);
+  checkUnsupported(meta, a, maxPositions);
+  if (meta.has(`${a}.vocab_size`) && meta.uint(`${a}.vocab_size`) !== vocabSize) {
+    refuse(meta, `${a}.vocab_size`, `says ${meta.uint(`${a}.vocab_size`)}, the vocabulary has ${vocabSize} tokens`);
+  }
+  const ids = specialIds(meta, vocabSize);
+  const config: ModelConfig = {
+    modelType: facts.modelType,
+    vocabSize,
+    hiddenSize: d,
+    numLayers,
+    numHeads,
+    numKvHeads,
+    headDim,
+    rmsNormEps: meta.float(`${a}.attention.layer_norm_rms_epsilon`),
+    ropeTheta: meta.float(`${a}.rope.freq_base`, 10000),
+    maxPositions,
+    qkvBias: shape.qkvBias,
+    qkNorm: facts.qkNorm,
+    tieWordEmbeddings: shape.tied,
+    moe: moeOf(meta, a, facts, d, numLayers),
+    bosTokenId: ids.bos,
+    eosTokenIds: ids.eos,
+  };
+  return { arch, facts, config };
+}

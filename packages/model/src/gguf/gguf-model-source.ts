@@ -1,0 +1,292 @@
+/**
+ * A GGUF checkpoint as a layer-by-layer weight source. Before any tensor data is read, every
+ * tensor the metadata implies is checked (present, with the shape the metadata gives), no
+ * tensor is left unexplained, and the format of each tensor after an optional load-time
+ * conversion is planned, so the loader can check the memory it needs first. Names follow
+ * llama.cpp (`gguf-py/gguf/constants.py`):
+ *
+ * | GGUF tensor                                   | weight                                   |
+ * |-----------------------------------------------|------------------------------------------|
+ * | `token_embd`, `output_norm`, `output`          | embedding, final norm, LM head (optional: tied) |
+ * | `blk.N.attn_norm`, `blk.N.ffn_norm`            | input and post-attention norms           |
+ * | `blk.N.attn_{q,k,v,output}` (+ `.bias` of q/k/v) | attention projections                  |
+ * | `blk.N.attn_{q,k}_norm`                        | Qwen3 (per head) / OLMoE (whole) q/k norms |
+ * | `blk.N.ffn_gate_inp`                           | router `[E, D]`                          |
+ * | `blk.N.ffn_{gate,up,down}_exps`                | stacked experts `[E, F, D]` / `[E, D, F]`; `llama` may store `ffn_{gate,up,down}.J` per expert |
+ * | `blk.N.ffn_{gate,up,down}_shexp`, `ffn_gate_inp_shexp` | Qwen2-MoE shared expert and its gate `[D]` |
+ *
+ * For `llama` the q/k rows come back from llama.cpp's interleaved rotary layout.
+ */
+import { formatShape, GgufError, HostTensor, type DType } from '@moe-runtime/core';
+import type { ModelConfig } from '../model-config.js';
+import { checkConversionDType, convertedDType, convertTensor, type ModelWeightSource, type PlannedTensor, type TensorUse } from '../model-source.js';
+import type { AttentionWeights, DecoderLayerWeights, ModelWeights } from '../model-weights.js';
+import type { ExpertWeights } from '@moe-runtime/core';
+import { ggufModelConfig, type GgufArchitectureFacts, type GgufModelFacts } from './gguf-architecture.js';
+import { GgufCheckpoint } from './gguf-file.js';
+import type { GgufMetadata } from './gguf-metadata.js';
+import { unpermuteRotaryRows } from './rotary-permutation.js';
+
+/** GGUF tensor names (without the `.weight` / `.bias` suffix). */
+export const GGUF_NAMES = {
+  embed: 'token_embd',
+  finalNorm: 'output_norm',
+  lmHead: 'output',
+  block: (i: number): string => `blk.${i}.`,
+  attnNorm: 'attn_norm',
+  q: 'attn_q',
+  k: 'attn_k',
+  v: 'attn_v',
+  o: 'attn_output',
+  qNorm: 'attn_q_norm',
+  kNorm: 'attn_k_norm',
+  ffnNorm: 'ffn_norm',
+  router: 'ffn_gate_inp',
+  experts: (p: 'gate' | 'up' | 'down'): string => `ffn_${p}_exps`,
+  expert: (p: 'gate' | 'up' | 'down', j: number): string => `ffn_${p}.${j}`,
+  shared: (p: 'gate' | 'up' | 'down'): string => `ffn_${p}_shexp`,
+  sharedGate: 'ffn_gate_inp_shexp',
+} as const;
+
+const G = GGUF_NAMES;
+const PROJECTIONS = ['gate', 'up', 'down'] as const;
+
+/** One tensor the metadata implies. */
+interface ExpectedTensor {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly use: TensorUse;
+  readonly convertible: boolean;
+  readonly slices?: number;
+}
+
+function weight(name: string): string {
+  return `${name}.weight`;
+}
+
+/** True when layer `i` stores its experts one tensor per expert (older `llama` conversions). */
+function perExpertLayout(file: GgufCheckpoint, i: number): boolean {
+  return !file.has(weight(G.block(i) + G.experts('up'))) && file.has(weight(G.block(i) + G.expert('up', 0)));
+}
+
+function expectedTensors(file: GgufCheckpoint, c: ModelConfig, facts: GgufArchitectureFacts): ExpectedTensor[] {
+  const d = c.hiddenSize;
+  const qw = c.numHeads * c.headDim;
+  const kvw = c.numKvHeads * c.headDim;
+  const e = c.moe.numExperts;
+  const f = c.moe.expert.ffnSize;
+  const out: ExpectedTensor[] = [{ name: weight(G.embed), shape: [c.vocabSize, d], use: 'embedding', convertible: true }];
+  for (let i = 0; i < c.numLayers; i++) {
+    const b = G.block(i);
+    const add = (name: string, shape: readonly number[], use: TensorUse, convertible = false, slices?: number): void =>
+      void out.push({ name: b + name, shape, use, convertible, slices });
+    add(weight(G.attnNorm), [d], 'host-vector');
+    add(weight(G.q), [qw, d], 'backend', true);
+    add(weight(G.k), [kvw, d], 'backend', true);
+    add(weight(G.v), [kvw, d], 'backend', true);
+    add(weight(G.o), [d, qw], 'backend', true);
+    if (c.qkvBias) for (const [x, w] of [[G.q, qw], [G.k, kvw], [G.v, kvw]] as const) add(`${x}.bias`, [w], 'backend');
+    if (c.qkNorm !== 'none') {
+      add(weight(G.qNorm), [c.qkNorm === 'per-head' ? c.headDim : qw], 'host-vector');
+      add(weight(G.kNorm), [c.qkNorm === 'per-head' ? c.headDim : kvw], 'host-vector');
+    }
+    add(weight(G.ffnNorm), [d], 'host-vector');
+    add(weight(G.router), [e, d], 'backend');
+    const shapeOf = (p: (typeof PROJECTIONS)[number], inner: number): number[] => (p === 'down' ? [d, inner] : [inner, d]);
+    if (facts.permutedRotary && perExpertLayout(file, i)) {
+      for (let j = 0; j < e; j++) for (const p of PROJECTIONS) add(weight(G.expert(p, j)), shapeOf(p, f), 'backend', true);
+    } else {
+      for (const p of PROJECTIONS) add(weight(G.experts(p)), [e, ...shapeOf(p, f)], 'backend', true, e);
+    }
+    const s = c.moe.sharedExperts;
+    if (s) {
+      for (const p of PROJECTIONS) add(weight(G.shared(p)), shapeOf(p, s.ffnSize), 'backend', true);
+      add(weight(G.sharedGate), [d], 'backend');
+    }
+  }
+  out.push({ name: weight(G.finalNorm), shape: [d], use: 'host-vector', convertible: false });
+  out.push({ name: weight(c.tieWordEmbeddings ? G.embed : G.lmHead), shape: [c.vocabSize, d], use: 'backend', convertible: true });
+  return out;
+}
+
+function shapeFacts(c: ModelConfig): string {
+  const s = c.moe.sharedExperts ? `, F_shared=${c.moe.sharedExperts.ffnSize}` : '';
+  return `V=${c.vocabSize}, D=${c.hiddenSize}, H=${c.numHeads}, KV=${c.numKvHeads}, hd=${c.headDim}, E=${c.moe.numExperts}, F=${c.moe.expert.ffnSize}${s}`;
+}
+
+/** Every expected tensor present with its metadata shape, and no tensor the model would not use. */
+function checkTensors(file: GgufCheckpoint, c: ModelConfig, arch: string, expected: readonly ExpectedTensor[]): void {
+  for (const t of expected) {
+    if (!file.has(t.name)) throw new GgufError(file.source, t.name, `missing; a ${arch} model with this metadata needs shape ${formatShape(t.shape)} (${shapeFacts(c)})`);
+    const got = file.info(t.name).shape;
+    if (got.length !== t.shape.length || got.some((x, i) => x !== t.shape[i])) {
+      throw new GgufError(file.source, t.name, `has shape ${formatShape(got)}, but the metadata gives ${formatShape(t.shape)} (${shapeFacts(c)})`);
+    }
+  }
+  const used = new Set(expected.map((t) => t.name));
+  for (const name of file.tensors.keys()) {
+    if (!used.has(name)) throw new GgufError(file.source, name, `is not a tensor of a ${arch} model as this runtime runs it (an unsupported feature would be silently ignored)`);
+  }
+}
+
+function vocabSizeOf(file: GgufCheckpoint): number {
+  if (file.metadata.has('tokenizer.ggml.tokens')) return file.metadata.strings('tokenizer.ggml.tokens').length;
+  const embed = weight(G.embed);
+  if (!file.has(embed)) throw new GgufError(file.source, embed, 'missing; the checkpoint has neither it nor tokenizer.ggml.tokens to give the vocabulary size');
+  return file.info(embed).shape[0];
+}
+
+/** The model facts of an open checkpoint (config from metadata, which tensors exist). */
+function modelFacts(file: GgufCheckpoint): GgufModelFacts {
+  const qkvBias = file.has(`${G.block(0)}${G.q}.bias`);
+  const tied = !file.has(weight(G.lmHead));
+  return ggufModelConfig(file.metadata, vocabSizeOf(file), { qkvBias, tied });
+}
+
+class GgufLayerReader {
+  constructor(
+    private readonly file: GgufCheckpoint,
+    private readonly config: ModelConfig,
+    private readonly facts: GgufArchitectureFacts,
+    private readonly convertible: ReadonlySet<string>,
+    private readonly target: DType | undefined,
+  ) {}
+
+  /** Reads a tensor and applies the planned conversion. */
+  async read(name: string): Promise<HostTensor> {
+    const t = await this.file.read(name);
+    return this.convertible.has(name) ? convertTensor(name, t, this.target) : t;
+  }
+
+  private async attention(b: string): Promise<AttentionWeights> {
+    const c = this.config;
+    // Undo llama.cpp's rotary permutation before any conversion changes the blocks.
+    const qk = async (name: string, heads: number): Promise<HostTensor> => {
+      const raw = await this.file.read(weight(b + name));
+      const t = this.facts.permutedRotary ? unpermuteRotaryRows(raw, heads) : raw;
+      return convertTensor(weight(b + name), t, this.target);
+    };
+    const bias = async (x: string): Promise<HostTensor | undefined> => (c.qkvBias ? this.read(`${b}${x}.bias`) : undefined);
+    const norm = async (x: string): Promise<HostTensor | undefined> => (c.qkNorm === 'none' ? undefined : this.read(weight(b + x)));
+    return {
+      q: await qk(G.q, c.numHeads),
+      k: await qk(G.k, c.numKvHeads),
+      v: await this.read(weight(b + G.v)),
+      o: await this.read(weight(b + G.o)),
+      qBias: await bias(G.q),
+      kBias: await bias(G.k),
+      vBias: await bias(G.v),
+      qNorm: await norm(G.qNorm),
+      kNorm: await norm(G.kNorm),
+    };
+  }
+
+  /** The routed experts: slices of the stacked tensors (views, or converted one expert at a time), or per-expert tensors. */
+  private async experts(b: string, i: number): Promise<ExpertWeights[]> {
+    const e = this.config.moe.numExperts;
+    if (this.facts.permutedRotary && perExpertLayout(this.file, i)) {
+      const out: ExpertWeights[] = [];
+      for (let j = 0; j < e; j++) {
+        out.push({ gate: await this.read(weight(b + G.expert('gate', j))), up: await this.read(weight(b + G.expert('up', j))), down: await this.read(weight(b + G.expert('down', j))) });
+      }
+      return out;
+    }
+    const stacked = async (p: (typeof PROJECTIONS)[number]): Promise<HostTensor[]> => {
+      const name = weight(b + G.experts(p));
+      const t = await this.file.read(name);
+      return Array.from({ length: e }, (_, j) => (this.convertible.has(name) ? convertTensor(name, t.slice0(j), this.target) : t.slice0(j)));
+    };
+    const gate = await stacked('gate');
+    const up = await stacked('up');
+    const down = await stacked('down');
+    return gate.map((g, j) => ({ gate: g, up: up[j], down: down[j] }));
+  }
+
+  async layer(i: number): Promise<DecoderLayerWeights> {
+    const b = G.block(i);
+    const s = this.config.moe.sharedExperts;
+    const shared = s
+      ? [{ gate: await this.read(weight(b + G.shared('gate'))), up: await this.read(weight(b + G.shared('up'))), down: await this.read(weight(b + G.shared('down'))) }]
+      : undefined;
+    // GGUF stores the shared expert's gate as a [D] vector; the decoder's is the [1, D] linear of Hugging Face.
+    const gateVector = s ? await this.read(weight(b + G.sharedGate)) : undefined;
+    return {
+      inputNorm: await this.read(weight(b + G.attnNorm)),
+      postAttentionNorm: await this.read(weight(b + G.ffnNorm)),
+      attention: await this.attention(b),
+      moe: {
+        router: await this.read(weight(b + G.router)),
+        experts: await this.experts(b, i),
+        shared,
+        sharedGate: gateVector ? new HostTensor(gateVector.dtype, [1, this.config.hiddenSize], gateVector.data) : undefined,
+      },
+    };
+  }
+}
+
+/** An opened GGUF model: its weight source and its metadata (for the tokenizer). */
+export interface OpenedGgufModel {
+  readonly source: ModelWeightSource;
+  readonly metadata: GgufMetadata;
+  readonly arch: GgufModelFacts['arch'];
+  /** The shard files. */
+  readonly files: readonly string[];
+}
+
+/** Options of {@link openGgufModel}. */
+export interface OpenGgufOptions {
+  /** Store the weight matrices in this format (default: as the file stores them). */
+  readonly dtype?: DType;
+}
+
+/**
+ * Opens a GGUF checkpoint (or the first shard of a split one) as a weight source. Everything
+ * is validated before returning; no tensor data has been read.
+ */
+export async function openGgufModel(path: string, options: OpenGgufOptions = {}): Promise<OpenedGgufModel> {
+  const target = checkConversionDType(options.dtype);
+  const file = await GgufCheckpoint.open(path);
+  try {
+    const { arch, facts, config } = modelFacts(file);
+    const expected = expectedTensors(file, config, facts);
+    checkTensors(file, config, arch, expected);
+    const tensors: PlannedTensor[] = expected.map((t) => {
+      const stored = file.info(t.name).dtype;
+      return { name: t.name, shape: t.shape, use: t.use, slices: t.slices, dtype: t.convertible ? convertedDType(t.name, stored, t.shape, target) : stored };
+    });
+    const convertible = new Set(expected.filter((t) => t.convertible).map((t) => t.name));
+    const converted = [...new Set(tensors.filter((t) => convertible.has(t.name) && target !== undefined && file.info(t.name).dtype !== target).map((t) => t.name))];
+    const reader = new GgufLayerReader(file, config, facts, convertible, target);
+    const source: ModelWeightSource = {
+      source: file.source,
+      config,
+      tensors,
+      converted,
+      readEmbedding: () => reader.read(weight(G.embed)),
+      readLayer: (i) => reader.layer(i),
+      readFinalNorm: () => reader.read(weight(G.finalNorm)),
+      readLmHead: () => reader.read(weight(G.lmHead)),
+      close: () => file.close(),
+    };
+    return { source, metadata: file.metadata, arch, files: file.files };
+  } catch (err) {
+    await file.close();
+    throw err;
+  }
+}
+
+/** Reads a whole GGUF checkpoint into memory (config and weights, q/k rows in rotate-half order): for tests, references and exports. */
+export async function loadGgufCheckpoint(path: string, options: OpenGgufOptions = {}): Promise<{ config: ModelConfig; weights: ModelWeights }> {
+  const { source } = await openGgufModel(path, options);
+  try {
+    const config = source.config;
+    const embed = await source.readEmbedding();
+    const layers: DecoderLayerWeights[] = [];
+    for (let i = 0; i < config.numLayers; i++) layers.push(await source.readLayer(i));
+    const finalNorm = await source.readFinalNorm();
+    const lmHead = config.tieWordEmbeddings ? embed : await source.readLmHead();
+    return { config, weights: { embed, layers, finalNorm, lmHead } };
+  } finally {
+    await source.close();
+  }
+}
