@@ -22,6 +22,26 @@ export function byteToUnicode(): string[] {
   return out;
 }
 
+/**
+ * A text whose merges cross what pre-tokenizers split apart (digits, punctuation, runs of
+ * spaces, contractions, accented and CJK characters), so vocabularies learned from it whole
+ * tokenize differently under different pre-tokenizers: what tokenizer cross-checks need.
+ */
+export const TINY_RICH_CORPUS = [
+  "it's 12345 and 678, they've 2024 items; we'll   see  $5+3=8 <tag> ~|^ ok.",
+  'Hello, World!  HELLO world... 1234567 99 100\n\nnew  lines\t tabs',
+  'héllo wörld, naïve café 日本語のテキスト 中文 mixture of experts: the router picks 2 of 8.',
+  "I'm here -- don't stop!! 3.14 + 2.71 = 5.85 (approx) [x] {y} @z #1",
+].join('\n');
+
+/** Options of the tiny vocabularies. */
+export interface TinyVocabularyOptions {
+  /** Text the merges are learned from (default: a short English text). */
+  readonly corpus?: string;
+  /** Learn merges over whole lines rather than within space-separated words. */
+  readonly acrossWords?: boolean;
+}
+
 function learnMerges(words: string[][], count: number): [string, string][] {
   const merges: [string, string][] = [];
   for (let m = 0; m < count; m++) {
@@ -46,12 +66,14 @@ function learnMerges(words: string[][], count: number): [string, string][] {
 export const TINY_SPECIAL_TOKENS = { unk: 0, bos: 1, eos: 2 } as const;
 
 /** Builds `tokenizer.json` content with exactly `vocabSize` entries (at least 259 + merges). */
-export function tinyTokenizerJson(vocabSize: number): Record<string, unknown> {
+export function tinyTokenizerJson(vocabSize: number, options: TinyVocabularyOptions = {}): Record<string, unknown> {
   const b2u = byteToUnicode();
   const vocab: Record<string, number> = { '<unk>': 0, '<s>': 1, '</s>': 2 };
   let next = 3;
   for (let b = 0; b < 256; b++) vocab[b2u[b]] = next++;
-  const words = CORPUS.split(' ').map((w, i) => [...(i ? b2u[32] : '') + [...new TextEncoder().encode(w)].map((b) => b2u[b]).join('')]);
+  const bytes = (w: string): string[] => [...new TextEncoder().encode(w)].map((b) => b2u[b]);
+  const corpus = options.corpus ?? CORPUS;
+  const words = options.acrossWords ? corpus.split('\n').map(bytes) : corpus.split(' ').map((w, i) => [...(i ? b2u[32] : ''), ...bytes(w)]);
   const merges = learnMerges(words, Math.max(0, Math.min(200, vocabSize - next)));
   for (const [a, b] of merges) if (!((a + b) in vocab)) vocab[a + b] = next++;
   for (let i = 0; next < vocabSize; i++) vocab[`<x${i}>`] = next++;
@@ -97,4 +119,43 @@ export function tinyTokenizerConfig(): Record<string, unknown> {
     chat_template:
       "{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}{{ eos_token }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}",
   };
+}
+
+/** A SentencePiece-style vocabulary, as GGUF's `llama` tokenizer stores it. */
+export interface TinySpmVocabulary {
+  readonly tokens: string[];
+  /** llama.cpp token types: 2 unknown, 3 control, 6 byte, 1 normal. */
+  readonly types: number[];
+  /** Higher merges first (llama.cpp merges the pair whose joined piece scores highest). */
+  readonly scores: number[];
+}
+
+/**
+ * A small but real SentencePiece BPE vocabulary of exactly `vocabSize` pieces (at least 259
+ * plus the corpus' characters): `<unk>`, `<s>`, `</s>`, the 256 byte pieces `<0x00>`..`<0xFF>`,
+ * every character of a short built-in text, then pieces learned greedily from that text with
+ * spaces written as `▁` (each piece's score below the previous one's), padded with pieces no
+ * merge produces. Tokenizing is always done by tokenizers.js or llama.cpp: this only lists it.
+ */
+export function tinySpmVocabulary(vocabSize: number, options: TinyVocabularyOptions = {}): TinySpmVocabulary {
+  const tokens = ['<unk>', '<s>', '</s>'];
+  const types = [2, 3, 3];
+  for (let b = 0; b < 256; b++) {
+    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+    types.push(6);
+  }
+  const corpus = options.corpus ?? CORPUS;
+  const words = options.acrossWords ? corpus.split('\n').map((l) => [...`\u2581${l.replaceAll(' ', '\u2581')}`]) : corpus.split(' ').map((w) => [...`\u2581${w}`]);
+  const chars = [...new Set(words.flat())].sort();
+  const pieces: string[] = [...chars];
+  for (const [a, b] of learnMerges(words, Math.max(0, vocabSize - tokens.length - chars.length))) if (!pieces.includes(a + b)) pieces.push(a + b);
+  for (let i = 0; tokens.length + pieces.length < vocabSize; i++) pieces.push(`<x${i}>`);
+  const scores = tokens.map(() => 0);
+  pieces.slice(0, vocabSize - tokens.length).forEach((p, i) => {
+    tokens.push(p);
+    types.push(1);
+    // Characters score lowest (they are never merge results); learned pieces in learning order.
+    scores.push(i < chars.length ? -1e4 - i : -(i - chars.length));
+  });
+  return { tokens, types, scores };
 }

@@ -1,0 +1,151 @@
+/**
+ * External check on GGUF files: llama.cpp (node-llama-cpp's prebuilt CPU build, F32 KV cache,
+ * flash attention off) evaluates the very files this runtime loads, for every architecture
+ * and block format, and tokenizes strings as this runtime's GGUF tokenizer does, for the gpt2
+ * (with several pre-tokenizers) and llama (SentencePiece) vocabularies. Skipped, with the
+ * reason, only where node-llama-cpp cannot load.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import '@moe-runtime/backend-cpu';
+import { createRng, getBackend, type Backend, type DType } from '@moe-runtime/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LlamaCppModel, loadNodeLlamaCpp } from '../src/bench/llama-cpp.js';
+import { argmax, loadModel, MODEL_TYPES, TextModel, type ModelType } from '../src/index.js';
+import { KQUANT_SHAPE, writeTinyGguf } from './gguf-fixtures.js';
+
+const { lib, reason } = await loadNodeLlamaCpp();
+let root: string;
+let backend: Backend;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'moe-llama-gguf-'));
+  backend = await getBackend('cpu');
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const rng = createRng(77);
+const PROMPT = [1, ...Array.from({ length: 63 }, () => 3 + rng.int(380))];
+
+/**
+ * Bounds on the max abs logit difference per position. float32 weights: llama.cpp computes in
+ * float32 (measured up to 3.4e-6; asserted 1e-3 at every position). Block formats: llama.cpp
+ * quantizes the activations to 8 bits for its dot products (q8_0 / q8_K blocks) where this
+ * runtime's cpu backend multiplies the exact decoded weights by float32 activations, on logits
+ * of std about 2: the median position 0.056-0.123, the 90th percentile 0.068-0.245 (highest
+ * for the k-quants), and up to 2.0 at the few positions where a near-tied route flips to
+ * another expert (later positions attend to it and move a little too). Asserted: 90th
+ * percentile <= 0.4 and every position <= 3. MOE_PRINT_DIFFS=1 prints the figures.
+ */
+const F32_BOUND = 1e-3;
+const QUANT_P90_BOUND = 0.4;
+const QUANT_ANY_BOUND = 3;
+
+/**
+ * Argmax agreement: a random model's 384 logits are often near-tied at the top (the top-2 gap is
+ * below 0.1 at about 15% of positions), so single files of 64 positions measure 92-100%. The
+ * rate is asserted over every quantized file together (>= 95%; measured 1494/1536 = 97.3%), and
+ * per file >= 85%, so one gross error cannot hide in the pool.
+ */
+const POOLED_AGREEMENT = 0.95;
+const FILE_AGREEMENT = 0.85;
+
+const FORMATS: readonly { format: DType; kquant: boolean }[] = [
+  { format: 'float32', kquant: false },
+  { format: 'q8_0', kquant: false },
+  { format: 'q4_0', kquant: false },
+  { format: 'mxfp4', kquant: false },
+  { format: 'q4_k', kquant: true },
+  { format: 'q5_k', kquant: true },
+  { format: 'q6_k', kquant: true },
+];
+
+function quantile(values: readonly number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
+const pooled = { agree: 0, positions: 0 };
+
+describe.skipIf(!lib)(`llama.cpp evaluates the same GGUF files${lib ? '' : ` (skipped: ${reason})`}`, () => {
+  describe.each(MODEL_TYPES)('%s', (type: ModelType) => {
+    it.each(FORMATS)('$format: logits close at every position, argmax agreement', async ({ format, kquant }) => {
+      // llama.cpp's olmoe needs as many kv heads as heads (its k norm is [n_embd]), as OLMoE has.
+      const heads = type === 'olmoe' ? { numKvHeads: 4 } : {};
+      const { path, config } = await writeTinyGguf(root, `${type}-${format}`, { modelType: type, seed: 80 + type.length, format, ...(kquant ? KQUANT_SHAPE : {}), ...heads });
+      const llama = await LlamaCppModel.open(lib!, path, { threads: 1 });
+      const theirs = await llama.logits(PROMPT, config.vocabSize);
+      await llama.dispose();
+      const { model } = await loadModel(path, backend);
+      const ours = (await model.forward(model.newSession(), PROMPT, { allLogits: true })).logits;
+      model.dispose();
+      const v = config.vocabSize;
+      const perPosition: number[] = [];
+      let agree = 0;
+      for (let p = 0; p < PROMPT.length; p++) {
+        let m = 0;
+        for (let j = 0; j < v; j++) m = Math.max(m, Math.abs(ours[p * v + j] - theirs[p * v + j]));
+        perPosition.push(m);
+        if (argmax(ours, p * v, v) === argmax(theirs, p * v, v)) agree++;
+      }
+      const [median, p90, max] = [quantile(perPosition, 0.5), quantile(perPosition, 0.9), Math.max(...perPosition)];
+      if (process.env.MOE_PRINT_DIFFS) console.log(`${type} ${format}: max abs per position: median ${median.toFixed(3)}, p90 ${p90.toFixed(3)}, max ${max.toExponential(2)}; argmax agreement ${agree}/${PROMPT.length}`);
+      if (format === 'float32') {
+        expect(max).toBeLessThan(F32_BOUND);
+        expect(agree).toBe(PROMPT.length);
+        return;
+      }
+      expect(p90).toBeLessThan(QUANT_P90_BOUND);
+      expect(max).toBeLessThan(QUANT_ANY_BOUND);
+      expect(agree / PROMPT.length).toBeGreaterThanOrEqual(FILE_AGREEMENT);
+      pooled.agree += agree;
+      pooled.positions += PROMPT.length;
+    });
+  });
+
+  it('argmax agreement over every quantized file together is at least 95%', () => {
+    if (process.env.MOE_PRINT_DIFFS) console.log(`pooled argmax agreement ${pooled.agree}/${pooled.positions}`);
+    expect(pooled.positions).toBe(MODEL_TYPES.length * (FORMATS.length - 1) * PROMPT.length);
+    expect(pooled.agree / pooled.positions).toBeGreaterThanOrEqual(POOLED_AGREEMENT);
+  });
+
+  const STRINGS = [
+    'the quick brown fox jumps over the lazy dog',
+    'Hello, World! HELLO world.',
+    '  leading and   inner spaces  ',
+    'tabs\tand\nnew\n\nlines\r\n',
+    'digits 0 12 345 6789 1234567',
+    "it's we'll they've I'm",
+    'héllo wörld, naïve café',
+    '日本語のテキスト 中文',
+    'emoji 🙂🚀 and symbols ©®™ $5+3=8 <tag> ~|^',
+    'experts router token mixture',
+  ];
+
+  it.each([
+    ['gpt2', 'gpt-2'],
+    ['gpt2', 'default'],
+    ['gpt2', 'qwen2'],
+    ['gpt2', 'llama-bpe'],
+    ['gpt2', 'olmo'],
+    ['llama', 'none: SentencePiece'],
+  ] as const)('%s vocabulary (pre %s): token ids identical to llama.cpp tokenize on ASCII, unicode, spaces and digits', async (vocabulary, pre) => {
+    const { path } = await writeTinyGguf(root, `tok-${vocabulary}-${vocabulary === 'gpt2' ? pre : 'spm'}`, { modelType: 'mixtral', seed: 90, format: 'q8_0', vocabulary, pre: vocabulary === 'gpt2' ? pre : undefined, richVocabulary: true });
+    const llama = await lib!.getLlama({ gpu: false, build: 'never', logLevel: lib!.LlamaLogLevel.error });
+    const theirs = await llama.loadModel({ modelPath: path });
+    const ours = await TextModel.load(path, { backend: 'cpu' });
+    for (const s of STRINGS) {
+      // node-llama-cpp tokenizes without BOS and without parsing special tokens.
+      expect([s, ours.tokenizer.encode(s, false)]).toEqual([s, [...theirs.tokenize(s)]]);
+    }
+    // With special tokens: the vocabulary adds BOS (id 1), as llama.cpp does with add_special.
+    expect(ours.tokenizer.encode('the router')).toEqual([1, ...theirs.tokenize('the router')]);
+    expect(ours.tokenizer.encode('<s>the router</s>', false)).toEqual([...theirs.tokenize('<s>the router</s>', true)]);
+    ours.dispose();
+    await theirs.dispose();
+    await llama.dispose();
+  });
+});
