@@ -32,3 +32,4 @@ export * from './gguf/rotary-permutation.js';
 export * from './model-source.js';
 export * from './model-memory.js';
 export * from './model-files.js';
+export * from './gguf/synthetic-gguf.js';

@@ -1,0 +1,323 @@
+/**
+ * Seeded synthetic GGUF checkpoints with the exact shapes and tensor formats of real MoE
+ * models, for memory and speed measurements without downloads. Weights are random block codes
+ * written block by block (scales set so values have a fan-in-sized spread); the header is the
+ * model's real one (llama.cpp names and metadata, a byte-level vocabulary of the real size).
+ * A file is written one tensor at a time, so a 19 GB checkpoint never sits in memory; a
+ * shape-only file is written sparse (its data is a hole on disk) for the memory check alone.
+ *
+ * `Q4_K_M` follows llama.cpp's `llama_tensor_get_type` (src/llama-quant.cpp) for that file
+ * type: q4_k by default; q6_k for `output` and for `attn_v` / `ffn_down` in the layers
+ * `use_more_bits` picks (the first and last eighth, and every third in between); for 8-expert
+ * models (Mixtral) `attn_v` and `attn_k` in q8_0 and `attn_output` in q5_k. `Q8_0` stores every
+ * matrix in q8_0. Norms and routers (`ffn_gate_inp`) stay float32, as llama.cpp keeps them.
+ */
+import { float32ToFloat16, formatLayout, storageBytes, type DType } from '@moe-runtime/core';
+import type { ModelConfig } from '../model-config.js';
+import { GGUF_NAMES as G } from './gguf-model-source.js';
+import { GGUF_TOKEN_TYPES } from './gguf-tokenizer.js';
+import { writeGgufStream, type GgufTensorSpec } from './gguf-writer.js';
+import { modelMetadata, vocabularyMetadata, type GgufVocabulary } from './llama-gguf.js';
+
+/** How a file's matrices are stored: llama.cpp's mixture `Q4_K_M`, or one format for all (`--pure`). */
+export type SyntheticFileType = 'Q4_K_M' | DType;
+
+/** One synthetic checkpoint to write. */
+export interface SyntheticModel {
+  /** File name stem, e.g. `olmoe-1b-7b-q8_0`. */
+  readonly id: string;
+  readonly description: string;
+  readonly config: ModelConfig;
+  readonly fileType: SyntheticFileType;
+  /** Header only, data left as a hole: for the memory check. */
+  readonly shapeOnly?: boolean;
+}
+
+function moeConfig(p: {
+  type: ModelConfig['modelType'];
+  d: number;
+  layers: number;
+  heads: number;
+  kv: number;
+  hd: number;
+  experts: number;
+  k: number;
+  f: number;
+  vocab: number;
+  context: number;
+  theta: number;
+  eps: number;
+  renormalize: boolean;
+  qkNorm: ModelConfig['qkNorm'];
+}): ModelConfig {
+  return {
+    modelType: p.type,
+    vocabSize: p.vocab,
+    hiddenSize: p.d,
+    numLayers: p.layers,
+    numHeads: p.heads,
+    numKvHeads: p.kv,
+    headDim: p.hd,
+    rmsNormEps: p.eps,
+    ropeTheta: p.theta,
+    maxPositions: p.context,
+    qkvBias: false,
+    qkNorm: p.qkNorm,
+    tieWordEmbeddings: false,
+    moe: { hiddenSize: p.d, numExperts: p.experts, topK: p.k, expert: { kind: 'swiglu', ffnSize: p.f }, router: { name: 'topk-softmax', options: { renormalize: p.renormalize } } },
+    bosTokenId: 1,
+    eosTokenIds: [2],
+  };
+}
+
+/** allenai/OLMoE-1B-7B-0924 (6.9B parameters). */
+export const OLMOE_1B_7B = moeConfig({ type: 'olmoe', d: 2048, layers: 16, heads: 16, kv: 16, hd: 128, experts: 64, k: 8, f: 1024, vocab: 50304, context: 4096, theta: 10000, eps: 1e-5, renormalize: false, qkNorm: 'full' });
+/** Qwen/Qwen3-30B-A3B (30.5B parameters). */
+export const QWEN3_30B_A3B = moeConfig({ type: 'qwen3_moe', d: 2048, layers: 48, heads: 32, kv: 4, hd: 128, experts: 128, k: 8, f: 768, vocab: 151936, context: 40960, theta: 1e6, eps: 1e-6, renormalize: true, qkNorm: 'per-head' });
+/** mistralai/Mixtral-8x7B-v0.1 (46.7B parameters). */
+export const MIXTRAL_8X7B = moeConfig({ type: 'mixtral', d: 4096, layers: 32, heads: 32, kv: 8, hd: 128, experts: 8, k: 2, f: 14336, vocab: 32000, context: 32768, theta: 1e6, eps: 1e-5, renormalize: true, qkNorm: 'none' });
+/** The model benchmark's Mixtral-shaped 428M model (`src/bench/model-bench.ts`). */
+export const BENCH_428M = moeConfig({ type: 'mixtral', d: 1024, layers: 4, heads: 8, kv: 2, hd: 128, experts: 8, k: 2, f: 3584, vocab: 32000, context: 4096, theta: 1e6, eps: 1e-5, renormalize: true, qkNorm: 'none' });
+
+/** Formats the 428M benchmark shape is written in. */
+export const BENCH_FORMATS: readonly DType[] = ['float32', 'float16', 'bfloat16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k', 'mxfp4'];
+
+/** Every synthetic checkpoint the generator knows, by id. */
+export const SYNTHETIC_MODELS: readonly SyntheticModel[] = [
+  { id: 'olmoe-1b-7b-q8_0', description: 'OLMoE-1B-7B Q8_0', config: OLMOE_1B_7B, fileType: 'q8_0' },
+  { id: 'olmoe-1b-7b-q4_k_m', description: 'OLMoE-1B-7B Q4_K_M', config: OLMOE_1B_7B, fileType: 'Q4_K_M' },
+  { id: 'qwen3-30b-a3b-q4_k_m', description: 'Qwen3-30B-A3B Q4_K_M', config: QWEN3_30B_A3B, fileType: 'Q4_K_M' },
+  { id: 'mixtral-8x7b-q4_k_m-shape', description: 'Mixtral-8x7B Q4_K_M, shape only (sparse)', config: MIXTRAL_8X7B, fileType: 'Q4_K_M', shapeOnly: true },
+  ...BENCH_FORMATS.map((f): SyntheticModel => ({ id: `bench-428m-${f}`, description: `428M benchmark shape, ${f}`, config: BENCH_428M, fileType: f })),
+];
+
+/** llama.cpp's `use_more_bits`: the first and last eighth of the layers and every third in between. */
+export function useMoreBits(layer: number, layers: number): boolean {
+  const e = Math.floor(layers / 8);
+  return layer < e || layer >= Math.floor((7 * layers) / 8) || (layer - e) % 3 === 2;
+}
+
+/** The storage format of one tensor in a file of `fileType` (matrices only; vectors and routers stay float32). */
+export function syntheticTensorType(role: 'embed' | 'output' | 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down', layer: number, c: ModelConfig, fileType: SyntheticFileType): DType {
+  if (fileType !== 'Q4_K_M') return fileType;
+  const eight = c.moe.numExperts === 8;
+  switch (role) {
+    case 'output':
+      return 'q6_k';
+    case 'v':
+      return eight ? 'q8_0' : useMoreBits(layer, c.numLayers) ? 'q6_k' : 'q4_k';
+    case 'k':
+      return eight ? 'q8_0' : 'q4_k';
+    case 'o':
+      return eight ? 'q5_k' : 'q4_k';
+    case 'down':
+      return useMoreBits(layer, c.numLayers) ? 'q6_k' : 'q4_k';
+    default:
+      return 'q4_k';
+  }
+}
+
+/** What a tensor's values are: a matrix with a fan-in, or a norm near 1. */
+interface SyntheticTensor extends GgufTensorSpec {
+  readonly fill: 'matrix' | 'norm';
+  readonly fanIn: number;
+}
+
+function tensorsOf(c: ModelConfig, fileType: SyntheticFileType): SyntheticTensor[] {
+  const d = c.hiddenSize;
+  const qw = c.numHeads * c.headDim;
+  const kvw = c.numKvHeads * c.headDim;
+  const e = c.moe.numExperts;
+  const f = c.moe.expert.ffnSize;
+  const out: SyntheticTensor[] = [];
+  const matrix = (name: string, shape: number[], dtype: DType, scale = 1): void => void out.push({ name: `${name}.weight`, shape, dtype, fill: 'matrix', fanIn: shape[shape.length - 1] / (scale * scale) });
+  const norm = (name: string, n: number): void => void out.push({ name: `${name}.weight`, shape: [n], dtype: 'float32', fill: 'norm', fanIn: 1 });
+  matrix(G.embed, [c.vocabSize, d], syntheticTensorType('embed', 0, c, fileType), Math.sqrt(d));
+  for (let i = 0; i < c.numLayers; i++) {
+    const b = G.block(i);
+    const t = (role: Parameters<typeof syntheticTensorType>[0]): DType => syntheticTensorType(role, i, c, fileType);
+    norm(b + G.attnNorm, d);
+    matrix(b + G.q, [qw, d], t('q'));
+    matrix(b + G.k, [kvw, d], t('k'));
+    matrix(b + G.v, [kvw, d], t('v'));
+    matrix(b + G.o, [d, qw], t('o'));
+    if (c.qkNorm !== 'none') {
+      norm(b + G.qNorm, c.qkNorm === 'per-head' ? c.headDim : qw);
+      norm(b + G.kNorm, c.qkNorm === 'per-head' ? c.headDim : kvw);
+    }
+    norm(b + G.ffnNorm, d);
+    // The router stays float32 (llama.cpp never quantizes ffn_gate_inp), with a larger spread so routing is decisive.
+    matrix(b + G.router, [e, d], 'float32', 2);
+    matrix(b + G.experts('gate'), [e, f, d], t('gate'));
+    matrix(b + G.experts('up'), [e, f, d], t('up'));
+    matrix(b + G.experts('down'), [e, d, f], t('down'));
+  }
+  norm(G.finalNorm, d);
+  matrix(G.lmHead, [c.vocabSize, d], syntheticTensorType('output', 0, c, fileType));
+  return out;
+}
+
+/** A byte-level vocabulary of `size` tokens: three control tokens, the 256 byte tokens, fillers; no merges. */
+export function syntheticVocabulary(size: number): GgufVocabulary {
+  const tokens = ['<unk>', '<s>', '</s>'];
+  const types: number[] = [GGUF_TOKEN_TYPES.control, GGUF_TOKEN_TYPES.control, GGUF_TOKEN_TYPES.control];
+  const keep: number[] = [];
+  for (let b = 33; b <= 126; b++) keep.push(b);
+  for (let b = 161; b <= 172; b++) keep.push(b);
+  for (let b = 174; b <= 255; b++) keep.push(b);
+  let extra = 0;
+  for (let b = 0; b < 256; b++) {
+    tokens.push(String.fromCodePoint(keep.includes(b) ? b : 256 + extra++));
+    types.push(GGUF_TOKEN_TYPES.normal);
+  }
+  for (let i = 0; tokens.length < size; i++) {
+    tokens.push(`<x${i}>`);
+    types.push(GGUF_TOKEN_TYPES.normal);
+  }
+  return { model: 'gpt2', pre: 'gpt-2', tokens, types, merges: [], bosId: 1, eosId: 2, addBos: false };
+}
+
+/** xorshift128: fast seeded 32-bit words for filling many gigabytes. */
+class WordStream {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
+
+  constructor(seed: number) {
+    this.a = (seed ^ 0x9e3779b9) >>> 0 || 1;
+    this.b = 0x243f6a88;
+    this.c = 0xb7e15162;
+    this.d = (seed * 0x85ebca6b) >>> 0 || 7;
+    for (let i = 0; i < 16; i++) this.next();
+  }
+
+  next(): number {
+    const t = this.a ^ (this.a << 11);
+    this.a = this.b;
+    this.b = this.c;
+    this.c = this.d;
+    this.d = (this.d ^ (this.d >>> 19) ^ (t ^ (t >>> 8))) >>> 0;
+    return this.d;
+  }
+
+  fill(words: Uint32Array): void {
+    for (let i = 0; i < words.length; i++) words[i] = this.next();
+  }
+
+  /** A uniform value in [-1, 1). */
+  uniform(): number {
+    return this.next() / 2 ** 31 - 1;
+  }
+}
+
+function putF16(bytes: Uint8Array, at: number, value: number): void {
+  const h = float32ToFloat16(value);
+  bytes[at] = h & 255;
+  bytes[at + 1] = h >> 8;
+}
+
+/**
+ * Random blocks of a block format with valid scales: every scale field is overwritten with a
+ * value that makes the decoded values' spread about `std` (codes stay random).
+ */
+function fillBlocks(dtype: DType, bytes: Uint8Array, std: number): void {
+  const { blockBytes } = formatLayout(dtype);
+  const blocks = bytes.length / blockBytes;
+  const scale = (d: number, at: number): void => putF16(bytes, at, d);
+  for (let k = 0, p = 0; k < blocks; k++, p += blockBytes) {
+    switch (dtype) {
+      case 'q8_0':
+        scale(std / 73.9, p); // int8 codes: spread 73.9
+        break;
+      case 'q4_0':
+        scale(std / 4.6, p); // nibble - 8: spread 4.6
+        break;
+      case 'q4_k':
+        // d*sc*q - dmin*m with sc, m, q uniform: dmin = 7.5 d centres q's mean.
+        scale(std / 145, p);
+        scale((7.5 * std) / 145, p + 2);
+        break;
+      case 'q5_k':
+        scale(std / 290, p);
+        scale((15.5 * std) / 290, p + 2);
+        break;
+      case 'q6_k':
+        scale(std / (74 * 18.5), p + 208); // int8 scales (spread 74) times codes - 32 (spread 18.5)
+        break;
+      case 'mxfp4':
+        bytes[p] = 128 + Math.round(Math.log2(std / 5.4)); // doubled FP4 values: spread about 5.4
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+function fillTensor(t: SyntheticTensor, words: WordStream): Uint8Array {
+  const bytes = storageBytes(t.dtype, t.shape);
+  const buffer = new ArrayBuffer(Math.ceil(bytes / 4) * 4);
+  const out = new Uint8Array(buffer, 0, bytes);
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  if (t.fill === 'norm') {
+    const v = new Float32Array(buffer);
+    for (let i = 0; i < n; i++) v[i] = 1 + 0.1 * words.uniform();
+    return out;
+  }
+  // Uniform values with the spread of N(0, 1/fan_in).
+  const std = 1 / Math.sqrt(t.fanIn);
+  const amp = std * Math.sqrt(3);
+  if (t.dtype === 'float32') {
+    const v = new Float32Array(buffer);
+    for (let i = 0; i < n; i++) v[i] = amp * words.uniform();
+    return out;
+  }
+  if (t.dtype === 'float16' || t.dtype === 'bfloat16') {
+    const v = new Uint16Array(buffer, 0, n);
+    const f = new Float32Array(1);
+    const u = new Uint32Array(f.buffer);
+    for (let i = 0; i < n; i++) {
+      f[0] = amp * words.uniform();
+      v[i] = t.dtype === 'float16' ? float32ToFloat16(f[0]) : u[0] >>> 16;
+    }
+    return out;
+  }
+  words.fill(new Uint32Array(buffer));
+  fillBlocks(t.dtype, out, std);
+  return out;
+}
+
+/** What a synthetic write produced. */
+export interface SyntheticReport {
+  readonly path: string;
+  readonly bytes: number;
+  readonly parameters: number;
+  /** Tensor count per storage format. */
+  readonly formats: Readonly<Record<string, number>>;
+  readonly ms: number;
+}
+
+/** Writes one synthetic checkpoint to `path`, one tensor at a time (`seed` fixes every byte). */
+export async function writeSyntheticGguf(path: string, model: SyntheticModel, seed = 1, onTensor?: (i: number, of: number) => void): Promise<SyntheticReport> {
+  const t0 = performance.now();
+  const c = model.config;
+  const meta = modelMetadata(c, `synthetic ${model.description}`);
+  for (const [k, v] of vocabularyMetadata(syntheticVocabulary(c.vocabSize))) meta.set(k, v);
+  const tensors = tensorsOf(c, model.fileType);
+  const words = new WordStream(seed);
+  await writeGgufStream(
+    path,
+    meta,
+    tensors,
+    (_, i) => {
+      onTensor?.(i + 1, tensors.length);
+      return fillTensor(tensors[i], words);
+    },
+    { sparse: model.shapeOnly },
+  );
+  const formats: Record<string, number> = {};
+  for (const t of tensors) formats[t.dtype] = (formats[t.dtype] ?? 0) + 1;
+  const bytes = tensors.reduce((s, t) => s + storageBytes(t.dtype, t.shape), 0);
+  const parameters = tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+  return { path, bytes, parameters, formats, ms: performance.now() - t0 };
+}

@@ -1,0 +1,92 @@
+/**
+ * The synthetic real-shape generator: llama.cpp's Q4_K_M type choice, a small synthetic file
+ * that loads and runs, and the real Mixtral-8x7B header written shape-only (sparse) and refused
+ * by the memory check before anything is allocated.
+ */
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import '@moe-runtime/backend-cpu';
+import { getBackend, MemoryLimitError, type Backend } from '@moe-runtime/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  loadGgufCheckpoint,
+  loadModel,
+  openGgufModel,
+  QWEN3_30B_A3B,
+  SYNTHETIC_MODELS,
+  syntheticTensorType,
+  useMoreBits,
+  writeSyntheticGguf,
+  type ModelConfig,
+} from '../src/index.js';
+
+let root: string;
+let backend: Backend;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'moe-synthetic-'));
+  backend = await getBackend('cpu');
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe("llama.cpp's Q4_K_M mixture", () => {
+  it('use_more_bits picks the first and last eighth and every third layer in between (48 layers: 24)', () => {
+    const picked = Array.from({ length: 48 }, (_, i) => i).filter((i) => useMoreBits(i, 48));
+    expect(picked).toEqual([0, 1, 2, 3, 4, 5, 8, 11, 14, 17, 20, 23, 26, 29, 32, 35, 38, 41, 42, 43, 44, 45, 46, 47]);
+  });
+
+  it('Qwen3-30B-A3B: q6_k for output and the picked attn_v / ffn_down, q4_k elsewhere; Mixtral (8 experts): attn_v, attn_k q8_0, attn_output q5_k', () => {
+    const c = QWEN3_30B_A3B;
+    expect(syntheticTensorType('output', 0, c, 'Q4_K_M')).toBe('q6_k');
+    expect(syntheticTensorType('v', 8, c, 'Q4_K_M')).toBe('q6_k');
+    expect(syntheticTensorType('v', 9, c, 'Q4_K_M')).toBe('q4_k');
+    expect(syntheticTensorType('down', 47, c, 'Q4_K_M')).toBe('q6_k');
+    expect(syntheticTensorType('down', 6, c, 'Q4_K_M')).toBe('q4_k');
+    expect(syntheticTensorType('gate', 0, c, 'Q4_K_M')).toBe('q4_k');
+    expect(syntheticTensorType('embed', 0, c, 'Q4_K_M')).toBe('q4_k');
+    const mixtral = SYNTHETIC_MODELS.find((m) => m.id === 'mixtral-8x7b-q4_k_m-shape')!.config;
+    expect(['v', 'k', 'o'].map((r) => syntheticTensorType(r as 'v', 9, mixtral, 'Q4_K_M'))).toEqual(['q8_0', 'q8_0', 'q5_k']);
+  });
+});
+
+describe('synthetic checkpoints', () => {
+  it('a small Qwen3-shaped Q4_K_M file loads, mixes q4_k and q6_k as planned, and gives finite logits', async () => {
+    const config: ModelConfig = { ...QWEN3_30B_A3B, hiddenSize: 256, numLayers: 16, numHeads: 4, numKvHeads: 2, headDim: 64, vocabSize: 512, moe: { ...QWEN3_30B_A3B.moe, hiddenSize: 256, numExperts: 16, topK: 2, expert: { kind: 'swiglu', ffnSize: 256 } } };
+    const path = join(root, 'small-q4_k_m.gguf');
+    const r = await writeSyntheticGguf(path, { id: 'small', description: 'small', config, fileType: 'Q4_K_M' }, 3);
+    // q6_k: output, and attn_v and ffn_down in the 8 of 16 layers use_more_bits picks (0, 1, 4, 7, 10, 13, 14, 15).
+    expect(r.formats).toEqual({ q4_k: 1 + 16 * 5 + 8 + 8, q6_k: 1 + 8 + 8, float32: 16 * 5 + 1 });
+    expect((await stat(path)).size).toBeGreaterThan(r.bytes);
+    const { weights } = await loadGgufCheckpoint(path);
+    expect(weights.layers[0].attention.v.dtype).toBe('q6_k');
+    expect(weights.layers[2].attention.v.dtype).toBe('q4_k');
+    const { model } = await loadModel(path, backend);
+    const out = await model.forward(model.newSession(), [1, 50, 300, 7], { allLogits: true });
+    model.dispose();
+    expect(out.logits.every(Number.isFinite)).toBe(true);
+    let sum2 = 0;
+    for (const v of out.logits) sum2 += v * v;
+    expect(Math.sqrt(sum2 / out.logits.length)).toBeGreaterThan(0.01);
+  });
+
+  it('Mixtral-8x7B Q4_K_M written shape-only (sparse): opens, plans 26 GB, and is refused before anything is allocated', async () => {
+    const spec = SYNTHETIC_MODELS.find((m) => m.id === 'mixtral-8x7b-q4_k_m-shape')!;
+    const path = join(root, 'mixtral.gguf');
+    const r = await writeSyntheticGguf(path, spec);
+    expect(r.parameters).toBeGreaterThan(46.6e9);
+    expect(r.parameters).toBeLessThan(46.8e9);
+    const { source } = await openGgufModel(path);
+    expect(source.config.moe.numExperts).toBe(8);
+    await source.close();
+    let prepared = 0;
+    const counting: Backend = Object.assign(Object.create(backend) as Backend, { prepareLinear: async () => (prepared++, backend.prepareLinear as never) });
+    const err = (await loadModel(path, counting, { machine: { totalBytes: 24 * 2 ** 30, availableBytes: 20 * 2 ** 30 } }).catch((e: unknown) => e)) as MemoryLimitError;
+    expect(err).toBeInstanceOf(MemoryLimitError);
+    expect(err.neededBytes).toBeGreaterThan(24e9);
+    expect(err.message).toMatch(/mixtral\.gguf: the model needs 2\d\.\d\d GiB .* more than the 20\.00 GiB this machine has available/);
+    expect(prepared).toBe(0);
+  });
+});
