@@ -5,7 +5,7 @@
  * loader can check that the model fits before it allocates, and the decoder can drop each
  * layer's host copy as soon as the backend has prepared it.
  */
-import { checkRowLength, ConfigError, DTYPES, isBlockFormat, type DType, type HostTensor } from '@moe-runtime/core';
+import { checkRowLength, ConfigError, DTYPES, isBlockFormat, storageBytes, type DType, type HostTensor } from '@moe-runtime/core';
 import type { ModelConfig } from './model-config.js';
 import type { DecoderLayerWeights, ModelWeights } from './model-weights.js';
 
@@ -106,4 +106,16 @@ export function memoryWeightSource(config: ModelConfig, weights: ModelWeights, s
     readLmHead: async () => weights.lmHead,
     close: async () => {},
   };
+}
+
+/** Bytes of a model's tensors in the formats they are held (a tensor listed twice, as a tied LM head, counted once). */
+export function storedWeightBytes(tensors: readonly PlannedTensor[]): number {
+  const seen = new Set<string>();
+  let bytes = 0;
+  for (const t of tensors) {
+    if (seen.has(t.name)) continue;
+    seen.add(t.name);
+    bytes += storageBytes(t.dtype, t.shape);
+  }
+  return bytes;
 }

@@ -2,12 +2,12 @@
  * A model ready to generate text: checkpoint (a GGUF file or a Hugging Face folder) + tokenizer
  * + decoder on a backend. What the CLI uses.
  */
-import { resolveBackend, storageBytes, type Backend, type BackendChoice, type DType } from '@moe-runtime/core';
+import { resolveBackend, type Backend, type BackendChoice, type DType } from '@moe-runtime/core';
 import { generate, type GeneratedChunk, type GenerateOptions, type GenerationStats } from './generate.js';
 import type { ModelConfig } from './model-config.js';
 import { loadModel } from './model-files.js';
 import { peakRssBytes, type MachineMemory, type ModelMemoryEstimate } from './model-memory.js';
-import type { PlannedTensor } from './model-source.js';
+import { storedWeightBytes } from './model-source.js';
 import type { MoEModel } from './moe-model.js';
 import type { ChatMessage, ModelTokenizer } from './tokenizer.js';
 
@@ -26,18 +26,6 @@ export interface LoadTextModelOptions {
   readonly machine?: MachineMemory;
   /** Called after each layer is prepared. */
   readonly onLayer?: (layer: number, of: number) => void;
-}
-
-/** Stored bytes of a model's tensors (a tensor listed twice, as a tied LM head, counted once). */
-function storedBytes(tensors: readonly PlannedTensor[]): number {
-  const seen = new Set<string>();
-  let bytes = 0;
-  for (const t of tensors) {
-    if (seen.has(t.name)) continue;
-    seen.add(t.name);
-    bytes += storageBytes(t.dtype, t.shape);
-  }
-  return bytes;
 }
 
 /** What loading cost. */
@@ -69,7 +57,7 @@ export class TextModel {
     const backend: Backend = await resolveBackend(options.backend);
     const loaded = await loadModel(path, backend, options);
     const report: LoadReport = { loadMs: performance.now() - t0, peakRssBytes: peakRssBytes(), converted: loaded.converted, format: loaded.format };
-    return new TextModel(path, loaded.model, loaded.tokenizer, storedBytes(loaded.model.plannedTensors), report);
+    return new TextModel(path, loaded.model, loaded.tokenizer, storedWeightBytes(loaded.model.plannedTensors), report);
   }
 
   get config(): ModelConfig {

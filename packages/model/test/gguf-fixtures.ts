@@ -29,6 +29,8 @@ export interface TinyGgufOptions extends TinyCheckpointOptions {
   /** Learn the vocabulary's merges across words from a text of digits, punctuation and unicode (for tokenizer cross-checks). */
   readonly richVocabulary?: boolean;
   readonly shards?: number;
+  /** `tokenizer.chat_template`. */
+  readonly chatTemplate?: string;
   /** Changes the weights before they are written (e.g. another format for some tensors). */
   readonly edit?: (weights: ModelWeights, config: ModelConfig) => ModelWeights;
 }
@@ -48,6 +50,7 @@ export async function writeTinyGguf(root: string, name: string, o: TinyGgufOptio
   const { config, weights } = await loadCheckpoint(dir, { dtype: o.format });
   const edited = o.edit ? o.edit(weights, config) : weights;
   const base = o.shards && o.shards > 1 ? join(root, name) : join(root, `${name}.gguf`);
-  const paths = await writeModelGguf(base, config, edited, tinyVocabulary(o.vocabulary ?? 'gpt2', config.vocabSize, o.pre, o.richVocabulary), { shards: o.shards });
+  const vocabulary = { ...tinyVocabulary(o.vocabulary ?? 'gpt2', config.vocabSize, o.pre, o.richVocabulary), chatTemplate: o.chatTemplate };
+  const paths = await writeModelGguf(base, config, edited, vocabulary, { shards: o.shards });
   return { path: paths[0], paths, config };
 }

@@ -148,4 +148,20 @@ describe('TextModel on a GGUF file', () => {
     gguf.dispose();
     folder.dispose();
   });
+
+  it('takes the chat template, BOS and EOS from the metadata; the rendered special tokens encode as special ids', async () => {
+    const chatTemplate = "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{{ eos_token }}{% endfor %}";
+    const { path } = await writeTinyGguf(root, 'chat', { modelType: 'olmoe', seed: 64, format: 'q8_0', chatTemplate });
+    const tm = await TextModel.load(path, { backend: 'cpu' });
+    expect(tm.tokenizer.hasChatTemplate).toBe(true);
+    const text = tm.tokenizer.applyChatTemplate([{ role: 'user', content: 'hi' }]);
+    expect(text).toBe('<s><|user|>hi</s>');
+    const ids = tm.tokenizer.encode(text, false);
+    expect(ids[0]).toBe(1);
+    expect(ids[ids.length - 1]).toBe(2);
+    expect(tm.tokenizer.eosTokenId).toBe(2);
+    expect(tm.config.eosTokenIds).toEqual([2]);
+    expect(tm.config.bosTokenId).toBe(1);
+    tm.dispose();
+  });
 });

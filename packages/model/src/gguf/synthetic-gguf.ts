@@ -12,7 +12,8 @@
  * models (Mixtral) `attn_v` and `attn_k` in q8_0 and `attn_output` in q5_k. `Q8_0` stores every
  * matrix in q8_0. Norms and routers (`ffn_gate_inp`) stay float32, as llama.cpp keeps them.
  */
-import { float32ToFloat16, formatLayout, storageBytes, type DType } from '@moe-runtime/core';
+import { createCipheriv, createHash } from 'node:crypto';
+import { float32ToFloat16, formatLayout, isBlockFormat, storageBytes, type DType } from '@moe-runtime/core';
 import type { ModelConfig } from '../model-config.js';
 import { GGUF_NAMES as G } from './gguf-model-source.js';
 import { GGUF_TOKEN_TYPES } from './gguf-tokenizer.js';
@@ -177,37 +178,28 @@ export function syntheticVocabulary(size: number): GgufVocabulary {
   return { model: 'gpt2', pre: 'gpt-2', tokens, types, merges: [], bosId: 1, eosId: 2, addBos: false };
 }
 
-/** xorshift128: fast seeded 32-bit words for filling many gigabytes. */
-class WordStream {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
+/**
+ * Seeded random bytes at gigabytes per second: the AES-128-CTR keystream of a key derived from
+ * the seed (OpenSSL's AES instructions), one stream per tensor, so every byte is reproducible.
+ */
+class ByteStream {
+  private readonly key: Buffer;
 
   constructor(seed: number) {
-    this.a = (seed ^ 0x9e3779b9) >>> 0 || 1;
-    this.b = 0x243f6a88;
-    this.c = 0xb7e15162;
-    this.d = (seed * 0x85ebca6b) >>> 0 || 7;
-    for (let i = 0; i < 16; i++) this.next();
+    this.key = createHash('sha256').update(`moe-runtime synthetic ${seed}`).digest().subarray(0, 16);
   }
 
-  next(): number {
-    const t = this.a ^ (this.a << 11);
-    this.a = this.b;
-    this.b = this.c;
-    this.c = this.d;
-    this.d = (this.d ^ (this.d >>> 19) ^ (t ^ (t >>> 8))) >>> 0;
-    return this.d;
-  }
-
-  fill(words: Uint32Array): void {
-    for (let i = 0; i < words.length; i++) words[i] = this.next();
-  }
-
-  /** A uniform value in [-1, 1). */
-  uniform(): number {
-    return this.next() / 2 ** 31 - 1;
+  /** Fills `out` with the keystream of stream `index`. */
+  fill(out: Uint8Array, index: number): void {
+    const iv = Buffer.alloc(16);
+    iv.writeUInt32BE(index, 0);
+    const cipher = createCipheriv('aes-128-ctr', this.key, iv);
+    const chunk = 1 << 24;
+    const zeros = new Uint8Array(Math.min(chunk, out.length));
+    for (let o = 0; o < out.length; o += chunk) {
+      const n = Math.min(chunk, out.length - o);
+      out.set(cipher.update(zeros.subarray(0, n)), o);
+    }
   }
 }
 
@@ -254,36 +246,35 @@ function fillBlocks(dtype: DType, bytes: Uint8Array, std: number): void {
   }
 }
 
-function fillTensor(t: SyntheticTensor, words: WordStream): Uint8Array {
+function fillTensor(t: SyntheticTensor, stream: ByteStream, index: number): Uint8Array {
   const bytes = storageBytes(t.dtype, t.shape);
   const buffer = new ArrayBuffer(Math.ceil(bytes / 4) * 4);
   const out = new Uint8Array(buffer, 0, bytes);
-  const n = t.shape.reduce((a, b) => a * b, 1);
-  if (t.fill === 'norm') {
-    const v = new Float32Array(buffer);
-    for (let i = 0; i < n; i++) v[i] = 1 + 0.1 * words.uniform();
+  stream.fill(new Uint8Array(buffer), index);
+  if (isBlockFormat(t.dtype)) {
+    // Random codes; the scales are set so values have the spread of N(0, 1/fan_in).
+    fillBlocks(t.dtype, out, 1 / Math.sqrt(t.fanIn));
     return out;
   }
-  // Uniform values with the spread of N(0, 1/fan_in).
-  const std = 1 / Math.sqrt(t.fanIn);
-  const amp = std * Math.sqrt(3);
+  // Element types: uniform values from the random words (norms near 1).
+  const n = t.shape.reduce((a, b) => a * b, 1);
+  const words = new Uint32Array(buffer);
+  const amp = t.fill === 'norm' ? 0.1 : Math.sqrt(3 / t.fanIn);
+  const offset = t.fill === 'norm' ? 1 : 0;
+  const value = (i: number): number => offset + amp * (words[i] / 2 ** 31 - 1);
   if (t.dtype === 'float32') {
     const v = new Float32Array(buffer);
-    for (let i = 0; i < n; i++) v[i] = amp * words.uniform();
-    return out;
-  }
-  if (t.dtype === 'float16' || t.dtype === 'bfloat16') {
-    const v = new Uint16Array(buffer, 0, n);
+    for (let i = 0; i < n; i++) v[i] = value(i);
+  } else {
+    // Half types: each random 16-bit word becomes one value (16 bits of resolution is plenty).
+    const v = new Uint16Array(buffer);
     const f = new Float32Array(1);
     const u = new Uint32Array(f.buffer);
     for (let i = 0; i < n; i++) {
-      f[0] = amp * words.uniform();
+      f[0] = offset + amp * (v[i] / 32768 - 1);
       v[i] = t.dtype === 'float16' ? float32ToFloat16(f[0]) : u[0] >>> 16;
     }
-    return out;
   }
-  words.fill(new Uint32Array(buffer));
-  fillBlocks(t.dtype, out, std);
   return out;
 }
 
@@ -304,14 +295,14 @@ export async function writeSyntheticGguf(path: string, model: SyntheticModel, se
   const meta = modelMetadata(c, `synthetic ${model.description}`);
   for (const [k, v] of vocabularyMetadata(syntheticVocabulary(c.vocabSize))) meta.set(k, v);
   const tensors = tensorsOf(c, model.fileType);
-  const words = new WordStream(seed);
+  const stream = new ByteStream(seed);
   await writeGgufStream(
     path,
     meta,
     tensors,
     (_, i) => {
       onTensor?.(i + 1, tensors.length);
-      return fillTensor(tensors[i], words);
+      return fillTensor(tensors[i], stream, i);
     },
     { sparse: model.shapeOnly },
   );
