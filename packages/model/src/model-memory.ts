@@ -84,8 +84,7 @@ export function checkModelFits(model: string, estimate: ModelMemoryEstimate, bac
       total,
       room,
       `${model}: the model needs ${formatGiB(total)} (${formatGiB(estimate.backendBytes)} on backend ${backend.name} ${source}, ${formatGiB(estimate.hostBytes)} on the host), ` +
-        `more than the ${formatGiB(machine.availableBytes)} this machine has available (of ${formatGiB(machine.totalBytes)}); nothing was allocated. ` +
-        'A smaller format (e.g. dtype q4_k) may fit',
+        `more than the ${formatGiB(machine.availableBytes)} this machine has available (of ${formatGiB(machine.totalBytes)}); nothing was allocated`,
     );
   }
 }
