@@ -58,7 +58,10 @@ export interface BenchRecord {
   readonly threads?: number;
   readonly weight_dtype: string;
   readonly repeats?: number;
+  /** Warm-up passes run (at least the scenario's count, more until every routed expert ran once, within the budget). */
   readonly warmup?: number;
+  /** Share of the routed experts that ran during warm-up (1: no expert met its first use in a timed pass). */
+  readonly warmup_expert_coverage?: number;
   readonly min_ms?: number;
   readonly max_ms?: number;
   readonly mean_ms?: number;
