@@ -1,12 +1,13 @@
 /**
  * The machine's memory read bandwidth, measured in the same run as the benchmarks: the
- * streaming-read kernel over one shared buffer much larger than the last-level cache, split
- * evenly between 1, 2, ... worker threads that start together. Decode (one token) is bound by
+ * streaming-read kernel over buffers much larger than the last-level cache (together), one per
+ * worker thread, 1, 2, ... threads starting together. Each worker allocates its own buffer, so
+ * the memory goes when the worker ends and never counts in a benchmark case's peak memory. Decode (one token) is bound by
  * how fast a backend streams its expert weights, so its weight GB/s is reported as a share of
  * this figure at the backend's thread count.
  */
 import { Worker } from 'node:worker_threads';
-import { createReadKernel, READ_CHUNK_BYTES, READ_KERNEL_WASM } from './read-kernel.js';
+import { READ_KERNEL_WASM, READ_STREAMS } from './read-kernel.js';
 
 /** The read bandwidth at one thread count. */
 export interface BandwidthFigure {
@@ -21,7 +22,7 @@ export interface BandwidthFigure {
 
 /** What a bandwidth measurement read. */
 export interface BandwidthMeasurement {
-  /** Bytes of the buffer read on every pass (split between the threads). */
+  /** Bytes read on every pass (split evenly between the threads' buffers). */
   readonly bufferBytes: number;
   readonly figures: readonly BandwidthFigure[];
 }
@@ -38,20 +39,25 @@ export interface BandwidthOptions {
 }
 
 /**
- * The worker: compiles the kernel, then for each generation posted in `control[0]` reads its
- * slice once, writes its start and end times (ms since the epoch, sub-millisecond) into
- * `times` and counts itself done in `control[1]`. Plain JavaScript because a worker started
- * from source runs it as is (no TypeScript in a worker, wherever the harness runs from).
+ * The worker: allocates and fills its own buffer, compiles the kernel, then for each
+ * generation posted in `control[0]` reads its buffer once, writes its start and end times (ms
+ * since the epoch, sub-millisecond) into `times` and counts itself done in `control[1]`.
+ * Plain JavaScript because a worker started from source runs it as is (no TypeScript in a
+ * worker, wherever the harness runs from); `streams` mirrors READ_STREAMS.
  */
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { wasm, memory, control, times, index, start, end, reps } = workerData;
-const sum = new WebAssembly.Instance(new WebAssembly.Module(wasm), { env: { mem: memory } }).exports.sum;
-for (let i = 0; i < 64; i++) sum(start, start + 65536); // leave the baseline compiler before timing
+const { wasm, control, times, index, bytes, reps, streams } = workerData;
+const pages = bytes / 65536;
+const mem = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+new Uint8Array(mem.buffer).fill(0x5a); // touched pages: an untouched one reads the OS's shared zero page
+const sum = new WebAssembly.Instance(new WebAssembly.Module(wasm), { env: { mem } }).exports.sum;
+const stride = bytes / streams;
+for (let i = 0; i < 64; i++) sum(0, 4096, 4096); // leave the baseline compiler before timing
 for (let r = 0; r <= reps; r++) {
   Atomics.wait(control, 0, r);
   const t0 = performance.timeOrigin + performance.now();
-  sum(start, end);
+  sum(0, stride, stride);
   const t1 = performance.timeOrigin + performance.now();
   times[2 * (index * (reps + 1) + r)] = t0;
   times[2 * (index * (reps + 1) + r) + 1] = t1;
@@ -61,6 +67,7 @@ for (let r = 0; r <= reps; r++) {
 `;
 
 const MIB = 2 ** 20;
+const PAGE = 65536;
 
 function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -80,15 +87,20 @@ async function waitDone(control: Int32Array, target: number, failed: () => Error
   }
 }
 
-async function measureAt(threads: number, memory: WebAssembly.Memory, bytes: number, reps: number): Promise<BandwidthFigure> {
+/** Bytes of each thread's buffer: its share of `bytes`, in whole 64 KiB pages (a multiple of every chunk). */
+function sliceBytes(bytes: number, threads: number): number {
+  return Math.max(1, Math.floor(bytes / threads / PAGE)) * PAGE;
+}
+
+async function measureAt(threads: number, bytes: number, reps: number): Promise<BandwidthFigure> {
   const control = new Int32Array(new SharedArrayBuffer(8));
   const times = new Float64Array(new SharedArrayBuffer(8 * 2 * threads * (reps + 1)));
-  const slice = Math.floor(bytes / threads / READ_CHUNK_BYTES) * READ_CHUNK_BYTES;
+  const slice = sliceBytes(bytes, threads);
   let failure: Error | undefined;
   const workers = Array.from({ length: threads }, (_, index) => {
     const w = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { wasm: READ_KERNEL_WASM, memory, control, times, index, start: index * slice, end: (index + 1) * slice, reps },
+      workerData: { wasm: READ_KERNEL_WASM, control, times, index, bytes: slice, reps, streams: READ_STREAMS },
     });
     w.on('error', (err) => (failure ??= err));
     return w;
@@ -115,8 +127,8 @@ async function measureAt(threads: number, memory: WebAssembly.Memory, bytes: num
 }
 
 /**
- * Measures the read bandwidth at each thread count: one untimed read of the whole buffer, then
- * `reps` timed ones; each thread reads its own contiguous slice.
+ * Measures the read bandwidth at each thread count: one untimed read of every thread's buffer,
+ * then `reps` timed ones; a pass lasts from the first thread's start to the last one's end.
  */
 export async function measureReadBandwidth(options: BandwidthOptions = {}): Promise<BandwidthMeasurement> {
   const llc = options.lastLevelCacheBytes ?? 32 * MIB;
@@ -124,10 +136,9 @@ export async function measureReadBandwidth(options: BandwidthOptions = {}): Prom
   const threads = [...new Set(options.threads ?? [1, 2])].sort((a, b) => a - b);
   if (threads.some((t) => !Number.isInteger(t) || t < 1)) throw new RangeError(`thread counts must be positive integers, got [${threads.join(', ')}]`);
   const reps = options.reps ?? 7;
-  const kernel = createReadKernel(bytes);
   const figures: BandwidthFigure[] = [];
-  for (const t of threads) figures.push(await measureAt(t, kernel.memory, kernel.bytes, reps));
-  return { bufferBytes: kernel.bytes, figures };
+  for (const t of threads) figures.push(await measureAt(t, bytes, reps));
+  return { bufferBytes: sliceBytes(bytes, 1), figures };
 }
 
 /**

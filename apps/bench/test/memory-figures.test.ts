@@ -25,14 +25,16 @@ describe('the streaming-read kernel', () => {
       for (let i = from / 4; i < to / 4; i++) s = (s + words[i]) | 0;
       return s;
     };
-    for (const [from, to] of [[0, 64], [64, 4032], [128, 1 << 20], [0, 1 << 20]]) expect(k.sum(from, to)).toBe(sum(from, to));
+    // 8 streams: every range is a whole number of 512-byte chunks from a 64-byte boundary
+    for (const [from, to] of [[0, 512], [64, 64 + 7 * 512], [1024, 1 << 20], [0, 1 << 20]]) expect(k.sum(from, to)).toBe(sum(from, to));
   });
 
   it('rejects ranges it cannot read: unaligned, empty, outside the buffer', () => {
     const k = createReadKernel(1 << 16);
-    expect(() => k.sum(0, 100)).toThrow(/aligned to 64/);
+    expect(() => k.sum(0, 100)).toThrow(/not a multiple of 512 bytes long/);
+    expect(() => k.sum(32, 544)).toThrow(/does not start on 64 bytes/);
     expect(() => k.sum(64, 64)).toThrow(/non-empty range/);
-    expect(() => k.sum(0, (1 << 16) + 64)).toThrow(/inside the 65536-byte buffer/);
+    expect(() => k.sum(0, (1 << 16) + 512)).toThrow(/inside the 65536-byte buffer/);
   });
 
   it('evicts by reading twice the cache it is given', () => {
@@ -42,7 +44,7 @@ describe('the streaming-read kernel', () => {
 });
 
 describe('read bandwidth', () => {
-  it('reports a figure per thread count (worker threads reading one shared buffer together)', async () => {
+  it('reports a figure per thread count (worker threads, each reading its own buffer, together)', async () => {
     const m = await measureReadBandwidth({ bytes: 4 << 20, threads: [2, 1], reps: 2 });
     expect(m.bufferBytes).toBe(4 << 20);
     expect(m.figures.map((f) => f.threads)).toEqual([1, 2]);
