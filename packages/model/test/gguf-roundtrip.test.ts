@@ -7,9 +7,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '@moe-runtime/backend-cpu';
-import { getBackend, type Backend, type DType } from '@moe-runtime/core';
+import { getBackend, ShapeError, type Backend, type DType } from '@moe-runtime/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { argmax, chosenExperts, loadCheckpoint, loadGgufCheckpoint, loadModel, MODEL_TYPES, referenceModelLogits, TextModel, type ModelType, type ModelWeights } from '../src/index.js';
+import { argmax, chosenExperts, loadCheckpoint, loadGgufCheckpoint, loadModel, MODEL_TYPES, referenceModelLogits, TextModel, writeTinyCheckpoint, type ModelType, type ModelWeights } from '../src/index.js';
 import { KQUANT_SHAPE, writeTinyGguf } from './gguf-fixtures.js';
 
 let root: string;
@@ -163,5 +163,32 @@ describe('TextModel on a GGUF file', () => {
     expect(tm.config.eosTokenIds).toEqual([2]);
     expect(tm.config.bosTokenId).toBe(1);
     tm.dispose();
+  });
+});
+
+describe('quantize at load (--dtype)', () => {
+  it('converts the weight matrices of a folder, never norms, biases or routers; says which', async () => {
+    const dir = join(root, 'quantize-hf');
+    await writeTinyCheckpoint(dir, { modelType: 'qwen2_moe', seed: 65, dtype: 'bfloat16' });
+    const { model, converted } = await loadModel(dir, backend, { dtype: 'q8_0' });
+    const byName = new Map(model.plannedTensors.map((t) => [t.name, t.dtype]));
+    expect(byName.get('model.layers.0.self_attn.q_proj.weight')).toBe('q8_0');
+    expect(byName.get('model.layers.1.mlp.experts.3.down_proj.weight')).toBe('q8_0');
+    expect(byName.get('model.layers.0.mlp.shared_expert.up_proj.weight')).toBe('q8_0');
+    expect(byName.get('model.embed_tokens.weight')).toBe('q8_0');
+    expect(byName.get('model.layers.0.mlp.gate.weight')).toBe('bfloat16');
+    expect(byName.get('model.layers.0.mlp.shared_expert_gate.weight')).toBe('bfloat16');
+    expect(byName.get('model.layers.0.self_attn.q_proj.bias')).toBe('bfloat16');
+    expect(byName.get('model.layers.0.input_layernorm.weight')).toBe('bfloat16');
+    expect(converted).toContain('model.layers.0.self_attn.q_proj.weight');
+    expect(converted).not.toContain('model.layers.0.mlp.gate.weight');
+    model.dispose();
+  });
+
+  it('a target whose blocks do not divide a row is a ShapeError naming the tensor, before anything is read', async () => {
+    const dir = join(root, 'quantize-rows');
+    await writeTinyCheckpoint(dir, { modelType: 'olmoe', seed: 66 });
+    await expect(loadModel(dir, backend, { dtype: 'q4_k' })).rejects.toThrow(ShapeError);
+    await expect(loadModel(dir, backend, { dtype: 'q4_k' })).rejects.toThrow(/model\.embed_tokens\.weight \(converting to q4_k\): a q4_k row holds whole blocks of 256 values, but the last dimension is 64/);
   });
 });

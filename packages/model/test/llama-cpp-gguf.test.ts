@@ -32,7 +32,7 @@ const PROMPT = [1, ...Array.from({ length: 63 }, () => 3 + rng.int(380))];
 
 /**
  * Bounds on the max abs logit difference per position. float32 weights: llama.cpp computes in
- * float32 (measured up to 3.4e-6; asserted 1e-3 at every position). Block formats: llama.cpp
+ * float32 (measured up to 5.0e-6; asserted 5e-5 at every position, 10x). Block formats: llama.cpp
  * quantizes the activations to 8 bits for its dot products (q8_0 / q8_K blocks) where this
  * runtime's cpu backend multiplies the exact decoded weights by float32 activations, on logits
  * of std about 2: the median position 0.056-0.123, the 90th percentile 0.068-0.245 (highest
@@ -40,7 +40,7 @@ const PROMPT = [1, ...Array.from({ length: 63 }, () => 3 + rng.int(380))];
  * another expert (later positions attend to it and move a little too). Asserted: 90th
  * percentile <= 0.4 and every position <= 3. MOE_PRINT_DIFFS=1 prints the figures.
  */
-const F32_BOUND = 1e-3;
+const F32_BOUND = 5e-5;
 const QUANT_P90_BOUND = 0.4;
 const QUANT_ANY_BOUND = 3;
 
