@@ -78,6 +78,17 @@ describe('host attention against the direct float64 formula', () => {
     });
   });
 
+  it.each([
+    [12, 2],
+    [3, 1],
+  ])('%i query heads over %i KV heads (groups of 6 and 3: the four-head passes and the remainder)', (heads, kvHeads) => {
+    const c = directCase(8 + heads, 131, heads, kvHeads, 32);
+    for (const extra of [{}, { window: 20 }]) {
+      const out = feed(createHostKvCache(specOf(c, 'float32')), c, 0, c.n, layerSpec(c, extra));
+      expect(compareOutputs(out, directAttention(c, 1 / Math.sqrt(32), extra.window)).relL2).toBeLessThan(BOUNDS.float32);
+    }
+  });
+
   it('a window of 1 returns each position its own stored value row, exactly', () => {
     const c = directCase(9, 70, 4, 2, 32);
     const cache = createHostKvCache(specOf(c, 'q8_0'));

@@ -47,39 +47,163 @@ function newState(q: Float32Array, row0: number, rows: number, heads: number, ke
   };
 }
 
-/** Scores of query state `si` against keys lo..hi-1 of a tile starting at t0; returns their maximum. */
-function tileScores(st: RowState, si: number, keyDim: number, keys: Float32Array, kOff: number, t0: number, lo: number, hi: number, scale: number, scores: Float64Array): number {
-  const qo = si * keyDim;
-  let max = -Infinity;
-  for (let j = lo; j < hi; j++) {
-    const ko = kOff + (j - t0) * keyDim;
-    let dot = 0;
-    for (let c = 0; c < keyDim; c++) dot += st.q[qo + c] * keys[ko + c];
-    const s = dot * scale;
-    scores[j - lo] = s;
-    if (s > max) max = s;
+/**
+ * Scores of query states `si .. si+heads-1` (heads of one KV group, their queries consecutive)
+ * against keys lo..hi-1 of a tile starting at t0, into `scores[g * TILE + j - lo]`; their
+ * maxima into `maxes`. Four heads go through one pass over each key row (the key read once, four
+ * independent sums); each head's sum runs over c in order either way, so the result of a head
+ * never depends on how many share the pass.
+ */
+function tileScores(st: RowState, si: number, heads: number, keyDim: number, keys: Float32Array, kOff: number, t0: number, lo: number, hi: number, scale: number, scores: Float64Array, maxes: Float64Array): void {
+  const T = HOST_ATTENTION_TILE;
+  const q = st.q;
+  let g = 0;
+  for (; g + 4 <= heads; g += 4) {
+    const q0 = (si + g) * keyDim;
+    const [q1, q2, q3] = [q0 + keyDim, q0 + 2 * keyDim, q0 + 3 * keyDim];
+    let m0 = -Infinity, m1 = -Infinity, m2 = -Infinity, m3 = -Infinity;
+    let j = lo;
+    // Two keys at a time: eight independent sums per pass over c.
+    for (; j + 2 <= hi; j += 2) {
+      const ka = kOff + (j - t0) * keyDim;
+      const kb = ka + keyDim;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+      for (let c = 0; c < keyDim; c++) {
+        const x = keys[ka + c];
+        const y = keys[kb + c];
+        const u0 = q[q0 + c], u1 = q[q1 + c], u2 = q[q2 + c], u3 = q[q3 + c];
+        a0 += u0 * x;
+        a1 += u1 * x;
+        a2 += u2 * x;
+        a3 += u3 * x;
+        b0 += u0 * y;
+        b1 += u1 * y;
+        b2 += u2 * y;
+        b3 += u3 * y;
+      }
+      const at = j - lo;
+      scores[g * T + at] = a0 * scale;
+      scores[(g + 1) * T + at] = a1 * scale;
+      scores[(g + 2) * T + at] = a2 * scale;
+      scores[(g + 3) * T + at] = a3 * scale;
+      scores[g * T + at + 1] = b0 * scale;
+      scores[(g + 1) * T + at + 1] = b1 * scale;
+      scores[(g + 2) * T + at + 1] = b2 * scale;
+      scores[(g + 3) * T + at + 1] = b3 * scale;
+      m0 = Math.max(m0, a0 * scale, b0 * scale);
+      m1 = Math.max(m1, a1 * scale, b1 * scale);
+      m2 = Math.max(m2, a2 * scale, b2 * scale);
+      m3 = Math.max(m3, a3 * scale, b3 * scale);
+    }
+    for (; j < hi; j++) {
+      const ko = kOff + (j - t0) * keyDim;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let c = 0; c < keyDim; c++) {
+        const kc = keys[ko + c];
+        s0 += q[q0 + c] * kc;
+        s1 += q[q1 + c] * kc;
+        s2 += q[q2 + c] * kc;
+        s3 += q[q3 + c] * kc;
+      }
+      const at = j - lo;
+      scores[g * T + at] = s0 * scale;
+      scores[(g + 1) * T + at] = s1 * scale;
+      scores[(g + 2) * T + at] = s2 * scale;
+      scores[(g + 3) * T + at] = s3 * scale;
+      m0 = Math.max(m0, s0 * scale);
+      m1 = Math.max(m1, s1 * scale);
+      m2 = Math.max(m2, s2 * scale);
+      m3 = Math.max(m3, s3 * scale);
+    }
+    [maxes[g], maxes[g + 1], maxes[g + 2], maxes[g + 3]] = [m0, m1, m2, m3];
   }
-  return max;
+  for (; g < heads; g++) {
+    const qo = (si + g) * keyDim;
+    let max = -Infinity;
+    for (let j = lo; j < hi; j++) {
+      const ko = kOff + (j - t0) * keyDim;
+      let dot = 0;
+      for (let c = 0; c < keyDim; c++) dot += q[qo + c] * keys[ko + c];
+      scores[g * T + j - lo] = dot * scale;
+      max = Math.max(max, dot * scale);
+    }
+    maxes[g] = max;
+  }
 }
 
-/** Folds the scored keys lo..hi-1 into state `si` (rescaling what it held to the new maximum). */
-function accumulate(st: RowState, si: number, valueDim: number, values: Float32Array, vOff: number, t0: number, lo: number, hi: number, tileMax: number, scores: Float64Array): void {
-  const m = Math.max(st.max[si], tileMax);
-  const ao = si * valueDim;
-  const corr = Math.exp(st.max[si] - m);
-  if (corr !== 1) {
-    st.sum[si] *= corr;
-    for (let c = 0; c < valueDim; c++) st.acc[ao + c] *= corr;
+/**
+ * Folds the scored keys lo..hi-1 into states `si .. si+heads-1`: each rescaled to its new
+ * maximum, then its weights (into `scores`, in place) and the weighted value rows added, each
+ * value row read once for every head of the group.
+ */
+function accumulate(st: RowState, si: number, heads: number, valueDim: number, values: Float32Array, vOff: number, t0: number, lo: number, hi: number, maxes: Float64Array, scores: Float64Array): void {
+  const T = HOST_ATTENTION_TILE;
+  const acc = st.acc;
+  for (let g = 0; g < heads; g++) {
+    const m = Math.max(st.max[si + g], maxes[g]);
+    const corr = Math.exp(st.max[si + g] - m);
+    if (corr !== 1) {
+      st.sum[si + g] *= corr;
+      const ao = (si + g) * valueDim;
+      for (let c = 0; c < valueDim; c++) acc[ao + c] *= corr;
+    }
+    st.max[si + g] = m;
+    let sum = st.sum[si + g];
+    for (let j = 0; j < hi - lo; j++) {
+      const w = Math.exp(scores[g * T + j] - m);
+      scores[g * T + j] = w;
+      sum += w;
+    }
+    st.sum[si + g] = sum;
   }
-  st.max[si] = m;
-  let sum = st.sum[si];
-  for (let j = lo; j < hi; j++) {
-    const w = Math.exp(scores[j - lo] - m);
-    sum += w;
+  let j = lo;
+  // Two value rows at a time for four heads: each accumulator is read and written once per pair.
+  for (; j + 2 <= hi && heads >= 4; j += 2) {
+    const va = vOff + (j - t0) * valueDim;
+    const vb = va + valueDim;
+    const at = j - lo;
+    for (let g = 0; g + 4 <= heads; g += 4) {
+      const [w0, w1, w2, w3] = [scores[g * T + at], scores[(g + 1) * T + at], scores[(g + 2) * T + at], scores[(g + 3) * T + at]];
+      const [x0, x1, x2, x3] = [scores[g * T + at + 1], scores[(g + 1) * T + at + 1], scores[(g + 2) * T + at + 1], scores[(g + 3) * T + at + 1]];
+      const a0 = (si + g) * valueDim;
+      const [a1, a2, a3] = [a0 + valueDim, a0 + 2 * valueDim, a0 + 3 * valueDim];
+      for (let c = 0; c < valueDim; c++) {
+        const x = values[va + c];
+        const y = values[vb + c];
+        acc[a0 + c] += w0 * x + x0 * y;
+        acc[a1 + c] += w1 * x + x1 * y;
+        acc[a2 + c] += w2 * x + x2 * y;
+        acc[a3 + c] += w3 * x + x3 * y;
+      }
+    }
+    for (let g = heads - (heads % 4); g < heads; g++) {
+      const ao = (si + g) * valueDim;
+      const [w, x] = [scores[g * T + at], scores[g * T + at + 1]];
+      for (let c = 0; c < valueDim; c++) acc[ao + c] += w * values[va + c] + x * values[vb + c];
+    }
+  }
+  for (; j < hi; j++) {
     const vo = vOff + (j - t0) * valueDim;
-    for (let c = 0; c < valueDim; c++) st.acc[ao + c] += w * values[vo + c];
+    const at = j - lo;
+    let g = 0;
+    for (; g + 4 <= heads; g += 4) {
+      const [w0, w1, w2, w3] = [scores[g * T + at], scores[(g + 1) * T + at], scores[(g + 2) * T + at], scores[(g + 3) * T + at]];
+      const a0 = (si + g) * valueDim;
+      const [a1, a2, a3] = [a0 + valueDim, a0 + 2 * valueDim, a0 + 3 * valueDim];
+      for (let c = 0; c < valueDim; c++) {
+        const vc = values[vo + c];
+        acc[a0 + c] += w0 * vc;
+        acc[a1 + c] += w1 * vc;
+        acc[a2 + c] += w2 * vc;
+        acc[a3 + c] += w3 * vc;
+      }
+    }
+    for (; g < heads; g++) {
+      const w = scores[g * T + at];
+      const ao = (si + g) * valueDim;
+      for (let c = 0; c < valueDim; c++) acc[ao + c] += w * values[vo + c];
+    }
   }
-  st.sum[si] = sum;
 }
 
 /** Visits every tile of every KV head that the segment's rows see, folding it into their states. */
@@ -89,7 +213,8 @@ function scanTiles(cache: HostKvCache, layer: number, spec: AttentionLayerSpec, 
   const T = HOST_ATTENTION_TILE;
   const last = seg.position + seg.rows - 1;
   const first = spec.window ? Math.max(0, seg.position - spec.window + 1) : 0;
-  const scores = new Float64Array(T);
+  const scores = new Float64Array(group * T);
+  const maxes = new Float64Array(group);
   for (let kvh = 0; kvh < numKvHeads; kvh++) {
     for (let t0 = Math.floor(first / T) * T; t0 <= last; t0 += T) {
       const t1 = Math.min(t0 + T, last + 1);
@@ -100,11 +225,9 @@ function scanTiles(cache: HostKvCache, layer: number, spec: AttentionLayerSpec, 
         const lo = spec.window ? Math.max(t0, p - spec.window + 1) : t0;
         const hi = Math.min(t1, p + 1);
         if (lo >= hi) continue;
-        for (let g = 0; g < group; g++) {
-          const si = i * spec.numHeads + kvh * group + g;
-          const tileMax = tileScores(st, si, keyDim, keys.data, keys.offset, t0, lo, hi, spec.scale, scores);
-          accumulate(st, si, valueDim, values.data, values.offset, t0, lo, hi, tileMax, scores);
-        }
+        const si = i * spec.numHeads + kvh * group;
+        tileScores(st, si, group, keyDim, keys.data, keys.offset, t0, lo, hi, spec.scale, scores, maxes);
+        accumulate(st, si, group, valueDim, values.data, values.offset, t0, lo, hi, maxes, scores);
       }
     }
   }
