@@ -30,9 +30,14 @@ export class ModelSession {
     unreleased.register(this, cache, this);
   }
 
-  /** Positions consumed so far (the next token goes to this position). */
+  /**
+   * Positions consumed so far (the next token goes to this position). Counted here, not read from
+   * the cache: a step that fails after some layers' attention advanced the cache leaves the
+   * session where it was, and the next step rewrites those positions (attend allows a position
+   * below the cache's length).
+   */
   get position(): number {
-    return this.cache.length;
+    return this.fed;
   }
 
   /** Positions the session can hold. */
@@ -59,7 +64,7 @@ export class ModelSession {
     this.cache.dispose();
   }
 
-  /** Records tokens a step has just fed (the model calls this once the cache holds them). */
+  /** Records tokens a step has just fed (the model calls this once every layer of the step has run). */
   recordTokens(tokens: ArrayLike<number>): void {
     if (this.fed + tokens.length !== this.cache.length) {
       throw new ShapeError(`session: ${this.fed} tokens recorded plus ${tokens.length} new ones disagree with the ${this.cache.length} positions its cache holds`);

@@ -168,8 +168,10 @@ export class MoEModel {
     const h = this.embed(ids);
     const routing: LayerRouting[] = [];
     for (let l = 0; l < this.layers.length; l++) routing.push(await this.layer(l, h, segments, positions));
+    const results = await this.logitsOf(entries, h);
+    // Only now do the sessions advance: a failure anywhere above leaves them where they were.
     entries.forEach((e) => e.session.recordTokens(e.tokens));
-    return { entries: await this.logitsOf(entries, h), rows, routing };
+    return { entries: results, rows, routing };
   }
 
   private checkLive(): void {

@@ -231,6 +231,40 @@ describe('bad steps', () => {
     expect(model.newSession().contextLength).toBe(Math.min(config.maxPositions, 4096));
   });
 
+  it('leaves the sessions where they were when the backend fails after every layer attended, and the retry gives the right logits', async () => {
+    let failNext = true;
+    const flaky = new Proxy(backend, {
+      get(target, prop, receiver): unknown {
+        const v: unknown = Reflect.get(target, prop, receiver);
+        if (prop === 'linear') {
+          return async (layer: { outFeatures: number }, x: Float32Array, rows: number) => {
+            // The LM head runs after the last layer's attention has advanced the caches.
+            if (layer.outFeatures === config.vocabSize && failNext) {
+              failNext = false;
+              throw new Error('injected LM head failure');
+            }
+            return target.linear(layer as Parameters<Backend['linear']>[0], x, rows);
+          };
+        }
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const m = await MoEModel.create(config, weights, flaky);
+    const [pa, pb] = [randomTokens(12), randomTokens(5)];
+    const a = m.newSession();
+    const b = m.newSession();
+    await m.forward(a, pa);
+    await expect(m.step([{ session: a, tokens: [7] }, { session: b, tokens: pb }])).rejects.toThrow(/injected LM head failure/);
+    expect([a.position, b.position]).toEqual([12, 0]);
+    const retry = await m.step([{ session: a, tokens: [9] }, { session: b, tokens: pb }]);
+    const alone = m.newSession();
+    await m.forward(alone, pa);
+    expect(bitwiseEqual(retry.entries[0].logits, (await m.forward(alone, [9])).logits)).toBe(true);
+    expect(bitwiseEqual(retry.entries[1].logits, (await m.forward(m.newSession(), pb)).logits)).toBe(true);
+    expect(Array.from(a.tokens)).toEqual([...pa, 9]);
+    m.dispose();
+  });
+
   it('names a bad entry before running anything', async () => {
     const s = model.newSession();
     await expect(model.step([])).rejects.toThrow(/step needs at least one entry/);

@@ -11,7 +11,7 @@
  * - llama.cpp (node-llama-cpp, same weights as an F32 GGUF, F32 KV cache) on the same prompts,
  *   and its batched decoding of the same numbers of sequences in one context.
  *
- *   node dist/bench/attention-bench.js [--backend cpu] [--prompts 128,1024,4096] [--decode 64]
+ *   node dist/bench/attention-bench.js [--backend cpu] [--prompts 128,1024,4096] [--decode 128]
  *     [--batch 1,2,4,8] [--chunks 64,128,256,512,1024] [--threads 2] [--no-llama] [--json FILE]
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -33,7 +33,7 @@ const list = (v: string): number[] => v.split(',').map(Number);
 const program = new Command('attention-bench')
   .option('--backend <name>', 'backend to run the model on', 'cpu')
   .option('--prompts <list>', 'prompt lengths', list, [128, 1024, 4096])
-  .option('--decode <n>', 'decode tokens after each prompt and per batched sequence', (v) => Number(v), 64)
+  .option('--decode <n>', 'decode tokens after each prompt and per batched sequence', (v) => Number(v), 128)
   .option('--batch <list>', 'sequence counts stepped together', list, [1, 2, 4, 8])
   .option('--chunks <list>', 'prefill chunk sizes to compare on a 1024-token prompt', list, [64, 128, 256, 512, 1024])
   .option('--threads <n>', 'llama.cpp threads', (v) => Number(v), 2)
