@@ -4,19 +4,10 @@
  * random weights followed by an out-of-memory crash of the whole run (and of the machine's
  * other jobs).
  */
-import { bitsPerValue, ConfigError, sharedExpertCount, type MoELayerConfig } from '@moe-runtime/core';
+import { ConfigError } from '@moe-runtime/core';
 import type { Scenario } from './scenario.js';
+import { dtypeBytes, layerParameters } from './weight-traffic.js';
 import { denseConfigOf } from './workload.js';
-
-
-/** Parameters of a layer's weights: routed experts, shared experts and their gate, router. */
-export function layerParameters(config: MoELayerConfig): number {
-  const matrices = config.expert.kind === 'swiglu' ? 3 : 2;
-  const d = config.hiddenSize;
-  const shared = sharedExpertCount(config);
-  const sharedParams = shared ? shared * matrices * d * config.sharedExperts!.ffnSize + (config.sharedExperts!.gated ? d : 0) : 0;
-  return config.numExperts * matrices * d * config.expert.ffnSize + sharedParams + config.numExperts * d;
-}
 
 /**
  * Estimated peak bytes of a scenario: the MoE and dense weights in their storage dtype, one
@@ -28,7 +19,7 @@ export function scenarioBytes(s: Scenario): number {
   const maxT = Math.max(...s.tokens);
   const ffn = Math.max(s.layer.expert.ffnSize * s.layer.topK, s.layer.sharedExperts?.ffnSize ?? 0);
   const activations = 4 * maxT * (16 * s.layer.hiddenSize + 2 * ffn);
-  return params * (bitsPerValue(s.weightDtype) / 8 + 4) + activations;
+  return params * (dtypeBytes(s.weightDtype) + 4) + activations;
 }
 
 function gib(bytes: number): string {

@@ -38,3 +38,15 @@ export function fmtChange(v: number): string {
   if (!Number.isFinite(v)) return '-';
   return `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)}%`;
 }
+
+/** Bytes in MiB (2^20), e.g. `201.3 MiB`. */
+export function fmtMiB(bytes: number): string {
+  if (!Number.isFinite(bytes)) return '-';
+  const mib = bytes / 2 ** 20;
+  return `${mib >= 100 ? Math.round(mib) : mib.toFixed(1)} MiB`;
+}
+
+/** A bandwidth share as a whole percentage, e.g. `87%`. */
+export function fmtShare(v: number | undefined): string {
+  return v !== undefined && Number.isFinite(v) ? `${Math.round(v * 100)}%` : '-';
+}

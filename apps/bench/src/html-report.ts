@@ -3,7 +3,8 @@
  * view time) with, per scenario, latency vs tokens per backend and MoE/dense ratios, then the
  * cross-validation table, skipped backends and the machine facts.
  */
-import { fmtErr, fmtMs, fmtPct, fmtRate, fmtRatio } from './format.js';
+import { fmtErr, fmtMiB, fmtMs, fmtPct, fmtRate, fmtRatio, fmtShare } from './format.js';
+import { bandwidthSentence, cacheWarnings, decodeWorkingSets, fmtWorkingSet } from './memory-figures.js';
 import type { BenchRecord, BenchResults } from './record.js';
 import { esc, groupedBarChart, logLogChart } from './svg-chart.js';
 
@@ -39,9 +40,9 @@ function perfTable(records: readonly BenchRecord[]): string {
     (r) =>
       `<tr${r.passed ? '' : ' class="fail"'}>${cell(r.backend_label, true)}${cell(r.engine, true)}${cell(String(r.tokens))}${cell(fmtMs(r.p50_ms))}${cell(fmtMs(r.p95_ms))}` +
       `${cell(`${fmtMs(r.min_ms ?? NaN)} / ${fmtMs(r.max_ms ?? NaN)}`)}${cell(fmtRate(r.tokens_per_s))}${cell(fmtRate(r.gflops))}${cell(fmtMs(r.dense_p50_ms))}` +
-      `${cell(fmtRatio(r.ratio_vs_dense))}${cell(r.peak_rss_mb !== undefined ? `${Math.round(r.peak_rss_mb)}` : '-')}${check(r)}</tr>`,
+      `${cell(fmtRatio(r.ratio_vs_dense))}${cell(fmtRate(r.weight_gbps ?? NaN))}${cell(fmtShare(r.bandwidth_share))}${cell(fmtRate(r.dense_weight_gbps ?? NaN))}${cell(fmtShare(r.dense_bandwidth_share))}${cell(r.peak_rss_mb !== undefined ? `${Math.round(r.peak_rss_mb)}` : '-')}${check(r)}</tr>`,
   );
-  return `<div class="scroll"><table>${head(['backend', 'engine', 'T', 'p50 ms', 'p95 ms', 'min / max ms', 'tokens/s', 'GFLOP/s', 'dense p50 ms', 'MoE/dense', 'peak RSS MiB', 'check'], 2)}${rows.join('')}</table></div>`;
+  return `<div class="scroll"><table>${head(['backend', 'engine', 'T', 'p50 ms', 'p95 ms', 'min / max ms', 'tokens/s', 'GFLOP/s', 'dense p50 ms', 'MoE/dense', 'weight GB/s', '% of read bw', 'dense GB/s', 'dense % bw', 'peak RSS MiB', 'check'], 2)}${rows.join('')}</table></div>`;
 }
 
 function crossValidationTable(records: readonly BenchRecord[]): string {
@@ -75,8 +76,10 @@ function scenarioSection(results: BenchResults, name: string): string {
     labels.map((l) => ({ name: l, values: tokens.map((t) => of(l).find((r) => r.tokens === t)?.ratio_vs_dense ?? NaN) })),
     1,
   );
+  const ws = decodeWorkingSets(results).find((w) => w.scenario === name);
+  const working = ws ? `; decode working set ${esc(fmtWorkingSet(ws, results.machine.lastLevelCacheBytes))}` : '';
   const layer = s
-    ? `<p class="muted">${esc(s.description ?? '')}<br><code>${esc(s.shape ?? JSON.stringify(s.layer))}</code>; seed ${s.seed}, ${s.warmup} warm-up + up to ${s.repeats} repeats, ${s.referenceRows} reference rows, tolerance rel-L2 &le; ${s.maxRelL2}</p>`
+    ? `<p class="muted">${esc(s.description ?? '')}<br><code>${esc(s.shape ?? JSON.stringify(s.layer))}</code>; seed ${s.seed}, ${s.warmup} warm-up + up to ${s.repeats} repeats, ${s.referenceRows} reference rows, tolerance rel-L2 &le; ${s.maxRelL2}${working}</p>`
     : '';
   return `<h2>${esc(name)}</h2>${layer}<div class="charts">${latency}${ratio}</div>${perfTable(records)}`;
 }
@@ -92,6 +95,9 @@ function machineTable(results: BenchResults): string {
       'load average (1 min) at start / end',
       `${m.loadAverageAtStart} / ${results.loadAverageAtEnd ?? '-'}${Math.max(m.loadAverageAtStart, results.loadAverageAtEnd ?? 0) > m.cores * 0.5 ? ' (machine shared with other work: absolute times are rough; MoE/dense ratios are timed in one run)' : ''}`,
     ],
+    ['last-level cache', m.lastLevelCacheBytes ? fmtMiB(m.lastLevelCacheBytes) : 'unknown'],
+    ['read bandwidth', bandwidthSentence(results)],
+    ['cache eviction', results.evictBytes ? `${fmtMiB(results.evictBytes)} read before every timed call` : '-'],
     ['git commit', m.gitCommit ?? '-'],
     ...Object.entries(m.packages).map(([k, v]): [string, string] => [k, v]),
   ];
@@ -115,9 +121,11 @@ export function renderHtml(results: BenchResults): string {
 <h1>moe-runtime cross-backend benchmark</h1>
 <p class="muted">${esc(results.createdAt)}, ${results.durationS} s, ${esc(results.machine.cpuModel)}, Node ${esc(results.machine.node)}</p>
 ${banner}
+<p class="muted">${esc(bandwidthSentence(results))} Weight GB/s: bytes of the weights a pass reads (routed experts touched, shared experts, router; float32) over its p50; its share of the read bandwidth at the backend's thread count.</p>
+${cacheWarnings(results).map((w) => `<p class="fail">${esc(w)}</p>`).join('')}
 ${names.map((n) => scenarioSection(results, n)).join('\n')}
 <h2>Cross-validation against the float64 reference</h2>
-<p class="muted">Every output (warm-up and timed, MoE and dense) is checked: routing of all T tokens against the reference routing (near-ties counted apart), values of up to the scenario's reference rows per output (evenly spaced, shifted by one row per further output) against float64, and every repeat against the first output on all rows (repeat drift). Figures are the worst over all outputs.</p>
+<p class="muted">Every output (warm-up and timed, MoE and dense) is checked: routing of all T tokens against the reference routing (near-ties counted apart), values of up to the scenario's reference rows per output (evenly spaced, shifted by one row per further output) against float64, and a re-run of the first timed input against its first output on all rows (repeat drift). Every pass has its own fresh seeded input. Figures are the worst over all outputs.</p>
 ${crossValidationTable(results.records)}
 ${skipped}
 <h2>Machine</h2>

@@ -1,6 +1,6 @@
 /** Facts about the machine and software a result was measured on, stored with every result. */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, platform, arch, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -22,6 +22,34 @@ export interface MachineFacts {
   readonly packages: Readonly<Record<string, string>>;
   /** Git commit of the checkout, when known. */
   readonly gitCommit?: string;
+  /**
+   * Size of the last-level (highest-level) CPU cache as the OS reports it (Linux sysfs), when
+   * known: a decode scenario whose weights fit in it would measure the cache, not memory.
+   */
+  readonly lastLevelCacheBytes?: number;
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** Parses a sysfs cache size such as `32768K` or `1M`; undefined when it does not parse. */
+export function parseCacheSize(text: string): number | undefined {
+  const m = /^\s*(\d+)\s*([KMG]?)\s*$/i.exec(text);
+  return m ? Number(m[1]) * SIZE_UNITS[m[2].toUpperCase()] : undefined;
+}
+
+/** The highest-level cache of cpu0 in `/sys/devices/system/cpu/cpu0/cache` (Linux), or undefined. */
+export function lastLevelCacheBytes(dir = '/sys/devices/system/cpu/cpu0/cache'): number | undefined {
+  let best: { level: number; bytes: number } | undefined;
+  try {
+    for (const entry of readdirSync(dir).filter((e) => /^index\d+$/.test(e))) {
+      const level = Number(readFileSync(join(dir, entry, 'level'), 'utf8'));
+      const bytes = parseCacheSize(readFileSync(join(dir, entry, 'size'), 'utf8'));
+      if (bytes !== undefined && Number.isFinite(level) && (!best || level > best.level || (level === best.level && bytes > best.bytes))) best = { level, bytes };
+    }
+  } catch {
+    // not Linux, or no sysfs: unknown
+  }
+  return best?.bytes;
 }
 
 /** The version in the package.json of `pkg` as this module resolves it, or undefined. */
@@ -72,5 +100,6 @@ export function machineFacts(packages: readonly string[]): MachineFacts {
     loadAverageAtStart: Math.round(loadavg()[0] * 100) / 100,
     packages: versions,
     gitCommit: gitCommit(),
+    lastLevelCacheBytes: lastLevelCacheBytes(),
   };
 }

@@ -56,6 +56,7 @@ interface CliOptions {
   threshold: number;
   plugin: string[];
   progress: boolean;
+  bandwidth: boolean;
   list?: boolean;
   validate?: boolean;
 }
@@ -106,11 +107,12 @@ function buildProgram(io: MainIO): Command {
     .option('-d, --scenario-dir <dir>', 'folder of scenario files', defaultScenarioDir())
     .option('--json <file>', 'write the results (one record per scenario, backend, engine, T) as JSON')
     .option('--html <file>', 'write a self-contained HTML report')
-    .option('--markdown <file>', 'write a compact Markdown summary table (for READMEs)')
+    .option('--markdown <file>', 'write the Markdown summary (every case, then decode GB/s against the measured bandwidth; for READMEs)')
     .option('--compare <old.json>', 'print the change against an earlier --json results file')
     .addOption(new Option('--threshold <percent>', 'p50 change in percent that counts as a regression in --compare').argParser(percent).default(0.1, '10'))
     .option('--plugin <module>', 'import a module first (e.g. one that registers a router or backend); repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--no-progress', 'no progress bar (it is shown only on a terminal, never under CI)')
+    .option('--no-bandwidth', 'skip the read-bandwidth measurement at the end (the % of bandwidth columns stay empty)')
     .option('--list', 'list scenarios, routers and backends, then exit')
     .option('--validate', 'validate the scenario files, then exit')
     .exitOverride()
@@ -211,7 +213,7 @@ async function run(args: readonly string[], o: CliOptions, io: MainIO): Promise<
   const progress = progressHooks(io, o.progress);
   let results: BenchResults;
   try {
-    results = await runBenchmarks({ scenarios, backends, forceBackends: o.backends !== undefined, skipped: importFailures, machine }, progress.hooks);
+    results = await runBenchmarks({ scenarios, backends, forceBackends: o.backends !== undefined, skipped: importFailures, machine, measureBandwidth: o.bandwidth }, progress.hooks);
   } finally {
     progress.stop();
   }

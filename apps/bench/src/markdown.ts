@@ -1,8 +1,10 @@
 /**
- * `--markdown FILE`: a compact Markdown summary for READMEs: one row per (scenario, T), one
- * column per backend with `p50 ms (MoE/dense)`, then the worst cross-validation figures.
+ * `--markdown FILE`: the Markdown summary for READMEs: the whole run, one row per (scenario, T)
+ * and one column per backend with `p50 ms (MoE/dense)`, the worst cross-validation figures,
+ * then the decode (T=1) weight traffic against the read bandwidth measured in the run.
  */
-import { fmtErr, fmtMs, fmtRatio } from './format.js';
+import { fmtErr, fmtMiB, fmtMs, fmtRatio } from './format.js';
+import { bandwidthSentence, decodeMarkdown } from './memory-figures.js';
 import type { BenchRecord, BenchResults } from './record.js';
 
 function label(r: BenchRecord): string {
@@ -41,5 +43,19 @@ export function renderMarkdown(results: BenchResults): string {
       `${m.cpuModel}, ${m.cores} cores, Node ${m.node}, ${results.createdAt.slice(0, 10)}; load average ${m.loadAverageAtStart} at start` +
       `${results.loadAverageAtEnd !== undefined ? ` / ${results.loadAverageAtEnd} at end` : ''} (shared machine: times are rough).`,
   );
+  const decode = decodeMarkdown(results);
+  if (decode.length) {
+    const llc = m.lastLevelCacheBytes;
+    lines.push(
+      '',
+      'Decode (T=1) weight traffic: weight GB/s of a pass (the routed experts it touched, the shared experts and the router, counted as float32) ' +
+        'and its share of the read bandwidth at the backend\'s thread count; working set: every weight a one-token pass can touch, in the storage dtype.',
+      '',
+      ...decode,
+      '',
+      `${bandwidthSentence(results)} Every timed call reads a fresh seeded input and follows a read of ${fmtMiB(results.evictBytes ?? NaN)} that evicts the ` +
+        `${llc ? `${fmtMiB(llc)} ` : ''}last-level cache.`,
+    );
+  }
   return `${lines.join('\n')}\n`;
 }

@@ -4,6 +4,7 @@
  */
 import type { MachineFacts } from './machine.js';
 import type { SkippedBackend } from './backends.js';
+import type { BandwidthMeasurement } from './bandwidth.js';
 
 /** The fields every record has, in order: what `--json` consumers may rely on. */
 export const RECORD_FIELDS = [
@@ -57,13 +58,16 @@ export interface BenchRecord {
   readonly threads?: number;
   readonly weight_dtype: string;
   readonly repeats?: number;
+  /** Warm-up passes run (at least the scenario's count, more until every routed expert ran once, within the budget). */
   readonly warmup?: number;
+  /** Share of the routed experts that ran during warm-up (1: no expert met its first use in a timed pass). */
+  readonly warmup_expert_coverage?: number;
   readonly min_ms?: number;
   readonly max_ms?: number;
   readonly mean_ms?: number;
   readonly dense_p95_ms?: number;
   readonly dense_rel_l2_err?: number;
-  /** Largest relative L2 difference between a repeat's output and the first output (all rows). */
+  /** Relative L2 difference, on all rows, between the first timed output and a re-run of its input after the timed passes. */
   readonly repeat_drift?: number;
   /** Rows per output compared with the float64 reference. */
   readonly rows_checked?: number;
@@ -71,10 +75,20 @@ export interface BenchRecord {
   readonly rows_covered?: number;
   /** Outputs cross-validated in this case (MoE and dense, warm-up included). */
   readonly outputs_checked?: number;
+  /** Distinct routed experts a timed pass touched (mean over the timed passes). */
   readonly experts_touched?: number;
+  /** Tokens the router dropped in a timed pass (mean over the timed passes). */
   readonly dropped_tokens?: number;
-  /** Distinct routed experts' float32 weight bytes / p50: the decode-time memory-traffic rate. */
+  /** Weight bytes a timed pass reads (mean): the experts touched, the shared experts and the router, as float32. */
+  readonly weight_bytes?: number;
+  /** weight_bytes / p50 (GB/s, 1e9 bytes): the decode-time memory-traffic rate. */
   readonly weight_gbps?: number;
+  /** The dense equivalent's weight bytes / its p50. */
+  readonly dense_weight_gbps?: number;
+  /** weight_gbps as a share of the read bandwidth measured in the same run at the backend's thread count (0.5 = 50 %). */
+  readonly bandwidth_share?: number;
+  /** dense_weight_gbps as the same share. */
+  readonly dense_bandwidth_share?: number;
   readonly peak_rss_mb?: number;
   readonly peak_heap_mb?: number;
   readonly peak_external_mb?: number;
@@ -96,6 +110,8 @@ export interface RecordedScenario {
   readonly warmup: number;
   readonly referenceRows: number;
   readonly maxRelL2: number;
+  /** Bytes of every weight a one-token pass can touch (all experts, router, shared experts) in the storage dtype. */
+  readonly workingSetBytes: number;
 }
 
 /** A results file (`--json`). */
@@ -109,6 +125,10 @@ export interface BenchResults {
   readonly scenarios: readonly RecordedScenario[];
   readonly skipped: readonly SkippedBackend[];
   readonly records: readonly BenchRecord[];
+  /** The machine's read bandwidth measured at the end of the run (absent with --no-bandwidth). */
+  readonly bandwidth?: BandwidthMeasurement;
+  /** Bytes streamed before every timed call to evict the last-level cache. */
+  readonly evictBytes?: number;
   /** Every record passed cross-validation. */
   readonly passed: boolean;
 }

@@ -1,24 +1,34 @@
 /**
  * One scenario on one backend: builds the MoE layer and its dense equivalent on the backend,
- * then for every T warms up and times them alternately (same inputs, same run, so the ratio
- * is fair on a shared machine), cross-validating every output it produced.
+ * then for every T warms up and times them alternately (a fresh seeded input every pass, the
+ * same for both layers; the last-level cache evicted before every timed call), cross-validating
+ * every output it produced against the float64 reference.
  */
 import { compareOutputs, errorMessage, MoELayer, type Backend, type MoEForwardResult } from '@moe-runtime/core';
+import type { CacheEvictor } from './cache-evict.js';
 import { MemorySampler } from './memory.js';
-import type { ReferenceOracle, OutputCheck } from './reference-oracle.js';
+import type { OutputCheck, ReferenceOracle } from './reference-oracle.js';
 import type { BenchRecord } from './record.js';
+import type { ScenarioTolerance } from './scenario.js';
 import { summarize } from './stats.js';
-import { expertBytes, flopsPerToken, type Workload } from './workload.js';
+import { passWeightBytes } from './weight-traffic.js';
+import { flopsPerToken, type Workload, type WorkloadPass } from './workload.js';
 
 /** Progress events of a run. */
 export interface RunHooks {
-  /** Called after every forward pass (MoE or dense, warm-up or timed). */
+  /** Called after every forward pass (MoE or dense, warm-up, timed or re-run). */
   onForward?(): void;
   /** Called when a case starts, e.g. to label a progress bar. */
   onCase?(label: string): void;
 }
 
-/** Worst-case accumulation of checks over all outputs of one layer in one case. */
+/** Pass number of the first timed pass: above any warm-up pass, so warm-up and timed inputs never coincide. */
+const TIMED_PASS_BASE = 2 ** 20;
+
+/** Forward passes of one case beyond warm-up and repeats: the re-run of the first timed input, MoE and dense. */
+export const RERUN_FORWARDS = 2;
+
+/** Worst-case accumulation of the reference checks over all outputs of one layer in one case. */
 class CheckAccumulator {
   relL2 = 0;
   maxAbs = 0;
@@ -26,14 +36,18 @@ class CheckAccumulator {
   nearTies = 0;
   rowsChecked = 0;
   outputs = 0;
-  maxDrift = 0;
+  drift = NaN;
   readonly covered = new Set<number>();
   readonly failures = new Set<string>();
-  private first?: Float32Array;
 
   constructor(private readonly what: string, private readonly maxRelL2: number) {}
 
-  add(check: OutputCheck, result: MoEForwardResult): void {
+  /** Output number `outputs` of the case: its own oracle, checked on the sample shifted by its number. */
+  verify(oracle: ReferenceOracle, result: MoEForwardResult, tolerance: ScenarioTolerance): void {
+    this.add(oracle.check(result, tolerance, this.outputs));
+  }
+
+  private add(check: OutputCheck): void {
     this.outputs++;
     // NaN must stick: compare with !(a <= b).
     if (!(check.relL2 <= this.relL2)) this.relL2 = check.relL2;
@@ -43,14 +57,15 @@ class CheckAccumulator {
     this.rowsChecked = check.rowsChecked;
     for (const r of check.rows) this.covered.add(r);
     for (const f of check.failures) this.failures.add(`${this.what}: ${f}`);
-    // Every output must also match the first one on all rows, sampled or not.
-    const y = result.output.data;
-    if (!this.first) this.first = Float32Array.from(y);
-    else {
-      const drift = compareOutputs(y, this.first).relL2;
-      if (!(drift <= this.maxDrift)) this.maxDrift = drift;
-      if (!(drift <= this.maxRelL2)) this.failures.add(`${this.what}: output ${this.outputs} differs from the first output by relative L2 ${drift.toExponential(3)}`);
-    }
+  }
+
+  /**
+   * The re-run of an input against its first output, on all rows: rows outside the reference
+   * sample cannot differ between two runs of one input unnoticed.
+   */
+  rerun(first: Float32Array, again: Float32Array): void {
+    this.drift = compareOutputs(again, first).relL2;
+    if (!(this.drift <= this.maxRelL2)) this.failures.add(`${this.what}: a re-run of the first timed input differs from its first output by relative L2 ${this.drift.toExponential(3)}`);
   }
 
   get passed(): boolean {
@@ -70,57 +85,100 @@ interface CaseContext {
   readonly label: string;
   readonly moe: MoELayer;
   readonly dense: MoELayer;
+  readonly evictor: CacheEvictor;
   readonly hooks: RunHooks;
 }
 
+/** The MoE and dense results of one pass, each timed after a cache eviction. */
+interface PassResult {
+  readonly moe: { ms: number; result: MoEForwardResult };
+  readonly dense: { ms: number; result: MoEForwardResult };
+}
+
+async function runPass(ctx: CaseContext, p: WorkloadPass): Promise<PassResult> {
+  const x = p.x.data;
+  ctx.evictor.evict();
+  const moe = await timed(ctx.moe, x, p.tokenIds);
+  ctx.hooks.onForward?.();
+  ctx.evictor.evict();
+  const dense = await timed(ctx.dense, x);
+  ctx.hooks.onForward?.();
+  return { moe, dense };
+}
+
+function expertsTouched(result: MoEForwardResult): number {
+  return result.plan.tokensPerExpert.reduce((n, c) => n + (c > 0 ? 1 : 0), 0);
+}
+
+function mean(values: readonly number[]): number {
+  return values.length ? values.reduce((a, b) => a + b, 0) / values.length : NaN;
+}
+
 async function runCase(ctx: CaseContext, tokens: number): Promise<BenchRecord> {
-  const { workload, backend, moe, dense, hooks } = ctx;
+  const { workload, backend } = ctx;
   const s = workload.scenario;
-  const x = workload.input(tokens).data;
-  const ids = workload.tokenIds(tokens);
-  const oracle = workload.oracle(tokens);
   const moeChecks = new CheckAccumulator('moe', s.tolerance.maxRelL2);
   const denseChecks = new CheckAccumulator('dense', s.tolerance.maxRelL2);
-  // Output i of a layer is checked on the sample rows shifted by i, so coverage grows with repeats.
-  const verify = (acc: CheckAccumulator, o: ReferenceOracle, r: MoEForwardResult): void => acc.add(o.check(r, s.tolerance, acc.outputs), r);
+  const verify = (p: WorkloadPass, r: PassResult): void => {
+    moeChecks.verify(p.moe, r.moe.result, s.tolerance);
+    denseChecks.verify(p.dense, r.dense.result, s.tolerance);
+  };
   const memory = new MemorySampler();
   const moeMs: number[] = [];
   const denseMs: number[] = [];
-  let expertsTouched = 0;
-  let dropped = 0;
+  const touched: number[] = [];
+  const dropped: number[] = [];
   const warmStart = performance.now();
   let warmed = 0;
-  while (warmed < s.warmup) {
-    verify(moeChecks, oracle.moe, (await timed(moe, x, ids)).result);
-    hooks.onForward?.();
-    verify(denseChecks, oracle.dense, (await timed(dense, x)).result);
-    hooks.onForward?.();
+  // Warm-up also goes on until every routed expert has run once: fresh tokens reach experts
+  // the first passes did not, and one-time work on an expert's first use (tfjs-wasm packs its
+  // weights then) belongs to loading, not to a decode step.
+  const primed = new Uint8Array(workload.config.numExperts);
+  let unprimed = primed.length;
+  while (warmed < s.warmup || (s.warmup > 0 && unprimed > 0)) {
+    const p = workload.pass(tokens, warmed);
+    const r = await runPass(ctx, p);
+    verify(p, r);
+    r.moe.result.plan.tokensPerExpert.forEach((n, e) => {
+      if (n > 0 && !primed[e]) {
+        primed[e] = 1;
+        unprimed--;
+      }
+    });
     warmed++;
     // Warm-up shares the time budget too: a huge count (warmup: 1e9) must not run unbounded.
     if (performance.now() - warmStart > s.budgetSeconds * 1000) break;
   }
+  // Timed passes are numbered after every warm-up pass any backend may run (a warm-up never
+  // reaches 2^20 passes in its budget), so every backend times the same inputs.
+  const timedBase = Math.max(s.warmup, TIMED_PASS_BASE);
+  let first: { pass: WorkloadPass; moe: Float32Array; dense: Float32Array } | undefined;
   const start = performance.now();
   for (let i = 0; i < s.repeats; i++) {
-    const m = await timed(moe, x, ids);
+    const p = workload.pass(tokens, timedBase + i);
+    const r = await runPass(ctx, p);
     memory.sample();
-    hooks.onForward?.();
-    const d = await timed(dense, x);
-    memory.sample();
-    hooks.onForward?.();
     // Checks run outside the timed region.
-    verify(moeChecks, oracle.moe, m.result);
-    verify(denseChecks, oracle.dense, d.result);
-    moeMs.push(m.ms);
-    denseMs.push(d.ms);
-    expertsTouched = m.result.plan.tokensPerExpert.reduce((n, c) => n + (c > 0 ? 1 : 0), 0);
-    dropped = m.result.plan.dropped.token.length;
+    verify(p, r);
+    first ??= { pass: p, moe: Float32Array.from(r.moe.result.output.data), dense: Float32Array.from(r.dense.result.output.data) };
+    moeMs.push(r.moe.ms);
+    denseMs.push(r.dense.ms);
+    touched.push(expertsTouched(r.moe.result));
+    dropped.push(r.moe.result.plan.dropped.token.length);
     if (i + 1 >= s.minRepeats && performance.now() - start > s.budgetSeconds * 1000) break;
+  }
+  if (first) {
+    const again = await runPass(ctx, first.pass);
+    moeChecks.rerun(first.moe, again.moe.result.output.data);
+    denseChecks.rerun(first.dense, again.dense.result.output.data);
   }
   const peaks = memory.stop();
   const t = summarize(moeMs);
   const dt = summarize(denseMs);
   const failures = [...moeChecks.failures, ...denseChecks.failures];
-  const weightBytes = expertsTouched * expertBytes(workload.config);
+  const meanTouched = mean(touched);
+  const weightBytes = passWeightBytes(workload.config, meanTouched);
+  const denseBytes = passWeightBytes(workload.denseConfig, 1);
   return {
     scenario: s.name,
     backend: backend.name,
@@ -142,18 +200,21 @@ async function runCase(ctx: CaseContext, tokens: number): Promise<BenchRecord> {
     weight_dtype: s.weightDtype,
     repeats: t.count,
     warmup: warmed,
+    warmup_expert_coverage: 1 - unprimed / primed.length,
     min_ms: t.min,
     max_ms: t.max,
     mean_ms: t.mean,
     dense_p95_ms: dt.p95,
     dense_rel_l2_err: denseChecks.relL2,
-    repeat_drift: moeChecks.maxDrift,
+    repeat_drift: moeChecks.drift,
     rows_checked: moeChecks.rowsChecked,
     rows_covered: moeChecks.covered.size,
     outputs_checked: moeChecks.outputs + denseChecks.outputs,
-    experts_touched: expertsTouched,
-    dropped_tokens: dropped,
+    experts_touched: round1(meanTouched),
+    dropped_tokens: round1(mean(dropped)),
+    weight_bytes: Math.round(weightBytes),
     weight_gbps: weightBytes / (t.p50 * 1e6),
+    dense_weight_gbps: denseBytes / (dt.p50 * 1e6),
     peak_rss_mb: round1(peaks.rssMb),
     peak_heap_mb: round1(peaks.heapMb),
     peak_external_mb: round1(peaks.externalMb),
@@ -193,7 +254,7 @@ function failedRecord(workload: Workload, backend: Backend, label: string, token
  * Runs every T of a scenario on one backend. A failure (a thrown error included) becomes a
  * record with `passed: false`; it never stops the other cases.
  */
-export async function runScenarioOnBackend(workload: Workload, backend: Backend, label: string, hooks: RunHooks = {}): Promise<BenchRecord[]> {
+export async function runScenarioOnBackend(workload: Workload, backend: Backend, label: string, evictor: CacheEvictor, hooks: RunHooks = {}): Promise<BenchRecord[]> {
   const s = workload.scenario;
   let moe: MoELayer | undefined;
   let dense: MoELayer | undefined;
@@ -209,7 +270,7 @@ export async function runScenarioOnBackend(workload: Workload, backend: Backend,
     for (const tokens of s.tokens) {
       hooks.onCase?.(`${s.name} ${label} T=${tokens}`);
       try {
-        records.push(await runCase({ workload, backend, label, moe, dense, hooks }, tokens));
+        records.push(await runCase({ workload, backend, label, moe, dense, evictor, hooks }, tokens));
       } catch (err) {
         records.push(failedRecord(workload, backend, label, tokens, err));
       }

@@ -1,14 +1,18 @@
 /**
  * Runs scenarios on backends and collects the results file: for each scenario the seeded
- * workload is built once, then each backend that initialised runs every T of it.
+ * workload is built once, then each backend that initialised runs every T of it; at the end
+ * the machine's read bandwidth is measured and every record's weight GB/s is set against it.
  */
 import { loadavg } from 'node:os';
 import { disposeAllBackends, type BackendChoice } from '@moe-runtime/core';
 import { choiceLabel, initBackends, type SkippedBackend } from './backends.js';
+import { bandwidthFor, measureReadBandwidth, type BandwidthMeasurement } from './bandwidth.js';
+import { CacheEvictor } from './cache-evict.js';
 import type { MachineFacts } from './machine.js';
 import type { BenchRecord, BenchResults, RecordedScenario } from './record.js';
-import { runScenarioOnBackend, type RunHooks } from './run-backend.js';
+import { RERUN_FORWARDS, runScenarioOnBackend, type RunHooks } from './run-backend.js';
 import { describeLayer, type Scenario } from './scenario.js';
+import { workingSetBytes } from './weight-traffic.js';
 import { Workload } from './workload.js';
 
 /** What to run. */
@@ -21,6 +25,8 @@ export interface RunPlan {
   /** Skips known before the run (packages that did not import). */
   readonly skipped?: readonly SkippedBackend[];
   readonly machine: MachineFacts;
+  /** Measure the read bandwidth at the end of the run (default true). */
+  readonly measureBandwidth?: boolean;
 }
 
 /** Hooks for progress reporting. */
@@ -48,7 +54,25 @@ function recorded(s: Scenario): RecordedScenario {
     warmup: s.warmup,
     referenceRows: s.referenceRows,
     maxRelL2: s.tolerance.maxRelL2,
+    workingSetBytes: workingSetBytes(s.layer, s.weightDtype),
   };
+}
+
+/** Forward passes planned for one (scenario, backend): warm-up and repeats of both layers, and the re-run. */
+function forwardsPerBackend(s: Scenario): number {
+  return s.tokens.length * (2 * (s.warmup + s.repeats) + RERUN_FORWARDS);
+}
+
+/** The record with its weight GB/s (MoE and dense) as shares of the bandwidth at its thread count. */
+function withBandwidth(r: BenchRecord, m: BandwidthMeasurement | undefined): BenchRecord {
+  const bw = bandwidthFor(m, r.threads);
+  if (!bw || r.weight_gbps === undefined) return r;
+  return { ...r, bandwidth_share: r.weight_gbps / bw.medianGbps, dense_bandwidth_share: r.dense_weight_gbps === undefined ? undefined : r.dense_weight_gbps / bw.medianGbps };
+}
+
+/** Thread counts to measure the bandwidth at: 1, 2 and every count a backend ran on. */
+function threadCounts(records: readonly BenchRecord[]): number[] {
+  return [...new Set([1, 2, ...records.map((r) => r.threads ?? 1)])].sort((a, b) => a - b);
 }
 
 /**
@@ -61,25 +85,26 @@ function recorded(s: Scenario): RecordedScenario {
 export async function runBenchmarks(plan: RunPlan, hooks: RunnerHooks = {}): Promise<BenchResults> {
   const started = performance.now();
   const work = plan.scenarios.map((s) => ({ s, choices: backendsFor(s, plan) }));
-  const total = work.reduce((n, w) => n + w.choices.length * w.s.tokens.length * 2 * (w.s.warmup + w.s.repeats), 0);
+  const total = work.reduce((n, w) => n + w.choices.length * forwardsPerBackend(w.s), 0);
   hooks.onStart?.(total);
   const records: BenchRecord[] = [];
   const skipped = new Map<string, SkippedBackend>();
   let planned = 0;
+  const evictor = new CacheEvictor(plan.machine.lastLevelCacheBytes);
   try {
     for (const { s, choices } of work) {
       // Weights are large: one scenario's workload at a time, built only if a backend may run it.
       let workload: Workload | undefined;
       for (const choice of choices) {
         const label = choiceLabel(choice);
-        const perBackend = s.tokens.length * 2 * (s.warmup + s.repeats);
+        const perBackend = forwardsPerBackend(s);
         if (!skipped.has(label)) {
           const { ready, skipped: failed } = await initBackends([choice]);
           failed.forEach((f) => skipped.set(label, f));
           if (ready.length) {
             workload ??= new Workload(s);
             try {
-              records.push(...(await runScenarioOnBackend(workload, ready[0].backend, label, hooks)));
+              records.push(...(await runScenarioOnBackend(workload, ready[0].backend, label, evictor, hooks)));
             } finally {
               await disposeAllBackends();
             }
@@ -92,6 +117,8 @@ export async function runBenchmarks(plan: RunPlan, hooks: RunnerHooks = {}): Pro
   } finally {
     await disposeAllBackends();
   }
+  // Measured after the cases, so its buffer is not in any case's peak memory.
+  const bandwidth = plan.measureBandwidth === false || records.length === 0 ? undefined : await measureReadBandwidth({ lastLevelCacheBytes: plan.machine.lastLevelCacheBytes, threads: threadCounts(records) });
   return {
     schema: 'moe-bench/1',
     createdAt: new Date().toISOString(),
@@ -100,7 +127,9 @@ export async function runBenchmarks(plan: RunPlan, hooks: RunnerHooks = {}): Pro
     loadAverageAtEnd: Math.round(loadavg()[0] * 100) / 100,
     scenarios: plan.scenarios.map(recorded),
     skipped: [...(plan.skipped ?? []), ...skipped.values()],
-    records,
+    records: records.map((r) => withBandwidth(r, bandwidth)),
+    bandwidth,
+    evictBytes: evictor.bytes,
     passed: records.length > 0 && records.every((r) => r.passed),
   };
 }

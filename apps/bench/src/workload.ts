@@ -1,7 +1,7 @@
 /**
  * The data of one scenario: the MoE layer's config and seeded weights, its dense equivalent,
- * the seeded input batches per T, and their float64 reference oracles. Built once per scenario
- * and shared by every backend, so every backend sees the same weights and inputs.
+ * a fresh seeded input batch for every pass, and their float64 reference oracles. Built once
+ * per scenario and shared by every backend, so every backend sees the same weights and inputs.
  */
 import {
   activeExpertFlopsPerToken,
@@ -38,21 +38,46 @@ export function flopsPerToken(config: MoELayerConfig): number {
   return routed + activeExpertFlopsPerToken({ ...config, topK: shared, expert: { ...config.expert, ffnSize: config.sharedExperts!.ffnSize } });
 }
 
-/** Bytes of one routed expert's weights as float32 (what a backend streams when it runs it). */
-export function expertBytes(config: MoELayerConfig): number {
-  const matrices = config.expert.kind === 'swiglu' ? 3 : 2;
-  return 4 * matrices * config.hiddenSize * config.expert.ffnSize;
+/**
+ * A 32-bit seed for one stream of one pass, mixed from its parts (FNV-1a over the words, then
+ * an avalanche), so the streams of different (T, pass) never share a seed or a prefix.
+ */
+export function passSeed(...parts: readonly number[]): number {
+  let h = 0x811c9dc5;
+  for (const p of parts) {
+    h = Math.imul(h ^ (p >>> 0), 0x01000193) >>> 0;
+    h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) >>> 0;
+  }
+  return (h ^ (h >>> 13)) >>> 0;
 }
 
-/** Seeded weights, dense weights and per-T inputs and oracles of a scenario. */
+/** Which stream of a pass a seed is for. */
+const STREAM = { input: 1, tokenIds: 2 } as const;
+
+/** The data of one forward pass: a fresh input batch, its token ids and their float64 oracles. */
+export interface WorkloadPass {
+  /** The input batch `[T, D]`. */
+  readonly x: HostTensor<'float32'>;
+  /** Token ids `[T]` in [0, 32000), for routers that route by token id (hash); others ignore them. */
+  readonly tokenIds: Int32Array;
+  /** The float64 oracle of the MoE layer on this batch. */
+  readonly moe: ReferenceOracle;
+  /** The float64 oracle of the dense equivalent on this batch. */
+  readonly dense: ReferenceOracle;
+}
+
+/**
+ * Seeded weights, the dense equivalent, and the data of every pass of a scenario. Every pass
+ * (warm-up and timed) gets its own seeded input: decode meets a new token every step, and one
+ * batch repeated would route to the same experts every time, which then answer from the cache.
+ * Pass `i` at T tokens is the same on every backend, so its oracle is built once and shared.
+ */
 export class Workload {
   readonly config: MoELayerConfig;
   readonly denseConfig: MoELayerConfig;
   readonly weights: MoEWeights;
   readonly denseWeights: MoEWeights;
-  private readonly inputs = new Map<number, HostTensor<'float32'>>();
-  private readonly ids = new Map<number, Int32Array>();
-  private readonly oracles = new Map<number, { moe: ReferenceOracle; dense: ReferenceOracle }>();
+  private readonly passes = new Map<string, WorkloadPass>();
 
   constructor(readonly scenario: Scenario) {
     this.config = scenario.layer;
@@ -63,43 +88,28 @@ export class Workload {
     this.denseWeights = this.weights.shared ? { ...dense, shared: this.weights.shared, sharedGate: this.weights.sharedGate } : dense;
   }
 
-  /** The input batch `[T, D]` (seeded by the scenario seed and T). */
-  input(tokens: number): HostTensor<'float32'> {
-    let x = this.inputs.get(tokens);
-    if (!x) {
-      x = randomInput(tokens, this.config.hiddenSize, this.scenario.seed * 1_000_003 + tokens);
-      this.inputs.set(tokens, x);
-    }
-    return x;
-  }
-
   /**
-   * Seeded token ids `[T]` in [0, 32000) for the batch, passed to every forward pass so routers
-   * that route by token id (hash) run; routers that ignore them are unaffected.
+   * Pass number `index` (0-based; the runner numbers warm-up passes first, timed passes from
+   * `warmup`) at T tokens: its input, token ids and oracles (routing of all T tokens computed
+   * now; expected rows when they are first checked). Built on first use and kept for the
+   * other backends of the scenario.
    */
-  tokenIds(tokens: number): Int32Array {
-    let ids = this.ids.get(tokens);
-    if (!ids) {
-      const rng = createRng(this.scenario.seed * 7919 + tokens + 17);
-      ids = Int32Array.from({ length: tokens }, () => rng.int(32000));
-      this.ids.set(tokens, ids);
-    }
-    return ids;
-  }
-
-  /** The float64 oracles of the MoE layer and the dense layer on the batch of T tokens. */
-  oracle(tokens: number): { moe: ReferenceOracle; dense: ReferenceOracle } {
-    let o = this.oracles.get(tokens);
-    if (!o) {
-      const x = this.input(tokens);
-      o = {
-        moe: new ReferenceOracle(this.config, this.weights, x, this.scenario.referenceRows, this.tokenIds(tokens)),
-        dense: new ReferenceOracle(this.denseConfig, this.denseWeights, x, this.scenario.referenceRows),
+  pass(tokens: number, index: number): WorkloadPass {
+    const key = `${tokens}:${index}`;
+    let p = this.passes.get(key);
+    if (!p) {
+      const s = this.scenario;
+      const x = randomInput(tokens, this.config.hiddenSize, passSeed(s.seed, tokens, index, STREAM.input));
+      const rng = createRng(passSeed(s.seed, tokens, index, STREAM.tokenIds));
+      const tokenIds = Int32Array.from({ length: tokens }, () => rng.int(32000));
+      p = {
+        x,
+        tokenIds,
+        moe: new ReferenceOracle(this.config, this.weights, x, s.referenceRows, tokenIds),
+        dense: new ReferenceOracle(this.denseConfig, this.denseWeights, x, s.referenceRows),
       };
-      o.moe.prepare();
-      o.dense.prepare();
-      this.oracles.set(tokens, o);
+      this.passes.set(key, p);
     }
-    return o;
+    return p;
   }
 }

@@ -22,7 +22,7 @@ async function runOn(backend: string): Promise<{ code: number; results: BenchRes
   const dir = writeScenario(tempDir(), TINY);
   const json = join(dir, 'out.json');
   const io = captureIO();
-  const code = await main(['-d', dir, 'tiny', '-b', backend, '--json', json, '--no-progress'], io);
+  const code = await main(['-d', dir, 'tiny', '-b', backend, '--json', json, '--no-progress', '--no-bandwidth'], io);
   return { code, results: JSON.parse(readFileSync(json, 'utf8')) as BenchResults, out: io.out() };
 }
 
@@ -88,7 +88,7 @@ describe('huge counts in a scenario stay within its time budget', () => {
     const json = join(dir, 'out.json');
     const io = captureIO();
     const t0 = performance.now();
-    const code = await main(['-d', dir, 'tiny', '-b', 'naive', '--json', json, '--no-progress'], io);
+    const code = await main(['-d', dir, 'tiny', '-b', 'naive', '--json', json, '--no-progress', '--no-bandwidth'], io);
     expect(performance.now() - t0).toBeLessThan(20_000);
     expect(code, io.out() + io.err()).toBe(0);
     const [r] = (JSON.parse(readFileSync(json, 'utf8')) as BenchResults).records;

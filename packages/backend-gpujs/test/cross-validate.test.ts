@@ -5,6 +5,11 @@ import { suiteModes } from './available-modes.js';
 
 const modes = await suiteModes();
 
+// Measured rel-L2 against the float64 reference (2026-12-02): webasm, webgpu and the worker pool
+// 1.7e-7 to 6.3e-7, cpu 4e-8 to 8e-8 (headlessgl 2e-7 to 9e-7 by hand, see the README);
+// asserted 1e-5, about 10x the worst: the float32-backend bound of the numerics policy.
+const MAX_REL_L2 = 1e-5;
+
 const cases: { name: string; config: MoELayerConfig; tokens: number }[] = [
   { name: 'E=8 k=2 SwiGLU (Mixtral-style)', config: { hiddenSize: 40, numExperts: 8, topK: 2, expert: { kind: 'swiglu', ffnSize: 56 }, router: { name: 'topk-softmax' } }, tokens: 19 },
   {
@@ -40,7 +45,7 @@ for (const m of modes) {
         const layer = await MoELayer.create({ config: c.config, weights, backend: await get() });
         const x = randomInput(c.tokens, c.config.hiddenSize, seed + 1);
         const result = await layer.forward(x);
-        const check = checkAgainstReference(c.config, weights, x, result, { maxRelL2: 1e-4 });
+        const check = checkAgainstReference(c.config, weights, x, result, { maxRelL2: MAX_REL_L2 });
         expect(check.failures).toEqual([]);
         expect(check.passed).toBe(true);
         expect(check.routingAgreement + check.nearTies / c.tokens).toBeGreaterThanOrEqual(1);

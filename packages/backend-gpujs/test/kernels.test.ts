@@ -15,6 +15,11 @@ import { TypedKernel } from '../src/typed-kernel.js';
 import { createGpuJsBackend, type GpuJsBackend } from '../src/index.js';
 import { suiteModes } from './available-modes.js';
 
+// Measured rel-L2 against the float64 reference (2026-12-02): webasm, webgpu and the worker pool
+// 1.7e-7 to 6.3e-7, cpu 4e-8 to 8e-8 (headlessgl 2e-7 to 9e-7 by hand, see the README);
+// asserted 1e-5, about 10x the worst: the float32-backend bound of the numerics policy.
+const MAX_REL_L2 = 1e-5;
+
 const modes = await suiteModes();
 
 /** float64 y = x W^T + b. */
@@ -72,7 +77,7 @@ for (const m of modes) {
       const weights = randomWeights(config, { seed: 91 });
       const layer = await MoELayer.create({ config, weights, backend: await get() });
       const x = randomInput(6, 12, 92);
-      const check = checkAgainstReference(config, weights, x, await layer.forward(x), { maxRelL2: 1e-4 });
+      const check = checkAgainstReference(config, weights, x, await layer.forward(x), { maxRelL2: MAX_REL_L2 });
       expect(check.failures).toEqual([]);
       layer.dispose();
     });
@@ -87,7 +92,7 @@ for (const m of modes) {
       const x = randomInput(48, 32, 94);
       const result = await layer.forward(x);
       expect(Math.max(...result.plan.tokensPerExpert)).toBeGreaterThan(20);
-      const check = checkAgainstReference(config, weights, x, result, { maxRelL2: 1e-4 });
+      const check = checkAgainstReference(config, weights, x, result, { maxRelL2: MAX_REL_L2 });
       expect(check.failures).toEqual([]);
       layer.dispose();
     });
@@ -120,7 +125,7 @@ for (const m of modes) {
       expect(r1.logits).toEqual(keptLogits);
       expect(r2.output.data).not.toEqual(kept);
       expect(r3.output.data).toEqual(kept);
-      expect(checkAgainstReference(config, weights, x2, r2, { maxRelL2: 1e-4 }).passed).toBe(true);
+      expect(checkAgainstReference(config, weights, x2, r2, { maxRelL2: MAX_REL_L2 }).passed).toBe(true);
       layer.dispose();
     });
   });
@@ -135,7 +140,7 @@ describe('gpujs webasm with worker threads', () => {
     const weights = randomWeights(config, { seed: 98 });
     const layer = await MoELayer.create({ config, weights, backend });
     const x = randomInput(40, 64, 99);
-    const check = checkAgainstReference(config, weights, x, await layer.forward(x), { maxRelL2: 1e-4 });
+    const check = checkAgainstReference(config, weights, x, await layer.forward(x), { maxRelL2: MAX_REL_L2 });
     expect(check.failures).toEqual([]);
     layer.dispose();
     await backend.dispose();

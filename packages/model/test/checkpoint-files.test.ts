@@ -29,7 +29,8 @@ describe('tied word embeddings', () => {
     const ref = referenceModelLogits(config, weights, PROMPT);
     let maxAbs = 0;
     for (let i = 0; i < ref.logits.length; i++) maxAbs = Math.max(maxAbs, Math.abs(out.logits[i] - ref.logits[i]));
-    expect(maxAbs).toBeLessThan(1e-3);
+    // measured 9.2e-6 max abs (2026-12-02); asserted 1e-4, about 11x
+    expect(maxAbs).toBeLessThan(1e-4);
     model.dispose();
   });
 

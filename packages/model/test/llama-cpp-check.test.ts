@@ -25,10 +25,11 @@ afterAll(async () => {
 });
 
 describe.skipIf(!lib)(`llama.cpp agrees on the same weights${lib ? '' : ` (skipped: ${reason})`}`, () => {
-  // llama.cpp multiplies float16 weights with activations rounded to float16, so that case gets
-  // the half-precision tolerance of the numerics policy; float32 must agree to 1e-3.
+  // Max abs logit difference, measured 2026-12-02: float32 3.3e-6, asserted 4e-5 (about 12x).
+  // llama.cpp multiplies float16 weights with activations rounded to float16: measured 3.7e-3,
+  // asserted the numerics policy's half-precision 1e-2 (about 2.7x).
   it.each([
-    ['float32', 1e-3],
+    ['float32', 4e-5],
     ['float16', 1e-2],
   ] as const)('mixtral %s weights: logits within %s at every position, same argmax', async (dtype, tolerance) => {
     const dir = join(root, dtype);
