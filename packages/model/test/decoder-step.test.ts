@@ -232,7 +232,7 @@ describe('bad steps', () => {
   });
 
   it('leaves the sessions where they were when the backend fails after every layer attended, and the retry gives the right logits', async () => {
-    let failNext = true;
+    let failNext = false;
     const flaky = new Proxy(backend, {
       get(target, prop, receiver): unknown {
         const v: unknown = Reflect.get(target, prop, receiver);
@@ -254,6 +254,7 @@ describe('bad steps', () => {
     const a = m.newSession();
     const b = m.newSession();
     await m.forward(a, pa);
+    failNext = true;
     await expect(m.step([{ session: a, tokens: [7] }, { session: b, tokens: pb }])).rejects.toThrow(/injected LM head failure/);
     expect([a.position, b.position]).toEqual([12, 0]);
     const retry = await m.step([{ session: a, tokens: [9] }, { session: b, tokens: pb }]);

@@ -12,7 +12,8 @@
  *   and its batched decoding of the same numbers of sequences in one context.
  *
  *   node dist/bench/attention-bench.js [--backend cpu] [--prompts 128,1024,4096] [--decode 128]
- *     [--batch 1,2,4,8] [--chunks 64,128,256,512,1024] [--threads 2] [--no-llama] [--json FILE]
+ *     [--batch 1,2,4,8] [--chunks 64,128,256,512,1024] [--rounds 3] [--only lengths,chunks,batch]
+ *     [--threads 2] [--no-llama] [--json FILE]
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -36,11 +37,13 @@ const program = new Command('attention-bench')
   .option('--decode <n>', 'decode tokens after each prompt and per batched sequence', (v) => Number(v), 128)
   .option('--batch <list>', 'sequence counts stepped together', list, [1, 2, 4, 8])
   .option('--chunks <list>', 'prefill chunk sizes to compare on a 1024-token prompt', list, [64, 128, 256, 512, 1024])
+  .option('--rounds <n>', 'rounds of the chunk-size comparison (sizes alternate; medians reported)', (v) => Number(v), 3)
+  .option('--only <parts>', 'run only these parts: lengths,chunks,batch', (v) => v.split(','), ['lengths', 'chunks', 'batch'])
   .option('--threads <n>', 'llama.cpp threads', (v) => Number(v), 2)
   .option('--no-llama', 'skip llama.cpp')
   .option('--json <file>', 'write the results as JSON')
   .parse();
-const opts = program.opts<{ backend: string; prompts: number[]; decode: number; batch: number[]; chunks: number[]; threads: number; llama: boolean; json?: string }>();
+const opts = program.opts<{ backend: string; prompts: number[]; decode: number; batch: number[]; chunks: number[]; rounds: number; only: string[]; threads: number; llama: boolean; json?: string }>();
 
 /** Attention time spent so far (ms), counted by the wrapped backend below. */
 let attentionMs = 0;
@@ -70,14 +73,20 @@ function timedAttention(backend: Backend): Backend {
 interface Timed {
   readonly ms: number;
   readonly attentionMs: number;
+  /** CPU time of the whole process (every thread), which other work on the machine disturbs less than wall time. */
+  readonly cpuMs: number;
 }
 
 async function timed(f: () => Promise<unknown>): Promise<Timed> {
   const a0 = attentionMs;
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   await f();
-  return { ms: performance.now() - t0, attentionMs: attentionMs - a0 };
+  const c = process.cpuUsage(c0);
+  return { ms: performance.now() - t0, attentionMs: attentionMs - a0, cpuMs: (c.user + c.system) / 1000 };
 }
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const rate = (tokens: number, t: Timed): number => tokens / (t.ms / 1000);
 const share = (t: Timed): string => `${((100 * t.attentionMs) / t.ms).toFixed(0)}%`;
@@ -117,16 +126,30 @@ async function runLengths(model: MoEModel, prompts: Map<number, number[]>): Prom
   return rows;
 }
 
-async function runChunks(model: MoEModel, prompt: number[]): Promise<{ chunk: number; prefillTps: number; attention: string }[]> {
-  const out = [];
-  for (const chunk of opts.chunks) {
-    console.error(`chunk ${chunk}...`);
-    const session = model.newSession({ contextLength: prompt.length });
-    const t = await timed(() => prefill(model, session, prompt, { chunkSize: chunk }));
-    out.push({ chunk, prefillTps: rate(prompt.length, t), attention: share(t) });
-    session.dispose();
+interface ChunkRow {
+  chunk: number;
+  prefillTps: number;
+  tokensPerCpuSecond: number;
+  attention: string;
+}
+
+/** Each chunk size `rounds` times, sizes alternating within a round so a busy spell hits them alike; medians. */
+async function runChunks(model: MoEModel, prompt: number[]): Promise<ChunkRow[]> {
+  const runs = new Map<number, Timed[]>(opts.chunks.map((c) => [c, []]));
+  for (let r = 0; r < opts.rounds; r++) {
+    for (const chunk of opts.chunks) {
+      console.error(`chunk ${chunk}, round ${r + 1}...`);
+      const session = model.newSession({ contextLength: prompt.length });
+      runs.get(chunk)!.push(await timed(() => prefill(model, session, prompt, { chunkSize: chunk })));
+      session.dispose();
+    }
   }
-  return out;
+  return opts.chunks.map((chunk) => {
+    const t = runs.get(chunk)!;
+    const ms = median(t.map((x) => x.ms));
+    const mid = t.find((x) => x.ms === ms)!;
+    return { chunk, prefillTps: rate(prompt.length, mid), tokensPerCpuSecond: prompt.length / (median(t.map((x) => x.cpuMs)) / 1000), attention: share(mid) };
+  });
 }
 
 interface BatchRow {
@@ -196,9 +219,9 @@ async function main(): Promise<void> {
   const backend = timedAttention(await getBackend(opts.backend));
   const model = await MoEModel.create(config, weights, backend);
   await model.forward(model.newSession({ contextLength: 16 }), tokens(8)); // warm-up: kernels compile / pack on first use
-  const lengths = await runLengths(model, prompts);
-  const chunks = await runChunks(model, prompts.get(1024)!);
-  const batches = await runBatches(model, batchPrompts);
+  const lengths = opts.only.includes('lengths') ? await runLengths(model, prompts) : [];
+  const chunks = opts.only.includes('chunks') ? await runChunks(model, prompts.get(1024)!) : [];
+  const batches = opts.only.includes('batch') ? await runBatches(model, batchPrompts) : [];
   model.dispose();
   // Stop the backend's threads so they cannot take cycles from llama.cpp.
   await disposeAllBackends();
@@ -209,9 +232,9 @@ async function main(): Promise<void> {
   console.log(`| prompt | prefill tok/s | attention share | decode tok/s (${opts.decode} tokens) | attention share | llama.cpp prefill | llama.cpp decode |`);
   console.log('|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of lengths) console.log(`| ${r.prompt} | ${f1(r.prefillTps)} | ${r.prefillAttention} | ${f1(r.decodeTps)} | ${r.decodeAttention} | ${f1(r.llamaPrefillTps)} | ${f1(r.llamaDecodeTps)} |`);
-  console.log('\n| prefill chunk (1024-token prompt) | prefill tok/s | attention share |');
-  console.log('|---:|---:|---:|');
-  for (const r of chunks) console.log(`| ${r.chunk} | ${f1(r.prefillTps)} | ${r.attention} |`);
+  console.log(`\n| prefill chunk (1024-token prompt, median of ${opts.rounds}) | prefill tok/s | tokens per CPU-second (all threads) | attention share |`);
+  console.log('|---:|---:|---:|---:|');
+  for (const r of chunks) console.log(`| ${r.chunk} | ${f1(r.prefillTps)} | ${f1(r.tokensPerCpuSecond)} | ${r.attention} |`);
   console.log(`\n| sequences stepped together | total decode tok/s | vs 1 | attention share | llama.cpp total tok/s | vs 1 |`);
   console.log('|---:|---:|---:|---:|---:|---:|');
   const base = batches[0];
