@@ -10,10 +10,14 @@ import type { SequenceStep, StepEntry } from './model-step.js';
 import type { MoEModel } from './moe-model.js';
 
 /**
- * Default chunk size in tokens. Measured on the 428M Mixtral-shaped f32 model, cpu backend with
- * host attention, 1024-token prompt (`model-bench.js --chunks`): prefill tokens/s reached its
- * plateau at 256 (smaller chunks leave each expert too few rows for the GEMM; larger ones gain
- * nothing and hold the running streams longer).
+ * Default chunk size in tokens, for prefill throughput. Measured on the 428M Mixtral-shaped f32
+ * model, cpu backend (2 threads) with host attention, a 1024-token prompt, medians of 3
+ * alternating rounds (`attention-bench.js --only chunks --chunks 32,64,128,256,512,1024`):
+ * 95 / 106 / 123 / 127 / 129 / 127 tokens per CPU-second at chunks of 32 / 64 / 128 / 256 / 512 /
+ * 1024; a second run (the full bench): 79 / 89 / 101 / 98 / 94 at 64 .. 1024. Below 128 each
+ * expert gets too few rows (2 of 8 experts a token) for the GEMM; past 256 nothing is gained and
+ * a chunk holds the running streams longer. A scheduler that bounds the running streams'
+ * inter-token latency passes a smaller `maxTokens` to `PrefillJob.nextEntry`.
  */
 export const DEFAULT_PREFILL_CHUNK = 256;
 
