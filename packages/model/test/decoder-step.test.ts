@@ -1,4 +1,6 @@
 import '@moe-runtime/backend-cpu';
+import '@moe-runtime/backend-onnx';
+import '@moe-runtime/backend-tfjs';
 import { compareOutputs, ConfigError, ContextLengthError, createRng, getBackend, plannedExperts, ShapeError, type Backend } from '@moe-runtime/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -279,5 +281,29 @@ describe('bad steps', () => {
     s.dispose();
     await expect(model.step([{ session: s, tokens: [1] }])).rejects.toThrow(/entries\[0\]\.session: the session has been disposed/);
     expect(s.position).toBe(0);
+  });
+});
+
+// Measured: on onnx (onnxruntime-node, CPU) and tfjs (wasm, XNNPACK) too, every batched and
+// chunked result equalled the lone one exactly, so these are bit for bit as well.
+describe.each(['onnx', 'tfjs'])('on the %s backend (host attention)', (name) => {
+  it('a step over several sequences and a chunked prefill give each sequence its lone logits and routing', async () => {
+    const m = await MoEModel.create(config, weights, await getBackend(name));
+    try {
+      const prompts = [randomTokens(40), randomTokens(17), randomTokens(65)];
+      const sessions = prompts.map(() => m.newSession());
+      const step = await m.step(prompts.map((tokens, i) => ({ session: sessions[i], tokens, logits: 'all' as const })));
+      for (let i = 0; i < 3; i++) {
+        const solo = await m.forward(m.newSession(), prompts[i], { allLogits: true });
+        expect(bitwiseEqual(step.entries[i].logits, solo.logits)).toBe(true);
+        expect(experts(step, step.entries[i].firstRow, prompts[i].length)).toEqual(experts(solo, 0, prompts[i].length));
+      }
+      const next = [randomTokens(1), randomTokens(1), randomTokens(1)];
+      const together = await m.step(sessions.map((session, i) => ({ session, tokens: next[i] })));
+      const chunked = await prefill(m, m.newSession(), [...prompts[2], ...next[2]], { chunkSize: 7 });
+      expect(bitwiseEqual(together.entries[2].logits, chunked.logits)).toBe(true);
+    } finally {
+      m.dispose();
+    }
   });
 });
