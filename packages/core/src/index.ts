@@ -22,6 +22,7 @@ export * from './routing-plan.js';
 export * from './routing-plan-checks.js';
 export * from './routing-stats.js';
 export * from './backend.js';
+export * from './attention/index.js';
 export * from './backend-registry.js';
 export * from './input-checks.js';
 export * from './moe-layer.js';

@@ -1,6 +1,7 @@
 /**
- * Grouped-query causal attention over a KV cache, on the host. Projections run on the backend
- * (they hold the FLOPs); the score/softmax/value loops are O(T^2 hd) and small next to them.
+ * Grouped-query causal attention in plain loops, for the float64 reference decoder. The decoder
+ * itself attends through core's attention API (`Backend.attend`, or core's host implementation),
+ * so this stays an independent formula (two-pass softmax over a score row).
  */
 
 /** Shape facts of the attention. */

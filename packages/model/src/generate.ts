@@ -128,7 +128,7 @@ export async function* generate(
     }
     if (generated.length === maxTokens) break;
     // The context window is full: the token just sampled cannot be fed back, so this is the end.
-    if (session.position >= model.config.maxPositions) break;
+    if (session.position >= session.contextLength) break;
     step = await model.forward(session, [next]);
     decodeSteps++;
     addRouting(routing, step);

@@ -1,45 +1,33 @@
-/** Per-layer key/value caches of one generation session; grown by doubling as tokens arrive. */
-import { ConfigError } from '@moe-runtime/core';
+/**
+ * KV cache sizing for a model's sessions: the spec a session's cache is created with, and the
+ * default context length. A cache is allocated once for its context, so the default is capped:
+ * a real model's max_position_embeddings (32768 for Mixtral) would cost gigabytes per session.
+ */
+import { ConfigError, kvCacheBytes, type KvCacheFormat, type KvCacheSpec } from '@moe-runtime/core';
+import type { ModelConfig } from './model-config.js';
 
-/** Keys and values of every layer for the positions seen so far. */
-export class KvCache {
-  /** Positions stored. */
-  length = 0;
-  private capacity: number;
-  readonly keys: Float32Array[];
-  readonly values: Float32Array[];
+/**
+ * The default context length cap, in positions: llama.cpp's long-standing default context and
+ * the max_position_embeddings default of the config parser. A float32 cache of the 428M
+ * benchmark model (4 layers, 2 KV heads of 128) takes 16 MiB at this length; Mixtral 8x7B
+ * (32 layers, 8 KV heads of 128) 1 GiB.
+ */
+export const DEFAULT_CONTEXT_CAP = 4096;
 
-  constructor(
-    readonly numLayers: number,
-    /** KV heads x head dim. */
-    readonly width: number,
-    initialCapacity = 256,
-  ) {
-    // Doubling from 0 would never make room.
-    if (!Number.isInteger(initialCapacity) || initialCapacity < 1) throw new ConfigError('initialCapacity', `expected a positive integer, got ${initialCapacity}`);
-    this.capacity = initialCapacity;
-    this.keys = Array.from({ length: numLayers }, () => new Float32Array(initialCapacity * width));
-    this.values = Array.from({ length: numLayers }, () => new Float32Array(initialCapacity * width));
+/** A session's context length when none is asked for: the model's max positions, at most {@link DEFAULT_CONTEXT_CAP}. */
+export function defaultContextLength(config: ModelConfig): number {
+  return Math.min(config.maxPositions, DEFAULT_CONTEXT_CAP);
+}
+
+/** The KV cache spec of one session of `config` (ConfigError naming contextLength when out of range). */
+export function modelKvCacheSpec(config: ModelConfig, contextLength: number, format: KvCacheFormat): KvCacheSpec {
+  if (!Number.isInteger(contextLength) || contextLength < 1 || contextLength > config.maxPositions) {
+    throw new ConfigError('contextLength', `expected an integer in [1, ${config.maxPositions}] (max_position_embeddings), got ${contextLength}`);
   }
+  return { numLayers: config.numLayers, numKvHeads: config.numKvHeads, keyDim: config.headDim, valueDim: config.headDim, capacity: contextLength, format };
+}
 
-  /** Makes room for `positions` in total. */
-  reserve(positions: number): void {
-    if (positions <= this.capacity) return;
-    let cap = this.capacity;
-    while (cap < positions) cap *= 2;
-    for (let l = 0; l < this.numLayers; l++) {
-      const k = new Float32Array(cap * this.width);
-      k.set(this.keys[l]);
-      this.keys[l] = k;
-      const v = new Float32Array(cap * this.width);
-      v.set(this.values[l]);
-      this.values[l] = v;
-    }
-    this.capacity = cap;
-  }
-
-  /** Bytes held. */
-  get bytes(): number {
-    return 2 * this.numLayers * this.capacity * this.width * 4;
-  }
+/** Bytes of KV cache one position of `config` takes in `format` (every layer). */
+export function kvBytesPerToken(config: ModelConfig, format: KvCacheFormat): number {
+  return kvCacheBytes(modelKvCacheSpec(config, 1, format));
 }

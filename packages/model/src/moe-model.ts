@@ -1,42 +1,35 @@
 /**
- * The decoder: embeddings, RMSNorm, rotary attention with a KV cache, the MoE feed-forward
- * through core's MoELayer, final norm and LM head. Every projection (fused q/k/v, o, LM head)
- * and every expert runs on the chosen backend; attention's small loops run on the host.
+ * The decoder: embeddings, RMSNorm, rotary attention over each sequence's KV cache, the MoE
+ * feed-forward through core's MoELayer, final norm and LM head. One step runs the new tokens of
+ * several sequences together: every projection (fused q/k/v, o, LM head) and every MoE layer
+ * over all their rows at once on the backend (an expert several sequences route to is read once),
+ * attention per sequence through `backend.attend`, or core's host attention where the backend has none.
  */
 import {
+  attentionOps,
   BackendError,
+  ContextLengthError,
+  describeKvLayout,
   MoELayer,
+  sameKvLayout,
   ShapeError,
+  type AttentionLayerSpec,
+  type AttentionOps,
+  type AttentionSegment,
   type Backend,
   type HostTensor,
   type PreparedLinear,
-  type RoutingPlan,
-  type RoutingStats,
 } from '@moe-runtime/core';
-import { causalAttention } from './attention.js';
 import { concatRows } from './tensor-concat.js';
-import { KvCache } from './kv-cache.js';
+import { defaultContextLength, modelKvCacheSpec } from './kv-cache.js';
 import type { ModelConfig } from './model-config.js';
 import { checkModelFits, estimateModelMemory, type MachineMemory, type ModelMemoryEstimate } from './model-memory.js';
 import { memoryWeightSource, type ModelWeightSource, type PlannedTensor } from './model-source.js';
 import { validateLayerWeights, validateModelWeights, validateOuterWeights, type AttentionWeights, type DecoderLayerWeights, type ModelWeights } from './model-weights.js';
 import { rmsNorm } from './rms-norm.js';
 import { applyRotary, inverseFrequencies } from './rotary.js';
-
-/** Routing of one layer for the tokens of one forward call. */
-export interface LayerRouting {
-  readonly plan: RoutingPlan;
-  readonly stats: RoutingStats;
-}
-
-/** What a forward call returns. */
-export interface ModelStep {
-  /** `[rows, V]`: logits of every new position (allLogits) or of the last one. */
-  readonly logits: Float32Array;
-  readonly rows: number;
-  /** One entry per layer. */
-  readonly routing: readonly LayerRouting[];
-}
+import { ModelSession, type SessionOptions } from './model-session.js';
+import type { BatchStep, LayerRouting, ModelStep, SequenceStep, StepEntry } from './model-step.js';
 
 /**
  * The q/k/v projection: one fused linear when q, k and v share a storage format, else one per
@@ -114,20 +107,13 @@ export interface LoadModelOptions {
   readonly onLayer?: (layer: number, of: number) => void;
 }
 
-/** A generation session: the KV cache and the number of positions consumed. */
-export class ModelSession {
-  constructor(readonly cache: KvCache) {}
-
-  /** Positions consumed so far. */
-  get position(): number {
-    return this.cache.length;
-  }
-}
-
 /** A decoder-only MoE model resident on one backend. */
 export class MoEModel {
   private readonly invFreq: Float64Array;
   private disposed = false;
+  private attentionImpl?: AttentionOps;
+  /** Grouped-query causal attention with the standard 1/sqrt(head_dim) scale (no window, no sinks in these architectures). */
+  private readonly layerSpec: AttentionLayerSpec;
 
   private constructor(
     readonly config: ModelConfig,
@@ -143,6 +129,7 @@ export class MoEModel {
     readonly plannedTensors: readonly PlannedTensor[],
   ) {
     this.invFreq = inverseFrequencies(config.headDim, config.ropeTheta);
+    this.layerSpec = { numHeads: config.numHeads, scale: 1 / Math.sqrt(config.headDim) };
   }
 
   /** Prepares every layer's weights (already in memory) on `backend`. */
@@ -193,10 +180,182 @@ export class MoEModel {
     }
   }
 
-  /** A fresh session (empty KV cache). */
-  newSession(): ModelSession {
+  /** Which implementation runs attention: the backend's own (`attend`), or core's host one (`name` 'host'). */
+  get attention(): AttentionOps {
+    this.attentionImpl ??= attentionOps(this.backend);
+    return this.attentionImpl;
+  }
+
+  /** A session's context length when `newSession` is given none: max_position_embeddings, at most 4096. */
+  get defaultContextLength(): number {
+    return defaultContextLength(this.config);
+  }
+
+  /** A fresh session: an empty KV cache allocated for its whole context length. */
+  newSession(options: SessionOptions = {}): ModelSession {
+    this.checkLive();
+    const spec = modelKvCacheSpec(this.config, options.contextLength ?? this.defaultContextLength, options.kvFormat ?? 'float32');
+    return new ModelSession(this.attention.createKvCache(spec), this);
+  }
+
+  /**
+   * A new session that starts with the first `positions` positions of `source` (its KV cache
+   * rows copied with `copyKvPrefix`, its tokens recorded), e.g. to reuse a shared prompt prefix.
+   * Options as for `newSession`; the format must be the source's.
+   */
+  async forkSession(source: ModelSession, positions = source.position, options: SessionOptions = {}): Promise<ModelSession> {
+    this.checkSession(source, 'source');
+    const session = this.newSession({ kvFormat: source.kvFormat, ...options });
+    try {
+      await this.attention.copyKvPrefix(source.cache, session.cache, positions);
+      session.recordTokens(source.tokens.subarray(0, positions));
+      return session;
+    } catch (err) {
+      session.dispose();
+      throw err;
+    }
+  }
+
+  /**
+   * Feeds `tokens` at the session's next positions; returns logits for every new position when
+   * `allLogits`, else for the last one (what generation needs). The one-entry case of {@link step}.
+   */
+  async forward(session: ModelSession, tokens: ArrayLike<number>, options: { allLogits?: boolean } = {}): Promise<ModelStep> {
+    const out = await this.step([{ session, tokens, logits: options.allLogits ? 'all' : 'last' }]);
+    return { logits: out.entries[0].logits, rows: out.entries[0].rows, routing: out.routing };
+  }
+
+  /**
+   * One forward pass over the new tokens of every entry (each sequence at its own position, with
+   * its own cache): embeddings of all rows, every projection and MoE layer over all rows at once,
+   * attention per sequence. Entries are independent: an entry's logits do not depend on the
+   * others (bit for bit with host attention on a backend whose kernels give each row the same
+   * arithmetic at any row count), nor on how its sequence was split into steps. Everything is
+   * checked before anything runs (a ContextLengthError when an entry would pass its session's
+   * context length); a step that fails leaves every session where it was.
+   */
+  async step(entries: readonly StepEntry[]): Promise<BatchStep> {
+    this.checkLive();
+    const segments = this.checkEntries(entries);
+    const rows = segments.reduce((n, s) => n + s.rows, 0);
+    const ids = new Int32Array(rows);
+    const positions = new Int32Array(rows);
+    let r = 0;
+    entries.forEach((e, i) => {
+      for (let j = 0; j < e.tokens.length; j++, r++) {
+        ids[r] = e.tokens[j];
+        positions[r] = segments[i].position + j;
+      }
+    });
+    const h = this.embed(ids);
+    const routing: LayerRouting[] = [];
+    for (let l = 0; l < this.layers.length; l++) routing.push(await this.layer(l, h, segments, positions));
+    const results = await this.logitsOf(entries, h);
+    // Only now do the sessions advance: a failure anywhere above leaves them where they were.
+    entries.forEach((e) => e.session.recordTokens(e.tokens));
+    return { entries: results, rows, routing };
+  }
+
+  private checkLive(): void {
+    if (this.disposed) throw new BackendError('this MoEModel has been disposed');
+  }
+
+  private checkSession(session: ModelSession, what: string): void {
+    if (!(session instanceof ModelSession)) throw new ShapeError(`${what}: expected a ModelSession made by MoEModel.newSession`);
+    if (session.owner !== this) {
+      const want = modelKvCacheSpec(this.config, 1, session.kvFormat);
+      if (!sameKvLayout(session.cache.spec, want)) throw new ShapeError(`${what}: its KV cache holds ${describeKvLayout(session.cache.spec)}, this model needs ${describeKvLayout(want)}`);
+      throw new ShapeError(`${what}: made by another MoEModel (its cache lives on that model's backend)`);
+    }
+    if (session.disposed) throw new ShapeError(`${what}: the session has been disposed`);
+  }
+
+  /** Checks every entry before anything runs; returns their attention segments. */
+  private checkEntries(entries: readonly StepEntry[]): AttentionSegment[] {
+    if (!Array.isArray(entries) || entries.length === 0) throw new ShapeError('step needs at least one entry');
+    const seen = new Set<ModelSession>();
+    const v = this.config.vocabSize;
+    return entries.map((e, i) => {
+      this.checkSession(e.session, `entries[${i}].session`);
+      if (seen.has(e.session)) throw new ShapeError(`entries[${i}].session appears twice in one step`);
+      seen.add(e.session);
+      const n = e.tokens.length;
+      if (n === 0) throw new ShapeError(`entries[${i}]: a step needs at least one token per entry`);
+      const position = e.session.position;
+      for (let j = 0; j < n; j++) {
+        const id = e.tokens[j];
+        if (!Number.isInteger(id) || id < 0 || id >= v) throw new ShapeError(`entries[${i}]: token id ${id} at position ${position + j} is outside the vocabulary [0, ${v})`);
+      }
+      if (position + n > e.session.contextLength) throw new ContextLengthError(e.session.contextLength, position + n, `entries[${i}] (${n} tokens at position ${position})`);
+      return { cache: e.session.cache, position, rows: n };
+    });
+  }
+
+  /** The LM head over the rows each entry asks for, in one backend call. */
+  private async logitsOf(entries: readonly StepEntry[], h: Float32Array): Promise<SequenceStep[]> {
+    const { hiddenSize: d, vocabSize: v } = this.config;
+    const picks = entries.map((e) => {
+      const n = e.tokens.length;
+      const want = e.logits ?? 'last';
+      return want === 'all' ? n : want === 'last' ? 1 : 0;
+    });
+    const total = picks.reduce((a, b) => a + b, 0);
+    const gathered = new Float32Array(total * d);
+    let first = 0;
+    let at = 0;
+    entries.forEach((e, i) => {
+      const n = e.tokens.length;
+      gathered.set(h.subarray((first + n - picks[i]) * d, (first + n) * d), at * d);
+      first += n;
+      at += picks[i];
+    });
+    const normed = rmsNorm(gathered, this.finalNorm, d, this.config.rmsNormEps) as Float32Array;
+    const logits = total > 0 ? await this.backend.linear(this.lmHead, normed, total) : new Float32Array(0);
+    first = 0;
+    at = 0;
+    return entries.map((e, i) => {
+      const out: SequenceStep = { logits: logits.subarray(at * v, (at + picks[i]) * v), rows: picks[i], firstRow: first, tokens: e.tokens.length };
+      first += e.tokens.length;
+      at += picks[i];
+      return out;
+    });
+  }
+
+  private async layer(l: number, h: Float32Array, segments: readonly AttentionSegment[], positions: Int32Array): Promise<LayerRouting> {
     const c = this.config;
-    return new ModelSession(new KvCache(c.numLayers, c.numKvHeads * c.headDim));
+    const p = this.layers[l];
+    const n = positions.length;
+    const xn = rmsNorm(h, p.inputNorm, c.hiddenSize, c.rmsNormEps, new Float32Array(h.length)) as Float32Array;
+    const { q, k, v } = this.splitQkv(await projectQkv(this.backend, p.qkv, xn, n), positions, p);
+    const attn = await this.attention.attend(l, this.layerSpec, segments, q, k, v);
+    const o = await this.backend.linear(p.o, attn, n);
+    for (let i = 0; i < h.length; i++) h[i] += o[i];
+    const xn2 = rmsNorm(h, p.postNorm, c.hiddenSize, c.rmsNormEps, new Float32Array(h.length)) as Float32Array;
+    const moe = await p.moe.forward(xn2);
+    const y = moe.output.data;
+    for (let i = 0; i < h.length; i++) h[i] += y[i];
+    return { plan: moe.plan, stats: moe.stats };
+  }
+
+  /** Splits the fused projection into q, k, v and applies q/k norms and rotary at each row's position. */
+  private splitQkv(qkv: Float32Array, positions: Int32Array, p: PreparedLayer): { q: Float32Array; k: Float32Array; v: Float32Array } {
+    const c = this.config;
+    const n = positions.length;
+    const qw = c.numHeads * c.headDim;
+    const kvw = c.numKvHeads * c.headDim;
+    const q = new Float32Array(n * qw);
+    const k = new Float32Array(n * kvw);
+    const v = new Float32Array(n * kvw);
+    for (let i = 0; i < n; i++) {
+      const row = qkv.subarray(i * (qw + 2 * kvw));
+      q.set(row.subarray(0, qw), i * qw);
+      k.set(row.subarray(qw, qw + kvw), i * kvw);
+      v.set(row.subarray(qw + kvw, qw + 2 * kvw), i * kvw);
+      this.normaliseQk(q.subarray(i * qw, (i + 1) * qw), k.subarray(i * kvw, (i + 1) * kvw), p);
+      applyRotary(q, i * qw, c.numHeads, c.headDim, positions[i], this.invFreq);
+      applyRotary(k, i * kvw, c.numKvHeads, c.headDim, positions[i], this.invFreq);
+    }
+    return { q, k, v };
   }
 
   private embed(tokens: ArrayLike<number>): Float32Array {
@@ -210,67 +369,6 @@ export class MoEModel {
       table.decodeRow(id, out.subarray(i * d, (i + 1) * d));
     }
     return out;
-  }
-
-  /**
-   * Feeds `tokens` at the session's next positions; returns logits for every new position when
-   * `allLogits`, else for the last one (what generation needs).
-   */
-  async forward(session: ModelSession, tokens: ArrayLike<number>, options: { allLogits?: boolean } = {}): Promise<ModelStep> {
-    if (this.disposed) throw new BackendError('this MoEModel has been disposed');
-    const c = this.config;
-    const n = tokens.length;
-    if (n === 0) throw new ShapeError('forward needs at least one token');
-    const kvw = c.numKvHeads * c.headDim;
-    if (session.cache.numLayers !== c.numLayers || session.cache.width !== kvw) {
-      // Another model's session: its cache rows would be read with the wrong stride.
-      throw new ShapeError(`session: its KV cache holds ${session.cache.numLayers} layers of width ${session.cache.width}, this model needs ${c.numLayers} layers of width ${kvw}`);
-    }
-    const start = session.position;
-    if (start + n > c.maxPositions) throw new ShapeError(`sequence of ${start + n} tokens exceeds max_position_embeddings (${c.maxPositions})`);
-    session.cache.reserve(start + n);
-    const h = this.embed(tokens);
-    const routing: LayerRouting[] = [];
-    for (let l = 0; l < this.layers.length; l++) routing.push(await this.layer(l, h, session.cache, start, n));
-    session.cache.length = start + n;
-    const rows = options.allLogits ? n : 1;
-    const last = h.subarray((n - rows) * c.hiddenSize);
-    const normed = rmsNorm(last, this.finalNorm, c.hiddenSize, c.rmsNormEps, new Float32Array(last.length)) as Float32Array;
-    const logits = await this.backend.linear(this.lmHead, normed, rows);
-    return { logits, rows, routing };
-  }
-
-  private async layer(l: number, h: Float32Array, cache: KvCache, start: number, n: number): Promise<LayerRouting> {
-    const c = this.config;
-    const p = this.layers[l];
-    const d = c.hiddenSize;
-    const qw = c.numHeads * c.headDim;
-    const kvw = c.numKvHeads * c.headDim;
-    const xn = rmsNorm(h, p.inputNorm, d, c.rmsNormEps, new Float32Array(h.length)) as Float32Array;
-    const qkv = await projectQkv(this.backend, p.qkv, xn, n);
-    const q = new Float32Array(n * qw);
-    const keys = cache.keys[l];
-    const values = cache.values[l];
-    for (let i = 0; i < n; i++) {
-      const row = qkv.subarray(i * (qw + 2 * kvw));
-      q.set(row.subarray(0, qw), i * qw);
-      const pos = start + i;
-      const k = keys.subarray(pos * kvw, (pos + 1) * kvw);
-      k.set(row.subarray(qw, qw + kvw));
-      values.set(row.subarray(qw + kvw, qw + 2 * kvw), pos * kvw);
-      this.normaliseQk(q.subarray(i * qw, (i + 1) * qw), k, p);
-      applyRotary(q, i * qw, c.numHeads, c.headDim, pos, this.invFreq);
-      applyRotary(keys, pos * kvw, c.numKvHeads, c.headDim, pos, this.invFreq);
-    }
-    const attn = new Float32Array(n * qw);
-    causalAttention(c, q, keys, values, start, n, attn);
-    const o = await this.backend.linear(p.o, attn, n);
-    for (let i = 0; i < h.length; i++) h[i] += o[i];
-    const xn2 = rmsNorm(h, p.postNorm, d, c.rmsNormEps, new Float32Array(h.length)) as Float32Array;
-    const moe = await p.moe.forward(xn2);
-    const y = moe.output.data;
-    for (let i = 0; i < h.length; i++) h[i] += y[i];
-    return { plan: moe.plan, stats: moe.stats };
   }
 
   private normaliseQk(q: Float32Array, k: Float32Array, p: PreparedLayer): void {

@@ -72,7 +72,7 @@ describe('sessions', () => {
     const b = await writeTinyCheckpoint(join(root, 'session-b'), { modelType: 'mixtral', seed: 28, numKvHeads: 4 });
     const ma = await MoEModel.create(a.config, a.weights, backend);
     const mb = await MoEModel.create(b.config, b.weights, backend);
-    await expect(mb.forward(ma.newSession(), PROMPT)).rejects.toThrow(/session: its KV cache holds 2 layers of width 32, this model needs 2 layers of width 64/);
+    await expect(mb.forward(ma.newSession(), PROMPT)).rejects.toThrow(/session: its KV cache holds 2 layers x 2 KV heads, keys 16 \/ values 16, float32, this model needs 2 layers x 4 KV heads, keys 16 \/ values 16, float32/);
     ma.dispose();
     mb.dispose();
   });
@@ -146,6 +146,7 @@ describe('a disposed model', () => {
     model.dispose();
     expect(() => model.dispose()).not.toThrow();
     await expect(model.forward(session, PROMPT.slice(3, 5))).rejects.toThrow(BackendError);
-    await expect(model.forward(model.newSession(), PROMPT)).rejects.toThrow(/this MoEModel has been disposed/);
+    await expect(model.step([{ session, tokens: PROMPT.slice(3, 5) }])).rejects.toThrow(/this MoEModel has been disposed/);
+    expect(() => model.newSession()).toThrow(/this MoEModel has been disposed/);
   });
 });

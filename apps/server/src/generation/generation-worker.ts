@@ -88,7 +88,8 @@ async function init(msg: GenerationInit): Promise<void> {
         id: spec.id,
         source: spec.source,
         modelType: model.config.modelType,
-        maxPositions: model.config.maxPositions,
+        // The context a session gets (generate opens sessions with the default), not the trained maximum.
+        maxPositions: model.defaultContextLength,
         hasChatTemplate: tokenizer.hasChatTemplate,
         weightBytes: weightBytes(checkpoint.weights),
         created: Math.floor(Date.now() / 1000),

@@ -91,3 +91,59 @@ export class LlamaCppModel {
     await this.disposeAll();
   }
 }
+
+/** One llama.cpp context with several sequences, evaluated together (llama.cpp's batched decoding). */
+export class LlamaCppBatch {
+  private constructor(
+    private readonly disposeAll: () => Promise<void>,
+    private readonly sequences: readonly LlamaContextSequence[],
+  ) {}
+
+  static async open(lib: NodeLlamaCpp, ggufPath: string, options: { threads: number; sequences: number; contextSize: number }): Promise<LlamaCppBatch> {
+    const llama = await lib.getLlama({ gpu: false, build: 'never', logLevel: lib.LlamaLogLevel.error });
+    const model = await llama.loadModel({ modelPath: ggufPath });
+    const context = await model.createContext({
+      sequences: options.sequences,
+      contextSize: options.contextSize,
+      threads: options.threads,
+      flashAttention: false,
+      experimentalKvCacheKeyType: 'F32',
+      experimentalKvCacheValueType: 'F32',
+    });
+    const sequences = Array.from({ length: options.sequences }, () => context.getSequence());
+    const dispose = async (): Promise<void> => {
+      await context.dispose();
+      await model.dispose();
+      await llama.dispose();
+    };
+    return new LlamaCppBatch(dispose, sequences);
+  }
+
+  /**
+   * Prefills each sequence with its prompt (untimed), then runs `steps` greedy decode steps on
+   * every sequence concurrently (node-llama-cpp batches concurrent evaluations of one context);
+   * returns the decode time in ms.
+   */
+  async timeDecode(prompts: readonly (readonly number[])[], steps: number): Promise<number> {
+    const next = await Promise.all(
+      this.sequences.map(async (s, i) => {
+        await s.clearHistory();
+        const p = prompts[i];
+        const r = await s.controlledEvaluate([...p.slice(0, -1).map(tok), [tok(p[p.length - 1]), { generateNext: { token: true } }]]);
+        return r[p.length - 1]?.next?.token ?? 0;
+      }),
+    );
+    const t0 = performance.now();
+    await Promise.all(
+      this.sequences.map(async (s, i) => {
+        let t: number = next[i];
+        for (let k = 0; k < steps; k++) t = (await s.controlledEvaluate([[tok(t), { generateNext: { token: true } }]]))[0]?.next?.token ?? 0;
+      }),
+    );
+    return performance.now() - t0;
+  }
+
+  async dispose(): Promise<void> {
+    await this.disposeAll();
+  }
+}
