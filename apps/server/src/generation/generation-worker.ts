@@ -14,7 +14,7 @@ import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { ConfigError, listBackends, listRouters, resolveBackend, type Backend } from '@moe-runtime/core';
-import { generate, loadCheckpoint, ModelTokenizer, MoEModel, weightBytes, writeTinyCheckpoint, type GeneratedChunk, type GenerationStats } from '@moe-runtime/model';
+import { generate, loadModel, peakRssBytes, storedWeightBytes, writeTinyCheckpoint, type GeneratedChunk, type GenerationStats, type ModelTokenizer, type MoEModel } from '@moe-runtime/model';
 import { loadBackendModules } from '../backend-modules.js';
 import type { FromGenerationWorker, GenerateRequest, GenerationInit, ModelInfo, ToGenerationWorker } from './generation-protocol.js';
 import type { ModelSpec } from './model-spec.js';
@@ -81,17 +81,21 @@ async function init(msg: GenerationInit): Promise<void> {
     // As TextModel.load, but every model shares the one resolved backend (and its threads).
     let loaded: LoadedModel;
     try {
-      const dir = await folderOf(spec);
-      const [checkpoint, tokenizer] = await Promise.all([loadCheckpoint(dir), ModelTokenizer.fromFolder(dir)]);
-      const model = await MoEModel.create(checkpoint.config, checkpoint.weights, backend);
+      // A GGUF file or a Hugging Face folder: loaded layer by layer after the memory check,
+      // so a model that cannot fit is refused before anything is allocated.
+      const { model, tokenizer, format } = await loadModel(await folderOf(spec), backend);
       const info: ModelInfo = {
         id: spec.id,
         source: spec.source,
+        format,
         modelType: model.config.modelType,
         // The context a session gets (generate opens sessions with the default), not the trained maximum.
         maxPositions: model.defaultContextLength,
         hasChatTemplate: tokenizer.hasChatTemplate,
-        weightBytes: weightBytes(checkpoint.weights),
+        weightBytes: storedWeightBytes(model.plannedTensors),
+        backendBytes: model.memory.backendBytes,
+        hostBytes: model.memory.hostBytes,
+        peakRssBytes: peakRssBytes(),
         created: Math.floor(Date.now() / 1000),
       };
       loaded = { model, tokenizer, info };
