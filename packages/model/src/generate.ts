@@ -4,6 +4,7 @@
  * strings are honoured without ever emitting a partial stop string.
  */
 import { ConfigError } from '@moe-runtime/core';
+import type { ForwardStepper } from './continuous-batcher.js';
 import type { MoEModel } from './moe-model.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
 import type { ModelTokenizer } from './tokenizer.js';
@@ -18,6 +19,11 @@ export interface GenerateOptions extends SamplingOptions {
   readonly stopTokenIds?: readonly number[];
   /** Aborts between tokens. */
   readonly signal?: AbortSignal;
+  /**
+   * Runs the forward passes (default: the model itself). A {@link ContinuousBatcher} over the
+   * model lets concurrent generations share their steps; results are the same.
+   */
+  readonly stepper?: ForwardStepper;
 }
 
 /** One streamed piece of text. */
@@ -81,73 +87,80 @@ export async function* generate(
   const eos = new Set([...model.config.eosTokenIds, ...(options.stopTokenIds ?? [])]);
   if (tokenizer.eosTokenId !== undefined) eos.add(tokenizer.eosTokenId);
   const sampler = new Sampler(options);
+  const stepper = options.stepper ?? model;
+  if (options.stepper && 'model' in options.stepper && options.stepper.model !== model) throw new ConfigError('stepper', 'runs another model');
   const session = model.newSession();
-  const routing: number[][] = [];
-  const t0 = performance.now();
-  let step = await model.forward(session, promptIds);
-  const prefillMs = performance.now() - t0;
-  addRouting(routing, step);
-  const generated: number[] = [];
-  let emitted = 0; // characters of the decoded text already yielded
-  let pending: number[] = [];
-  let finishReason: 'stop' | 'length' = 'length';
-  let stoppedByString = false;
-  let firstTokenMs = 0;
-  // Decode speed: the forward passes after the first token over the time from that token on
-  // (the pass whose logits sampled EOS counts too: it was computed).
-  let tDecode = 0;
-  let decodeSteps = 0;
-  while (generated.length < maxTokens) {
-    options.signal?.throwIfAborted();
-    const next = sampler.next(step.logits, (step.rows - 1) * model.config.vocabSize, model.config.vocabSize);
-    if (generated.length === 0) {
-      tDecode = performance.now();
-      firstTokenMs = tDecode - t0;
-    }
-    if (eos.has(next)) {
-      finishReason = 'stop';
-      break;
-    }
-    generated.push(next);
-    pending.push(next);
-    const text = tokenizer.decode(generated, STREAM_DECODE);
-    const stopAt = findStop(text, stops);
-    if (stopAt >= 0) {
-      if (stopAt > emitted) yield { text: text.slice(emitted, stopAt), tokenIds: pending };
-      finishReason = 'stop';
-      stoppedByString = true;
-      break;
-    }
-    // Hold back what could still become a stop string, and an incomplete UTF-8 sequence.
-    let safe = text.length - holdBack;
-    if (text.endsWith('\uFFFD')) safe = Math.min(safe, text.length - 1);
-    if (safe > emitted) {
-      yield { text: text.slice(emitted, safe), tokenIds: pending };
-      emitted = safe;
-      pending = [];
-    }
-    if (generated.length === maxTokens) break;
-    // The context window is full: the token just sampled cannot be fed back, so this is the end.
-    if (session.position >= session.contextLength) break;
-    step = await model.forward(session, [next]);
-    decodeSteps++;
+  // The session's KV cache is released however the generation ends (done, error, return()).
+  try {
+    const routing: number[][] = [];
+    const t0 = performance.now();
+    let step = await stepper.forward(session, promptIds, { signal: options.signal });
+    const prefillMs = performance.now() - t0;
     addRouting(routing, step);
+    const generated: number[] = [];
+    let emitted = 0; // characters of the decoded text already yielded
+    let pending: number[] = [];
+    let finishReason: 'stop' | 'length' = 'length';
+    let stoppedByString = false;
+    let firstTokenMs = 0;
+    // Decode speed: the forward passes after the first token over the time from that token on
+    // (the pass whose logits sampled EOS counts too: it was computed).
+    let tDecode = 0;
+    let decodeSteps = 0;
+    while (generated.length < maxTokens) {
+      options.signal?.throwIfAborted();
+      const next = sampler.next(step.logits, (step.rows - 1) * model.config.vocabSize, model.config.vocabSize);
+      if (generated.length === 0) {
+        tDecode = performance.now();
+        firstTokenMs = tDecode - t0;
+      }
+      if (eos.has(next)) {
+        finishReason = 'stop';
+        break;
+      }
+      generated.push(next);
+      pending.push(next);
+      const text = tokenizer.decode(generated, STREAM_DECODE);
+      const stopAt = findStop(text, stops);
+      if (stopAt >= 0) {
+        if (stopAt > emitted) yield { text: text.slice(emitted, stopAt), tokenIds: pending };
+        finishReason = 'stop';
+        stoppedByString = true;
+        break;
+      }
+      // Hold back what could still become a stop string, and an incomplete UTF-8 sequence.
+      let safe = text.length - holdBack;
+      if (text.endsWith('\uFFFD')) safe = Math.min(safe, text.length - 1);
+      if (safe > emitted) {
+        yield { text: text.slice(emitted, safe), tokenIds: pending };
+        emitted = safe;
+        pending = [];
+      }
+      if (generated.length === maxTokens) break;
+      // The context window is full: the token just sampled cannot be fed back, so this is the end.
+      if (session.position >= session.contextLength) break;
+      step = await stepper.forward(session, [next], { signal: options.signal });
+      decodeSteps++;
+      addRouting(routing, step);
+    }
+    if (!stoppedByString) {
+      // Flush what was held back for stop strings or an unfinished UTF-8 sequence.
+      const text = tokenizer.decode(generated, STREAM_DECODE);
+      if (text.length > emitted || pending.length) yield { text: text.slice(emitted), tokenIds: pending };
+    }
+    const decodeMs = decodeSteps > 0 ? performance.now() - tDecode : 0;
+    return {
+      promptTokens: promptIds.length,
+      completionTokens: generated.length,
+      finishReason,
+      prefillMs,
+      decodeMs,
+      prefillTokensPerSecond: promptIds.length / (prefillMs / 1000),
+      decodeTokensPerSecond: decodeSteps > 0 ? decodeSteps / (decodeMs / 1000) : 0,
+      timeToFirstTokenMs: firstTokenMs,
+      tokensPerExpert: routing,
+    };
+  } finally {
+    session.dispose();
   }
-  if (!stoppedByString) {
-    // Flush what was held back for stop strings or an unfinished UTF-8 sequence.
-    const text = tokenizer.decode(generated, STREAM_DECODE);
-    if (text.length > emitted || pending.length) yield { text: text.slice(emitted), tokenIds: pending };
-  }
-  const decodeMs = decodeSteps > 0 ? performance.now() - tDecode : 0;
-  return {
-    promptTokens: promptIds.length,
-    completionTokens: generated.length,
-    finishReason,
-    prefillMs,
-    decodeMs,
-    prefillTokensPerSecond: promptIds.length / (prefillMs / 1000),
-    decodeTokensPerSecond: decodeSteps > 0 ? decodeSteps / (decodeMs / 1000) : 0,
-    timeToFirstTokenMs: firstTokenMs,
-    tokensPerExpert: routing,
-  };
 }

@@ -108,6 +108,18 @@ export interface GenerationDone {
   readonly timeToFirstTokenMs: number;
   readonly decodeTokensPerSecond: number;
   readonly prefillTokensPerSecond: number;
+  /** The model's shared forward passes since the previous report (continuous batching). */
+  readonly batch: BatchDelta;
+}
+
+/** Work of a model's continuous batcher over some interval. */
+export interface BatchDelta {
+  /** Forward passes run. */
+  readonly steps: number;
+  /** Sum over those steps of the sequences in each. */
+  readonly sequences: number;
+  /** Rows (tokens) fed. */
+  readonly rows: number;
 }
 
 /** The generation failed (or was refused before it began: `status` 400 for a too long prompt). */
