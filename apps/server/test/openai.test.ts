@@ -172,11 +172,23 @@ describe('OpenAI-compatible endpoints', () => {
     expect(other.body.choices[0].text).toBe(localOther.text);
   });
 
-  it('concurrent generations interleave and each equals its solo run', async () => {
+  it('concurrent generations share forward passes (continuous batching) and each equals its solo run', async () => {
     const prompts = ['alpha beta', 'gamma delta epsilon', 'zeta', 'eta theta iota kappa', 'lambda mu'];
     const locals = await Promise.all(prompts.map((p) => localComplete(mix, p, { maxTokens: 16, temperature: 0 })));
+    const metrics = async () => (await fetch(`${srv.url}/metrics`)).text();
+    const before = await metrics();
     const answers = await Promise.all(prompts.map((p) => post<Completion>(completions(), { model: 'mix', prompt: p, max_tokens: 16, temperature: 0 })));
     answers.forEach((a, i) => expect(a.body.choices[0].text).toBe(locals[i].text));
+    const after = await metrics();
+    const delta = (name: string) => metricValue(after, name, { model: 'mix' }) - metricValue(before, name, { model: 'mix' });
+    const steps = delta('moe_generation_steps_total');
+    const sequences = delta('moe_generation_step_sequences_total');
+    const generated = answers.reduce((n, a) => n + a.body.usage.completion_tokens, 0);
+    expect(steps).toBeGreaterThan(0);
+    // One request at a time would take a step per prompt and per generated token after the first.
+    expect(steps).toBeLessThan(generated);
+    expect(sequences / steps).toBeGreaterThan(2);
+    expect(delta('moe_generation_step_rows_total')).toBeGreaterThanOrEqual(generated);
   });
 
   describe('refusals', () => {

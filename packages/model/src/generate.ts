@@ -5,6 +5,7 @@
  * choices of one prompt share its prefill: their sessions are forks of the prefilled one.
  */
 import { ConfigError } from '@moe-runtime/core';
+import type { ForwardStepper } from './continuous-batcher.js';
 import type { ModelSession } from './model-session.js';
 import type { ModelStep } from './model-step.js';
 import type { MoEModel } from './moe-model.js';
@@ -22,6 +23,11 @@ export interface GenerateOptions extends SamplingOptions {
   readonly stopTokenIds?: readonly number[];
   /** Aborts between tokens. */
   readonly signal?: AbortSignal;
+  /**
+   * Runs the forward passes (default: the model itself). A {@link ContinuousBatcher} over the
+   * model lets concurrent generations share their steps; results are the same.
+   */
+  readonly stepper?: ForwardStepper;
 }
 
 /** One streamed piece of text. */
@@ -75,10 +81,11 @@ function findStop(text: string, stops: readonly string[], from: number): number 
   return at;
 }
 
-function checkOptions(promptIds: readonly number[], options: GenerateOptions): void {
+function checkOptions(model: MoEModel, promptIds: readonly number[], options: GenerateOptions): void {
   const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
   if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new ConfigError('max_tokens', `expected a positive integer, got ${maxTokens}`);
   if (promptIds.length === 0) throw new ConfigError('prompt', 'expected at least one prompt token');
+  if (options.stepper && 'model' in options.stepper && options.stepper.model !== model) throw new ConfigError('stepper', 'runs another model');
 }
 
 /** The prefill a generation starts from (shared by the choices of one prompt). */
@@ -166,7 +173,7 @@ async function* decodeFrom(
       if (generated === maxTokens) break;
       // The context window is full: the token just sampled cannot be fed back, so this is the end.
       if (session.position >= session.contextLength) break;
-      step = await model.forward(session, [next]);
+      step = await (options.stepper ?? model).forward(session, [next], { signal: options.signal });
       decodeSteps++;
       addRouting(routing, step);
     }
@@ -193,10 +200,10 @@ async function* decodeFrom(
 }
 
 /** Prefills `promptIds` in `session`, disposing it if that fails. */
-async function prefillSession(model: MoEModel, session: ModelSession, promptIds: readonly number[]): Promise<Prefill> {
+async function prefillSession(model: MoEModel, session: ModelSession, promptIds: readonly number[], options: GenerateOptions): Promise<Prefill> {
   const t0 = performance.now();
   try {
-    const step = await model.forward(session, promptIds);
+    const step = await (options.stepper ?? model).forward(session, promptIds, { signal: options.signal });
     return { step, promptTokens: promptIds.length, prefillMs: performance.now() - t0, t0 };
   } catch (err) {
     session.dispose();
@@ -214,10 +221,10 @@ export async function* generate(
   promptIds: readonly number[],
   options: GenerateOptions = {},
 ): AsyncGenerator<GeneratedChunk, GenerationStats, void> {
-  checkOptions(promptIds, options);
+  checkOptions(model, promptIds, options);
   const sampler = new Sampler(options);
   const session = model.newSession();
-  const prefill = await prefillSession(model, session, promptIds);
+  const prefill = await prefillSession(model, session, promptIds, options);
   return yield* decodeFrom(model, tokenizer, session, prefill, sampler, options);
 }
 
@@ -239,11 +246,11 @@ export async function generateChoices(
   options: GenerateOptions = {},
 ): Promise<AsyncGenerator<GeneratedChunk, GenerationStats, void>[]> {
   if (!Number.isInteger(n) || n < 1 || n > MAX_CHOICES) throw new ConfigError('n', `expected an integer in [1, ${MAX_CHOICES}], got ${n}`);
-  checkOptions(promptIds, options);
+  checkOptions(model, promptIds, options);
   const base = options.seed ?? Date.now() % 2 ** 31;
   const samplers = Array.from({ length: n }, (_, i) => new Sampler({ ...options, seed: base + i }));
   const first = model.newSession();
-  const prefill = await prefillSession(model, first, promptIds);
+  const prefill = await prefillSession(model, first, promptIds, options);
   const sessions = [first];
   try {
     for (let i = 1; i < n; i++) sessions.push(await model.forkSession(first));

@@ -14,6 +14,7 @@ export * from './kv-cache.js';
 export * from './model-session.js';
 export * from './model-step.js';
 export * from './chunked-prefill.js';
+export * from './continuous-batcher.js';
 export * from './prefix-cache.js';
 export * from './attention.js';
 export * from './rotary.js';

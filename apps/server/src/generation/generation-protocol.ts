@@ -57,7 +57,16 @@ export interface ModelInfo {
   /** The model's context length (`max_position_embeddings`). */
   readonly maxPositions: number;
   readonly hasChatTemplate: boolean;
+  /** The checkpoint kind it was loaded from. */
+  readonly format: 'gguf' | 'huggingface';
+  /** Bytes of its weights as stored (in the formats the backend holds them in). */
   readonly weightBytes: number;
+  /** Bytes its backend holds for it (as the backend reports, else as stored). */
+  readonly backendBytes: number;
+  /** Bytes kept on the host (the compact embedding table, norms). */
+  readonly hostBytes: number;
+  /** The worker process's peak resident set size right after it was loaded. */
+  readonly peakRssBytes: number;
   /** Unix seconds when it was loaded (the OpenAI `created` field). */
   readonly created: number;
 }
@@ -99,6 +108,18 @@ export interface GenerationDone {
   readonly timeToFirstTokenMs: number;
   readonly decodeTokensPerSecond: number;
   readonly prefillTokensPerSecond: number;
+  /** The model's shared forward passes since the previous report (continuous batching). */
+  readonly batch: BatchDelta;
+}
+
+/** Work of a model's continuous batcher over some interval. */
+export interface BatchDelta {
+  /** Forward passes run. */
+  readonly steps: number;
+  /** Sum over those steps of the sequences in each. */
+  readonly sequences: number;
+  /** Rows (tokens) fed. */
+  readonly rows: number;
 }
 
 /** The generation failed (or was refused before it began: `status` 400 for a too long prompt). */
