@@ -8,7 +8,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError, errorMessage, type MoELayerConfig, type RouterSpec } from '@moe-runtime/core';
 import { BATCHING_MODES, DEMO_LAYER, overlayConfig, resolveConfig, type BatchingMode, type PartialServerConfig, type ServerConfig } from './config.js';
 import { demoModelSpec, modelSpecFromFlag, type ModelSpec } from './generation/model-spec.js';
-import type { LayerSpec } from './layer-spec.js';
+import type { LayerSpec } from './layers/layer-spec.js';
 
 interface CliOptions {
   config?: string;

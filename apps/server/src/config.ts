@@ -5,7 +5,7 @@
  */
 import { ConfigError, type BackendChoice, type MoELayerConfig, type RouterSpec } from '@moe-runtime/core';
 import { validateModelSpec, type ModelSpec } from './generation/model-spec.js';
-import { validateLayerSpec, type LayerSpec } from './layer-spec.js';
+import { validateLayerSpec, type LayerSpec } from './layers/layer-spec.js';
 
 /** How requests for one layer are combined into backend batches. */
 export type BatchingMode = 'auto' | 'across-requests' | 'per-request';

@@ -3,7 +3,7 @@
  * models). Everything is structured-clone JSON; text crosses one chunk per message.
  */
 import type { BackendChoice } from '@moe-runtime/core';
-import type { BackendReport } from '../worker-protocol.js';
+import type { BackendReport } from '../layers/worker-protocol.js';
 import type { ModelSpec } from './model-spec.js';
 
 /** What the worker needs to load every model. */

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { GenerationConfig, LimitsConfig } from '../config.js';
-import { HttpError } from '../http-error.js';
+import { HttpError } from '../http/http-error.js';
 import type { GenerationMetrics } from './generation-metrics.js';
 import type {
   FromGenerationWorker,

@@ -15,7 +15,7 @@ import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { ConfigError, listBackends, listRouters, resolveBackend, type Backend } from '@moe-runtime/core';
 import { generate, loadCheckpoint, ModelTokenizer, MoEModel, weightBytes, writeTinyCheckpoint, type GeneratedChunk, type GenerationStats } from '@moe-runtime/model';
-import { loadBackendModules } from '../backend-modules.js';
+import { loadBackendModules } from '../shared/backend-modules.js';
 import type { FromGenerationWorker, GenerateRequest, GenerationInit, ModelInfo, ToGenerationWorker } from './generation-protocol.js';
 import type { ModelSpec } from './model-spec.js';
 

@@ -8,11 +8,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes, randomInt } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import type { GenerationDone, GenerationParams, GenerateRequest } from '../generation/generation-protocol.js';
-import type { GenerationHandle } from '../generation/generation-service.js';
-import { chatBodySchema, chatResponseSchema, completionBodySchema, completionResponseSchema, modelsResponseSchema } from '../generation/openai-schemas.js';
+import type { GenerationDone, GenerationParams, GenerateRequest } from '../../generation/generation-protocol.js';
+import type { GenerationHandle } from '../../generation/generation-service.js';
+import { chatBodySchema, chatResponseSchema, completionBodySchema, completionResponseSchema, modelsResponseSchema } from '../../generation/openai-schemas.js';
 import { HttpError } from '../http-error.js';
-import { errorResponses } from '../schemas.js';
+import { errorResponses } from '../error-schemas.js';
 import type { ServerState } from '../server-state.js';
 
 interface SamplingBody {

@@ -8,24 +8,24 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
-import { batchesAcrossRequests } from './batch-policy.js';
-import { moduleSpecifier } from './backend-modules.js';
-import type { ServerConfig } from './config.js';
+import { batchesAcrossRequests } from '../layers/batch-policy.js';
+import { moduleSpecifier } from '../shared/backend-modules.js';
+import type { ServerConfig } from '../config.js';
 import { handleError } from './errors-handler.js';
 import { HttpError } from './http-error.js';
-import { ServerMetrics } from './metrics.js';
+import { ServerMetrics } from '../layers/layer-metrics.js';
 import { forwardRoutes } from './routes/forward.js';
 import { healthRoutes } from './routes/health.js';
 import { infoRoutes } from './routes/info.js';
 import { metricsRoutes } from './routes/metrics.js';
-import { Scheduler } from './scheduler.js';
+import { Scheduler } from '../layers/scheduler.js';
 import type { ServerState } from './server-state.js';
-import { WorkerPool } from './worker-pool.js';
-import { GenerationMetrics } from './generation/generation-metrics.js';
-import type { ModelInfo } from './generation/generation-protocol.js';
-import { GenerationService } from './generation/generation-service.js';
+import { WorkerPool } from '../layers/worker-pool.js';
+import { GenerationMetrics } from '../generation/generation-metrics.js';
+import type { ModelInfo } from '../generation/generation-protocol.js';
+import { GenerationService } from '../generation/generation-service.js';
 import { openaiRoutes } from './routes/openai.js';
-import type { ReadyMessage } from './worker-protocol.js';
+import type { ReadyMessage } from '../layers/worker-protocol.js';
 
 /** What a ready server serves: the layers' report plus the text models. */
 export interface ServerReady extends ReadyMessage {

@@ -24,7 +24,7 @@ export class BatchFailedError extends Error {
  */
 export function workerEntry(): URL {
   const here = import.meta.url;
-  return here.endsWith('.ts') ? new URL('../dist/inference-worker.js', here) : new URL('./inference-worker.js', here);
+  return here.endsWith('.ts') ? new URL('../../dist/layers/inference-worker.js', here) : new URL('./inference-worker.js', here);
 }
 
 type Pending = { resolve: (r: ForwardResult) => void; reject: (e: Error) => void };

@@ -5,7 +5,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
-import { CHAT_EXPECTED, COMPLETION_EXPECTED } from './generation/openai-schemas.js';
+import { CHAT_EXPECTED, COMPLETION_EXPECTED } from '../generation/openai-schemas.js';
 import { HttpError } from './http-error.js';
 
 interface ValidationItem {

@@ -8,7 +8,7 @@ import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { HostTensor, listBackends, listRouters, MoeError, MoELayer, resolveBackend, type Backend, type MoEWeights } from '@moe-runtime/core';
-import { loadBackendModules } from './backend-modules.js';
+import { loadBackendModules } from '../shared/backend-modules.js';
 import { loadLayerSource } from './layer-spec.js';
 import { batchRouting } from './routing-output.js';
 import type { ForwardRequest, FromWorker, LayerInfo, ToWorker, WorkerInit } from './worker-protocol.js';
