@@ -7,10 +7,10 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import { timingSafeEqual } from 'node:crypto';
 import { batchesAcrossRequests } from '../layers/batch-policy.js';
 import { moduleSpecifier } from '../shared/backend-modules.js';
 import type { ServerConfig } from '../config.js';
+import { exposureWarning, registerAccess } from './access.js';
 import { handleError } from './errors-handler.js';
 import { HttpError } from './http-error.js';
 import { ServerMetrics } from '../layers/layer-metrics.js';
@@ -50,17 +50,6 @@ export interface CreateServerOptions {
   readonly defaultMetrics?: boolean;
 }
 
-function keyMatches(header: string | undefined, key: string): boolean {
-  if (!header?.startsWith('Bearer ')) return false;
-  const given = Buffer.from(header.slice(7).trim());
-  const want = Buffer.from(key);
-  return given.length === want.length && timingSafeEqual(given, want);
-}
-
-function isProtected(url: string): boolean {
-  return url.startsWith('/v1/') || url === '/v1' || url.startsWith('/metrics');
-}
-
 async function registerDocs(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
@@ -92,14 +81,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   app.setNotFoundHandler((request, reply) => {
     handleError(new HttpError(404, 'E_NOT_FOUND', `no route ${request.method} ${request.url}; see /docs`), request, reply);
   });
-  if (config.apiKey) {
-    const key = config.apiKey;
-    app.addHook('onRequest', async (request) => {
-      if (isProtected(request.url) && !keyMatches(request.headers.authorization, key)) {
-        throw new HttpError(401, 'E_UNAUTHORIZED', request.headers.authorization ? 'invalid API key' : 'missing API key: send Authorization: Bearer <key>');
-      }
-    });
-  }
+  await registerAccess(app, config);
   // While draining, answer and hang up: a keep-alive connection left open would hold close().
   app.addHook('onSend', async (_request, reply, payload) => {
     if (state.draining) reply.header('connection', 'close');
@@ -191,6 +173,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     state,
     prepared,
     async listen() {
+      const warning = exposureWarning(config);
+      if (warning) process.stderr.write(`${warning}\n`);
       return app.listen({ host: config.host, port: config.port });
     },
     close() {
