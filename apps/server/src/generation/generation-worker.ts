@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
-import { ConfigError, type Backend } from '@moe-runtime/core';
+import { ConfigError, ContextLengthError, type Backend } from '@moe-runtime/core';
 import { generate, loadCheckpoint, ModelTokenizer, MoEModel, weightBytes, writeTinyCheckpoint, type GeneratedChunk, type GenerationStats } from '@moe-runtime/model';
 import { startBackend } from '../shared/worker-backend.js';
 import type { FromGenerationWorker, GenerateRequest, GenerationInit, ModelInfo, ToGenerationWorker } from './generation-protocol.js';
@@ -146,7 +146,11 @@ async function step(job: Active): Promise<boolean> {
       prefillTokensPerSecond: s.prefillTokensPerSecond,
     });
   } catch (err) {
-    if (!job.cancelled) fail(job.id, err instanceof ConfigError ? 400 : 500, err instanceof ConfigError ? 'E_INVALID_INPUT' : 'E_GENERATION', message(err));
+    if (!job.cancelled) {
+      // The context filling up mid-generation is the request's size, not a server fault.
+      if (err instanceof ContextLengthError) fail(job.id, 400, 'E_CONTEXT_LENGTH', message(err));
+      else fail(job.id, err instanceof ConfigError ? 400 : 500, err instanceof ConfigError ? 'E_INVALID_INPUT' : 'E_GENERATION', message(err));
+    }
   }
   return false;
 }
