@@ -8,11 +8,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes, randomInt } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import type { GenerationDone, GenerationParams, GenerateRequest } from '../generation/generation-protocol.js';
-import type { GenerationHandle } from '../generation/generation-service.js';
-import { chatBodySchema, chatResponseSchema, completionBodySchema, completionResponseSchema, modelsResponseSchema } from '../generation/openai-schemas.js';
+import type { GenerationDone, GenerationParams, GenerateRequest } from '../../generation/generation-protocol.js';
+import type { GenerationHandle } from '../../generation/generation-service.js';
+import { chatBodySchema, chatResponseSchema, completionBodySchema, completionResponseSchema, modelsResponseSchema } from '../../generation/openai-schemas.js';
 import { HttpError } from '../http-error.js';
-import { errorResponses } from '../schemas.js';
+import { openaiErrorResponses as errorResponses } from '../error-schemas.js';
+import { openaiErrorBody } from '../openai-error.js';
 import type { ServerState } from '../server-state.js';
 
 interface SamplingBody {
@@ -134,7 +135,7 @@ function stream(reply: FastifyReply, kind: Kind, gen: GenerationHandle, head: Re
     (err: unknown) => {
       // The status line is sent: report the failure in the stream (OpenAI's error shape), then end.
       const e = err instanceof HttpError ? err : new HttpError(500, 'E_GENERATION', String(err));
-      write(sse({ error: { message: e.message, type: e.statusCode === 504 ? 'timeout' : 'server_error', code: e.code } }));
+      write(sse(openaiErrorBody(e)));
       out.end();
     },
   );
