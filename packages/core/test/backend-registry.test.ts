@@ -131,3 +131,33 @@ describe('backend registry', () => {
     await expect(createRuntime({ backend: 'missing' })).rejects.toThrow(BackendUnavailableError);
   });
 });
+
+describe('disposing a registry instance', () => {
+  it('evicts it: resolve, dispose, resolve gives a fresh instance', async () => {
+    const create = vi.fn(async () => createNaiveBackend('evicting'));
+    register('evicting', 1, create);
+    const first = await resolveBackend('evicting');
+    await first.dispose();
+    const second = await resolveBackend('evicting');
+    expect(second).not.toBe(first);
+    expect(create).toHaveBeenCalledTimes(2);
+    expect(await resolveBackend('evicting')).toBe(second);
+  });
+
+  it('leaves a newer instance cached when an old one is disposed again', async () => {
+    register('twice', 1, async () => createNaiveBackend('twice'));
+    const first = await getBackend('twice');
+    await first.dispose();
+    const second = await getBackend('twice');
+    await first.dispose();
+    expect(await getBackend('twice')).toBe(second);
+  });
+
+  it('still runs the backend own dispose', async () => {
+    const backend = createNaiveBackend('own-dispose');
+    const dispose = vi.spyOn(backend, 'dispose');
+    register('own-dispose', 1, async () => backend);
+    await (await getBackend('own-dispose')).dispose();
+    expect(dispose).toHaveBeenCalledTimes(1);
+  });
+});
