@@ -5,3 +5,4 @@
  * @packageDocumentation
  */
 export * from './registry-checks.js';
+export * from './test-backend.js';
