@@ -22,6 +22,7 @@ export * from './rms-norm.js';
 export * from './reference-decoder.js';
 export * from './sampling.js';
 export * from './tokenizer.js';
+export * from './token-stream.js';
 export * from './generate.js';
 export * from './tiny-tokenizer.js';
 export * from './tiny-checkpoint.js';
