@@ -7,7 +7,7 @@ import { errorMessage } from '@moe-runtime/core';
 import { configFromArgs } from './cli-args.js';
 import type { ServerConfig } from './config.js';
 import type { ModelInfo } from './generation/generation-protocol.js';
-import { createServer } from './server.js';
+import { createServer } from './http/server.js';
 
 async function main(): Promise<void> {
   let resolved: { config: ServerConfig; printConfig: boolean };

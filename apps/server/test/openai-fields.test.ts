@@ -29,11 +29,10 @@ interface Answer {
   usage: { prompt_tokens: number; completion_tokens: number };
 }
 
-/** The message and the field of an error body (the OpenAI shape, or this server's older one). */
-function errorOf(body: unknown): { message: string; field?: string } {
-  const b = body as { error: string | { message: string; param?: string | null }; message?: string; field?: string };
-  if (typeof b.error === 'object') return { message: b.error.message, field: b.error.param ?? undefined };
-  return { message: b.message ?? '', field: b.field };
+/** The message, field and code of an OpenAI error body. */
+function errorOf(body: unknown): { message: string; field?: string; code: string | null } {
+  const e = (body as { error: { message: string; param: string | null; code: string | null } }).error;
+  return { message: e.message, field: e.param ?? undefined, code: e.code };
 }
 
 const PROMPT = 'the router picks two experts';
@@ -162,6 +161,7 @@ describe('OpenAI request fields', () => {
       const res = await post(chat(), { ...base, response_format: { type, json_schema: { name: 'x', schema: {} } } });
       expect([res.status, errorOf(res.body).field]).toEqual([400, 'response_format.type']);
       expect(errorOf(res.body).message).toMatch(new RegExp(`^response_format.type: '${type}' is not supported: this server cannot constrain sampling to JSON`));
+      expect(errorOf(res.body).code).toBe('unsupported_value');
     }
   });
 
@@ -257,6 +257,7 @@ describe('OpenAI request fields', () => {
     expect(one.body).toMatchObject({ id: 'mix', object: 'model', owned_by: 'moe-runtime' });
     const missing = await get(`${srv.url}/v1/models/nope`);
     expect(missing.status).toBe(404);
-    expect(errorOf(missing.body).message).toMatch(/unknown model 'nope'; serving: 'mix'/);
+    expect(errorOf(missing.body)).toEqual({ message: expect.stringMatching(/unknown model 'nope'; serving: 'mix'/), field: 'model', code: 'model_not_found' });
+    expect((missing.body as { error: { type: string } }).error.type).toBe('invalid_request_error');
   });
 });

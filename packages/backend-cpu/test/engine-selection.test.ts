@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { disposeAllBackends, getBackend, listBackends } from '@moe-runtime/core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { resolveDisposeResolve } from '@moe-runtime/core/testing';
 import { createCpuBackend } from '../src/index.js';
 
 const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
@@ -32,6 +33,11 @@ describe('registration and engine choice', () => {
     const backend = await createCpuBackend({ threads: 2 });
     await backend.dispose();
     await expect(backend.prepareLinear({ weight: undefined as never })).rejects.toThrow(/disposed/);
+  });
+
+  it('resolve, dispose, resolve gives a fresh backend that works (the registry evicts on dispose)', async () => {
+    const r = await resolveDisposeResolve('cpu');
+    expect([r.fresh, r.name, r.relL2 < 1e-5]).toEqual([true, 'cpu', true]);
   });
 });
 

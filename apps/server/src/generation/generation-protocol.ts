@@ -2,18 +2,13 @@
  * Messages between the main thread and the generation worker (the thread that holds the text
  * models). Everything is structured-clone JSON; text crosses one chunk per message.
  */
-import type { BackendChoice } from '@moe-runtime/core';
-import type { BackendReport } from '../worker-protocol.js';
+import type { BackendInit, BackendReport } from '../shared/worker-backend.js';
 import type { ModelSpec } from './model-spec.js';
 
 /** What the worker needs to load every model. */
-export interface GenerationInit {
+export interface GenerationInit extends BackendInit {
   readonly type: 'init';
-  readonly backend: readonly BackendChoice[];
-  readonly backendModules: readonly string[];
   readonly models: readonly ModelSpec[];
-  /** Nice value for this thread; 0: unchanged. */
-  readonly nice: number;
 }
 
 /** Sampling and length settings of one generation (already validated). */

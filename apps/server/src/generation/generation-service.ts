@@ -9,7 +9,8 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { GenerationConfig, LimitsConfig } from '../config.js';
-import { HttpError } from '../http-error.js';
+import { HttpError } from '../http/http-error.js';
+import { builtWorkerUrl, stopWorker } from '../shared/worker-thread.js';
 import type { GenerationMetrics } from './generation-metrics.js';
 import type {
   FromGenerationWorker,
@@ -31,10 +32,9 @@ export interface StreamedText {
   readonly logprobs?: readonly WireLogprob[];
 }
 
-/** The worker's entry file (from dist/ also under vitest: worker threads cannot run TypeScript on Node 20). */
+/** The worker's entry file (see builtWorkerUrl). */
 function workerEntry(): URL {
-  const here = import.meta.url;
-  return here.endsWith('.ts') ? new URL('../../dist/generation/generation-worker.js', here) : new URL('./generation-worker.js', here);
+  return builtWorkerUrl(import.meta.url, './generation-worker.js');
 }
 
 interface Deferred<T> {
@@ -311,12 +311,8 @@ export class GenerationService extends EventEmitter {
     const worker = this.worker;
     if (!worker || this.stopping) return;
     this.stopping = true;
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     // Generations still running (their callers gone) are cut: cancel, then shut down.
     for (const entry of [...this.entries.values()]) this.abandon(entry);
-    worker.postMessage({ type: 'shutdown' });
-    const timer = setTimeout(() => void worker.terminate(), graceMs);
-    await exited;
-    clearTimeout(timer);
+    await stopWorker(worker, graceMs);
   }
 }

@@ -10,12 +10,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
-import { ConfigError, listBackends, listRouters, resolveBackend, type Backend } from '@moe-runtime/core';
+import { ConfigError, ContextLengthError, type Backend } from '@moe-runtime/core';
 import { ContinuousBatcher, generateChoices, loadModel, peakRssBytes, storedWeightBytes, writeTinyCheckpoint, type GenerateOptions, type GeneratedChunk, type GenerationStats, type ModelTokenizer, type MoEModel } from '@moe-runtime/model';
-import { loadBackendModules } from '../backend-modules.js';
+import { startBackend } from '../shared/worker-backend.js';
 import { wireLogprobs } from './token-logprobs.js';
 import type { BatchDelta, FromGenerationWorker, GenerateRequest, GenerationInit, ModelInfo, ToGenerationWorker } from './generation-protocol.js';
 import type { ModelSpec } from './model-spec.js';
@@ -69,18 +67,6 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Lowers this thread's priority (see inference-worker.ts). */
-function renice(nice: number): number | string {
-  if (nice === 0) return 0;
-  if (process.platform !== 'linux') return `not set (${process.platform})`;
-  try {
-    setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), nice);
-    return nice;
-  } catch (err) {
-    return `not set (${message(err)})`;
-  }
-}
-
 async function folderOf(spec: ModelSpec): Promise<string> {
   if (spec.source === 'folder') return spec.path;
   const dir = await mkdtemp(join(tmpdir(), `moe-demo-${spec.modelType}-`));
@@ -90,12 +76,8 @@ async function folderOf(spec: ModelSpec): Promise<string> {
 }
 
 async function init(msg: GenerationInit): Promise<void> {
-  const nice = renice(msg.nice);
-  const modules = await loadBackendModules(
-    msg.backend.map((c) => (typeof c === 'string' ? c : c.name)),
-    msg.backendModules,
-  );
-  backend = await resolveBackend(msg.backend);
+  const started = await startBackend(msg);
+  backend = started.backend;
   for (const spec of msg.models) {
     // As TextModel.load, but every model shares the one resolved backend (and its threads).
     let loaded: LoadedModel;
@@ -124,12 +106,7 @@ async function init(msg: GenerationInit): Promise<void> {
     }
     models.set(spec.id, loaded);
   }
-  const routers = listRouters().map((r) => ({ name: r.name, description: r.description, needs_token_ids: r.needsTokenIds ?? false }));
-  send({
-    type: 'ready',
-    backend: { name: backend.name, engine: backend.engine, threads: backend.threads, nice, modules, registered: listBackends(), routers },
-    models: [...models.values()].map((m) => m.info),
-  });
+  send({ type: 'ready', backend: started.describe(), models: [...models.values()].map((m) => m.info) });
 }
 
 function fail(id: number, status: number, code: string, msg: string, field?: string): void {
@@ -224,7 +201,11 @@ async function run(job: Active, ids: readonly number[], n: number, options: Gene
       batch: job.model.batchDelta(),
     });
   } catch (err) {
-    if (!job.cancelled) fail(job.id, err instanceof ConfigError ? 400 : 500, err instanceof ConfigError ? 'E_INVALID_INPUT' : 'E_GENERATION', message(err));
+    if (!job.cancelled) {
+      // The context filling up mid-generation is the request's size, not a server fault.
+      if (err instanceof ContextLengthError) fail(job.id, 400, 'E_CONTEXT_LENGTH', message(err));
+      else fail(job.id, err instanceof ConfigError ? 400 : 500, err instanceof ConfigError ? 'E_INVALID_INPUT' : 'E_GENERATION', message(err));
+    }
     // The other choices stop too.
     job.cancelled = true;
   } finally {

@@ -5,7 +5,7 @@
  * the features this server does not have (tools, JSON mode, logit biases, echo, suffixes) are
  * refused with a 400 that names the field rather than silently ignored.
  */
-import { HttpError } from '../http-error.js';
+import { HttpError } from '../http/http-error.js';
 
 type Json = Record<string, unknown>;
 
@@ -36,7 +36,7 @@ export function normalizeOpenAiBody(body: unknown): void {
 }
 
 function refuse(field: string, message: string): never {
-  throw new HttpError(400, 'E_UNSUPPORTED', `${field}: ${message}`, { field });
+  throw new HttpError(400, 'E_UNSUPPORTED', `${field}: ${message}`, { field, openaiCode: 'unsupported_value' });
 }
 
 /** A message's content as one string: text parts joined with newlines; other part types refused. */

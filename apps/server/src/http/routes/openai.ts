@@ -8,14 +8,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes, randomInt } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import type { GenerationDone, GenerationParams, GenerateRequest, WireLogprob } from '../generation/generation-protocol.js';
-import type { GenerationHandle } from '../generation/generation-service.js';
-import { chatLogprobs, completionLogprobs } from '../generation/openai-logprobs.js';
-import { checkChatBody, checkCompletionBody, messageText, normalizeOpenAiBody } from '../generation/openai-request.js';
-import { chatBodySchema, chatResponseSchema, completionBodySchema, completionResponseSchema, modelObjectSchema, modelsResponseSchema } from '../generation/openai-schemas.js';
-import type { ModelInfo } from '../generation/generation-protocol.js';
+import type { GenerationDone, GenerationParams, GenerateRequest, ModelInfo, WireLogprob } from '../../generation/generation-protocol.js';
+import type { GenerationHandle } from '../../generation/generation-service.js';
+import { chatLogprobs, completionLogprobs } from '../../generation/openai-logprobs.js';
+import { checkChatBody, checkCompletionBody, messageText, normalizeOpenAiBody } from '../../generation/openai-request.js';
+import { chatBodySchema, chatResponseSchema, completionBodySchema, completionResponseSchema, modelObjectSchema, modelsResponseSchema } from '../../generation/openai-schemas.js';
 import { HttpError } from '../http-error.js';
-import { errorResponses } from '../schemas.js';
+import { openaiErrorResponses as errorResponses } from '../error-schemas.js';
+import { openaiErrorBody } from '../openai-error.js';
 import type { ServerState } from '../server-state.js';
 
 interface SamplingBody {
@@ -184,7 +184,7 @@ function stream(reply: FastifyReply, kind: Kind, gen: GenerationHandle, head: Re
     (err: unknown) => {
       // The status line is sent: report the failure in the stream (OpenAI's error shape), then end.
       const e = err instanceof HttpError ? err : new HttpError(500, 'E_GENERATION', String(err));
-      write(sse({ error: { message: e.message, type: e.statusCode === 504 ? 'timeout' : 'server_error', code: e.code } }));
+      write(sse(openaiErrorBody(e)));
       out.end();
     },
   );
