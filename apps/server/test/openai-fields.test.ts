@@ -4,6 +4,7 @@
  * response_format, tools, tool and assistant messages, content parts, nulls for optional
  * fields, harmless fields, and GET /v1/models/{id}.
  */
+import OpenAI from 'openai';
 import { TextModel, type GenerateOptions, type GeneratedChunk, type SampledToken } from '@moe-runtime/model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { get, post, startServer, type TestServer } from './helpers.js';
@@ -247,6 +248,35 @@ describe('OpenAI request fields', () => {
       const bad = await post(completions(), { ...base, ...extra });
       expect([bad.status, errorOf(bad.body).field], JSON.stringify(extra)).toEqual([400, field]);
     }
+  });
+
+  it('the official SDK gets answers for the standard parameters (n, logprobs, penalties, response_format, tools: none, models.retrieve)', async () => {
+    const client = new OpenAI({ apiKey: 'unused', baseURL: `${srv.url}/v1`, maxRetries: 0 });
+    const res = await client.chat.completions.create({
+      model: 'mix',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }],
+      max_tokens: 6,
+      temperature: 0.9,
+      seed: 5,
+      n: 2,
+      logprobs: true,
+      top_logprobs: 2,
+      frequency_penalty: 0.5,
+      presence_penalty: 0.2,
+      response_format: { type: 'text' },
+      tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} } } }],
+      tool_choice: 'none',
+      user: 'u',
+    });
+    expect(res.choices.map((c) => c.index)).toEqual([0, 1]);
+    for (const c of res.choices) expect(c.logprobs!.content!.every((t) => t.top_logprobs.length === 2)).toBe(true);
+    const want = await local(mix.chat([{ role: 'user', content: 'hi' }], { maxTokens: 6, temperature: 0.9, seed: 6, frequencyPenalty: 0.5, presencePenalty: 0.2 }));
+    expect(res.choices[1].message.content).toBe(want.text);
+    expect((await client.models.retrieve('mix')).id).toBe('mix');
+    await expect(client.models.retrieve('nope')).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    const refused = await client.chat.completions.create({ model: 'mix', messages: [{ role: 'user', content: 'hi' }], response_format: { type: 'json_object' } }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
+    expect([(refused as InstanceType<typeof OpenAI.APIError>).param, (refused as InstanceType<typeof OpenAI.APIError>).code]).toEqual(['response_format.type', 'unsupported_value']);
   });
 
   it('GET /v1/models/{id}: the model object, 404 naming an id not served', async () => {
