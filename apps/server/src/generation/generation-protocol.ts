@@ -51,6 +51,8 @@ export interface ModelInfo {
   readonly modelType: string;
   /** The model's context length (`max_position_embeddings`). */
   readonly maxPositions: number;
+  /** The longest vocabulary entry in characters (the prompt-length bound before tokenizing; see prompt-bound.ts). */
+  readonly maxTokenChars?: number;
   readonly hasChatTemplate: boolean;
   readonly weightBytes: number;
   /** Unix seconds when it was loaded (the OpenAI `created` field). */

@@ -12,6 +12,7 @@ import type { GenerationConfig, LimitsConfig } from '../config.js';
 import { HttpError } from '../http/http-error.js';
 import { builtWorkerUrl, stopWorker } from '../shared/worker-thread.js';
 import type { GenerationMetrics } from './generation-metrics.js';
+import { promptBoundError } from './prompt-bound.js';
 import type {
   FromGenerationWorker,
   GenerateRequest,
@@ -183,10 +184,14 @@ export class GenerationService extends EventEmitter {
       },
     };
     const q = this.queues.get(job.model);
-    const full = this.queueFullError(job.model);
-    if (!q || full) {
+    const info = this.models.find((m) => m.id === job.model);
+    // Refused by its characters before it waits or tokenizes (a huge prompt would hold the worker).
+    const tooLong = info && promptBoundError(job.prompt, info);
+    if (tooLong) this.metrics.requests.inc({ model: job.model, status: 'invalid' });
+    const full = tooLong ? undefined : this.queueFullError(job.model);
+    if (!q || tooLong || full) {
       entry.state = 'finished';
-      entry.rejectStarted(full ?? new HttpError(404, 'E_UNKNOWN_MODEL', `unknown model '${job.model}'`, { field: 'model' }));
+      entry.rejectStarted(tooLong || full || new HttpError(404, 'E_UNKNOWN_MODEL', `unknown model '${job.model}'`, { field: 'model' }));
       return handle;
     }
     this.entries.set(id, entry);

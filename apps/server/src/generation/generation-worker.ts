@@ -16,6 +16,7 @@ import { generate, loadCheckpoint, ModelTokenizer, MoEModel, weightBytes, writeT
 import { startBackend } from '../shared/worker-backend.js';
 import type { FromGenerationWorker, GenerateRequest, GenerationInit, ModelInfo, ToGenerationWorker } from './generation-protocol.js';
 import type { ModelSpec } from './model-spec.js';
+import { longestTokenCharsOf } from './prompt-bound.js';
 
 const port = parentPort;
 if (!port) throw new Error('generation-worker.js must run as a worker thread');
@@ -64,7 +65,7 @@ async function init(msg: GenerationInit): Promise<void> {
     let loaded: LoadedModel;
     try {
       const dir = await folderOf(spec);
-      const [checkpoint, tokenizer] = await Promise.all([loadCheckpoint(dir), ModelTokenizer.fromFolder(dir)]);
+      const [checkpoint, tokenizer, maxTokenChars] = await Promise.all([loadCheckpoint(dir), ModelTokenizer.fromFolder(dir), longestTokenCharsOf(dir)]);
       const model = await MoEModel.create(checkpoint.config, checkpoint.weights, backend);
       const info: ModelInfo = {
         id: spec.id,
@@ -72,6 +73,7 @@ async function init(msg: GenerationInit): Promise<void> {
         modelType: model.config.modelType,
         // The context a session gets (generate opens sessions with the default), not the trained maximum.
         maxPositions: model.defaultContextLength,
+        maxTokenChars,
         hasChatTemplate: tokenizer.hasChatTemplate,
         weightBytes: weightBytes(checkpoint.weights),
         created: Math.floor(Date.now() / 1000),

@@ -36,7 +36,7 @@ export function forwardRoutes(app: FastifyInstance, state: ServerState): void {
       }
       if (!state.ready || !state.scheduler) throw new HttpError(503, 'E_NOT_READY', 'layers are still being prepared', { headers: { 'retry-after': '1' } });
       const d = layer.config.hiddenSize;
-      const input = decodeForwardBody(request.body, d, state.config.limits.maxTokensPerRequest, layer.needsTokenIds, layer.router);
+      const input = decodeForwardBody(request.body, d, state.config.limits.maxTokensPerRequest, layer.needsTokenIds, layer.router, state.config.limits.maxAbsInput);
       // A caller that hangs up while its request waits frees its place (nothing is computed).
       const gone = new AbortController();
       reply.raw.once('close', () => {
