@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { GenerationConfig, LimitsConfig } from '../config.js';
-import { HttpError } from '../http/http-error.js';
+import { clip, HttpError } from '../http/http-error.js';
 import { builtWorkerUrl, stopWorker } from '../shared/worker-thread.js';
 import type { GenerationMetrics } from './generation-metrics.js';
 import { promptBoundError } from './prompt-bound.js';
@@ -66,6 +66,8 @@ interface Entry {
   state: 'queued' | 'running' | 'finished';
   timer?: NodeJS.Timeout;
   readonly buffered: string[];
+  /** Generated tokens counted in the metrics so far (from chunks). */
+  countedTokens: number;
   sink?: (text: string) => void;
   resolveStarted(s: GenerationStarted): void;
   rejectStarted(e: Error): void;
@@ -170,6 +172,7 @@ export class GenerationService extends EventEmitter {
       enqueuedAt: performance.now(),
       state: 'queued',
       buffered: [],
+      countedTokens: 0,
       resolveStarted: started.resolve,
       rejectStarted: started.reject,
       resolveDone: done.resolve,
@@ -191,7 +194,7 @@ export class GenerationService extends EventEmitter {
     const full = tooLong ? undefined : this.queueFullError(job.model);
     if (!q || tooLong || full) {
       entry.state = 'finished';
-      entry.rejectStarted(tooLong || full || new HttpError(404, 'E_UNKNOWN_MODEL', `unknown model '${job.model}'`, { field: 'model' }));
+      entry.rejectStarted(tooLong || full || new HttpError(404, 'E_UNKNOWN_MODEL', `unknown model '${clip(job.model)}'`, { field: 'model' }));
       return handle;
     }
     this.entries.set(id, entry);
@@ -227,12 +230,16 @@ export class GenerationService extends EventEmitter {
         entry.resolveStarted(msg);
         break;
       case 'chunk':
+        // Counted as they are made: a generation cut by a timeout or a hang-up made its tokens too.
+        this.metrics.generatedTokens.inc({ model }, msg.tokens);
+        entry.countedTokens += msg.tokens;
         if (entry.sink) entry.sink(msg.text);
         else entry.buffered.push(msg.text);
         break;
       case 'done': {
         const queueMs = entry.startedAt! - entry.enqueuedAt;
-        this.metrics.generatedTokens.inc({ model }, msg.completionTokens);
+        // Tokens no chunk carried (held back by a stop sequence) count at the end.
+        if (msg.completionTokens > entry.countedTokens) this.metrics.generatedTokens.inc({ model }, msg.completionTokens - entry.countedTokens);
         this.metrics.observeDone(model, msg, queueMs);
         const q = this.queues.get(model)!;
         const seconds = (performance.now() - entry.startedAt!) / 1000;

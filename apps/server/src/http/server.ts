@@ -11,9 +11,11 @@ import { batchesAcrossRequests } from '../layers/batch-policy.js';
 import { moduleSpecifier } from '../shared/backend-modules.js';
 import type { ServerConfig } from '../config.js';
 import { exposureWarning, registerAccess } from './access.js';
+import { registerBodyPolicy } from './body-policy.js';
 import { Drain } from './drain.js';
+import { JsonParseWorker, registerJsonParser } from './json-body.js';
 import { handleError } from './errors-handler.js';
-import { HttpError } from './http-error.js';
+import { clip, HttpError } from './http-error.js';
 import { ServerMetrics } from '../layers/layer-metrics.js';
 import { forwardRoutes } from './routes/forward.js';
 import { healthRoutes } from './routes/health.js';
@@ -86,8 +88,11 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) => {
-    handleError(new HttpError(404, 'E_NOT_FOUND', `no route ${request.method} ${request.url}; see /docs`), request, reply);
+    handleError(new HttpError(404, 'E_NOT_FOUND', `no route ${request.method} ${clip(request.url)}; see /docs`), request, reply);
   });
+  registerBodyPolicy(app);
+  const jsonWorker = new JsonParseWorker();
+  registerJsonParser(app, jsonWorker, config.limits.maxAbsInput, () => metrics.bodiesParsedInWorker.inc());
   const drain = new Drain();
   drain.register(app);
   await registerAccess(app, config);
@@ -197,7 +202,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
         if (cut) app.log.warn(`drain deadline (${config.limits.drainTimeoutMs} ms) passed: cut ${cut} unfinished request(s)`);
         lastCut = cut;
         await prepared.catch(() => undefined);
-        await Promise.all([pool?.stop(), state.generation?.stop()]);
+        await Promise.all([pool?.stop(), state.generation?.stop(), jsonWorker.stop()]);
       })();
       return closing;
     },

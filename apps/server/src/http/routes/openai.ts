@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import type { GenerationDone, GenerationParams, GenerateRequest } from '../../generation/generation-protocol.js';
 import type { GenerationHandle } from '../../generation/generation-service.js';
 import { chatBodySchema, chatResponseSchema, completionBodySchema, completionResponseSchema, modelsResponseSchema } from '../../generation/openai-schemas.js';
-import { HttpError } from '../http-error.js';
+import { clip, HttpError } from '../http-error.js';
 import { openaiErrorResponses as errorResponses } from '../error-schemas.js';
 import { openaiErrorBody } from '../openai-error.js';
 import type { ServerState } from '../server-state.js';
@@ -49,7 +49,7 @@ function checkModel(state: ServerState, id: string): void {
   if (!service || !state.config.models.some((m) => m.id === id)) {
     state.generationMetrics?.requests.inc({ model: '(unknown)', status: 'invalid' });
     const served = state.config.models.map((m) => `'${m.id}'`).join(', ') || 'none (start the server with --model DIR or --demo-model)';
-    throw new HttpError(404, 'E_UNKNOWN_MODEL', `model: unknown model '${id}'; serving: ${served}`, { field: 'model' });
+    throw new HttpError(404, 'E_UNKNOWN_MODEL', `model: unknown model '${clip(id)}'; serving: ${served}`, { field: 'model' });
   }
   if (!service.ready) throw new HttpError(503, 'E_NOT_READY', `model '${id}' is not loaded yet (the generation worker is starting)`, { headers: { 'retry-after': '1' } });
 }
