@@ -120,7 +120,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   backendModules: [],
   layers: [DEMO_LAYER],
   models: [],
-  generation: { maxConcurrent: 4, maxCompletionTokens: 2048, defaultMaxTokens: 128 },
+  generation: { maxConcurrent: 16, maxCompletionTokens: 2048, defaultMaxTokens: 128 },
   workers: 1,
   workerNice: 5,
   batching: { mode: 'auto', windowMs: 2, maxBatchTokens: 256 },

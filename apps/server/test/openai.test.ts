@@ -170,11 +170,23 @@ describe('OpenAI-compatible endpoints', () => {
     expect(other.body.choices[0].text).toBe(localOther.text);
   });
 
-  it('concurrent generations interleave and each equals its solo run', async () => {
+  it('concurrent generations share forward passes (continuous batching) and each equals its solo run', async () => {
     const prompts = ['alpha beta', 'gamma delta epsilon', 'zeta', 'eta theta iota kappa', 'lambda mu'];
     const locals = await Promise.all(prompts.map((p) => localComplete(mix, p, { maxTokens: 16, temperature: 0 })));
+    const metrics = async () => (await fetch(`${srv.url}/metrics`)).text();
+    const before = await metrics();
     const answers = await Promise.all(prompts.map((p) => post<Completion>(completions(), { model: 'mix', prompt: p, max_tokens: 16, temperature: 0 })));
     answers.forEach((a, i) => expect(a.body.choices[0].text).toBe(locals[i].text));
+    const after = await metrics();
+    const delta = (name: string) => metricValue(after, name, { model: 'mix' }) - metricValue(before, name, { model: 'mix' });
+    const steps = delta('moe_generation_steps_total');
+    const sequences = delta('moe_generation_step_sequences_total');
+    const generated = answers.reduce((n, a) => n + a.body.usage.completion_tokens, 0);
+    expect(steps).toBeGreaterThan(0);
+    // One request at a time would take a step per prompt and per generated token after the first.
+    expect(steps).toBeLessThan(generated);
+    expect(sequences / steps).toBeGreaterThan(2);
+    expect(delta('moe_generation_step_rows_total')).toBeGreaterThanOrEqual(generated);
   });
 
   describe('refusals', () => {
@@ -182,11 +194,11 @@ describe('OpenAI-compatible endpoints', () => {
       const cases: [Record<string, unknown>, string, RegExp][] = [
         [{ temperature: -1 }, 'temperature', /^temperature: must be >= 0; expected a number from 0 to 2$/],
         [{ top_p: 0 }, 'top_p', /^top_p: must be > 0/],
-        [{ n: 2 }, 'n', /^n: must be <= 1; expected 1 \(one choice per request is supported\)$/],
+        [{ n: 17 }, 'n', /^n: must be <= 16; expected an integer from 1 to 16$/],
         [{ stop: [1] }, 'stop', /^stop: /],
         [{ max_tokens: 0 }, 'max_tokens', /^max_tokens: must be >= 1/],
         [{ prompt: ['a', 'b'] }, 'prompt', /^prompt: must be string/],
-        [{ logprobs: 3 }, 'logprobs', /^logprobs: unknown field in the body; expected only model, prompt/],
+        [{ frobnicate: 3 }, 'frobnicate', /^frobnicate: unknown field in the body; expected only model, prompt/],
       ];
       for (const [extra, field, message] of cases) {
         const res = await post<ErrorBody>(completions(), { model: 'mix', prompt: 'x', ...extra });

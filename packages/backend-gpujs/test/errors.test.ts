@@ -13,6 +13,7 @@ import {
   compareOutputs,
   referenceExperts,
 } from '@moe-runtime/core';
+import { resolveDisposeResolve } from '@moe-runtime/core/testing';
 import { chooseMode, createGpuJsBackend, probeMode, type GpuJsBackend } from '../src/index.js';
 import { TypedKernel } from '../src/typed-kernel.js';
 import type { GpuJsExperts, GpuJsLinear } from '../src/prepared.js';
@@ -80,6 +81,11 @@ describe('gpujs options', () => {
     expect(b.engine).toBe('gpu.js cpu (JavaScript)');
     await b.dispose();
     await expect(getBackend({ name: 'gpujs', options: { mode: 'nope' } })).rejects.toThrow(ConfigError);
+  });
+
+  it('resolve, dispose, resolve gives a fresh backend that works (the registry evicts on dispose)', async () => {
+    const r = await resolveDisposeResolve({ name: 'gpujs', options: { mode: 'cpu' } });
+    expect([r.fresh, r.name, r.relL2 < 1e-5]).toEqual([true, 'gpujs', true]);
   });
 });
 

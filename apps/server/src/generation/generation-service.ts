@@ -21,7 +21,17 @@ import type {
   GenerationReady,
   GenerationStarted,
   ModelInfo,
+  WireLogprob,
 } from './generation-protocol.js';
+
+/** A piece of one choice's text, as the route receives it. */
+export interface StreamedText {
+  /** Which of the request's choices. */
+  readonly choice: number;
+  readonly text: string;
+  /** One per token, when log-probabilities were asked for. */
+  readonly logprobs?: readonly WireLogprob[];
+}
 
 /** The worker's entry file (see builtWorkerUrl). */
 function workerEntry(): URL {
@@ -53,7 +63,7 @@ export interface GenerationHandle {
   /** Resolves with the statistics when it finished; rejects with an HttpError (500, 504, 499). */
   readonly done: Promise<GenerationDone>;
   /** Receives each text chunk (chunks that came before are replayed). */
-  onChunk(sink: (text: string) => void): void;
+  onChunk(sink: (chunk: StreamedText) => void): void;
 }
 
 type Job = Omit<GenerateRequest, 'type' | 'id'>;
@@ -65,10 +75,10 @@ interface Entry {
   startedAt?: number;
   state: 'queued' | 'running' | 'finished';
   timer?: NodeJS.Timeout;
-  readonly buffered: string[];
+  readonly buffered: StreamedText[];
   /** Generated tokens counted in the metrics so far (from chunks). */
   countedTokens: number;
-  sink?: (text: string) => void;
+  sink?: (chunk: StreamedText) => void;
   resolveStarted(s: GenerationStarted): void;
   rejectStarted(e: Error): void;
   resolveDone(d: GenerationDone): void;
@@ -229,13 +239,15 @@ export class GenerationService extends EventEmitter {
         this.metrics.promptTokens.inc({ model }, msg.promptTokens);
         entry.resolveStarted(msg);
         break;
-      case 'chunk':
+      case 'chunk': {
         // Counted as they are made: a generation cut by a timeout or a hang-up made its tokens too.
         this.metrics.generatedTokens.inc({ model }, msg.tokens);
         entry.countedTokens += msg.tokens;
-        if (entry.sink) entry.sink(msg.text);
-        else entry.buffered.push(msg.text);
+        const chunk: StreamedText = { choice: msg.choice, text: msg.text, ...(msg.logprobs ? { logprobs: msg.logprobs } : {}) };
+        if (entry.sink) entry.sink(chunk);
+        else entry.buffered.push(chunk);
         break;
+      }
       case 'done': {
         const queueMs = entry.startedAt! - entry.enqueuedAt;
         // Tokens no chunk carried (held back by a stop sequence) count at the end.

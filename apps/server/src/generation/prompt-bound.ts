@@ -1,43 +1,37 @@
 /**
  * A prompt too long for the context is refused by its length in characters before anything
  * tokenizes it: no token of a model's vocabulary covers more characters than its longest
- * vocabulary entry, so a prompt of more than `context * longest` characters cannot fit. The
+ * token has bytes, so a prompt of more than `context * longest` characters cannot fit. The
  * check runs on the main thread in O(1) per message, so a 10 MB prompt never reaches the
  * generation worker (where tokenizing it would hold every running stream).
  *
- * The bound is an upper one: byte-level entries (`Ġ` + bytes) are at least as long as the text
- * they decode to, and special tokens count by their written form. Prompts under it are still
- * checked exactly after tokenizing.
+ * The bound is an upper one: a token's bytes are at least as many as the UTF-16 units of the
+ * text it decodes to, and special tokens count by their written form. Prompts under it are
+ * still checked exactly after tokenizing.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { HttpError } from '../http/http-error.js';
 import type { GenerateRequest, ModelInfo } from './generation-protocol.js';
 
-function entryLength(entry: unknown): number {
-  if (typeof entry === 'string') return entry.length;
-  if (Array.isArray(entry) && typeof entry[0] === 'string') return entry[0].length;
-  return 0;
+/** What the bound needs of a tokenizer (ModelTokenizer). */
+export interface TokenBytesSource {
+  tokenBytes(id: number): Uint8Array;
 }
 
 /**
- * The longest vocabulary entry (BPE or WordPiece `vocab` object, Unigram `[piece, score]` list)
- * and added token of a `tokenizer.json`, in UTF-16 units; undefined when the file has neither.
+ * The longest token of a vocabulary in bytes (special tokens by their text): no token covers
+ * more UTF-16 units of the prompt than that, since every unit takes at least one UTF-8 byte.
+ * Ids the tokenizer does not know are skipped.
  */
-export function longestTokenChars(tokenizerJson: unknown): number | undefined {
-  const json = tokenizerJson as { model?: { vocab?: unknown }; added_tokens?: { content?: unknown }[] };
-  const vocab = json?.model?.vocab;
+export function longestTokenBytes(tokenizer: TokenBytesSource, vocabSize: number): number | undefined {
   let longest = 0;
-  if (Array.isArray(vocab)) for (const e of vocab) longest = Math.max(longest, entryLength(e));
-  else if (vocab && typeof vocab === 'object') for (const k of Object.keys(vocab)) longest = Math.max(longest, k.length);
-  else return undefined;
-  for (const t of json.added_tokens ?? []) longest = Math.max(longest, entryLength(t.content));
+  for (let id = 0; id < vocabSize; id++) {
+    try {
+      longest = Math.max(longest, tokenizer.tokenBytes(id).length);
+    } catch {
+      // An id past the tokenizer's vocabulary (the embedding is padded): no text maps to it.
+    }
+  }
   return longest > 0 ? longest : undefined;
-}
-
-/** `longestTokenChars` of a model folder's `tokenizer.json`. */
-export async function longestTokenCharsOf(dir: string): Promise<number | undefined> {
-  return longestTokenChars(JSON.parse(await readFile(join(dir, 'tokenizer.json'), 'utf8')));
 }
 
 /** Characters of the text a prompt is made of (the chat template only adds to it). */
