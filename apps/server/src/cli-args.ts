@@ -48,6 +48,7 @@ interface CliOptions {
   demoModel?: string | boolean;
   maxCompletionTokens?: number;
   maxConcurrentGenerations?: number;
+  prefixCacheBytes?: number;
 }
 
 function int(name: string): (v: string) => number {
@@ -118,6 +119,7 @@ export function buildProgram(): Command {
     .option('--demo-model [type]', 'also serve a tiny seeded random checkpoint generated at start (mixtral, qwen2_moe, qwen3_moe, olmoe; default mixtral): try the endpoints without a download')
     .option('--max-completion-tokens <n>', 'cap of max_tokens per generation request (default 2048)', int('--max-completion-tokens'))
     .option('--max-concurrent-generations <n>', 'generations per model batched together (continuous batching: one forward pass a step for all of them); more wait in the queue (default 16)', int('--max-concurrent-generations'))
+    .option('--prefix-cache-bytes <bytes>', 'KV cache bytes per model kept of earlier prompts for prefix reuse (a shared system prompt or chat history is not prefilled again); 0 disables (default 64 MiB)', int('--prefix-cache-bytes'))
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .option('--print-config', 'print the resolved config and exit');
 }
@@ -197,7 +199,7 @@ export function configFromArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     backendModules: o.backendModule?.map((m) => (m.startsWith('.') ? resolve(m) : m)),
     layers: layerFromFlags(o, file),
     models,
-    generation: { maxCompletionTokens: o.maxCompletionTokens, maxConcurrent: o.maxConcurrentGenerations },
+    generation: { maxCompletionTokens: o.maxCompletionTokens, maxConcurrent: o.maxConcurrentGenerations, prefixCacheBytes: o.prefixCacheBytes },
     router,
     workers: o.workers,
     workerNice: o.workerNice,

@@ -59,6 +59,12 @@ export interface GenerationConfig {
   readonly maxCompletionTokens: number;
   /** `max_tokens` when the request gives none (clipped to the model's remaining context). */
   readonly defaultMaxTokens: number;
+  /**
+   * Bytes of KV cache each model may keep of earlier prompts (least recently used dropped first),
+   * so a prompt that starts the same way (a system prompt, a chat's earlier turns) reuses those
+   * positions instead of prefilling them again. 0 turns prefix reuse off.
+   */
+  readonly prefixCacheBytes: number;
 }
 
 /** The whole server configuration. */
@@ -120,7 +126,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   backendModules: [],
   layers: [DEMO_LAYER],
   models: [],
-  generation: { maxConcurrent: 16, maxCompletionTokens: 2048, defaultMaxTokens: 128 },
+  generation: { maxConcurrent: 16, maxCompletionTokens: 2048, defaultMaxTokens: 128, prefixCacheBytes: 64 * 1024 * 1024 },
   workers: 1,
   workerNice: 5,
   batching: { mode: 'auto', windowMs: 2, maxBatchTokens: 256 },
@@ -222,13 +228,14 @@ function mergeLimits(l: unknown): LimitsConfig {
 
 function mergeGeneration(g: unknown): GenerationConfig {
   if (g === undefined) return DEFAULT_CONFIG.generation;
-  if (!isObject(g)) throw new ConfigError('generation', 'expected { maxConcurrent, maxCompletionTokens, defaultMaxTokens }');
-  checkKeys('generation', g, ['maxConcurrent', 'maxCompletionTokens', 'defaultMaxTokens']);
+  if (!isObject(g)) throw new ConfigError('generation', 'expected { maxConcurrent, maxCompletionTokens, defaultMaxTokens, prefixCacheBytes }');
+  checkKeys('generation', g, ['maxConcurrent', 'maxCompletionTokens', 'defaultMaxTokens', 'prefixCacheBytes']);
   const merged = { ...DEFAULT_CONFIG.generation, ...g };
   if (g.defaultMaxTokens === undefined) merged.defaultMaxTokens = Math.min(DEFAULT_CONFIG.generation.defaultMaxTokens, merged.maxCompletionTokens as number);
   intIn('generation.maxConcurrent', merged.maxConcurrent, 1, 256);
   intIn('generation.maxCompletionTokens', merged.maxCompletionTokens, 1, 1 << 20);
   intIn('generation.defaultMaxTokens', merged.defaultMaxTokens, 1, merged.maxCompletionTokens);
+  intIn('generation.prefixCacheBytes', merged.prefixCacheBytes, 0, Number.MAX_SAFE_INTEGER);
   return merged;
 }
 

@@ -92,13 +92,13 @@ describe('command line', () => {
 
 describe('text models in the config', () => {
   it('--model DIR (id = folder name), --model name=DIR, --demo-model, generation flags', () => {
-    const { config } = configFromArgs(['--model', '/models/OLMoE-1B-7B', '--model', 'chat=/models/qwen', '--demo-model', 'qwen3_moe', '--max-completion-tokens', '512', '--max-concurrent-generations', '2']);
+    const { config } = configFromArgs(['--model', '/models/OLMoE-1B-7B', '--model', 'chat=/models/qwen', '--demo-model', 'qwen3_moe', '--max-completion-tokens', '512', '--max-concurrent-generations', '2', '--prefix-cache-bytes', '0']);
     expect(config.models).toEqual([
       { id: 'OLMoE-1B-7B', source: 'folder', path: '/models/OLMoE-1B-7B' },
       { id: 'chat', source: 'folder', path: '/models/qwen' },
       { id: 'tiny-qwen3-moe', source: 'demo', modelType: 'qwen3_moe', seed: 1 },
     ]);
-    expect(config.generation).toEqual({ maxConcurrent: 2, maxCompletionTokens: 512, defaultMaxTokens: 128 });
+    expect(config.generation).toEqual({ maxConcurrent: 2, maxCompletionTokens: 512, defaultMaxTokens: 128, prefixCacheBytes: 0 });
     // With models and no layers asked for, no demo layer is served.
     expect(config.layers).toEqual([]);
     expect(configFromArgs(['--demo-model']).config.models).toEqual([{ id: 'tiny-mixtral', source: 'demo', modelType: 'mixtral', seed: 1 }]);
@@ -109,6 +109,8 @@ describe('text models in the config', () => {
     expect(configError(() => resolveConfig({ models: [{ id: 'a', source: 'folder', path: '/x' }, { id: 'a', source: 'folder', path: '/y' }] })).field).toBe('models');
     expect(configError(() => resolveConfig({ models: [{ id: 'a', source: 'http' } as never] })).field).toBe('models[0].source');
     expect(configError(() => resolveConfig({ generation: { maxConcurrent: 0 } })).field).toBe('generation.maxConcurrent');
+    expect(configError(() => resolveConfig({ generation: { prefixCacheBytes: -1 } })).field).toBe('generation.prefixCacheBytes');
+    expect(resolveConfig({}).generation.prefixCacheBytes).toBe(64 * 1024 * 1024);
     expect(configError(() => resolveConfig({ generation: { defaultMaxTokens: 100, maxCompletionTokens: 50 } })).field).toBe('generation.defaultMaxTokens');
     expect(resolveConfig({ generation: { maxCompletionTokens: 50 } }).generation.defaultMaxTokens).toBe(50);
   });

@@ -28,6 +28,20 @@ export interface GenerateOptions extends SamplingOptions {
    * model lets concurrent generations share their steps; results are the same.
    */
   readonly stepper?: ForwardStepper;
+  /**
+   * Starts from this session instead of a new one: it already holds the first
+   * `session.position` tokens of the prompt (a reused prefix, e.g. from a {@link PrefixCache}),
+   * so only the rest of the prompt is fed. At least one prompt token must remain to be fed (its
+   * logits sample the first token). The generation owns the session from then on and disposes it
+   * when it ends. Results are those of a fresh session.
+   */
+  readonly session?: ModelSession;
+  /**
+   * Called once the whole prompt is in the session, before the first token is sampled (and
+   * before `generateChoices` forks it): the moment to retain the prompt's KV cache for reuse.
+   * The session must not be stepped or disposed by the hook.
+   */
+  readonly onPrefill?: (session: ModelSession) => void | Promise<void>;
 }
 
 /** One streamed piece of text. */
@@ -43,6 +57,8 @@ export interface GeneratedChunk {
 /** What a finished generation reports. */
 export interface GenerationStats {
   readonly promptTokens: number;
+  /** Prompt tokens the starting session already held (not prefilled again). */
+  readonly reusedPromptTokens: number;
   readonly completionTokens: number;
   readonly finishReason: 'stop' | 'length';
   readonly prefillMs: number;
@@ -86,12 +102,36 @@ function checkOptions(model: MoEModel, promptIds: readonly number[], options: Ge
   if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new ConfigError('max_tokens', `expected a positive integer, got ${maxTokens}`);
   if (promptIds.length === 0) throw new ConfigError('prompt', 'expected at least one prompt token');
   if (options.stepper && 'model' in options.stepper && options.stepper.model !== model) throw new ConfigError('stepper', 'runs another model');
+  if (options.session) checkStartSession(options.session, promptIds);
+}
+
+/** {@link checkOptions} (and `extra`), disposing a given starting session when they fail: the generation owns it. */
+function checkOwning(model: MoEModel, promptIds: readonly number[], options: GenerateOptions, extra?: () => void): void {
+  try {
+    extra?.();
+    checkOptions(model, promptIds, options);
+  } catch (err) {
+    options.session?.dispose();
+    throw err;
+  }
+}
+
+/** A starting session must hold a proper prefix of the prompt. */
+function checkStartSession(session: ModelSession, promptIds: readonly number[]): void {
+  const held = session.position;
+  if (held >= promptIds.length) throw new ConfigError('session', `holds ${held} positions; expected fewer than the prompt's ${promptIds.length} tokens`);
+  const tokens = session.tokens;
+  for (let i = 0; i < held; i++) {
+    if (tokens[i] !== promptIds[i]) throw new ConfigError('session', `token ${i} is ${tokens[i]}, the prompt's is ${promptIds[i]}; expected a session holding a prefix of the prompt`);
+  }
 }
 
 /** The prefill a generation starts from (shared by the choices of one prompt). */
 interface Prefill {
   readonly step: ModelStep;
   readonly promptTokens: number;
+  /** Of them, the ones the starting session already held. */
+  readonly reusedTokens: number;
   readonly prefillMs: number;
   /** When the prefill began (performance.now()). */
   readonly t0: number;
@@ -185,11 +225,13 @@ async function* decodeFrom(
     const decodeMs = decodeSteps > 0 ? performance.now() - tDecode : 0;
     return {
       promptTokens: prefill.promptTokens,
+      reusedPromptTokens: prefill.reusedTokens,
       completionTokens: generated,
       finishReason,
       prefillMs: prefill.prefillMs,
       decodeMs,
-      prefillTokensPerSecond: prefill.promptTokens / (prefill.prefillMs / 1000),
+      // Of the tokens this prefill computed (a reused prefix was not).
+      prefillTokensPerSecond: (prefill.promptTokens - prefill.reusedTokens) / (prefill.prefillMs / 1000),
       decodeTokensPerSecond: decodeSteps > 0 ? decodeSteps / (decodeMs / 1000) : 0,
       timeToFirstTokenMs: firstTokenMs,
       tokensPerExpert: routing,
@@ -199,12 +241,18 @@ async function* decodeFrom(
   }
 }
 
-/** Prefills `promptIds` in `session`, disposing it if that fails. */
+/**
+ * Prefills what `session` does not hold yet of `promptIds` and runs the `onPrefill` hook,
+ * disposing the session if either fails.
+ */
 async function prefillSession(model: MoEModel, session: ModelSession, promptIds: readonly number[], options: GenerateOptions): Promise<Prefill> {
   const t0 = performance.now();
+  const reusedTokens = session.position;
   try {
-    const step = await (options.stepper ?? model).forward(session, promptIds, { signal: options.signal });
-    return { step, promptTokens: promptIds.length, prefillMs: performance.now() - t0, t0 };
+    const step = await (options.stepper ?? model).forward(session, promptIds.slice(reusedTokens), { signal: options.signal });
+    const prefillMs = performance.now() - t0;
+    await options.onPrefill?.(session);
+    return { step, promptTokens: promptIds.length, reusedTokens, prefillMs, t0 };
   } catch (err) {
     session.dispose();
     throw err;
@@ -221,9 +269,9 @@ export async function* generate(
   promptIds: readonly number[],
   options: GenerateOptions = {},
 ): AsyncGenerator<GeneratedChunk, GenerationStats, void> {
-  checkOptions(model, promptIds, options);
+  checkOwning(model, promptIds, options);
   const sampler = new Sampler(options);
-  const session = model.newSession();
+  const session = options.session ?? model.newSession();
   const prefill = await prefillSession(model, session, promptIds, options);
   return yield* decodeFrom(model, tokenizer, session, prefill, sampler, options);
 }
@@ -245,11 +293,12 @@ export async function generateChoices(
   n: number,
   options: GenerateOptions = {},
 ): Promise<AsyncGenerator<GeneratedChunk, GenerationStats, void>[]> {
-  if (!Number.isInteger(n) || n < 1 || n > MAX_CHOICES) throw new ConfigError('n', `expected an integer in [1, ${MAX_CHOICES}], got ${n}`);
-  checkOptions(model, promptIds, options);
+  checkOwning(model, promptIds, options, () => {
+    if (!Number.isInteger(n) || n < 1 || n > MAX_CHOICES) throw new ConfigError('n', `expected an integer in [1, ${MAX_CHOICES}], got ${n}`);
+  });
   const base = options.seed ?? Date.now() % 2 ** 31;
   const samplers = Array.from({ length: n }, (_, i) => new Sampler({ ...options, seed: base + i }));
-  const first = model.newSession();
+  const first = options.session ?? model.newSession();
   const prefill = await prefillSession(model, first, promptIds, options);
   const sessions = [first];
   try {

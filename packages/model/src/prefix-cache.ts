@@ -1,7 +1,9 @@
 /**
  * Prefix reuse: KV caches of earlier sequences kept by their tokens, so a new prompt that starts
  * the same way (a system prompt, a chat's history) copies those positions instead of computing
- * them again. A small LRU under a byte budget; the longest usable match wins.
+ * them again. A small LRU under a byte budget; the longest usable match wins. Lookups and
+ * retains run one at a time (a server calls them from concurrent generations): a retained
+ * prefix is never dropped while another call copies from it.
  */
 import { ConfigError, kvCacheBytes } from '@moe-runtime/core';
 import type { ModelSession, SessionOptions } from './model-session.js';
@@ -49,6 +51,8 @@ export class PrefixCache {
   private reused = 0;
   private readonly maxBytes: number;
   private readonly minTokens: number;
+  /** The end of the last queued call: each call runs after the one before settles. */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly model: MoEModel,
@@ -74,7 +78,17 @@ export class PrefixCache {
    * (at most `tokens.length - 1` positions, so the last token is fed and gives logits). Feed
    * `tokens.subarray(reusedTokens)` to it next.
    */
-  async startSession(tokens: ArrayLike<number>, options: SessionOptions = {}): Promise<{ session: ModelSession; reusedTokens: number }> {
+  startSession(tokens: ArrayLike<number>, options: SessionOptions = {}): Promise<{ session: ModelSession; reusedTokens: number }> {
+    return this.serial(() => this.lookup(tokens, options));
+  }
+
+  private serial<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(f, f);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async lookup(tokens: ArrayLike<number>, options: SessionOptions): Promise<{ session: ModelSession; reusedTokens: number }> {
     this.lookups++;
     const format = options.kvFormat ?? 'float32';
     let best: Entry | undefined;
@@ -98,7 +112,11 @@ export class PrefixCache {
    * already covered by a retained prefix that extends it. Prefixes the new one extends are dropped,
    * then the least recently used ones until it fits.
    */
-  async retain(session: ModelSession, positions = session.position): Promise<boolean> {
+  retain(session: ModelSession, positions = session.position): Promise<boolean> {
+    return this.serial(() => this.keep(session, positions));
+  }
+
+  private async keep(session: ModelSession, positions: number): Promise<boolean> {
     if (positions < this.minTokens || positions > session.position) return false;
     const tokens = session.tokens.subarray(0, positions);
     const sameFormat = this.entries.filter((e) => e.session.kvFormat === session.kvFormat);

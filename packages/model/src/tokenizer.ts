@@ -50,7 +50,8 @@ export class ModelTokenizer {
   private constructor(
     private readonly tokenizer: Tokenizer,
     private readonly config: Json,
-    private readonly pieces: PieceKind = 'text',
+    private readonly pieces: PieceKind,
+    private readonly source: Json,
   ) {
     const chat = config.chat_template;
     if (typeof chat === 'string') this.template = new Template(chat);
@@ -71,7 +72,15 @@ export class ModelTokenizer {
 
   /** Builds a tokenizer from parsed `tokenizer.json` and `tokenizer_config.json`. */
   static fromJson(tokenizerJson: Json, tokenizerConfig: Json = {}): ModelTokenizer {
-    return new ModelTokenizer(new Tokenizer(tokenizerJson, tokenizerConfig), tokenizerConfig, pieceKind(tokenizerJson));
+    return new ModelTokenizer(new Tokenizer(tokenizerJson, tokenizerConfig), tokenizerConfig, pieceKind(tokenizerJson), tokenizerJson);
+  }
+
+  /**
+   * What {@link fromJson} was given: structured-clone data, so another thread can build the same
+   * tokenizer (a server tokenizes prompts off the thread that runs the model).
+   */
+  toJson(): { readonly tokenizer: Record<string, unknown>; readonly config: Record<string, unknown> } {
+    return { tokenizer: this.source, config: this.config };
   }
 
   /** Token ids of `text` (with the tokenizer's special tokens, e.g. BOS, when configured). */

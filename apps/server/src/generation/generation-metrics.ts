@@ -17,6 +17,9 @@ export class GenerationMetrics {
   readonly batchSteps: Counter<'model'>;
   readonly batchSequences: Counter<'model'>;
   readonly batchRows: Counter<'model'>;
+  readonly prefixHits: Counter<'model'>;
+  readonly prefixReusedTokens: Counter<'model'>;
+  readonly prefixCacheBytes: Gauge<'model'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -47,6 +50,10 @@ export class GenerationMetrics {
     this.batchSteps = new Counter({ name: 'moe_generation_steps_total', help: 'Forward passes of the continuous batcher, per model', labelNames: ['model'], registers });
     this.batchSequences = new Counter({ name: 'moe_generation_step_sequences_total', help: 'Sequences summed over forward passes (divide by moe_generation_steps_total for the mean batch)', labelNames: ['model'], registers });
     this.batchRows = new Counter({ name: 'moe_generation_step_rows_total', help: 'Tokens fed by forward passes (decode tokens and prompt chunks), per model', labelNames: ['model'], registers });
+    // Prefix reuse: reused_tokens_total / moe_prompt_tokens_total is the share of prompts not prefilled.
+    this.prefixHits = new Counter({ name: 'moe_prefix_cache_hits_total', help: 'Finished generations whose prompt started from a retained KV cache prefix, per model', labelNames: ['model'], registers });
+    this.prefixReusedTokens = new Counter({ name: 'moe_prefix_cache_reused_tokens_total', help: 'Prompt tokens taken from the prefix cache instead of prefilled, per model', labelNames: ['model'], registers });
+    this.prefixCacheBytes = new Gauge({ name: 'moe_prefix_cache_bytes', help: 'KV cache bytes the prefix cache holds, per model', labelNames: ['model'], registers });
   }
 
   /** Declares a model so its series exist (at 0) before traffic. */
@@ -54,7 +61,8 @@ export class GenerationMetrics {
     this.promptTokens.inc({ model }, 0);
     this.generatedTokens.inc({ model }, 0);
     this.queueDepth.set({ model }, 0);
-    for (const c of [this.batchSteps, this.batchSequences, this.batchRows]) c.inc({ model }, 0);
+    for (const c of [this.batchSteps, this.batchSequences, this.batchRows, this.prefixHits, this.prefixReusedTokens]) c.inc({ model }, 0);
+    this.prefixCacheBytes.set({ model }, 0);
   }
 
   /** A generation finished. */
@@ -64,5 +72,10 @@ export class GenerationMetrics {
     this.batchSteps.inc({ model }, done.batch.steps);
     this.batchSequences.inc({ model }, done.batch.sequences);
     this.batchRows.inc({ model }, done.batch.rows);
+    if (done.reusedPromptTokens > 0) {
+      this.prefixHits.inc({ model });
+      this.prefixReusedTokens.inc({ model }, done.reusedPromptTokens);
+    }
+    this.prefixCacheBytes.set({ model }, done.prefixCacheBytes);
   }
 }

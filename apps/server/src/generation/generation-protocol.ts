@@ -9,6 +9,8 @@ import type { ModelSpec } from './model-spec.js';
 export interface GenerationInit extends BackendInit {
   readonly type: 'init';
   readonly models: readonly ModelSpec[];
+  /** KV cache bytes each model keeps of earlier prompts for prefix reuse (0: none). */
+  readonly prefixCacheBytes: number;
 }
 
 /** Sampling and length settings of one generation (already validated). */
@@ -140,6 +142,10 @@ export interface GenerationDone {
   readonly prefillTokensPerSecond: number;
   /** The model's shared forward passes since the previous report (continuous batching). */
   readonly batch: BatchDelta;
+  /** Prompt tokens taken from the model's prefix cache instead of prefilled (0: a miss or none). */
+  readonly reusedPromptTokens: number;
+  /** Bytes the model's prefix cache holds now. */
+  readonly prefixCacheBytes: number;
 }
 
 /** Work of a model's continuous batcher over some interval. */

@@ -4,7 +4,11 @@
  * has one `ContinuousBatcher`, and every running generation of that model feeds its next token
  * (or its next prompt chunk) into the same forward pass, so the experts several sequences route
  * to are read once for all of them. Generations join and leave between steps; a new prompt is
- * fed in chunks beside the running decodes. Between steps the worker yields to the message
+ * fed in chunks beside the running decodes. Each model keeps the KV caches of earlier prompts in
+ * a `PrefixCache` (within `prefixCacheBytes`): a prompt that starts like one already prefilled
+ * (a chat's system prompt, a conversation's earlier turns) starts from a fork of it and
+ * prefills only the rest. Prompts are tokenized on a thread per model (PromptTokenizer), so a
+ * long one never holds the running streams. Between steps the worker yields to the message
  * port, so a cancel (client gone, deadline) takes effect within one step.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -12,12 +16,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { ConfigError, ContextLengthError, type Backend } from '@moe-runtime/core';
-import { ContinuousBatcher, generateChoices, loadModel, peakRssBytes, storedWeightBytes, writeTinyCheckpoint, type GenerateOptions, type GeneratedChunk, type GenerationStats, type ModelTokenizer, type MoEModel } from '@moe-runtime/model';
+import { ContinuousBatcher, generateChoices, PrefixCache, loadModel, peakRssBytes, storedWeightBytes, writeTinyCheckpoint, type GenerateOptions, type GeneratedChunk, type GenerationStats, type ModelTokenizer, type MoEModel } from '@moe-runtime/model';
 import { startBackend } from '../shared/worker-backend.js';
 import { wireLogprobs } from './token-logprobs.js';
 import type { BatchDelta, FromGenerationWorker, GenerateRequest, GenerationInit, ModelInfo, ToGenerationWorker } from './generation-protocol.js';
 import type { ModelSpec } from './model-spec.js';
 import { longestTokenBytes } from './prompt-bound.js';
+import { PromptTokenizer } from './prompt-tokenizer.js';
 
 const port = parentPort;
 if (!port) throw new Error('generation-worker.js must run as a worker thread');
@@ -29,6 +34,10 @@ interface LoadedModel {
   readonly info: ModelInfo;
   /** Shares the forward passes of this model's running generations. */
   readonly batcher: ContinuousBatcher;
+  /** Earlier prompts' KV caches for prefix reuse (absent when `prefixCacheBytes` is 0). */
+  readonly prefixes?: PrefixCache;
+  /** Tokenizes this model's prompts off this thread. */
+  readonly prompts: PromptTokenizer;
   /** The batcher's work since the last report (and resets the mark). */
   batchDelta(): BatchDelta;
 }
@@ -58,7 +67,14 @@ interface Active {
   cancelled: boolean;
 }
 const active = new Map<number, Active>();
+/** Generations whose prompt is being tokenized (a cancel removes its id: the ids are dropped). */
+const tokenizing = new Set<number>();
 let shuttingDown = false;
+
+/** Nothing runs or waits for its prompt: shutdown may proceed. */
+function idle(): boolean {
+  return active.size === 0 && tokenizing.size === 0;
+}
 
 function send(msg: FromGenerationWorker): void {
   port!.postMessage(msg);
@@ -103,7 +119,8 @@ async function init(msg: GenerationInit): Promise<void> {
         created: Math.floor(Date.now() / 1000),
       };
       const batcher = new ContinuousBatcher(model);
-      loaded = { model, tokenizer, info, batcher, batchDelta: batchDeltas(batcher) };
+      const prefixes = msg.prefixCacheBytes > 0 ? new PrefixCache(model, { maxBytes: msg.prefixCacheBytes }) : undefined;
+      loaded = { model, tokenizer, info, batcher, prefixes, prompts: new PromptTokenizer(tokenizer, spec.id), batchDelta: batchDeltas(batcher) };
     } catch (err) {
       throw new Error(`model '${spec.id}': ${message(err)}`);
     }
@@ -116,22 +133,28 @@ function fail(id: number, status: number, code: string, msg: string, field?: str
   send({ type: 'failed', id, status, code, message: msg, field });
 }
 
-/** Tokenizes the prompt, checks it fits the context, and adds the generation to the loop. */
+/** Sends the prompt to the model's tokenizer thread; `begin` continues when its ids are back. */
 function start(msg: GenerateRequest): void {
   const entry = models.get(msg.model);
   if (!entry) return fail(msg.id, 404, 'E_UNKNOWN_MODEL', `unknown model '${msg.model}'`, 'model');
-  const { tokenizer, info, batcher } = entry;
   const field = msg.prompt.kind === 'text' ? 'prompt' : 'messages';
-  let ids: number[];
-  try {
-    ids =
-      msg.prompt.kind === 'text'
-        ? tokenizer.encode(msg.prompt.text)
-        : // As TextModel.chat: the template writes BOS where the model wants it.
-          tokenizer.encode(tokenizer.applyChatTemplate(msg.prompt.messages), false);
-  } catch (err) {
-    return fail(msg.id, 400, 'E_INVALID_INPUT', `${field}: ${message(err)}`, field);
-  }
+  tokenizing.add(msg.id);
+  entry.prompts.encode(msg.prompt).then(
+    (ids) => {
+      if (tokenizing.delete(msg.id)) begin(msg, entry, ids);
+      if (shuttingDown && idle()) void shutdown();
+    },
+    (err: unknown) => {
+      if (tokenizing.delete(msg.id)) fail(msg.id, 400, 'E_INVALID_INPUT', `${field}: ${message(err)}`, field);
+      if (shuttingDown && idle()) void shutdown();
+    },
+  );
+}
+
+/** Checks the prompt's ids fit the context and adds the generation to the loop. */
+function begin(msg: GenerateRequest, entry: LoadedModel, ids: number[]): void {
+  const { info, batcher } = entry;
+  const field = msg.prompt.kind === 'text' ? 'prompt' : 'messages';
   if (ids.length === 0) return fail(msg.id, 400, 'E_INVALID_INPUT', `${field}: encodes to no tokens; expected a non-empty prompt`, field);
   const room = info.maxPositions - ids.length;
   const p = msg.params;
@@ -179,6 +202,18 @@ async function streamChoice(job: Active, gen: AsyncGenerator<GeneratedChunk, Gen
 }
 
 /**
+ * The options with prefix reuse: the generation starts from the longest retained prefix of its
+ * prompt (a fork, so the retained copy stays for others) and retains its own prompt once it is
+ * prefilled, so the next request that shares it, while this one still runs or later, skips it.
+ */
+async function withPrefix(entry: LoadedModel, ids: readonly number[], options: GenerateOptions): Promise<GenerateOptions> {
+  const prefixes = entry.prefixes;
+  if (!prefixes) return options;
+  const { session } = await prefixes.startSession(ids);
+  return { ...options, session, onPrefill: async (s) => void (await prefixes.retain(s)) };
+}
+
+/**
  * Prefills the prompt once, forks a session per choice (generateChoices) and streams every
  * choice to the main thread until all end, one fails or the job is cancelled. The choices ride
  * the model's batcher like any other generations.
@@ -186,7 +221,7 @@ async function streamChoice(job: Active, gen: AsyncGenerator<GeneratedChunk, Gen
 async function run(job: Active, ids: readonly number[], n: number, options: GenerateOptions): Promise<void> {
   const { model, tokenizer } = job.model;
   try {
-    job.gens = await generateChoices(model, tokenizer, ids, n, options);
+    job.gens = await generateChoices(model, tokenizer, ids, n, await withPrefix(job.model, ids, options));
     const stats = await Promise.all(job.gens.map((g, i) => streamChoice(job, g, i)));
     if (job.cancelled || stats.some((st) => st === undefined)) return;
     const done = stats as GenerationStats[];
@@ -202,6 +237,8 @@ async function run(job: Active, ids: readonly number[], n: number, options: Gene
       decodeTokensPerSecond: s.decodeTokensPerSecond,
       prefillTokensPerSecond: s.prefillTokensPerSecond,
       batch: job.model.batchDelta(),
+      reusedPromptTokens: s.reusedPromptTokens,
+      prefixCacheBytes: job.model.prefixes?.stats.bytes ?? 0,
     });
   } catch (err) {
     if (!job.cancelled) {
@@ -215,7 +252,7 @@ async function run(job: Active, ids: readonly number[], n: number, options: Gene
     active.delete(job.id);
     // A cancelled generation's generators are closed, which releases their sessions.
     if (job.cancelled) await Promise.all(job.gens.map((g) => g.return(undefined as unknown as GenerationStats).catch(() => undefined)));
-    if (shuttingDown && active.size === 0) await shutdown();
+    if (shuttingDown && idle()) await shutdown();
   }
 }
 
@@ -223,7 +260,11 @@ let shutDown = false;
 async function shutdown(): Promise<void> {
   if (shutDown) return;
   shutDown = true;
-  for (const { model } of models.values()) model.dispose();
+  for (const { model, prefixes, prompts } of models.values()) {
+    await prompts.close();
+    prefixes?.clear();
+    model.dispose();
+  }
   models.clear();
   await backend?.dispose();
   await Promise.all(tempDirs.map((d) => rm(d, { recursive: true, force: true })));
@@ -239,6 +280,7 @@ port.on('message', (msg: ToGenerationWorker) => {
       start(msg);
       break;
     case 'cancel': {
+      tokenizing.delete(msg.id);
       const job = active.get(msg.id);
       if (job) {
         job.cancelled = true;
@@ -249,7 +291,7 @@ port.on('message', (msg: ToGenerationWorker) => {
     case 'shutdown':
       // The main thread drains (or cancels) generations before it asks; finish what runs.
       shuttingDown = true;
-      if (active.size === 0) void shutdown();
+      if (idle()) void shutdown();
       break;
   }
 });

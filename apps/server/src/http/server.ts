@@ -144,7 +144,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   if (config.models.length) {
     state.generationMetrics = new GenerationMetrics(metrics.registry);
     state.generation = new GenerationService(
-      { type: 'init', backend: config.backend, backendModules: config.backendModules.map((m) => moduleSpecifier(m)), models: config.models, nice: config.workerNice },
+      { type: 'init', backend: config.backend, backendModules: config.backendModules.map((m) => moduleSpecifier(m)), models: config.models, nice: config.workerNice, prefixCacheBytes: config.generation.prefixCacheBytes },
       config.generation,
       config.limits,
       state.generationMetrics,
