@@ -13,7 +13,9 @@
 import {
   checkRoutingPlan,
   BackendError,
+  combineRows,
   errorMessage,
+  gatherExpertRows,
   HostTensor,
   ShapeError,
   type Backend,
@@ -23,11 +25,11 @@ import {
   type PreparedExperts,
   type PreparedLinear,
   type RoutingPlan,
+  validateExpertGroup,
+  validateLinearWeights,
 } from '@moe-runtime/core';
 import { Tensor } from 'onnxruntime-node';
 import { buildExpertGraph, chunkExperts, expertInputName, expertOutputName } from './expert-graph.js';
-import { checkExpertGroup, checkLinearWeights } from './group-checks.js';
-import { combineExpertRows, gatherExpertRows } from './host-routing.js';
 import { buildLinearGraph, LINEAR_INPUT, LINEAR_OUTPUT } from './linear-graph.js';
 import { resolveOnnxOptions, type OnnxBackendOptions, type ResolvedOnnxOptions } from './options.js';
 import { OnnxPreparedExperts, OnnxPreparedLinear, type ExpertSession, type Releasable } from './prepared.js';
@@ -86,7 +88,7 @@ export class OnnxBackend implements Backend {
 
   async prepareLinear(weights: LinearWeights): Promise<PreparedLinear> {
     this.alive();
-    checkLinearWeights(weights);
+    validateLinearWeights(weights);
     const [out, inF] = weights.weight.shape;
     const session = await createSession(`a linear layer [${out}, ${inF}]`, buildLinearGraph(weights), this.options);
     return this.track(new OnnxPreparedLinear(this, inF, out, session, this.forget));
@@ -110,7 +112,7 @@ export class OnnxBackend implements Backend {
 
   async prepareExperts(group: ExpertGroup): Promise<PreparedExperts> {
     this.alive();
-    checkExpertGroup(group);
+    validateExpertGroup(group);
     const chunks = chunkExperts(group, this.options.maxGraphBytes);
     const layout = this.options.expertGraph === 'grouped' ? chunks : chunks.flat().map((e) => [e]);
     const sessions: ExpertSession[] = [];
@@ -150,7 +152,7 @@ export class OnnxBackend implements Backend {
       for (const e of ids) {
         const n = plan.tokensPerExpert[e];
         rows += n;
-        feeds[expertInputName(e)] = new Tensor('float32', gatherExpertRows(plan, e, x, d), [n, d]);
+        feeds[expertInputName(e)] = new Tensor('float32', gatherExpertRows(x, d, plan, e), [n, d]);
       }
       // A session whose experts got no rows has nothing to compute (per-expert layout, or a
       // group split over several graphs).
@@ -158,7 +160,7 @@ export class OnnxBackend implements Backend {
       const result = await runSession(`${ids.length} expert(s)`, session, feeds);
       for (const e of ids) outputs[e] = float32Output(`expert ${e} output`, result[expertOutputName(e)], plan.tokensPerExpert[e] * d);
     }
-    return combineExpertRows(plan, outputs, d);
+    return combineRows(plan, d, outputs);
   }
 
   /** Releases every session this backend still holds, and resolves once they are released. */

@@ -20,18 +20,21 @@ import {
   type PreparedExperts,
   type PreparedLinear,
   type RoutingPlan,
+  combineRows,
+  gatherRows,
+  maxExpertRows,
+  validateExpertGroup,
+  validateLinearWeights,
 } from '@moe-runtime/core';
 import { assertActiveEngine, claimEngine, heldEngine, releaseEngine } from './engine-lock.js';
 import { startBestEngine, type StartedEngine } from './engine-loader.js';
 import type { TfjsEngine } from './engine-name.js';
 import { expertForward, expertTensorList, project, type ExpertTensors } from './expert-ffn.js';
-import { combineRows, gatherRows, maxExpertRows } from './grouped-rows.js';
 import { toInOut } from './layout.js';
 import { estimateActivationBytes, estimateExpertBytes, estimateLinearBytes, wasmHeap } from './memory-budget.js';
 import { parseTfjsOptions, WASM_HEAP_LIMIT_BYTES, type TfjsBackendOptions } from './options.js';
 import { TfjsExperts, TfjsLinear } from './prepared.js';
 import { tf, type Tensor, type Tensor2D } from './tf.js';
-import { validateExpertGroup, validateLinear } from './validate-weights.js';
 
 /** Reads a tensor's float32 data and disposes it, on success and on failure. */
 async function readAndDispose(t: Tensor): Promise<Float32Array> {
@@ -88,7 +91,7 @@ export class TfjsBackend implements Backend {
 
   async prepareLinear(weights: LinearWeights): Promise<PreparedLinear> {
     this.ensureUsable();
-    validateLinear(weights);
+    validateLinearWeights(weights);
     const [out, inp] = weights.weight.shape;
     const bytes = estimateLinearBytes(weights);
     this.reserve(`a linear layer [${out}, ${inp}]`, bytes);
@@ -152,7 +155,7 @@ export class TfjsBackend implements Backend {
     if (this.tfjsEngine === 'wasm') {
       wasmHeap.check(`a forward pass over ${rows} routed rows`, estimateActivationBytes(rows, maxExpertRows(plan), d, h.ffnSize), this.heapLimit);
     }
-    const grouped = gatherRows(x, plan, d);
+    const grouped = gatherRows(x, d, plan);
     try {
       const out = tf.tidy(() => {
         const parts: Tensor2D[] = [];
@@ -165,7 +168,7 @@ export class TfjsBackend implements Backend {
         }
         return parts.length === 1 ? parts[0] : tf.concat(parts, 0);
       });
-      return combineRows(await readAndDispose(out), plan, d);
+      return combineRows(plan, d, await readAndDispose(out));
     } catch (err) {
       throw this.wrap('runExperts', err);
     }

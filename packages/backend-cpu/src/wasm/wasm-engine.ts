@@ -8,9 +8,8 @@
  * its own rows, batch 2 every expert's down GEMM, then the weighted combine sums each token's
  * rows in the plan's per-token order. Experts with no rows cost nothing.
  */
-import { BackendError, type RoutingPlan } from '@moe-runtime/core';
+import { BackendError, combineRows, type RoutingPlan } from '@moe-runtime/core';
 import type { Engine, EngineResource, ExpertGroupData, LinearData } from '../engine.js';
-import { combineRows } from '../plan-rows.js';
 import { DESC_BYTES, Epilogue, writeDesc } from './descriptors.js';
 import { compileKernels, FLAVOR_ENGINE, instantiateKernels, type KernelFlavor } from './kernel-module.js';
 import { MemoryArena } from './memory-arena.js';
@@ -221,7 +220,7 @@ export class WasmEngine implements Engine {
     this.pool.run(s, active.length, KC, parallel);
     this.pool.run(table2, active.length, KC, parallel);
     const out = this.arena.f32().subarray(y >> 2, (y >> 2) + rows * dPad);
-    return combineRows(out, dPad, d, plan);
+    return combineRows(plan, d, out, { stride: dPad });
   }
 
   async dispose(): Promise<void> {
