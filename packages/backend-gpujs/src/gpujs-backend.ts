@@ -10,6 +10,7 @@
 import {
   checkRoutingPlan,
   combineRows,
+  ExpertWorkCounter,
   BackendError,
   ShapeError,
   type Backend,
@@ -87,6 +88,8 @@ export class GpuJsBackend implements Backend {
   private readonly kernels = new Map<string, TypedKernel>();
   private readonly queue = new SerialQueue();
   private disposed = false;
+  /** Test hook: the expert kernels `runExperts` launched (see core's ExpertWorkCounter). */
+  readonly expertWork = new ExpertWorkCounter();
   /** Handles not yet disposed: dispose() frees their device buffers / textures before the device. */
   private readonly live = new Set<GpuJsLinear | GpuJsExperts>();
   private readonly forget = (releaseBuffers: () => void, h: GpuJsLinear | GpuJsExperts): void => {
@@ -320,6 +323,7 @@ export class GpuJsBackend implements Backend {
       const end = plan.expertOffsets[j + 1];
       for (let r0 = plan.expertOffsets[j]; r0 < end; r0 += block) {
         const n = Math.min(block, end - r0);
+        this.expertWork.record(j, n);
         const lanes = lanesFor(n);
         const groups = laneGroups(n, lanes);
         const xl = gatherLanes(x, d, r0, n, lanes, plan.rowToken);

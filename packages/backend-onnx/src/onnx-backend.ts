@@ -14,6 +14,7 @@ import {
   checkRoutingPlan,
   BackendError,
   combineRows,
+  ExpertWorkCounter,
   errorMessage,
   gatherExpertRows,
   HostTensor,
@@ -31,9 +32,14 @@ import {
 import { Tensor } from 'onnxruntime-node';
 import { buildExpertGraph, chunkExperts, expertInputName, expertOutputName } from './expert-graph.js';
 import { buildLinearGraph, LINEAR_INPUT, LINEAR_OUTPUT } from './linear-graph.js';
-import { resolveOnnxOptions, type OnnxBackendOptions, type ResolvedOnnxOptions } from './options.js';
+import { AUTO_GROUPED_MAX_EXPERTS, resolveOnnxOptions, type ExpertGraphLayout, type OnnxBackendOptions, type ResolvedOnnxOptions } from './options.js';
 import { OnnxPreparedExperts, OnnxPreparedLinear, type ExpertSession, type Releasable } from './prepared.js';
 import { checkProviders, createSession, float32Output, ORT_VERSION, runSession } from './sessions.js';
+
+/** Whether a group of `numExperts` experts runs as grouped graphs under `layout`. */
+function groupedLayout(layout: ExpertGraphLayout, numExperts: number): boolean {
+  return layout === 'grouped' || (layout === 'auto' && numExperts <= AUTO_GROUPED_MAX_EXPERTS);
+}
 
 /** A Backend on onnxruntime-node. Create it with {@link OnnxBackend.create}. */
 export class OnnxBackend implements Backend {
@@ -44,6 +50,8 @@ export class OnnxBackend implements Backend {
   readonly options: ResolvedOnnxOptions;
   private readonly live = new Set<Releasable>();
   private disposed = false;
+  /** Test hook: the expert subgraphs `runExperts` ran (see core's ExpertWorkCounter). */
+  readonly expertWork = new ExpertWorkCounter();
 
   private constructor(options: ResolvedOnnxOptions) {
     this.options = options;
@@ -114,7 +122,7 @@ export class OnnxBackend implements Backend {
     this.alive();
     validateExpertGroup(group);
     const chunks = chunkExperts(group, this.options.maxGraphBytes);
-    const layout = this.options.expertGraph === 'grouped' ? chunks : chunks.flat().map((e) => [e]);
+    const layout = groupedLayout(this.options.expertGraph, group.experts.length) ? chunks : chunks.flat().map((e) => [e]);
     const sessions: ExpertSession[] = [];
     try {
       for (const experts of layout) {
@@ -157,6 +165,8 @@ export class OnnxBackend implements Backend {
       // A session whose experts got no rows has nothing to compute (per-expert layout, or a
       // group split over several graphs).
       if (rows === 0 && sessions.length > 1) continue;
+      // Every expert of the graph runs, those with 0 rows too.
+      for (const e of ids) this.expertWork.record(e, plan.tokensPerExpert[e]);
       const result = await runSession(`${ids.length} expert(s)`, session, feeds);
       for (const e of ids) outputs[e] = float32Output(`expert ${e} output`, result[expertOutputName(e)], plan.tokensPerExpert[e] * d);
     }

@@ -21,6 +21,7 @@ import {
   type PreparedLinear,
   type RoutingPlan,
   combineRows,
+  ExpertWorkCounter,
   gatherRows,
   maxExpertRows,
   validateExpertGroup,
@@ -61,6 +62,8 @@ export class TfjsBackend implements Backend {
   private readonly heapLimit: number;
   private readonly live = new Set<TfjsLinear | TfjsExperts>();
   private disposed = false;
+  /** Test hook: the expert FFNs `runExperts` dispatched (see core's ExpertWorkCounter). */
+  readonly expertWork = new ExpertWorkCounter();
 
   private constructor(started: StartedEngine, heapLimit: number) {
     this.tfjsEngine = started.engine;
@@ -163,6 +166,7 @@ export class TfjsBackend implements Backend {
           const start = plan.expertOffsets[e];
           const n = plan.expertOffsets[e + 1] - start;
           if (n === 0) continue; // only routed experts run
+          this.expertWork.record(e, n);
           const xe = tf.tensor2d(grouped.subarray(start * d, (start + n) * d), [n, d]);
           parts.push(expertForward(h.kind, h.experts[e], xe));
         }
