@@ -6,7 +6,8 @@
 import { errorMessage } from '@moe-runtime/core';
 import { configFromArgs } from './cli-args.js';
 import type { ServerConfig } from './config.js';
-import { createServer } from './server.js';
+import type { ModelInfo } from './generation/generation-protocol.js';
+import { createServer } from './http/server.js';
 
 async function main(): Promise<void> {
   let resolved: { config: ServerConfig; printConfig: boolean };
@@ -47,7 +48,10 @@ async function main(): Promise<void> {
   const url = await server.listen();
   console.log(`moe-server listening on ${url}`);
   server.prepared.then(
-    (report) => console.log(`moe-server ready: ${[...report.layers.map((l) => l.id), ...report.models.map((m) => `model ${m.id}`)].join(', ')} on ${report.backend.name} (${report.backend.engine})`),
+    (report) => {
+      console.log(`moe-server ready: ${[...report.layers.map((l) => l.id), ...report.models.map((m) => `model ${m.id}`)].join(', ')} on ${report.backend.name} (${report.backend.engine})`);
+      for (const m of report.models) console.log(`moe-server: model ${m.id} (${m.format}): ${modelMemoryLine(m)}`);
+    },
     async (err: unknown) => {
       console.error(`moe-server: preparing the layers or models failed: ${errorMessage(err)}`);
       await server.close().catch(() => undefined);
@@ -60,3 +64,9 @@ main().catch((err: unknown) => {
   console.error(`moe-server: ${errorMessage(err)}`);
   process.exit(1);
 });
+
+/** Where a loaded model's bytes live, for the start-up log. */
+function modelMemoryLine(m: ModelInfo): string {
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+  return `weights ${gib(m.weightBytes)} as stored, backend holds ${gib(m.backendBytes)}, host ${gib(m.hostBytes)}; process peak RSS ${gib(m.peakRssBytes)}`;
+}

@@ -5,7 +5,7 @@
  */
 import { ConfigError, type BackendChoice, type MoELayerConfig, type RouterSpec } from '@moe-runtime/core';
 import { validateModelSpec, type ModelSpec } from './generation/model-spec.js';
-import { validateLayerSpec, type LayerSpec } from './layer-spec.js';
+import { validateLayerSpec, type LayerSpec } from './layers/layer-spec.js';
 
 /** How requests for one layer are combined into backend batches. */
 export type BatchingMode = 'auto' | 'across-requests' | 'per-request';
@@ -57,8 +57,15 @@ export interface ServerConfig {
   readonly host: string;
   /** TCP port; 0 picks a free one (printed at start). */
   readonly port: number;
-  /** When set, every /v1 and /metrics request needs `Authorization: Bearer <apiKey>`. */
+  /** When set, every route but the probes and the docs needs `Authorization: Bearer <apiKey>`. */
   readonly apiKey?: string;
+  /**
+   * Host names (besides loopback ones and the bound address) a server without `apiKey` answers;
+   * other `Host` headers get 403 (DNS rebinding). `'*'` turns the check off.
+   */
+  readonly allowedHosts: readonly string[];
+  /** Origins allowed by CORS (exact, e.g. `https://app.example`); empty: no CORS headers at all. */
+  readonly corsOrigins: readonly string[];
   /** Backend preference list: the first that initialises is used (fallback). */
   readonly backend: readonly BackendChoice[];
   /** Extra ES modules (paths or package names) imported in the worker that register backends or routers. */
@@ -98,11 +105,13 @@ export const DEMO_LAYER: LayerSpec = { id: 'mixtral-mini', source: 'random', see
 export const DEFAULT_CONFIG: ServerConfig = {
   host: '127.0.0.1',
   port: 8080,
+  allowedHosts: [],
+  corsOrigins: [],
   backend: ['cpu'],
   backendModules: [],
   layers: [DEMO_LAYER],
   models: [],
-  generation: { maxConcurrent: 4, maxCompletionTokens: 2048, defaultMaxTokens: 128 },
+  generation: { maxConcurrent: 16, maxCompletionTokens: 2048, defaultMaxTokens: 128 },
   workers: 1,
   workerNice: 5,
   batching: { mode: 'auto', windowMs: 2, maxBatchTokens: 256 },
@@ -115,6 +124,8 @@ export interface PartialServerConfig {
   host?: string;
   port?: number;
   apiKey?: string;
+  allowedHosts?: string[];
+  corsOrigins?: string[];
   backend?: BackendChoice | BackendChoice[];
   backendModules?: string[];
   layers?: LayerSpec[];
@@ -129,7 +140,7 @@ export interface PartialServerConfig {
   logLevel?: string;
 }
 
-const TOP_KEYS = ['host', 'port', 'apiKey', 'backend', 'backendModules', 'layers', 'models', 'generation', 'router', 'workers', 'workerNice', 'batching', 'limits', 'logLevel', '$schema'];
+const TOP_KEYS = ['host', 'port', 'apiKey', 'allowedHosts', 'corsOrigins', 'backend', 'backendModules', 'layers', 'models', 'generation', 'router', 'workers', 'workerNice', 'batching', 'limits', 'logLevel', '$schema'];
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -153,6 +164,12 @@ function checkKeys(field: string, obj: Record<string, unknown>, known: readonly 
   for (const key of Object.keys(obj)) {
     if (!known.includes(key)) throw new ConfigError(field ? `${field}.${key}` : key, `unknown setting; expected one of ${known.join(', ')}`);
   }
+}
+
+function stringList(field: string, v: unknown, what: string): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string' || s.length === 0)) throw new ConfigError(field, `expected an array of ${what}, got ${JSON.stringify(v)}`);
+  return v as string[];
 }
 
 function normaliseBackends(v: unknown): BackendChoice[] {
@@ -228,6 +245,11 @@ export function resolveConfig(input: PartialServerConfig = {}): ServerConfig {
   if (input.apiKey !== undefined && (typeof input.apiKey !== 'string' || input.apiKey.length < 8)) {
     throw new ConfigError('apiKey', 'expected a string of at least 8 characters');
   }
+  const allowedHosts = stringList('allowedHosts', input.allowedHosts, 'host names').map((h) => h.toLowerCase());
+  const corsOrigins = stringList('corsOrigins', input.corsOrigins, 'origins such as https://app.example');
+  for (const [i, o] of corsOrigins.entries()) {
+    if (!/^https?:\/\/[^/\s]+$/.test(o)) throw new ConfigError(`corsOrigins[${i}]`, `expected an origin such as https://app.example (scheme and host, no path), got ${JSON.stringify(o)}`);
+  }
   const modules = input.backendModules ?? [];
   if (!Array.isArray(modules) || modules.some((m) => typeof m !== 'string' || m.length === 0)) {
     throw new ConfigError('backendModules', 'expected an array of module paths or package names');
@@ -260,6 +282,8 @@ export function resolveConfig(input: PartialServerConfig = {}): ServerConfig {
     host,
     port,
     apiKey: input.apiKey,
+    allowedHosts,
+    corsOrigins,
     backend: normaliseBackends(input.backend ?? DEFAULT_CONFIG.backend),
     backendModules: modules,
     layers,

@@ -53,7 +53,8 @@ describe('worker threads do not keep the process alive', () => {
     console.log(b.engine);
   `;
   for (const dispose of [true, false]) {
-    it.skipIf(!existsSync(dist))(`exits by itself ${dispose ? 'after dispose()' : 'without dispose()'} (skipped when dist/ is not built)`, () => {
+    it(`exits by itself ${dispose ? 'after dispose()' : 'without dispose()'}`, () => {
+      expect(existsSync(dist), 'dist/index.js is missing: build the package before its tests').toBe(true);
       const run = spawnSync(process.execPath, ['--input-type=module', '-e', script(dispose)], { cwd: fileURLToPath(new URL('..', import.meta.url)), timeout: 20_000, encoding: 'utf8' });
       expect(run.error).toBeUndefined();
       expect(run.status).toBe(0);

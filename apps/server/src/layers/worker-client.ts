@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { builtWorkerUrl, stopWorker } from '../shared/worker-thread.js';
 import type { ForwardRequest, ForwardResult, FromWorker, ReadyMessage, WorkerInit } from './worker-protocol.js';
 
 /** A batch failed in the worker (backend error, router error, dead worker). */
@@ -18,13 +19,9 @@ export class BatchFailedError extends Error {
   }
 }
 
-/**
- * The worker's entry file. Worker threads cannot run TypeScript on Node 20, so when this module
- * itself runs from `src/` (under vitest) the worker still comes from the built `dist/`.
- */
+/** The worker's entry file (see builtWorkerUrl). */
 export function workerEntry(): URL {
-  const here = import.meta.url;
-  return here.endsWith('.ts') ? new URL('../dist/inference-worker.js', here) : new URL('./inference-worker.js', here);
+  return builtWorkerUrl(import.meta.url, './inference-worker.js');
 }
 
 type Pending = { resolve: (r: ForwardResult) => void; reject: (e: Error) => void };
@@ -109,11 +106,7 @@ export class WorkerClient extends EventEmitter {
   async stop(graceMs = 5000): Promise<void> {
     if (this.exited) return;
     this.stopping = true;
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    this.worker.postMessage({ type: 'shutdown' });
-    const timer = setTimeout(() => void this.worker.terminate(), graceMs);
-    await exited;
-    clearTimeout(timer);
+    await stopWorker(this.worker, graceMs);
   }
 
   /** Ends the worker at once (tests, crash recovery). */

@@ -1,10 +1,10 @@
 /** What the routes share: config, metrics, the worker pool's report and the scheduler. */
-import type { ServerConfig } from './config.js';
-import type { GenerationMetrics } from './generation/generation-metrics.js';
-import type { GenerationService } from './generation/generation-service.js';
-import type { ServerMetrics } from './metrics.js';
-import type { Scheduler } from './scheduler.js';
-import type { BackendReport, LayerInfo } from './worker-protocol.js';
+import type { ServerConfig } from '../config.js';
+import type { GenerationMetrics } from '../generation/generation-metrics.js';
+import type { GenerationService } from '../generation/generation-service.js';
+import type { ServerMetrics } from '../layers/layer-metrics.js';
+import type { Scheduler } from '../layers/scheduler.js';
+import type { BackendReport, LayerInfo } from '../layers/worker-protocol.js';
 
 /** A served layer as the routes see it. */
 export interface ServedLayer extends LayerInfo {

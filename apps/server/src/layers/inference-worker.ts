@@ -4,11 +4,9 @@
  * (same seed or same file as the main thread validated), then answers forward batches one at a
  * time. Heavy compute lives here, so the main thread's event loop stays free for /healthz.
  */
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
-import { HostTensor, listBackends, listRouters, MoeError, MoELayer, resolveBackend, type Backend, type MoEWeights } from '@moe-runtime/core';
-import { loadBackendModules } from './backend-modules.js';
+import { HostTensor, MoeError, MoELayer, type Backend, type MoEWeights } from '@moe-runtime/core';
+import { startBackend } from '../shared/worker-backend.js';
 import { loadLayerSource } from './layer-spec.js';
 import { batchRouting } from './routing-output.js';
 import type { ForwardRequest, FromWorker, LayerInfo, ToWorker, WorkerInit } from './worker-protocol.js';
@@ -39,30 +37,9 @@ function parameterCount(weights: MoEWeights): number {
   return n;
 }
 
-/**
- * Lowers this thread's priority (Linux: nice is per thread, and threads created from here, such
- * as a backend's compute threads, inherit it). Returns the value set, or why not.
- */
-function renice(nice: number): number | string {
-  if (nice === 0) return 0;
-  if (process.platform !== 'linux') return `not set (${process.platform})`;
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    setPriority(tid, nice);
-    return nice;
-  } catch (err) {
-    return `not set (${err instanceof Error ? err.message : String(err)})`;
-  }
-}
-
 async function init(msg: WorkerInit): Promise<void> {
-  // Before the backend starts its threads, so they inherit the priority.
-  const nice = renice(msg.nice);
-  const modules = await loadBackendModules(
-    msg.backend.map((c) => (typeof c === 'string' ? c : c.name)),
-    msg.backendModules,
-  );
-  backend = await resolveBackend(msg.backend);
+  const started = await startBackend(msg);
+  backend = started.backend;
   const infos: LayerInfo[] = [];
   for (const spec of msg.layers) {
     const { config, weights } = await loadLayerSource(spec);
@@ -77,12 +54,7 @@ async function init(msg: WorkerInit): Promise<void> {
       parameters: parameterCount(weights),
     });
   }
-  const routers = listRouters().map((r) => ({ name: r.name, description: r.description, needs_token_ids: r.needsTokenIds ?? false }));
-  send({
-    type: 'ready',
-    backend: { name: backend.name, engine: backend.engine, threads: backend.threads, nice, modules, registered: listBackends(), routers },
-    layers: infos,
-  });
+  send({ type: 'ready', backend: started.describe(), layers: infos });
 }
 
 async function forward(msg: ForwardRequest): Promise<void> {

@@ -1,6 +1,7 @@
 /** `GET /v1/backends` and `GET /v1/layers`. */
 import type { FastifyInstance } from 'fastify';
-import { backendsResponseSchema, errorResponses, layerSchema } from '../schemas.js';
+import { backendsResponseSchema, layerSchema } from '../../layers/layer-schemas.js';
+import { errorResponses } from '../error-schemas.js';
 import type { ServerState } from '../server-state.js';
 
 /** Registers the listing routes. */

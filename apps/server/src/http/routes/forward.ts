@@ -1,8 +1,9 @@
 /** `POST /v1/layers/:id/forward`: one request's rows through one layer (batched with others). */
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from '../http-error.js';
-import { decodeForwardBody, forwardJson, toBase64, toRows, type ForwardBody } from '../input.js';
-import { errorResponses, forwardBodySchema, forwardResponseSchema } from '../schemas.js';
+import { decodeForwardBody, forwardJson, toBase64, toRows, type ForwardBody } from '../../layers/input.js';
+import { forwardBodySchema, forwardResponseSchema } from '../../layers/layer-schemas.js';
+import { errorResponses } from '../error-schemas.js';
 import type { ServerState } from '../server-state.js';
 
 /** Registers the forward route. */

@@ -3,7 +3,7 @@
  * expected shape for everything the JSON schema cannot know: the layer's row width, finiteness,
  * the token limit, base64 length and token id count.
  */
-import { badRequest, HttpError } from './http-error.js';
+import { badRequest, HttpError } from '../http/http-error.js';
 
 /** The forward request body (after JSON-schema validation). */
 export interface ForwardBody {

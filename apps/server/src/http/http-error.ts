@@ -1,7 +1,8 @@
 /**
  * Errors that become HTTP answers: a status, a stable code and a message that names the field
- * and what was expected. The error handler turns every one into
- * `{ error: <status text>, code, message, field? }`.
+ * and what was expected. The error handler turns every one into the route's error shape:
+ * `{ error: <status text>, code, message, field? }` on the layer RPC routes, OpenAI's
+ * `{ error: { message, type, param, code } }` on the OpenAI-compatible ones.
  */
 
 /** An error with an HTTP status. */
@@ -12,14 +13,17 @@ export class HttpError extends Error {
   readonly field?: string;
   /** Extra response headers (e.g. Retry-After). */
   readonly headers: Readonly<Record<string, string>>;
+  /** OpenAI's `error.code` when it is more precise than the mapped code (e.g. `unknown_parameter`). */
+  readonly openaiCode?: string;
 
-  constructor(statusCode: number, code: string, message: string, options: { field?: string; headers?: Record<string, string> } = {}) {
+  constructor(statusCode: number, code: string, message: string, options: { field?: string; headers?: Record<string, string>; openaiCode?: string } = {}) {
     super(message);
     this.name = 'HttpError';
     this.statusCode = statusCode;
     this.code = code;
     this.field = options.field;
     this.headers = options.headers ?? {};
+    this.openaiCode = options.openaiCode;
   }
 }
 

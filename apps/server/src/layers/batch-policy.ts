@@ -12,7 +12,7 @@
  * request as its own batch, so their results equal a direct `forward` of that request alone.
  */
 import type { MoELayerConfig } from '@moe-runtime/core';
-import type { BatchingMode } from './config.js';
+import type { BatchingMode } from '../config.js';
 
 /** Routers whose per-token output is independent of the rest of the batch (given their options). */
 const TOKEN_INDEPENDENT: Readonly<Record<string, (options: Readonly<Record<string, unknown>>) => boolean>> = {

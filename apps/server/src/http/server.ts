@@ -7,25 +7,25 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import { timingSafeEqual } from 'node:crypto';
-import { batchesAcrossRequests } from './batch-policy.js';
-import { moduleSpecifier } from './backend-modules.js';
-import type { ServerConfig } from './config.js';
+import { batchesAcrossRequests } from '../layers/batch-policy.js';
+import { moduleSpecifier } from '../shared/backend-modules.js';
+import type { ServerConfig } from '../config.js';
+import { exposureWarning, registerAccess } from './access.js';
 import { handleError } from './errors-handler.js';
 import { HttpError } from './http-error.js';
-import { ServerMetrics } from './metrics.js';
+import { ServerMetrics } from '../layers/layer-metrics.js';
 import { forwardRoutes } from './routes/forward.js';
 import { healthRoutes } from './routes/health.js';
 import { infoRoutes } from './routes/info.js';
 import { metricsRoutes } from './routes/metrics.js';
-import { Scheduler } from './scheduler.js';
+import { Scheduler } from '../layers/scheduler.js';
 import type { ServerState } from './server-state.js';
-import { WorkerPool } from './worker-pool.js';
-import { GenerationMetrics } from './generation/generation-metrics.js';
-import type { ModelInfo } from './generation/generation-protocol.js';
-import { GenerationService } from './generation/generation-service.js';
+import { WorkerPool } from '../layers/worker-pool.js';
+import { GenerationMetrics } from '../generation/generation-metrics.js';
+import type { ModelInfo } from '../generation/generation-protocol.js';
+import { GenerationService } from '../generation/generation-service.js';
 import { openaiRoutes } from './routes/openai.js';
-import type { ReadyMessage } from './worker-protocol.js';
+import type { ReadyMessage } from '../layers/worker-protocol.js';
 
 /** What a ready server serves: the layers' report plus the text models. */
 export interface ServerReady extends ReadyMessage {
@@ -48,17 +48,6 @@ export interface MoeServer {
 export interface CreateServerOptions {
   /** Collect Node process metrics (default true). */
   readonly defaultMetrics?: boolean;
-}
-
-function keyMatches(header: string | undefined, key: string): boolean {
-  if (!header?.startsWith('Bearer ')) return false;
-  const given = Buffer.from(header.slice(7).trim());
-  const want = Buffer.from(key);
-  return given.length === want.length && timingSafeEqual(given, want);
-}
-
-function isProtected(url: string): boolean {
-  return url.startsWith('/v1/') || url === '/v1' || url.startsWith('/metrics');
 }
 
 async function registerDocs(app: FastifyInstance): Promise<void> {
@@ -92,14 +81,7 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   app.setNotFoundHandler((request, reply) => {
     handleError(new HttpError(404, 'E_NOT_FOUND', `no route ${request.method} ${request.url}; see /docs`), request, reply);
   });
-  if (config.apiKey) {
-    const key = config.apiKey;
-    app.addHook('onRequest', async (request) => {
-      if (isProtected(request.url) && !keyMatches(request.headers.authorization, key)) {
-        throw new HttpError(401, 'E_UNAUTHORIZED', request.headers.authorization ? 'invalid API key' : 'missing API key: send Authorization: Bearer <key>');
-      }
-    });
-  }
+  await registerAccess(app, config);
   // While draining, answer and hang up: a keep-alive connection left open would hold close().
   app.addHook('onSend', async (_request, reply, payload) => {
     if (state.draining) reply.header('connection', 'close');
@@ -191,6 +173,8 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     state,
     prepared,
     async listen() {
+      const warning = exposureWarning(config);
+      if (warning) process.stderr.write(`${warning}\n`);
       return app.listen({ host: config.host, port: config.port });
     },
     close() {

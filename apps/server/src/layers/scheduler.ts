@@ -11,9 +11,9 @@
  * Every request has a deadline (`requestTimeoutMs`): past it, a waiting request leaves the
  * queue and a running one stops waiting for its batch; both get a 504.
  */
-import type { BatchingConfig, LimitsConfig } from './config.js';
-import { HttpError } from './http-error.js';
-import type { ServerMetrics } from './metrics.js';
+import type { BatchingConfig, LimitsConfig } from '../config.js';
+import { HttpError } from '../http/http-error.js';
+import type { ServerMetrics } from './layer-metrics.js';
 import { sliceRouting } from './routing-output.js';
 import { BatchFailedError } from './worker-client.js';
 import type { WorkerPool } from './worker-pool.js';

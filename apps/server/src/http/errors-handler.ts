@@ -1,12 +1,16 @@
 /**
- * One error shape for every failure: `{ error, code, message, field? }` with the right status.
- * Schema-validation errors name the field as a path (`input[3][5]`) and say what was expected;
- * Fastify's own errors (body too large, bad JSON, wrong content type) keep their status.
+ * Every failure gets its status and one of two shapes. The layer RPC routes, probes and
+ * metrics answer `{ error: <status text>, code, message, field? }` (`code` a stable `E_...`
+ * name); the OpenAI-compatible routes answer OpenAI's `{ error: { message, type, param, code } }`
+ * (see openai-error.ts), which the official SDKs read. Schema-validation errors name the field
+ * as a path (`input[3][5]`) and say what was expected; Fastify's own errors (body too large,
+ * bad JSON, wrong content type) keep their status.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
-import { CHAT_EXPECTED, COMPLETION_EXPECTED } from './generation/openai-schemas.js';
+import { CHAT_EXPECTED, COMPLETION_EXPECTED } from '../generation/openai-schemas.js';
 import { HttpError } from './http-error.js';
+import { openaiErrorBody, wantsOpenAIErrors } from './openai-error.js';
 
 interface ValidationItem {
   readonly instancePath?: string;
@@ -51,11 +55,13 @@ export function validationError(items: readonly ValidationItem[], context: strin
   let field = fieldPath(v.instancePath ?? '');
   if (v.keyword === 'additionalProperties' && typeof v.params?.additionalProperty === 'string') {
     field = field ? `${field}.${v.params.additionalProperty}` : v.params.additionalProperty;
-    return new HttpError(400, 'E_VALIDATION', `${field}: unknown field in the ${context}; expected only ${Object.keys(expected).join(', ')}`, { field });
+    return new HttpError(400, 'E_VALIDATION', `${field}: unknown field in the ${context}; expected only ${Object.keys(expected).join(', ')}`, { field, openaiCode: 'unknown_parameter' });
   }
-  if (v.keyword === 'required' && typeof v.params?.missingProperty === 'string') field = field ? `${field}.${v.params.missingProperty}` : v.params.missingProperty;
+  const required = v.keyword === 'required' && typeof v.params?.missingProperty === 'string';
+  if (required) field = field ? `${field}.${v.params!.missingProperty as string}` : (v.params!.missingProperty as string);
   const name = field || context;
-  return new HttpError(400, 'E_VALIDATION', `${name}: ${v.message ?? 'is invalid'}${expectedFor(field, expected)}`, { field: field || undefined });
+  const openaiCode = required ? 'missing_required_parameter' : v.keyword === 'type' ? 'invalid_type' : 'invalid_value';
+  return new HttpError(400, 'E_VALIDATION', `${name}: ${v.message ?? 'is invalid'}${expectedFor(field, expected)}`, { field: field || undefined, openaiCode });
 }
 
 function fromFastify(err: FastifyError): HttpError {
@@ -85,5 +91,6 @@ export function handleError(err: FastifyError | HttpError, request: FastifyReque
   if (e.statusCode >= 500 && e.statusCode !== 503 && e.statusCode !== 504) request.log.error({ err }, e.message);
   for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
   if (e.statusCode === 401) reply.header('www-authenticate', 'Bearer');
-  void reply.status(e.statusCode).send({ error: STATUS_CODES[e.statusCode] ?? 'Error', code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) });
+  const body = wantsOpenAIErrors(request) ? openaiErrorBody(e) : { error: STATUS_CODES[e.statusCode] ?? 'Error', code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) };
+  void reply.status(e.statusCode).send(body);
 }

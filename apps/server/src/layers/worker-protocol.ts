@@ -2,17 +2,16 @@
  * Messages between the main thread and an inference worker. Float data crosses as transferred
  * ArrayBuffers (no copy); everything else is structured-clone JSON.
  */
-import type { BackendChoice, MoELayerConfig } from '@moe-runtime/core';
+import type { MoELayerConfig } from '@moe-runtime/core';
+import type { BackendInit, BackendReport } from '../shared/worker-backend.js';
 import type { LayerSpec } from './layer-spec.js';
 
+export type { BackendReport } from '../shared/worker-backend.js';
+
 /** What a worker needs to build every layer. */
-export interface WorkerInit {
+export interface WorkerInit extends BackendInit {
   readonly type: 'init';
-  readonly backend: readonly BackendChoice[];
-  readonly backendModules: readonly string[];
   readonly layers: readonly LayerSpec[];
-  /** Nice value for this thread (and the backend threads it creates); 0: unchanged. */
-  readonly nice: number;
 }
 
 /** One backend batch: the rows of one or more requests, concatenated. */
@@ -45,21 +44,6 @@ export interface LayerInfo {
   readonly source: LayerSpec['source'];
   /** Parameters in the routed experts, router and shared experts. */
   readonly parameters: number;
-}
-
-/** Facts about the backend the worker resolved. */
-export interface BackendReport {
-  readonly name: string;
-  readonly engine: string;
-  readonly threads?: number;
-  /** The nice value the inference thread runs at, or why it could not be set. */
-  readonly nice: number | string;
-  /** Backend packages imported / skipped in the worker. */
-  readonly modules: { loaded: string[]; skipped: { name: string; reason: string }[] };
-  /** Every backend registered in the worker, most preferred first. */
-  readonly registered: { name: string; priority: number; description?: string }[];
-  /** Every router registered in the worker. */
-  readonly routers: { name: string; description?: string; needs_token_ids: boolean }[];
 }
 
 export interface ReadyMessage {
