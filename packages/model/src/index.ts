@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+export * from './architectures/index.js';
 export * from './model-config.js';
 export * from './model-weights.js';
 export * from './checkpoint-names.js';

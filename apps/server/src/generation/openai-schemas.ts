@@ -3,6 +3,7 @@
  * naming the field, e.g. `temperature: must be >= 0`, `messages[1].role: must have required
  * property 'role'`) and @fastify/swagger puts them in the OpenAPI document.
  */
+import { MODEL_TYPES } from '@moe-runtime/model/architectures';
 
 const sampling = {
   model: { type: 'string', minLength: 1, description: 'a served model id (GET /v1/models)' },
@@ -149,7 +150,7 @@ export const modelsResponseSchema = {
           created: { type: 'integer' },
           owned_by: { type: 'string' },
           context_length: { type: 'integer', description: 'extension: max_position_embeddings' },
-          model_type: { type: 'string', description: 'extension: mixtral, qwen2_moe, qwen3_moe, olmoe' },
+          model_type: { type: 'string', description: `extension: ${MODEL_TYPES.join(', ')}` },
         },
       },
     },
