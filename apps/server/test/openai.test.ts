@@ -185,7 +185,9 @@ describe('OpenAI-compatible endpoints', () => {
     expect(steps).toBeGreaterThan(0);
     // One request at a time would take a step per prompt and per generated token after the first.
     expect(steps).toBeLessThan(generated);
-    expect(sequences / steps).toBeGreaterThan(2);
+    // Requests arrive over HTTP at slightly different times, so not every step holds all five;
+    // one request at a time would give exactly 1.
+    expect(sequences / steps).toBeGreaterThan(1.3);
     expect(delta('moe_generation_step_rows_total')).toBeGreaterThanOrEqual(generated);
   });
 
@@ -194,11 +196,11 @@ describe('OpenAI-compatible endpoints', () => {
       const cases: [Record<string, unknown>, string, RegExp][] = [
         [{ temperature: -1 }, 'temperature', /^temperature: must be >= 0; expected a number from 0 to 2$/],
         [{ top_p: 0 }, 'top_p', /^top_p: must be > 0/],
-        [{ n: 2 }, 'n', /^n: must be <= 1; expected 1 \(one choice per request is supported\)$/],
+        [{ n: 17 }, 'n', /^n: must be <= 16; expected an integer from 1 to 16$/],
         [{ stop: [1] }, 'stop', /^stop: /],
         [{ max_tokens: 0 }, 'max_tokens', /^max_tokens: must be >= 1/],
         [{ prompt: ['a', 'b'] }, 'prompt', /^prompt: must be string/],
-        [{ logprobs: 3 }, 'logprobs', /^logprobs: unknown field in the body; expected only model, prompt/],
+        [{ frobnicate: 3 }, 'frobnicate', /^frobnicate: unknown field in the body; expected only model, prompt/],
       ];
       for (const [extra, field, message] of cases) {
         const res = await post<ErrorBody>(completions(), { model: 'mix', prompt: 'x', ...extra });

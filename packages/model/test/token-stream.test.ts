@@ -94,3 +94,18 @@ describe('streamed detokenization', () => {
     }
   });
 });
+
+describe('token bytes', () => {
+  it("concatenate to the UTF-8 of the decoded text on both tokenizer kinds (SentencePiece: with the leading space decode strips)", () => {
+    for (const [name, tokenizer] of tokenizers) {
+      const text = 'héllo wörld, the router picks 2 of 8 日本語';
+      const ids = tokenizer.encode(text, false);
+      const bytes = Buffer.concat(ids.map((id) => tokenizer.tokenBytes(id)));
+      const want = name.startsWith('Sentence') ? ` ${text}` : text;
+      expect([name, bytes.toString('utf8')]).toEqual([name, want]);
+    }
+    // A byte token of a split character is that byte alone.
+    expect([...tokenizers[0][1].tokenBytes(3 + 0xe2)]).toEqual([0xe2]);
+    expect(() => tokenizers[0][1].tokenBytes(10 ** 6)).toThrow(/token id: 1000000 is not in the vocabulary/);
+  });
+});

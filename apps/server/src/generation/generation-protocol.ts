@@ -21,6 +21,12 @@ export interface GenerationParams {
   readonly topP?: number;
   readonly seed?: number;
   readonly stop?: readonly string[];
+  readonly frequencyPenalty?: number;
+  readonly presencePenalty?: number;
+  /** Log-probabilities with this many alternatives per token; undefined: none. */
+  readonly topLogprobs?: number;
+  /** Independent choices of the prompt (one prefill, forked sessions). Default 1. */
+  readonly n?: number;
 }
 
 /** Starts one generation. */
@@ -85,12 +91,35 @@ export interface GenerationStarted {
   readonly maxTokens: number;
 }
 
-/** New text. */
+/** One alternative token and its log-probability. */
+export interface WireTokenLogprob {
+  /** The token's text (a token inside a UTF-8 character reads as U+FFFD here; `bytes` has it). */
+  readonly token: string;
+  readonly logprob: number;
+  readonly bytes: readonly number[];
+}
+
+/** A generated token's log-probability with the most likely alternatives. */
+export interface WireLogprob extends WireTokenLogprob {
+  readonly top: readonly WireTokenLogprob[];
+}
+
+/** New text of one choice. */
 export interface GenerationChunk {
   readonly type: 'chunk';
   readonly id: number;
+  /** Which of the request's `n` choices. */
+  readonly choice: number;
   readonly text: string;
   readonly tokens: number;
+  /** One per token, when log-probabilities were asked for. */
+  readonly logprobs?: readonly WireLogprob[];
+}
+
+/** How one choice ended. */
+export interface ChoiceDone {
+  readonly finishReason: 'stop' | 'length';
+  readonly completionTokens: number;
 }
 
 /** The generation finished. */
@@ -98,8 +127,12 @@ export interface GenerationDone {
   readonly type: 'done';
   readonly id: number;
   readonly promptTokens: number;
+  /** Over all choices. */
   readonly completionTokens: number;
+  /** Of the first choice. */
   readonly finishReason: 'stop' | 'length';
+  /** Every choice, by index. */
+  readonly choices: readonly ChoiceDone[];
   readonly timeToFirstTokenMs: number;
   readonly decodeTokensPerSecond: number;
   readonly prefillTokensPerSecond: number;

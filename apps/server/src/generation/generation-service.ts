@@ -20,7 +20,17 @@ import type {
   GenerationReady,
   GenerationStarted,
   ModelInfo,
+  WireLogprob,
 } from './generation-protocol.js';
+
+/** A piece of one choice's text, as the route receives it. */
+export interface StreamedText {
+  /** Which of the request's choices. */
+  readonly choice: number;
+  readonly text: string;
+  /** One per token, when log-probabilities were asked for. */
+  readonly logprobs?: readonly WireLogprob[];
+}
 
 /** The worker's entry file (see builtWorkerUrl). */
 function workerEntry(): URL {
@@ -52,7 +62,7 @@ export interface GenerationHandle {
   /** Resolves with the statistics when it finished; rejects with an HttpError (500, 504, 499). */
   readonly done: Promise<GenerationDone>;
   /** Receives each text chunk (chunks that came before are replayed). */
-  onChunk(sink: (text: string) => void): void;
+  onChunk(sink: (chunk: StreamedText) => void): void;
 }
 
 type Job = Omit<GenerateRequest, 'type' | 'id'>;
@@ -64,8 +74,8 @@ interface Entry {
   startedAt?: number;
   state: 'queued' | 'running' | 'finished';
   timer?: NodeJS.Timeout;
-  readonly buffered: string[];
-  sink?: (text: string) => void;
+  readonly buffered: StreamedText[];
+  sink?: (chunk: StreamedText) => void;
   resolveStarted(s: GenerationStarted): void;
   rejectStarted(e: Error): void;
   resolveDone(d: GenerationDone): void;
@@ -221,10 +231,12 @@ export class GenerationService extends EventEmitter {
         this.metrics.promptTokens.inc({ model }, msg.promptTokens);
         entry.resolveStarted(msg);
         break;
-      case 'chunk':
-        if (entry.sink) entry.sink(msg.text);
-        else entry.buffered.push(msg.text);
+      case 'chunk': {
+        const chunk: StreamedText = { choice: msg.choice, text: msg.text, ...(msg.logprobs ? { logprobs: msg.logprobs } : {}) };
+        if (entry.sink) entry.sink(chunk);
+        else entry.buffered.push(chunk);
         break;
+      }
       case 'done': {
         const queueMs = entry.startedAt! - entry.enqueuedAt;
         this.metrics.generatedTokens.inc({ model }, msg.completionTokens);

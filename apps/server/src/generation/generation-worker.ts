@@ -12,8 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { ConfigError, ContextLengthError, type Backend } from '@moe-runtime/core';
-import { ContinuousBatcher, generate, loadModel, peakRssBytes, storedWeightBytes, writeTinyCheckpoint, type GeneratedChunk, type GenerationStats, type ModelTokenizer, type MoEModel } from '@moe-runtime/model';
+import { ContinuousBatcher, generateChoices, loadModel, peakRssBytes, storedWeightBytes, writeTinyCheckpoint, type GenerateOptions, type GeneratedChunk, type GenerationStats, type ModelTokenizer, type MoEModel } from '@moe-runtime/model';
 import { startBackend } from '../shared/worker-backend.js';
+import { wireLogprobs } from './token-logprobs.js';
 import type { BatchDelta, FromGenerationWorker, GenerateRequest, GenerationInit, ModelInfo, ToGenerationWorker } from './generation-protocol.js';
 import type { ModelSpec } from './model-spec.js';
 
@@ -49,7 +50,8 @@ let backend: Backend | undefined;
 interface Active {
   readonly id: number;
   readonly model: LoadedModel;
-  readonly gen: AsyncGenerator<GeneratedChunk, GenerationStats, void>;
+  /** One generator per choice (empty until the prompt is prefilled). */
+  gens: AsyncGenerator<GeneratedChunk, GenerationStats, void>[];
   /** Aborts the generation's waiting forward call (its tokens leave the next step). */
   readonly abort: AbortController;
   cancelled: boolean;
@@ -115,7 +117,7 @@ function fail(id: number, status: number, code: string, msg: string, field?: str
 function start(msg: GenerateRequest): void {
   const entry = models.get(msg.model);
   if (!entry) return fail(msg.id, 404, 'E_UNKNOWN_MODEL', `unknown model '${msg.model}'`, 'model');
-  const { model, tokenizer, info, batcher } = entry;
+  const { tokenizer, info, batcher } = entry;
   const field = msg.prompt.kind === 'text' ? 'prompt' : 'messages';
   let ids: number[];
   try {
@@ -142,47 +144,74 @@ function start(msg: GenerateRequest): void {
     );
   }
   const abort = new AbortController();
-  const gen = generate(model, tokenizer, ids, { maxTokens, temperature: p.temperature, topK: p.topK, topP: p.topP, seed: p.seed, stop: p.stop, stepper: batcher, signal: abort.signal });
+  const options: GenerateOptions = {
+    maxTokens,
+    temperature: p.temperature,
+    topK: p.topK,
+    topP: p.topP,
+    seed: p.seed,
+    stop: p.stop,
+    frequencyPenalty: p.frequencyPenalty,
+    presencePenalty: p.presencePenalty,
+    topLogprobs: p.topLogprobs,
+    stepper: batcher,
+    signal: abort.signal,
+  };
   send({ type: 'started', id: msg.id, promptTokens: ids.length, maxTokens });
-  const job: Active = { id: msg.id, model: entry, gen, abort, cancelled: false };
+  const job: Active = { id: msg.id, model: entry, gens: [], abort, cancelled: false };
   active.set(job.id, job);
-  void run(job);
+  void run(job, ids, p.n ?? 1, options);
 }
 
-/** Streams one generation to the main thread until it ends, fails or is cancelled. */
-async function run(job: Active): Promise<void> {
+/** Streams one choice to the main thread; undefined when the job was cancelled. */
+async function streamChoice(job: Active, gen: AsyncGenerator<GeneratedChunk, GenerationStats, void>, choice: number): Promise<GenerationStats | undefined> {
+  for (;;) {
+    const r = await gen.next();
+    if (job.cancelled) return undefined;
+    if (r.done) return r.value;
+    const c = r.value;
+    const logprobs = c.logprobs ? wireLogprobs(job.model.tokenizer, c.logprobs) : undefined;
+    send({ type: 'chunk', id: job.id, choice, text: c.text, tokens: c.tokenIds.length, ...(logprobs ? { logprobs } : {}) });
+  }
+}
+
+/**
+ * Prefills the prompt once, forks a session per choice (generateChoices) and streams every
+ * choice to the main thread until all end, one fails or the job is cancelled. The choices ride
+ * the model's batcher like any other generations.
+ */
+async function run(job: Active, ids: readonly number[], n: number, options: GenerateOptions): Promise<void> {
+  const { model, tokenizer } = job.model;
   try {
-    for (;;) {
-      const r = await job.gen.next();
-      if (job.cancelled) break;
-      if (!r.done) {
-        send({ type: 'chunk', id: job.id, text: r.value.text, tokens: r.value.tokenIds.length });
-        continue;
-      }
-      const s = r.value;
-      send({
-        type: 'done',
-        id: job.id,
-        promptTokens: s.promptTokens,
-        completionTokens: s.completionTokens,
-        finishReason: s.finishReason,
-        timeToFirstTokenMs: s.timeToFirstTokenMs,
-        decodeTokensPerSecond: s.decodeTokensPerSecond,
-        prefillTokensPerSecond: s.prefillTokensPerSecond,
-        batch: job.model.batchDelta(),
-      });
-      break;
-    }
+    job.gens = await generateChoices(model, tokenizer, ids, n, options);
+    const stats = await Promise.all(job.gens.map((g, i) => streamChoice(job, g, i)));
+    if (job.cancelled || stats.some((st) => st === undefined)) return;
+    const done = stats as GenerationStats[];
+    const s = done[0];
+    send({
+      type: 'done',
+      id: job.id,
+      promptTokens: s.promptTokens,
+      completionTokens: done.reduce((t, st) => t + st.completionTokens, 0),
+      finishReason: s.finishReason,
+      choices: done.map((st) => ({ finishReason: st.finishReason, completionTokens: st.completionTokens })),
+      timeToFirstTokenMs: s.timeToFirstTokenMs,
+      decodeTokensPerSecond: s.decodeTokensPerSecond,
+      prefillTokensPerSecond: s.prefillTokensPerSecond,
+      batch: job.model.batchDelta(),
+    });
   } catch (err) {
     if (!job.cancelled) {
       // The context filling up mid-generation is the request's size, not a server fault.
       if (err instanceof ContextLengthError) fail(job.id, 400, 'E_CONTEXT_LENGTH', message(err));
       else fail(job.id, err instanceof ConfigError ? 400 : 500, err instanceof ConfigError ? 'E_INVALID_INPUT' : 'E_GENERATION', message(err));
     }
+    // The other choices stop too.
+    job.cancelled = true;
   } finally {
     active.delete(job.id);
-    // A cancelled generation's generator is closed, which releases its session.
-    if (job.cancelled) await job.gen.return(undefined as unknown as GenerationStats).catch(() => undefined);
+    // A cancelled generation's generators are closed, which releases their sessions.
+    if (job.cancelled) await Promise.all(job.gens.map((g) => g.return(undefined as unknown as GenerationStats).catch(() => undefined)));
     if (shuttingDown && active.size === 0) await shutdown();
   }
 }
