@@ -17,6 +17,8 @@ interface CliOptions {
   port?: number;
   apiKey?: string;
   allowedHost?: string[];
+  drainTimeout?: number;
+  maxAbsInput?: number;
   corsOrigin?: string[];
   backend?: string;
   backendOptions?: Record<string, unknown>;
@@ -111,6 +113,8 @@ export function buildProgram(): Command {
     .option('--body-limit <bytes>', 'largest request body (default 16 MiB)', int('--body-limit'))
     .option('--max-queue <n>', 'most waiting requests per layer before 503 (default 256)', int('--max-queue'))
     .option('--timeout-ms <ms>', 'per-request timeout (default 30000)', int('--timeout-ms'))
+    .option('--drain-timeout <ms>', 'on SIGTERM, how long accepted requests may take before their connections are cut (default 35000)', int('--drain-timeout'))
+    .option('--max-abs-input <x>', 'largest |x| in a layer input (default 1e6)', num('--max-abs-input'))
     .option('-m, --model <path...>', 'serve a model on the OpenAI-compatible endpoints: a GGUF file (x.gguf, or the first part of a split one) or a Hugging Face model folder; name=PATH sets its id (default: the file name without .gguf, or the folder name); repeatable')
     .option('--demo-model [type]', `also serve a tiny seeded random checkpoint generated at start (${DEMO_MODEL_TYPES.join(', ')}; default ${DEFAULT_MODEL_TYPE}): try the endpoints without a download`)
     .option('--max-completion-tokens <n>', 'cap of max_tokens per generation request (default 2048)', int('--max-completion-tokens'))
@@ -199,7 +203,7 @@ export function configFromArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     workers: o.workers,
     workerNice: o.workerNice,
     batching: { mode: o.batching, windowMs: o.batchWindowMs, maxBatchTokens: o.maxBatchTokens },
-    limits: { maxTokensPerRequest: o.maxTokens, bodyLimitBytes: o.bodyLimit, maxQueuedRequests: o.maxQueue, requestTimeoutMs: o.timeoutMs },
+    limits: { maxTokensPerRequest: o.maxTokens, bodyLimitBytes: o.bodyLimit, maxQueuedRequests: o.maxQueue, requestTimeoutMs: o.timeoutMs, drainTimeoutMs: o.drainTimeout, maxAbsInput: o.maxAbsInput },
     logLevel: o.logLevel,
   };
   for (const key of ['batching', 'limits', 'generation'] as const) {

@@ -6,3 +6,4 @@
  */
 export * from './registry-checks.js';
 export * from './test-backend.js';
+export * from './resident-probe.js';
