@@ -58,3 +58,20 @@ export async function probeResidentBytes(pkg: string, backend: string, dtype: DT
     throw new Error(`resident probe of ${backend} (${dtype}) failed (${e.code}): ${e.stderr || e.message}`);
   }
 }
+
+const MiB = 2 ** 20;
+
+/**
+ * Probes and checks: the backend reports exactly what `residentBytesFor` predicts, the process
+ * grows by no more than that (5% + 24 MiB of allocator slack) and by at least half of it (the
+ * figure is not a blanket overestimate). Throws an Error saying which bound failed.
+ */
+export async function checkResidentBytes(pkg: string, backend: string, dtype: DType, cwd: string): Promise<ResidentProbe> {
+  const r = await probeResidentBytes(pkg, backend, dtype, cwd);
+  const mib = (b: number): string => `${(b / MiB).toFixed(1)} MiB`;
+  const what = `${backend} ${dtype}: measured ${mib(r.measuredBytes)}, predicted ${mib(r.predictedBytes)}, reported ${mib(r.reportedBytes)}`;
+  if (r.reportedBytes !== r.predictedBytes) throw new Error(`${what}: reported resident bytes differ from residentBytesFor`);
+  if (r.measuredBytes > r.predictedBytes * 1.05 + 24 * MiB) throw new Error(`${what}: the process grew by more than the backend accounts for`);
+  if (r.measuredBytes < r.predictedBytes * 0.5) throw new Error(`${what}: the backend accounts for more than twice what it holds`);
+  return r;
+}
