@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 /**
  * `moe-server`: reads a JSON config file and flags (flags win), starts the server, and stops it
- * gracefully on SIGTERM/SIGINT (stop accepting, answer every accepted request, exit 0).
+ * gracefully on SIGTERM/SIGINT (stop accepting, answer every accepted request within
+ * `limits.drainTimeoutMs`, exit 0). Run through a package manager (`pnpm server`), a signal
+ * may kill the manager and never reach this process: it then sees its parent change (it was
+ * orphaned) and drains as on SIGTERM, so it never keeps listening on its own.
  */
 import { errorMessage } from '@moe-runtime/core';
 import { configFromArgs } from './cli-args.js';
@@ -9,7 +12,21 @@ import type { ServerConfig } from './config.js';
 import type { ModelInfo } from './generation/generation-protocol.js';
 import { createServer } from './http/server.js';
 
+/** Calls `onOrphaned` once when this process's parent exits (the parent id changes to a reaper's). */
+function watchParent(onOrphaned: () => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onOrphaned();
+  }, 500);
+  timer.unref();
+}
+
 async function main(): Promise<void> {
+  // An orphaned process's stdout may be a pipe nobody reads any more: a failed write must not crash the drain.
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
   let resolved: { config: ServerConfig; printConfig: boolean };
   try {
     resolved = configFromArgs(process.argv.slice(2));
@@ -31,9 +48,10 @@ async function main(): Promise<void> {
       console.error(`moe-server: second ${signal}, exiting now`);
       process.exit(1);
     }
-    console.log(`moe-server: ${signal}: draining (no new requests; finishing accepted ones)`);
+    console.log(`moe-server: ${signal}: draining (no new requests; finishing accepted ones, at most ${config.limits.drainTimeoutMs} ms)`);
     server.close().then(
       () => {
+        if (server.cutAtDrain) console.error(`moe-server: drain deadline passed: cut ${server.cutAtDrain} unfinished request(s)`);
         console.log('moe-server: stopped');
         process.exit(0);
       },
@@ -45,6 +63,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  watchParent(() => stop('parent process exited'));
   const url = await server.listen();
   console.log(`moe-server listening on ${url}`);
   server.prepared.then(

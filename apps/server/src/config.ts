@@ -37,6 +37,15 @@ export interface LimitsConfig {
   readonly maxQueuedRequests: number;
   /** A request not answered within this many ms gets a 504. */
   readonly requestTimeoutMs: number;
+  /**
+   * Largest |x| accepted in a layer input (larger: 400 before batching). Inputs near the float32
+   * range pass parsing but overflow inside the experts; at 1e6 a SwiGLU layer with |w| <= 1 and
+   * D, F up to 65536 stays far below float32's 3.4e38, while real hidden states (up to ~1e4-1e5)
+   * pass.
+   */
+  readonly maxAbsInput: number;
+  /** On shutdown, how long accepted requests may take before their connections are cut. */
+  readonly drainTimeoutMs: number;
 }
 
 /** Text generation settings (the OpenAI-compatible endpoints). */
@@ -115,7 +124,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   workers: 1,
   workerNice: 5,
   batching: { mode: 'auto', windowMs: 2, maxBatchTokens: 256 },
-  limits: { maxTokensPerRequest: 1024, bodyLimitBytes: 16 * 1024 * 1024, maxQueuedRequests: 256, requestTimeoutMs: 30_000 },
+  limits: { maxTokensPerRequest: 1024, bodyLimitBytes: 16 * 1024 * 1024, maxQueuedRequests: 256, requestTimeoutMs: 30_000, maxAbsInput: 1e6, drainTimeoutMs: 35_000 },
   logLevel: 'info',
 };
 
@@ -199,13 +208,15 @@ function mergeBatching(b: unknown): BatchingConfig {
 
 function mergeLimits(l: unknown): LimitsConfig {
   if (l === undefined) return DEFAULT_CONFIG.limits;
-  if (!isObject(l)) throw new ConfigError('limits', 'expected { maxTokensPerRequest, bodyLimitBytes, maxQueuedRequests, requestTimeoutMs }');
-  checkKeys('limits', l, ['maxTokensPerRequest', 'bodyLimitBytes', 'maxQueuedRequests', 'requestTimeoutMs']);
+  if (!isObject(l)) throw new ConfigError('limits', 'expected { maxTokensPerRequest, bodyLimitBytes, maxQueuedRequests, requestTimeoutMs, maxAbsInput, drainTimeoutMs }');
+  checkKeys('limits', l, ['maxTokensPerRequest', 'bodyLimitBytes', 'maxQueuedRequests', 'requestTimeoutMs', 'maxAbsInput', 'drainTimeoutMs']);
   const merged = { ...DEFAULT_CONFIG.limits, ...l };
   intIn('limits.maxTokensPerRequest', merged.maxTokensPerRequest, 1, 1 << 20);
   intIn('limits.bodyLimitBytes', merged.bodyLimitBytes, 1024, 2 ** 31 - 1);
   intIn('limits.maxQueuedRequests', merged.maxQueuedRequests, 0, 1 << 20);
   intIn('limits.requestTimeoutMs', merged.requestTimeoutMs, 1, 3_600_000);
+  numberIn('limits.maxAbsInput', merged.maxAbsInput, 1, 3.4e38);
+  intIn('limits.drainTimeoutMs', merged.drainTimeoutMs, 0, 3_600_000);
   return merged;
 }
 

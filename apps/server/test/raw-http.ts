@@ -111,6 +111,11 @@ export class RawConnection {
     return this.ready.shift();
   }
 
+  /** Writes raw bytes (a partial request, say). */
+  write(data: string): void {
+    this.socket.write(data);
+  }
+
   close(): void {
     this.socket.destroy();
   }

@@ -20,6 +20,7 @@ import {
   type PreparedExperts,
   type PreparedLinear,
   type RoutingPlan,
+  ResidentBytes,
   combineRows,
   ExpertWorkCounter,
   gatherRows,
@@ -60,6 +61,13 @@ export class TfjsBackend implements Backend {
   /** The tfjs engine this instance holds. */
   readonly tfjsEngine: TfjsEngine;
   private readonly heapLimit: number;
+  /**
+   * Resident bytes: every format is decoded to float32 at prepare and XNNPACK keeps a packed
+   * copy after the first matMul, so 8 bytes per value (see memory-budget.ts; measured with
+   * core/testing's resident probe, 22M values, 2026-12-02: 7.5-7.9 after a forward pass, for
+   * f32, f16 and q8_0). The wasm engine's heap is its ceiling.
+   */
+  readonly memory: ResidentBytes;
   private readonly live = new Set<TfjsLinear | TfjsExperts>();
   private disposed = false;
   /** Test hook: the expert FFNs `runExperts` dispatched (see core's ExpertWorkCounter). */
@@ -70,6 +78,7 @@ export class TfjsBackend implements Backend {
     this.engine = started.description;
     this.threads = started.threads;
     this.heapLimit = started.engine === 'wasm' ? heapLimit : Infinity;
+    this.memory = new ResidentBytes(() => 8, Number.isFinite(this.heapLimit) ? this.heapLimit : undefined);
   }
 
   /**
@@ -104,7 +113,7 @@ export class TfjsBackend implements Backend {
       const b = weights.bias ? tf.tensor1d(weights.bias.toFloat32().slice()) : undefined;
       const layer: TfjsLinear = new TfjsLinear(this, inp, out, w, b, () => this.forget(layer, bytes));
       this.live.add(layer);
-      return layer;
+      return this.memory.track(layer, this.memory.linearBytes(weights));
     } catch (err) {
       w?.dispose();
       this.release(bytes);
@@ -145,7 +154,7 @@ export class TfjsBackend implements Backend {
     }
     const prepared: TfjsExperts = new TfjsExperts(this, kind, d, f, made, () => this.forget(prepared, bytes));
     this.live.add(prepared);
-    return prepared;
+    return this.memory.track(prepared, this.memory.groupBytes(group));
   }
 
   async runExperts(experts: PreparedExperts, x: Float32Array, plan: RoutingPlan): Promise<Float32Array> {

@@ -27,7 +27,7 @@ export class GenerationMetrics {
       registers,
     });
     this.promptTokens = new Counter({ name: 'moe_prompt_tokens_total', help: 'Prompt tokens prefilled, per model', labelNames: ['model'], registers });
-    this.generatedTokens = new Counter({ name: 'moe_generated_tokens_total', help: 'Tokens generated (streamed or returned), per model', labelNames: ['model'], registers });
+    this.generatedTokens = new Counter({ name: 'moe_generated_tokens_total', help: 'Tokens generated, counted as they are made (generations cut by a timeout or a hang-up included), per model', labelNames: ['model'], registers });
     this.timeToFirstToken = new Histogram({
       name: 'moe_time_to_first_token_seconds',
       help: 'From the request entering the queue to the first generated token (queue wait + prefill + first sample)',

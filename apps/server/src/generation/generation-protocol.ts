@@ -57,6 +57,8 @@ export interface ModelInfo {
   readonly modelType: string;
   /** The model's context length (`max_position_embeddings`). */
   readonly maxPositions: number;
+  /** The longest token in bytes, which bounds the characters one token covers (the prompt-length check before tokenizing; see prompt-bound.ts). */
+  readonly maxTokenChars?: number;
   readonly hasChatTemplate: boolean;
   /** The checkpoint kind it was loaded from. */
   readonly format: 'gguf' | 'huggingface';

@@ -9,9 +9,10 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { GenerationConfig, LimitsConfig } from '../config.js';
-import { HttpError } from '../http/http-error.js';
+import { clip, HttpError } from '../http/http-error.js';
 import { builtWorkerUrl, stopWorker } from '../shared/worker-thread.js';
 import type { GenerationMetrics } from './generation-metrics.js';
+import { promptBoundError } from './prompt-bound.js';
 import type {
   FromGenerationWorker,
   GenerateRequest,
@@ -75,6 +76,8 @@ interface Entry {
   state: 'queued' | 'running' | 'finished';
   timer?: NodeJS.Timeout;
   readonly buffered: StreamedText[];
+  /** Generated tokens counted in the metrics so far (from chunks). */
+  countedTokens: number;
   sink?: (chunk: StreamedText) => void;
   resolveStarted(s: GenerationStarted): void;
   rejectStarted(e: Error): void;
@@ -179,6 +182,7 @@ export class GenerationService extends EventEmitter {
       enqueuedAt: performance.now(),
       state: 'queued',
       buffered: [],
+      countedTokens: 0,
       resolveStarted: started.resolve,
       rejectStarted: started.reject,
       resolveDone: done.resolve,
@@ -193,10 +197,14 @@ export class GenerationService extends EventEmitter {
       },
     };
     const q = this.queues.get(job.model);
-    const full = this.queueFullError(job.model);
-    if (!q || full) {
+    const info = this.models.find((m) => m.id === job.model);
+    // Refused by its characters before it waits or tokenizes (a huge prompt would hold the worker).
+    const tooLong = info && promptBoundError(job.prompt, info);
+    if (tooLong) this.metrics.requests.inc({ model: job.model, status: 'invalid' });
+    const full = tooLong ? undefined : this.queueFullError(job.model);
+    if (!q || tooLong || full) {
       entry.state = 'finished';
-      entry.rejectStarted(full ?? new HttpError(404, 'E_UNKNOWN_MODEL', `unknown model '${job.model}'`, { field: 'model' }));
+      entry.rejectStarted(tooLong || full || new HttpError(404, 'E_UNKNOWN_MODEL', `unknown model '${clip(job.model)}'`, { field: 'model' }));
       return handle;
     }
     this.entries.set(id, entry);
@@ -232,6 +240,9 @@ export class GenerationService extends EventEmitter {
         entry.resolveStarted(msg);
         break;
       case 'chunk': {
+        // Counted as they are made: a generation cut by a timeout or a hang-up made its tokens too.
+        this.metrics.generatedTokens.inc({ model }, msg.tokens);
+        entry.countedTokens += msg.tokens;
         const chunk: StreamedText = { choice: msg.choice, text: msg.text, ...(msg.logprobs ? { logprobs: msg.logprobs } : {}) };
         if (entry.sink) entry.sink(chunk);
         else entry.buffered.push(chunk);
@@ -239,7 +250,8 @@ export class GenerationService extends EventEmitter {
       }
       case 'done': {
         const queueMs = entry.startedAt! - entry.enqueuedAt;
-        this.metrics.generatedTokens.inc({ model }, msg.completionTokens);
+        // Tokens no chunk carried (held back by a stop sequence) count at the end.
+        if (msg.completionTokens > entry.countedTokens) this.metrics.generatedTokens.inc({ model }, msg.completionTokens - entry.countedTokens);
         this.metrics.observeDone(model, msg, queueMs);
         const q = this.queues.get(model)!;
         const seconds = (performance.now() - entry.startedAt!) / 1000;

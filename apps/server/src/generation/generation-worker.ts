@@ -17,6 +17,7 @@ import { startBackend } from '../shared/worker-backend.js';
 import { wireLogprobs } from './token-logprobs.js';
 import type { BatchDelta, FromGenerationWorker, GenerateRequest, GenerationInit, ModelInfo, ToGenerationWorker } from './generation-protocol.js';
 import type { ModelSpec } from './model-spec.js';
+import { longestTokenBytes } from './prompt-bound.js';
 
 const port = parentPort;
 if (!port) throw new Error('generation-worker.js must run as a worker thread');
@@ -85,6 +86,7 @@ async function init(msg: GenerationInit): Promise<void> {
       // A GGUF file or a Hugging Face folder: loaded layer by layer after the memory check,
       // so a model that cannot fit is refused before anything is allocated.
       const { model, tokenizer, format } = await loadModel(await folderOf(spec), backend);
+      const maxTokenChars = longestTokenBytes(tokenizer, model.config.vocabSize);
       const info: ModelInfo = {
         id: spec.id,
         source: spec.source,
@@ -92,6 +94,7 @@ async function init(msg: GenerationInit): Promise<void> {
         modelType: model.config.modelType,
         // The context a session gets (generate opens sessions with the default), not the trained maximum.
         maxPositions: model.defaultContextLength,
+        maxTokenChars,
         hasChatTemplate: tokenizer.hasChatTemplate,
         weightBytes: storedWeightBytes(model.plannedTensors),
         backendBytes: model.memory.backendBytes,

@@ -12,7 +12,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { ServerConfig } from '../config.js';
-import { HttpError } from './http-error.js';
+import { clip, HttpError } from './http-error.js';
 
 /** Whether a matched route pattern is open without a key: probes and the API documentation. */
 export function isPublicRoute(pattern: string | undefined): boolean {
@@ -107,7 +107,7 @@ export async function registerAccess(app: FastifyInstance, config: ServerConfig)
       throw new HttpError(
         403,
         'E_HOST_NOT_ALLOWED',
-        `host '${(host ?? '').slice(0, 100)}' is not allowed: without an API key this server answers only loopback names and allowedHosts (--allowed-host); set an API key or add the name`,
+        `host '${clip(host ?? '')}' is not allowed: without an API key this server answers only loopback names and allowedHosts (--allowed-host); set an API key or add the name`,
       );
     }
   });

@@ -27,6 +27,14 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * A client-supplied value as it may appear in an error message: at most `max` characters, then
+ * how many were left out (an error must not echo a 10 KB id back whole).
+ */
+export function clip(value: string, max = 80): string {
+  return value.length <= max ? value : `${value.slice(0, max)}... (${value.length} characters)`;
+}
+
 /** 400 for a bad request field. */
 export function badRequest(field: string, message: string): HttpError {
   return new HttpError(400, 'E_INVALID_INPUT', `${field}: ${message}`, { field });

@@ -11,8 +11,11 @@ import { batchesAcrossRequests } from '../layers/batch-policy.js';
 import { moduleSpecifier } from '../shared/backend-modules.js';
 import type { ServerConfig } from '../config.js';
 import { exposureWarning, registerAccess } from './access.js';
+import { registerBodyPolicy } from './body-policy.js';
+import { Drain } from './drain.js';
+import { JsonParseWorker, registerJsonParser } from './json-body.js';
 import { handleError } from './errors-handler.js';
-import { HttpError } from './http-error.js';
+import { clip, HttpError } from './http-error.js';
 import { ServerMetrics } from '../layers/layer-metrics.js';
 import { forwardRoutes } from './routes/forward.js';
 import { healthRoutes } from './routes/health.js';
@@ -40,8 +43,13 @@ export interface MoeServer {
   readonly prepared: Promise<ServerReady>;
   /** Starts listening; resolves with the base URL (e.g. `http://127.0.0.1:43125`). */
   listen(): Promise<string>;
-  /** Graceful stop: refuse new requests, answer accepted ones, stop the workers. */
+  /**
+   * Graceful stop: refuse new connections (and, with a 503, new requests on kept-alive ones),
+   * answer the accepted requests within `limits.drainTimeoutMs` (then cut them), stop the workers.
+   */
   close(): Promise<void>;
+  /** After close(): how many requests the drain deadline cut (0 when all were answered). */
+  readonly cutAtDrain: number;
 }
 
 /** Options that are not configuration (tests). */
@@ -75,12 +83,18 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     bodyLimit: config.limits.bodyLimitBytes,
     // Requests are validated strictly: no type coercion, unknown fields are errors.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
-    return503OnClosing: true,
+    // The drain answers requests that arrive on kept-alive connections itself (drain.ts), in the route's error shape.
+    return503OnClosing: false,
   });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) => {
-    handleError(new HttpError(404, 'E_NOT_FOUND', `no route ${request.method} ${request.url}; see /docs`), request, reply);
+    handleError(new HttpError(404, 'E_NOT_FOUND', `no route ${request.method} ${clip(request.url)}; see /docs`), request, reply);
   });
+  registerBodyPolicy(app);
+  const jsonWorker = new JsonParseWorker();
+  registerJsonParser(app, jsonWorker, config.limits.maxAbsInput, () => metrics.bodiesParsedInWorker.inc());
+  const drain = new Drain();
+  drain.register(app);
   await registerAccess(app, config);
   // While draining, answer and hang up: a keep-alive connection left open would hold close().
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -168,10 +182,14 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
   prepared.catch(() => undefined);
 
   let closing: Promise<void> | undefined;
+  let lastCut = 0;
   return {
     app,
     state,
     prepared,
+    get cutAtDrain() {
+      return lastCut;
+    },
     async listen() {
       const warning = exposureWarning(config);
       if (warning) process.stderr.write(`${warning}\n`);
@@ -180,9 +198,11 @@ export async function createServer(config: ServerConfig, options: CreateServerOp
     close() {
       closing ??= (async () => {
         state.draining = true;
-        await app.close();
+        const cut = await drain.run(app, config.limits.drainTimeoutMs);
+        if (cut) app.log.warn(`drain deadline (${config.limits.drainTimeoutMs} ms) passed: cut ${cut} unfinished request(s)`);
+        lastCut = cut;
         await prepared.catch(() => undefined);
-        await Promise.all([pool?.stop(), state.generation?.stop()]);
+        await Promise.all([pool?.stop(), state.generation?.stop(), jsonWorker.stop()]);
       })();
       return closing;
     },

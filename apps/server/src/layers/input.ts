@@ -31,7 +31,12 @@ function tooMany(rows: number, max: number): HttpError {
   return new HttpError(413, 'E_TOO_MANY_TOKENS', `input: ${rows} tokens exceed the limit of ${max} tokens per request; split the request`, { field: 'input' });
 }
 
-function fromRows(input: number[][], d: number, max: number): Float32Array {
+/** A value past `maxAbs` (a 400 before the batch: it would overflow inside compute and fail the batch it shares). */
+function tooLarge(field: string, v: number, maxAbs: number): HttpError {
+  return badRequest(field, `is ${v}; expected |x| <= ${maxAbs} (limits.maxAbsInput: larger values overflow float32 inside the experts)`);
+}
+
+function fromRows(input: number[][], d: number, max: number, maxAbs: number): Float32Array {
   if (input.length > max) throw tooMany(input.length, max);
   const x = new Float32Array(input.length * d);
   for (let r = 0; r < input.length; r++) {
@@ -43,12 +48,13 @@ function fromRows(input: number[][], d: number, max: number): Float32Array {
       x[r * d + c] = v;
       // A finite double past the float32 range rounds to Infinity: refuse it here, not in the batch.
       if (!Number.isFinite(x[r * d + c])) throw badRequest(`input[${r}][${c}]`, `is ${v}; expected a float32 value, |x| <= ${FLOAT32_MAX}`);
+      if (Math.abs(v) > maxAbs) throw tooLarge(`input[${r}][${c}]`, v, maxAbs);
     }
   }
   return x;
 }
 
-function fromBase64(b64: string, shape: number[] | undefined, d: number, max: number): Float32Array {
+function fromBase64(b64: string, shape: number[] | undefined, d: number, max: number, maxAbs: number): Float32Array {
   if (!shape) throw badRequest('shape', `is required with input_b64; expected [T, ${d}]`);
   const [t, width] = shape;
   if (width !== d) throw badRequest('shape', `is [${shape.join(', ')}]; expected [T, ${d}] (the layer's hiddenSize is ${d})`);
@@ -65,19 +71,20 @@ function fromBase64(b64: string, shape: number[] | undefined, d: number, max: nu
   else for (let i = 0; i < x.length; i++) x[i] = bytes.readFloatLE(i * 4);
   for (let i = 0; i < x.length; i++) {
     if (!Number.isFinite(x[i])) throw badRequest(`input_b64[${Math.floor(i / d)}, ${i % d}]`, `is ${x[i]}; inputs must be finite numbers`);
+    if (Math.abs(x[i]) > maxAbs) throw tooLarge(`input_b64[${Math.floor(i / d)}, ${i % d}]`, x[i], maxAbs);
   }
   return x;
 }
 
-/** Decodes and checks a forward body for a layer of width `d`. */
-export function decodeForwardBody(body: ForwardBody, d: number, maxTokens: number, needsTokenIds: boolean, routerName: string): DecodedInput {
+/** Decodes and checks a forward body for a layer of width `d`; entries past `maxAbs` in magnitude are refused. */
+export function decodeForwardBody(body: ForwardBody, d: number, maxTokens: number, needsTokenIds: boolean, routerName: string, maxAbs = Infinity): DecodedInput {
   const hasRows = body.input !== undefined;
   const hasB64 = body.input_b64 !== undefined;
   if (hasRows === hasB64) {
     throw badRequest('input', `expected exactly one of input (number[T][${d}]) or input_b64 (base64 float32) with shape [T, ${d}]`);
   }
   if (hasRows && body.shape !== undefined) throw badRequest('shape', 'goes with input_b64 only; JSON rows carry their own shape');
-  const x = hasRows ? fromRows(body.input!, d, maxTokens) : fromBase64(body.input_b64!, body.shape, d, maxTokens);
+  const x = hasRows ? fromRows(body.input!, d, maxTokens, maxAbs) : fromBase64(body.input_b64!, body.shape, d, maxTokens, maxAbs);
   const rows = x.length / d;
   let tokenIds: Int32Array | undefined;
   if (body.token_ids !== undefined) {

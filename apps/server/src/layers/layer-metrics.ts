@@ -23,6 +23,7 @@ export class ServerMetrics {
   readonly batchImbalance: Histogram<'layer'>;
   readonly rejected: Counter<'layer' | 'reason'>;
   readonly backendErrors: Counter<'layer'>;
+  readonly bodiesParsedInWorker: Counter;
   private readonly perExpert = new Map<string, number[]>();
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -74,6 +75,7 @@ export class ServerMetrics {
       registers,
     });
     this.rejected = new Counter({ name: 'moe_requests_rejected_total', help: 'Requests refused (queue_full), expired (timeout) or dropped unrun because the client left (client_gone)', labelNames: ['layer', 'reason'], registers });
+    this.bodiesParsedInWorker = new Counter({ name: 'moe_request_bodies_parsed_in_worker_total', help: 'JSON request bodies large enough to be parsed on the parse worker thread', registers });
     this.backendErrors = new Counter({ name: 'moe_backend_errors_total', help: 'Batches that failed in the worker', labelNames: ['layer'], registers });
   }
 

@@ -12,7 +12,7 @@
  * queue and a running one stops waiting for its batch; both get a 504.
  */
 import type { BatchingConfig, LimitsConfig } from '../config.js';
-import { HttpError } from '../http/http-error.js';
+import { clip, HttpError } from '../http/http-error.js';
 import type { ServerMetrics } from './layer-metrics.js';
 import { sliceRouting } from './routing-output.js';
 import { BatchFailedError } from './worker-client.js';
@@ -115,7 +115,7 @@ export class Scheduler {
   /** Queues a request; resolves with its rows, or rejects with an HttpError (503, 504, 500). */
   submit(job: Job): Promise<JobResult> {
     const q = this.queues.get(job.layer);
-    if (!q) return Promise.reject(new HttpError(404, 'E_UNKNOWN_LAYER', `unknown layer '${job.layer}'`));
+    if (!q) return Promise.reject(new HttpError(404, 'E_UNKNOWN_LAYER', `unknown layer '${clip(job.layer)}'`));
     const full = this.queueFullError(job.layer);
     if (full) return Promise.reject(full);
     return new Promise<JobResult>((resolve, reject) => {

@@ -1,6 +1,6 @@
 /** `POST /v1/layers/:id/forward`: one request's rows through one layer (batched with others). */
 import type { FastifyInstance } from 'fastify';
-import { HttpError } from '../http-error.js';
+import { clip, HttpError } from '../http-error.js';
 import { decodeForwardBody, forwardJson, toBase64, toRows, type ForwardBody } from '../../layers/input.js';
 import { forwardBodySchema, forwardResponseSchema } from '../../layers/layer-schemas.js';
 import { errorResponses } from '../error-schemas.js';
@@ -32,11 +32,11 @@ export function forwardRoutes(app: FastifyInstance, state: ServerState): void {
       const layer = state.layers.get(id);
       if (!layer) {
         if (!state.ready && state.layers.size === 0) throw new HttpError(503, 'E_NOT_READY', 'layers are still being prepared', { headers: { 'retry-after': '1' } });
-        throw new HttpError(404, 'E_UNKNOWN_LAYER', `unknown layer '${id}'; serving: ${[...state.layers.keys()].map((k) => `'${k}'`).join(', ')}`, { field: 'id' });
+        throw new HttpError(404, 'E_UNKNOWN_LAYER', `unknown layer '${clip(id)}'; serving: ${[...state.layers.keys()].map((k) => `'${k}'`).join(', ')}`, { field: 'id' });
       }
       if (!state.ready || !state.scheduler) throw new HttpError(503, 'E_NOT_READY', 'layers are still being prepared', { headers: { 'retry-after': '1' } });
       const d = layer.config.hiddenSize;
-      const input = decodeForwardBody(request.body, d, state.config.limits.maxTokensPerRequest, layer.needsTokenIds, layer.router);
+      const input = decodeForwardBody(request.body, d, state.config.limits.maxTokensPerRequest, layer.needsTokenIds, layer.router, state.config.limits.maxAbsInput);
       // A caller that hangs up while its request waits frees its place (nothing is computed).
       const gone = new AbortController();
       reply.raw.once('close', () => {

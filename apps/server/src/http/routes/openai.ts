@@ -13,7 +13,7 @@ import type { GenerationHandle } from '../../generation/generation-service.js';
 import { chatLogprobs, completionLogprobs } from '../../generation/openai-logprobs.js';
 import { checkChatBody, checkCompletionBody, messageText, normalizeOpenAiBody } from '../../generation/openai-request.js';
 import { chatBodySchema, chatResponseSchema, completionBodySchema, completionResponseSchema, modelObjectSchema, modelsResponseSchema } from '../../generation/openai-schemas.js';
-import { HttpError } from '../http-error.js';
+import { clip, HttpError } from '../http-error.js';
 import { openaiErrorResponses as errorResponses } from '../error-schemas.js';
 import { openaiErrorBody } from '../openai-error.js';
 import type { ServerState } from '../server-state.js';
@@ -54,7 +54,7 @@ const generationErrors = { 400: errorResponses[400], 401: errorResponses[401], 4
 /** The 404 for a model id that is not served, naming the served ones. */
 function unknownModel(state: ServerState, id: string): HttpError {
   const served = state.config.models.map((m) => `'${m.id}'`).join(', ') || 'none (start the server with --model DIR or --demo-model)';
-  return new HttpError(404, 'E_UNKNOWN_MODEL', `model: unknown model '${id}'; serving: ${served}`, { field: 'model' });
+  return new HttpError(404, 'E_UNKNOWN_MODEL', `model: unknown model '${clip(id)}'; serving: ${served}`, { field: 'model' });
 }
 
 /** A model in OpenAI's model-object shape. */
