@@ -2,7 +2,7 @@
  * What a compute engine (plain TypeScript, or WebAssembly on threads) implements. The backend
  * class validates inputs and owns the handles; an engine only lays out weights and computes.
  */
-import type { ExpertKind, ExpertWorkCounter, RoutingPlan } from '@moe-runtime/core';
+import type { ExpertKind, ExpertWorkCounter, Float32ExpertWeights, RoutingPlan } from '@moe-runtime/core';
 
 /** A linear layer's weights decoded to float32: `weight` `[out, in]`, `bias` `[out]`. */
 export interface LinearData {
@@ -12,15 +12,8 @@ export interface LinearData {
   readonly bias?: Float32Array;
 }
 
-/** One expert decoded to float32 (`gate`/`up` `[F, D]`, `down` `[D, F]`). */
-export interface ExpertData {
-  readonly gate?: Float32Array;
-  readonly up: Float32Array;
-  readonly down: Float32Array;
-  readonly gateBias?: Float32Array;
-  readonly upBias?: Float32Array;
-  readonly downBias?: Float32Array;
-}
+/** One expert decoded to float32 (core's type). */
+export type ExpertData = Float32ExpertWeights;
 
 /** A validated expert group whose experts decode to float32 on demand. */
 export interface ExpertGroupData {
