@@ -15,7 +15,7 @@ function checkTensor(what: string, t: unknown): HostTensor {
   return t;
 }
 
-/** Validates a linear layer's weights and decodes them to float32. */
+/** Validates a linear layer's weights (the weight stays in its format, the bias becomes float32). */
 export function linearData(weights: LinearWeights): LinearData {
   const weight = checkTensor('weights.weight', weights?.weight);
   if (weight.shape.length !== 2) throw new ShapeError(`weights.weight has shape [${weight.shape.join(', ')}], expected [out, in]`);
@@ -26,7 +26,7 @@ export function linearData(weights: LinearWeights): LinearData {
     checkTensor('weights.bias', weights.bias).assertShape('weights.bias', [outFeatures]);
     bias = weights.bias.toFloat32();
   }
-  return { inFeatures, outFeatures, weight: weight.toFloat32(), bias };
+  return { inFeatures, outFeatures, weight, bias };
 }
 
 function optional(what: string, t: HostTensor | undefined, shape: number[]): void {
@@ -74,5 +74,5 @@ export function expertGroupData(group: ExpertGroup): ExpertGroupData {
   if (!Array.isArray(group.experts) || group.experts.length === 0) throw new ConfigError('experts.experts', 'expected a non-empty array of expert weights');
   group.experts.forEach((e, j) => checkExpert(`experts[${j}]`, e, group.kind, d, f));
   const experts = [...group.experts];
-  return { kind: group.kind, hiddenSize: d, ffnSize: f, numExperts: experts.length, expert: (j) => expertData(experts[j]) };
+  return { kind: group.kind, hiddenSize: d, ffnSize: f, numExperts: experts.length, expert: (j) => expertData(experts[j]), stored: (j) => experts[j] };
 }
