@@ -7,7 +7,7 @@
 // fused dot. Many rows (prefill): the 16 rows of a panel are decoded into a float32 panel in
 // the work buffer and the panel GEMM runs on it, so decoding costs once per panel, not per row.
 import { gemm } from './gemm';
-import { decodeRow, dotF32, dotFused, fused, rowBytesOf } from './rows';
+import { ACT_Q8, decodeRow, dotF32, dotFused, dotQ8, fused, hasQ8Dot, quantizeRow, rowBytesOf } from './rows';
 
 /** From this many activation rows on, panels are decoded and the panel GEMM runs. */
 const PANEL_ROWS = 8;
@@ -37,10 +37,16 @@ export function rowGemm(
 ): void {
   const aRow = <usize>lda << 2;
   const cRow = <usize>ldc << 2;
+  // 8-bit activations (flag ACT_Q8): the m rows are quantized once per chunk, behind the row buffer.
+  const q8 = (fmt & ACT_Q8) != 0 && m < PANEL_ROWS;
+  const nb = <usize>(k >> 5);
+  const qBase = work + rowBufBytes(k);
+  const qRow = <usize>k + (nb << 3);
+  if (q8) for (let i = 0; i < m; i++) quantizeRow(a + <usize>i * aRow, k, qBase + <usize>i * qRow, qBase + <usize>i * qRow + <usize>k, qBase + <usize>i * qRow + <usize>k + (nb << 2));
   for (let p = p0; p < p1; p++) {
     const up = gated && (p & 1) == 1;
     const base = up ? b2 : b;
-    const f = up ? fmt2 : fmt;
+    const f = (up ? fmt2 : fmt) & (ACT_Q8 - 1);
     const rb = rowBytesOf(f, k);
     const rows = panelRows(p, gated, n);
     const first = <usize>(gated ? p >> 1 : p) * 16;
@@ -60,7 +66,12 @@ export function rowGemm(
         continue;
       }
       const w = base + (first + <usize>j) * rb;
-      if (fused(f)) {
+      if (q8 && hasQ8Dot(f)) {
+        for (let i = 0; i < m; i++) {
+          const qi = qBase + <usize>i * qRow;
+          store<f32>(cp + <usize>i * cRow + (<usize>j << 2), dotQ8(f, qi, qi + <usize>k, qi + <usize>k + (nb << 2), w, k) + bj);
+        }
+      } else if (fused(f)) {
         for (let i = 0; i < m; i++) store<f32>(cp + <usize>i * cRow + (<usize>j << 2), dotFused(f, a + <usize>i * aRow, w, k) + bj);
       } else {
         decodeRow(f, w, k, work);

@@ -336,3 +336,108 @@ export function decodeRow(fmt: i32, w: usize, k: i32, dst: usize): void {
     default: decodeMxfp4(w, k >> 5, dst); break;
   }
 }
+
+// ---- 8-bit activations (llama.cpp-style q8 dot products) ---------------------------------
+
+/** Flag on a descriptor's format: quantize the activations to 8 bits for fused formats. */
+export const ACT_Q8 = 256;
+
+/** Whether a format has a dot product on 8-bit activations. */
+// @ts-ignore: decorator
+@inline
+export function hasQ8Dot(fmt: i32): bool {
+  return fmt == Q8_0 || fmt == Q4_0;
+}
+
+/**
+ * Quantizes one activation row of k values (k a multiple of 32) into blocks of 32 signed
+ * bytes at q with, per block, the float32 scale amax / 127 at sc and the sum of its 32
+ * integers at sums (what q4_0's offset of 8 needs).
+ */
+export function quantizeRow(x: usize, k: i32, q: usize, sc: usize, sums: usize): void {
+  const nb = k >> 5;
+  for (let b = 0; b < nb; b++) {
+    const xp = x + (<usize>b << 7);
+    let m = f32x4.abs(v128.load(xp));
+    for (let i = 1; i < 8; i++) m = f32x4.max(m, f32x4.abs(v128.load(xp + (<usize>i << 4))));
+    const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+    const d: f32 = amax / 127;
+    const id = f32x4.splat(amax > 0 ? <f32>127 / amax : 0);
+    let total = i32x4.splat(0);
+    for (let h = 0; h < 2; h++) {
+      const hp = xp + (<usize>h << 6);
+      const i0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(hp), id)));
+      const i1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(hp, 16), id)));
+      const i2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(hp, 32), id)));
+      const i3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(hp, 48), id)));
+      total = i32x4.add(total, i32x4.add(i32x4.add(i0, i1), i32x4.add(i2, i3)));
+      v128.store(q + (<usize>b << 5) + (<usize>h << 4), i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(i0, i1), i16x8.narrow_i32x4_s(i2, i3)));
+    }
+    store<f32>(sc + (<usize>b << 2), d);
+    store<i32>(sums + (<usize>b << 2), i32x4.extract_lane(total, 0) + i32x4.extract_lane(total, 1) + i32x4.extract_lane(total, 2) + i32x4.extract_lane(total, 3));
+  }
+}
+
+/** Sum of the 16 products of two vectors of signed bytes, as four i32 lanes. */
+// @ts-ignore: decorator
+@inline
+function dotI8(a: v128, b: v128): v128 {
+  return i32x4.add(
+    i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(a), i16x8.extend_low_i8x16_s(b)),
+    i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(a), i16x8.extend_high_i8x16_s(b)),
+  );
+}
+
+/** Sum of the 16 products of signed bytes x and 4-bit codes q (0..15), added to acc. */
+// @ts-ignore: decorator
+@inline
+function dotI8U4(x: v128, q: v128, acc: v128): v128 {
+  // The relaxed dot takes its second operand as 7-bit: 4-bit codes fit it exactly.
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q, acc);
+  return i32x4.add(acc, dotI8(x, q));
+}
+
+/** x . w for a q8_0 row and a quantized activation row (q, sc as quantizeRow writes them). */
+function dotQ8_0q(q: usize, sc: usize, w: usize, k: i32): f32 {
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
+  const nb = k >> 5;
+  let wp = w;
+  let qp = q;
+  let sp = sc;
+  let i = 0;
+  for (; i + 1 < nb; i += 2, wp += 68, qp += 64, sp += 8) {
+    const s0 = i32x4.add(dotI8(v128.load(wp, 2), v128.load(qp)), dotI8(v128.load(wp, 18), v128.load(qp, 16)));
+    const s1 = i32x4.add(dotI8(v128.load(wp, 36), v128.load(qp, 32)), dotI8(v128.load(wp, 52), v128.load(qp, 48)));
+    acc0 = madd(f32x4.convert_i32x4_s(s0), f32x4.splat(h2f(load<u16>(wp)) * load<f32>(sp)), acc0);
+    acc1 = madd(f32x4.convert_i32x4_s(s1), f32x4.splat(h2f(load<u16>(wp, 34)) * load<f32>(sp, 4)), acc1);
+  }
+  if (i < nb) {
+    const s0 = i32x4.add(dotI8(v128.load(wp, 2), v128.load(qp)), dotI8(v128.load(wp, 18), v128.load(qp, 16)));
+    acc0 = madd(f32x4.convert_i32x4_s(s0), f32x4.splat(h2f(load<u16>(wp)) * load<f32>(sp)), acc0);
+  }
+  return hsum(f32x4.add(acc0, acc1));
+}
+
+/** x . w for a q4_0 row: d dx (sum x q - 8 sum x) per block, the codes taken as they are stored. */
+function dotQ4_0q(q: usize, sc: usize, sums: usize, w: usize, k: i32): f32 {
+  let acc = f32x4.splat(0);
+  const nb = k >> 5;
+  const mask = i8x16.splat(15);
+  let wp = w;
+  let qp = q;
+  for (let b = 0; b < nb; b++, wp += 18, qp += 32) {
+    const codes = v128.load(wp, 2);
+    let s = dotI8U4(v128.load(qp), v128.and(codes, mask), i32x4.splat(0));
+    s = dotI8U4(v128.load(qp, 16), i8x16.shr_u(codes, 4), s);
+    // The offset: -8 sum(x) on lane 0 only, so the lanes still add up to the block's sum.
+    s = i32x4.sub(s, i32x4.replace_lane(i32x4.splat(0), 0, load<i32>(sums + (<usize>b << 2)) << 3));
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.splat(h2f(load<u16>(wp)) * load<f32>(sc + (<usize>b << 2))), acc);
+  }
+  return hsum(acc);
+}
+
+/** x . w on 8-bit activations for q8_0 / q4_0 rows. */
+export function dotQ8(fmt: i32, q: usize, sc: usize, sums: usize, w: usize, k: i32): f32 {
+  return fmt == Q8_0 ? dotQ8_0q(q, sc, w, k) : dotQ4_0q(q, sc, sums, w, k);
+}

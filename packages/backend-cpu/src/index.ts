@@ -10,7 +10,16 @@ import { createCpuBackend } from './create.js';
 
 export { CpuBackend } from './cpu-backend.js';
 export { createCpuBackend } from './create.js';
-export { MAX_THREADS, SIMD_MODES, resolveCpuOptions, type CpuBackendOptions, type ResolvedCpuOptions, type SimdMode } from './options.js';
+export {
+  ACTIVATION_MODES,
+  MAX_THREADS,
+  SIMD_MODES,
+  resolveCpuOptions,
+  type ActivationMode,
+  type CpuBackendOptions,
+  type ResolvedCpuOptions,
+  type SimdMode,
+} from './options.js';
 
 registerBackend('cpu', {
   priority: 10,

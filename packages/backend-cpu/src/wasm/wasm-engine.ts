@@ -14,6 +14,7 @@
  */
 import { BackendError, HostTensor, type DType, type ExpertWeights, type RoutingPlan } from '@moe-runtime/core';
 import type { Engine, EngineResource, ExpertGroupData, LinearData } from '../engine.js';
+import type { ActivationMode } from '../options.js';
 import { combineRows } from '../plan-rows.js';
 import { DESC_BYTES, Epilogue, WeightFormat, writeDesc } from './descriptors.js';
 import { compileKernels, FLAVOR_ENGINE, type KernelFlavor } from './kernel-module.js';
@@ -31,8 +32,8 @@ const PARALLEL_MIN_MACS = 1 << 17;
 /** Bytes of a shard kept free of weights for scratch and work buffers (at most an eighth of it). */
 const SCRATCH_HEADROOM = 256 * 2 ** 20;
 
-/** How the engine lays out its memories. */
-export interface WasmLayout {
+/** How the engine lays out its memories and what its activations are. */
+export interface WasmEngineOptions {
   /** Bytes per shard, a whole number of 64 KiB pages from 2 MiB up to {@link MAX_SHARD_BYTES} (the default). */
   readonly shardBytes?: number;
   /**
@@ -40,7 +41,16 @@ export interface WasmLayout {
    * test can place weights past 2 GiB without allocating 2 GiB.
    */
   readonly firstShardOffset?: number;
+  /**
+   * Activations of the dot products with q8_0 / q4_0 weights on few rows: `float32` (default,
+   * the tight path) or `q8` (each block of 32 quantized to 8 bits with its own scale, as
+   * llama.cpp does: integer dot products, faster, within the bound the tests state).
+   */
+  readonly activations?: ActivationMode;
 }
+
+/** Formats whose dot products have an 8-bit-activation version. */
+const Q8_DOTS: ReadonlySet<number> = new Set([WeightFormat.q8_0, WeightFormat.q4_0]);
 
 /** A block of weights in a shard. */
 interface Placed {
@@ -98,30 +108,35 @@ function epilogueOf(kind: ExpertGroupData['kind']): Epilogue {
   return kind === 'swiglu' ? Epilogue.SwiGLU : kind === 'gelu' ? Epilogue.Gelu : Epilogue.Relu;
 }
 
-/** The kernels' code for a stored tensor: float32 is packed into panels unless `rows` is asked for. */
+/** The kernels' code for stored rows of `dtype`. */
 function formatOf(dtype: DType): number {
   return WeightFormat[dtype];
 }
+
+/** Flag on a descriptor's format: 8-bit activations (assembly/rows.ts ACT_Q8). */
+const ACT_Q8 = 256;
 
 /** The WebAssembly SIMD engine. Create with {@link WasmEngine.create}. */
 export class WasmEngine implements Engine {
   readonly description: string;
   private readonly shards: Shard[] = [];
   private readonly shardBytes: number;
+  private readonly q8: boolean;
 
   private constructor(
     flavor: KernelFlavor,
     private readonly module: WebAssembly.Module,
     private readonly pool: ThreadPool,
-    layout: WasmLayout,
+    layout: WasmEngineOptions,
   ) {
-    this.description = `${FLAVOR_ENGINE[flavor]} x${pool.threads}`;
+    this.q8 = layout.activations === 'q8';
+    this.description = `${FLAVOR_ENGINE[flavor]} x${pool.threads}${this.q8 ? ' q8-activations' : ''}`;
     this.shardBytes = layout.shardBytes ?? MAX_SHARD_BYTES;
     this.addShard(layout.firstShardOffset ?? 0);
   }
 
   /** Compiles the kernels of `flavor` and starts the threads; undefined when V8 cannot run that build. */
-  static async create(flavor: KernelFlavor, threads: number, layout: WasmLayout = {}): Promise<WasmEngine | undefined> {
+  static async create(flavor: KernelFlavor, threads: number, layout: WasmEngineOptions = {}): Promise<WasmEngine | undefined> {
     const module = await compileKernels(flavor);
     if (!module) return undefined;
     const shardBytes = layout.shardBytes ?? MAX_SHARD_BYTES;
@@ -169,7 +184,7 @@ export class WasmEngine implements Engine {
       bias = this.alloc(placed, bBytes);
       packBias(shard.f32(), bias >>> 2, data.bias, n);
     }
-    return new WasmLinear(placed, ptr, panels ? WeightFormat.panels : formatOf(weight.dtype), bias, k, n);
+    return new WasmLinear(placed, ptr, panels ? WeightFormat.panels : this.withActivations(formatOf(weight.dtype)), bias, k, n);
   }
 
   linear(layer: EngineResource, x: Float32Array, rows: number): Float32Array {
@@ -253,16 +268,19 @@ export class WasmEngine implements Engine {
       b2 = this.alloc(placed, b2Bytes);
       packBias(shard.f32(), b2 >>> 2, e.downBias.toFloat32(), d);
     }
-    const rowsFmt = (t: HostTensor): number => formatOf(t.dtype);
+    // The kernels read the activation flag of a gated pair from the gate's code: both need a q8 dot.
+    const gateFmt = formatOf((gated ? e.gate! : e.up).dtype);
+    const upFmt = formatOf(e.up.dtype);
+    const pairFlag = this.withActivations(gateFmt) !== gateFmt && this.withActivations(upFmt) !== upFmt ? ACT_Q8 : 0;
     return {
       ...placed,
       w1,
       up,
-      fmt1: firstPanels ? WeightFormat.panels : rowsFmt(gated ? e.gate! : e.up),
-      fmtUp: firstPanels ? WeightFormat.panels : rowsFmt(e.up),
+      fmt1: firstPanels ? WeightFormat.panels : gateFmt | pairFlag,
+      fmtUp: firstPanels ? WeightFormat.panels : upFmt,
       b1,
       w2,
-      fmt2: downPanels ? WeightFormat.panels : rowsFmt(e.down),
+      fmt2: downPanels ? WeightFormat.panels : this.withActivations(formatOf(e.down.dtype)),
       b2,
     };
   }
@@ -346,6 +364,11 @@ export class WasmEngine implements Engine {
 
   async dispose(): Promise<void> {
     await this.pool.close();
+  }
+
+  /** `fmt` with the 8-bit-activation flag where this engine uses them and the format has such a dot product. */
+  private withActivations(fmt: number): number {
+    return this.q8 && Q8_DOTS.has(fmt) ? fmt | ACT_Q8 : fmt;
   }
 
   private addShard(offset = 0): Shard {
