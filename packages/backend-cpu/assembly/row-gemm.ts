@@ -4,7 +4,7 @@
 //
 // Few activation rows (decode, small batches): one dot product per (weight row, activation
 // row), the weight row decoded once into the thread's work buffer where the format has no
-// fused dot. Many rows (prefill): the 16 rows of a panel are decoded into a float32 panel in
+// fused dot (mxfp4). Many rows (prefill): the 16 rows of a panel are decoded into a float32 panel in
 // the work buffer and the panel GEMM runs on it, so decoding costs once per panel, not per row.
 import { gemm } from './gemm';
 import { ACT_Q8, decodeRow, dotF32, dotFused, dotQ8, fused, hasQ8Dot, quantizeRow, rowBytesOf } from './rows';

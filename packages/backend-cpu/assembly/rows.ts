@@ -1,7 +1,8 @@
 // Weights kept in their stored format (rows of blocks along the input dimension, exactly as
 // GGUF stores them): decoding a row to float32 and dot products of float32 activation rows
-// with such rows. q8_0, q4_0, f16 and bf16 have fused SIMD dot products that convert in
-// registers; the other formats decode a row into the thread's work buffer first.
+// with such rows. Every format but mxfp4 has a fused SIMD dot product that decodes in
+// registers (each value exactly as decodeRow writes it); mxfp4 decodes a row into the
+// thread's work buffer first.
 // All pointers are byte addresses (unsigned) in the shared memory.
 import { madd } from './simd';
 
@@ -38,7 +39,7 @@ export function rowBytesOf(fmt: i32, k: i32): usize {
 // @ts-ignore: decorator
 @inline
 export function fused(fmt: i32): bool {
-  return fmt <= Q4_0;
+  return fmt <= Q6_K;
 }
 
 // ---- half precision ---------------------------------------------------------------------
@@ -48,9 +49,9 @@ export function fused(fmt: i32): bool {
 @inline
 function h2f(h: u32): f32 {
   const mag = h & 0x7fff;
-  let f = reinterpret<f32>(mag << 13) * reinterpret<f32>(0x77800000); // 2^112
-  if (mag >= 0x7c00) f = reinterpret<f32>((mag << 13) | 0x7f800000);
-  return h & 0x8000 ? -f : f;
+  const f = reinterpret<f32>(mag << 13) * reinterpret<f32>(0x77800000); // 2^112
+  const r = select<f32>(reinterpret<f32>((mag << 13) | 0x7f800000), f, mag >= 0x7c00);
+  return reinterpret<f32>(reinterpret<u32>(r) | ((h & 0x8000) << 16));
 }
 
 /** Four float16 values (the low 16 bits of each i32 lane) to float32, as h2f. */
@@ -155,29 +156,136 @@ function dotQ8_0(x: usize, w: usize, k: i32): f32 {
 
 /** x . w over a q4_0 row: nibbles minus 8 as signed bytes, then as q8_0. */
 function dotQ4_0(x: usize, w: usize, k: i32): f32 {
-  let acc = f32x4.splat(0);
+  let acc0 = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
   const nb = k >> 5;
   let wp = w;
   let xp = x;
   const mask = i8x16.splat(15);
   const eight = i8x16.splat(8);
-  for (let i = 0; i < nb; i++, wp += 18, xp += 128) {
-    const q = v128.load(wp, 2);
-    const lo = i8x16.sub(v128.and(q, mask), eight);
-    const hi = i8x16.sub(i8x16.shr_u(q, 4), eight);
-    acc = madd(dot32i8(lo, hi, xp), f32x4.splat(h2f(load<u16>(wp))), acc);
+  let i = 0;
+  for (; i + 1 < nb; i += 2, wp += 36, xp += 256) {
+    const q0 = v128.load(wp, 2);
+    const q1 = v128.load(wp, 20);
+    acc0 = madd(dot32i8(i8x16.sub(v128.and(q0, mask), eight), i8x16.sub(i8x16.shr_u(q0, 4), eight), xp), f32x4.splat(h2f(load<u16>(wp))), acc0);
+    acc1 = madd(dot32i8(i8x16.sub(v128.and(q1, mask), eight), i8x16.sub(i8x16.shr_u(q1, 4), eight), xp + 128), f32x4.splat(h2f(load<u16>(wp, 18))), acc1);
   }
-  return hsum(acc);
+  if (i < nb) {
+    const q = v128.load(wp, 2);
+    acc0 = madd(dot32i8(i8x16.sub(v128.and(q, mask), eight), i8x16.sub(i8x16.shr_u(q, 4), eight), xp), f32x4.splat(h2f(load<u16>(wp))), acc0);
+  }
+  return hsum(f32x4.add(acc0, acc1));
 }
 
-/** x . w for a fused format (F32, F16, BF16, Q8_0, Q4_0). */
+/** acc + x . (d q - m) over 16 values (q: 16 unsigned bytes, x: 16 float32 at xp). */
+// @ts-ignore: decorator
+@inline
+function fmaAffine16(q: v128, d: v128, m: v128, xp: usize, acc: v128): v128 {
+  const l = i16x8.extend_low_i8x16_u(q);
+  const h = i16x8.extend_high_i8x16_u(q);
+  acc = madd(v128.load(xp), f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(l)), d), m), acc);
+  acc = madd(v128.load(xp, 16), f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(l)), d), m), acc);
+  acc = madd(v128.load(xp, 32), f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_u(h)), d), m), acc);
+  return madd(v128.load(xp, 48), f32x4.sub(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_u(h)), d), m), acc);
+}
+
+/** acc + x . (d q) over 16 values (q: 16 signed bytes). */
+// @ts-ignore: decorator
+@inline
+function fmaScaled16(q: v128, d: v128, xp: usize, acc: v128): v128 {
+  const l = i16x8.extend_low_i8x16_s(q);
+  const h = i16x8.extend_high_i8x16_s(q);
+  acc = madd(v128.load(xp), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(l)), d), acc);
+  acc = madd(v128.load(xp, 16), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(l)), d), acc);
+  acc = madd(v128.load(xp, 32), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h)), d), acc);
+  return madd(v128.load(xp, 48), f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h)), d), acc);
+}
+
+/**
+ * x . w for a q4_k (or, with `high`, q5_k) row: each value decoded in registers exactly as
+ * decodeQ4K writes it (d sc q - dmin m, one rounding), so the float32 path stays tight.
+ */
+function dotQ4K(x: usize, w: usize, k: i32, high: bool): f32 {
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  const mask = i8x16.splat(15);
+  const one = i8x16.splat(1);
+  const stride: usize = high ? 176 : 144;
+  const nb = k >> 8;
+  let xp = x;
+  for (let b = 0; b < nb; b++, w += stride) {
+    const d = h2f(load<u16>(w));
+    const dmin = h2f(load<u16>(w, 2));
+    const qs = w + (high ? 48 : 16);
+    for (let c = 0; c < 4; c++, xp += 256) {
+      const sm0 = scaleMin(w + 4, 2 * c);
+      const sm1 = scaleMin(w + 4, 2 * c + 1);
+      const d0 = f32x4.splat(d * <f32>(sm0 & 255));
+      const m0 = f32x4.splat(dmin * <f32>(sm0 >> 8));
+      const d1 = f32x4.splat(d * <f32>(sm1 & 255));
+      const m1 = f32x4.splat(dmin * <f32>(sm1 >> 8));
+      for (let half = 0; half < 2; half++) {
+        const q = v128.load(qs + 32 * c + 16 * half);
+        let lo = v128.and(q, mask);
+        let hi = i8x16.shr_u(q, 4);
+        if (high) {
+          const h = v128.load(w + 16 + 16 * half);
+          lo = v128.or(lo, i8x16.shl(v128.and(i8x16.shr_u(h, 2 * c), one), 4));
+          hi = v128.or(hi, i8x16.shl(v128.and(i8x16.shr_u(h, 2 * c + 1), one), 4));
+        }
+        a0 = fmaAffine16(lo, d0, m0, xp + 64 * half, a0);
+        a1 = fmaAffine16(hi, d1, m1, xp + 128 + 64 * half, a1);
+      }
+    }
+  }
+  return hsum(f32x4.add(a0, a1));
+}
+
+/** x . w for a q6_k row, each value decoded in registers as decodeQ6K writes it. */
+function dotQ6K(x: usize, w: usize, k: i32): f32 {
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  const mask = i8x16.splat(15);
+  const three = i8x16.splat(3);
+  const off = i8x16.splat(32);
+  const nb = k >> 8;
+  for (let b = 0; b < nb; b++, w += 210) {
+    const d = h2f(load<u16>(w, 208));
+    for (let n = 0; n < 2; n++) {
+      const ql = w + 64 * n;
+      const qh = w + 128 + 32 * n;
+      const sc = w + 192 + 8 * n;
+      const y = x + (<usize>(2 * b + n) << 9);
+      for (let half = 0; half < 2; half++) {
+        const lo = v128.load(ql + 16 * half);
+        const hi = v128.load(ql + 32 + 16 * half);
+        const h = v128.load(qh + 16 * half);
+        const q0 = i8x16.sub(v128.or(v128.and(lo, mask), i8x16.shl(v128.and(h, three), 4)), off);
+        const q1 = i8x16.sub(v128.or(v128.and(hi, mask), i8x16.shl(v128.and(i8x16.shr_u(h, 2), three), 4)), off);
+        const q2 = i8x16.sub(v128.or(i8x16.shr_u(lo, 4), i8x16.shl(v128.and(i8x16.shr_u(h, 4), three), 4)), off);
+        const q3 = i8x16.sub(v128.or(i8x16.shr_u(hi, 4), i8x16.shl(i8x16.shr_u(h, 6), 4)), off);
+        const o = y + 64 * half;
+        a0 = fmaScaled16(q0, f32x4.splat(d * <f32>load<i8>(sc + half)), o, a0);
+        a1 = fmaScaled16(q1, f32x4.splat(d * <f32>load<i8>(sc + half + 2)), o + 128, a1);
+        a0 = fmaScaled16(q2, f32x4.splat(d * <f32>load<i8>(sc + half + 4)), o + 256, a0);
+        a1 = fmaScaled16(q3, f32x4.splat(d * <f32>load<i8>(sc + half + 6)), o + 384, a1);
+      }
+    }
+  }
+  return hsum(f32x4.add(a0, a1));
+}
+
+/** x . w for a fused format (all but MXFP4). */
 export function dotFused(fmt: i32, x: usize, w: usize, k: i32): f32 {
   switch (fmt) {
     case F32: return dotF32(x, w, k);
     case F16: return dotHalf(x, w, k, false);
     case BF16: return dotHalf(x, w, k, true);
     case Q8_0: return dotQ8_0(x, w, k);
-    default: return dotQ4_0(x, w, k);
+    case Q4_0: return dotQ4_0(x, w, k);
+    case Q4_K: return dotQ4K(x, w, k, false);
+    case Q5_K: return dotQ4K(x, w, k, true);
+    default: return dotQ6K(x, w, k);
   }
 }
 
@@ -378,14 +486,14 @@ export function quantizeRow(x: usize, k: i32, q: usize, sc: usize, sums: usize):
   }
 }
 
-/** Sum of the 16 products of two vectors of signed bytes, as four i32 lanes. */
+/**
+ * Sum of the 16 products of two vectors of signed bytes, as four i32 lanes: products as i16
+ * (|q| <= 127 on both sides, so a product and the sum of two fit), pairs added, widened.
+ */
 // @ts-ignore: decorator
 @inline
 function dotI8(a: v128, b: v128): v128 {
-  return i32x4.add(
-    i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(a), i16x8.extend_low_i8x16_s(b)),
-    i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(a), i16x8.extend_high_i8x16_s(b)),
-  );
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.extmul_low_i8x16_s(a, b), i16x8.extmul_high_i8x16_s(a, b)));
 }
 
 /** Sum of the 16 products of signed bytes x and 4-bit codes q (0..15), added to acc. */
