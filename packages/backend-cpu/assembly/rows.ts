@@ -426,16 +426,27 @@ function decodeQ4_0(w: usize, nb: i32, dst: usize): void {
   }
 }
 
+function decodeHalf(w: usize, k: i32, dst: usize, brain: bool): void {
+  let i = 0;
+  for (; i + 8 <= k; i += 8) {
+    const h = v128.load(w + (<usize>i << 1));
+    const lo = i32x4.extend_low_i16x8_u(h);
+    const hi = i32x4.extend_high_i16x8_u(h);
+    v128.store(dst + (<usize>i << 2), brain ? i32x4.shl(lo, 16) : h2fx4(lo));
+    v128.store(dst + (<usize>i << 2), brain ? i32x4.shl(hi, 16) : h2fx4(hi), 16);
+  }
+  for (; i < k; i++) {
+    const h = <u32>load<u16>(w + (<usize>i << 1));
+    store<f32>(dst + (<usize>i << 2), brain ? reinterpret<f32>(h << 16) : h2f(h));
+  }
+}
+
 /** Decodes one row of k values of `fmt` at w into float32 at dst. */
 export function decodeRow(fmt: i32, w: usize, k: i32, dst: usize): void {
   switch (fmt) {
     case F32: memory.copy(dst, w, <usize>k << 2); break;
     case F16:
-      for (let i = 0; i < k; i++) store<f32>(dst + (<usize>i << 2), h2f(load<u16>(w + (<usize>i << 1))));
-      break;
-    case BF16:
-      for (let i = 0; i < k; i++) store<u32>(dst + (<usize>i << 2), <u32>load<u16>(w + (<usize>i << 1)) << 16);
-      break;
+    case BF16: decodeHalf(w, k, dst, fmt == BF16); break;
     case Q8_0: decodeQ8_0(w, k >> 5, dst); break;
     case Q4_0: decodeQ4_0(w, k >> 5, dst); break;
     case Q4_K: decodeQ4K(w, k >> 8, dst, false); break;

@@ -4,6 +4,7 @@
 // read bandwidth measured in the same run (apps/bench's streaming-read kernel, so build
 // apps/bench first). Run after `build`, under `flock /work/.locks/bench` on a shared machine:
 //   node bench/formats.mjs [--threads=2] [--formats=q8_0,q4_k] [--quick]
+// q8_0 and q4_0 run twice: float32 activations, and 8-bit activations (`activations: 'q8'`).
 // Decode cycles through LAYERS copies of the layer (distinct memory, as a model's layers are),
 // so its weights come from DRAM rather than the last-level cache; it reports medians.
 import { loadavg } from 'node:os';
@@ -44,7 +45,7 @@ function routedBytes(plan, expertBytes) {
   return n * expertBytes;
 }
 
-async function benchFormat(backend, base, dtype) {
+async function benchFormat(backend, base, dtype, activations) {
   const t0 = performance.now();
   const weights = dtype === 'float32' ? base : { ...base, experts: base.experts.map((e) => ({ gate: e.gate.to(dtype), up: e.up.to(dtype), down: e.down.to(dtype) })) };
   const encodeMs = performance.now() - t0;
@@ -55,8 +56,7 @@ async function benchFormat(backend, base, dtype) {
   try {
     // Decode: one new token per step, through the layers in turn.
     const times = [];
-    let bytes = 0;
-    let time = 0;
+    const rates = [];
     for (let s = -6; s < DECODE_STEPS; s++) {
       const x = randomInput(1, d, 1000 + s);
       const layer = layers[(s + 6) % LAYERS];
@@ -65,11 +65,10 @@ async function benchFormat(backend, base, dtype) {
       const ms = performance.now() - a;
       if (s < 0) continue;
       times.push(ms);
-      bytes += routedBytes(plan, expertBytes);
-      time += ms;
+      rates.push(routedBytes(plan, expertBytes) / (ms / 1e3) / 1e9);
     }
     const decodeMs = median(times);
-    const decodeGbps = bytes / (time / 1e3) / 1e9;
+    const decodeGbps = median(rates);
     const prefill = [];
     const x = randomInput(T_PREFILL, d, 77);
     await layers[0].forward(x);
@@ -81,7 +80,7 @@ async function benchFormat(backend, base, dtype) {
     const prefillMs = median(prefill);
     // Active multiply-adds of T tokens: k experts x 3 projections x D x F each.
     const gflops = (2 * T_PREFILL * config.topK * 3 * d * expert.ffnSize) / (prefillMs / 1e3) / 1e9;
-    return { dtype, encodeMs, expertBytes, decodeMs, decodeGbps, prefillMs, gflops };
+    return { dtype, activations, encodeMs, expertBytes, decodeMs, decodeGbps, prefillMs, gflops };
   } finally {
     for (const l of layers) l.dispose();
   }
@@ -92,24 +91,28 @@ async function main() {
   const load0 = loadavg()[0];
   const bandwidth = await readBandwidth();
   const backend = await createCpuBackend({ threads });
+  const q8 = await createCpuBackend({ threads, activations: 'q8' });
   const base = randomWeights(config, { seed: 1 });
   const rows = [];
   for (const dtype of FORMATS) {
-    rows.push(await benchFormat(backend, base, dtype));
-    const r = rows[rows.length - 1];
-    console.error(`${dtype}: decode ${r.decodeMs.toFixed(2)} ms, prefill ${r.prefillMs.toFixed(1)} ms (encoded in ${(r.encodeMs / 1e3).toFixed(1)} s)`);
+    for (const [b, activations] of [[backend, 'float32'], ...(dtype === 'q8_0' || dtype === 'q4_0' ? [[q8, 'q8']] : [])]) {
+      rows.push(await benchFormat(b, base, dtype, activations));
+      const r = rows[rows.length - 1];
+      console.error(`${dtype} (${activations}): decode ${r.decodeMs.toFixed(2)} ms, prefill ${r.prefillMs.toFixed(1)} ms (encoded in ${(r.encodeMs / 1e3).toFixed(1)} s)`);
+    }
   }
   await backend.dispose();
+  await q8.dispose();
   const bw = bandwidth?.figures.find((f) => f.threads === Math.min(threads, 2));
   console.log(`cpu backend, ${backend.engine}; E=8/k=2 SwiGLU D=1024 F=3584; ${started}; load average ${load0.toFixed(1)} -> ${loadavg()[0].toFixed(1)}`);
   if (bandwidth) console.log(`read bandwidth (apps/bench streaming read, ${(bandwidth.bufferBytes / 2 ** 20).toFixed(0)} MiB): ${bandwidth.figures.map((f) => `${f.threads} thread(s) ${f.medianGbps.toFixed(1)} GB/s`).join(', ')}`);
   console.log('');
-  console.log(`| format | expert MB | decode T=1 ms | decode weight GB/s | share of read bandwidth | prefill T=128 ms | prefill tok/s | prefill GFLOP/s |`);
-  console.log(`|---|---|---|---|---|---|---|---|`);
+  console.log(`| format | activations | expert MB | decode T=1 ms | decode weight GB/s | share of read bandwidth | prefill T=128 ms | prefill tok/s | prefill GFLOP/s |`);
+  console.log(`|---|---|---|---|---|---|---|---|---|`);
   for (const r of rows) {
     const share = bw ? `${((100 * r.decodeGbps) / bw.medianGbps).toFixed(0)}%` : 'n/a';
     console.log(
-      `| ${r.dtype} | ${(r.expertBytes / 1e6).toFixed(1)} | ${r.decodeMs.toFixed(2)} | ${r.decodeGbps.toFixed(1)} | ${share} | ${r.prefillMs.toFixed(1)} | ${((T_PREFILL / r.prefillMs) * 1e3).toFixed(0)} | ${r.gflops.toFixed(1)} |`,
+      `| ${r.dtype} | ${r.activations} | ${(r.expertBytes / 1e6).toFixed(1)} | ${r.decodeMs.toFixed(2)} | ${r.decodeGbps.toFixed(1)} | ${share} | ${r.prefillMs.toFixed(1)} | ${((T_PREFILL / r.prefillMs) * 1e3).toFixed(0)} | ${r.gflops.toFixed(1)} |`,
     );
   }
 }
