@@ -49,21 +49,47 @@ export function fused(fmt: i32): bool {
 @inline
 function h2f(h: u32): f32 {
   const mag = h & 0x7fff;
-  const f = reinterpret<f32>(mag << 13) * reinterpret<f32>(0x77800000); // 2^112
-  const r = select<f32>(reinterpret<f32>((mag << 13) | 0x7f800000), f, mag >= 0x7c00);
+  // Normals by re-biasing the exponent; subnormals exactly as m 2^-24 (an integer times a power of two).
+  const normal = reinterpret<f32>((mag << 13) + 0x38000000);
+  const sub = <f32>mag * reinterpret<f32>(0x33800000); // 2^-24
+  let r = select<f32>(sub, normal, mag < 0x400);
+  r = select<f32>(reinterpret<f32>((mag << 13) | 0x7f800000), r, mag >= 0x7c00);
   return reinterpret<f32>(reinterpret<u32>(r) | ((h & 0x8000) << 16));
 }
 
-/** Four float16 values (the low 16 bits of each i32 lane) to float32, as h2f. */
+/**
+ * Four float16 values (the low 16 bits of each i32 lane) to float32, exactly, without ever
+ * computing on a subnormal float32 (those cost a microcode assist per operation on x86):
+ * normals by moving the fields and re-biasing the exponent (integer ops), zeros and
+ * subnormals as (2^-14 + m 2^-24) - 2^-14, infinities and NaNs by a second re-bias.
+ */
 // @ts-ignore: decorator
 @inline
 function h2fx4(h: v128): v128 {
-  const mag = v128.and(h, i32x4.splat(0x7fff));
-  const bits = i32x4.shl(mag, 13);
-  const f = f32x4.mul(bits, i32x4.splat(0x77800000));
-  const special = i32x4.ge_s(mag, i32x4.splat(0x7c00));
-  const r = v128.bitselect(v128.or(bits, i32x4.splat(0x7f800000)), f, special);
-  return v128.or(r, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+  // Sign to bit 31, exponent to 23..27, mantissa to 13..22 (bits 28..30 cleared).
+  const w = v128.and(i32x4.shr_s(i32x4.shl(h, 16), 3), i32x4.splat(0x8fffffff));
+  const exp = v128.and(w, i32x4.splat(0x0f800000));
+  let t = i32x4.add(w, i32x4.splat(0x38000000));
+  t = i32x4.add(t, v128.and(i32x4.eq(exp, i32x4.splat(0x0f800000)), i32x4.splat(0x38000000)));
+  // Exponent field 113 makes +-(2^-14 + m 2^-24); taking 2^-14 away leaves m 2^-24 exactly.
+  const twoPow = v128.or(v128.and(w, i32x4.splat(0x80000000)), i32x4.splat(0x38800000));
+  const sub = f32x4.sub(i32x4.add(w, i32x4.splat(0x38800000)), twoPow);
+  return v128.bitselect(sub, t, i32x4.eq(exp, i32x4.splat(0)));
+}
+
+/** Whether any of eight float16 values (one v128) is a zero, subnormal, infinity or NaN (else the field moves alone convert them). */
+// @ts-ignore: decorator
+@inline
+function halfPairSpecial(h: v128): bool {
+  const e = v128.and(h, i16x8.splat(0x7c00));
+  return v128.any_true(v128.or(i16x8.eq(e, i16x8.splat(0)), i16x8.eq(e, i16x8.splat(0x7c00))));
+}
+
+/** Four float16 values known to be normal numbers, to float32. */
+// @ts-ignore: decorator
+@inline
+function h2fx4Normal(h: v128): v128 {
+  return i32x4.add(v128.and(i32x4.shr_s(i32x4.shl(h, 16), 3), i32x4.splat(0x8fffffff)), i32x4.splat(0x38000000));
 }
 
 // ---- fused dot products (float32 activations) ---------------------------------------------
@@ -102,14 +128,21 @@ function dotHalf(x: usize, w: usize, k: i32, brain: bool): f32 {
   const end = x + (<usize>k << 2);
   let xp = x;
   let wp = w;
-  for (; xp + 32 <= end; xp += 32, wp += 16) {
-    const h = v128.load(wp);
-    const lo = i32x4.extend_low_i16x8_u(h);
-    const hi = i32x4.extend_high_i16x8_u(h);
-    const w0 = brain ? i32x4.shl(lo, 16) : h2fx4(lo);
-    const w1 = brain ? i32x4.shl(hi, 16) : h2fx4(hi);
-    a0 = madd(v128.load(xp), w0, a0);
-    a1 = madd(v128.load(xp, 16), w1, a1);
+  if (brain) {
+    for (; xp + 32 <= end; xp += 32, wp += 16) {
+      const h = v128.load(wp);
+      a0 = madd(v128.load(xp), i32x4.shl(i32x4.extend_low_i16x8_u(h), 16), a0);
+      a1 = madd(v128.load(xp, 16), i32x4.shl(i32x4.extend_high_i16x8_u(h), 16), a1);
+    }
+  } else {
+    for (; xp + 32 <= end; xp += 32, wp += 16) {
+      const h = v128.load(wp);
+      const lo = i32x4.extend_low_i16x8_u(h);
+      const hi = i32x4.extend_high_i16x8_u(h);
+      const special = halfPairSpecial(h);
+      a0 = madd(v128.load(xp), special ? h2fx4(lo) : h2fx4Normal(lo), a0);
+      a1 = madd(v128.load(xp, 16), special ? h2fx4(hi) : h2fx4Normal(hi), a1);
+    }
   }
   let s = hsum(f32x4.add(a0, a1));
   for (; xp < end; xp += 4, wp += 2) {

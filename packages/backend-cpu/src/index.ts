@@ -1,7 +1,8 @@
 /**
  * @moe-runtime/backend-cpu: the portable CPU backend. WebAssembly SIMD kernels (AssemblyScript)
- * on worker threads over one shared memory, with a plain TypeScript fallback. Importing this
- * module registers it as backend `cpu` (priority 10).
+ * on worker threads over shared memories (as many as the weights need: no 4 GiB ceiling), on
+ * weights in their stored formats, with a plain TypeScript fallback. Importing this module
+ * registers it as backend `cpu` (priority 10).
  *
  * @packageDocumentation
  */

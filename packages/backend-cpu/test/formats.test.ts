@@ -81,6 +81,27 @@ for (const [simd, threads] of [
       });
     });
 
+    it('float16 rows of zeros and subnormals, and rows near the float16 maximum, match referenceLinear', async () => {
+      const rng = createRng(640);
+      // All values below 6.1e-5 (float16 subnormals), a quarter of them zeros: the kernels' special path.
+      const tiny = randomNormal(rng, 40 * 512, 1.5e-5).map((v, i) => (i % 4 === 0 ? 0 : v));
+      // Normal values with a few near the float16 maximum.
+      const large = randomNormal(rng, 40 * 512, 1).map((v, i) => (i % 97 === 0 ? Math.sign(v) * 60000 : v));
+      for (const values of [tiny, large]) {
+        const weight = HostTensor.float32([40, 512], values).to('float16');
+        const layer = await backend.prepareLinear({ weight });
+        try {
+          for (const rows of [1, 3, 12]) {
+            const x = randomNormal(rng, rows * 512);
+            const { relL2 } = compareOutputs(await backend.linear(layer, x, rows), referenceLinear(weight, x, rows));
+            expect(relL2).toBeLessThan(1e-5);
+          }
+        } finally {
+          layer.dispose();
+        }
+      }
+    });
+
     it('GELU experts with biases in q4_k match the reference', async () => {
       const cfg = config('gelu', true);
       await expectMatches(backend, cfg, randomWeights(cfg, { seed: 611, dtype: 'q4_k' }), 13, 612);
