@@ -498,7 +498,7 @@ export const ACT_Q8 = 256;
 // @ts-ignore: decorator
 @inline
 export function hasQ8Dot(fmt: i32): bool {
-  return fmt == Q8_0 || fmt == Q4_0;
+  return fmt == Q8_0 || fmt == Q4_0 || fmt == Q4_K || fmt == Q5_K || fmt == Q6_K;
 }
 
 /**
@@ -540,12 +540,15 @@ function dotI8(a: v128, b: v128): v128 {
   return i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.extmul_low_i8x16_s(a, b), i16x8.extmul_high_i8x16_s(a, b)));
 }
 
-/** Sum of the 16 products of signed bytes x and 4-bit codes q (0..15), added to acc. */
+/**
+ * Sum of the 16 products of signed bytes x and codes q (0..63), added to acc. The relaxed
+ * i8 x i7 dot (`i32x4.relaxed_dot_i8x16_i7x16_add_s`) would take the codes as its 7-bit
+ * operand in one instruction, but on Node 20's V8 (11.3) it gave wrong sums here (rel-L2 ~1
+ * on a q4_0 / k-quant row, tested), so both builds use the i16 products.
+ */
 // @ts-ignore: decorator
 @inline
 function dotI8U4(x: v128, q: v128, acc: v128): v128 {
-  // The relaxed dot takes its second operand as 7-bit: 4-bit codes fit it exactly.
-  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.relaxed_dot_i8x16_i7x16_add_s(x, q, acc);
   return i32x4.add(acc, dotI8(x, q));
 }
 
@@ -589,7 +592,102 @@ function dotQ4_0q(q: usize, sc: usize, sums: usize, w: usize, k: i32): f32 {
   return hsum(acc);
 }
 
-/** x . w on 8-bit activations for q8_0 / q4_0 rows. */
+/**
+ * x . w for a q4_k / q5_k row on 8-bit activations: per sub-block j of 32 (activation block
+ * j), d sc_j dx_j (x_q . codes) - dmin m_j dx_j sum(x_q); the codes (4 or 5 bits) are the
+ * relaxed dot's 7-bit operand.
+ */
+function dotQ4Kq(q: usize, sc: usize, sums: usize, w: usize, k: i32, high: bool): f32 {
+  let acc = f32x4.splat(0);
+  let mins: f32 = 0;
+  const mask = i8x16.splat(15);
+  const one = i8x16.splat(1);
+  const stride: usize = high ? 176 : 144;
+  const nb = k >> 8;
+  for (let b = 0; b < nb; b++, w += stride) {
+    const d = h2f(load<u16>(w));
+    const dmin = h2f(load<u16>(w, 2));
+    const qs = w + (high ? 48 : 16);
+    const blk = <usize>b << 3;
+    for (let c = 0; c < 4; c++) {
+      const j0 = blk + (<usize>c << 1);
+      const sm0 = scaleMin(w + 4, 2 * c);
+      const sm1 = scaleMin(w + 4, 2 * c + 1);
+      let lo0 = v128.and(v128.load(qs + 32 * c), mask);
+      let lo1 = v128.and(v128.load(qs + 32 * c + 16), mask);
+      let hi0 = i8x16.shr_u(v128.load(qs + 32 * c), 4);
+      let hi1 = i8x16.shr_u(v128.load(qs + 32 * c + 16), 4);
+      if (high) {
+        const h0 = v128.load(w + 16);
+        const h1 = v128.load(w + 32);
+        lo0 = v128.or(lo0, i8x16.shl(v128.and(i8x16.shr_u(h0, 2 * c), one), 4));
+        lo1 = v128.or(lo1, i8x16.shl(v128.and(i8x16.shr_u(h1, 2 * c), one), 4));
+        hi0 = v128.or(hi0, i8x16.shl(v128.and(i8x16.shr_u(h0, 2 * c + 1), one), 4));
+        hi1 = v128.or(hi1, i8x16.shl(v128.and(i8x16.shr_u(h1, 2 * c + 1), one), 4));
+      }
+      const x0 = q + (j0 << 5);
+      const s0 = dotI8U4(v128.load(x0, 16), lo1, dotI8U4(v128.load(x0), lo0, i32x4.splat(0)));
+      const s1 = dotI8U4(v128.load(x0, 48), hi1, dotI8U4(v128.load(x0, 32), hi0, i32x4.splat(0)));
+      const dx0 = load<f32>(sc + (j0 << 2));
+      const dx1 = load<f32>(sc + (j0 << 2), 4);
+      acc = madd(f32x4.convert_i32x4_s(s0), f32x4.splat(d * <f32>(sm0 & 255) * dx0), acc);
+      acc = madd(f32x4.convert_i32x4_s(s1), f32x4.splat(d * <f32>(sm1 & 255) * dx1), acc);
+      mins += dmin * (<f32>(sm0 >> 8) * dx0 * <f32>load<i32>(sums + (j0 << 2)) + <f32>(sm1 >> 8) * dx1 * <f32>load<i32>(sums + (j0 << 2), 4));
+    }
+  }
+  return hsum(acc) - mins;
+}
+
+/**
+ * x . w for a q6_k row on 8-bit activations: codes 0..63 (the relaxed dot's 7-bit operand),
+ * d sc (x_q . codes - 32 sum(x_q)) per 16 values; the 16-value sums of x_q come from the dot
+ * of x_q with ones.
+ */
+function dotQ6Kq(q: usize, sc: usize, w: usize, k: i32): f32 {
+  let acc = f32x4.splat(0);
+  const mask = i8x16.splat(15);
+  const three = i8x16.splat(3);
+  const ones = i8x16.splat(1);
+  const zero = i32x4.splat(0);
+  const nb = k >> 8;
+  for (let b = 0; b < nb; b++, w += 210) {
+    const d = h2f(load<u16>(w, 208));
+    for (let n = 0; n < 2; n++) {
+      const ql = w + 64 * n;
+      const qh = w + 128 + 32 * n;
+      const scales = w + 192 + 8 * n;
+      // Values 128 n + 32 g + l (group g = 0..3) are activation block 8 b + 4 n + g.
+      const blk = (<usize>b << 3) + (<usize>n << 2);
+      for (let half = 0; half < 2; half++) {
+        const lo = v128.load(ql + 16 * half);
+        const hi = v128.load(ql + 32 + 16 * half);
+        const h = v128.load(qh + 16 * half);
+        const c0 = v128.or(v128.and(lo, mask), i8x16.shl(v128.and(h, three), 4));
+        const c1 = v128.or(v128.and(hi, mask), i8x16.shl(v128.and(i8x16.shr_u(h, 2), three), 4));
+        const c2 = v128.or(i8x16.shr_u(lo, 4), i8x16.shl(v128.and(i8x16.shr_u(h, 4), three), 4));
+        const c3 = v128.or(i8x16.shr_u(hi, 4), i8x16.shl(i8x16.shr_u(h, 6), 4));
+        for (let g = 0; g < 4; g++) {
+          const codes = g == 0 ? c0 : g == 1 ? c1 : g == 2 ? c2 : c3;
+          const j = blk + <usize>g;
+          const xq = v128.load(q + (j << 5) + (<usize>half << 4));
+          // x_q . codes - 32 sum(x_q) over these 16 values.
+          const s = i32x4.sub(dotI8U4(xq, codes, zero), i32x4.shl(dotI8U4(xq, ones, zero), 5));
+          const scale = d * <f32>load<i8>(scales + half + 2 * g) * load<f32>(sc + (j << 2));
+          acc = madd(f32x4.convert_i32x4_s(s), f32x4.splat(scale), acc);
+        }
+      }
+    }
+  }
+  return hsum(acc);
+}
+
+/** x . w on 8-bit activations for q8_0 / q4_0 / q4_k / q5_k / q6_k rows. */
 export function dotQ8(fmt: i32, q: usize, sc: usize, sums: usize, w: usize, k: i32): f32 {
-  return fmt == Q8_0 ? dotQ8_0q(q, sc, w, k) : dotQ4_0q(q, sc, sums, w, k);
+  switch (fmt) {
+    case Q8_0: return dotQ8_0q(q, sc, w, k);
+    case Q4_0: return dotQ4_0q(q, sc, sums, w, k);
+    case Q4_K: return dotQ4Kq(q, sc, sums, w, k, false);
+    case Q5_K: return dotQ4Kq(q, sc, sums, w, k, true);
+    default: return dotQ6Kq(q, sc, w, k);
+  }
 }

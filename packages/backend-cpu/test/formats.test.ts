@@ -143,7 +143,7 @@ for (const simd of ['relaxed', 'simd'] as const) {
       expect(backend.engine).toMatch(/ q8-activations$/);
     });
 
-    for (const dtype of ['q8_0', 'q4_0'] as const) {
+    for (const dtype of ['q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'] as const) {
       it(`${dtype} experts stay within ${Q8_EXPERT_BOUND} rel-L2 of the reference (same experts), and differ from the float32 path`, async () => {
         const cfg = config('swiglu');
         for (let s = 0; s < 3; s++) {
@@ -167,14 +167,15 @@ for (const simd of ['relaxed', 'simd'] as const) {
         }
       });
 
-      it(`${dtype} linear stays within ${Q8_LINEAR_BOUND} rel-L2 of referenceLinear`, async () => {
+      it(`${dtype} linear stays within ${Q8_LINEAR_BOUND} rel-L2 of referenceLinear (inputs of both signs, and non-negative)`, async () => {
         const rng = createRng(720);
         const weight = HostTensor.float32([96, 512], randomNormal(rng, 96 * 512, 1 / Math.sqrt(512))).to(dtype);
         const layer = await backend.prepareLinear({ weight });
         try {
-          for (const rows of [1, 4]) {
-            const x = randomNormal(rng, rows * 512);
-            const { relL2 } = compareOutputs(await backend.linear(layer, x, rows), referenceLinear(weight, x, rows));
+          for (const rows of [1, 4, -1]) {
+            const x = rows > 0 ? randomNormal(rng, rows * 512) : randomNormal(rng, 512).map(Math.abs);
+            const n = Math.abs(rows);
+            const { relL2 } = compareOutputs(await backend.linear(layer, x, n), referenceLinear(weight, x, n));
             expect(relL2).toBeLessThan(Q8_LINEAR_BOUND);
             expect(relL2).toBeGreaterThan(1e-5);
           }

@@ -42,7 +42,7 @@ export interface WasmEngineOptions {
    */
   readonly firstShardOffset?: number;
   /**
-   * Activations of the dot products with q8_0 / q4_0 weights on few rows: `float32` (default,
+   * Activations of the dot products with q8_0 / q4_0 / k-quant weights on few rows: `float32` (default,
    * the tight path) or `q8` (each block of 32 quantized to 8 bits with its own scale, as
    * llama.cpp does: integer dot products, faster, within the bound the tests state).
    */
@@ -50,7 +50,7 @@ export interface WasmEngineOptions {
 }
 
 /** Formats whose dot products have an 8-bit-activation version. */
-const Q8_DOTS: ReadonlySet<number> = new Set([WeightFormat.q8_0, WeightFormat.q4_0]);
+const Q8_DOTS: ReadonlySet<number> = new Set([WeightFormat.q8_0, WeightFormat.q4_0, WeightFormat.q4_k, WeightFormat.q5_k, WeightFormat.q6_k]);
 
 /** A block of weights in a shard. */
 interface Placed {
