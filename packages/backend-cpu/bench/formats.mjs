@@ -4,10 +4,10 @@
 // read bandwidth measured in the same run (apps/bench's streaming-read kernel, so build
 // apps/bench first). Run after `build`, under `flock /work/.locks/bench` on a shared machine:
 //   node bench/formats.mjs [--threads=1,2] [--formats=q8_0,q4_k] [--quick]
-// Each format is encoded once and run on a backend per thread count; q8_0 and q4_0 also with
-// 8-bit activations (`activations: 'q8'`). Besides wall-clock medians it reports process CPU
-// time per call: on a shared machine the time a thread waits for a core does not count
-// there, so CPU-time rates (at one thread) are the kernels' own.
+// Each format is encoded once and run on a backend per thread count, with float32 activations
+// and, where the format has them, 8-bit ones (`activations: 'q8'`). Besides wall-clock
+// medians it reports process CPU time per call: on a shared machine the time a thread waits
+// for a core does not count there, so CPU-time rates (at one thread) are the kernels' own.
 // Decode cycles through LAYERS copies of the layer (distinct memory, as a model's layers are),
 // so its weights come from DRAM rather than the last-level cache; it reports medians.
 import { loadavg } from 'node:os';
@@ -22,6 +22,8 @@ const LAYERS = 3;
 const DECODE_STEPS = quick ? 12 : 60;
 const PREFILL_REPS = quick ? 2 : 5;
 const T_PREFILL = 128;
+// Formats with 8-bit-activation dot products.
+const Q8_FORMATS = ['q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'];
 
 const config = { hiddenSize: 1024, numExperts: 8, topK: 2, expert: { kind: 'swiglu', ffnSize: 3584 }, router: { name: 'topk-softmax' } };
 
@@ -116,7 +118,7 @@ async function main() {
   for (const dtype of FORMATS) {
     const weights = encode(base, dtype);
     for (const [b, activations] of backends) {
-      if (activations === 'q8' && dtype !== 'q8_0' && dtype !== 'q4_0') continue;
+      if (activations === 'q8' && !Q8_FORMATS.includes(dtype)) continue;
       rows.push(await benchFormat(b, weights, dtype, activations));
       const r = rows[rows.length - 1];
       console.error(`${dtype} (${activations}, ${r.threads} threads): decode ${r.decodeMs.toFixed(2)} ms, prefill ${r.prefillMs.toFixed(1)} ms`);
