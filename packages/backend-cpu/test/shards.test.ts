@@ -1,12 +1,12 @@
 /**
- * The engine's memories: weights at byte addresses past 2 GiB (a first shard whose bottom
- * 2.25 GiB are left untouched, so they cost no RAM) and layers spread over many small shards,
- * each checked against core's float64 reference.
+ * The engine's memories: weights at byte addresses past 2 GiB (shards whose bottom 2.25 GiB
+ * are left untouched, so they cost no RAM), one engine spanning more than 20 GiB of memory,
+ * and layers spread over many small shards, each checked against core's float64 reference.
  */
 import { BackendError, checkAgainstReference, MoELayer, randomInput, randomWeights, type DType, type MoELayerConfig } from '@moe-runtime/core';
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../src/index.js';
-import { WasmEngine } from '../src/wasm/wasm-engine.js';
+import { MAX_SHARD_BYTES, WasmEngine } from '../src/wasm/wasm-engine.js';
 
 const GiB = 2 ** 30;
 const config: MoELayerConfig = { hiddenSize: 256, numExperts: 8, topK: 2, expert: { kind: 'swiglu', ffnSize: 512, bias: true }, router: { name: 'topk-softmax' } };
@@ -34,7 +34,7 @@ async function expectLayerMatches(backend: CpuBackend, dtype: DType, seed: numbe
 
 describe('WebAssembly memories (shards)', () => {
   it('computes right with every weight, scratch and work buffer past 2 GiB', async () => {
-    const e = await engine(2, { firstShardOffset: 2.25 * GiB });
+    const e = await engine(2, { shardOffset: 2.25 * GiB });
     const backend = new CpuBackend(e);
     try {
       // Everything allocated after the offset block lies above 2.25 GiB.
@@ -44,6 +44,21 @@ describe('WebAssembly memories (shards)', () => {
       await expectLayerMatches(backend, 'q8_0', 702);
       await expectLayerMatches(backend, 'q4_k', 703);
       expect(e.shardCount).toBe(1);
+    } finally {
+      await backend.dispose();
+    }
+  });
+
+  it('holds weights across more than 20 GiB of memories in one engine, each expert past 3.6 GiB of its own', async () => {
+    // Each shard keeps 2.25 MiB above its untouched offset besides the scratch headroom, so
+    // every float32 expert (1.5 MiB) of the layer takes a shard of its own: 8+ memories.
+    const shardOffset = MAX_SHARD_BYTES - 256 * 2 ** 20 - 2.25 * 2 ** 20 - 2 * 65536;
+    const e = await engine(2, { shardOffset });
+    const backend = new CpuBackend(e);
+    try {
+      await expectLayerMatches(backend, 'float32', 705, [1, 12]);
+      expect(e.shardCount).toBeGreaterThanOrEqual(8);
+      expect(e.residentBytes).toBeGreaterThan(20 * GiB);
     } finally {
       await backend.dispose();
     }

@@ -37,10 +37,11 @@ export interface WasmEngineOptions {
   /** Bytes per shard, a whole number of 64 KiB pages from 2 MiB up to {@link MAX_SHARD_BYTES} (the default). */
   readonly shardBytes?: number;
   /**
-   * Bytes left unused at the bottom of the first shard. Untouched pages cost no RAM, so a
-   * test can place weights past 2 GiB without allocating 2 GiB.
+   * Bytes left unused at the bottom of every shard (default 0). Untouched pages cost no RAM,
+   * so a test can place weights past 2 GiB, or spread a few megabytes over tens of GiB of
+   * address space, without allocating them.
    */
-  readonly firstShardOffset?: number;
+  readonly shardOffset?: number;
   /**
    * Activations of the dot products with q8_0 / q4_0 / k-quant weights on few rows: `float32` (default,
    * the tight path) or `q8` (each block of 32 quantized to 8 bits with its own scale, as
@@ -121,30 +122,36 @@ export class WasmEngine implements Engine {
   readonly description: string;
   private readonly shards: Shard[] = [];
   private readonly shardBytes: number;
+  private readonly shardOffset: number;
   private readonly q8: boolean;
 
   private constructor(
     flavor: KernelFlavor,
     private readonly module: WebAssembly.Module,
     private readonly pool: ThreadPool,
-    layout: WasmEngineOptions,
+    options: WasmEngineOptions,
   ) {
-    this.q8 = layout.activations === 'q8';
+    this.q8 = options.activations === 'q8';
     this.description = `${FLAVOR_ENGINE[flavor]} x${pool.threads}${this.q8 ? ' q8-activations' : ''}`;
-    this.shardBytes = layout.shardBytes ?? MAX_SHARD_BYTES;
-    this.addShard(layout.firstShardOffset ?? 0);
+    this.shardBytes = options.shardBytes ?? MAX_SHARD_BYTES;
+    this.shardOffset = options.shardOffset ?? 0;
+    this.addShard();
   }
 
   /** Compiles the kernels of `flavor` and starts the threads; undefined when V8 cannot run that build. */
-  static async create(flavor: KernelFlavor, threads: number, layout: WasmEngineOptions = {}): Promise<WasmEngine | undefined> {
+  static async create(flavor: KernelFlavor, threads: number, options: WasmEngineOptions = {}): Promise<WasmEngine | undefined> {
     const module = await compileKernels(flavor);
     if (!module) return undefined;
-    const shardBytes = layout.shardBytes ?? MAX_SHARD_BYTES;
+    const shardBytes = options.shardBytes ?? MAX_SHARD_BYTES;
     if (!Number.isInteger(shardBytes / 65536) || shardBytes < 2 ** 21 || shardBytes > MAX_SHARD_BYTES) {
       throw new BackendError(`shardBytes is ${shardBytes}; expected a whole number of 64 KiB pages from 2 MiB to ${MAX_SHARD_BYTES}`);
     }
+    const offset = options.shardOffset ?? 0;
+    if (!Number.isInteger(offset) || offset < 0 || offset > shardBytes - 2 ** 20) {
+      throw new BackendError(`shardOffset is ${offset}; expected a non-negative integer at least 1 MiB below shardBytes (${shardBytes})`);
+    }
     const pool = await ThreadPool.create(module, threads);
-    const engine = new WasmEngine(flavor, module, pool, layout);
+    const engine = new WasmEngine(flavor, module, pool, options);
     engine.warmUp();
     return engine;
   }
@@ -371,8 +378,8 @@ export class WasmEngine implements Engine {
     return this.q8 && Q8_DOTS.has(fmt) ? fmt | ACT_Q8 : fmt;
   }
 
-  private addShard(offset = 0): Shard {
-    const shard = new Shard(this.shards.length, this.module, this.shardBytes, offset);
+  private addShard(): Shard {
+    const shard = new Shard(this.shards.length, this.module, this.shardBytes, this.shardOffset);
     this.pool.addShard(shard.memory);
     this.shards.push(shard);
     return shard;
@@ -384,8 +391,9 @@ export class WasmEngine implements Engine {
    */
   private place(bytes: number): Placed {
     const headroom = Math.min(SCRATCH_HEADROOM, this.shardBytes / 8);
-    if (bytes + headroom > this.shardBytes) {
-      throw new BackendError(`one layer's (or one expert's) weights need ${(bytes / 2 ** 30).toFixed(2)} GiB, more than one WebAssembly memory of the cpu backend holds (${((this.shardBytes - headroom) / 2 ** 30).toFixed(2)} GiB)`);
+    const room = this.shardBytes - this.shardOffset - headroom - 2 * 65536;
+    if (bytes > room) {
+      throw new BackendError(`one layer's (or one expert's) weights need ${(bytes / 2 ** 30).toFixed(2)} GiB, more than one WebAssembly memory of the cpu backend holds (${(room / 2 ** 30).toFixed(2)} GiB)`);
     }
     for (let i = this.shards.length - 1; i >= 0; i--) {
       if (this.shards[i].arena.fits(bytes + headroom)) return { shard: this.shards[i], blocks: [] };
