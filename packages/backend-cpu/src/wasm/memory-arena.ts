@@ -123,7 +123,12 @@ export class MemoryArena {
       throw new BackendError(`this WebAssembly memory of the cpu backend holds ${(this.maxBytes / 2 ** 30).toFixed(2)} GiB; a block needs ${(end / 2 ** 30).toFixed(2)} GiB in all`);
     }
     const have = this.memory.buffer.byteLength;
-    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+    if (end <= have) return;
+    try {
+      this.memory.grow(Math.ceil((end - have) / PAGE));
+    } catch (err) {
+      throw new BackendError(`cannot grow a WebAssembly memory of the cpu backend to ${(end / 2 ** 30).toFixed(2)} GiB: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
   }
 }
 

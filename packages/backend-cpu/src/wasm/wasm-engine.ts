@@ -379,7 +379,14 @@ export class WasmEngine implements Engine {
   }
 
   private addShard(): Shard {
-    const shard = new Shard(this.shards.length, this.module, this.shardBytes, this.shardOffset);
+    let shard: Shard;
+    try {
+      shard = new Shard(this.shards.length, this.module, this.shardBytes, this.shardOffset);
+    } catch (err) {
+      // V8 throws a RangeError when it cannot reserve or grow another memory.
+      const held = (this.residentBytes / 2 ** 30).toFixed(2);
+      throw new BackendError(`the cpu backend cannot add WebAssembly memory ${this.shards.length + 1} (${held} GiB held so far): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
     this.pool.addShard(shard.memory);
     this.shards.push(shard);
     return shard;
