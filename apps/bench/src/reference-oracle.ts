@@ -71,9 +71,7 @@ function keptAssignments(plan: RoutingPlan, token: number): { expert: number; we
   const out: { expert: number; weight: number }[] = [];
   for (let s = plan.tokenOffsets[token]; s < plan.tokenOffsets[token + 1]; s++) {
     const r = plan.tokenRows[s];
-    let e = 0;
-    while (plan.expertOffsets[e + 1] <= r) e++;
-    out.push({ expert: e, weight: plan.rowWeight[r] });
+    out.push({ expert: plan.rowExpert[r], weight: plan.rowWeight[r] });
   }
   return out;
 }

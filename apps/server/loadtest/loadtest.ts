@@ -7,9 +7,12 @@
  *                     expect zero errors, zero non-2xx, no lost responses.
  *   phase "overflow": the same load against a queue of 4: expect clean 503s (with
  *                     Retry-After), no socket errors, and a server that still answers after.
+ *   phase "large-bodies" (only when asked): 12 concurrent maximum-size JSON forwards (700
+ *                     rows of 1024, about 14.5 MB each; demo layer with F=256 so compute is
+ *                     short) while /healthz is probed: how long a probe waits behind parsing.
  *
  * Usage: node dist-loadtest/loadtest/loadtest.js [--duration 20] [--connections 64]
- *        [--tokens 8] [--format json|base64] [--phase steady|overflow|both] [--out file.json]
+ *        [--tokens 8] [--format json|base64] [--phase steady|overflow|both|large-bodies] [--out file.json]
  *        [--server-args "--worker-nice 10"]
  * Loopback only; every phase is bounded in time and the server is stopped with SIGTERM at the
  * end (its exit code is checked).
@@ -210,6 +213,49 @@ async function runPhase(phase: 'steady' | 'overflow', opts: { duration: number; 
   }
 }
 
+interface LargeBodiesResult {
+  phase: 'large-bodies';
+  requests: number;
+  body_bytes: number;
+  statuses: number[];
+  parsed_in_worker: number;
+  seconds: number;
+  healthz_ms: { probes: number; p50: number; p99: number; max: number };
+  server_exit_code: number | null;
+}
+
+/** 12 concurrent maximum-size JSON forwards with /healthz probed from another process. */
+async function runLargeBodies(serverArgs: string[]): Promise<LargeBodiesResult> {
+  const server = await startServer(['--backend', 'cpu', '--ffn', '256', '--max-tokens', '1024', '--max-batch-tokens', '1024', ...serverArgs]);
+  try {
+    const url = `${server.url}/v1/layers/mixtral-mini/forward`;
+    const payload = body(700, 'json').replace(/}$/, ',"output_format":"base64"}');
+    const prober = probeHealth(server.url, 15_000);
+    const t0 = performance.now();
+    const statuses = await Promise.all(
+      Array.from({ length: 12 }, () => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload }).then(async (r) => (await r.text(), r.status))),
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    const health = (await prober).sort((a, b) => a - b);
+    const parsed = await metricValue(server.url, 'moe_request_bodies_parsed_in_worker_total', '');
+    server.proc.kill('SIGTERM');
+    return {
+      phase: 'large-bodies',
+      requests: statuses.length,
+      body_bytes: Buffer.byteLength(payload),
+      statuses,
+      parsed_in_worker: parsed,
+      seconds,
+      healthz_ms: { probes: health.length, p50: percentile(health, 50), p99: percentile(health, 99), max: health[health.length - 1] },
+      server_exit_code: await server.exited,
+    };
+  } catch (err) {
+    server.proc.kill('SIGKILL');
+    console.error(server.log());
+    throw err;
+  }
+}
+
 function verdict(r: PhaseResult): string[] {
   const problems: string[] = [];
   if (r.errors || r.timeouts) problems.push(`${r.errors} socket errors, ${r.timeouts} timeouts`);
@@ -242,6 +288,12 @@ async function main(): Promise<void> {
     },
   });
   const opts = { duration: Number(values.duration), connections: Number(values.connections), tokens: Number(values.tokens), format: values.format!, serverArgs: values['server-args']!.split(' ').filter(Boolean) };
+  if (values.phase === 'large-bodies') {
+    const r = await runLargeBodies(opts.serverArgs);
+    console.log(JSON.stringify(r, null, 2));
+    if (values.out) writeFileSync(values.out, JSON.stringify({ date: new Date().toISOString(), node: process.version, results: [r] }, null, 2));
+    process.exit(r.statuses.every((s) => s === 200) && r.server_exit_code === 0 ? 0 : 1);
+  }
   const phases = values.phase === 'both' ? (['steady', 'overflow'] as const) : [values.phase as 'steady' | 'overflow'];
   const results: PhaseResult[] = [];
   let failed = false;

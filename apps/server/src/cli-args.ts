@@ -7,14 +7,19 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError, errorMessage, type MoELayerConfig, type RouterSpec } from '@moe-runtime/core';
 import { BATCHING_MODES, DEMO_LAYER, overlayConfig, resolveConfig, type BatchingMode, type PartialServerConfig, type ServerConfig } from './config.js';
-import { demoModelSpec, modelSpecFromFlag, type ModelSpec } from './generation/model-spec.js';
-import type { LayerSpec } from './layer-spec.js';
+import { DEFAULT_MODEL_TYPE } from '@moe-runtime/model/architectures';
+import { DEMO_MODEL_TYPES, demoModelSpec, modelSpecFromFlag, type ModelSpec } from './generation/model-spec.js';
+import type { LayerSpec } from './layers/layer-spec.js';
 
 interface CliOptions {
   config?: string;
   host?: string;
   port?: number;
   apiKey?: string;
+  allowedHost?: string[];
+  drainTimeout?: number;
+  maxAbsInput?: number;
+  corsOrigin?: string[];
   backend?: string;
   backendOptions?: Record<string, unknown>;
   backendModule?: string[];
@@ -82,7 +87,9 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'JSON config file (flags override it)')
     .option('--host <host>', 'address to bind (default 127.0.0.1)')
     .option('-p, --port <port>', 'TCP port, 0 = any free port (default 8080)', int('--port'))
-    .option('--api-key <key>', 'require Authorization: Bearer <key> on /v1 and /metrics (or env MOE_API_KEY)')
+    .option('--api-key <key>', 'require Authorization: Bearer <key> on every route but the probes and /docs (or env MOE_API_KEY)')
+    .option('--allowed-host <name...>', 'without an API key, also answer these Host names (besides loopback names and the bound address; * = any)')
+    .option('--cors-origin <origin...>', 'allow cross-origin browser calls from these origins (default: no CORS)')
     .option('-b, --backend <names>', 'backend preference list, comma separated, e.g. onnx,cpu (default cpu)')
     .option('--backend-options <json>', 'options of the first backend in the list, e.g. {"threads":2}', jsonObject('--backend-options'))
     .option('--backend-module <module...>', 'extra modules to import that register backends or routers')
@@ -106,10 +113,12 @@ export function buildProgram(): Command {
     .option('--body-limit <bytes>', 'largest request body (default 16 MiB)', int('--body-limit'))
     .option('--max-queue <n>', 'most waiting requests per layer before 503 (default 256)', int('--max-queue'))
     .option('--timeout-ms <ms>', 'per-request timeout (default 30000)', int('--timeout-ms'))
-    .option('-m, --model <dir...>', 'serve a Hugging Face model folder on the OpenAI-compatible endpoints; name=DIR sets its id (default: the folder name); repeatable')
-    .option('--demo-model [type]', 'also serve a tiny seeded random checkpoint generated at start (mixtral, qwen2_moe, qwen3_moe, olmoe; default mixtral): try the endpoints without a download')
+    .option('--drain-timeout <ms>', 'on SIGTERM, how long accepted requests may take before their connections are cut (default 35000)', int('--drain-timeout'))
+    .option('--max-abs-input <x>', 'largest |x| in a layer input (default 1e6)', num('--max-abs-input'))
+    .option('-m, --model <path...>', 'serve a model on the OpenAI-compatible endpoints: a GGUF file (x.gguf, or the first part of a split one) or a Hugging Face model folder; name=PATH sets its id (default: the file name without .gguf, or the folder name); repeatable')
+    .option('--demo-model [type]', `also serve a tiny seeded random checkpoint generated at start (${DEMO_MODEL_TYPES.join(', ')}; default ${DEFAULT_MODEL_TYPE}): try the endpoints without a download`)
     .option('--max-completion-tokens <n>', 'cap of max_tokens per generation request (default 2048)', int('--max-completion-tokens'))
-    .option('--max-concurrent-generations <n>', 'generations per model interleaved at once; more wait in the queue (default 4)', int('--max-concurrent-generations'))
+    .option('--max-concurrent-generations <n>', 'generations per model batched together (continuous batching: one forward pass a step for all of them); more wait in the queue (default 16)', int('--max-concurrent-generations'))
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .option('--print-config', 'print the resolved config and exit');
 }
@@ -183,6 +192,8 @@ export function configFromArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     host: o.host,
     port: o.port,
     apiKey: o.apiKey ?? env.MOE_API_KEY ?? undefined,
+    allowedHosts: o.allowedHost,
+    corsOrigins: o.corsOrigin,
     backend,
     backendModules: o.backendModule?.map((m) => (m.startsWith('.') ? resolve(m) : m)),
     layers: layerFromFlags(o, file),
@@ -192,7 +203,7 @@ export function configFromArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     workers: o.workers,
     workerNice: o.workerNice,
     batching: { mode: o.batching, windowMs: o.batchWindowMs, maxBatchTokens: o.maxBatchTokens },
-    limits: { maxTokensPerRequest: o.maxTokens, bodyLimitBytes: o.bodyLimit, maxQueuedRequests: o.maxQueue, requestTimeoutMs: o.timeoutMs },
+    limits: { maxTokensPerRequest: o.maxTokens, bodyLimitBytes: o.bodyLimit, maxQueuedRequests: o.maxQueue, requestTimeoutMs: o.timeoutMs, drainTimeoutMs: o.drainTimeout, maxAbsInput: o.maxAbsInput },
     logLevel: o.logLevel,
   };
   for (const key of ['batching', 'limits', 'generation'] as const) {

@@ -5,7 +5,7 @@
  */
 import { ConfigError, type BackendChoice, type MoELayerConfig, type RouterSpec } from '@moe-runtime/core';
 import { validateModelSpec, type ModelSpec } from './generation/model-spec.js';
-import { validateLayerSpec, type LayerSpec } from './layer-spec.js';
+import { validateLayerSpec, type LayerSpec } from './layers/layer-spec.js';
 
 /** How requests for one layer are combined into backend batches. */
 export type BatchingMode = 'auto' | 'across-requests' | 'per-request';
@@ -37,6 +37,15 @@ export interface LimitsConfig {
   readonly maxQueuedRequests: number;
   /** A request not answered within this many ms gets a 504. */
   readonly requestTimeoutMs: number;
+  /**
+   * Largest |x| accepted in a layer input (larger: 400 before batching). Inputs near the float32
+   * range pass parsing but overflow inside the experts; at 1e6 a SwiGLU layer with |w| <= 1 and
+   * D, F up to 65536 stays far below float32's 3.4e38, while real hidden states (up to ~1e4-1e5)
+   * pass.
+   */
+  readonly maxAbsInput: number;
+  /** On shutdown, how long accepted requests may take before their connections are cut. */
+  readonly drainTimeoutMs: number;
 }
 
 /** Text generation settings (the OpenAI-compatible endpoints). */
@@ -57,8 +66,15 @@ export interface ServerConfig {
   readonly host: string;
   /** TCP port; 0 picks a free one (printed at start). */
   readonly port: number;
-  /** When set, every /v1 and /metrics request needs `Authorization: Bearer <apiKey>`. */
+  /** When set, every route but the probes and the docs needs `Authorization: Bearer <apiKey>`. */
   readonly apiKey?: string;
+  /**
+   * Host names (besides loopback ones and the bound address) a server without `apiKey` answers;
+   * other `Host` headers get 403 (DNS rebinding). `'*'` turns the check off.
+   */
+  readonly allowedHosts: readonly string[];
+  /** Origins allowed by CORS (exact, e.g. `https://app.example`); empty: no CORS headers at all. */
+  readonly corsOrigins: readonly string[];
   /** Backend preference list: the first that initialises is used (fallback). */
   readonly backend: readonly BackendChoice[];
   /** Extra ES modules (paths or package names) imported in the worker that register backends or routers. */
@@ -98,15 +114,17 @@ export const DEMO_LAYER: LayerSpec = { id: 'mixtral-mini', source: 'random', see
 export const DEFAULT_CONFIG: ServerConfig = {
   host: '127.0.0.1',
   port: 8080,
+  allowedHosts: [],
+  corsOrigins: [],
   backend: ['cpu'],
   backendModules: [],
   layers: [DEMO_LAYER],
   models: [],
-  generation: { maxConcurrent: 4, maxCompletionTokens: 2048, defaultMaxTokens: 128 },
+  generation: { maxConcurrent: 16, maxCompletionTokens: 2048, defaultMaxTokens: 128 },
   workers: 1,
   workerNice: 5,
   batching: { mode: 'auto', windowMs: 2, maxBatchTokens: 256 },
-  limits: { maxTokensPerRequest: 1024, bodyLimitBytes: 16 * 1024 * 1024, maxQueuedRequests: 256, requestTimeoutMs: 30_000 },
+  limits: { maxTokensPerRequest: 1024, bodyLimitBytes: 16 * 1024 * 1024, maxQueuedRequests: 256, requestTimeoutMs: 30_000, maxAbsInput: 1e6, drainTimeoutMs: 35_000 },
   logLevel: 'info',
 };
 
@@ -115,6 +133,8 @@ export interface PartialServerConfig {
   host?: string;
   port?: number;
   apiKey?: string;
+  allowedHosts?: string[];
+  corsOrigins?: string[];
   backend?: BackendChoice | BackendChoice[];
   backendModules?: string[];
   layers?: LayerSpec[];
@@ -129,7 +149,7 @@ export interface PartialServerConfig {
   logLevel?: string;
 }
 
-const TOP_KEYS = ['host', 'port', 'apiKey', 'backend', 'backendModules', 'layers', 'models', 'generation', 'router', 'workers', 'workerNice', 'batching', 'limits', 'logLevel', '$schema'];
+const TOP_KEYS = ['host', 'port', 'apiKey', 'allowedHosts', 'corsOrigins', 'backend', 'backendModules', 'layers', 'models', 'generation', 'router', 'workers', 'workerNice', 'batching', 'limits', 'logLevel', '$schema'];
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -153,6 +173,12 @@ function checkKeys(field: string, obj: Record<string, unknown>, known: readonly 
   for (const key of Object.keys(obj)) {
     if (!known.includes(key)) throw new ConfigError(field ? `${field}.${key}` : key, `unknown setting; expected one of ${known.join(', ')}`);
   }
+}
+
+function stringList(field: string, v: unknown, what: string): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string' || s.length === 0)) throw new ConfigError(field, `expected an array of ${what}, got ${JSON.stringify(v)}`);
+  return v as string[];
 }
 
 function normaliseBackends(v: unknown): BackendChoice[] {
@@ -182,13 +208,15 @@ function mergeBatching(b: unknown): BatchingConfig {
 
 function mergeLimits(l: unknown): LimitsConfig {
   if (l === undefined) return DEFAULT_CONFIG.limits;
-  if (!isObject(l)) throw new ConfigError('limits', 'expected { maxTokensPerRequest, bodyLimitBytes, maxQueuedRequests, requestTimeoutMs }');
-  checkKeys('limits', l, ['maxTokensPerRequest', 'bodyLimitBytes', 'maxQueuedRequests', 'requestTimeoutMs']);
+  if (!isObject(l)) throw new ConfigError('limits', 'expected { maxTokensPerRequest, bodyLimitBytes, maxQueuedRequests, requestTimeoutMs, maxAbsInput, drainTimeoutMs }');
+  checkKeys('limits', l, ['maxTokensPerRequest', 'bodyLimitBytes', 'maxQueuedRequests', 'requestTimeoutMs', 'maxAbsInput', 'drainTimeoutMs']);
   const merged = { ...DEFAULT_CONFIG.limits, ...l };
   intIn('limits.maxTokensPerRequest', merged.maxTokensPerRequest, 1, 1 << 20);
   intIn('limits.bodyLimitBytes', merged.bodyLimitBytes, 1024, 2 ** 31 - 1);
   intIn('limits.maxQueuedRequests', merged.maxQueuedRequests, 0, 1 << 20);
   intIn('limits.requestTimeoutMs', merged.requestTimeoutMs, 1, 3_600_000);
+  numberIn('limits.maxAbsInput', merged.maxAbsInput, 1, 3.4e38);
+  intIn('limits.drainTimeoutMs', merged.drainTimeoutMs, 0, 3_600_000);
   return merged;
 }
 
@@ -228,6 +256,11 @@ export function resolveConfig(input: PartialServerConfig = {}): ServerConfig {
   if (input.apiKey !== undefined && (typeof input.apiKey !== 'string' || input.apiKey.length < 8)) {
     throw new ConfigError('apiKey', 'expected a string of at least 8 characters');
   }
+  const allowedHosts = stringList('allowedHosts', input.allowedHosts, 'host names').map((h) => h.toLowerCase());
+  const corsOrigins = stringList('corsOrigins', input.corsOrigins, 'origins such as https://app.example');
+  for (const [i, o] of corsOrigins.entries()) {
+    if (!/^https?:\/\/[^/\s]+$/.test(o)) throw new ConfigError(`corsOrigins[${i}]`, `expected an origin such as https://app.example (scheme and host, no path), got ${JSON.stringify(o)}`);
+  }
   const modules = input.backendModules ?? [];
   if (!Array.isArray(modules) || modules.some((m) => typeof m !== 'string' || m.length === 0)) {
     throw new ConfigError('backendModules', 'expected an array of module paths or package names');
@@ -260,6 +293,8 @@ export function resolveConfig(input: PartialServerConfig = {}): ServerConfig {
     host,
     port,
     apiKey: input.apiKey,
+    allowedHosts,
+    corsOrigins,
     backend: normaliseBackends(input.backend ?? DEFAULT_CONFIG.backend),
     backendModules: modules,
     layers,

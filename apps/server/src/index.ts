@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-export { createServer, type CreateServerOptions, type MoeServer, type ServerReady } from './server.js';
+export { createServer, type CreateServerOptions, type MoeServer, type ServerReady } from './http/server.js';
 export { DEMO_MODEL_TYPES, demoModelSpec, modelSpecFromFlag, validateModelSpec, type DemoModelSpec, type DemoModelType, type FolderModelSpec, type ModelSpec } from './generation/model-spec.js';
 export type { ModelInfo } from './generation/generation-protocol.js';
 export { GenerationMetrics } from './generation/generation-metrics.js';
@@ -23,10 +23,10 @@ export {
   type PartialServerConfig,
   type ServerConfig,
 } from './config.js';
-export { effectiveConfig, loadLayerSource, validateLayerSpec, type LayerSource, type LayerSpec, type RandomLayerSpec, type SafetensorsLayerSpec } from './layer-spec.js';
-export { batchesAcrossRequests } from './batch-policy.js';
+export { effectiveConfig, loadLayerSource, validateLayerSpec, type LayerSource, type LayerSpec, type RandomLayerSpec, type SafetensorsLayerSpec } from './layers/layer-spec.js';
+export { batchesAcrossRequests } from './layers/batch-policy.js';
 export { buildProgram, configFromArgs } from './cli-args.js';
-export { HttpError } from './http-error.js';
-export { ServerMetrics } from './metrics.js';
-export type { ServerState, ServedLayer } from './server-state.js';
-export type { BackendReport, LayerInfo } from './worker-protocol.js';
+export { HttpError } from './http/http-error.js';
+export { ServerMetrics } from './layers/layer-metrics.js';
+export type { ServerState, ServedLayer } from './http/server-state.js';
+export type { BackendReport, LayerInfo } from './layers/worker-protocol.js';

@@ -35,6 +35,8 @@ describe('resolveConfig', () => {
     expect(configError(() => resolveConfig({ batching: { mode: 'sometimes' as never } })).field).toBe('batching.mode');
     expect(configError(() => resolveConfig({ apiKey: 'short' })).field).toBe('apiKey');
     expect(configError(() => resolveConfig({ colour: 'blue' } as never)).field).toBe('colour');
+    expect(configError(() => resolveConfig({ corsOrigins: ['https://app.example/path'] })).field).toBe('corsOrigins[0]');
+    expect(configError(() => resolveConfig({ allowedHosts: [''] })).field).toBe('allowedHosts');
     const bad = { id: 'x', source: 'random' as const, seed: 1, config: { ...smallConfig(), topK: 9 } };
     const err = configError(() => resolveConfig({ layers: [bad] }));
     expect(err.field).toBe('layers[0].config.topK');
@@ -77,6 +79,8 @@ describe('command line', () => {
 
   it('the API key can come from MOE_API_KEY', () => {
     expect(configFromArgs([], { MOE_API_KEY: 'from-the-env-123' }).config.apiKey).toBe('from-the-env-123');
+    const access = configFromArgs(['--allowed-host', 'Moe.Internal', '--cors-origin', 'https://app.example', 'http://localhost:3000'], {}).config;
+    expect([access.allowedHosts, access.corsOrigins]).toEqual([['moe.internal'], ['https://app.example', 'http://localhost:3000']]);
   });
 
   it('rejects bad flag values', () => {

@@ -18,7 +18,7 @@ function newestSource(dir: string): number {
 }
 
 export default function setup(): void {
-  const built = join(root, 'dist', 'inference-worker.js');
+  const built = join(root, 'dist', 'layers', 'inference-worker.js');
   if (existsSync(built) && statSync(built).mtimeMs >= newestSource(join(root, 'src'))) return;
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });

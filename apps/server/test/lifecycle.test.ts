@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { randomInput } from '@moe-runtime/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { post, rowsOf, smallConfig, TEST_BACKENDS } from './helpers.js';
+import { RawConnection } from './raw-http.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const D = 8;
@@ -137,5 +138,65 @@ describe('moe-server process', () => {
     expect(code).toBe(1);
     expect(err).toContain('broken (broken test backend: cannot initialise)');
     expect(err).toContain("nonexistent (unknown backend 'nonexistent'");
+  });
+});
+
+/** Resolves with `p`'s value, or rejects naming `what` if it takes longer than `ms` (a guard against hangs, not a timing check). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: still waiting after ${ms} ms`)), ms))]);
+}
+
+describe('shutdown edges', () => {
+  it('a stalled upload cannot hold the drain past --drain-timeout: it is cut and the process exits 0', async () => {
+    child = await spawnServer({ backend: ['naive'], layers: [{ id: 'l', source: 'random', seed: 1, config: smallConfig(D, 4, 2, 12) }], limits: { drainTimeoutMs: 300 } });
+    const stalled = await RawConnection.open(child.url);
+    // Headers and a part of the body, then nothing: the request is accepted and never completes.
+    stalled.write('POST /v1/layers/l/forward HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"input":[[');
+    // A full round trip on another connection: the server has read the stalled headers by then.
+    expect((await fetch(`${child.url}/healthz`)).status).toBe(200);
+    child.proc.kill('SIGTERM');
+    expect(await within(child.exited, 20_000, 'exit after SIGTERM')).toBe(0);
+    expect(child.output()).toContain('drain deadline passed: cut 1 unfinished request(s)');
+    stalled.close();
+  });
+
+  it('a server whose launcher dies without forwarding the signal drains and exits on its own', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'moe-server-test-'));
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ host: '127.0.0.1', port: 0, logLevel: 'warn', backendModules: [TEST_BACKENDS], backend: ['naive'], layers: [{ id: 'l', source: 'random', seed: 1, config: smallConfig(D, 4, 2, 12) }] }));
+    // A launcher like npm or pnpm: starts the server and dies on SIGKILL without passing anything on.
+    const launcher = `const c = require('node:child_process').spawn(process.execPath, [${JSON.stringify(CLI)}, '--config', ${JSON.stringify(file)}], { stdio: ['ignore', 'pipe', 'pipe'] });
+console.log('server-pid ' + c.pid); c.stdout.pipe(process.stdout); c.stderr.pipe(process.stdout);`;
+    const proc = spawn(process.execPath, ['-e', launcher], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    await within(
+      new Promise<void>((resolve) => proc.stdout!.on('data', () => out.includes('moe-server ready') && resolve())),
+      30_000,
+      'server ready',
+    );
+    const pid = Number(/server-pid (\d+)/.exec(out)![1]);
+    proc.kill('SIGKILL');
+    const alive = (): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      await within(
+        (async () => {
+          while (alive()) await new Promise((r) => setTimeout(r, 100));
+        })(),
+        20_000,
+        'orphaned server to exit',
+      );
+      expect(alive()).toBe(false);
+    } finally {
+      // A server that did not exit would be left running by this test.
+      if (alive()) process.kill(pid, 'SIGKILL');
+    }
   });
 });

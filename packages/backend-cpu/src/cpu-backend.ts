@@ -10,6 +10,7 @@ import {
   type Backend,
   type BackendMemory,
   type DType,
+  type ExpertWorkCounter,
   type ExpertGroup,
   type LinearWeights,
   type PreparedExperts,
@@ -50,6 +51,11 @@ export class CpuBackend implements Backend {
         return compute.residentBytes;
       },
     };
+  }
+
+  /** Test hook: the expert GEMMs dispatched (see core's ExpertWorkCounter). */
+  get expertWork(): ExpertWorkCounter {
+    return this.compute.expertWork;
   }
 
   private alive(): void {

@@ -2,7 +2,7 @@
  * What a compute engine (plain TypeScript, or WebAssembly on threads) implements. The backend
  * class validates inputs and owns the handles; an engine only lays out weights and computes.
  */
-import type { DType, ExpertKind, ExpertWeights, HostTensor, RoutingPlan } from '@moe-runtime/core';
+import type { DType, ExpertKind, ExpertWeights, ExpertWorkCounter, HostTensor, RoutingPlan } from '@moe-runtime/core';
 
 /** A validated linear layer: `weight` `[out, in]` in its stored format, `bias` `[out]` as float32. */
 export interface LinearData {
@@ -52,6 +52,8 @@ export interface Engine {
   residentBytesFor(dtype: DType, shape: readonly number[]): number;
   /** Bytes held now: weights, plus scratch and work buffers where the engine keeps them. */
   readonly residentBytes: number;
+  /** Test hook: the expert GEMMs `runExperts` dispatched (see core's ExpertWorkCounter). */
+  readonly expertWork: ExpertWorkCounter;
   prepareLinear(data: LinearData): EngineResource;
   /** y `[rows, out]` = x W^T (+ b). */
   linear(layer: EngineResource, x: Float32Array, rows: number): Float32Array;

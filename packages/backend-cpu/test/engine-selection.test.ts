@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { disposeAllBackends, getBackend, listBackends } from '@moe-runtime/core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { resolveDisposeResolve } from '@moe-runtime/core/testing';
 import { createCpuBackend } from '../src/index.js';
 
 const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
@@ -33,6 +34,11 @@ describe('registration and engine choice', () => {
     await backend.dispose();
     await expect(backend.prepareLinear({ weight: undefined as never })).rejects.toThrow(/disposed/);
   });
+
+  it('resolve, dispose, resolve gives a fresh backend that works (the registry evicts on dispose)', async () => {
+    const r = await resolveDisposeResolve('cpu');
+    expect([r.fresh, r.name, r.relL2 < 1e-5]).toEqual([true, 'cpu', true]);
+  });
 });
 
 describe('worker threads do not keep the process alive', () => {
@@ -47,7 +53,8 @@ describe('worker threads do not keep the process alive', () => {
     console.log(b.engine);
   `;
   for (const dispose of [true, false]) {
-    it.skipIf(!existsSync(dist))(`exits by itself ${dispose ? 'after dispose()' : 'without dispose()'} (skipped when dist/ is not built)`, () => {
+    it(`exits by itself ${dispose ? 'after dispose()' : 'without dispose()'}`, () => {
+      expect(existsSync(dist), 'dist/index.js is missing: build the package before its tests').toBe(true);
       const run = spawnSync(process.execPath, ['--input-type=module', '-e', script(dispose)], { cwd: fileURLToPath(new URL('..', import.meta.url)), timeout: 20_000, encoding: 'utf8' });
       expect(run.error).toBeUndefined();
       expect(run.status).toBe(0);

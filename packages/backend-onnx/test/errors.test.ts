@@ -19,6 +19,7 @@ import {
   type PreparedExperts,
   type MoELayerConfig,
 } from '@moe-runtime/core';
+import { resolveDisposeResolve } from '@moe-runtime/core/testing';
 import { cudaProviderInstalled, OnnxBackend, ONNX_BACKEND_PRIORITY } from '../src/index.js';
 
 let backend: OnnxBackend;
@@ -64,6 +65,11 @@ describe('options', () => {
     expect(b.engine).toMatch(/^onnxruntime-node 1\.30\.\d+ \(cpu\)$/);
     expect(b.threads).toBe(1);
     expect(ONNX_BACKEND_PRIORITY).toBe(20);
+  });
+
+  it('resolve, dispose, resolve gives a fresh backend that works (the registry evicts on dispose)', async () => {
+    const r = await resolveDisposeResolve('onnx');
+    expect([r.fresh, r.name, r.relL2 < 1e-5]).toEqual([true, 'onnx', true]);
   });
 });
 

@@ -20,18 +20,23 @@ import {
   type PreparedExperts,
   type PreparedLinear,
   type RoutingPlan,
+  ResidentBytes,
+  combineRows,
+  ExpertWorkCounter,
+  gatherRows,
+  maxExpertRows,
+  validateExpertGroup,
+  validateLinearWeights,
 } from '@moe-runtime/core';
 import { assertActiveEngine, claimEngine, heldEngine, releaseEngine } from './engine-lock.js';
 import { startBestEngine, type StartedEngine } from './engine-loader.js';
 import type { TfjsEngine } from './engine-name.js';
 import { expertForward, expertTensorList, project, type ExpertTensors } from './expert-ffn.js';
-import { combineRows, gatherRows, maxExpertRows } from './grouped-rows.js';
 import { toInOut } from './layout.js';
 import { estimateActivationBytes, estimateExpertBytes, estimateLinearBytes, wasmHeap } from './memory-budget.js';
 import { parseTfjsOptions, WASM_HEAP_LIMIT_BYTES, type TfjsBackendOptions } from './options.js';
 import { TfjsExperts, TfjsLinear } from './prepared.js';
 import { tf, type Tensor, type Tensor2D } from './tf.js';
-import { validateExpertGroup, validateLinear } from './validate-weights.js';
 
 /** Reads a tensor's float32 data and disposes it, on success and on failure. */
 async function readAndDispose(t: Tensor): Promise<Float32Array> {
@@ -56,14 +61,24 @@ export class TfjsBackend implements Backend {
   /** The tfjs engine this instance holds. */
   readonly tfjsEngine: TfjsEngine;
   private readonly heapLimit: number;
+  /**
+   * Resident bytes: every format is decoded to float32 at prepare and XNNPACK keeps a packed
+   * copy after the first matMul, so 8 bytes per value (see memory-budget.ts; measured with
+   * core/testing's resident probe, 22M values, 2026-12-02: 7.5-7.9 after a forward pass, for
+   * f32, f16 and q8_0). The wasm engine's heap is its ceiling.
+   */
+  readonly memory: ResidentBytes;
   private readonly live = new Set<TfjsLinear | TfjsExperts>();
   private disposed = false;
+  /** Test hook: the expert FFNs `runExperts` dispatched (see core's ExpertWorkCounter). */
+  readonly expertWork = new ExpertWorkCounter();
 
   private constructor(started: StartedEngine, heapLimit: number) {
     this.tfjsEngine = started.engine;
     this.engine = started.description;
     this.threads = started.threads;
     this.heapLimit = started.engine === 'wasm' ? heapLimit : Infinity;
+    this.memory = new ResidentBytes(() => 8, Number.isFinite(this.heapLimit) ? this.heapLimit : undefined);
   }
 
   /**
@@ -88,7 +103,7 @@ export class TfjsBackend implements Backend {
 
   async prepareLinear(weights: LinearWeights): Promise<PreparedLinear> {
     this.ensureUsable();
-    validateLinear(weights);
+    validateLinearWeights(weights);
     const [out, inp] = weights.weight.shape;
     const bytes = estimateLinearBytes(weights);
     this.reserve(`a linear layer [${out}, ${inp}]`, bytes);
@@ -98,7 +113,7 @@ export class TfjsBackend implements Backend {
       const b = weights.bias ? tf.tensor1d(weights.bias.toFloat32().slice()) : undefined;
       const layer: TfjsLinear = new TfjsLinear(this, inp, out, w, b, () => this.forget(layer, bytes));
       this.live.add(layer);
-      return layer;
+      return this.memory.track(layer, this.memory.linearBytes(weights));
     } catch (err) {
       w?.dispose();
       this.release(bytes);
@@ -139,7 +154,7 @@ export class TfjsBackend implements Backend {
     }
     const prepared: TfjsExperts = new TfjsExperts(this, kind, d, f, made, () => this.forget(prepared, bytes));
     this.live.add(prepared);
-    return prepared;
+    return this.memory.track(prepared, this.memory.groupBytes(group));
   }
 
   async runExperts(experts: PreparedExperts, x: Float32Array, plan: RoutingPlan): Promise<Float32Array> {
@@ -152,7 +167,7 @@ export class TfjsBackend implements Backend {
     if (this.tfjsEngine === 'wasm') {
       wasmHeap.check(`a forward pass over ${rows} routed rows`, estimateActivationBytes(rows, maxExpertRows(plan), d, h.ffnSize), this.heapLimit);
     }
-    const grouped = gatherRows(x, plan, d);
+    const grouped = gatherRows(x, d, plan);
     try {
       const out = tf.tidy(() => {
         const parts: Tensor2D[] = [];
@@ -160,12 +175,13 @@ export class TfjsBackend implements Backend {
           const start = plan.expertOffsets[e];
           const n = plan.expertOffsets[e + 1] - start;
           if (n === 0) continue; // only routed experts run
+          this.expertWork.record(e, n);
           const xe = tf.tensor2d(grouped.subarray(start * d, (start + n) * d), [n, d]);
           parts.push(expertForward(h.kind, h.experts[e], xe));
         }
         return parts.length === 1 ? parts[0] : tf.concat(parts, 0);
       });
-      return combineRows(await readAndDispose(out), plan, d);
+      return combineRows(plan, d, await readAndDispose(out));
     } catch (err) {
       throw this.wrap('runExperts', err);
     }

@@ -5,6 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import '@tensorflow/tfjs-backend-cpu';
 import { BackendError, checkAgainstReference, ConfigError, getBackend, listBackends, MoELayer, randomInput, randomWeights, type MoELayerConfig } from '@moe-runtime/core';
+import { resolveDisposeResolve } from '@moe-runtime/core/testing';
 import { parseTfjsOptions, TfjsBackend } from '../src/index.js';
 import { tf } from '../src/tf.js';
 import { nativeAbsentReason, nativeAvailable } from './native-availability.js';
@@ -22,6 +23,11 @@ describe('tfjs backend: registration and options', () => {
     expect(() => parseTfjsOptions({ threads: 2 })).toThrow(/backend.options.threads: unknown option/);
     expect(() => parseTfjsOptions({ wasmHeapLimitBytes: 5 * 1024 ** 3 })).toThrow(/backend.options.wasmHeapLimitBytes/);
     await expect(getBackend({ name: 'tfjs', options: { engine: 'gpu' } })).rejects.toThrow(ConfigError);
+  });
+
+  it('resolve, dispose, resolve gives a fresh backend that works (the registry evicts on dispose)', async () => {
+    const r = await resolveDisposeResolve({ name: 'tfjs', options: { engine: 'wasm' } });
+    expect([r.fresh, r.name, r.relL2 < 1e-5]).toEqual([true, 'tfjs', true]);
   });
 });
 

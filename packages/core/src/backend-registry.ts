@@ -61,7 +61,8 @@ function stableKey(options: BackendOptions): string {
 
 /**
  * Initialises (once per name and options; later calls share the instance) the backend `choice`
- * names. Throws UnknownNameError for an unregistered name, or the backend's own error.
+ * names. Disposing the instance evicts it, so a later call initialises a new one. Throws
+ * UnknownNameError for an unregistered name, or the backend's own error.
  */
 export async function getBackend(choice: BackendChoice): Promise<Backend> {
   const { name, options } = normalise(choice);
@@ -70,12 +71,32 @@ export async function getBackend(choice: BackendChoice): Promise<Backend> {
   const key = stableKey(options);
   let instance = entry.instances.get(key);
   if (!instance) {
-    instance = entry.create(options);
-    entry.instances.set(key, instance);
+    const created = entry.create(options).then((backend) => evictOnDispose(backend, () => forget(entry, key, created)));
+    instance = created;
+    entry.instances.set(key, created);
     // A failed initialisation is not cached: the cause (a missing driver) may be fixed later.
-    instance.catch(() => entry.instances.delete(key));
+    created.catch(() => forget(entry, key, created));
   }
   return instance;
+}
+
+function forget(entry: Entry, key: string, instance: Promise<Backend>): void {
+  // Only this instance: a newer one cached under the same key after an eviction stays.
+  if (entry.instances.get(key) === instance) entry.instances.delete(key);
+}
+
+/**
+ * Makes `backend.dispose()` evict the instance from the cache before it frees anything, so the
+ * next `getBackend` / `resolveBackend` creates a fresh backend instead of handing out the
+ * disposed one. Every holder shares the instance: disposing it disposes it for all of them.
+ */
+function evictOnDispose(backend: Backend, evict: () => void): Backend {
+  const dispose = backend.dispose.bind(backend);
+  backend.dispose = () => {
+    evict();
+    return dispose();
+  };
+  return backend;
 }
 
 /**

@@ -46,18 +46,7 @@ export interface RoutingComparison {
 
 function expertsOf(plan: RoutingPlan, t: number): number[] {
   const out: number[] = [];
-  for (let s = plan.tokenOffsets[t]; s < plan.tokenOffsets[t + 1]; s++) {
-    const r = plan.tokenRows[s];
-    // rows are grouped by expert: find the expert owning row r by binary search on the offsets
-    let lo = 0;
-    let hi = plan.numExperts - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (plan.expertOffsets[mid] <= r) lo = mid;
-      else hi = mid - 1;
-    }
-    out.push(lo);
-  }
+  for (let s = plan.tokenOffsets[t]; s < plan.tokenOffsets[t + 1]; s++) out.push(plan.rowExpert[plan.tokenRows[s]]);
   return out.sort((a, b) => a - b);
 }
 
@@ -70,9 +59,7 @@ function columnBoundaries(plan: RoutingPlan, scores: Logits): { keptMin: Float64
   const kept = new Uint8Array(plan.numTokens * e);
   const keptMin = new Float64Array(e).fill(Infinity);
   const unkeptMax = new Float64Array(e).fill(-Infinity);
-  for (let ex = 0; ex < e; ex++) {
-    for (let r = plan.expertOffsets[ex]; r < plan.expertOffsets[ex + 1]; r++) kept[plan.rowToken[r] * e + ex] = 1;
-  }
+  for (let r = 0; r < plan.rowToken.length; r++) kept[plan.rowToken[r] * e + plan.rowExpert[r]] = 1;
   for (let i = 0; i < kept.length; i++) {
     const ex = i % e;
     if (kept[i]) keptMin[ex] = Math.min(keptMin[ex], scores[i]);

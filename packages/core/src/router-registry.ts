@@ -18,6 +18,14 @@ export interface RouterInfo {
   readonly options?: OptionsSchema;
   /** True when the router needs token ids. */
   readonly needsTokenIds?: boolean;
+  /**
+   * Whether a token's routing can depend on the other tokens of its batch (given the router's
+   * options): true for capacity-limited routers (capacity grows with the batch and tokens drop
+   * in batch order), expert choice (experts pick tokens across the batch), a noise draw made
+   * per batch. A server batches requests of different callers together only where this is
+   * false, so declare it for such a router. Default false (a per-token rule).
+   */
+  readonly batchDependent?: boolean | ((options: Readonly<Record<string, unknown>>) => boolean);
 }
 
 /** A registered router. */
@@ -55,6 +63,15 @@ export function getRouterDefinition(name: string): RouterDefinition {
 /** Every registered router, sorted by name. */
 export function listRouters(): RouterDefinition[] {
   return [...routers.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * Whether the router a spec names (with its options) routes a token differently depending on
+ * the rest of its batch ({@link RouterInfo.batchDependent}). UnknownNameError for an unknown name.
+ */
+export function isBatchDependent(spec: RouterSpec): boolean {
+  const dependent = getRouterDefinition(spec.name).batchDependent;
+  return typeof dependent === 'function' ? dependent(spec.options ?? {}) : dependent === true;
 }
 
 /** Builds the router a spec names. */

@@ -8,7 +8,7 @@
 import { InvalidInputError, ShapeError } from './errors.js';
 import type { RoutingPlan } from './routing-plan.js';
 
-function int32(plan: RoutingPlan, key: 'expertOffsets' | 'rowToken' | 'tokenOffsets' | 'tokenRows'): Int32Array {
+function int32(plan: RoutingPlan, key: 'expertOffsets' | 'rowToken' | 'rowExpert' | 'tokenOffsets' | 'tokenRows'): Int32Array {
   const a = plan[key];
   if (!(a instanceof Int32Array)) throw new ShapeError(`plan.${key} must be an Int32Array, got ${(a as object)?.constructor?.name ?? typeof a}`);
   return a;
@@ -41,6 +41,13 @@ export function checkRoutingPlan(plan: RoutingPlan, numExperts: number): void {
   }
   for (let e = 0; e < numExperts; e++) {
     if (!(expertOffsets[e] <= expertOffsets[e + 1])) throw new ShapeError(`plan.expertOffsets must be non-decreasing; entry ${e + 1} is ${expertOffsets[e + 1]} after ${expertOffsets[e]}`);
+  }
+  const rowExpert = int32(plan, 'rowExpert');
+  if (rowExpert.length !== rows) throw new ShapeError(`plan.rowExpert has ${rowExpert.length} entries, expected the row count ${rows}`);
+  for (let e = 0; e < numExperts; e++) {
+    for (let r = expertOffsets[e]; r < expertOffsets[e + 1]; r++) {
+      if (rowExpert[r] !== e) throw new ShapeError(`plan.rowExpert[${r}] is ${rowExpert[r]}, expected ${e} (from plan.expertOffsets)`);
+    }
   }
   const perExpert = plan.tokensPerExpert;
   if (!(perExpert instanceof Int32Array) || perExpert.length !== numExperts) throw new ShapeError(`plan.tokensPerExpert must be an Int32Array of ${numExperts} counts`);

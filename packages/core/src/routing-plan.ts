@@ -3,7 +3,7 @@
  * expert (offsets + rows), with the inverse permutation from tokens to their rows. Built once
  * in core per forward pass; backends read it and never re-derive it.
  *
- * Row r of the grouped layout holds token `rowToken[r]` for the expert e with
+ * Row r of the grouped layout holds token `rowToken[r]` for the expert `rowExpert[r]`, the e with
  * `expertOffsets[e] <= r < expertOffsets[e+1]`; within an expert, rows are in token order.
  * Token t's rows are `tokenRows[tokenOffsets[t] .. tokenOffsets[t+1])` in the order the router
  * listed them, and the combine sums them in that order: y[t] = sum_r rowWeight[r] * FFN_e(x[t]).
@@ -26,6 +26,8 @@ export interface RoutingPlan {
   readonly expertOffsets: Int32Array;
   /** `[R]`: the source token of each grouped row. */
   readonly rowToken: Int32Array;
+  /** `[R]`: the expert of each grouped row (the e whose offsets range holds it). */
+  readonly rowExpert: Int32Array;
   /** `[R]`: the combine weight of each grouped row. */
   readonly rowWeight: Float32Array;
   /** `[T + 1]`: token t owns entries `tokenOffsets[t] .. tokenOffsets[t+1]` of tokenRows. */
@@ -103,6 +105,7 @@ export function buildRoutingPlan(decision: RouterDecision, numTokens: number, nu
   for (let j = 0; j < numExperts; j++) expertOffsets[j + 1] = expertOffsets[j] + load[j];
   const next = expertOffsets.slice(0, numExperts);
   const rowToken = new Int32Array(rows);
+  const rowExpert = new Int32Array(rows);
   const rowWeight = new Float32Array(rows);
   const tokenRows = new Int32Array(rows);
   // Walking tokens in order keeps each expert's rows sorted by token.
@@ -110,6 +113,7 @@ export function buildRoutingPlan(decision: RouterDecision, numTokens: number, nu
     const a = byToken[s];
     const r = next[decision.expert[a]]++;
     rowToken[r] = decision.token[a];
+    rowExpert[r] = decision.expert[a];
     rowWeight[r] = decision.weight[a];
     tokenRows[s] = r;
   }
@@ -118,6 +122,7 @@ export function buildRoutingPlan(decision: RouterDecision, numTokens: number, nu
     numExperts,
     expertOffsets,
     rowToken,
+    rowExpert,
     rowWeight,
     tokenOffsets,
     tokenRows,

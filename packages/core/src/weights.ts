@@ -1,9 +1,10 @@
 /**
- * The weights of one MoE layer, their validation against a config, and seeded random
- * initialisation for tests, demos and benchmarks.
+ * The weights of one MoE layer, their validation (against a config, and the checks every
+ * backend's prepare calls run), and seeded random initialisation for tests, demos and benchmarks.
  */
-import { ShapeError } from './errors.js';
-import type { ExpertGroup, ExpertWeights } from './expert.js';
+import type { LinearWeights } from './backend.js';
+import { ConfigError, ShapeError } from './errors.js';
+import { EXPERT_KINDS, type ExpertGroup, type ExpertKind, type ExpertWeights } from './expert.js';
 import { sharedExpertCount, validateLayerConfig, type MoELayerConfig } from './layer-config.js';
 import { createRng, randomNormal, type Rng } from './rng.js';
 import { HostTensor, type DType } from './tensor.js';
@@ -22,23 +23,71 @@ export interface MoEWeights {
   readonly sharedGate?: HostTensor;
 }
 
-function checkExpert(where: string, e: ExpertWeights, kind: string, d: number, f: number, bias: boolean): void {
-  if (!e || !e.up || !e.down) throw new ShapeError(`${where}: expected { up, down${kind === 'swiglu' ? ', gate' : ''} } weights`);
+function tensorAt(what: string, t: unknown, shape: readonly number[]): HostTensor {
+  if (!(t instanceof HostTensor)) throw new ShapeError(`${what}: expected a HostTensor [${shape.join(', ')}], got ${(t as object)?.constructor?.name ?? typeof t}`);
+  t.assertShape(what, shape);
+  return t;
+}
+
+function optionalAt(what: string, t: unknown, shape: readonly number[]): void {
+  if (t !== undefined) tensorAt(what, t, shape);
+}
+
+/**
+ * Checks one expert's tensors (HostTensors of the shapes its kind needs; optional biases) and
+ * throws a ShapeError naming the tensor (`${where}.up`, ...). No data is read.
+ */
+export function validateExpertWeights(where: string, e: ExpertWeights, kind: ExpertKind, d: number, f: number): void {
+  if (!e || typeof e !== 'object') throw new ShapeError(`${where}: expected { up, down${kind === 'swiglu' ? ', gate' : ''} } weights`);
   if (kind === 'swiglu') {
-    if (!e.gate) throw new ShapeError(`${where}.gate is missing; SwiGLU experts need gate [${f}, ${d}]`);
-    e.gate.assertShape(`${where}.gate`, [f, d]);
-  } else if (e.gate) {
-    throw new ShapeError(`${where}.gate is present but ${kind} experts have no gate projection`);
+    if (e.gate === undefined) throw new ShapeError(`${where}.gate is missing; SwiGLU experts need gate [${f}, ${d}]`);
+    tensorAt(`${where}.gate`, e.gate, [f, d]);
+    optionalAt(`${where}.gateBias`, e.gateBias, [f]);
+  } else if (e.gate !== undefined || e.gateBias !== undefined) {
+    throw new ShapeError(`${where}.${e.gate !== undefined ? 'gate' : 'gateBias'} is present but ${kind} experts have no gate projection`);
   }
-  e.up.assertShape(`${where}.up`, [f, d]);
-  e.down.assertShape(`${where}.down`, [d, f]);
-  if (bias) {
-    if (kind === 'swiglu') e.gateBias?.assertShape(`${where}.gateBias`, [f]);
-    e.upBias?.assertShape(`${where}.upBias`, [f]);
-    e.downBias?.assertShape(`${where}.downBias`, [d]);
-  } else if (e.gateBias || e.upBias || e.downBias) {
-    throw new ShapeError(`${where} has biases but the config says expert.bias is false`);
+  tensorAt(`${where}.up`, e.up, [f, d]);
+  tensorAt(`${where}.down`, e.down, [d, f]);
+  optionalAt(`${where}.upBias`, e.upBias, [f]);
+  optionalAt(`${where}.downBias`, e.downBias, [d]);
+}
+
+function positiveInt(field: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new ConfigError(field, `expected a positive integer, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/**
+ * Checks what a backend's `prepareExperts` receives: the kind, the sizes and every expert's
+ * tensors (ConfigError naming `experts.<field>`, ShapeError naming `experts[j].<tensor>`).
+ * Every backend calls it first, so all refuse the same groups with the same errors.
+ */
+export function validateExpertGroup(group: ExpertGroup): void {
+  if (!group || typeof group !== 'object') throw new ConfigError('experts', 'expected an ExpertGroup { kind, hiddenSize, ffnSize, experts }');
+  if (!EXPERT_KINDS.includes(group.kind)) throw new ConfigError('experts.kind', `expected one of ${EXPERT_KINDS.join(', ')}, got ${JSON.stringify(group.kind)}`);
+  const d = positiveInt('experts.hiddenSize', group.hiddenSize);
+  const f = positiveInt('experts.ffnSize', group.ffnSize);
+  if (!Array.isArray(group.experts) || group.experts.length === 0) throw new ConfigError('experts.experts', 'expected a non-empty array of expert weights');
+  group.experts.forEach((e, j) => validateExpertWeights(`experts[${j}]`, e, group.kind, d, f));
+}
+
+/**
+ * Checks what a backend's `prepareLinear` receives: weight a 2-D HostTensor `[out, in]` with
+ * positive dimensions, bias (optional) `[out]`; a ShapeError naming `linear.weight` / `linear.bias`.
+ */
+export function validateLinearWeights(weights: LinearWeights): void {
+  const w = weights?.weight as unknown;
+  if (!(w instanceof HostTensor) || w.shape.length !== 2) {
+    throw new ShapeError(`linear.weight: expected a 2-D HostTensor [out, in], got ${w instanceof HostTensor ? `shape [${w.shape.join(', ')}]` : ((w as object)?.constructor?.name ?? typeof w)}`);
   }
+  const [out, inF] = w.shape;
+  if (out < 1 || inF < 1) throw new ShapeError(`linear.weight has shape [${out}, ${inF}]; expected positive dimensions [out, in]`);
+  optionalAt('linear.bias', weights.bias, [out]);
+}
+
+function checkExpert(where: string, e: ExpertWeights, kind: ExpertKind, d: number, f: number, bias: boolean): void {
+  validateExpertWeights(where, e, kind, d, f);
+  if (!bias && (e.gateBias || e.upBias || e.downBias)) throw new ShapeError(`${where} has biases but the config says expert.bias is false`);
 }
 
 /** Checks every weight's presence and shape against the config; throws a ShapeError naming the tensor. */

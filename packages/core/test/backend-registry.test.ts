@@ -12,7 +12,7 @@ import {
   unregisterBackend,
   type Backend,
 } from '../src/index.js';
-import { createNaiveBackend } from './helpers/naive-backend.js';
+import { createTestBackend } from '../src/testing/index.js';
 
 const registered: string[] = [];
 function register(name: string, priority: number, create: (options: Readonly<Record<string, unknown>>) => Promise<Backend>): void {
@@ -27,22 +27,22 @@ afterEach(async () => {
 
 describe('backend registry', () => {
   it('lists backends by priority, highest first (name breaks ties)', () => {
-    register('low', 1, async () => createNaiveBackend('low'));
-    register('high', 10, async () => createNaiveBackend('high'));
-    register('mid-b', 5, async () => createNaiveBackend('mid-b'));
-    register('mid-a', 5, async () => createNaiveBackend('mid-a'));
+    register('low', 1, async () => createTestBackend({ name: 'low' }));
+    register('high', 10, async () => createTestBackend({ name: 'high' }));
+    register('mid-b', 5, async () => createTestBackend({ name: 'mid-b' }));
+    register('mid-a', 5, async () => createTestBackend({ name: 'mid-a' }));
     expect(listBackends().map((b) => b.name)).toEqual(['high', 'mid-a', 'mid-b', 'low']);
     expect(listBackends()[0].description).toBe('high test backend');
   });
 
   it('resolves the highest-priority backend when none is named', async () => {
-    register('low', 1, async () => createNaiveBackend('low'));
-    register('high', 10, async () => createNaiveBackend('high'));
+    register('low', 1, async () => createTestBackend({ name: 'low' }));
+    register('high', 10, async () => createTestBackend({ name: 'high' }));
     expect((await resolveBackend()).name).toBe('high');
   });
 
   it('initialises lazily, once per name and option set (key order does not matter)', async () => {
-    const create = vi.fn(async (options: Readonly<Record<string, unknown>>) => createNaiveBackend(`lazy-${JSON.stringify(options)}`));
+    const create = vi.fn(async (options: Readonly<Record<string, unknown>>) => createTestBackend({ name: `lazy-${JSON.stringify(options)}` }));
     register('lazy', 1, create);
     expect(create).not.toHaveBeenCalled();
     const [a, b] = await Promise.all([getBackend('lazy'), getBackend({ name: 'lazy' })]);
@@ -60,7 +60,7 @@ describe('backend registry', () => {
     let calls = 0;
     register('flaky', 1, async () => {
       if (++calls === 1) throw new Error('driver not loaded');
-      return createNaiveBackend('flaky');
+      return createTestBackend({ name: 'flaky' });
     });
     await expect(getBackend('flaky')).rejects.toThrow('driver not loaded');
     expect((await getBackend('flaky')).name).toBe('flaky');
@@ -71,7 +71,7 @@ describe('backend registry', () => {
     register('broken', 100, async () => {
       throw new Error('no GPU here');
     });
-    register('good', 1, async () => createNaiveBackend('good'));
+    register('good', 1, async () => createTestBackend({ name: 'good' }));
     expect((await resolveBackend(['broken', 'good'])).name).toBe('good');
     expect((await resolveBackend()).name).toBe('good'); // by priority: broken first, then good
   });
@@ -104,19 +104,19 @@ describe('backend registry', () => {
   });
 
   it('throws UnknownNameError for an unregistered name', async () => {
-    register('only', 1, async () => createNaiveBackend('only'));
+    register('only', 1, async () => createTestBackend({ name: 'only' }));
     await expect(getBackend('nope')).rejects.toThrow(UnknownNameError);
     await expect(getBackend('nope')).rejects.toThrow(/unknown backend 'nope'; registered: 'only'/);
   });
 
   it('validates registrations and choices', async () => {
-    expect(() => registerBackend('', { priority: 1, create: async () => createNaiveBackend() })).toThrow(ConfigError);
-    expect(() => registerBackend('x', { priority: NaN, create: async () => createNaiveBackend() })).toThrow(/backend\.priority/);
+    expect(() => registerBackend('', { priority: 1, create: async () => createTestBackend() })).toThrow(ConfigError);
+    expect(() => registerBackend('x', { priority: NaN, create: async () => createTestBackend() })).toThrow(/backend\.priority/);
     await expect(getBackend({} as { name: string })).rejects.toThrow(/expected a backend name or \{ name, options \}/);
   });
 
   it('disposes initialised instances', async () => {
-    const backend = createNaiveBackend('disposable');
+    const backend = createTestBackend({ name: 'disposable' });
     const dispose = vi.spyOn(backend, 'dispose');
     register('disposable', 1, async () => backend);
     await getBackend('disposable');
@@ -125,9 +125,39 @@ describe('backend registry', () => {
   });
 
   it('createRuntime resolves a backend and builds layers on it', async () => {
-    register('rt', 1, async () => createNaiveBackend('rt'));
+    register('rt', 1, async () => createTestBackend({ name: 'rt' }));
     const runtime = await createRuntime({ backend: ['missing', 'rt'] });
     expect(runtime.backend.name).toBe('rt');
     await expect(createRuntime({ backend: 'missing' })).rejects.toThrow(BackendUnavailableError);
+  });
+});
+
+describe('disposing a registry instance', () => {
+  it('evicts it: resolve, dispose, resolve gives a fresh instance', async () => {
+    const create = vi.fn(async () => createTestBackend({ name: 'evicting' }));
+    register('evicting', 1, create);
+    const first = await resolveBackend('evicting');
+    await first.dispose();
+    const second = await resolveBackend('evicting');
+    expect(second).not.toBe(first);
+    expect(create).toHaveBeenCalledTimes(2);
+    expect(await resolveBackend('evicting')).toBe(second);
+  });
+
+  it('leaves a newer instance cached when an old one is disposed again', async () => {
+    register('twice', 1, async () => createTestBackend({ name: 'twice' }));
+    const first = await getBackend('twice');
+    await first.dispose();
+    const second = await getBackend('twice');
+    await first.dispose();
+    expect(await getBackend('twice')).toBe(second);
+  });
+
+  it('still runs the backend own dispose', async () => {
+    const backend = createTestBackend({ name: 'own-dispose' });
+    const dispose = vi.spyOn(backend, 'dispose');
+    register('own-dispose', 1, async () => backend);
+    await (await getBackend('own-dispose')).dispose();
+    expect(dispose).toHaveBeenCalledTimes(1);
   });
 });

@@ -13,7 +13,7 @@ import {
   type MoELayerConfig,
   type RouterDecision,
 } from '../src/index.js';
-import { createNaiveBackend } from './helpers/naive-backend.js';
+import { createTestBackend } from '../src/testing/index.js';
 
 function topk(experts: number[][]): RouterDecision {
   const token: number[] = [];
@@ -79,7 +79,7 @@ describe('checkAgainstReference', () => {
     const router = Float32Array.from(base.router.data as Float32Array);
     router.copyWithin(2 * 12, 1 * 12, 2 * 12);
     const weights = { ...base, router: HostTensor.float32([4, 12], router) };
-    const backend = createNaiveBackend('tie-flipper');
+    const backend = createTestBackend({ name: 'tie-flipper' });
     const linear = backend.linear.bind(backend);
     // This backend breaks the tie the other way (as a different summation order might).
     backend.linear = async (layer, x, rows) => {
@@ -101,7 +101,7 @@ describe('checkAgainstReference', () => {
 
   it('fails a backend whose routing differs for real', async () => {
     const weights = randomWeights(config, { seed: 85 });
-    const backend = createNaiveBackend('biased');
+    const backend = createTestBackend({ name: 'biased' });
     const linear = backend.linear.bind(backend);
     backend.linear = async (layer, x, rows) => {
       const y = await linear(layer, x, rows);
@@ -119,7 +119,7 @@ describe('checkAgainstReference', () => {
   it('fails NaN output and applies maxAbs when asked', async () => {
     const weights = randomWeights(config, { seed: 83 });
     const x = randomInput(5, 12, 84);
-    const layer = await MoELayer.create({ config, weights, backend: createNaiveBackend() });
+    const layer = await MoELayer.create({ config, weights, backend: createTestBackend() });
     const result = await layer.forward(x);
     expect(checkAgainstReference(config, weights, x, result, { maxAbs: 1e-6 }).passed).toBe(true);
     const broken = { ...result, output: HostTensor.float32([5, 12], Float32Array.from(result.output.data as Float32Array)) };

@@ -23,7 +23,7 @@ import {
   randomWeights,
   type MoELayerConfig,
 } from '../src/index.js';
-import { createNaiveBackend } from './helpers/naive-backend.js';
+import { createTestBackend } from '../src/testing/index.js';
 import { rawSafetensors, type RawEntry } from './helpers/raw-safetensors.js';
 
 let dir: string;
@@ -152,7 +152,7 @@ describe('FP8 block-scaled MoE layer (DeepSeek-V3 layout)', () => {
     expect(rel).toBeLessThan(0.1);
 
     const x = randomInput(6, 16, 72);
-    const layer = await MoELayer.create({ config: loaded.config!, weights: loaded.weights, backend: createNaiveBackend() });
+    const layer = await MoELayer.create({ config: loaded.config!, weights: loaded.weights, backend: createTestBackend() });
     expect(checkAgainstReference(loaded.config!, loaded.weights, x, await layer.forward(x)).failures).toEqual([]);
     const bf = await loadMoELayer(p, { prefix: 'model.layers.3.', fp8BlockSize: block, dtype: 'bfloat16' });
     expect(bf.weights.experts[0].gate!.dtype).toBe('bfloat16');

@@ -33,7 +33,7 @@ import {
   type MoELayerConfig,
   type MoEWeights,
 } from '../src/index.js';
-import { createNaiveBackend } from './helpers/naive-backend.js';
+import { createTestBackend } from '../src/testing/index.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -73,7 +73,7 @@ function expectSameTensors(loaded: MoEWeights, original: MoEWeights, dtype: DTyp
 
 async function forwardChecked(config: MoELayerConfig, weights: MoEWeights, seed: number) {
   const x = randomInput(7, config.hiddenSize, seed);
-  const layer = await MoELayer.create({ config, weights, backend: createNaiveBackend() });
+  const layer = await MoELayer.create({ config, weights, backend: createTestBackend() });
   const result = await layer.forward(x);
   const check = checkAgainstReference(config, weights, x, result);
   expect(check.failures).toEqual([]);

@@ -1,6 +1,6 @@
 /**
  * The MoE layer end to end on a test-double backend (float32 loops over the plan, in
- * helpers/naive-backend.ts), checked against the float64 reference.
+ * the testing module's createTestBackend), checked against the float64 reference.
  */
 import { describe, expect, it, vi } from 'vitest';
 import {
@@ -20,12 +20,12 @@ import {
   type MoELayerConfig,
   type Router,
 } from '../src/index.js';
-import { createNaiveBackend } from './helpers/naive-backend.js';
+import { createTestBackend } from '../src/testing/index.js';
 
 const BASE: MoELayerConfig = { hiddenSize: 16, numExperts: 6, topK: 2, expert: { kind: 'swiglu', ffnSize: 12 }, router: { name: 'topk-softmax' } };
 const T = 9;
 
-async function run(config: MoELayerConfig, seed: number, backend = createNaiveBackend(), dtype?: 'float32' | 'float16' | 'bfloat16') {
+async function run(config: MoELayerConfig, seed: number, backend = createTestBackend(), dtype?: 'float32' | 'float16' | 'bfloat16') {
   const weights = randomWeights(config, { seed, dtype });
   const x = randomInput(T, config.hiddenSize, seed + 1000);
   const layer = await MoELayer.create({ config, weights, backend });
@@ -68,7 +68,7 @@ describe('MoELayer on a test-double backend', () => {
 
   it('matches the reference with half-precision weights', async () => {
     for (const dtype of ['float16', 'bfloat16'] as const) {
-      const { weights, x, result } = await run(BASE, 4, createNaiveBackend(), dtype);
+      const { weights, x, result } = await run(BASE, 4, createTestBackend(), dtype);
       expect(weights.router.dtype).toBe(dtype);
       expect(checkAgainstReference(BASE, weights, x, result).passed).toBe(true);
     }
@@ -91,14 +91,14 @@ describe('MoELayer on a test-double backend', () => {
       name: 'last-expert',
       route: ({ numTokens }) => ({ token: Int32Array.from({ length: numTokens }, (_, i) => i), expert: new Int32Array(numTokens).fill(5), weight: new Float32Array(numTokens).fill(1) }),
     };
-    const layer = await MoELayer.create({ config: BASE, weights, backend: createNaiveBackend(), router: lastExpert });
+    const layer = await MoELayer.create({ config: BASE, weights, backend: createTestBackend(), router: lastExpert });
     const result = await layer.forward(x.data);
     expect(result.stats.tokensPerExpert).toEqual([0, 0, 0, 0, 0, T]);
     expect(checkAgainstReference(BASE, weights, x, result, { router: lastExpert }).passed).toBe(true);
   });
 
   it('the reference check fails a backend that computes the wrong thing', async () => {
-    const wrong = createNaiveBackend('wrong');
+    const wrong = createTestBackend({ name: 'wrong' });
     const run0 = wrong.runExperts.bind(wrong);
     wrong.runExperts = async (experts, x, plan) => run0(experts, x, { ...plan, rowWeight: new Float32Array(plan.rowWeight.length).fill(0.5) });
     const { weights, x, result } = await run(BASE, 8, wrong);
@@ -119,7 +119,7 @@ describe('MoELayer on a test-double backend', () => {
 
 describe('MoELayer bad inputs', () => {
   const weights = randomWeights(BASE, { seed: 10 });
-  const make = (backend: Backend = createNaiveBackend()) => MoELayer.create({ config: BASE, weights, backend });
+  const make = (backend: Backend = createTestBackend()) => MoELayer.create({ config: BASE, weights, backend });
 
   it('rejects x of the wrong shape or dtype', async () => {
     const layer = await make();
@@ -141,7 +141,7 @@ describe('MoELayer bad inputs', () => {
   });
 
   it('rejects k > E and other bad configs before touching the backend', async () => {
-    const backend = createNaiveBackend();
+    const backend = createTestBackend();
     const prepare = vi.spyOn(backend, 'prepareLinear');
     await expect(MoELayer.create({ config: { ...BASE, topK: 7 }, weights, backend })).rejects.toThrow(/topK: expected at most numExperts \(6\), got 7/);
     await expect(MoELayer.create({ config: { ...BASE, hiddenSize: 0 }, weights, backend })).rejects.toThrow(ConfigError);
@@ -154,7 +154,7 @@ describe('MoELayer bad inputs', () => {
   });
 
   it('rejects weights of the wrong shape, naming the tensor', async () => {
-    const backend = createNaiveBackend();
+    const backend = createTestBackend();
     const bad = { ...weights, experts: weights.experts.map((e, j) => (j === 3 ? { ...e, up: HostTensor.float32([16, 12]) } : e)) };
     await expect(MoELayer.create({ config: BASE, weights: bad, backend })).rejects.toThrow(/weights\.experts\[3\]\.up has shape \[16, 12\], expected \[12, 16\]/);
     await expect(MoELayer.create({ config: BASE, weights: { ...weights, experts: weights.experts.slice(1) }, backend })).rejects.toThrow(/5 experts, expected numExperts = 6/);
@@ -171,7 +171,7 @@ describe('MoELayer bad inputs', () => {
         weight: new Float32Array(numTokens).fill(1),
       }),
     };
-    const layer = await MoELayer.create({ config: BASE, weights, backend: createNaiveBackend(), router: byId });
+    const layer = await MoELayer.create({ config: BASE, weights, backend: createTestBackend(), router: byId });
     const x = randomInput(3, 16, 3);
     await expect(layer.forward(x)).rejects.toThrow(RouterError);
     await expect(layer.forward(x)).rejects.toThrow(/router 'by-id' needs token ids/);
@@ -183,10 +183,10 @@ describe('MoELayer bad inputs', () => {
   });
 
   it('turns a backend that returns NaN or the wrong length into a BackendError', async () => {
-    const nan = createNaiveBackend('nan');
+    const nan = createTestBackend({ name: 'nan' });
     nan.runExperts = async (_e, _x, plan) => new Float32Array(plan.numTokens * 16).fill(NaN);
     await expect((await make(nan)).forward(randomInput(2, 16, 4))).rejects.toThrow(/backend 'nan' returned a non-finite expert output/);
-    const short = createNaiveBackend('short');
+    const short = createTestBackend({ name: 'short' });
     short.linear = async () => new Float32Array(3);
     await expect((await make(short)).forward(randomInput(2, 16, 4))).rejects.toThrow(/returned router logits of length 3, expected 12/);
   });

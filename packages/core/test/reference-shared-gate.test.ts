@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { checkAgainstReference, MoELayer, randomInput, randomWeights, type MoELayerConfig } from '../src/index.js';
-import { createNaiveBackend } from './helpers/naive-backend.js';
+import { createTestBackend } from '../src/testing/index.js';
 
 const GATED: MoELayerConfig = {
   hiddenSize: 16,
@@ -21,7 +21,7 @@ describe('shared expert gate in the reference', () => {
     const weights = randomWeights(GATED, { seed: 71 }); // always carries a sharedGate tensor
     expect(weights.sharedGate).toBeDefined();
     const x = randomInput(7, 16, 72);
-    const layer = await MoELayer.create({ config, weights, backend: createNaiveBackend() });
+    const layer = await MoELayer.create({ config, weights, backend: createTestBackend() });
     const result = await layer.forward(x);
     const check = checkAgainstReference(config, weights, x, result);
     expect(check.failures).toEqual([]);
@@ -33,7 +33,7 @@ describe('shared expert gate in the reference', () => {
 describe('an empty batch', () => {
   it('MoELayer.forward on 0 tokens returns a [0, D] output and empty stats without routing anything', async () => {
     const weights = randomWeights(GATED, { seed: 73 });
-    const layer = await MoELayer.create({ config: GATED, weights, backend: createNaiveBackend() });
+    const layer = await MoELayer.create({ config: GATED, weights, backend: createTestBackend() });
     const result = await layer.forward(new Float32Array(0));
     expect(result.output.shape).toEqual([0, 16]);
     expect(result.plan.numTokens).toBe(0);

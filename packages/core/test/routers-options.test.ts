@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, createRouter, getRouterDefinition, listRouters } from '../src/index.js';
+import { ConfigError, createRouter, getRouterDefinition, isBatchDependent, listRouters } from '../src/index.js';
 import { ctx } from './routers-oracle.js';
 
 const NEW_ROUTERS = ['topk-capacity', 'noisy-topk', 'expert-choice', 'hash', 'sigmoid-group-topk', 'softmax-group-topk'];
@@ -86,5 +86,15 @@ describe('router registry and option validation', () => {
     for (const name of ['topk-capacity', 'noisy-topk', 'hash', 'sigmoid-group-topk', 'softmax-group-topk']) {
       expect(failure(name, {}, 4, 5)).toMatch(/^topK \| .*at most numExperts \(4\), got 5/);
     }
+  });
+});
+
+describe('RouterInfo.batchDependent', () => {
+  it('marks the routers whose routing depends on the batch, given their options', () => {
+    const dep = (name: string, options?: Record<string, unknown>) => isBatchDependent({ name, options });
+    expect([dep('topk-softmax'), dep('hash'), dep('sigmoid-group-topk'), dep('softmax-group-topk'), dep('noisy-topk')]).toEqual([false, false, false, false, false]);
+    expect([dep('switch'), dep('topk-capacity'), dep('expert-choice'), dep('noisy-topk', { train: true })]).toEqual([true, true, true, true]);
+    expect([dep('switch', { dropTokens: false }), dep('topk-capacity', { dropTokens: false })]).toEqual([false, false]);
+    expect(() => dep('no-such-router')).toThrow(/unknown router 'no-such-router'/);
   });
 });

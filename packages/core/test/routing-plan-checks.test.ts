@@ -34,5 +34,8 @@ describe('checkRoutingPlan', () => {
     expect(() => checkRoutingPlan(nanWeight, 5)).toThrow(InvalidInputError);
     const counts = { ...plan, tokensPerExpert: plan.tokensPerExpert.map((v, i) => (i === 0 ? v + 1 : v)) };
     expect(() => checkRoutingPlan(counts, 5)).toThrow(/plan\.tokensPerExpert\[0\]/);
+    const wrongExpert = { ...plan, rowExpert: plan.rowExpert.map((v, i) => (i === 0 ? v + 1 : v)) };
+    expect(() => checkRoutingPlan(wrongExpert, 5)).toThrow(/plan\.rowExpert\[0\] is 1, expected 0/);
+    expect(() => checkRoutingPlan({ ...plan, rowExpert: plan.rowExpert.subarray(1) }, 5)).toThrow(/plan\.rowExpert has 23 entries/);
   });
 });

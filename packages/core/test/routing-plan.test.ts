@@ -26,6 +26,7 @@ describe('buildRoutingPlan', () => {
     const plan = buildRoutingPlan(decision(ASSIGNMENTS), 4, 3);
     expect(Array.from(plan.expertOffsets)).toEqual([0, 3, 4, 7]);
     expect(Array.from(plan.rowToken)).toEqual([0, 1, 3, 2, 0, 2, 3]);
+    expect(Array.from(plan.rowExpert)).toEqual([0, 0, 0, 1, 2, 2, 2]);
     expect(Array.from(plan.rowWeight)).toEqual([0.375, 1, 0.5, 0.25, 0.625, 0.75, 0.5]);
     expect(Array.from(plan.tokenOffsets)).toEqual([0, 2, 3, 5, 7]);
     expect(Array.from(plan.tokenRows)).toEqual([4, 0, 1, 5, 3, 2, 6]);
@@ -45,6 +46,7 @@ describe('buildRoutingPlan', () => {
     expect(Array.from(plan.tokensPerExpert)).toEqual([2, 1, 2]);
     expect(Array.from(plan.expertOffsets)).toEqual([0, 2, 3, 5]);
     expect(Array.from(plan.rowToken)).toEqual([0, 1, 2, 0, 2]);
+    expect(Array.from(plan.rowExpert)).toEqual([0, 0, 1, 2, 2]);
     expect(Array.from(plan.tokenOffsets)).toEqual([0, 2, 3, 5, 5]); // token 3 lost both experts
     expect(Array.from(plan.dropped.token)).toEqual([3, 3]);
     expect(Array.from(plan.dropped.expert)).toEqual([0, 2]);

@@ -1,11 +1,16 @@
 /**
  * Text generation: the prompt is prefilled in one batched forward pass, then tokens are decoded
  * one at a time with the KV cache and streamed as an async iterator of text deltas. Stop
- * strings are honoured without ever emitting a partial stop string.
+ * strings are honoured without ever emitting a partial stop string. Several independent
+ * choices of one prompt share its prefill: their sessions are forks of the prefilled one.
  */
 import { ConfigError } from '@moe-runtime/core';
+import type { ForwardStepper } from './continuous-batcher.js';
+import type { ModelSession } from './model-session.js';
+import type { ModelStep } from './model-step.js';
 import type { MoEModel } from './moe-model.js';
-import { Sampler, type SamplingOptions } from './sampling.js';
+import { Sampler, type SampledToken, type SamplingOptions } from './sampling.js';
+import { TokenTextStream } from './token-stream.js';
 import type { ModelTokenizer } from './tokenizer.js';
 
 /** Options of a generation. */
@@ -18,6 +23,11 @@ export interface GenerateOptions extends SamplingOptions {
   readonly stopTokenIds?: readonly number[];
   /** Aborts between tokens. */
   readonly signal?: AbortSignal;
+  /**
+   * Runs the forward passes (default: the model itself). A {@link ContinuousBatcher} over the
+   * model lets concurrent generations share their steps; results are the same.
+   */
+  readonly stepper?: ForwardStepper;
 }
 
 /** One streamed piece of text. */
@@ -26,6 +36,8 @@ export interface GeneratedChunk {
   readonly text: string;
   /** The token ids produced for this chunk. */
   readonly tokenIds: readonly number[];
+  /** One entry per token id, with its log-probabilities: present when `topLogprobs` was set. */
+  readonly logprobs?: readonly SampledToken[];
 }
 
 /** What a finished generation reports. */
@@ -42,9 +54,15 @@ export interface GenerationStats {
   readonly decodeTokensPerSecond: number;
   /** Time to the first generated token (prefill + first sample). */
   readonly timeToFirstTokenMs: number;
-  /** `[layer][expert]`: routed rows over the whole generation. */
+  /** `[layer][expert]`: routed rows over the whole generation (the prefill's included). */
   readonly tokensPerExpert: number[][];
 }
+
+/** `maxTokens` when none is given. */
+const DEFAULT_MAX_TOKENS = 128;
+
+/** Most choices `generateChoices` makes of one prompt. */
+export const MAX_CHOICES = 128;
 
 function addRouting(acc: number[][], step: { routing: readonly { stats: { tokensPerExpert: number[] } }[] }): void {
   step.routing.forEach((r, l) => {
@@ -53,101 +71,192 @@ function addRouting(acc: number[][], step: { routing: readonly { stats: { tokens
   });
 }
 
-/** The earliest index where any stop string starts in `text`, or -1. */
-function findStop(text: string, stops: readonly string[]): number {
+/** The earliest index at or after `from` where any stop string starts in `text`, or -1. */
+function findStop(text: string, stops: readonly string[], from: number): number {
   let at = -1;
   for (const s of stops) {
-    const i = text.indexOf(s);
+    const i = text.indexOf(s, from);
     if (i >= 0 && (at < 0 || i < at)) at = i;
   }
   return at;
 }
 
-/** Streamed text must only grow as tokens arrive, so the space clean-up stays off (see decode). */
-const STREAM_DECODE = { cleanUpSpaces: false } as const;
+function checkOptions(model: MoEModel, promptIds: readonly number[], options: GenerateOptions): void {
+  const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
+  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new ConfigError('max_tokens', `expected a positive integer, got ${maxTokens}`);
+  if (promptIds.length === 0) throw new ConfigError('prompt', 'expected at least one prompt token');
+  if (options.stepper && 'model' in options.stepper && options.stepper.model !== model) throw new ConfigError('stepper', 'runs another model');
+}
 
-/** Generates from `promptIds`, yielding text chunks; the return value carries the statistics. */
+/** The prefill a generation starts from (shared by the choices of one prompt). */
+interface Prefill {
+  readonly step: ModelStep;
+  readonly promptTokens: number;
+  readonly prefillMs: number;
+  /** When the prefill began (performance.now()). */
+  readonly t0: number;
+}
+
+/**
+ * Samples and decodes from a prefilled session (options already checked) until EOS, a stop string, `maxTokens` or the
+ * end of the context; the session is disposed when this ends, however it ends.
+ */
+async function* decodeFrom(
+  model: MoEModel,
+  tokenizer: ModelTokenizer,
+  session: ModelSession,
+  prefill: Prefill,
+  sampler: Sampler,
+  options: GenerateOptions,
+): AsyncGenerator<GeneratedChunk, GenerationStats, void> {
+  try {
+    const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
+    const stops = (options.stop ?? []).filter((s) => s.length > 0);
+    const holdBack = stops.reduce((m, s) => Math.max(m, s.length - 1), 0);
+    const eos = new Set([...model.config.eosTokenIds, ...(options.stopTokenIds ?? [])]);
+    if (tokenizer.eosTokenId !== undefined) eos.add(tokenizer.eosTokenId);
+    const withLogprobs = options.topLogprobs !== undefined;
+    const stream = new TokenTextStream(tokenizer);
+    const routing: number[][] = [];
+    addRouting(routing, prefill.step);
+    let step = prefill.step;
+    let generated = 0;
+    let text = ''; // the stream's text so far (only the part after `emitted` is still needed)
+    let emitted = 0; // characters of `text` already yielded
+    let pending: number[] = [];
+    let pendingLogprobs: SampledToken[] = [];
+    const chunk = (t: string): GeneratedChunk => {
+      const c = { text: t, tokenIds: pending, ...(withLogprobs ? { logprobs: pendingLogprobs } : {}) };
+      pending = [];
+      pendingLogprobs = [];
+      return c;
+    };
+    let finishReason: 'stop' | 'length' = 'length';
+    let stoppedByString = false;
+    let firstTokenMs = 0;
+    // Decode speed: the forward passes after the first token over the time from that token on
+    // (the pass whose logits sampled EOS counts too: it was computed).
+    let tDecode = 0;
+    let decodeSteps = 0;
+    while (generated < maxTokens) {
+      options.signal?.throwIfAborted();
+      const sampled = sampler.sample(step.logits, (step.rows - 1) * model.config.vocabSize, model.config.vocabSize);
+      const next = sampled.id;
+      if (generated === 0) {
+        tDecode = performance.now();
+        firstTokenMs = tDecode - prefill.t0;
+      }
+      if (eos.has(next)) {
+        finishReason = 'stop';
+        break;
+      }
+      generated++;
+      pending.push(next);
+      if (withLogprobs) pendingLogprobs.push(sampled);
+      const before = text.length;
+      text += stream.push(next);
+      // A new stop string ends in the new text: search from where it could start.
+      const stopAt = findStop(text, stops, Math.max(emitted, before - holdBack));
+      if (stopAt >= 0) {
+        if (stopAt > emitted) yield chunk(text.slice(emitted, stopAt));
+        finishReason = 'stop';
+        stoppedByString = true;
+        break;
+      }
+      // Hold back what could still become a stop string.
+      const safe = text.length - holdBack;
+      if (safe > emitted) {
+        yield chunk(text.slice(emitted, safe));
+        text = text.slice(safe);
+        emitted = 0;
+      }
+      if (generated === maxTokens) break;
+      // The context window is full: the token just sampled cannot be fed back, so this is the end.
+      if (session.position >= session.contextLength) break;
+      step = await (options.stepper ?? model).forward(session, [next], { signal: options.signal });
+      decodeSteps++;
+      addRouting(routing, step);
+    }
+    if (!stoppedByString) {
+      // Flush what was held back for stop strings or an unfinished UTF-8 sequence.
+      text += stream.flush();
+      if (text.length > emitted || pending.length) yield chunk(text.slice(emitted));
+    }
+    const decodeMs = decodeSteps > 0 ? performance.now() - tDecode : 0;
+    return {
+      promptTokens: prefill.promptTokens,
+      completionTokens: generated,
+      finishReason,
+      prefillMs: prefill.prefillMs,
+      decodeMs,
+      prefillTokensPerSecond: prefill.promptTokens / (prefill.prefillMs / 1000),
+      decodeTokensPerSecond: decodeSteps > 0 ? decodeSteps / (decodeMs / 1000) : 0,
+      timeToFirstTokenMs: firstTokenMs,
+      tokensPerExpert: routing,
+    };
+  } finally {
+    session.dispose();
+  }
+}
+
+/** Prefills `promptIds` in `session`, disposing it if that fails. */
+async function prefillSession(model: MoEModel, session: ModelSession, promptIds: readonly number[], options: GenerateOptions): Promise<Prefill> {
+  const t0 = performance.now();
+  try {
+    const step = await (options.stepper ?? model).forward(session, promptIds, { signal: options.signal });
+    return { step, promptTokens: promptIds.length, prefillMs: performance.now() - t0, t0 };
+  } catch (err) {
+    session.dispose();
+    throw err;
+  }
+}
+
+/**
+ * Generates from `promptIds`, yielding text chunks; the return value carries the statistics.
+ * The generation's session is disposed when it ends (finished, failed, or returned early).
+ */
 export async function* generate(
   model: MoEModel,
   tokenizer: ModelTokenizer,
   promptIds: readonly number[],
   options: GenerateOptions = {},
 ): AsyncGenerator<GeneratedChunk, GenerationStats, void> {
-  const maxTokens = options.maxTokens ?? 128;
-  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new ConfigError('max_tokens', `expected a positive integer, got ${maxTokens}`);
-  if (promptIds.length === 0) throw new ConfigError('prompt', 'expected at least one prompt token');
-  const stops = (options.stop ?? []).filter((s) => s.length > 0);
-  const holdBack = stops.reduce((m, s) => Math.max(m, s.length - 1), 0);
-  const eos = new Set([...model.config.eosTokenIds, ...(options.stopTokenIds ?? [])]);
-  if (tokenizer.eosTokenId !== undefined) eos.add(tokenizer.eosTokenId);
+  checkOptions(model, promptIds, options);
   const sampler = new Sampler(options);
   const session = model.newSession();
-  const routing: number[][] = [];
-  const t0 = performance.now();
-  let step = await model.forward(session, promptIds);
-  const prefillMs = performance.now() - t0;
-  addRouting(routing, step);
-  const generated: number[] = [];
-  let emitted = 0; // characters of the decoded text already yielded
-  let pending: number[] = [];
-  let finishReason: 'stop' | 'length' = 'length';
-  let stoppedByString = false;
-  let firstTokenMs = 0;
-  // Decode speed: the forward passes after the first token over the time from that token on
-  // (the pass whose logits sampled EOS counts too: it was computed).
-  let tDecode = 0;
-  let decodeSteps = 0;
-  while (generated.length < maxTokens) {
-    options.signal?.throwIfAborted();
-    const next = sampler.next(step.logits, (step.rows - 1) * model.config.vocabSize, model.config.vocabSize);
-    if (generated.length === 0) {
-      tDecode = performance.now();
-      firstTokenMs = tDecode - t0;
-    }
-    if (eos.has(next)) {
-      finishReason = 'stop';
-      break;
-    }
-    generated.push(next);
-    pending.push(next);
-    const text = tokenizer.decode(generated, STREAM_DECODE);
-    const stopAt = findStop(text, stops);
-    if (stopAt >= 0) {
-      if (stopAt > emitted) yield { text: text.slice(emitted, stopAt), tokenIds: pending };
-      finishReason = 'stop';
-      stoppedByString = true;
-      break;
-    }
-    // Hold back what could still become a stop string, and an incomplete UTF-8 sequence.
-    let safe = text.length - holdBack;
-    if (text.endsWith('\uFFFD')) safe = Math.min(safe, text.length - 1);
-    if (safe > emitted) {
-      yield { text: text.slice(emitted, safe), tokenIds: pending };
-      emitted = safe;
-      pending = [];
-    }
-    if (generated.length === maxTokens) break;
-    // The context window is full: the token just sampled cannot be fed back, so this is the end.
-    if (session.position >= session.contextLength) break;
-    step = await model.forward(session, [next]);
-    decodeSteps++;
-    addRouting(routing, step);
+  const prefill = await prefillSession(model, session, promptIds, options);
+  return yield* decodeFrom(model, tokenizer, session, prefill, sampler, options);
+}
+
+/**
+ * `n` independent generations of one prompt (OpenAI's `n`), prefilled once: after the prefill
+ * the session is forked `n - 1` times (`MoEModel.forkSession` copies its KV cache), and every
+ * choice samples its first token from the same prefill logits. Choice `i` samples with seed
+ * `seed + i` (so choice 0 is what `generate` with `seed` gives); without a seed the choices
+ * get consecutive seeds from one clock-based base. Each generator disposes its session when it
+ * ends (finished, failed, or returned early); drain or `return()` every one of them (one never
+ * started keeps its session until it is garbage-collected). Each choice's statistics report
+ * the shared prefill.
+ */
+export async function generateChoices(
+  model: MoEModel,
+  tokenizer: ModelTokenizer,
+  promptIds: readonly number[],
+  n: number,
+  options: GenerateOptions = {},
+): Promise<AsyncGenerator<GeneratedChunk, GenerationStats, void>[]> {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_CHOICES) throw new ConfigError('n', `expected an integer in [1, ${MAX_CHOICES}], got ${n}`);
+  checkOptions(model, promptIds, options);
+  const base = options.seed ?? Date.now() % 2 ** 31;
+  const samplers = Array.from({ length: n }, (_, i) => new Sampler({ ...options, seed: base + i }));
+  const first = model.newSession();
+  const prefill = await prefillSession(model, first, promptIds, options);
+  const sessions = [first];
+  try {
+    for (let i = 1; i < n; i++) sessions.push(await model.forkSession(first));
+  } catch (err) {
+    for (const s of sessions) s.dispose();
+    throw err;
   }
-  if (!stoppedByString) {
-    // Flush what was held back for stop strings or an unfinished UTF-8 sequence.
-    const text = tokenizer.decode(generated, STREAM_DECODE);
-    if (text.length > emitted || pending.length) yield { text: text.slice(emitted), tokenIds: pending };
-  }
-  const decodeMs = decodeSteps > 0 ? performance.now() - tDecode : 0;
-  return {
-    promptTokens: promptIds.length,
-    completionTokens: generated.length,
-    finishReason,
-    prefillMs,
-    decodeMs,
-    prefillTokensPerSecond: promptIds.length / (prefillMs / 1000),
-    decodeTokensPerSecond: decodeSteps > 0 ? decodeSteps / (decodeMs / 1000) : 0,
-    timeToFirstTokenMs: firstTokenMs,
-    tokensPerExpert: routing,
-  };
+  return sessions.map((s, i) => decodeFrom(model, tokenizer, s, prefill, samplers[i], options));
 }

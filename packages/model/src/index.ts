@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+export * from './architectures/index.js';
 export * from './model-config.js';
 export * from './model-weights.js';
 export * from './checkpoint-names.js';
@@ -14,13 +15,14 @@ export * from './kv-cache.js';
 export * from './model-session.js';
 export * from './model-step.js';
 export * from './chunked-prefill.js';
+export * from './continuous-batcher.js';
 export * from './prefix-cache.js';
-export * from './attention.js';
 export * from './rotary.js';
 export * from './rms-norm.js';
-export * from './reference-decoder.js';
+export * from './reference/decoder.js';
 export * from './sampling.js';
 export * from './tokenizer.js';
+export * from './token-stream.js';
 export * from './generate.js';
 export * from './tiny-tokenizer.js';
 export * from './tiny-checkpoint.js';

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { ConfigError } from '@moe-runtime/core';
+import { byteToUnicode } from './tiny-tokenizer.js';
 
 /** One chat message. */
 export interface ChatMessage {
@@ -15,6 +16,26 @@ export interface ChatMessage {
 }
 
 type Json = Record<string, unknown>;
+
+/** How a vocabulary writes a token's bytes: GPT-2 byte-level characters, SentencePiece pieces, or plain text. */
+type PieceKind = 'byte-level' | 'sentencepiece' | 'text';
+
+/** Every decoder type in a tokenizer.json decoder (nested `Sequence` decoders included). */
+function decoderTypes(decoder: unknown): string[] {
+  if (!decoder || typeof decoder !== 'object') return [];
+  const d = decoder as Json;
+  const own = typeof d.type === 'string' ? [d.type] : [];
+  return Array.isArray(d.decoders) ? [...own, ...d.decoders.flatMap(decoderTypes)] : own;
+}
+
+function pieceKind(tokenizerJson: Json): PieceKind {
+  const types = decoderTypes(tokenizerJson.decoder);
+  if (types.includes('ByteLevel')) return 'byte-level';
+  if (types.includes('ByteFallback') || types.includes('Metaspace')) return 'sentencepiece';
+  return 'text';
+}
+
+let unicodeToByte: Map<string, number> | undefined;
 
 function tokenText(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
@@ -29,6 +50,7 @@ export class ModelTokenizer {
   private constructor(
     private readonly tokenizer: Tokenizer,
     private readonly config: Json,
+    private readonly pieces: PieceKind = 'text',
   ) {
     const chat = config.chat_template;
     if (typeof chat === 'string') this.template = new Template(chat);
@@ -49,7 +71,7 @@ export class ModelTokenizer {
 
   /** Builds a tokenizer from parsed `tokenizer.json` and `tokenizer_config.json`. */
   static fromJson(tokenizerJson: Json, tokenizerConfig: Json = {}): ModelTokenizer {
-    return new ModelTokenizer(new Tokenizer(tokenizerJson, tokenizerConfig), tokenizerConfig);
+    return new ModelTokenizer(new Tokenizer(tokenizerJson, tokenizerConfig), tokenizerConfig, pieceKind(tokenizerJson));
   }
 
   /** Token ids of `text` (with the tokenizer's special tokens, e.g. BOS, when configured). */
@@ -73,6 +95,28 @@ export class ModelTokenizer {
   /** The id of a token string, if it is in the vocabulary. */
   tokenId(token: string): number | undefined {
     return this.tokenizer.token_to_id(token) ?? undefined;
+  }
+
+  /**
+   * The bytes one token stands for (what OpenAI's `logprobs` report as `bytes`): a byte-level
+   * token's bytes, a SentencePiece piece with `▁` as a space and `<0xNN>` as that byte, else the
+   * token's decoded text. A token that is part of a UTF-8 character gives only its own bytes.
+   * Special tokens give their text.
+   */
+  tokenBytes(id: number): Uint8Array {
+    const piece = this.tokenizer.id_to_token(id);
+    if (piece === undefined) throw new ConfigError('token id', `${id} is not in the vocabulary`);
+    if (this.pieces === 'byte-level') {
+      unicodeToByte ??= new Map(byteToUnicode().map((c, b) => [c, b]));
+      const table = unicodeToByte;
+      const chars = [...piece];
+      if (chars.every((c) => table.has(c))) return Uint8Array.from(chars, (c) => table.get(c)!);
+    } else if (this.pieces === 'sentencepiece') {
+      const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
+      if (byte) return Uint8Array.of(parseInt(byte[1], 16));
+      return new TextEncoder().encode(piece.replaceAll('\u2581', ' '));
+    }
+    return new TextEncoder().encode(piece);
   }
 
   /** The EOS token id from tokenizer_config.json, if any. */

@@ -65,7 +65,7 @@ function scriptedModel(script: readonly number[], vocabSize: number): MoEModel {
   let step = 0;
   const fake = {
     config: { vocabSize, eosTokenIds: [2], maxPositions: 4096 },
-    newSession: () => ({ position: 0 }),
+    newSession: () => ({ position: 0, dispose: () => undefined }),
     forward: async (session: { position: number }, tokens: ArrayLike<number>): Promise<ModelStep> => {
       session.position += tokens.length;
       const logits = new Float32Array(vocabSize).fill(-1);
@@ -152,7 +152,7 @@ describe('decode speed', () => {
     let decodeForwardMs = 0;
     const model = {
       config: { vocabSize: vocab, eosTokenIds: [2], maxPositions: 4096 },
-      newSession: () => ({ position: 0 }),
+      newSession: () => ({ position: 0, dispose: () => undefined }),
       forward: async (session: { position: number }, tokens: ArrayLike<number>): Promise<ModelStep> => {
         const t = performance.now();
         await new Promise((r) => setTimeout(r, 15));

@@ -9,8 +9,10 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { GenerationConfig, LimitsConfig } from '../config.js';
-import { HttpError } from '../http-error.js';
+import { clip, HttpError } from '../http/http-error.js';
+import { builtWorkerUrl, stopWorker } from '../shared/worker-thread.js';
 import type { GenerationMetrics } from './generation-metrics.js';
+import { promptBoundError } from './prompt-bound.js';
 import type {
   FromGenerationWorker,
   GenerateRequest,
@@ -19,12 +21,21 @@ import type {
   GenerationReady,
   GenerationStarted,
   ModelInfo,
+  WireLogprob,
 } from './generation-protocol.js';
 
-/** The worker's entry file (from dist/ also under vitest: worker threads cannot run TypeScript on Node 20). */
+/** A piece of one choice's text, as the route receives it. */
+export interface StreamedText {
+  /** Which of the request's choices. */
+  readonly choice: number;
+  readonly text: string;
+  /** One per token, when log-probabilities were asked for. */
+  readonly logprobs?: readonly WireLogprob[];
+}
+
+/** The worker's entry file (see builtWorkerUrl). */
 function workerEntry(): URL {
-  const here = import.meta.url;
-  return here.endsWith('.ts') ? new URL('../../dist/generation/generation-worker.js', here) : new URL('./generation-worker.js', here);
+  return builtWorkerUrl(import.meta.url, './generation-worker.js');
 }
 
 interface Deferred<T> {
@@ -52,7 +63,7 @@ export interface GenerationHandle {
   /** Resolves with the statistics when it finished; rejects with an HttpError (500, 504, 499). */
   readonly done: Promise<GenerationDone>;
   /** Receives each text chunk (chunks that came before are replayed). */
-  onChunk(sink: (text: string) => void): void;
+  onChunk(sink: (chunk: StreamedText) => void): void;
 }
 
 type Job = Omit<GenerateRequest, 'type' | 'id'>;
@@ -64,8 +75,10 @@ interface Entry {
   startedAt?: number;
   state: 'queued' | 'running' | 'finished';
   timer?: NodeJS.Timeout;
-  readonly buffered: string[];
-  sink?: (text: string) => void;
+  readonly buffered: StreamedText[];
+  /** Generated tokens counted in the metrics so far (from chunks). */
+  countedTokens: number;
+  sink?: (chunk: StreamedText) => void;
   resolveStarted(s: GenerationStarted): void;
   rejectStarted(e: Error): void;
   resolveDone(d: GenerationDone): void;
@@ -169,6 +182,7 @@ export class GenerationService extends EventEmitter {
       enqueuedAt: performance.now(),
       state: 'queued',
       buffered: [],
+      countedTokens: 0,
       resolveStarted: started.resolve,
       rejectStarted: started.reject,
       resolveDone: done.resolve,
@@ -183,10 +197,14 @@ export class GenerationService extends EventEmitter {
       },
     };
     const q = this.queues.get(job.model);
-    const full = this.queueFullError(job.model);
-    if (!q || full) {
+    const info = this.models.find((m) => m.id === job.model);
+    // Refused by its characters before it waits or tokenizes (a huge prompt would hold the worker).
+    const tooLong = info && promptBoundError(job.prompt, info);
+    if (tooLong) this.metrics.requests.inc({ model: job.model, status: 'invalid' });
+    const full = tooLong ? undefined : this.queueFullError(job.model);
+    if (!q || tooLong || full) {
       entry.state = 'finished';
-      entry.rejectStarted(full ?? new HttpError(404, 'E_UNKNOWN_MODEL', `unknown model '${job.model}'`, { field: 'model' }));
+      entry.rejectStarted(tooLong || full || new HttpError(404, 'E_UNKNOWN_MODEL', `unknown model '${clip(job.model)}'`, { field: 'model' }));
       return handle;
     }
     this.entries.set(id, entry);
@@ -221,13 +239,19 @@ export class GenerationService extends EventEmitter {
         this.metrics.promptTokens.inc({ model }, msg.promptTokens);
         entry.resolveStarted(msg);
         break;
-      case 'chunk':
-        if (entry.sink) entry.sink(msg.text);
-        else entry.buffered.push(msg.text);
+      case 'chunk': {
+        // Counted as they are made: a generation cut by a timeout or a hang-up made its tokens too.
+        this.metrics.generatedTokens.inc({ model }, msg.tokens);
+        entry.countedTokens += msg.tokens;
+        const chunk: StreamedText = { choice: msg.choice, text: msg.text, ...(msg.logprobs ? { logprobs: msg.logprobs } : {}) };
+        if (entry.sink) entry.sink(chunk);
+        else entry.buffered.push(chunk);
         break;
+      }
       case 'done': {
         const queueMs = entry.startedAt! - entry.enqueuedAt;
-        this.metrics.generatedTokens.inc({ model }, msg.completionTokens);
+        // Tokens no chunk carried (held back by a stop sequence) count at the end.
+        if (msg.completionTokens > entry.countedTokens) this.metrics.generatedTokens.inc({ model }, msg.completionTokens - entry.countedTokens);
         this.metrics.observeDone(model, msg, queueMs);
         const q = this.queues.get(model)!;
         const seconds = (performance.now() - entry.startedAt!) / 1000;
@@ -299,12 +323,8 @@ export class GenerationService extends EventEmitter {
     const worker = this.worker;
     if (!worker || this.stopping) return;
     this.stopping = true;
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     // Generations still running (their callers gone) are cut: cancel, then shut down.
     for (const entry of [...this.entries.values()]) this.abandon(entry);
-    worker.postMessage({ type: 'shutdown' });
-    const timer = setTimeout(() => void worker.terminate(), graceMs);
-    await exited;
-    clearTimeout(timer);
+    await stopWorker(worker, graceMs);
   }
 }

@@ -1,23 +1,23 @@
 /**
  * The generation worker (a worker_threads entry, run from dist/): loads every text model on the
- * configured backend (with fallback) and runs generations. Concurrent generations are
- * interleaved token by token: each turn of the loop advances every active generation by one
- * streamed chunk (usually one token), so all streams progress at once; `MoEModel` runs one
- * session per forward, so a turn is a sequence of single-session decode steps. Between turns
- * the loop yields to the message port, so a cancel (client gone, deadline) takes effect within
- * one step.
+ * configured backend (with fallback) and runs generations with continuous batching: each model
+ * has one `ContinuousBatcher`, and every running generation of that model feeds its next token
+ * (or its next prompt chunk) into the same forward pass, so the experts several sequences route
+ * to are read once for all of them. Generations join and leave between steps; a new prompt is
+ * fed in chunks beside the running decodes. Between steps the worker yields to the message
+ * port, so a cancel (client gone, deadline) takes effect within one step.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
-import { ConfigError, listBackends, listRouters, resolveBackend, type Backend } from '@moe-runtime/core';
-import { generate, loadCheckpoint, ModelTokenizer, MoEModel, weightBytes, writeTinyCheckpoint, type GeneratedChunk, type GenerationStats } from '@moe-runtime/model';
-import { loadBackendModules } from '../backend-modules.js';
-import type { FromGenerationWorker, GenerateRequest, GenerationInit, ModelInfo, ToGenerationWorker } from './generation-protocol.js';
+import { ConfigError, ContextLengthError, type Backend } from '@moe-runtime/core';
+import { ContinuousBatcher, generateChoices, loadModel, peakRssBytes, storedWeightBytes, writeTinyCheckpoint, type GenerateOptions, type GeneratedChunk, type GenerationStats, type ModelTokenizer, type MoEModel } from '@moe-runtime/model';
+import { startBackend } from '../shared/worker-backend.js';
+import { wireLogprobs } from './token-logprobs.js';
+import type { BatchDelta, FromGenerationWorker, GenerateRequest, GenerationInit, ModelInfo, ToGenerationWorker } from './generation-protocol.js';
 import type { ModelSpec } from './model-spec.js';
+import { longestTokenBytes } from './prompt-bound.js';
 
 const port = parentPort;
 if (!port) throw new Error('generation-worker.js must run as a worker thread');
@@ -27,6 +27,21 @@ interface LoadedModel {
   readonly model: MoEModel;
   readonly tokenizer: ModelTokenizer;
   readonly info: ModelInfo;
+  /** Shares the forward passes of this model's running generations. */
+  readonly batcher: ContinuousBatcher;
+  /** The batcher's work since the last report (and resets the mark). */
+  batchDelta(): BatchDelta;
+}
+
+/** A reporter of the batcher's counters as deltas since its previous call. */
+function batchDeltas(batcher: ContinuousBatcher): () => BatchDelta {
+  let last = batcher.counters;
+  return () => {
+    const now = batcher.counters;
+    const delta = { steps: now.steps - last.steps, sequences: now.sequences - last.sequences, rows: now.rows - last.rows };
+    last = now;
+    return delta;
+  };
 }
 
 const models = new Map<string, LoadedModel>();
@@ -35,11 +50,14 @@ let backend: Backend | undefined;
 
 interface Active {
   readonly id: number;
-  readonly gen: AsyncGenerator<GeneratedChunk, GenerationStats, void>;
+  readonly model: LoadedModel;
+  /** One generator per choice (empty until the prompt is prefilled). */
+  gens: AsyncGenerator<GeneratedChunk, GenerationStats, void>[];
+  /** Aborts the generation's waiting forward call (its tokens leave the next step). */
+  readonly abort: AbortController;
   cancelled: boolean;
 }
-const active: Active[] = [];
-let looping = false;
+const active = new Map<number, Active>();
 let shuttingDown = false;
 
 function send(msg: FromGenerationWorker): void {
@@ -48,18 +66,6 @@ function send(msg: FromGenerationWorker): void {
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** Lowers this thread's priority (see inference-worker.ts). */
-function renice(nice: number): number | string {
-  if (nice === 0) return 0;
-  if (process.platform !== 'linux') return `not set (${process.platform})`;
-  try {
-    setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), nice);
-    return nice;
-  } catch (err) {
-    return `not set (${message(err)})`;
-  }
 }
 
 async function folderOf(spec: ModelSpec): Promise<string> {
@@ -71,41 +77,39 @@ async function folderOf(spec: ModelSpec): Promise<string> {
 }
 
 async function init(msg: GenerationInit): Promise<void> {
-  const nice = renice(msg.nice);
-  const modules = await loadBackendModules(
-    msg.backend.map((c) => (typeof c === 'string' ? c : c.name)),
-    msg.backendModules,
-  );
-  backend = await resolveBackend(msg.backend);
+  const started = await startBackend(msg);
+  backend = started.backend;
   for (const spec of msg.models) {
     // As TextModel.load, but every model shares the one resolved backend (and its threads).
     let loaded: LoadedModel;
     try {
-      const dir = await folderOf(spec);
-      const [checkpoint, tokenizer] = await Promise.all([loadCheckpoint(dir), ModelTokenizer.fromFolder(dir)]);
-      const model = await MoEModel.create(checkpoint.config, checkpoint.weights, backend);
+      // A GGUF file or a Hugging Face folder: loaded layer by layer after the memory check,
+      // so a model that cannot fit is refused before anything is allocated.
+      const { model, tokenizer, format } = await loadModel(await folderOf(spec), backend);
+      const maxTokenChars = longestTokenBytes(tokenizer, model.config.vocabSize);
       const info: ModelInfo = {
         id: spec.id,
         source: spec.source,
+        format,
         modelType: model.config.modelType,
         // The context a session gets (generate opens sessions with the default), not the trained maximum.
         maxPositions: model.defaultContextLength,
+        maxTokenChars,
         hasChatTemplate: tokenizer.hasChatTemplate,
-        weightBytes: weightBytes(checkpoint.weights),
+        weightBytes: storedWeightBytes(model.plannedTensors),
+        backendBytes: model.memory.backendBytes,
+        hostBytes: model.memory.hostBytes,
+        peakRssBytes: peakRssBytes(),
         created: Math.floor(Date.now() / 1000),
       };
-      loaded = { model, tokenizer, info };
+      const batcher = new ContinuousBatcher(model);
+      loaded = { model, tokenizer, info, batcher, batchDelta: batchDeltas(batcher) };
     } catch (err) {
       throw new Error(`model '${spec.id}': ${message(err)}`);
     }
     models.set(spec.id, loaded);
   }
-  const routers = listRouters().map((r) => ({ name: r.name, description: r.description, needs_token_ids: r.needsTokenIds ?? false }));
-  send({
-    type: 'ready',
-    backend: { name: backend.name, engine: backend.engine, threads: backend.threads, nice, modules, registered: listBackends(), routers },
-    models: [...models.values()].map((m) => m.info),
-  });
+  send({ type: 'ready', backend: started.describe(), models: [...models.values()].map((m) => m.info) });
 }
 
 function fail(id: number, status: number, code: string, msg: string, field?: string): void {
@@ -116,7 +120,7 @@ function fail(id: number, status: number, code: string, msg: string, field?: str
 function start(msg: GenerateRequest): void {
   const entry = models.get(msg.model);
   if (!entry) return fail(msg.id, 404, 'E_UNKNOWN_MODEL', `unknown model '${msg.model}'`, 'model');
-  const { model, tokenizer, info } = entry;
+  const { tokenizer, info, batcher } = entry;
   const field = msg.prompt.kind === 'text' ? 'prompt' : 'messages';
   let ids: number[];
   try {
@@ -142,61 +146,83 @@ function start(msg: GenerateRequest): void {
       field,
     );
   }
-  const gen = generate(model, tokenizer, ids, { maxTokens, temperature: p.temperature, topK: p.topK, topP: p.topP, seed: p.seed, stop: p.stop });
+  const abort = new AbortController();
+  const options: GenerateOptions = {
+    maxTokens,
+    temperature: p.temperature,
+    topK: p.topK,
+    topP: p.topP,
+    seed: p.seed,
+    stop: p.stop,
+    frequencyPenalty: p.frequencyPenalty,
+    presencePenalty: p.presencePenalty,
+    topLogprobs: p.topLogprobs,
+    stepper: batcher,
+    signal: abort.signal,
+  };
   send({ type: 'started', id: msg.id, promptTokens: ids.length, maxTokens });
-  active.push({ id: msg.id, gen, cancelled: false });
-  void loop();
+  const job: Active = { id: msg.id, model: entry, gens: [], abort, cancelled: false };
+  active.set(job.id, job);
+  void run(job, ids, p.n ?? 1, options);
 }
 
-/** Advances one generation by one chunk; false when it is finished (or failed). */
-async function step(job: Active): Promise<boolean> {
+/** Streams one choice to the main thread; undefined when the job was cancelled. */
+async function streamChoice(job: Active, gen: AsyncGenerator<GeneratedChunk, GenerationStats, void>, choice: number): Promise<GenerationStats | undefined> {
+  for (;;) {
+    const r = await gen.next();
+    if (job.cancelled) return undefined;
+    if (r.done) return r.value;
+    const c = r.value;
+    const logprobs = c.logprobs ? wireLogprobs(job.model.tokenizer, c.logprobs) : undefined;
+    send({ type: 'chunk', id: job.id, choice, text: c.text, tokens: c.tokenIds.length, ...(logprobs ? { logprobs } : {}) });
+  }
+}
+
+/**
+ * Prefills the prompt once, forks a session per choice (generateChoices) and streams every
+ * choice to the main thread until all end, one fails or the job is cancelled. The choices ride
+ * the model's batcher like any other generations.
+ */
+async function run(job: Active, ids: readonly number[], n: number, options: GenerateOptions): Promise<void> {
+  const { model, tokenizer } = job.model;
   try {
-    const r = await job.gen.next();
-    if (job.cancelled) return false;
-    if (!r.done) {
-      send({ type: 'chunk', id: job.id, text: r.value.text, tokens: r.value.tokenIds.length });
-      return true;
-    }
-    const s = r.value;
+    job.gens = await generateChoices(model, tokenizer, ids, n, options);
+    const stats = await Promise.all(job.gens.map((g, i) => streamChoice(job, g, i)));
+    if (job.cancelled || stats.some((st) => st === undefined)) return;
+    const done = stats as GenerationStats[];
+    const s = done[0];
     send({
       type: 'done',
       id: job.id,
       promptTokens: s.promptTokens,
-      completionTokens: s.completionTokens,
+      completionTokens: done.reduce((t, st) => t + st.completionTokens, 0),
       finishReason: s.finishReason,
+      choices: done.map((st) => ({ finishReason: st.finishReason, completionTokens: st.completionTokens })),
       timeToFirstTokenMs: s.timeToFirstTokenMs,
       decodeTokensPerSecond: s.decodeTokensPerSecond,
       prefillTokensPerSecond: s.prefillTokensPerSecond,
+      batch: job.model.batchDelta(),
     });
   } catch (err) {
-    if (!job.cancelled) fail(job.id, err instanceof ConfigError ? 400 : 500, err instanceof ConfigError ? 'E_INVALID_INPUT' : 'E_GENERATION', message(err));
-  }
-  return false;
-}
-
-/** Round-robin over the active generations until none is left. */
-async function loop(): Promise<void> {
-  if (looping) return;
-  looping = true;
-  try {
-    while (active.length) {
-      for (const job of [...active]) {
-        const more = !job.cancelled && (await step(job));
-        if (!more) {
-          active.splice(active.indexOf(job), 1);
-          if (job.cancelled) await job.gen.return(undefined as unknown as GenerationStats).catch(() => undefined);
-        }
-      }
-      // Let cancel and generate messages in between turns.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+    if (!job.cancelled) {
+      // The context filling up mid-generation is the request's size, not a server fault.
+      if (err instanceof ContextLengthError) fail(job.id, 400, 'E_CONTEXT_LENGTH', message(err));
+      else fail(job.id, err instanceof ConfigError ? 400 : 500, err instanceof ConfigError ? 'E_INVALID_INPUT' : 'E_GENERATION', message(err));
     }
+    // The other choices stop too.
+    job.cancelled = true;
   } finally {
-    looping = false;
-    if (shuttingDown) await shutdown();
+    active.delete(job.id);
+    // A cancelled generation's generators are closed, which releases their sessions.
+    if (job.cancelled) await Promise.all(job.gens.map((g) => g.return(undefined as unknown as GenerationStats).catch(() => undefined)));
+    if (shuttingDown && active.size === 0) await shutdown();
   }
 }
 
+let shutDown = false;
 async function shutdown(): Promise<void> {
+  if (shutDown) return;
+  shutDown = true;
   for (const { model } of models.values()) model.dispose();
   models.clear();
   await backend?.dispose();
@@ -213,14 +239,17 @@ port.on('message', (msg: ToGenerationWorker) => {
       start(msg);
       break;
     case 'cancel': {
-      const job = active.find((j) => j.id === msg.id);
-      if (job) job.cancelled = true;
+      const job = active.get(msg.id);
+      if (job) {
+        job.cancelled = true;
+        job.abort.abort(new Error('cancelled'));
+      }
       break;
     }
     case 'shutdown':
       // The main thread drains (or cancels) generations before it asks; finish what runs.
       shuttingDown = true;
-      if (!looping) void shutdown();
+      if (active.size === 0) void shutdown();
       break;
   }
 });

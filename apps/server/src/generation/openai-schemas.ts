@@ -3,6 +3,10 @@
  * naming the field, e.g. `temperature: must be >= 0`, `messages[1].role: must have required
  * property 'role'`) and @fastify/swagger puts them in the OpenAPI document.
  */
+import { MODEL_TYPES } from '@moe-runtime/model/architectures';
+
+/** Most choices (`n`) one request may ask for. */
+export const MAX_CHOICES_PER_REQUEST = 16;
 
 const sampling = {
   model: { type: 'string', minLength: 1, description: 'a served model id (GET /v1/models)' },
@@ -19,10 +23,19 @@ const sampling = {
   stream_options: {
     type: 'object',
     additionalProperties: false,
-    properties: { include_usage: { type: 'boolean', description: 'a last chunk (empty choices) carries usage' } },
+    properties: {
+      include_usage: { type: 'boolean', description: 'a last chunk (empty choices) carries usage' },
+      include_obfuscation: { type: 'boolean', description: 'accepted and ignored' },
+    },
   },
-  n: { type: 'integer', minimum: 1, maximum: 1, description: 'only 1 is supported' },
+  n: { type: 'integer', minimum: 1, maximum: MAX_CHOICES_PER_REQUEST, description: `independent choices of the prompt (one prefill, forked sessions), 1 to ${MAX_CHOICES_PER_REQUEST}` },
+  frequency_penalty: { type: 'number', minimum: -2, maximum: 2, description: "lowers a token's logit by this much per time it was already generated; default 0" },
+  presence_penalty: { type: 'number', minimum: -2, maximum: 2, description: 'lowers the logit of every token already generated; default 0' },
+  logit_bias: { type: 'object', description: 'only an empty object is accepted' },
   user: { type: 'string', description: 'accepted and ignored' },
+  metadata: { type: 'object', description: 'accepted and ignored' },
+  store: { type: 'boolean', description: 'accepted and ignored (nothing is stored)' },
+  service_tier: { type: 'string', description: 'accepted and ignored' },
 } as const;
 
 /** `POST /v1/completions` body. */
@@ -33,7 +46,18 @@ export const completionBodySchema = {
   properties: {
     ...sampling,
     prompt: { type: 'string', description: 'the text to continue (token arrays and lists of prompts are not supported)' },
+    logprobs: { type: 'integer', minimum: 0, maximum: 5, description: 'log-probabilities of each token with this many alternatives (0 to 5)' },
+    echo: { type: 'boolean', description: 'only false is supported' },
+    best_of: { type: 'integer', minimum: 1, description: 'only best_of equal to n is supported' },
+    suffix: { type: 'string', description: 'only an empty suffix is supported' },
   },
+} as const;
+
+/** A part of a message's content: only `text` parts are served (others are refused by name). */
+const contentPart = {
+  type: 'object',
+  required: ['type'],
+  properties: { type: { type: 'string' }, text: { type: 'string' } },
 } as const;
 
 /** `POST /v1/chat/completions` body. */
@@ -44,6 +68,19 @@ export const chatBodySchema = {
   properties: {
     ...sampling,
     max_completion_tokens: { type: 'integer', minimum: 1, description: 'newer name of max_tokens' },
+    logprobs: { type: 'boolean', description: 'return the log-probability of each generated token' },
+    top_logprobs: { type: 'integer', minimum: 0, maximum: 20, description: 'with logprobs: this many most likely alternatives per token (0 to 20)' },
+    response_format: {
+      type: 'object',
+      required: ['type'],
+      properties: { type: { type: 'string', enum: ['text', 'json_object', 'json_schema'] }, json_schema: { type: 'object' } },
+      description: "only { type: 'text' } is supported (json_object and json_schema are refused)",
+    },
+    tools: { type: 'array', description: 'refused unless empty or tool_choice is "none" (this server does not call tools)' },
+    tool_choice: { anyOf: [{ type: 'string' }, { type: 'object' }], description: '"none" (or "auto" with no tools)' },
+    parallel_tool_calls: { type: 'boolean', description: 'accepted and ignored' },
+    functions: { type: 'array', description: 'refused unless empty or function_call is "none"' },
+    function_call: { anyOf: [{ type: 'string' }, { type: 'object' }], description: '"none" (or "auto" with no functions)' },
     messages: {
       type: 'array',
       minItems: 1,
@@ -54,8 +91,11 @@ export const chatBodySchema = {
         required: ['role', 'content'],
         properties: {
           role: { type: 'string', enum: ['system', 'developer', 'user', 'assistant', 'tool'] },
-          content: { type: 'string' },
+          content: { anyOf: [{ type: 'string' }, { type: 'array', items: contentPart }] },
           name: { type: 'string' },
+          tool_call_id: { type: 'string', description: 'on a tool message: accepted (the template sees the content)' },
+          tool_calls: { type: 'array', description: 'only an empty list is supported' },
+          refusal: { type: 'string', description: 'accepted and ignored' },
         },
       },
     },
@@ -71,20 +111,43 @@ const SAMPLING_EXPECTED: Readonly<Record<string, string>> = {
   seed: 'an integer',
   stop: 'a string or up to 4 strings',
   stream: 'a boolean',
-  stream_options: '{ include_usage: boolean }',
-  n: '1 (one choice per request is supported)',
+  stream_options: '{ include_usage?: boolean, include_obfuscation?: boolean }',
+  n: `an integer from 1 to ${MAX_CHOICES_PER_REQUEST}`,
+  frequency_penalty: 'a number from -2 to 2',
+  presence_penalty: 'a number from -2 to 2',
+  logit_bias: 'an empty object (biases are not supported)',
   user: 'a string',
+  metadata: 'an object',
+  store: 'a boolean',
+  service_tier: 'a string',
 };
 
 /** What each `/v1/completions` field expects. */
-export const COMPLETION_EXPECTED: Readonly<Record<string, string>> = { model: 'a served model id (GET /v1/models)', prompt: 'a string', ...SAMPLING_EXPECTED };
+export const COMPLETION_EXPECTED: Readonly<Record<string, string>> = {
+  model: 'a served model id (GET /v1/models)',
+  prompt: 'a string',
+  ...SAMPLING_EXPECTED,
+  logprobs: 'an integer from 0 to 5',
+  echo: 'false',
+  best_of: 'an integer equal to n',
+  suffix: 'an empty string',
+};
 
 /** What each `/v1/chat/completions` field expects. */
 export const CHAT_EXPECTED: Readonly<Record<string, string>> = {
   model: 'a served model id (GET /v1/models)',
-  messages: "[{ role: 'system' | 'developer' | 'user' | 'assistant' | 'tool', content: string, name?: string }], at least one",
+  messages:
+    "[{ role: 'system' | 'developer' | 'user' | 'assistant' | 'tool', content: string | [{ type: 'text', text: string }] (null on an assistant message), name?: string, tool_call_id?: string }], at least one",
   ...SAMPLING_EXPECTED,
   max_completion_tokens: 'an integer >= 1',
+  logprobs: 'a boolean',
+  top_logprobs: 'an integer from 0 to 20 (with logprobs: true)',
+  response_format: "{ type: 'text' }",
+  tools: 'an empty list (or tool_choice: "none")',
+  tool_choice: '"none" (or "auto" with no tools)',
+  parallel_tool_calls: 'a boolean',
+  functions: 'an empty list (or function_call: "none")',
+  function_call: '"none" (or "auto" with no functions)',
 };
 
 const usage = {
@@ -93,6 +156,37 @@ const usage = {
 } as const;
 
 const finishReason = { type: 'string', enum: ['stop', 'length'], nullable: true } as const;
+
+/** One token's log-probability in a chat answer (OpenAI's `ChatCompletionTokenLogprob`). */
+const tokenLogprob = {
+  type: 'object',
+  properties: {
+    token: { type: 'string' },
+    logprob: { type: 'number' },
+    bytes: { type: 'array', items: { type: 'integer' } },
+    top_logprobs: { type: 'array', items: { type: 'object', properties: { token: { type: 'string' }, logprob: { type: 'number' }, bytes: { type: 'array', items: { type: 'integer' } } } } },
+  },
+} as const;
+
+/** `choices[].logprobs` of a chat answer. */
+export const chatLogprobsSchema = {
+  type: 'object',
+  nullable: true,
+  properties: { content: { type: 'array', items: tokenLogprob }, refusal: { type: 'null' } },
+} as const;
+
+/** `choices[].logprobs` of a completion (the legacy shape). */
+export const completionLogprobsSchema = {
+  type: 'object',
+  nullable: true,
+  properties: {
+    tokens: { type: 'array', items: { type: 'string' } },
+    token_logprobs: { type: 'array', items: { type: 'number' } },
+    top_logprobs: { type: 'array', items: { type: 'object', additionalProperties: { type: 'number' } } },
+    text_offset: { type: 'array', items: { type: 'integer' } },
+  },
+} as const;
+
 
 /** `POST /v1/completions` 200 (non-streamed). */
 export const completionResponseSchema = {
@@ -104,7 +198,7 @@ export const completionResponseSchema = {
     model: { type: 'string' },
     choices: {
       type: 'array',
-      items: { type: 'object', properties: { index: { type: 'integer' }, text: { type: 'string' }, logprobs: { type: 'null' }, finish_reason: finishReason } },
+      items: { type: 'object', properties: { index: { type: 'integer' }, text: { type: 'string' }, logprobs: completionLogprobsSchema, finish_reason: finishReason } },
     },
     usage,
   },
@@ -125,7 +219,7 @@ export const chatResponseSchema = {
         properties: {
           index: { type: 'integer' },
           message: { type: 'object', properties: { role: { type: 'string' }, content: { type: 'string' } } },
-          logprobs: { type: 'null' },
+          logprobs: chatLogprobsSchema,
           finish_reason: finishReason,
         },
       },
@@ -134,24 +228,24 @@ export const chatResponseSchema = {
   },
 } as const;
 
+/** One model (OpenAI's model object, with two extensions). */
+export const modelObjectSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    object: { type: 'string', enum: ['model'] },
+    created: { type: 'integer' },
+    owned_by: { type: 'string' },
+    context_length: { type: 'integer', description: 'extension: max_position_embeddings' },
+    model_type: { type: 'string', description: `extension: ${MODEL_TYPES.join(', ')}` },
+  },
+} as const;
+
 /** `GET /v1/models` 200. */
 export const modelsResponseSchema = {
   type: 'object',
   properties: {
     object: { type: 'string', enum: ['list'] },
-    data: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          id: { type: 'string' },
-          object: { type: 'string', enum: ['model'] },
-          created: { type: 'integer' },
-          owned_by: { type: 'string' },
-          context_length: { type: 'integer', description: 'extension: max_position_embeddings' },
-          model_type: { type: 'string', description: 'extension: mixtral, qwen2_moe, qwen3_moe, olmoe' },
-        },
-      },
-    },
+    data: { type: 'array', items: modelObjectSchema },
   },
 } as const;

@@ -12,10 +12,9 @@
  * activation on its own rows, batch 2 every expert's down GEMM, then the weighted combine sums
  * each token's rows in the plan's per-token order. Experts with no rows cost nothing.
  */
-import { BackendError, HostTensor, type DType, type ExpertWeights, type RoutingPlan } from '@moe-runtime/core';
+import { BackendError, combineRows, ExpertWorkCounter, HostTensor, type DType, type ExpertWeights, type RoutingPlan } from '@moe-runtime/core';
 import type { Engine, EngineResource, ExpertGroupData, LinearData } from '../engine.js';
 import type { ActivationMode } from '../options.js';
-import { combineRows } from '../plan-rows.js';
 import { DESC_BYTES, Epilogue, WeightFormat, writeDesc } from './descriptors.js';
 import { compileKernels, FLAVOR_ENGINE, type KernelFlavor } from './kernel-module.js';
 import { packBias, packPanels, panelsOf } from './packing.js';
@@ -119,6 +118,7 @@ const ACT_Q8 = 256;
 
 /** The WebAssembly SIMD engine. Create with {@link WasmEngine.create}. */
 export class WasmEngine implements Engine {
+  readonly expertWork = new ExpertWorkCounter();
   readonly description: string;
   private readonly shards: Shard[] = [];
   private readonly shardBytes: number;
@@ -306,7 +306,7 @@ export class WasmEngine implements Engine {
     }
     const rowsOut = new Float32Array(rows * g.d);
     for (const [shard, active] of byShard) this.runShardExperts(shard, g, active, x, plan, rowsOut);
-    return combineRows(rowsOut, g.d, g.d, plan);
+    return combineRows(plan, g.d, rowsOut);
   }
 
   /** Runs the routed experts of one shard, writing their rows (plan order) into `rowsOut` `[R, D]`. */
@@ -345,6 +345,7 @@ export class WasmEngine implements Engine {
         view.set(x.subarray(t * d, t * d + d), o);
       }
       const p = g.experts[e];
+      this.expertWork.record(e, m);
       writeDesc(i32, s, i, {
         epilogue: epilogueOf(g.kind), a: xg + local * d * 4, lda: d, m, k: d, b: p.w1, panels: hWidth / 16, bias: p.b1,
         c: h + local * hWidth * 4, ldc: hWidth, out: act + local * fPad * 4, ldo: fPad, fmt: p.fmt1, b2: p.up, fmt2: p.fmtUp, n: f,

@@ -21,8 +21,20 @@ export async function loadNodeLlamaCpp(): Promise<{ lib?: NodeLlamaCpp; reason?:
   try {
     return { lib: await import('node-llama-cpp') };
   } catch (err) {
-    return { reason: `node-llama-cpp is not installed (${err instanceof Error ? err.message : String(err)})` };
+    // Only an absent package is a reason to skip: an installed package that fails to load is a
+    // broken install, and hiding it would let the external check silently stop running.
+    if (isMissingPackage(err, 'node-llama-cpp')) {
+      return { reason: `node-llama-cpp is not installed (${err instanceof Error ? err.message : String(err)})` };
+    }
+    throw err;
   }
+}
+
+/** True when `err` says `name` itself could not be found (not one of its own imports). */
+function isMissingPackage(err: unknown, name: string): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as NodeJS.ErrnoException).code;
+  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && err.message.includes(`'${name}'`);
 }
 
 /** Writes `<dir>/model.gguf` from a tiny/real mixtral checkpoint folder's weights. */
