@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError, errorMessage, type MoELayerConfig, type RouterSpec } from '@moe-runtime/core';
 import { BATCHING_MODES, DEMO_LAYER, overlayConfig, resolveConfig, type BatchingMode, type PartialServerConfig, type ServerConfig } from './config.js';
-import { demoModelSpec, modelSpecFromFlag, type ModelSpec } from './generation/model-spec.js';
+import { DEFAULT_MODEL_TYPE } from '@moe-runtime/model/architectures';
+import { DEMO_MODEL_TYPES, demoModelSpec, modelSpecFromFlag, type ModelSpec } from './generation/model-spec.js';
 import type { LayerSpec } from './layers/layer-spec.js';
 
 interface CliOptions {
@@ -116,7 +117,7 @@ export function buildProgram(): Command {
     .option('--drain-timeout <ms>', 'on SIGTERM, how long accepted requests may take before their connections are cut (default 35000)', int('--drain-timeout'))
     .option('--max-abs-input <x>', 'largest |x| in a layer input (default 1e6)', num('--max-abs-input'))
     .option('-m, --model <path...>', 'serve a model on the OpenAI-compatible endpoints: a GGUF file (x.gguf, or the first part of a split one) or a Hugging Face model folder; name=PATH sets its id (default: the file name without .gguf, or the folder name); repeatable')
-    .option('--demo-model [type]', 'also serve a tiny seeded random checkpoint generated at start (mixtral, qwen2_moe, qwen3_moe, olmoe; default mixtral): try the endpoints without a download')
+    .option('--demo-model [type]', `also serve a tiny seeded random checkpoint generated at start (${DEMO_MODEL_TYPES.join(', ')}; default ${DEFAULT_MODEL_TYPE}): try the endpoints without a download`)
     .option('--max-completion-tokens <n>', 'cap of max_tokens per generation request (default 2048)', int('--max-completion-tokens'))
     .option('--max-concurrent-generations <n>', 'generations per model batched together (continuous batching: one forward pass a step for all of them); more wait in the queue (default 16)', int('--max-concurrent-generations'))
     .option('--prefix-cache-bytes <bytes>', 'KV cache bytes per model kept of earlier prompts for prefix reuse (a shared system prompt or chat history is not prefilled again); 0 disables (default 64 MiB)', int('--prefix-cache-bytes'))

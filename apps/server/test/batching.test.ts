@@ -3,7 +3,7 @@
  * its own rows; routers whose result depends on the batch (capacity, expert choice) run each
  * request alone, so their answers equal a direct forward of that request.
  */
-import { getBackend, MoELayer, randomInput, randomWeights } from '@moe-runtime/core';
+import { getBackend, getRouterDefinition, MoELayer, randomInput, randomWeights, registerRouter, unregisterRouter } from '@moe-runtime/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchesAcrossRequests } from '../src/index.js';
 import { bitwiseEqual, flat, post, rowsOf, smallConfig, startServer, TEST_BACKENDS, type TestServer } from './helpers.js';
@@ -77,6 +77,20 @@ describe('batch-dependent routers run each request alone', () => {
     expect(batchesAcrossRequests(smallConfig(D, 4, 2, 24, { name: 'my-unknown-router' }), 'auto')).toBe(false);
     expect(batchesAcrossRequests(config, 'across-requests')).toBe(true);
     expect(batchesAcrossRequests(smallConfig(), 'per-request')).toBe(false);
+  });
+
+  it('policy: a router registered after the server was written batches unless it says it depends on the batch', () => {
+    const perToken = getRouterDefinition('topk-softmax').factory;
+    registerRouter('user-per-token', perToken);
+    registerRouter('user-capacity', perToken, { batchDependent: true });
+    try {
+      expect(batchesAcrossRequests(smallConfig(D, 4, 2, 24, { name: 'user-per-token' }), 'auto')).toBe(true);
+      expect(batchesAcrossRequests(smallConfig(D, 4, 2, 24, { name: 'user-capacity' }), 'auto')).toBe(false);
+      expect(batchesAcrossRequests(smallConfig(D, 4, 2, 24, { name: 'topk-capacity', options: { dropTokens: false } }), 'auto')).toBe(true);
+    } finally {
+      unregisterRouter('user-per-token');
+      unregisterRouter('user-capacity');
+    }
   });
 
   it('switch with capacity: concurrent answers equal solo forwards (drops included)', async () => {

@@ -200,7 +200,9 @@ describe('back-pressure, timeouts and backend failures', () => {
     const bad = await post<ErrorBody>(fwd(), { input: rowsOf(poisoned, D) });
     expect(bad.status).toBe(500);
     expect(bad.body.message).toContain('inference worker 0 exited (code 3)');
-    // The next request waits for the replacement worker, then succeeds.
+    // The replacement worker starts (on a loaded machine that can outlast this block's 1 s
+    // request timeout, so wait for readiness first), then requests succeed again.
+    for (let i = 0; i < 300 && (await get(`${srv.url}/readyz`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
     const good = await post(fwd(), { input: rowsOf(randomInput(1, D, 73).data, D) });
     expect(good.status).toBe(200);
   });

@@ -2,12 +2,20 @@
 // take from a shared counter (dynamic scheduling: on a busy machine a thread that loses its
 // core holds up at most the one chunk it is computing). The calling thread and every worker
 // call runBatch on one shared memory; descriptors stay unchanged until the batch completes.
-// Exports: batchChunks and runBatch only.
+// Exports: batchChunks, runBatch and workBytes (the per-thread work buffer row formats need).
 import { gemm, gemv2 } from './gemm';
 import { geluCols, reluCols, swiglu } from './activations';
+import { rowGemm, workBytes } from './row-gemm';
+import { PANELS } from './rows';
 
-/** Descriptor layout: 12 i32 fields (48 bytes): kind, a, lda, m, k, b, panels, bias, c, ldc, out, ldo. */
-const DESC_BYTES: usize = 48;
+export { workBytes };
+
+/**
+ * Descriptor layout: 16 i32 fields (64 bytes): kind, a, lda, m, k, b, panels, bias, c, ldc, out,
+ * ldo, fmt (weight format of b, rows.ts; PANELS = packed float32), b2 and fmt2 (SwiGLU's up
+ * rows for row formats), n (rows per weight tensor, row formats). Addresses are unsigned.
+ */
+const DESC_BYTES: usize = 64;
 /** Epilogue kinds. */
 const SWIGLU = 1;
 const GELU = 2;
@@ -48,7 +56,7 @@ export function batchChunks(desc: usize, count: i32, nthreads: i32): i32 {
   return total;
 }
 
-function runChunk(p: usize, chunk: i32, nthreads: i32, kc: i32): void {
+function runChunk(p: usize, chunk: i32, nthreads: i32, kc: i32, work: usize): void {
   const kind = load<i32>(p);
   const a = load<u32>(p, 4);
   const lda = load<i32>(p, 8);
@@ -65,7 +73,9 @@ function runChunk(p: usize, chunk: i32, nthreads: i32, kc: i32): void {
   const unit = kind == SWIGLU ? 2 : 1;
   const p0 = u0 * unit;
   const p1 = u1 * unit;
-  if (m == 1) gemv2(a, k, b, p0, p1, bias, c);
+  const fmt = load<i32>(p, 48);
+  if (fmt != PANELS) rowGemm(a, lda, m, k, b, fmt, load<u32>(p, 52), load<i32>(p, 56), load<i32>(p, 60), kind == SWIGLU, p0, p1, bias, c, ldc, kc, work);
+  else if (m == 1) gemv2(a, k, b, p0, p1, bias, c);
   // Few rows reuse each block of B only a few times: shorter blocks measured faster there.
   else gemm(a, lda, m, k, b, p0, p1, bias, c, ldc, m <= SHORT_BLOCK_ROWS ? min(kc, SHORT_BLOCK) : kc);
   if (kind == SWIGLU) swiglu(c, ldc, m, u0, u1, load<u32>(p, 40), load<i32>(p, 44));
@@ -79,7 +89,7 @@ function runChunk(p: usize, chunk: i32, nthreads: i32, kc: i32): void {
  * (comparisons are wrap-safe), and a chunk is taken by compare-and-swap below `end`, so a
  * thread still looking at an old batch can never take a chunk of the next one.
  */
-export function runBatch(desc: usize, count: i32, counter: usize, base: i32, end: i32, nthreads: i32, kc: i32): void {
+export function runBatch(desc: usize, count: i32, counter: usize, base: i32, end: i32, nthreads: i32, kc: i32, work: usize): void {
   for (;;) {
     const cur = atomic.load<i32>(counter);
     if (cur - end >= 0) return;
@@ -91,7 +101,7 @@ export function runBatch(desc: usize, count: i32, counter: usize, base: i32, end
       if (idx < n) break;
       idx -= n;
     }
-    runChunk(desc + <usize>d * DESC_BYTES, idx, nthreads, kc);
+    runChunk(desc + <usize>d * DESC_BYTES, idx, nthreads, kc, work);
     atomic.add<i32>(counter + 4, 1);
     // Wakes the calling thread if it went to sleep waiting for this batch.
     atomic.notify(counter + 4, 1);

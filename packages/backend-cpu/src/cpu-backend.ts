@@ -8,6 +8,9 @@ import {
   BackendError,
   ShapeError,
   type Backend,
+  type BackendMemory,
+  type DType,
+  type ExpertWorkCounter,
   type ExpertGroup,
   type LinearWeights,
   type PreparedExperts,
@@ -29,11 +32,30 @@ export class CpuBackend implements Backend {
   readonly name = 'cpu';
   readonly engine: string;
   readonly threads: number;
+  /**
+   * Memory accounting: what a weight costs once prepared (the WebAssembly engine keeps every
+   * format as stored, packing only float32 into panels padded to 16 outputs; the TypeScript
+   * engine holds float32), and what is held now. No ceiling of its own: the WebAssembly
+   * engine adds memories as weights need them, so only the machine limits it.
+   */
+  readonly memory: BackendMemory;
   private disposed = false;
 
   constructor(private readonly compute: Engine) {
     this.engine = compute.description;
     this.threads = compute.threads;
+    this.memory = {
+      residentBytesFor: (dtype: DType, shape: readonly number[]) => compute.residentBytesFor(dtype, shape),
+      limitBytes: undefined,
+      get residentBytes() {
+        return compute.residentBytes;
+      },
+    };
+  }
+
+  /** Test hook: the expert GEMMs dispatched (see core's ExpertWorkCounter). */
+  get expertWork(): ExpertWorkCounter {
+    return this.compute.expertWork;
   }
 
   private alive(): void {

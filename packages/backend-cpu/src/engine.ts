@@ -2,25 +2,18 @@
  * What a compute engine (plain TypeScript, or WebAssembly on threads) implements. The backend
  * class validates inputs and owns the handles; an engine only lays out weights and computes.
  */
-import type { ExpertKind, RoutingPlan } from '@moe-runtime/core';
+import type { DType, ExpertKind, ExpertWeights, ExpertWorkCounter, Float32ExpertWeights, HostTensor, RoutingPlan } from '@moe-runtime/core';
 
-/** A linear layer's weights decoded to float32: `weight` `[out, in]`, `bias` `[out]`. */
+/** A validated linear layer: `weight` `[out, in]` in its stored format, `bias` `[out]` as float32. */
 export interface LinearData {
   readonly inFeatures: number;
   readonly outFeatures: number;
-  readonly weight: Float32Array;
+  readonly weight: HostTensor;
   readonly bias?: Float32Array;
 }
 
-/** One expert decoded to float32 (`gate`/`up` `[F, D]`, `down` `[D, F]`). */
-export interface ExpertData {
-  readonly gate?: Float32Array;
-  readonly up: Float32Array;
-  readonly down: Float32Array;
-  readonly gateBias?: Float32Array;
-  readonly upBias?: Float32Array;
-  readonly downBias?: Float32Array;
-}
+/** One expert decoded to float32 (core's type). */
+export type ExpertData = Float32ExpertWeights;
 
 /** A validated expert group whose experts decode to float32 on demand. */
 export interface ExpertGroupData {
@@ -33,6 +26,8 @@ export interface ExpertGroupData {
    * copy), so an engine that packs the weights holds one decoded expert at a time.
    */
   expert(j: number): ExpertData;
+  /** Expert j's tensors as given (stored formats), for engines that compute on them. */
+  stored(j: number): ExpertWeights;
 }
 
 /** Engine-private state of a prepared layer. */
@@ -46,6 +41,12 @@ export interface Engine {
   /** What runs, e.g. `wasm-relaxed-simd x2` or `js`. */
   readonly description: string;
   readonly threads: number;
+  /** Bytes the engine holds for a weight of `dtype` and `shape` (`[..., out, in]`, or `[n]` for a bias) once prepared. */
+  residentBytesFor(dtype: DType, shape: readonly number[]): number;
+  /** Bytes held now: weights, plus scratch and work buffers where the engine keeps them. */
+  readonly residentBytes: number;
+  /** Test hook: the expert GEMMs `runExperts` dispatched (see core's ExpertWorkCounter). */
+  readonly expertWork: ExpertWorkCounter;
   prepareLinear(data: LinearData): EngineResource;
   /** y `[rows, out]` = x W^T (+ b). */
   linear(layer: EngineResource, x: Float32Array, rows: number): Float32Array;

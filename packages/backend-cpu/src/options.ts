@@ -17,15 +17,29 @@ export interface CpuBackendOptions {
   readonly threads?: number;
   /** Kernel set. Default `auto`: relaxed SIMD when the engine validates it, else SIMD, else TypeScript. */
   readonly simd?: SimdMode;
+  /**
+   * Activations of the WebAssembly dot products with q8_0 / q4_0 weights on few rows (decode):
+   * `float32` (default, the tight path) or `q8` (8-bit blocks of 32 with their own scale, as
+   * llama.cpp does: faster, less exact; see the README for the bound). The TypeScript engine
+   * computes in float32 either way.
+   */
+  readonly activations?: ActivationMode;
 }
+
+/** What the activations of the dot products with 8-bit-capable formats are. */
+export type ActivationMode = 'float32' | 'q8';
+
+/** Every activation mode, for validation messages. */
+export const ACTIVATION_MODES: readonly ActivationMode[] = ['float32', 'q8'];
 
 /** Options after validation, with defaults filled in. */
 export interface ResolvedCpuOptions {
   readonly threads: number;
   readonly simd: SimdMode;
+  readonly activations: ActivationMode;
 }
 
-const KNOWN_KEYS = ['threads', 'simd'];
+const KNOWN_KEYS = ['threads', 'simd', 'activations'];
 
 /** Validates backend options, throwing a ConfigError naming `backend.options.<key>`. */
 export function resolveCpuOptions(options: BackendOptions | CpuBackendOptions = {}): ResolvedCpuOptions {
@@ -46,5 +60,9 @@ export function resolveCpuOptions(options: BackendOptions | CpuBackendOptions = 
   if (typeof simd !== 'string' || !SIMD_MODES.includes(simd as SimdMode)) {
     throw new ConfigError('backend.options.simd', `expected one of ${SIMD_MODES.map((m) => `'${m}'`).join(', ')}, got ${JSON.stringify(record.simd)}`);
   }
-  return { threads, simd: simd as SimdMode };
+  const activations = record.activations ?? 'float32';
+  if (typeof activations !== 'string' || !ACTIVATION_MODES.includes(activations as ActivationMode)) {
+    throw new ConfigError('backend.options.activations', `expected one of ${ACTIVATION_MODES.map((m) => `'${m}'`).join(', ')}, got ${JSON.stringify(record.activations)}`);
+  }
+  return { threads, simd: simd as SimdMode, activations: activations as ActivationMode };
 }

@@ -92,3 +92,18 @@ export function activationOf(kind: ExpertKind): (x: number) => number {
       return relu;
   }
 }
+
+/** One expert's weights decoded to float32 (`gate`/`up` `[F, D]`, `down` `[D, F]`): what a float32 kernel reads. */
+export interface Float32ExpertWeights {
+  readonly gate?: Float32Array;
+  readonly up: Float32Array;
+  readonly down: Float32Array;
+  readonly gateBias?: Float32Array;
+  readonly upBias?: Float32Array;
+  readonly downBias?: Float32Array;
+}
+
+/** Decodes an expert's weights (any stored format) to float32. */
+export function expertWeightsFloat32(e: ExpertWeights): Float32ExpertWeights {
+  return { gate: e.gate?.toFloat32(), up: e.up.toFloat32(), down: e.down.toFloat32(), gateBias: e.gateBias?.toFloat32(), upBias: e.upBias?.toFloat32(), downBias: e.downBias?.toFloat32() };
+}

@@ -13,6 +13,7 @@ import { DTYPES, errorMessage, type DType, type ElementDType } from '@moe-runtim
 import { importBackends } from './backends.js';
 import type { GenerationStats } from './generate.js';
 import { SYNTHETIC_MODELS, writeSyntheticGguf } from './gguf/synthetic-gguf.js';
+import { DEFAULT_MODEL_TYPE } from './architectures/registry.js';
 import { MODEL_TYPES, type ModelType } from './model-config.js';
 import { formatGiB, peakRssBytes } from './model-memory.js';
 import { TextModel } from './text-model.js';
@@ -73,7 +74,7 @@ function printStats(stats: GenerationStats, model: TextModel): void {
 }
 
 async function run(o: RunOptions): Promise<void> {
-  await importBackends();
+  for (const failed of await importBackends()) process.stderr.write(`warning: ${failed.reason}\n`);
   const tm = await TextModel.load(o.model, { backend: o.backend ? o.backend.split(',').map((s) => s.trim()) : undefined, dtype: o.dtype });
   printLoad(tm);
   const options = { maxTokens: o.maxTokens, temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed, stop: o.stop };
@@ -89,7 +90,7 @@ async function run(o: RunOptions): Promise<void> {
 }
 
 const program = new Command('moe-run').description(
-  'Generate text with an MoE model (mixtral, qwen2_moe, qwen3_moe, olmoe) from a GGUF file or a Hugging Face folder on a moe-runtime backend',
+  `Generate text with an MoE model (${MODEL_TYPES.join(', ')}) from a GGUF file or a Hugging Face folder on a moe-runtime backend`,
 );
 
 program
@@ -112,7 +113,7 @@ program
   .command('make-tiny')
   .description('write a seeded random tiny checkpoint folder (for trying the runtime without a download)')
   .argument('<dir>', 'output folder')
-  .addOption(new Option('--type <type>', 'model type').choices([...MODEL_TYPES]).default('mixtral'))
+  .addOption(new Option('--type <type>', 'model type').choices([...MODEL_TYPES]).default(DEFAULT_MODEL_TYPE))
   .option('--seed <n>', 'seed', intArg('--seed'), 1)
   .addOption(new Option('--dtype <dtype>', 'storage dtype').choices(['float32', 'float16', 'bfloat16']).default('float32'))
   .action(async (dir: string, o: { type: ModelType; seed: number; dtype: ElementDType }) => {

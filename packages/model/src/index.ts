@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+export * from './architectures/index.js';
 export * from './model-config.js';
 export * from './model-weights.js';
 export * from './checkpoint-names.js';
@@ -16,10 +17,9 @@ export * from './model-step.js';
 export * from './chunked-prefill.js';
 export * from './continuous-batcher.js';
 export * from './prefix-cache.js';
-export * from './attention.js';
 export * from './rotary.js';
 export * from './rms-norm.js';
-export * from './reference-decoder.js';
+export * from './reference/decoder.js';
 export * from './sampling.js';
 export * from './tokenizer.js';
 export * from './token-stream.js';

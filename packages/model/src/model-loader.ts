@@ -22,7 +22,7 @@ import {
   type HostTensor,
   type TensorSource,
 } from '@moe-runtime/core';
-import { CHECKPOINT_NAMES as N, moeScheme } from './checkpoint-names.js';
+import { hfTensorNames, moeScheme } from './checkpoint-names.js';
 import { parseModelConfig, type ModelConfig } from './model-config.js';
 import { checkConversionDType, convertedDType, convertTensor, type ModelWeightSource, type PlannedTensor, type TensorUse } from './model-source.js';
 import type { AttentionWeights, DecoderLayerWeights, ModelWeights } from './model-weights.js';
@@ -76,6 +76,7 @@ function expectedTensors(c: ModelConfig, hasLmHead: boolean): ExpectedTensor[] {
   const kvw = c.numKvHeads * c.headDim;
   const f = c.moe.expert.ffnSize;
   const names = schemeNames(resolveScheme(moeScheme(c.modelType)));
+  const N = hfTensorNames(c.modelType);
   const out: ExpectedTensor[] = [{ name: N.embed, shape: [c.vocabSize, d], use: 'embedding', convertible: true }];
   for (let i = 0; i < c.numLayers; i++) {
     const p = N.layerPrefix(i);
@@ -136,6 +137,7 @@ function convertingSource(src: TensorSource, convertible: ReadonlySet<string>, t
 }
 
 async function readAttention(src: TensorSource, c: ModelConfig, p: string): Promise<AttentionWeights> {
+  const N = hfTensorNames(c.modelType);
   const read = (name: string): Promise<HostTensor> => src.read(p + name);
   const bias = async (x: 'q' | 'k' | 'v'): Promise<HostTensor | undefined> => (c.qkvBias ? read(N.proj(x, 'bias')) : undefined);
   const norm = async (name: string): Promise<HostTensor | undefined> => (c.qkNorm === 'none' ? undefined : read(name));
@@ -153,6 +155,7 @@ async function readAttention(src: TensorSource, c: ModelConfig, p: string): Prom
 }
 
 async function readLayer(src: TensorSource, c: ModelConfig, i: number): Promise<DecoderLayerWeights> {
+  const N = hfTensorNames(c.modelType);
   const p = N.layerPrefix(i);
   const d = c.hiddenSize;
   const moe = await loadMoELayerFrom(src, { prefix: p, scheme: moeScheme(c.modelType), topK: c.moe.topK, router: c.moe.router });
@@ -180,6 +183,7 @@ async function readLayer(src: TensorSource, c: ModelConfig, i: number): Promise<
 export async function openHfCheckpoint(dir: string, options: LoadCheckpointOptions = {}): Promise<ModelWeightSource> {
   const target = checkConversionDType(options.dtype);
   const config = await readConfig(dir);
+  const N = hfTensorNames(config.modelType);
   const raw = await openCheckpoint(dir);
   try {
     const expected = expectedTensors(config, raw.has(N.lmHead));
@@ -210,6 +214,7 @@ export async function loadCheckpoint(dir: string, options: LoadCheckpointOptions
   const src = await openHfCheckpoint(dir, options);
   try {
     const { config } = src;
+    const N = hfTensorNames(config.modelType);
     const embed = await src.readEmbedding();
     const layers: DecoderLayerWeights[] = [];
     for (let i = 0; i < config.numLayers; i++) layers.push(await src.readLayer(i));

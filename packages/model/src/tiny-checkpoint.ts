@@ -18,7 +18,8 @@ import {
   type ElementDType,
   type Rng,
 } from '@moe-runtime/core';
-import { CHECKPOINT_NAMES as N, moeScheme } from './checkpoint-names.js';
+import { architectureOf, DEFAULT_MODEL_TYPE } from './architectures/registry.js';
+import { hfTensorNames, moeScheme } from './checkpoint-names.js';
 import { parseModelConfig, type ModelConfig, type ModelType } from './model-config.js';
 import type { DecoderLayerWeights, ModelWeights } from './model-weights.js';
 import { tinyTokenizerConfig, tinyTokenizerJson, TINY_SPECIAL_TOKENS } from './tiny-tokenizer.js';
@@ -48,12 +49,13 @@ export interface TinyCheckpointOptions {
 
 /** The Hugging Face `config.json` object for the options. */
 export function tinyConfigJson(o: TinyCheckpointOptions = {}): Record<string, unknown> {
-  const type = o.modelType ?? 'mixtral';
+  const type = o.modelType ?? DEFAULT_MODEL_TYPE;
+  const arch = architectureOf(type);
   const d = o.hiddenSize ?? 64;
   const heads = o.numHeads ?? 4;
   const common = {
     model_type: type,
-    architectures: [{ mixtral: 'MixtralForCausalLM', qwen2_moe: 'Qwen2MoeForCausalLM', qwen3_moe: 'Qwen3MoeForCausalLM', olmoe: 'OlmoeForCausalLM' }[type]],
+    architectures: [arch.hf.className],
     vocab_size: o.vocabSize ?? 384,
     hidden_size: d,
     num_hidden_layers: o.numLayers ?? 2,
@@ -61,7 +63,7 @@ export function tinyConfigJson(o: TinyCheckpointOptions = {}): Record<string, un
     num_key_value_heads: o.numKvHeads ?? 2,
     head_dim: d / heads,
     rms_norm_eps: 1e-5,
-    rope_theta: type === 'mixtral' ? 1e6 : 10000,
+    rope_theta: arch.hf.defaults.ropeTheta,
     max_position_embeddings: 4096,
     tie_word_embeddings: o.tieWordEmbeddings ?? false,
     bos_token_id: TINY_SPECIAL_TOKENS.bos,
@@ -69,18 +71,7 @@ export function tinyConfigJson(o: TinyCheckpointOptions = {}): Record<string, un
     num_experts_per_tok: o.topK ?? 2,
     torch_dtype: { float32: 'float32', float16: 'float16', bfloat16: 'bfloat16' }[o.dtype ?? 'float32'],
   };
-  const e = o.numExperts ?? 8;
-  const f = o.ffnSize ?? 96;
-  switch (type) {
-    case 'mixtral':
-      return { ...common, num_local_experts: e, intermediate_size: f };
-    case 'qwen2_moe':
-      return { ...common, num_experts: e, moe_intermediate_size: f, shared_expert_intermediate_size: o.sharedFfnSize ?? 2 * f, intermediate_size: 4 * d, norm_topk_prob: false, decoder_sparse_step: 1, mlp_only_layers: [] };
-    case 'qwen3_moe':
-      return { ...common, num_experts: e, moe_intermediate_size: f, intermediate_size: 4 * d, norm_topk_prob: true, decoder_sparse_step: 1, mlp_only_layers: [] };
-    case 'olmoe':
-      return { ...common, num_experts: e, intermediate_size: f, norm_topk_prob: false };
-  }
+  return { ...common, ...arch.hf.tinyKeys({ hiddenSize: d, numExperts: o.numExperts ?? 8, ffnSize: o.ffnSize ?? 96, sharedFfnSize: o.sharedFfnSize }) };
 }
 
 function tensor(rng: Rng, shape: number[], scale: number, dtype: DType, mean = 0): HostTensor {
@@ -124,6 +115,7 @@ export function randomModelWeights(config: ModelConfig, seed: number, dtype: DTy
 
 /** The checkpoint tensors of a model under their Hugging Face names. */
 export function modelTensors(config: ModelConfig, weights: ModelWeights): Map<string, HostTensor> {
+  const N = hfTensorNames(config.modelType);
   const out = new Map<string, HostTensor>([[N.embed, weights.embed]]);
   weights.layers.forEach((l, i) => {
     const p = N.layerPrefix(i);

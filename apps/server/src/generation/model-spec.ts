@@ -6,12 +6,14 @@
  */
 import { basename, resolve } from 'node:path';
 import { ConfigError } from '@moe-runtime/core';
+// The light entry point (the registry alone): the main thread does not load the model package.
+import { DEFAULT_MODEL_TYPE, MODEL_TYPES, type ModelType } from '@moe-runtime/model/architectures';
 
-/** Model types `writeTinyCheckpoint` can generate. */
-export const DEMO_MODEL_TYPES = ['mixtral', 'qwen2_moe', 'qwen3_moe', 'olmoe'] as const;
+/** Model types `writeTinyCheckpoint` can generate: every architecture of the model package's registry. */
+export const DEMO_MODEL_TYPES: readonly ModelType[] = MODEL_TYPES;
 
 /** A demo model type. */
-export type DemoModelType = (typeof DEMO_MODEL_TYPES)[number];
+export type DemoModelType = ModelType;
 
 /**
  * A checkpoint on disk: a GGUF file (or the first part of a split one) or a Hugging Face model
@@ -59,7 +61,7 @@ export function defaultModelId(path: string): string {
 }
 
 /** The spec of `--demo-model [type]`. */
-export function demoModelSpec(modelType: string = 'mixtral', seed = 1): DemoModelSpec {
+export function demoModelSpec(modelType: string = DEFAULT_MODEL_TYPE, seed = 1): DemoModelSpec {
   if (!DEMO_MODEL_TYPES.includes(modelType as DemoModelType)) {
     throw new ConfigError('--demo-model', `expected one of ${DEMO_MODEL_TYPES.join(', ')}, got ${JSON.stringify(modelType)}`);
   }
@@ -77,7 +79,7 @@ export function validateModelSpec(field: string, spec: unknown): ModelSpec {
     return { id: spec.id, source: 'folder', path: spec.path };
   }
   if (spec.source === 'demo') {
-    const type = spec.modelType ?? 'mixtral';
+    const type = spec.modelType ?? DEFAULT_MODEL_TYPE;
     if (!DEMO_MODEL_TYPES.includes(type as DemoModelType)) {
       throw new ConfigError(`${field}.modelType`, `expected one of ${DEMO_MODEL_TYPES.join(', ')}, got ${JSON.stringify(type)}`);
     }

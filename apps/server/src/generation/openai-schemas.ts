@@ -3,6 +3,7 @@
  * naming the field, e.g. `temperature: must be >= 0`, `messages[1].role: must have required
  * property 'role'`) and @fastify/swagger puts them in the OpenAPI document.
  */
+import { MODEL_TYPES } from '@moe-runtime/model/architectures';
 
 /** Most choices (`n`) one request may ask for. */
 export const MAX_CHOICES_PER_REQUEST = 16;
@@ -236,7 +237,7 @@ export const modelObjectSchema = {
     created: { type: 'integer' },
     owned_by: { type: 'string' },
     context_length: { type: 'integer', description: 'extension: max_position_embeddings' },
-    model_type: { type: 'string', description: 'extension: mixtral, qwen2_moe, qwen3_moe, olmoe' },
+    model_type: { type: 'string', description: `extension: ${MODEL_TYPES.join(', ')}` },
   },
 } as const;
 

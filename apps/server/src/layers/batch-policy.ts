@@ -8,28 +8,20 @@
  *   tokens are dropped in position order, so another caller's tokens can push yours out;
  * - expert choice: each expert picks its top tokens across the whole batch;
  * - noisy top-k with noise on: the noise stream is drawn per batch.
- * In `auto` mode such layers (and routers this list does not know, to be safe) run each
- * request as its own batch, so their results equal a direct `forward` of that request alone.
+ * Each router declares this (`batchDependent` when registered). In `auto` mode such layers (and
+ * routers not registered here, to be safe) run each request as its own batch, so their results equal a direct `forward` of that request alone.
  */
-import type { MoELayerConfig } from '@moe-runtime/core';
+import { isBatchDependent, listRouters, type MoELayerConfig } from '@moe-runtime/core';
 import type { BatchingMode } from '../config.js';
 
-/** Routers whose per-token output is independent of the rest of the batch (given their options). */
-const TOKEN_INDEPENDENT: Readonly<Record<string, (options: Readonly<Record<string, unknown>>) => boolean>> = {
-  'topk-softmax': () => true,
-  hash: () => true,
-  'sigmoid-group-topk': () => true,
-  'softmax-group-topk': () => true,
-  // Noise is off at inference by default; with it on the draw depends on the batch.
-  'noisy-topk': (o) => o.train !== true,
-  // `switch` without dropping is per-token too.
-  switch: (o) => o.dropTokens === false,
-};
-
-/** True when requests for a layer with this config may be batched together under `mode`. */
+/**
+ * True when requests for a layer with this config may be batched together under `mode`. Under
+ * `auto`, a router says itself whether its routing depends on the batch (core's
+ * `RouterInfo.batchDependent`); a router not registered in this thread runs per request.
+ */
 export function batchesAcrossRequests(config: MoELayerConfig, mode: BatchingMode): boolean {
   if (mode === 'across-requests') return true;
   if (mode === 'per-request') return false;
-  const check = TOKEN_INDEPENDENT[config.router.name];
-  return check ? check(config.router.options ?? {}) : false;
+  const registered = listRouters().some((r) => r.name === config.router.name);
+  return registered && !isBatchDependent(config.router);
 }

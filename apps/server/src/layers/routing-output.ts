@@ -7,15 +7,12 @@ import type { BatchRouting } from './worker-protocol.js';
 
 /** Token t's experts/weights are entries `offsets[t] .. offsets[t+1]` (dropped tokens: none). */
 export function batchRouting(plan: RoutingPlan): BatchRouting {
-  const rows = plan.rowToken.length;
-  const rowExpert = new Int32Array(rows);
-  for (let e = 0; e < plan.numExperts; e++) rowExpert.fill(e, plan.expertOffsets[e], plan.expertOffsets[e + 1]);
   const offsets = Int32Array.from(plan.tokenOffsets);
   const experts = new Int32Array(plan.tokenRows.length);
   const weights = new Float32Array(plan.tokenRows.length);
   for (let i = 0; i < plan.tokenRows.length; i++) {
     const r = plan.tokenRows[i];
-    experts[i] = rowExpert[r];
+    experts[i] = plan.rowExpert[r];
     weights[i] = plan.rowWeight[r];
   }
   return { offsets, experts, weights };

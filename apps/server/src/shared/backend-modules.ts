@@ -1,5 +1,5 @@
 /**
- * Importing backend packages registers their backends in core's registry. The CPU backend is
+ * Importing backend packages (core's BACKEND_PACKAGES) registers their backends in core's registry. The CPU backend is
  * always imported; the others (onnx, tfjs, gpujs) are imported only when the backend list names
  * them, each in its own try/catch (a native addon may be missing here), so an unused backend
  * costs no start-up time. Extra modules from the config (`backendModules`: a path or a package
@@ -8,13 +8,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import '@moe-runtime/backend-cpu';
-
-/** Backend name -> the package that registers it. */
-export const OPTIONAL_BACKEND_PACKAGES: Readonly<Record<string, string>> = {
-  onnx: '@moe-runtime/backend-onnx',
-  tfjs: '@moe-runtime/backend-tfjs',
-  gpujs: '@moe-runtime/backend-gpujs',
-};
+import { BACKEND_PACKAGES, loadBackendPackage } from '@moe-runtime/core';
 
 /** What happened to each module import. */
 export interface ModuleLoadReport {
@@ -36,14 +30,11 @@ export function moduleSpecifier(entry: string, cwd = process.cwd()): string {
 export async function loadBackendModules(names: readonly string[], extra: readonly string[]): Promise<ModuleLoadReport> {
   const report: ModuleLoadReport = { loaded: ['@moe-runtime/backend-cpu'], skipped: [] };
   for (const name of new Set(names)) {
-    const pkg = OPTIONAL_BACKEND_PACKAGES[name];
-    if (!pkg) continue;
-    try {
-      await import(pkg);
-      report.loaded.push(pkg);
-    } catch (err) {
-      report.skipped.push({ name: pkg, reason: err instanceof Error ? err.message.split('\n')[0] : String(err) });
-    }
+    if (name === 'cpu' || !BACKEND_PACKAGES[name]) continue;
+    // Absent ("is not installed") and broken ("failed to load: ...") both go on to the next backend, with the reason.
+    const load = await loadBackendPackage(name, (specifier) => import(specifier));
+    if (load.status === 'loaded') report.loaded.push(load.pkg!);
+    else report.skipped.push({ name: load.pkg!, reason: load.reason! });
   }
   for (const entry of extra) {
     await import(moduleSpecifier(entry));

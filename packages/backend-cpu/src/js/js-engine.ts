@@ -2,22 +2,49 @@
  * The plain TypeScript engine: the portable fallback (`simd: 'none'`) and the cross-check for
  * the WebAssembly kernels. Weights stay in their `[out, in]` layout (dot products of rows).
  */
-import { activationOf, type ExpertKind, type RoutingPlan } from '@moe-runtime/core';
+import { activationOf, combineRows, ExpertWorkCounter, gatherRows, shapeSize, type DType, type ExpertKind, type RoutingPlan } from '@moe-runtime/core';
 import type { Engine, EngineResource, ExpertData, ExpertGroupData, LinearData } from '../engine.js';
-import { combineRows, gatherRows } from '../plan-rows.js';
 import { gemmTransB } from './js-gemm.js';
 
+/** Counts the float32 bytes of live layers (every weight is held decoded: 4 bytes a value). */
+class Held {
+  bytes = 0;
+}
+
+function f32Bytes(...arrays: (Float32Array | undefined)[]): number {
+  return arrays.reduce((sum, a) => sum + (a ? a.byteLength : 0), 0);
+}
+
 class JsLinear implements EngineResource {
-  constructor(readonly data: LinearData) {}
-  free(): void {}
+  private bytes: number;
+  constructor(
+    private readonly held: Held,
+    readonly data: LinearData,
+    readonly weight: Float32Array,
+  ) {
+    this.bytes = f32Bytes(weight, data.bias);
+    held.bytes += this.bytes;
+  }
+  free(): void {
+    this.held.bytes -= this.bytes;
+    this.bytes = 0;
+  }
 }
 
 class JsExperts implements EngineResource {
+  private bytes: number;
   constructor(
+    private readonly held: Held,
     readonly group: ExpertGroupData,
     readonly experts: readonly ExpertData[],
-  ) {}
-  free(): void {}
+  ) {
+    this.bytes = experts.reduce((sum, e) => sum + f32Bytes(e.gate, e.up, e.down, e.gateBias, e.upBias, e.downBias), 0);
+    held.bytes += this.bytes;
+  }
+  free(): void {
+    this.held.bytes -= this.bytes;
+    this.bytes = 0;
+  }
 }
 
 /** Runs one expert's FFN on `m` gathered rows `xs` `[m, D]`, writing `[m, D]` into `out`. */
@@ -39,20 +66,31 @@ function expertFfn(kind: ExpertKind, e: ExpertData, d: number, f: number, xs: Fl
 export class JsEngine implements Engine {
   readonly description = 'js';
   readonly threads = 1;
+  readonly expertWork = new ExpertWorkCounter();
+  private readonly held = new Held();
+
+  /** Every weight is held as float32. */
+  residentBytesFor(_dtype: DType, shape: readonly number[]): number {
+    return 4 * shapeSize(shape);
+  }
+
+  get residentBytes(): number {
+    return this.held.bytes;
+  }
 
   prepareLinear(data: LinearData): EngineResource {
-    return new JsLinear(data);
+    return new JsLinear(this.held, data, data.weight.toFloat32());
   }
 
   linear(layer: EngineResource, x: Float32Array, rows: number): Float32Array {
-    const { data } = layer as JsLinear;
+    const { data, weight } = layer as JsLinear;
     const y = new Float32Array(rows * data.outFeatures);
-    gemmTransB(x, rows, data.inFeatures, data.weight, data.outFeatures, data.bias, y);
+    gemmTransB(x, rows, data.inFeatures, weight, data.outFeatures, data.bias, y);
     return y;
   }
 
   prepareExperts(group: ExpertGroupData): EngineResource {
-    return new JsExperts(group, Array.from({ length: group.numExperts }, (_, j) => group.expert(j)));
+    return new JsExperts(this.held, group, Array.from({ length: group.numExperts }, (_, j) => group.expert(j)));
   }
 
   runExperts(experts: EngineResource, x: Float32Array, plan: RoutingPlan): Float32Array {
@@ -63,10 +101,11 @@ export class JsEngine implements Engine {
       const start = plan.expertOffsets[e];
       const m = plan.expertOffsets[e + 1] - start;
       if (m === 0) continue;
-      const xs = gatherRows(x, d, plan.rowToken, start, m);
+      this.expertWork.record(e, m);
+      const xs = gatherRows(x, d, plan, start, m);
       expertFfn(group.kind, weights[e], d, group.ffnSize, xs, m, rowsOut.subarray(start * d, (start + m) * d));
     }
-    return combineRows(rowsOut, d, d, plan);
+    return combineRows(plan, d, rowsOut);
   }
 
   async dispose(): Promise<void> {}

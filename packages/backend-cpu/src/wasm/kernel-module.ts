@@ -21,8 +21,13 @@ function kernelUrl(flavor: KernelFlavor): URL {
 export interface KernelExports {
   /** Chunks a batch of `count` descriptors is cut into for `nthreads` threads. */
   batchChunks(desc: number, count: number, nthreads: number): number;
-  /** Takes and runs chunks [base, end) from the counter at `counter` until none is left. */
-  runBatch(desc: number, count: number, counter: number, base: number, end: number, nthreads: number, kc: number): void;
+  /**
+   * Takes and runs chunks [base, end) from the counter at `counter` until none is left; `work`
+   * is this thread's work buffer (row-format weights decode into it).
+   */
+  runBatch(desc: number, count: number, counter: number, base: number, end: number, nthreads: number, kc: number, work: number): void;
+  /** Bytes of work buffer one thread needs for weight rows of `k` values. */
+  workBytes(k: number): number;
 }
 
 async function readKernel(flavor: KernelFlavor): Promise<Uint8Array<ArrayBuffer>> {

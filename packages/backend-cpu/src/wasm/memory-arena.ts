@@ -1,7 +1,8 @@
 /**
- * A first-fit allocator over the shared WebAssembly memory: packed weights live here for a
- * layer's lifetime, scratch blocks for a call. Memory grows only between calls (never while
- * threads run), and views are re-created after a grow because old ones keep the old length.
+ * A first-fit allocator over one shared WebAssembly memory (one shard of the backend): weights
+ * live here for a layer's lifetime, scratch blocks for a call. Memory grows only between calls
+ * (never while threads run), and views are re-created after a grow because old ones keep the
+ * old length. Addresses go up to 4 GiB, so they are unsigned: views are indexed with `>>> 2`.
  */
 import { BackendError } from '@moe-runtime/core';
 
@@ -20,6 +21,7 @@ export class MemoryArena {
   private readonly sizes = new Map<number, number>();
   private f32View = new Float32Array(0);
   private i32View = new Int32Array(0);
+  private u8View = new Uint8Array(0);
 
   constructor(
     readonly memory: WebAssembly.Memory,
@@ -32,6 +34,18 @@ export class MemoryArena {
   /** Bytes in use or free-listed below the top. */
   get highWater(): number {
     return this.top;
+  }
+
+  /** Bytes held in blocks now (what the arena's pages hold, free-listed holes excluded). */
+  get usedBytes(): number {
+    let held = this.top;
+    for (const b of this.free) held -= b.size;
+    return held;
+  }
+
+  /** Whether `bytes` more (as one or several blocks) fit under the limit, without growing anything. */
+  fits(bytes: number): boolean {
+    return this.top + align(bytes) <= this.maxBytes;
   }
 
   /** A 64-byte aligned block of `bytes` (contents undefined). */
@@ -96,12 +110,25 @@ export class MemoryArena {
     return this.i32View;
   }
 
+  /** A byte view of the whole memory (re-created after growth). */
+  u8(): Uint8Array {
+    if (this.u8View.buffer !== this.memory.buffer || this.u8View.length !== this.memory.buffer.byteLength) {
+      this.u8View = new Uint8Array(this.memory.buffer);
+    }
+    return this.u8View;
+  }
+
   private ensure(end: number): void {
     if (end > this.maxBytes) {
-      throw new BackendError(`the cpu backend's WebAssembly memory is limited to ${this.maxBytes / 2 ** 30} GiB; this layer needs ${(end / 2 ** 30).toFixed(2)} GiB in all`);
+      throw new BackendError(`this WebAssembly memory of the cpu backend holds ${(this.maxBytes / 2 ** 30).toFixed(2)} GiB; a block needs ${(end / 2 ** 30).toFixed(2)} GiB in all`);
     }
     const have = this.memory.buffer.byteLength;
-    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+    if (end <= have) return;
+    try {
+      this.memory.grow(Math.ceil((end - have) / PAGE));
+    } catch (err) {
+      throw new BackendError(`cannot grow a WebAssembly memory of the cpu backend to ${(end / 2 ** 30).toFixed(2)} GiB: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
   }
 }
 

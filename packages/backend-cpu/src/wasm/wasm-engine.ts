@@ -1,99 +1,157 @@
 /**
- * The WebAssembly engine: AssemblyScript SIMD kernels on a shared memory, run by the calling
- * thread plus workers (columns split between them). Weights are packed into panels once per
- * layer; a call copies its input in, runs one or two kernel batches and copies the result out.
+ * The WebAssembly engine: AssemblyScript SIMD kernels run by the calling thread plus workers
+ * (columns split between them), over several shared memories (shards, see shard.ts), so one
+ * engine holds models far past wasm32's 4 GiB. float32 weights are packed into panels once per
+ * layer; every other format stays as stored (f16/bf16 two bytes a value, GGUF block formats
+ * as their rows of blocks) and the kernels decode it in registers or in a per-thread buffer.
+ * A call copies its input into the shard of the weights it runs, runs one or two kernel
+ * batches there and copies the result out.
  *
- * Experts: the plan's rows are already grouped by expert, so x is gathered once into `[R, D]`
- * in plan row order; batch 1 runs every routed expert's fused gate/up GEMM plus activation on
- * its own rows, batch 2 every expert's down GEMM, then the weighted combine sums each token's
- * rows in the plan's per-token order. Experts with no rows cost nothing.
+ * Experts: the plan's rows are already grouped by expert, so x is gathered once per shard into
+ * `[R, D]` in plan row order; batch 1 runs every routed expert's fused gate/up GEMM plus
+ * activation on its own rows, batch 2 every expert's down GEMM, then the weighted combine sums
+ * each token's rows in the plan's per-token order. Experts with no rows cost nothing.
  */
-import { BackendError, type RoutingPlan } from '@moe-runtime/core';
+import { BackendError, combineRows, ExpertWorkCounter, HostTensor, type DType, type ExpertWeights, type RoutingPlan } from '@moe-runtime/core';
 import type { Engine, EngineResource, ExpertGroupData, LinearData } from '../engine.js';
-import { combineRows } from '../plan-rows.js';
-import { DESC_BYTES, Epilogue, writeDesc } from './descriptors.js';
-import { compileKernels, FLAVOR_ENGINE, instantiateKernels, type KernelFlavor } from './kernel-module.js';
-import { MemoryArena } from './memory-arena.js';
+import type { ActivationMode } from '../options.js';
+import { DESC_BYTES, Epilogue, WeightFormat, writeDesc } from './descriptors.js';
+import { compileKernels, FLAVOR_ENGINE, type KernelFlavor } from './kernel-module.js';
 import { packBias, packPanels, panelsOf } from './packing.js';
+import { Shard } from './shard.js';
 import { ThreadPool } from './thread-pool.js';
+import { align64, residentWeightBytes } from './resident-bytes.js';
 
-/** 4 GiB: the wasm32 limit (65536 pages). */
-const MAX_PAGES = 65536;
-/** Bytes kept below the arena for the kernels' own static data. */
-const KERNEL_RESERVED = 65536;
+/** The largest shard: 65535 pages (4 GiB less one page, so a byte view's length stays below 2^32). */
+export const MAX_SHARD_BYTES = 65535 * 65536;
 /** K block of the GEMM: a panel's block of B (KC x 64 bytes = 16 KiB) stays in L1. */
 const KC = 256;
 /** Below this many multiply-adds a batch runs on the calling thread alone. */
 const PARALLEL_MIN_MACS = 1 << 17;
+/** Bytes of a shard kept free of weights for scratch and work buffers (at most an eighth of it). */
+const SCRATCH_HEADROOM = 256 * 2 ** 20;
+
+/** How the engine lays out its memories and what its activations are. */
+export interface WasmEngineOptions {
+  /** Bytes per shard, a whole number of 64 KiB pages from 2 MiB up to {@link MAX_SHARD_BYTES} (the default). */
+  readonly shardBytes?: number;
+  /**
+   * Bytes left unused at the bottom of every shard (default 0). Untouched pages cost no RAM,
+   * so a test can place weights past 2 GiB, or spread a few megabytes over tens of GiB of
+   * address space, without allocating them.
+   */
+  readonly shardOffset?: number;
+  /**
+   * Activations of the dot products with q8_0 / q4_0 / k-quant weights on few rows: `float32` (default,
+   * the tight path) or `q8` (each block of 32 quantized to 8 bits with its own scale, as
+   * llama.cpp does: integer dot products, faster, within the bound the tests state).
+   */
+  readonly activations?: ActivationMode;
+}
+
+/** Formats whose dot products have an 8-bit-activation version. */
+const Q8_DOTS: ReadonlySet<number> = new Set([WeightFormat.q8_0, WeightFormat.q4_0, WeightFormat.q4_k, WeightFormat.q5_k, WeightFormat.q6_k]);
+
+/** A block of weights in a shard. */
+interface Placed {
+  readonly shard: Shard;
+  readonly blocks: number[];
+}
+
+function freeAll(p: Placed): void {
+  for (const b of p.blocks) p.shard.arena.release(b);
+}
 
 class WasmLinear implements EngineResource {
   constructor(
-    private readonly arena: MemoryArena,
+    private readonly placed: Placed,
     readonly ptr: number,
+    readonly fmt: number,
     readonly bias: number,
     readonly k: number,
     readonly n: number,
   ) {}
+  get shard(): Shard {
+    return this.placed.shard;
+  }
   free(): void {
-    this.arena.release(this.ptr);
+    freeAll(this.placed);
   }
 }
 
-/** One expert's packed weights (byte addresses). */
-interface PackedExpert {
+/** One expert's weights (byte addresses in its shard) and formats. */
+interface PlacedExpert extends Placed {
+  /** Gate/up: packed panels (fmt1 = panels), or stored rows of gate (w1) and up (up). */
   readonly w1: number;
+  readonly up: number;
+  readonly fmt1: number;
+  readonly fmtUp: number;
   readonly b1: number;
   readonly w2: number;
+  readonly fmt2: number;
   readonly b2: number;
 }
 
 class WasmExperts implements EngineResource {
   constructor(
-    private readonly arena: MemoryArena,
     readonly kind: ExpertGroupData['kind'],
     readonly d: number,
-    readonly fPad: number,
-    readonly experts: readonly PackedExpert[],
-    private readonly blocks: readonly number[],
+    readonly f: number,
+    readonly experts: readonly PlacedExpert[],
   ) {}
   free(): void {
-    for (const b of this.blocks) this.arena.release(b);
+    for (const e of this.experts) freeAll(e);
   }
-}
-
-function align64(bytes: number): number {
-  return Math.ceil(bytes / 64) * 64;
 }
 
 function epilogueOf(kind: ExpertGroupData['kind']): Epilogue {
   return kind === 'swiglu' ? Epilogue.SwiGLU : kind === 'gelu' ? Epilogue.Gelu : Epilogue.Relu;
 }
 
+/** The kernels' code for stored rows of `dtype`. */
+function formatOf(dtype: DType): number {
+  return WeightFormat[dtype];
+}
+
+/** Flag on a descriptor's format: 8-bit activations (assembly/rows.ts ACT_Q8). */
+const ACT_Q8 = 256;
+
 /** The WebAssembly SIMD engine. Create with {@link WasmEngine.create}. */
 export class WasmEngine implements Engine {
+  readonly expertWork = new ExpertWorkCounter();
   readonly description: string;
-  private scratch = 0;
-  private scratchBytes = 0;
+  private readonly shards: Shard[] = [];
+  private readonly shardBytes: number;
+  private readonly shardOffset: number;
+  private readonly q8: boolean;
 
   private constructor(
     flavor: KernelFlavor,
-    private readonly arena: MemoryArena,
+    private readonly module: WebAssembly.Module,
     private readonly pool: ThreadPool,
+    options: WasmEngineOptions,
   ) {
-    this.description = `${FLAVOR_ENGINE[flavor]} x${pool.threads}`;
+    this.q8 = options.activations === 'q8';
+    this.description = `${FLAVOR_ENGINE[flavor]} x${pool.threads}${this.q8 ? ' q8-activations' : ''}`;
+    this.shardBytes = options.shardBytes ?? MAX_SHARD_BYTES;
+    this.shardOffset = options.shardOffset ?? 0;
+    this.addShard();
   }
 
   /** Compiles the kernels of `flavor` and starts the threads; undefined when V8 cannot run that build. */
-  static async create(flavor: KernelFlavor, threads: number): Promise<WasmEngine | undefined> {
+  static async create(flavor: KernelFlavor, threads: number, options: WasmEngineOptions = {}): Promise<WasmEngine | undefined> {
     const module = await compileKernels(flavor);
     if (!module) return undefined;
-    const memory = new WebAssembly.Memory({ initial: 32, maximum: MAX_PAGES, shared: true });
-    const kernels = instantiateKernels(module, memory);
-    const arena = new MemoryArena(memory, KERNEL_RESERVED, MAX_PAGES * 65536);
-    const counter = arena.alloc(64);
-    arena.i32().fill(0, counter >> 2, (counter >> 2) + 16);
-    const pool = await ThreadPool.create(module, memory, kernels, threads, () => arena.i32(), counter);
-    const engine = new WasmEngine(flavor, arena, pool);
+    const shardBytes = options.shardBytes ?? MAX_SHARD_BYTES;
+    if (!Number.isInteger(shardBytes / 65536) || shardBytes < 2 ** 21 || shardBytes > MAX_SHARD_BYTES) {
+      throw new BackendError(`shardBytes is ${shardBytes}; expected a whole number of 64 KiB pages from 2 MiB to ${MAX_SHARD_BYTES}`);
+    }
+    const offset = options.shardOffset ?? 0;
+    if (!Number.isInteger(offset) || offset < 0 || offset > shardBytes - 2 ** 20) {
+      throw new BackendError(`shardOffset is ${offset}; expected a non-negative integer at least 1 MiB below shardBytes (${shardBytes})`);
+    }
+    const pool = await ThreadPool.create(module, threads);
+    const engine = new WasmEngine(flavor, module, pool, options);
     engine.warmUp();
     return engine;
   }
@@ -102,143 +160,265 @@ export class WasmEngine implements Engine {
     return this.pool.threads;
   }
 
-  /** Bytes of memory in use (weights and scratch). */
-  get memoryBytes(): number {
-    return this.arena.highWater;
+  /** WebAssembly memories in use. */
+  get shardCount(): number {
+    return this.shards.length;
+  }
+
+  /** Bytes held in all shards now (weights, scratch and work buffers). */
+  get residentBytes(): number {
+    return this.shards.reduce((sum, s) => sum + s.arena.usedBytes, 0);
+  }
+
+  /** Bytes a weight of this format and shape occupies once prepared (see resident-bytes.ts). */
+  residentBytesFor(dtype: DType, shape: readonly number[]): number {
+    return residentWeightBytes(dtype, shape);
   }
 
   prepareLinear(data: LinearData): EngineResource {
-    const { inFeatures: k, outFeatures: n } = data;
+    const { inFeatures: k, outFeatures: n, weight } = data;
+    const panels = weight.dtype === 'float32';
     const np = panelsOf(n) * 16;
-    const ptr = this.arena.alloc((k * np + np) * 4);
-    const view = this.arena.f32();
-    packPanels(view, ptr >> 2, data.weight, n, k);
-    const bias = data.bias ? ptr + k * np * 4 : 0;
-    if (data.bias) packBias(view, bias >> 2, data.bias, n);
-    return new WasmLinear(this.arena, ptr, bias, k, n);
+    const wBytes = residentWeightBytes(weight.dtype, weight.shape);
+    const bBytes = data.bias ? align64(np * 4) : 0;
+    const placed = this.place(wBytes + bBytes);
+    const { shard } = placed;
+    const ptr = this.alloc(placed, wBytes);
+    if (panels) packPanels(shard.f32(), ptr >>> 2, weight.toFloat32(), n, k);
+    else shard.u8().set(weight.bytes(), ptr);
+    let bias = 0;
+    if (data.bias) {
+      bias = this.alloc(placed, bBytes);
+      packBias(shard.f32(), bias >>> 2, data.bias, n);
+    }
+    return new WasmLinear(placed, ptr, panels ? WeightFormat.panels : this.withActivations(formatOf(weight.dtype)), bias, k, n);
   }
 
   linear(layer: EngineResource, x: Float32Array, rows: number): Float32Array {
     const l = layer as WasmLinear;
+    const shard = l.shard;
     const y = new Float32Array(rows * l.n);
     if (rows === 0) return y;
     const panels = panelsOf(l.n);
     const np = panels * 16;
-    const s = this.scratchFor(64 + align64(rows * l.k * 4) + rows * np * 4);
+    const s = shard.scratchFor(64 + align64(rows * l.k * 4) + rows * np * 4);
     const a = s + 64;
     const c = a + align64(rows * l.k * 4);
-    this.arena.f32().set(x, a >> 2);
-    writeDesc(this.arena.i32(), s, 0, { epilogue: Epilogue.Plain, a, lda: l.k, m: rows, k: l.k, b: l.ptr, panels, bias: l.bias, c, ldc: np });
-    this.pool.run(s, 1, KC, rows * l.k * np >= PARALLEL_MIN_MACS && panels > 1);
-    const view = this.arena.f32();
-    if (np === l.n) y.set(view.subarray(c >> 2, (c >> 2) + rows * np));
-    else for (let i = 0; i < rows; i++) y.set(view.subarray((c >> 2) + i * np, (c >> 2) + i * np + l.n), i * l.n);
+    shard.f32().set(x, a >>> 2);
+    writeDesc(shard.i32(), s, 0, { epilogue: Epilogue.Plain, a, lda: l.k, m: rows, k: l.k, b: l.ptr, panels, bias: l.bias, c, ldc: np, fmt: l.fmt, n: l.n });
+    const work = l.fmt === WeightFormat.panels ? { base: 0, stride: 0 } : shard.workFor(l.k, this.pool.threads);
+    this.pool.run(shard, s, 1, KC, rows * l.k * np >= PARALLEL_MIN_MACS && panels > 1, work);
+    const view = shard.f32();
+    const c4 = c >>> 2;
+    if (np === l.n) y.set(view.subarray(c4, c4 + rows * np));
+    else for (let i = 0; i < rows; i++) y.set(view.subarray(c4 + i * np, c4 + i * np + l.n), i * l.n);
     return y;
   }
 
   prepareExperts(group: ExpertGroupData): EngineResource {
-    const { hiddenSize: d, ffnSize: f, kind } = group;
-    const fPad = panelsOf(f) * 16;
-    const dPad = panelsOf(d) * 16;
-    const gated = kind === 'swiglu';
-    const w1Cols = gated ? 2 * fPad : fPad;
-    const w1Floats = d * w1Cols;
-    const w2Floats = fPad * dPad;
-    const bytes = (w1Floats + w1Cols + w2Floats + dPad) * 4;
-    const blocks: number[] = [];
-    const experts: PackedExpert[] = [];
+    const experts: PlacedExpert[] = [];
     try {
-      for (let j = 0; j < group.numExperts; j++) {
-        const e = group.expert(j);
-        const base = this.arena.alloc(bytes);
-        blocks.push(base);
-        const w1 = base;
-        const b1 = w1 + w1Floats * 4;
-        const w2 = b1 + w1Cols * 4;
-        const b2 = w2 + w2Floats * 4;
-        const view = this.arena.f32();
-        if (gated) {
-          packPanels(view, w1 >> 2, e.gate!, f, d, d, 0, 2);
-          packPanels(view, w1 >> 2, e.up, f, d, d, 1, 2);
-          packBias(view, b1 >> 2, e.gateBias, f, 0, 2);
-          packBias(view, b1 >> 2, e.upBias, f, 1, 2);
-        } else {
-          packPanels(view, w1 >> 2, e.up, f, d);
-          packBias(view, b1 >> 2, e.upBias, f);
-        }
-        packPanels(view, w2 >> 2, e.down, d, f, fPad);
-        packBias(view, b2 >> 2, e.downBias, d);
-        const hasB1 = e.upBias !== undefined || e.gateBias !== undefined;
-        experts.push({ w1, b1: hasB1 ? b1 : 0, w2, b2: e.downBias ? b2 : 0 });
-      }
+      for (let j = 0; j < group.numExperts; j++) experts.push(this.placeExpert(group, group.stored(j)));
     } catch (err) {
-      for (const b of blocks) this.arena.release(b);
+      for (const e of experts) freeAll(e);
       throw err;
     }
-    return new WasmExperts(this.arena, kind, d, fPad, experts, blocks);
+    return new WasmExperts(group.kind, group.hiddenSize, group.ffnSize, experts);
+  }
+
+  /** Places one expert's weights in one shard: float32 packed into panels, other formats as stored. */
+  private placeExpert(group: ExpertGroupData, e: ExpertWeights): PlacedExpert {
+    const { hiddenSize: d, ffnSize: f, kind } = group;
+    const gated = kind === 'swiglu';
+    const fPad = panelsOf(f) * 16;
+    const dPad = panelsOf(d) * 16;
+    const w1Cols = gated ? 2 * fPad : fPad;
+    const firstPanels = e.up.dtype === 'float32' && (!gated || e.gate!.dtype === 'float32');
+    const downPanels = e.down.dtype === 'float32';
+    const gateBytes = gated ? residentWeightBytes(e.gate!.dtype, e.gate!.shape) : 0;
+    const upBytes = residentWeightBytes(e.up.dtype, e.up.shape);
+    const downBytes = residentWeightBytes(e.down.dtype, e.down.shape);
+    const hasB1 = e.upBias !== undefined || e.gateBias !== undefined;
+    const b1Bytes = hasB1 ? align64(w1Cols * 4) : 0;
+    const b2Bytes = e.downBias ? align64(dPad * 4) : 0;
+    const placed = this.place(gateBytes + upBytes + downBytes + b1Bytes + b2Bytes);
+    const { shard } = placed;
+    let w1: number;
+    let up = 0;
+    if (firstPanels) {
+      w1 = this.alloc(placed, gateBytes + upBytes);
+      const view = shard.f32();
+      if (gated) {
+        packPanels(view, w1 >>> 2, e.gate!.toFloat32(), f, d, d, 0, 2);
+        packPanels(view, w1 >>> 2, e.up.toFloat32(), f, d, d, 1, 2);
+      } else packPanels(view, w1 >>> 2, e.up.toFloat32(), f, d);
+    } else {
+      up = this.copyRows(placed, e.up, upBytes);
+      w1 = gated ? this.copyRows(placed, e.gate!, gateBytes) : up;
+    }
+    let w2: number;
+    if (downPanels) {
+      w2 = this.alloc(placed, downBytes);
+      packPanels(shard.f32(), w2 >>> 2, e.down.toFloat32(), d, f);
+    } else w2 = this.copyRows(placed, e.down, downBytes);
+    let b1 = 0;
+    if (hasB1) {
+      b1 = this.alloc(placed, b1Bytes);
+      const view = shard.f32();
+      if (gated) {
+        packBias(view, b1 >>> 2, e.gateBias?.toFloat32(), f, 0, 2);
+        packBias(view, b1 >>> 2, e.upBias?.toFloat32(), f, 1, 2);
+      } else packBias(view, b1 >>> 2, e.upBias?.toFloat32(), f);
+    }
+    let b2 = 0;
+    if (e.downBias) {
+      b2 = this.alloc(placed, b2Bytes);
+      packBias(shard.f32(), b2 >>> 2, e.downBias.toFloat32(), d);
+    }
+    // The kernels read the activation flag of a gated pair from the gate's code: both need a q8 dot.
+    const gateFmt = formatOf((gated ? e.gate! : e.up).dtype);
+    const upFmt = formatOf(e.up.dtype);
+    const pairFlag = this.withActivations(gateFmt) !== gateFmt && this.withActivations(upFmt) !== upFmt ? ACT_Q8 : 0;
+    return {
+      ...placed,
+      w1,
+      up,
+      fmt1: firstPanels ? WeightFormat.panels : gateFmt | pairFlag,
+      fmtUp: firstPanels ? WeightFormat.panels : upFmt,
+      b1,
+      w2,
+      fmt2: downPanels ? WeightFormat.panels : this.withActivations(formatOf(e.down.dtype)),
+      b2,
+    };
   }
 
   runExperts(resource: EngineResource, x: Float32Array, plan: RoutingPlan): Float32Array {
     const g = resource as WasmExperts;
     const rows = plan.rowToken.length;
     if (rows === 0) return new Float32Array(plan.numTokens * g.d);
-    const d = g.d;
-    const fPad = g.fPad;
+    const byShard = new Map<Shard, number[]>();
+    for (let e = 0; e < plan.numExperts; e++) {
+      if (plan.expertOffsets[e + 1] === plan.expertOffsets[e]) continue;
+      const shard = g.experts[e].shard;
+      const list = byShard.get(shard);
+      if (list) list.push(e);
+      else byShard.set(shard, [e]);
+    }
+    const rowsOut = new Float32Array(rows * g.d);
+    for (const [shard, active] of byShard) this.runShardExperts(shard, g, active, x, plan, rowsOut);
+    return combineRows(plan, g.d, rowsOut);
+  }
+
+  /** Runs the routed experts of one shard, writing their rows (plan order) into `rowsOut` `[R, D]`. */
+  private runShardExperts(shard: Shard, g: WasmExperts, active: readonly number[], x: Float32Array, plan: RoutingPlan, rowsOut: Float32Array): void {
+    const { d, f } = g;
+    const fPad = panelsOf(f) * 16;
     const dPad = panelsOf(d) * 16;
     const gated = g.kind === 'swiglu';
     const hWidth = gated ? 2 * fPad : fPad;
-    const active: number[] = [];
-    for (let e = 0; e < plan.numExperts; e++) if (plan.expertOffsets[e + 1] > plan.expertOffsets[e]) active.push(e);
+    let rows = 0;
+    let rowK = 0;
+    for (const e of active) {
+      rows += plan.expertOffsets[e + 1] - plan.expertOffsets[e];
+      const p = g.experts[e];
+      if (p.fmt1 !== WeightFormat.panels) rowK = Math.max(rowK, d);
+      if (p.fmt2 !== WeightFormat.panels) rowK = Math.max(rowK, f);
+    }
     const descBytes = 2 * active.length * DESC_BYTES;
     const floats = rows * (d + hWidth + (gated ? fPad : 0) + dPad);
-    const s = this.scratchFor(align64(descBytes) + floats * 4 + 64);
+    const s = shard.scratchFor(align64(descBytes) + floats * 4 + 64);
     const xg = s + align64(descBytes);
     // Blocks start on cache lines, so threads writing neighbouring panels never share one.
     const h = xg + align64(rows * d * 4);
     const act = gated ? h + rows * hWidth * 4 : h;
     const y = act + rows * fPad * 4;
-    // Gather: row r of the grouped layout is token rowToken[r].
-    const view = this.arena.f32();
-    for (let r = 0, o = xg >> 2; r < rows; r++, o += d) {
-      const t = plan.rowToken[r];
-      view.set(x.subarray(t * d, t * d + d), o);
-    }
-    const i32 = this.arena.i32();
+    const view = shard.f32();
+    const i32 = shard.i32();
     const table2 = s + active.length * DESC_BYTES;
+    let local = 0;
     active.forEach((e, i) => {
       const r0 = plan.expertOffsets[e];
       const m = plan.expertOffsets[e + 1] - r0;
+      // Gather: local row `local + r` is token rowToken[r0 + r].
+      for (let r = 0, o = (xg >>> 2) + local * d; r < m; r++, o += d) {
+        const t = plan.rowToken[r0 + r];
+        view.set(x.subarray(t * d, t * d + d), o);
+      }
       const p = g.experts[e];
+      this.expertWork.record(e, m);
       writeDesc(i32, s, i, {
-        epilogue: epilogueOf(g.kind), a: xg + r0 * d * 4, lda: d, m, k: d, b: p.w1, panels: hWidth / 16, bias: p.b1,
-        c: h + r0 * hWidth * 4, ldc: hWidth, out: act + r0 * fPad * 4, ldo: fPad,
+        epilogue: epilogueOf(g.kind), a: xg + local * d * 4, lda: d, m, k: d, b: p.w1, panels: hWidth / 16, bias: p.b1,
+        c: h + local * hWidth * 4, ldc: hWidth, out: act + local * fPad * 4, ldo: fPad, fmt: p.fmt1, b2: p.up, fmt2: p.fmtUp, n: f,
       });
       writeDesc(i32, table2, i, {
-        epilogue: Epilogue.Plain, a: act + r0 * fPad * 4, lda: fPad, m, k: fPad, b: p.w2, panels: dPad / 16, bias: p.b2, c: y + r0 * dPad * 4, ldc: dPad,
+        epilogue: Epilogue.Plain, a: act + local * fPad * 4, lda: fPad, m, k: f, b: p.w2, panels: dPad / 16, bias: p.b2, c: y + local * dPad * 4, ldc: dPad,
+        fmt: p.fmt2, n: d,
       });
+      local += m;
     });
+    const work = rowK > 0 ? shard.workFor(rowK, this.pool.threads) : { base: 0, stride: 0 };
     const parallel = rows * d * fPad >= PARALLEL_MIN_MACS;
-    this.pool.run(s, active.length, KC, parallel);
-    this.pool.run(table2, active.length, KC, parallel);
-    const out = this.arena.f32().subarray(y >> 2, (y >> 2) + rows * dPad);
-    return combineRows(out, dPad, d, plan);
+    this.pool.run(shard, s, active.length, KC, parallel, work);
+    this.pool.run(shard, table2, active.length, KC, parallel, work);
+    const out = shard.f32();
+    local = 0;
+    for (const e of active) {
+      const r0 = plan.expertOffsets[e];
+      const m = plan.expertOffsets[e + 1] - r0;
+      for (let r = 0, o = (y >>> 2) + local * dPad; r < m; r++, o += dPad) rowsOut.set(out.subarray(o, o + d), (r0 + r) * d);
+      local += m;
+    }
   }
 
   async dispose(): Promise<void> {
     await this.pool.close();
   }
 
-  /** A block of scratch memory for one call, reused across calls (grown when too small). */
-  private scratchFor(bytes: number): number {
-    if (bytes > this.scratchBytes) {
-      if (this.scratch) this.arena.release(this.scratch);
-      this.scratch = 0;
-      this.scratchBytes = 0;
-      const size = Math.ceil(bytes * 1.25);
-      this.scratch = this.arena.alloc(size);
-      this.scratchBytes = size;
+  /** `fmt` with the 8-bit-activation flag where this engine uses them and the format has such a dot product. */
+  private withActivations(fmt: number): number {
+    return this.q8 && Q8_DOTS.has(fmt) ? fmt | ACT_Q8 : fmt;
+  }
+
+  private addShard(): Shard {
+    let shard: Shard;
+    try {
+      shard = new Shard(this.shards.length, this.module, this.shardBytes, this.shardOffset);
+    } catch (err) {
+      // V8 throws a RangeError when it cannot reserve or grow another memory.
+      const held = (this.residentBytes / 2 ** 30).toFixed(2);
+      throw new BackendError(`the cpu backend cannot add WebAssembly memory ${this.shards.length + 1} (${held} GiB held so far): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    return this.scratch;
+    this.pool.addShard(shard.memory);
+    this.shards.push(shard);
+    return shard;
+  }
+
+  /**
+   * A shard with room for `bytes` of weights (the newest first, then older ones' free space,
+   * else a new one), leaving headroom for the calls' scratch and the threads' work buffers.
+   */
+  private place(bytes: number): Placed {
+    const headroom = Math.min(SCRATCH_HEADROOM, this.shardBytes / 8);
+    const room = this.shardBytes - this.shardOffset - headroom - 2 * 65536;
+    if (bytes > room) {
+      throw new BackendError(`one layer's (or one expert's) weights need ${(bytes / 2 ** 30).toFixed(2)} GiB, more than one WebAssembly memory of the cpu backend holds (${(room / 2 ** 30).toFixed(2)} GiB)`);
+    }
+    for (let i = this.shards.length - 1; i >= 0; i--) {
+      if (this.shards[i].arena.fits(bytes + headroom)) return { shard: this.shards[i], blocks: [] };
+    }
+    return { shard: this.addShard(), blocks: [] };
+  }
+
+  private alloc(placed: Placed, bytes: number): number {
+    const ptr = placed.shard.arena.alloc(bytes);
+    placed.blocks.push(ptr);
+    return ptr;
+  }
+
+  private copyRows(placed: Placed, t: HostTensor, bytes: number): number {
+    const ptr = this.alloc(placed, bytes);
+    placed.shard.u8().set(t.bytes(), ptr);
+    return ptr;
   }
 
   /**
@@ -246,7 +426,8 @@ export class WasmEngine implements Engine {
    * every thread let the optimising tier take over before the first real call.
    */
   private warmUp(): void {
-    const lin = this.prepareLinear({ inFeatures: 64, outFeatures: 64, weight: new Float32Array(64 * 64).fill(0.5) });
+    const weight = HostTensor.float32([64, 64], new Float32Array(64 * 64).fill(0.5));
+    const lin = this.prepareLinear({ inFeatures: 64, outFeatures: 64, weight });
     try {
       const x = new Float32Array(64 * 64).fill(1);
       for (let i = 0; i < 20; i++) {

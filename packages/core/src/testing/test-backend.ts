@@ -7,7 +7,8 @@
  */
 import type { Backend, LinearWeights, PreparedExperts, PreparedLinear } from '../backend.js';
 import { registerBackend, unregisterBackend } from '../backend-registry.js';
-import { activationOf, type ExpertGroup, type ExpertWeights } from '../expert.js';
+import { activationOf, expertWeightsFloat32, type ExpertGroup, type Float32ExpertWeights } from '../expert.js';
+import { ExpertWorkCounter } from '../expert-work.js';
 import { combineRows } from '../routed-rows.js';
 import type { RoutingPlan } from '../routing-plan.js';
 
@@ -55,21 +56,8 @@ interface TestLinear extends PreparedLinear {
   readonly b?: Float32Array;
 }
 
-interface DecodedExpert {
-  readonly gate?: Float32Array;
-  readonly up: Float32Array;
-  readonly down: Float32Array;
-  readonly gateBias?: Float32Array;
-  readonly upBias?: Float32Array;
-  readonly downBias?: Float32Array;
-}
-
 interface TestExperts extends PreparedExperts {
-  readonly experts: readonly DecodedExpert[];
-}
-
-function decode(e: ExpertWeights): DecodedExpert {
-  return { gate: e.gate?.toFloat32(), up: e.up.toFloat32(), down: e.down.toFloat32(), gateBias: e.gateBias?.toFloat32(), upBias: e.upBias?.toFloat32(), downBias: e.downBias?.toFloat32() };
+  readonly experts: readonly Float32ExpertWeights[];
 }
 
 /** Row i of y `[rows, out]` = x W^T + b, summed in float64. */
@@ -81,7 +69,7 @@ function linearRow(w: Float32Array, b: Float32Array | undefined, x: Float32Array
   }
 }
 
-function expertRow(kind: ExpertGroup['kind'], e: DecodedExpert, x: Float32Array, xOff: number, d: number, f: number, out: Float32Array, outOff: number): void {
+function expertRow(kind: ExpertGroup['kind'], e: Float32ExpertWeights, x: Float32Array, xOff: number, d: number, f: number, out: Float32Array, outOff: number): void {
   const act = activationOf(kind);
   const u = new Float64Array(f);
   linearRow(e.up, e.upBias, x, xOff, d, f, u, 0);
@@ -110,6 +98,7 @@ function applyOutputFaults(y: Float32Array, d: number, numTokens: number, faults
 export function createTestBackend(options: TestBackendOptions = {}): TestBackend {
   const faults = options.faults ?? {};
   const counters: TestBackendCounters = { expertRows: 0, linearCalls: 0, disposedHandles: 0 };
+  const expertWork = new ExpertWorkCounter();
   const dispose = (): void => {
     counters.disposedHandles++;
   };
@@ -118,6 +107,7 @@ export function createTestBackend(options: TestBackendOptions = {}): TestBackend
     engine: Object.keys(faults).length ? 'faulty loops (test double)' : 'float32 loops (test double)',
     threads: 1,
     counters,
+    expertWork,
     async prepareLinear(weights: LinearWeights): Promise<PreparedLinear> {
       const [out, inF] = weights.weight.shape;
       const layer: TestLinear = { inFeatures: inF, outFeatures: out, w: weights.weight.toFloat32(), b: weights.bias?.toFloat32(), dispose };
@@ -132,7 +122,7 @@ export function createTestBackend(options: TestBackendOptions = {}): TestBackend
       return y;
     },
     async prepareExperts(group: ExpertGroup): Promise<PreparedExperts> {
-      const prepared: TestExperts = { kind: group.kind, numExperts: group.experts.length, hiddenSize: group.hiddenSize, ffnSize: group.ffnSize, experts: group.experts.map(decode), dispose };
+      const prepared: TestExperts = { kind: group.kind, numExperts: group.experts.length, hiddenSize: group.hiddenSize, ffnSize: group.ffnSize, experts: group.experts.map(expertWeightsFloat32), dispose };
       return prepared;
     },
     async runExperts(handle: PreparedExperts, x: Float32Array, plan: RoutingPlan): Promise<Float32Array> {
@@ -141,9 +131,13 @@ export function createTestBackend(options: TestBackendOptions = {}): TestBackend
       options.beforeRunExperts?.(x);
       const { experts, hiddenSize: d, ffnSize: f, kind } = handle as TestExperts;
       const rowsOut = new Float32Array(plan.rowToken.length * d);
-      for (let r = 0; r < plan.rowToken.length; r++) {
-        counters.expertRows++;
-        expertRow(kind, experts[plan.rowExpert[r]], x, plan.rowToken[r] * d, d, f, rowsOut, r * d);
+      for (let e = 0; e < plan.numExperts; e++) {
+        if (plan.tokensPerExpert[e] === 0) continue;
+        expertWork.record(e, plan.tokensPerExpert[e]);
+        for (let r = plan.expertOffsets[e]; r < plan.expertOffsets[e + 1]; r++) {
+          counters.expertRows++;
+          expertRow(kind, experts[e], x, plan.rowToken[r] * d, d, f, rowsOut, r * d);
+        }
       }
       if (faults.perturb) for (let i = 0; i < rowsOut.length; i++) rowsOut[i] *= 1 + faults.perturb;
       const y = combineRows(plan, d, rowsOut);

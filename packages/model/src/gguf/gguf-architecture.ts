@@ -1,7 +1,8 @@
 /**
  * GGUF architectures this runtime runs, and their hyper-parameters from metadata, mapped onto
- * the same {@link ModelConfig} a Hugging Face `config.json` gives. Keys and defaults follow
- * llama.cpp (`src/llama-arch.cpp`, `src/models/<arch>.cpp`):
+ * the same {@link ModelConfig} a Hugging Face `config.json` gives. Each architecture's facts
+ * come from its module (`src/architectures/<name>/`). Keys and defaults follow llama.cpp
+ * (`src/llama-arch.cpp`, `src/models/<arch>.cpp`):
  *
  * | GGUF arch  | model type | rotary                         | router weights renormalised | q/k norm      | shared expert |
  * |------------|------------|--------------------------------|-----------------------------|---------------|---------------|
@@ -15,14 +16,11 @@
  * scales) are refused with the key named rather than silently ignored.
  */
 import { GgufError, type MoELayerConfig } from '@moe-runtime/core';
+import { architectureOf, ARCHITECTURES, findGgufArchitecture, GGUF_ARCHITECTURES, type GgufArchitecture } from '../architectures/registry.js';
 import type { ModelConfig, ModelType, QkNorm } from '../model-config.js';
 import type { GgufMetadata } from './gguf-metadata.js';
 
-/** The GGUF `general.architecture` values this runtime loads. */
-export type GgufArchitecture = 'llama' | 'qwen2moe' | 'qwen3moe' | 'olmoe';
-
-/** Every supported GGUF architecture. */
-export const GGUF_ARCHITECTURES: readonly GgufArchitecture[] = ['llama', 'qwen2moe', 'qwen3moe', 'olmoe'];
+export { GGUF_ARCHITECTURES, type GgufArchitecture } from '../architectures/registry.js';
 
 /** What each architecture means for the decoder. */
 export interface GgufArchitectureFacts {
@@ -36,26 +34,25 @@ export interface GgufArchitectureFacts {
   readonly expertWidthKey?: string;
 }
 
-/** The facts of every supported architecture. */
-export const GGUF_ARCHITECTURE_FACTS: Readonly<Record<GgufArchitecture, GgufArchitectureFacts>> = {
-  llama: { modelType: 'mixtral', permutedRotary: true, renormalize: true, qkNorm: 'none', sharedExpert: false },
-  qwen2moe: { modelType: 'qwen2_moe', permutedRotary: false, renormalize: false, qkNorm: 'none', sharedExpert: true, expertWidthKey: 'expert_feed_forward_length' },
-  qwen3moe: { modelType: 'qwen3_moe', permutedRotary: false, renormalize: true, qkNorm: 'per-head', sharedExpert: false, expertWidthKey: 'expert_feed_forward_length' },
-  olmoe: { modelType: 'olmoe', permutedRotary: false, renormalize: false, qkNorm: 'full', sharedExpert: false },
-};
+/** The facts of every supported architecture, from the architecture modules. */
+export const GGUF_ARCHITECTURE_FACTS: Readonly<Record<GgufArchitecture, GgufArchitectureFacts>> = Object.fromEntries(
+  ARCHITECTURES.map((a) => [
+    a.gguf.architecture,
+    { modelType: a.modelType, permutedRotary: a.gguf.permutedRotary, renormalize: a.gguf.renormalize, qkNorm: a.block.qkNorm, sharedExpert: a.block.sharedExpert !== 'none', expertWidthKey: a.gguf.expertWidthKey },
+  ]),
+) as Record<GgufArchitecture, GgufArchitectureFacts>;
 
-/** The GGUF architecture that stores a model type (the inverse of the table above). */
+/** The GGUF architecture that stores a model type. */
 export function ggufArchitectureOf(type: ModelType): GgufArchitecture {
-  return GGUF_ARCHITECTURES.find((a) => GGUF_ARCHITECTURE_FACTS[a].modelType === type)!;
+  return architectureOf(type).gguf.architecture;
 }
 
 /** The checkpoint's architecture, checked. */
 export function readArchitecture(meta: GgufMetadata): GgufArchitecture {
   const arch = meta.string('general.architecture');
-  if (!GGUF_ARCHITECTURES.includes(arch as GgufArchitecture)) {
-    throw new GgufError(meta.file, 'general.architecture', `expected one of ${GGUF_ARCHITECTURES.join(', ')} (MoE architectures), got ${JSON.stringify(arch)}`);
-  }
-  return arch as GgufArchitecture;
+  const module = findGgufArchitecture(arch);
+  if (!module) throw new GgufError(meta.file, 'general.architecture', `expected one of ${GGUF_ARCHITECTURES.join(', ')} (MoE architectures), got ${JSON.stringify(arch)}`);
+  return module.gguf.architecture;
 }
 
 function refuse(meta: GgufMetadata, key: string, why: string): never {

@@ -22,33 +22,21 @@ import type { ModelConfig } from '../model-config.js';
 import { checkConversionDType, convertedDType, convertTensor, type ModelWeightSource, type PlannedTensor, type TensorUse } from '../model-source.js';
 import type { AttentionWeights, DecoderLayerWeights, ModelWeights } from '../model-weights.js';
 import type { ExpertWeights } from '@moe-runtime/core';
-import { ggufModelConfig, type GgufArchitectureFacts, type GgufModelFacts } from './gguf-architecture.js';
+import { LLAMA_GGUF_NAMES, type GgufTensorNames } from '../architectures/llama-style-names.js';
+import { findGgufArchitecture } from '../architectures/registry.js';
+import { ggufModelConfig, readArchitecture, type GgufArchitectureFacts, type GgufModelFacts } from './gguf-architecture.js';
 import { GgufCheckpoint } from './gguf-file.js';
 import type { GgufMetadata } from './gguf-metadata.js';
 import { unpermuteRotaryRows } from './rotary-permutation.js';
 
-/** GGUF tensor names (without the `.weight` / `.bias` suffix). */
-export const GGUF_NAMES = {
-  embed: 'token_embd',
-  finalNorm: 'output_norm',
-  lmHead: 'output',
-  block: (i: number): string => `blk.${i}.`,
-  attnNorm: 'attn_norm',
-  q: 'attn_q',
-  k: 'attn_k',
-  v: 'attn_v',
-  o: 'attn_output',
-  qNorm: 'attn_q_norm',
-  kNorm: 'attn_k_norm',
-  ffnNorm: 'ffn_norm',
-  router: 'ffn_gate_inp',
-  experts: (p: 'gate' | 'up' | 'down'): string => `ffn_${p}_exps`,
-  expert: (p: 'gate' | 'up' | 'down', j: number): string => `ffn_${p}.${j}`,
-  shared: (p: 'gate' | 'up' | 'down'): string => `ffn_${p}_shexp`,
-  sharedGate: 'ffn_gate_inp_shexp',
-} as const;
+/** llama.cpp's GGUF tensor names (without the `.weight` / `.bias` suffix) of the Llama-style architectures. */
+export const GGUF_NAMES = LLAMA_GGUF_NAMES;
 
-const G = GGUF_NAMES;
+/** The GGUF names of the file's architecture, from its module. */
+function namesOf(file: GgufCheckpoint): GgufTensorNames {
+  return findGgufArchitecture(readArchitecture(file.metadata))!.names.gguf;
+}
+
 const PROJECTIONS = ['gate', 'up', 'down'] as const;
 
 /** One tensor the metadata implies. */
@@ -66,10 +54,12 @@ function weight(name: string): string {
 
 /** True when layer `i` stores its experts one tensor per expert (older `llama` conversions). */
 function perExpertLayout(file: GgufCheckpoint, i: number): boolean {
+  const G = namesOf(file);
   return !file.has(weight(G.block(i) + G.experts('up'))) && file.has(weight(G.block(i) + G.expert('up', 0)));
 }
 
 function expectedTensors(file: GgufCheckpoint, c: ModelConfig, facts: GgufArchitectureFacts): ExpectedTensor[] {
+  const G = namesOf(file);
   const d = c.hiddenSize;
   const qw = c.numHeads * c.headDim;
   const kvw = c.numKvHeads * c.headDim;
@@ -130,6 +120,7 @@ function checkTensors(file: GgufCheckpoint, c: ModelConfig, arch: string, expect
 }
 
 function vocabSizeOf(file: GgufCheckpoint): number {
+  const G = namesOf(file);
   if (file.metadata.has('tokenizer.ggml.tokens')) return file.metadata.strings('tokenizer.ggml.tokens').length;
   const embed = weight(G.embed);
   if (!file.has(embed)) throw new GgufError(file.source, embed, 'missing; the checkpoint has neither it nor tokenizer.ggml.tokens to give the vocabulary size');
@@ -138,19 +129,24 @@ function vocabSizeOf(file: GgufCheckpoint): number {
 
 /** The model facts of an open checkpoint (config from metadata, which tensors exist). */
 function modelFacts(file: GgufCheckpoint): GgufModelFacts {
+  const G = namesOf(file);
   const qkvBias = file.has(`${G.block(0)}${G.q}.bias`);
   const tied = !file.has(weight(G.lmHead));
   return ggufModelConfig(file.metadata, vocabSizeOf(file), { qkvBias, tied });
 }
 
 class GgufLayerReader {
+  private readonly names: GgufTensorNames;
+
   constructor(
     private readonly file: GgufCheckpoint,
     private readonly config: ModelConfig,
     private readonly facts: GgufArchitectureFacts,
     private readonly convertible: ReadonlySet<string>,
     private readonly target: DType | undefined,
-  ) {}
+  ) {
+    this.names = namesOf(file);
+  }
 
   /** Reads a tensor and applies the planned conversion. */
   async read(name: string): Promise<HostTensor> {
@@ -159,6 +155,7 @@ class GgufLayerReader {
   }
 
   private async attention(b: string): Promise<AttentionWeights> {
+    const G = this.names;
     const c = this.config;
     // Undo llama.cpp's rotary permutation before any conversion changes the blocks.
     const qk = async (name: string, heads: number): Promise<HostTensor> => {
@@ -183,6 +180,7 @@ class GgufLayerReader {
 
   /** The routed experts: slices of the stacked tensors (views, or converted one expert at a time), or per-expert tensors. */
   private async experts(b: string, i: number): Promise<ExpertWeights[]> {
+    const G = this.names;
     const e = this.config.moe.numExperts;
     if (this.facts.permutedRotary && perExpertLayout(this.file, i)) {
       const out: ExpertWeights[] = [];
@@ -203,6 +201,7 @@ class GgufLayerReader {
   }
 
   async layer(i: number): Promise<DecoderLayerWeights> {
+    const G = this.names;
     const b = G.block(i);
     const s = this.config.moe.sharedExperts;
     const shared = s
@@ -257,6 +256,7 @@ export async function openGgufModel(path: string, options: OpenGgufOptions = {})
     const convertible = new Set(expected.filter((t) => t.convertible).map((t) => t.name));
     const converted = [...new Set(tensors.filter((t) => convertible.has(t.name) && target !== undefined && file.info(t.name).dtype !== target).map((t) => t.name))];
     const reader = new GgufLayerReader(file, config, facts, convertible, target);
+    const G = namesOf(file);
     const source: ModelWeightSource = {
       source: file.source,
       config,

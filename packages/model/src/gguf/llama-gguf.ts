@@ -15,7 +15,7 @@ import type { ModelConfig } from '../model-config.js';
 import type { ModelWeights } from '../model-weights.js';
 import { stackTensors } from '../tensor-concat.js';
 import { GGUF_ARCHITECTURE_FACTS, ggufArchitectureOf } from './gguf-architecture.js';
-import { GGUF_NAMES as G } from './gguf-model-source.js';
+import { architectureOf, ARCHITECTURES } from '../architectures/registry.js';
 import { GGUF_TOKEN_TYPES } from './gguf-tokenizer.js';
 import { writeGgufStream, writeSplitGguf, type GgufTensorSpec, type GgufValue } from './gguf-writer.js';
 import { permuteRotaryRows } from './rotary-permutation.js';
@@ -117,6 +117,7 @@ interface TensorPlan {
 
 /** The tensors of a model under llama.cpp's names, each produced when it is written. */
 function tensorPlans(config: ModelConfig, weights: ModelWeights): TensorPlan[] {
+  const G = architectureOf(config.modelType).names.gguf;
   const facts = GGUF_ARCHITECTURE_FACTS[ggufArchitectureOf(config.modelType)];
   const plans: TensorPlan[] = [];
   // `name` is the full tensor name for f32 entries (biases end in `.bias`), the base name otherwise.
@@ -193,6 +194,7 @@ export async function writeModelGguf(path: string, config: ModelConfig, weights:
 
 /** Writes a Mixtral-type model (`llama` architecture) and its vocabulary as a GGUF file for llama.cpp. */
 export async function writeLlamaGguf(path: string, config: ModelConfig, weights: ModelWeights, tokenizer: GgufVocabulary): Promise<void> {
-  if (config.modelType !== 'mixtral') throw new ConfigError('model_type', `writeLlamaGguf writes mixtral models, got ${config.modelType}; use writeModelGguf`);
+  const llama = ARCHITECTURES.filter((a) => a.gguf.architecture === 'llama').map((a) => a.modelType);
+  if (ggufArchitectureOf(config.modelType) !== 'llama') throw new ConfigError('model_type', `writeLlamaGguf writes ${llama.join(', ')} models, got ${config.modelType}; use writeModelGguf`);
   await writeModelGguf(path, config, weights, tokenizer);
 }

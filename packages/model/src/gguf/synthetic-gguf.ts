@@ -15,7 +15,7 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { float32ToFloat16, formatLayout, isBlockFormat, storageBytes, type DType } from '@moe-runtime/core';
 import type { ModelConfig } from '../model-config.js';
-import { GGUF_NAMES as G } from './gguf-model-source.js';
+import { architectureOf } from '../architectures/registry.js';
 import { GGUF_TOKEN_TYPES } from './gguf-tokenizer.js';
 import { writeGgufStream, type GgufTensorSpec } from './gguf-writer.js';
 import { modelMetadata, vocabularyMetadata, type GgufVocabulary } from './llama-gguf.js';
@@ -125,6 +125,7 @@ interface SyntheticTensor extends GgufTensorSpec {
 }
 
 function tensorsOf(c: ModelConfig, fileType: SyntheticFileType): SyntheticTensor[] {
+  const G = architectureOf(c.modelType).names.gguf;
   const d = c.hiddenSize;
   const qw = c.numHeads * c.headDim;
   const kvw = c.numKvHeads * c.headDim;

@@ -1,0 +1,98 @@
+// C = A W^T for weights kept as stored rows (see rows.ts), on the same output layout as the
+// panel GEMM: "virtual panel" p is 16 output columns at C + 64 p. For gated (SwiGLU) weights
+// panel 2q is gate rows 16q.., panel 2q+1 up rows 16q.., as the packed layout interleaves them.
+//
+// Few activation rows (decode, small batches): one dot product per (weight row, activation
+// row), the weight row decoded once into the thread's work buffer where the format has no
+// fused dot (mxfp4). Many rows (prefill): the 16 rows of a panel are decoded into a float32 panel in
+// the work buffer and the panel GEMM runs on it, so decoding costs once per panel, not per row.
+import { gemm } from './gemm';
+import { ACT_Q8, decodeRow, dotF32, dotFused, dotQ8, fused, hasQ8Dot, quantizeRow, rowBytesOf } from './rows';
+
+/** From this many activation rows on, panels are decoded and the panel GEMM runs. */
+const PANEL_ROWS = 8;
+
+/** Bytes of the decoded row at the front of the work buffer (the panel follows it). */
+// @ts-ignore: decorator
+@inline
+function rowBufBytes(k: i32): usize {
+  return ((<usize>k << 2) + 63) & ~(<usize>63);
+}
+
+/** Where panel p's rows start and how many of them are real (0 for a fully padded panel). */
+// @ts-ignore: decorator
+@inline
+function panelRows(p: i32, gated: bool, n: i32): i32 {
+  const block = gated ? p >> 1 : p;
+  return max(0, min(16, n - block * 16));
+}
+
+/**
+ * Panels p0..p1 of C[0..m) for row-format weights. `b`/`fmt` hold the (gate) rows, `b2`/`fmt2`
+ * the up rows when gated; `n` rows per tensor, `k` values per row; bias in panel order or 0.
+ */
+export function rowGemm(
+  a: usize, lda: i32, m: i32, k: i32, b: usize, fmt: i32, b2: usize, fmt2: i32, n: i32, gated: bool,
+  p0: i32, p1: i32, bias: usize, c: usize, ldc: i32, kc: i32, work: usize,
+): void {
+  const aRow = <usize>lda << 2;
+  const cRow = <usize>ldc << 2;
+  // 8-bit activations (flag ACT_Q8): the m rows are quantized once per chunk, behind the row buffer.
+  const q8 = (fmt & ACT_Q8) != 0 && m < PANEL_ROWS;
+  const nb = <usize>(k >> 5);
+  const qBase = work + rowBufBytes(k);
+  const qRow = <usize>k + (nb << 3);
+  if (q8) for (let i = 0; i < m; i++) quantizeRow(a + <usize>i * aRow, k, qBase + <usize>i * qRow, qBase + <usize>i * qRow + <usize>k, qBase + <usize>i * qRow + <usize>k + (nb << 2));
+  for (let p = p0; p < p1; p++) {
+    const up = gated && (p & 1) == 1;
+    const base = up ? b2 : b;
+    const f = (up ? fmt2 : fmt) & (ACT_Q8 - 1);
+    const rb = rowBytesOf(f, k);
+    const rows = panelRows(p, gated, n);
+    const first = <usize>(gated ? p >> 1 : p) * 16;
+    const cp = c + (<usize>p << 6);
+    const bp = bias != 0 ? bias + (<usize>p << 6) : 0;
+    if (m >= PANEL_ROWS) {
+      const panel = work + rowBufBytes(k);
+      decodePanel(base + first * rb, rb, f, k, rows, work, panel);
+      gemm(a, lda, m, k, panel, 0, 1, bp, cp, ldc, kc);
+      continue;
+    }
+    for (let j = 0; j < 16; j++) {
+      const bj: f32 = bp != 0 ? load<f32>(bp + (<usize>j << 2)) : 0;
+      if (j >= rows) {
+        // Padding columns: finite (the bias or 0), never read as a real output.
+        for (let i = 0; i < m; i++) store<f32>(cp + <usize>i * cRow + (<usize>j << 2), bj);
+        continue;
+      }
+      const w = base + (first + <usize>j) * rb;
+      if (q8 && hasQ8Dot(f)) {
+        for (let i = 0; i < m; i++) {
+          const qi = qBase + <usize>i * qRow;
+          store<f32>(cp + <usize>i * cRow + (<usize>j << 2), dotQ8(f, qi, qi + <usize>k, qi + <usize>k + (nb << 2), w, k) + bj);
+        }
+      } else if (fused(f)) {
+        for (let i = 0; i < m; i++) store<f32>(cp + <usize>i * cRow + (<usize>j << 2), dotFused(f, a + <usize>i * aRow, w, k) + bj);
+      } else {
+        decodeRow(f, w, k, work);
+        for (let i = 0; i < m; i++) store<f32>(cp + <usize>i * cRow + (<usize>j << 2), dotF32(a + <usize>i * aRow, work, k) + bj);
+      }
+    }
+  }
+}
+
+/** Decodes `rows` stored rows (stride rb) into a float32 panel [k][16]; missing columns are 0. */
+function decodePanel(w: usize, rb: usize, fmt: i32, k: i32, rows: i32, rowBuf: usize, panel: usize): void {
+  if (rows < 16) memory.fill(panel, 0, <usize>k << 6);
+  for (let j = 0; j < rows; j++) {
+    decodeRow(fmt, w + <usize>j * rb, k, rowBuf);
+    let dst = panel + (<usize>j << 2);
+    const end = rowBuf + (<usize>k << 2);
+    for (let src = rowBuf; src < end; src += 4, dst += 64) store<f32>(dst, load<f32>(src));
+  }
+}
+
+/** Bytes of work buffer one thread needs for rows of k values. */
+export function workBytes(k: i32): usize {
+  return rowBufBytes(k) + (<usize>k << 6);
+}

@@ -1,0 +1,100 @@
+/**
+ * What an architecture module declares: its decoder block, its Hugging Face `config.json`
+ * parsing, its GGUF metadata facts and its tensor names. The decoder, the loaders, the
+ * generators, the CLI and the server ask the registry (`registry.ts`) for these instead of
+ * testing model types, so an architecture is one folder plus one registry entry.
+ */
+import type { MoELayerConfig } from '@moe-runtime/core';
+import type { QkNorm } from '../model-config.js';
+import type { HfConfigReader } from './hf-config-reader.js';
+import type { GgufTensorNames, HfTensorNames } from './llama-style-names.js';
+
+/** The decoder block an architecture composes (every field is a choice the decoder makes). */
+export interface DecoderBlock {
+  /** Norm before attention, before the feed-forward and at the end. */
+  readonly norm: 'rms';
+  /** Causal grouped-query attention with the 1/sqrt(head_dim) scale, no window, no sinks. */
+  readonly attention: 'causal-gqa';
+  /** Rotary embeddings on the Hugging Face layout: dimension i pairs with i + head_dim/2. */
+  readonly rotary: 'rotate-half';
+  /** Biases on the q/k/v projections. */
+  readonly qkvBias: boolean;
+  /** RMSNorm of q and k before rotary: none, per head, or over the whole projection. */
+  readonly qkNorm: QkNorm;
+  /** The feed-forward of every layer. */
+  readonly feedForward: 'moe';
+  /** A shared expert beside the routed ones: none, or scaled by sigmoid(shared_expert_gate x). */
+  readonly sharedExpert: 'none' | 'sigmoid-gated';
+  /** Top-k routing weights renormalised always, or when `norm_topk_prob` says so. */
+  readonly routerNormalisation: 'always' | 'norm_topk_prob';
+}
+
+/** Sizes a tiny generated checkpoint is made of. */
+export interface TinyShape {
+  readonly hiddenSize: number;
+  readonly numExperts: number;
+  readonly ffnSize: number;
+  readonly sharedFfnSize?: number;
+}
+
+/** The Hugging Face side: `config.json` parsing of the keys that differ between architectures. */
+export interface HfConfigRules {
+  /** `architectures[0]` of the config, e.g. `MixtralForCausalLM`. */
+  readonly className: string;
+  /** Defaults of the config class for keys a `config.json` leaves out. */
+  readonly defaults: { readonly rmsNormEps: number; readonly ropeTheta: number };
+  /** The key holding the routed expert count (named when num_experts_per_tok exceeds it). */
+  readonly expertCountKey: string;
+  /** `sliding_window` only applies when this boolean key is true (Qwen); else whenever set. */
+  readonly slidingWindowSwitch?: string;
+  /** The MoE feed-forward of every layer, from the config's keys (`d` the hidden size). */
+  moe(r: HfConfigReader, d: number): MoELayerConfig;
+  /** Refuses features of the config the decoder does not implement (beyond the common checks). */
+  check?(r: HfConfigReader): void;
+  /** The architecture's own keys of a tiny checkpoint's `config.json`. */
+  tinyKeys(s: TinyShape): Record<string, unknown>;
+}
+
+/** The GGUF side (keys and defaults follow llama.cpp's `src/llama-arch.cpp` and `src/models/<arch>.cpp`). */
+export interface GgufRules {
+  /** `general.architecture`. */
+  readonly architecture: string;
+  /** llama.cpp's converter permuted q/k rows to interleaved rotary pairs; reading undoes it. */
+  readonly permutedRotary: boolean;
+  /** Routing weights renormalised unless `<arch>.expert_weights_norm` says otherwise. */
+  readonly renormalize: boolean;
+  /** The expert width key llama.cpp reads first (else feed_forward_length, divided by k for Qwen). */
+  readonly expertWidthKey?: string;
+}
+
+/** Tensor names of the architecture. */
+export interface ArchitectureNames {
+  /** Hugging Face names of the non-MoE tensors. */
+  readonly hf: HfTensorNames;
+  /** core's naming scheme of the MoE tensors (`schemeNames`, `loadMoELayerFrom`). */
+  readonly hfMoeScheme: string;
+  /** llama.cpp's GGUF names. */
+  readonly gguf: GgufTensorNames;
+}
+
+/** One architecture module. */
+export interface Architecture<T extends string = string, G extends string = string> {
+  /** Hugging Face `model_type`. */
+  readonly modelType: T;
+  /** Which Hugging Face modelling file it follows, for messages and docs. */
+  readonly modelling: string;
+  readonly block: DecoderBlock;
+  readonly hf: HfConfigRules;
+  readonly gguf: GgufRules & { readonly architecture: G };
+  readonly names: ArchitectureNames;
+}
+
+/** Declares an architecture module, keeping its model type and GGUF architecture as literal types. */
+export function defineArchitecture<const T extends string, const G extends string>(a: Architecture<T, G>): Architecture<T, G> {
+  return a;
+}
+
+/** The `topk-softmax` router spec of core, with or without renormalisation. */
+export function topkSoftmaxRouter(renormalize: boolean): MoELayerConfig['router'] {
+  return { name: 'topk-softmax', options: { renormalize } };
+}

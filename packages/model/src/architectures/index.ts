@@ -1,0 +1,5 @@
+/** The architecture modules and their registry. */
+export * from './architecture.js';
+export * from './hf-config-reader.js';
+export * from './llama-style-names.js';
+export * from './registry.js';

@@ -1,0 +1,107 @@
+/**
+ * The float64 reference decoder: the whole model over a full sequence (no cache), in plain
+ * loops written from the Hugging Face modelling code, the oracle the backends' logits are
+ * checked against. It shares no code with the production decoder (its attention, rotary,
+ * norms and MoE are in this folder); from core it takes only the exact weight decoding and
+ * the config and weight types.
+ *
+ * The block follows `MixtralDecoderLayer.forward` (modeling_mixtral), `Qwen2MoeDecoderLayer`
+ * (modeling_qwen2_moe), `Qwen3MoeDecoderLayer` (modeling_qwen3_moe) and `OlmoeDecoderLayer`
+ * (modeling_olmoe), which all read: `h += self_attn(input_layernorm(h))`,
+ * `h += mlp(post_attention_layernorm(h))`.
+ */
+import { ConfigError, plannedExperts, ShapeError, type RoutingPlan } from '@moe-runtime/core';
+import type { ModelConfig } from '../model-config.js';
+import type { AttentionWeights, DecoderLayerWeights, ModelWeights } from '../model-weights.js';
+import { causalAttention64 } from './attention.js';
+import { rmsNorm64 } from './rms-norm.js';
+import { applyRotaryPosEmb, rotaryTables } from './rotary.js';
+import { sparseMoeBlock, type ReferenceRouting } from './sparse-moe.js';
+import { linear64, valuesOf } from './weight-values.js';
+
+export type { ReferenceRouting } from './sparse-moe.js';
+
+/** Reference results over a whole sequence. */
+export interface ReferenceModelResult {
+  /** `[n, V]` float64 logits of every position. */
+  readonly logits: Float64Array;
+  /** `plans[layer]`: the routing of every position in that layer. */
+  readonly plans: readonly ReferenceRouting[];
+}
+
+/**
+ * The attention block: `MixtralAttention.forward` (no q/k norm), `Qwen2MoeAttention.forward`
+ * (q/k/v biases), `Qwen3MoeAttention.forward` (`q_norm`/`k_norm` over each head's head_dim,
+ * before rotary) and `OlmoeAttention.forward` (`q_norm`/`k_norm` over the whole q and k
+ * projections, before rotary).
+ */
+function selfAttention(c: ModelConfig, a: AttentionWeights, x: Float64Array, n: number, tables: ReturnType<typeof rotaryTables>): Float64Array {
+  let q = linear64(x, n, a.q, a.qBias);
+  let k = linear64(x, n, a.k, a.kBias);
+  const v = linear64(x, n, a.v, a.vBias);
+  if (c.qkNorm !== 'none') {
+    if (!a.qNorm || !a.kNorm) throw new ShapeError(`${c.modelType} normalises q and k: q_norm and k_norm weights are missing`);
+    const perHead = c.qkNorm === 'per-head';
+    q = rmsNorm64(q, valuesOf(a.qNorm), perHead ? c.headDim : c.numHeads * c.headDim, c.rmsNormEps);
+    k = rmsNorm64(k, valuesOf(a.kNorm), perHead ? c.headDim : c.numKvHeads * c.headDim, c.rmsNormEps);
+  }
+  q = applyRotaryPosEmb(q, n, c.numHeads, c.headDim, tables);
+  k = applyRotaryPosEmb(k, n, c.numKvHeads, c.headDim, tables);
+  const attn = causalAttention64(q, k, v, n, c);
+  return linear64(attn, n, a.o);
+}
+
+/** One decoder layer in place on the residual stream `h` `[n, D]`; returns its routing. */
+function decoderLayer(c: ModelConfig, lw: DecoderLayerWeights, h: Float64Array, n: number, tables: ReturnType<typeof rotaryTables>): ReferenceRouting {
+  const d = c.hiddenSize;
+  const attn = selfAttention(c, lw.attention, rmsNorm64(h, valuesOf(lw.inputNorm), d, c.rmsNormEps), n, tables);
+  for (let i = 0; i < h.length; i++) h[i] += attn[i];
+  const moe = sparseMoeBlock(c.moe, lw.moe, rmsNorm64(h, valuesOf(lw.postAttentionNorm), d, c.rmsNormEps), n);
+  for (let i = 0; i < h.length; i++) h[i] += moe.output[i];
+  return moe.routing;
+}
+
+/** `embed_tokens(input_ids)`: the rows of the embedding table, each id checked. */
+function embedTokens(c: ModelConfig, weights: ModelWeights, tokens: ArrayLike<number>): Float64Array {
+  const d = c.hiddenSize;
+  const table = valuesOf(weights.embed);
+  const h = new Float64Array(tokens.length * d);
+  for (let i = 0; i < tokens.length; i++) {
+    const id = tokens[i];
+    if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new ShapeError(`token id ${id} at position ${i} is outside the vocabulary [0, ${c.vocabSize})`);
+    h.set(table.subarray(id * d, (id + 1) * d), i * d);
+  }
+  return h;
+}
+
+/**
+ * Logits of every position of `tokens`, in float64: `MixtralForCausalLM.forward` (and its
+ * Qwen2-MoE, Qwen3-MoE and OLMoE twins): embeddings, the decoder layers, `norm`, `lm_head`
+ * (the embedding table itself when `tie_word_embeddings`).
+ */
+export function referenceModelLogits(config: ModelConfig, weights: ModelWeights, tokens: ArrayLike<number>): ReferenceModelResult {
+  const c = config;
+  const n = tokens.length;
+  if (n === 0) throw new ShapeError('the reference decoder needs at least one token');
+  if (weights.layers.length !== c.numLayers) throw new ConfigError('num_hidden_layers', `expected ${weights.layers.length} (the layers of the weights), got ${c.numLayers}`);
+  const h = embedTokens(c, weights, tokens);
+  const tables = rotaryTables(n, c.headDim, c.ropeTheta);
+  const plans = weights.layers.map((lw) => decoderLayer(c, lw, h, n, tables));
+  const normed = rmsNorm64(h, valuesOf(weights.finalNorm), c.hiddenSize, c.rmsNormEps);
+  const head = c.tieWordEmbeddings ? weights.embed : weights.lmHead;
+  return { logits: linear64(normed, n, head), plans };
+}
+
+function isReferenceRouting(r: RoutingPlan | ReferenceRouting): r is ReferenceRouting {
+  return 'experts' in r;
+}
+
+/**
+ * Chosen experts of every position in every layer, `[layer][position] -> experts ascending`,
+ * from the reference's routing or from the routing plans the production decoder returns.
+ */
+export function chosenExperts(plans: readonly (RoutingPlan | ReferenceRouting)[]): number[][][] {
+  return plans.map((plan) =>
+    Array.from({ length: plan.numTokens }, (_, t) => (isReferenceRouting(plan) ? Array.from(plan.experts[t]).sort((a, b) => a - b) : plannedExperts(plan, t))),
+  );
+}
