@@ -5,7 +5,8 @@
  * sequences route to are read once for all of them. Sequences join and leave between steps
  * (a call that arrives while a step runs waits for the next one), and a long prompt is fed in
  * chunks mixed with the running sequences' decode rows, so it never stalls their streams for
- * longer than one chunk.
+ * longer than one chunk. The chunk size adapts (PrefillBudget): it is chosen from the measured
+ * step times so a mixed step stays within about 1.8 decode steps.
  *
  * A step starts on the macrotask after the first waiting call: every generation whose previous
  * step just finished has by then sampled its token and asked for its next step (sampling and
@@ -14,6 +15,7 @@
  */
 import { ConfigError, type RoutingPlan } from '@moe-runtime/core';
 import { DEFAULT_PREFILL_CHUNK } from './chunked-prefill.js';
+import { PrefillBudget, type PrefillBudgetOptions } from './prefill-budget.js';
 import type { ModelSession } from './model-session.js';
 import type { LayerRouting, ModelStep, StepEntry } from './model-step.js';
 import type { MoEModel } from './moe-model.js';
@@ -35,9 +37,14 @@ export interface ForwardOptions {
 export interface ContinuousBatcherOptions {
   /**
    * Most prompt tokens one step feeds while other sequences are decoding: a step with a prefill
-   * chunk takes longer, and every running stream waits for it. Default 32.
+   * chunk takes longer, and every running stream waits for it. A number fixes it; `'adaptive'`
+   * (the default) lets a {@link PrefillBudget} choose it from the measured step times.
    */
-  readonly prefillTokensPerStep?: number;
+  readonly prefillTokensPerStep?: number | 'adaptive';
+  /** Settings of the adaptive budget (with `prefillTokensPerStep: 'adaptive'`). */
+  readonly prefillBudget?: PrefillBudgetOptions;
+  /** Milliseconds clock the adaptive budget measures steps with (default `performance.now`). */
+  readonly clock?: () => number;
   /** Chunk size of a prefill when no sequence is decoding (default {@link DEFAULT_PREFILL_CHUNK}). */
   readonly idlePrefillChunk?: number;
 }
@@ -95,7 +102,9 @@ export class ContinuousBatcher implements ForwardStepper {
   private readonly waiting: Pending[] = [];
   private running = false;
   private scheduled = false;
-  private readonly prefillPerStep: number;
+  private readonly fixedPrefill?: number;
+  private readonly budget: PrefillBudget;
+  private readonly clock: () => number;
   private readonly idleChunk: number;
   private counts = { steps: 0, rows: 0, sequences: 0, mixedSteps: 0 };
 
@@ -103,13 +112,21 @@ export class ContinuousBatcher implements ForwardStepper {
     readonly model: MoEModel,
     options: ContinuousBatcherOptions = {},
   ) {
-    this.prefillPerStep = positiveInt('prefillTokensPerStep', options.prefillTokensPerStep, 32);
+    const fixed = options.prefillTokensPerStep ?? 'adaptive';
+    if (fixed !== 'adaptive') this.fixedPrefill = positiveInt('prefillTokensPerStep', fixed, 32);
+    this.budget = new PrefillBudget(options.prefillBudget);
+    this.clock = options.clock ?? (() => performance.now());
     this.idleChunk = positiveInt('idlePrefillChunk', options.idlePrefillChunk, DEFAULT_PREFILL_CHUNK);
   }
 
   /** Work done so far. */
   get counters(): BatcherCounters {
     return { ...this.counts };
+  }
+
+  /** Prompt tokens the next step may feed beside decodes (fixed, or the adaptive budget's choice). */
+  get prefillTokensPerStep(): number {
+    return this.fixedPrefill ?? this.budget.tokens;
   }
 
   /** Calls waiting for a step (including prompts part-way through their chunks). */
@@ -147,7 +164,9 @@ export class ContinuousBatcher implements ForwardStepper {
         this.dropAborted();
         if (this.waiting.length === 0) break;
         const batch = this.pick();
+        const t0 = this.clock();
         await this.runStep(batch);
+        this.measure(batch, this.clock() - t0);
         // Let the sequences whose calls just resolved sample and queue their next tokens.
         await new Promise<void>((r) => setImmediate(r));
       }
@@ -173,7 +192,7 @@ export class ContinuousBatcher implements ForwardStepper {
   private pick(): { pending: Pending; n: number }[] {
     const decode = this.waiting.filter((p) => p.tokens.length - p.fed === 1 && p.fed === 0);
     const rest = this.waiting.filter((p) => !decode.includes(p));
-    let budget = decode.length > 0 ? this.prefillPerStep : this.idleChunk;
+    let budget = decode.length > 0 ? this.prefillTokensPerStep : this.idleChunk;
     const picked = decode.map((pending) => ({ pending, n: 1 }));
     for (const pending of rest) {
       if (budget <= 0) break;
@@ -182,6 +201,17 @@ export class ContinuousBatcher implements ForwardStepper {
       budget -= n;
     }
     return picked;
+  }
+
+  /** Feeds the adaptive budget: a step's decode rows, prompt rows and time. */
+  private measure(batch: readonly { pending: Pending; n: number }[], ms: number): void {
+    let decodes = 0;
+    let prompt = 0;
+    for (const b of batch) {
+      if (b.n === 1 && b.pending.tokens.length === 1) decodes++;
+      else prompt += b.n;
+    }
+    this.budget.observe(decodes, prompt, ms);
   }
 
   private entryOf({ pending: p, n }: { pending: Pending; n: number }): StepEntry {

@@ -17,6 +17,7 @@ export * from './model-step.js';
 export * from './chunked-prefill.js';
 export * from './continuous-batcher.js';
 export * from './prefix-cache.js';
+export * from './prefill-budget.js';
 export * from './rotary.js';
 export * from './rms-norm.js';
 export * from './reference/decoder.js';

@@ -12,7 +12,7 @@
  *   sequences in one context (its batched decoding).
  *
  *   node dist/bench/serving-bench.js [--backend cpu] [--streams 1,2,4,8,16] [--prompt 64]
- *     [--tokens 64] [--long 4096] [--long-streams 8] [--prefill-per-step 32] [--threads 2]
+ *     [--tokens 64] [--long 4096] [--long-streams 8] [--prefill-per-step adaptive|N] [--threads 2]
  *     [--no-llama] [--json FILE]
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -31,6 +31,7 @@ import { ModelTokenizer } from '../tokenizer.js';
 import { exportGguf, LlamaCppBatch, loadNodeLlamaCpp } from './llama-cpp.js';
 
 const list = (v: string): number[] => v.split(',').map(Number);
+const prefillOption = (v: string): number | 'adaptive' => (v === 'adaptive' ? v : Number(v));
 const program = new Command('serving-bench')
   .option('--backend <name>', 'backend to run the model on', 'cpu')
   .option('--streams <list>', 'concurrent stream counts', list, [1, 2, 4, 8, 16])
@@ -38,12 +39,12 @@ const program = new Command('serving-bench')
   .option('--tokens <n>', 'tokens each stream generates', Number, 64)
   .option('--long <n>', 'tokens of the long prompt that arrives mid-run (0: skip)', Number, 4096)
   .option('--long-streams <n>', 'streams running when the long prompt arrives', Number, 8)
-  .option('--prefill-per-step <n>', "the batcher's prompt tokens per step while others decode", Number, 32)
+  .option('--prefill-per-step <n>', "the batcher's prompt tokens per step while others decode: a number, or adaptive (chosen from measured step times)", prefillOption, 'adaptive' as const)
   .option('--threads <n>', 'llama.cpp threads', Number, 2)
   .option('--no-llama', 'skip llama.cpp')
   .option('--json <file>', 'write the results as JSON')
   .parse();
-const opts = program.opts<{ backend: string; streams: number[]; prompt: number; tokens: number; long: number; longStreams: number; prefillPerStep: number; threads: number; llama: boolean; json?: string }>();
+const opts = program.opts<{ backend: string; streams: number[]; prompt: number; tokens: number; long: number; longStreams: number; prefillPerStep: number | 'adaptive'; threads: number; llama: boolean; json?: string }>();
 
 const pct = (xs: number[], p: number): number => {
   if (xs.length === 0) return NaN;
@@ -120,6 +121,8 @@ interface LongRow {
   itlP50During: number;
   longTtftMs: number;
   mixedSteps: number;
+  /** Prompt tokens per step beside decodes when the long prompt was done (the adaptive budget's choice). */
+  prefillTokensPerStep: number;
 }
 
 /** `n` streams decode; once all have a token, a long prompt arrives; inter-token latency while it is fed vs a run without it. */
@@ -131,16 +134,21 @@ async function runLong(model: MoEModel, tokenizer: ModelTokenizer, n: number, pr
   let started!: () => void;
   const allDecoding = new Promise<void>((r) => (started = r));
   let firsts = 0;
-  // Long enough streams that they run through the long prompt's whole prefill.
-  const streamTokens = tokens + Math.ceil(longPrompt.length / opts.prefillPerStep) + 8;
+  // The streams run through the long prompt's whole prefill (however many steps the budget
+  // makes of it), and stop once it is done.
+  const stop = new AbortController();
   const running = Array.from({ length: n }, async () => {
-    const gen = generate(model, tokenizer, prompt(), { maxTokens: streamTokens, temperature: 0, stepper: batcher });
+    const gen = generate(model, tokenizer, prompt(), { maxTokens: model.defaultContextLength - opts.prompt - 1, temperature: 0, stepper: batcher, signal: stop.signal, stopTokenIds: [] });
     const at: number[] = [];
-    for (;;) {
-      const r = await gen.next();
-      if (r.done) break;
-      at.push(performance.now());
-      if (at.length === 1 && ++firsts === n) started();
+    try {
+      for (;;) {
+        const r = await gen.next();
+        if (r.done) break;
+        at.push(performance.now());
+        if (at.length === 1 && ++firsts === n) started();
+      }
+    } catch (err) {
+      if (!stop.signal.aborted) throw err;
     }
     return { ttft: 0, tokenAt: at, tokens: at.length };
   });
@@ -148,6 +156,7 @@ async function runLong(model: MoEModel, tokenizer: ModelTokenizer, n: number, pr
   const t0 = performance.now();
   const long = await stream(model, tokenizer, batcher, longPrompt, 1);
   const t1 = t0 + long.ttft;
+  stop.abort(new Error('long prompt done'));
   const runs = await Promise.all(running);
   const during = gaps(runs, t0, t1);
   return {
@@ -158,6 +167,7 @@ async function runLong(model: MoEModel, tokenizer: ModelTokenizer, n: number, pr
     itlP50During: pct(during, 50),
     longTtftMs: long.ttft,
     mixedSteps: batcher.counters.mixedSteps,
+    prefillTokensPerStep: batcher.prefillTokensPerStep,
   };
 }
 
@@ -211,7 +221,7 @@ async function main(): Promise<void> {
   const llamaNote = opts.llama ? await runLlama(config, weights, rows, prompt) : 'llama.cpp skipped (--no-llama)';
 
   console.log(`\nContinuous batching, Mixtral-shaped 428M f32 model (D=1024, F=3584, 4 layers, E=8, k=2); ${opts.backend}: ${engine}`);
-  console.log(`${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores, Node ${process.version}; prompts ${opts.prompt} tokens, ${opts.tokens} generated per stream, ${opts.prefillPerStep} prompt tokens per step beside decodes; ${llamaNote}\n`);
+  console.log(`${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores, Node ${process.version}; prompts ${opts.prompt} tokens, ${opts.tokens} generated per stream, ${opts.prefillPerStep === 'adaptive' ? 'adaptive prompt tokens per step beside decodes (mixed step within 1.8x a decode step, at least 8)' : `${opts.prefillPerStep} prompt tokens per step beside decodes`}; ${llamaNote}\n`);
   console.log('| streams | total decode tok/s | vs 1 | TTFT p50 ms | TTFT p99 ms | inter-token p50 ms | inter-token p99 ms | steps per token | llama.cpp total tok/s | vs 1 |');
   console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const base = rows[0];
@@ -220,9 +230,9 @@ async function main(): Promise<void> {
     console.log(`| ${r.streams} | ${f1(r.totalTps)} | ${(r.totalTps / base.totalTps).toFixed(2)}x | ${f1(r.ttftP50)} | ${f1(r.ttftP99)} | ${f1(r.itlP50)} | ${f1(r.itlP99)} | ${r.stepsPerToken.toFixed(3)} | ${f1(r.llamaTotalTps)} | ${lg} |`);
   }
   if (long) {
-    console.log(`\n| streams running | long prompt | their inter-token p99 without | p99 while it is fed | ratio | p50 while fed | long prompt's TTFT ms | mixed steps |`);
-    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|');
-    console.log(`| ${long.streams} | ${long.longPrompt} | ${f1(long.itlP99Without)} | ${f1(long.itlP99During)} | ${(long.itlP99During / long.itlP99Without).toFixed(2)}x | ${f1(long.itlP50During)} | ${f1(long.longTtftMs)} | ${long.mixedSteps} |`);
+    console.log(`\n| streams running | long prompt | their inter-token p99 without | p99 while it is fed | ratio | p50 while fed | long prompt's TTFT ms | mixed steps | prompt tokens per step at the end |`);
+    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    console.log(`| ${long.streams} | ${long.longPrompt} | ${f1(long.itlP99Without)} | ${f1(long.itlP99During)} | ${(long.itlP99During / long.itlP99Without).toFixed(2)}x | ${f1(long.itlP50During)} | ${f1(long.longTtftMs)} | ${long.mixedSteps} | ${long.prefillTokensPerStep} |`);
   }
   if (opts.json) await writeFile(opts.json, JSON.stringify({ date: new Date().toISOString(), engine, options: opts, rows, long }, null, 2));
 }
