@@ -124,9 +124,9 @@ export class ContinuousBatcher implements ForwardStepper {
     return { ...this.counts };
   }
 
-  /** Prompt tokens the next step may feed beside decodes (fixed, or the adaptive budget's choice). */
+  /** Prompt tokens a step may feed beside decodes (fixed, or the adaptive budget's chunk). */
   get prefillTokensPerStep(): number {
-    return this.fixedPrefill ?? this.budget.tokens;
+    return this.fixedPrefill ?? this.budget.chunk;
   }
 
   /** Calls waiting for a step (including prompts part-way through their chunks). */
@@ -192,7 +192,7 @@ export class ContinuousBatcher implements ForwardStepper {
   private pick(): { pending: Pending; n: number }[] {
     const decode = this.waiting.filter((p) => p.tokens.length - p.fed === 1 && p.fed === 0);
     const rest = this.waiting.filter((p) => !decode.includes(p));
-    let budget = decode.length > 0 ? this.prefillTokensPerStep : this.idleChunk;
+    let budget = decode.length > 0 ? (this.fixedPrefill ?? this.budget.tokens) : this.idleChunk;
     const picked = decode.map((pending) => ({ pending, n: 1 }));
     for (const pending of rest) {
       if (budget <= 0) break;

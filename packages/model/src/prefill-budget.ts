@@ -3,7 +3,10 @@
  * makes the step longer, and every running stream waits for it; so the budget is chosen from
  * measurement: an EWMA of the decode-only step time and of the extra time per prompt row in mixed
  * steps, and the chunk is the one whose mixed step stays within `maxSlowdown` times a decode
- * step. A floor keeps every prompt progressing however slow its rows are.
+ * step. A floor keeps every prompt progressing however slow its rows are. While prompts keep
+ * arriving every step may be mixed, and the decode-only time would never be measured: so the
+ * first step beside decodes, and one in every `probeEvery` after, is a probe that feeds no
+ * prompt rows (budget 0).
  */
 import { ConfigError } from '@moe-runtime/core';
 
@@ -19,6 +22,8 @@ export interface PrefillBudgetOptions {
   readonly initialTokens?: number;
   /** Weight of a new measurement in the averages (default 0.25). */
   readonly smoothing?: number;
+  /** Mixed steps between two decode-only probes (default 16). */
+  readonly probeEvery?: number;
 }
 
 /** What the budget has measured. */
@@ -43,6 +48,9 @@ export class PrefillBudget {
   private readonly maxTokens: number;
   private readonly initial: number;
   private readonly alpha: number;
+  private readonly probeEvery: number;
+  /** Mixed steps since the last decode-only step. */
+  private mixedSince = 0;
   private decodeMs?: number;
   private rowMs?: number;
 
@@ -57,6 +65,8 @@ export class PrefillBudget {
     this.initial = check('initialTokens', initial, Number.isInteger(initial) && initial >= min && initial <= max, `an integer in [${min}, ${max}]`);
     const a = options.smoothing ?? 0.25;
     this.alpha = check('smoothing', a, Number.isFinite(a) && a > 0 && a <= 1, 'a number in (0, 1]');
+    const probe = options.probeEvery ?? 16;
+    this.probeEvery = check('probeEvery', probe, Number.isInteger(probe) && probe >= 1, 'a positive integer');
   }
 
   private average(old: number | undefined, v: number): number {
@@ -71,15 +81,23 @@ export class PrefillBudget {
     if (decodeRows === 0 || !(ms >= 0)) return;
     if (prefillRows === 0) {
       this.decodeMs = this.average(this.decodeMs, ms);
+      this.mixedSince = 0;
       return;
     }
+    this.mixedSince++;
     // Mixed step: what it took beyond a decode step, per prompt row (noise can make it negative).
     if (this.decodeMs === undefined) return;
     this.rowMs = this.average(this.rowMs, Math.max(0, ms - this.decodeMs) / prefillRows);
   }
 
-  /** Prompt tokens the next step may feed beside decodes. */
+  /** Prompt tokens the next step may feed beside decodes: 0 when a decode-only probe is due. */
   get tokens(): number {
+    if (this.decodeMs === undefined || this.mixedSince >= this.probeEvery) return 0;
+    return this.chunk;
+  }
+
+  /** The chunk a mixed step may feed (the budget outside probes). */
+  get chunk(): number {
     if (this.decodeMs === undefined || this.rowMs === undefined) return this.initial;
     if (this.rowMs <= 0) return this.maxTokens;
     const fit = Math.floor(((this.maxSlowdown - 1) * this.decodeMs) / this.rowMs);
@@ -87,6 +105,6 @@ export class PrefillBudget {
   }
 
   get state(): PrefillBudgetState {
-    return { tokens: this.tokens, decodeStepMs: this.decodeMs, prefillRowMs: this.rowMs };
+    return { tokens: this.chunk, decodeStepMs: this.decodeMs, prefillRowMs: this.rowMs };
   }
 }

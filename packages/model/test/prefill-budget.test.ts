@@ -11,7 +11,8 @@ import { ContinuousBatcher, MoEModel, parseModelConfig, PrefillBudget, randomMod
 describe('PrefillBudget', () => {
   it('starts at its initial budget, then fits a mixed step within maxSlowdown decode steps', () => {
     const b = new PrefillBudget();
-    expect(b.tokens).toBe(32);
+    expect(b.tokens).toBe(0); // no decode step measured: the first step beside decodes is a probe
+    expect(b.chunk).toBe(32);
     b.observe(4, 0, 10); // decode steps of 10 ms
     expect(b.tokens).toBe(32); // no prompt row measured yet
     b.observe(4, 32, 10 + 32 * 0.5); // 0.5 ms a prompt row
@@ -20,7 +21,20 @@ describe('PrefillBudget', () => {
     expect(b.state).toEqual({ tokens: 16, decodeStepMs: 10, prefillRowMs: 0.5 });
     // Cheaper rows: a larger chunk, up to the ceiling.
     for (let i = 0; i < 40; i++) b.observe(4, 16, 10 + 16 * 0.01);
-    expect(b.tokens).toBe(256);
+    expect(b.chunk).toBe(256);
+  });
+
+  it('probes a decode-only step every probeEvery mixed steps, so the decode time stays measured', () => {
+    const b = new PrefillBudget({ probeEvery: 3 });
+    b.observe(1, 0, 10);
+    b.observe(1, 32, 26);
+    expect(b.tokens).toBe(16);
+    b.observe(1, 16, 18);
+    b.observe(1, 16, 18);
+    expect(b.tokens).toBe(0); // three mixed steps: the next feeds no prompt rows
+    b.observe(1, 0, 20); // decode steps got slower (longer contexts): a larger chunk fits
+    expect(b.state.decodeStepMs).toBe(12.5);
+    expect(b.tokens).toBe(20); // floor(0.8 * 12.5 / 0.5)
   });
 
   it('never goes below its floor, ignores idle prefills, and averages noisy measurements', () => {
@@ -44,6 +58,7 @@ describe('PrefillBudget', () => {
     expect(() => new PrefillBudget({ minTokens: 16, maxTokens: 8 })).toThrow(/prefillBudget\.maxTokens: expected an integer >= minTokens \(16\)/);
     expect(() => new PrefillBudget({ initialTokens: 1000 })).toThrow(/prefillBudget\.initialTokens/);
     expect(() => new PrefillBudget({ smoothing: 0 })).toThrow(/prefillBudget\.smoothing/);
+    expect(() => new PrefillBudget({ probeEvery: 0 })).toThrow(/prefillBudget\.probeEvery/);
   });
 });
 
@@ -72,17 +87,22 @@ describe('ContinuousBatcher with the adaptive budget', () => {
       for (let i = 0; i < steps; i++) await batcher.forward(s, tokens(1));
     };
     const long = model.newSession();
-    const running = streams.map((s) => decode(s, 30));
+    const running = streams.map((s) => decode(s, 60));
     // Wait for one decode-only step, then the prompt arrives.
     await new Promise<void>((r) => setTimeout(r, 0));
-    const prefilled = batcher.forward(long, tokens(200));
+    const prefilled = batcher.forward(long, tokens(400));
     await Promise.all([...running, prefilled]);
-    const mixed = prompts.filter((n) => n > 0);
+    const first = prompts.findIndex((n) => n > 0);
+    const last = prompts.findLastIndex((n) => n > 0);
+    const during = prompts.slice(first, last + 1);
+    const mixed = during.filter((n) => n > 0);
     expect(mixed[0]).toBe(32); // before any prompt row was measured
     expect(mixed.slice(1, -1).every((n) => n === 16)).toBe(true);
-    expect(mixed.length).toBeGreaterThan(4);
+    expect(mixed.length).toBeGreaterThan(16);
+    // A decode-only probe after 16 mixed steps, while the prompt still waited.
+    expect(during.indexOf(0)).toBe(16);
     expect(batcher.prefillTokensPerStep).toBe(16);
-    expect(long.position).toBe(200);
+    expect(long.position).toBe(400);
     for (const s of [...streams, long]) s.dispose();
     model.dispose();
   });
