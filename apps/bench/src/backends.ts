@@ -1,25 +1,18 @@
 /**
- * Backend discovery: the harness imports every backend package it depends on (each registers
- * itself in core's registry when imported), then works only through the registry
+ * Backend discovery: the harness imports every backend package it depends on (core's
+ * BACKEND_PACKAGES; each registers itself in core's registry when imported), then works only through the registry
  * (`listBackends`, `getBackend`). A package that is missing or fails to import, and a backend
  * that fails to initialise, are reported as skipped with the reason; they never stop a run.
  */
-import { ConfigError, errorMessage, getBackend, listBackends, type Backend, type BackendChoice, type BackendOptions } from '@moe-runtime/core';
+import { ConfigError, errorMessage, getBackend, listBackends, loadBackendPackages, type Backend, type BackendChoice, type BackendOptions, type BackendPackageLoad } from '@moe-runtime/core';
 
-/** The backend packages this harness depends on and imports. */
-export const BACKEND_PACKAGES: readonly string[] = [
-  '@moe-runtime/backend-cpu',
-  '@moe-runtime/backend-onnx',
-  '@moe-runtime/backend-tfjs',
-  '@moe-runtime/backend-gpujs',
-];
-
-/** The outcome of importing one package. */
-export interface PackageLoad {
-  readonly pkg: string;
-  readonly loaded: boolean;
-  /** Why it could not be imported. */
-  readonly reason?: string;
+/**
+ * Imports the package of each backend (default: every one in core's BACKEND_PACKAGES, all of
+ * which this harness depends on), from this package. Never throws: an absent or broken package
+ * comes back with its status and reason.
+ */
+export function loadBackends(names?: readonly string[]): Promise<BackendPackageLoad[]> {
+  return loadBackendPackages((specifier) => import(specifier), names);
 }
 
 /** A backend that will not be benchmarked, and why. */
@@ -27,20 +20,6 @@ export interface SkippedBackend {
   /** Backend name (or package name when the package did not import). */
   readonly backend: string;
   readonly reason: string;
-}
-
-/** Imports each package (once; later calls reuse the result). A failure is recorded, not thrown. */
-export async function loadBackendPackages(packages: readonly string[] = BACKEND_PACKAGES): Promise<PackageLoad[]> {
-  const results: PackageLoad[] = [];
-  for (const pkg of packages) {
-    try {
-      await import(pkg);
-      results.push({ pkg, loaded: true });
-    } catch (err) {
-      results.push({ pkg, loaded: false, reason: firstLine(errorMessage(err)) });
-    }
-  }
-  return results;
 }
 
 /** Imports extra modules (`--plugin`), e.g. ones that register a custom router or backend. */

@@ -16,12 +16,10 @@ export {
   ScenarioFileError,
 } from './scenario-files.js';
 export {
-  BACKEND_PACKAGES,
-  loadBackendPackages,
+  loadBackends,
   parseBackendSpec,
   choiceLabel,
   initBackends,
-  type PackageLoad,
   type SkippedBackend,
   type ReadyBackend,
 } from './backends.js';

@@ -13,9 +13,8 @@ import cliProgress from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, listBackends, listRouters, MoeError, type BackendChoice } from '@moe-runtime/core';
 import {
-  BACKEND_PACKAGES,
   checkKnownBackends,
-  loadBackendPackages,
+  loadBackends,
   loadPlugins,
   parseBackendSpec,
   registeredBackendNames,
@@ -180,7 +179,7 @@ function selectScenarios(args: readonly string[], o: CliOptions, known: readonly
 
 async function run(args: readonly string[], o: CliOptions, io: MainIO): Promise<number> {
   const out = colorsFor(io.stdout, io.env);
-  const loads = await loadBackendPackages(BACKEND_PACKAGES);
+  const loads = await loadBackends();
   await loadPlugins(o.plugin.map((p) => (p.startsWith('.') || p.startsWith('/') ? resolve(p) : p)));
   const known = registeredBackendNames();
   if (o.list) {
@@ -193,7 +192,7 @@ async function run(args: readonly string[], o: CliOptions, io: MainIO): Promise<
     io.stdout.write(`${files.length} scenario(s) valid: ${files.map((s) => s.name).join(', ')}\n`);
     return 0;
   }
-  const importFailures: SkippedBackend[] = loads.filter((l) => !l.loaded).map((l) => ({ backend: l.pkg, reason: `package did not import: ${l.reason}` }));
+  const importFailures: SkippedBackend[] = loads.filter((l) => l.status !== 'loaded').map((l) => ({ backend: l.pkg ?? l.backend, reason: `package did not import: ${l.reason}` }));
   if (o.backends) {
     try {
       checkKnownBackends(o.backends, 'backends');
@@ -209,7 +208,7 @@ async function run(args: readonly string[], o: CliOptions, io: MainIO): Promise<
   const scenarios = selected.map((s) => withOverrides(s, { tokens: o.tokens, repeats: o.repeats, warmup: o.warmup }));
   for (const s of scenarios) checkFootprint(s, totalmem());
   const backends: BackendChoice[] = o.backends ?? known;
-  const machine = machineFacts(['@moe-runtime/core', ...loads.filter((l) => l.loaded).map((l) => l.pkg)]);
+  const machine = machineFacts(['@moe-runtime/core', ...loads.flatMap((l) => (l.status === 'loaded' && l.pkg ? [l.pkg] : []))]);
   const progress = progressHooks(io, o.progress);
   let results: BenchResults;
   try {

@@ -2,22 +2,23 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { registerBackend, unregisterBackend } from '@moe-runtime/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadBackendPackages } from '../src/backends.js';
+import { BACKEND_PACKAGES } from '@moe-runtime/core';
+import { registerTestBackend } from '@moe-runtime/core/testing';
+import { loadBackends } from '../src/backends.js';
 import { main } from '../src/main.js';
 import type { BenchResults } from '../src/record.js';
 import { captureIO, tempDir, TINY, writeScenario } from './helpers/io.js';
-import { registerNaive } from './helpers/naive-backend.js';
 
-const cleanup = [registerNaive('naive-ok')];
+const cleanup = [registerTestBackend('naive-ok')];
 registerBackend('no-driver', { priority: -200, create: async () => Promise.reject(new Error('no driver on this machine')) });
 cleanup.push(() => void unregisterBackend('no-driver'));
 afterAll(() => cleanup.forEach((f) => f()));
 
 describe('backend discovery', () => {
-  it('records a package that cannot be imported instead of throwing', async () => {
-    const [missing] = await loadBackendPackages(['@moe-runtime/backend-does-not-exist']);
-    expect(missing.loaded).toBe(false);
-    expect(missing.reason).toMatch(/backend-does-not-exist/);
+  it("imports every package of core's backend map (the harness depends on all of them) and records a name without one", async () => {
+    const loads = await loadBackends([...Object.keys(BACKEND_PACKAGES), 'does-not-exist']);
+    expect(loads.map((l) => [l.pkg, l.status])).toEqual([...Object.values(BACKEND_PACKAGES).map((p) => [p, 'loaded']), [undefined, 'absent']]);
+    expect(loads[4].reason).toMatch(/no package registers backend 'does-not-exist'/);
   });
 
   it('skips a backend that fails to initialise, with its reason, and runs the others', async () => {

@@ -4,17 +4,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../src/main.js';
 import type { BenchResults } from '../src/record.js';
 import { captureIO, tempDir, TINY, writeScenario } from './helpers/io.js';
-import { registerNaive } from './helpers/naive-backend.js';
+import { registerTestBackend } from '@moe-runtime/core/testing';
 
 // Test doubles registered only in this test: a correct one, one that scales its outputs by
 // 1e-3, and one that permutes the router logits (so it routes tokens to other experts).
 const cleanup = [
-  registerNaive('naive'),
-  registerNaive('perturbed', { perturb: 1e-3 }),
-  registerNaive('misrouting', { reverseLogits: true }),
+  registerTestBackend('naive'),
+  registerTestBackend('perturbed', { faults: { perturb: 1e-3 } }),
+  registerTestBackend('misrouting', { faults: { reverseLogits: true } }),
   // T=7 with referenceRows 4: the first output is checked on rows 0, 2, 4, 6 only.
-  registerNaive('nan-row', { nanRow: 5 }),
-  registerNaive('right-on-sample', { wrongRows: [1, 3, 5] }),
+  registerTestBackend('nan-row', { faults: { nanRow: 5 } }),
+  registerTestBackend('right-on-sample', { faults: { wrongRows: [1, 3, 5] } }),
 ];
 afterAll(() => cleanup.forEach((f) => f()));
 

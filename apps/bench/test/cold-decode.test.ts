@@ -7,14 +7,14 @@ import type { BenchResults } from '../src/record.js';
 import { Workload } from '../src/workload.js';
 import { parseScenario } from '../src/scenario.js';
 import { captureIO, tempDir, TINY, writeScenario } from './helpers/io.js';
-import { naiveBackend } from './helpers/naive-backend.js';
+import { createTestBackend } from '@moe-runtime/core/testing';
 
 /** Inputs each spy backend's linear layers saw, keyed by backend name: the first row of every call. */
 const seen = new Map<string, { rows: number; out: number; first: number[] }[]>();
 
 /** A correct double that records every input batch its linear layers (the routers) receive. */
 function spy(name: string): Backend {
-  const inner = naiveBackend(name);
+  const inner = createTestBackend({ name });
   return {
     ...inner,
     async linear(layer: PreparedLinear, x: Float32Array, rows: number): Promise<Float32Array> {

@@ -2,7 +2,7 @@ import { checkAgainstReference, MoELayer, randomInput, randomWeights, type MoELa
 import { describe, expect, it } from 'vitest';
 import { ReferenceOracle, rowsForOutput, sampleRows } from '../src/reference-oracle.js';
 import { denseConfigOf, flopsPerToken } from '../src/workload.js';
-import { naiveBackend } from './helpers/naive-backend.js';
+import { createTestBackend } from '@moe-runtime/core/testing';
 
 const TOL = { maxRelL2: 1e-5, tieTolerance: 1e-4 };
 
@@ -49,7 +49,7 @@ describe('ReferenceOracle', () => {
   it("agrees with core's checkAgainstReference when every row is checked", async () => {
     const weights = randomWeights(qwenLike, { seed: 5 });
     const x = randomInput(9, qwenLike.hiddenSize, 6);
-    const layer = await MoELayer.create({ config: qwenLike, weights, backend: naiveBackend('naive') });
+    const layer = await MoELayer.create({ config: qwenLike, weights, backend: createTestBackend({ name: 'naive' }) });
     const result = await layer.forward(x);
     const core = checkAgainstReference(qwenLike, weights, x, result, { maxRelL2: 1e-5 });
     const mine = new ReferenceOracle(qwenLike, weights, x, 16).check(result, TOL);
@@ -65,7 +65,7 @@ describe('ReferenceOracle', () => {
   it('judges capacity drops on the whole batch while checking only sampled rows', async () => {
     const weights = randomWeights(switchLike, { seed: 7 });
     const x = randomInput(40, switchLike.hiddenSize, 8);
-    const layer = await MoELayer.create({ config: switchLike, weights, backend: naiveBackend('naive') });
+    const layer = await MoELayer.create({ config: switchLike, weights, backend: createTestBackend({ name: 'naive' }) });
     const result = await layer.forward(x);
     expect(result.plan.dropped.token.length).toBeGreaterThan(0);
     const oracle = new ReferenceOracle(switchLike, weights, x, 5);
@@ -83,12 +83,12 @@ describe('ReferenceOracle', () => {
     const weights = randomWeights(qwenLike, { seed: 9 });
     const x = randomInput(20, qwenLike.hiddenSize, 10);
     const oracle = new ReferenceOracle(qwenLike, weights, x, 4);
-    const perturbed = await (await MoELayer.create({ config: qwenLike, weights, backend: naiveBackend('p', { perturb: 1e-3 }) })).forward(x);
+    const perturbed = await (await MoELayer.create({ config: qwenLike, weights, backend: createTestBackend({ name: 'p', faults: { perturb: 1e-3 } }) })).forward(x);
     const bad = oracle.check(perturbed, TOL);
     expect(bad.passed).toBe(false);
     expect(bad.relL2).toBeGreaterThan(1e-4);
     expect(bad.failures[0]).toMatch(/relative L2 error .* exceeds 0.00001/);
-    const rerouted = await (await MoELayer.create({ config: qwenLike, weights, backend: naiveBackend('r', { reverseLogits: true }) })).forward(x);
+    const rerouted = await (await MoELayer.create({ config: qwenLike, weights, backend: createTestBackend({ name: 'r', faults: { reverseLogits: true } }) })).forward(x);
     const wrong = oracle.check(rerouted, TOL);
     expect(wrong.passed).toBe(false);
     expect(wrong.routingAgreement).toBeLessThan(0.9);

@@ -6,10 +6,10 @@ import {
   BackendUnavailableError,
   checkAgainstReference,
   createRuntime,
-  errorMessage,
-  listBackends,
+  loadBackendPackage,
   randomInput,
   randomWeights,
+  type ModuleImporter,
   type MoELayerConfig,
   type ReferenceCheck,
   type RoutingStats,
@@ -37,20 +37,14 @@ export const EXAMPLE_CONFIG: MoELayerConfig = {
 
 /**
  * Makes sure backend `name` is registered: backends register when their package is imported,
- * so a name that is not registered yet is looked up as `@moe-runtime/backend-<name>`. A package
- * that is not installed is left to createRuntime (it names the registered backends); one that is
- * installed but fails to load (a missing native library) is a BackendUnavailableError with the
- * real reason. `importer` is for tests.
+ * so its package (core's BACKEND_PACKAGES) is imported first. A package that is not installed,
+ * or a name no package registers, is left to createRuntime (it names the registered backends);
+ * one that is installed but fails to load (a missing native library) is a
+ * BackendUnavailableError with the real reason. `importer` is for tests.
  */
-export async function loadBackend(name: string, importer: (specifier: string) => Promise<unknown> = (s) => import(s)): Promise<void> {
-  if (listBackends().some((b) => b.name === name)) return;
-  const specifier = `@moe-runtime/backend-${name}`;
-  try {
-    await importer(specifier);
-  } catch (err) {
-    const notInstalled = (err as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes(specifier);
-    if (!notInstalled) throw new BackendUnavailableError([{ name, reason: `${specifier} failed to load: ${errorMessage(err)}` }]);
-  }
+export async function loadBackend(name: string, importer: ModuleImporter = (s) => import(s)): Promise<void> {
+  const load = await loadBackendPackage(name, importer);
+  if (load.status === 'failed') throw new BackendUnavailableError([{ name, reason: load.reason ?? 'failed to load' }]);
 }
 
 /** Runs the example on backend `backendName` with `numTokens` seeded random tokens. */

@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import '@moe-runtime/backend-cpu';
-import { BackendUnavailableError, ConfigError, createRouter, disposeAllBackends, getRouterDefinition } from '@moe-runtime/core';
+import { BackendUnavailableError, ConfigError, createRouter, disposeAllBackends, getRouterDefinition, loadBackendPackage } from '@moe-runtime/core';
 import { formatResult, loadBackend, registerTopPRouter, runExample } from '../src/index.js';
 
 afterAll(() => disposeAllBackends());
@@ -67,8 +66,8 @@ describe('the example end to end', () => {
   // where the package is not installed; one that is installed but fails to load or to start
   // fails the test with its reason.
   it.for(['gpujs', 'onnx', 'tfjs'])('runs unchanged on backend %s (skipped only when its package is not installed)', async (name, { skip }) => {
-    const pkg = `@moe-runtime/backend-${name}`;
-    if (!packageInstalled(pkg)) skip(`${pkg} is not installed`);
+    const load = await loadBackendPackage(name, (specifier) => import(specifier));
+    if (load.status === 'absent') skip(load.reason);
     const r = await runExample(name, 16);
     expect(r.backend).toBe(name);
     expect(r.check.failures).toEqual([]);
@@ -92,39 +91,19 @@ describe('the example end to end', () => {
   });
 });
 
-/**
- * Whether `pkg` resolves from this package, without loading it: absent (MODULE_NOT_FOUND for
- * that very name) is false; a package that resolves is present, and loading it is the test.
- */
-function packageInstalled(pkg: string): boolean {
-  try {
-    createRequire(import.meta.url).resolve(pkg);
-    return true;
-  } catch (err) {
-    if ((err as { code?: unknown }).code === 'MODULE_NOT_FOUND' && String((err as Error).message).includes(pkg)) return false;
-    throw err;
-  }
-}
-
-describe('packageInstalled', () => {
-  it('tells an absent package from an installed one', () => {
-    expect(packageInstalled('@moe-runtime/backend-cpu')).toBe(true);
-    expect(packageInstalled('@moe-runtime/backend-no-such-package')).toBe(false);
-  });
-});
-
 describe('loading a backend package by name', () => {
   it('reports a package that exists but fails to load, instead of calling the backend unknown', async () => {
     const broken = async (): Promise<unknown> => {
       throw new Error('libonnxruntime.so.1: cannot open shared object file');
     };
-    const err = await loadBackend('brokenpkg', broken).catch((e: unknown) => e);
+    const err = await loadBackend('onnx', broken).catch((e: unknown) => e);
     // a BackendUnavailableError with the real reason (the per-backend tests above then fail, not skip)
     expect(err).toBeInstanceOf(BackendUnavailableError);
-    expect((err as Error).message).toMatch(/brokenpkg \(@moe-runtime\/backend-brokenpkg failed to load: libonnxruntime\.so\.1/);
+    expect((err as Error).message).toMatch(/onnx \(@moe-runtime\/backend-onnx failed to load: libonnxruntime\.so\.1/);
     const missing = async (): Promise<unknown> => {
-      throw Object.assign(new Error("Cannot find package '@moe-runtime/backend-nopkg'"), { code: 'ERR_MODULE_NOT_FOUND' });
+      throw Object.assign(new Error("Cannot find package '@moe-runtime/backend-tfjs' imported from /app/x.js"), { code: 'ERR_MODULE_NOT_FOUND' });
     };
-    await expect(loadBackend('nopkg', missing)).resolves.toBeUndefined();
+    await expect(loadBackend('tfjs', missing)).resolves.toBeUndefined();
+    await expect(loadBackend('no-such-backend')).resolves.toBeUndefined();
   });
 });

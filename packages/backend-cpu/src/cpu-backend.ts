@@ -8,6 +8,7 @@ import {
   BackendError,
   ShapeError,
   type Backend,
+  type ExpertWorkCounter,
   type ExpertGroup,
   type LinearWeights,
   type PreparedExperts,
@@ -34,6 +35,11 @@ export class CpuBackend implements Backend {
   constructor(private readonly compute: Engine) {
     this.engine = compute.description;
     this.threads = compute.threads;
+  }
+
+  /** Test hook: the expert GEMMs dispatched (see core's ExpertWorkCounter). */
+  get expertWork(): ExpertWorkCounter {
+    return this.compute.expertWork;
   }
 
   private alive(): void {

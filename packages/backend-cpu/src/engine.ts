@@ -2,7 +2,7 @@
  * What a compute engine (plain TypeScript, or WebAssembly on threads) implements. The backend
  * class validates inputs and owns the handles; an engine only lays out weights and computes.
  */
-import type { ExpertKind, RoutingPlan } from '@moe-runtime/core';
+import type { ExpertKind, ExpertWorkCounter, RoutingPlan } from '@moe-runtime/core';
 
 /** A linear layer's weights decoded to float32: `weight` `[out, in]`, `bias` `[out]`. */
 export interface LinearData {
@@ -46,6 +46,8 @@ export interface Engine {
   /** What runs, e.g. `wasm-relaxed-simd x2` or `js`. */
   readonly description: string;
   readonly threads: number;
+  /** Test hook: the expert GEMMs `runExperts` dispatched (see core's ExpertWorkCounter). */
+  readonly expertWork: ExpertWorkCounter;
   prepareLinear(data: LinearData): EngineResource;
   /** y `[rows, out]` = x W^T (+ b). */
   linear(layer: EngineResource, x: Float32Array, rows: number): Float32Array;

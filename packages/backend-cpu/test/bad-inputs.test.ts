@@ -99,7 +99,7 @@ describe('bad inputs', () => {
       await expect(a.prepareExperts(broken)).rejects.toThrow(/experts\[2\]\.down has shape \[8, 11\], expected \[8, 12\]/);
       await expect(a.prepareExperts({ ...group, kind: 'tanh' as never })).rejects.toThrow(ConfigError);
       await expect(a.prepareExperts({ ...group, experts: [] })).rejects.toThrow(/experts\.experts: expected a non-empty array/);
-      await expect(a.prepareLinear({ weight: HostTensor.float32([4, 8]), bias: HostTensor.float32([5]) })).rejects.toThrow(/weights.bias/);
+      await expect(a.prepareLinear({ weight: HostTensor.float32([4, 8]), bias: HostTensor.float32([5]) })).rejects.toThrow(/linear\.bias has shape \[5\], expected \[4\]/);
     } finally {
       await a.dispose();
     }

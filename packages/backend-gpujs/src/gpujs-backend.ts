@@ -9,10 +9,9 @@
  */
 import {
   checkRoutingPlan,
+  combineRows,
+  ExpertWorkCounter,
   BackendError,
-  ConfigError,
-  EXPERT_KINDS,
-  HostTensor,
   ShapeError,
   type Backend,
   type ExpertGroup,
@@ -22,6 +21,8 @@ import {
   type PreparedLinear,
   type RoutingPlan,
   ResidentBytes,
+  validateExpertGroup,
+  validateLinearWeights,
 } from '@moe-runtime/core';
 import type { ArgumentType, GpuInstance, GpuJsMode, KernelThis } from './gpujs-types.js';
 import { loadGpuJs } from './gpujs-loader.js';
@@ -95,6 +96,8 @@ export class GpuJsBackend implements Backend {
    * f32, f16 and q8_0; counted as 5.
    */
   readonly memory = new ResidentBytes(() => 5);
+  /** Test hook: the expert kernels `runExperts` launched (see core's ExpertWorkCounter). */
+  readonly expertWork = new ExpertWorkCounter();
   /** Handles not yet disposed: dispose() frees their device buffers / textures before the device. */
   private readonly live = new Set<GpuJsLinear | GpuJsExperts>();
   private readonly forget = (releaseBuffers: () => void, h: GpuJsLinear | GpuJsExperts): void => {
@@ -227,11 +230,8 @@ export class GpuJsBackend implements Backend {
 
   async prepareLinear(weights: LinearWeights): Promise<PreparedLinear> {
     this.checkAlive();
-    if (!(weights?.weight instanceof HostTensor) || weights.weight.shape.length !== 2) throw new ShapeError('linear weight: expected a 2-D HostTensor [out, in]');
+    validateLinearWeights(weights);
     const [out, inF] = weights.weight.shape;
-    if (out < 1 || inF < 1) throw new ShapeError(`linear weight has shape [${out}, ${inF}]; expected positive dimensions [out, in]`);
-    if (weights.bias !== undefined && !(weights.bias instanceof HostTensor)) throw new ShapeError(`linear bias: expected a HostTensor [${out}]`);
-    weights.bias?.assertShape('linear bias', [out]);
     const chunks = packLinear(weights.weight.toFloat32(), float32Of(weights.bias), out, inF, this.maxBindingBytes, 'linear weight');
     rowBlock(Math.max(inF, out), this.maxBindingBytes, 'linear');
     const bytes = this.memory.linearBytes(weights);
@@ -265,15 +265,8 @@ export class GpuJsBackend implements Backend {
 
   async prepareExperts(group: ExpertGroup): Promise<PreparedExperts> {
     this.checkAlive();
-    // The same error classes and fields as the other backends (ConfigError for the group's
-    // configuration, ShapeError for a tensor).
-    if (!group || typeof group !== 'object') throw new ConfigError('experts', 'expected an ExpertGroup { kind, hiddenSize, ffnSize, experts }');
+    validateExpertGroup(group);
     const { kind, hiddenSize: d, ffnSize: f } = group;
-    if (!EXPERT_KINDS.includes(kind)) throw new ConfigError('experts.kind', `expected one of ${EXPERT_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
-    for (const [field, v] of [['experts.hiddenSize', d], ['experts.ffnSize', f]] as const) {
-      if (!Number.isInteger(v) || v < 1) throw new ConfigError(field, `expected a positive integer, got ${JSON.stringify(v)}`);
-    }
-    if (!Array.isArray(group.experts) || group.experts.length === 0) throw new ConfigError('experts.experts', 'expected a non-empty array of expert weights');
     rowBlock(Math.max(d, f), this.maxBindingBytes, 'experts');
     const packed = group.experts.map((e, j) => this.packExpert(e, j, kind, d, f));
     return this.queue.run(async () => {
@@ -289,27 +282,13 @@ export class GpuJsBackend implements Backend {
   }
 
   private packExpert(e: ExpertWeights, j: number, kind: ExpertGroup['kind'], d: number, f: number): { first: HostChunk[]; down: HostChunk[] } {
+    // Shapes were checked by validateExpertGroup.
     const where = `experts[${j}]`;
-    if (!(e?.up instanceof HostTensor) || !(e.down instanceof HostTensor)) throw new ShapeError(`${where}: expected HostTensors up [${f}, ${d}] and down [${d}, ${f}]`);
-    for (const key of ['gate', 'gateBias', 'upBias', 'downBias'] as const) {
-      if (e[key] !== undefined && !(e[key] instanceof HostTensor)) throw new ShapeError(`${where}.${key}: expected a HostTensor`);
-    }
-    e.up.assertShape(`${where}.up`, [f, d]);
-    e.down.assertShape(`${where}.down`, [d, f]);
-    e.upBias?.assertShape(`${where}.upBias`, [f]);
-    e.downBias?.assertShape(`${where}.downBias`, [d]);
     const up = e.up.toFloat32();
-    let first: HostChunk[];
-    if (kind === 'swiglu') {
-      if (!e.gate) throw new ShapeError(`${where}.gate is missing; SwiGLU experts need gate [${f}, ${d}]`);
-      e.gate.assertShape(`${where}.gate`, [f, d]);
-      e.gateBias?.assertShape(`${where}.gateBias`, [f]);
-      first = packGated(e.gate.toFloat32(), up, float32Of(e.gateBias), float32Of(e.upBias), f, d, this.maxBindingBytes, `${where} gate/up`);
-    } else if (e.gate || e.gateBias) {
-      throw new ShapeError(`${where}.gate is present but ${kind} experts have no gate projection`);
-    } else {
-      first = packLinear(up, float32Of(e.upBias), f, d, this.maxBindingBytes, `${where}.up`);
-    }
+    const first =
+      kind === 'swiglu'
+        ? packGated(e.gate!.toFloat32(), up, float32Of(e.gateBias), float32Of(e.upBias), f, d, this.maxBindingBytes, `${where} gate/up`)
+        : packLinear(up, float32Of(e.upBias), f, d, this.maxBindingBytes, `${where}.up`);
     const down = packLinear(e.down.toFloat32(), float32Of(e.downBias), d, f, this.maxBindingBytes, `${where}.down`);
     return { first, down };
   }
@@ -353,6 +332,7 @@ export class GpuJsBackend implements Backend {
       const end = plan.expertOffsets[j + 1];
       for (let r0 = plan.expertOffsets[j]; r0 < end; r0 += block) {
         const n = Math.min(block, end - r0);
+        this.expertWork.record(j, n);
         const lanes = lanesFor(n);
         const groups = laneGroups(n, lanes);
         const xl = gatherLanes(x, d, r0, n, lanes, plan.rowToken);
@@ -363,7 +343,7 @@ export class GpuJsBackend implements Backend {
         }
       }
     }
-    return combine(plan, rowsOut, d);
+    return combineRows(plan, d, rowsOut);
   }
 
   async dispose(): Promise<void> {
@@ -377,23 +357,6 @@ export class GpuJsBackend implements Backend {
       await this.gpu.destroy();
     });
   }
-}
-
-/** y[t] = sum of rowWeight[r] * rowsOut[r] over token t's rows, in the plan's order. */
-function combine(plan: RoutingPlan, rowsOut: Float32Array, d: number): Float32Array {
-  const y = new Float32Array(plan.numTokens * d);
-  const acc = new Float64Array(d);
-  for (let t = 0; t < plan.numTokens; t++) {
-    acc.fill(0);
-    for (let s = plan.tokenOffsets[t]; s < plan.tokenOffsets[t + 1]; s++) {
-      const r = plan.tokenRows[s];
-      const w = plan.rowWeight[r];
-      const base = r * d;
-      for (let i = 0; i < d; i++) acc[i] += w * rowsOut[base + i];
-    }
-    y.set(acc, t * d);
-  }
-  return y;
 }
 
 /** Creates a gpu.js backend (see {@link GpuJsBackendOptions}). */

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkAgainstReference, MoELayer, randomInput, randomWeights, type MoELayerConfig } from '@moe-runtime/core';
+import { sparseDispatch } from '@moe-runtime/core/testing';
 import { createGpuJsBackend, type GpuJsBackend } from '../src/index.js';
 import { suiteModes } from './available-modes.js';
 
@@ -36,6 +37,11 @@ for (const m of modes) {
       const b = await get();
       expect(b.mode).toBe(m.mode);
       expect(b.engine).toContain(`gpu.js ${m.mode}`);
+    });
+
+    it('launches kernels only for experts with rows, each over its own rows (expertWork hook)', async () => {
+      const r = await sparseDispatch(await get(), { numExperts: 16 });
+      expect([r.launched, r.computedRows, r.relL2 < MAX_REL_L2]).toEqual([r.routed, r.planRows, true]);
     });
 
     cases.forEach((c, i) => {

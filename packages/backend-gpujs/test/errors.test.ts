@@ -127,7 +127,7 @@ describe('gpujs bad inputs', () => {
   it('rejects mis-shaped weights, inputs and plans with typed errors', async () => {
     backend = await createGpuJsBackend({ mode: 'cpu' });
     other = await createGpuJsBackend({ mode: 'cpu' });
-    await expect(backend.prepareLinear({ weight: tensor([4, 3]), bias: tensor([3]) })).rejects.toThrow(/linear bias has shape \[3\], expected \[4\]/);
+    await expect(backend.prepareLinear({ weight: tensor([4, 3]), bias: tensor([3]) })).rejects.toThrow(/linear\.bias has shape \[3\], expected \[4\]/);
     const lin = await backend.prepareLinear({ weight: tensor([4, 3]) });
     await expect(backend.linear(lin, new Float32Array(7), 2)).rejects.toThrow(ShapeError);
     await expect(other.linear(lin, new Float32Array(6), 2)).rejects.toThrow(/not prepared by this gpujs backend/);
@@ -201,8 +201,8 @@ describe('gpujs bad inputs', () => {
       await expect(b.prepareExperts({ ...group, kind: 'gelu' })).rejects.toThrow(/experts\[0\]\.gate is present but gelu experts have no gate projection/);
       await expect(b.prepareExperts({ ...group, experts: [undefined as never] })).rejects.toThrow(ShapeError);
       await expect(b.prepareLinear({ weight: { shape: [4, 3] } as never })).rejects.toThrow(ShapeError);
-      await expect(b.prepareLinear({ weight: HostTensor.float32([0, 3]) })).rejects.toThrow(/linear weight has shape \[0, 3\]; expected positive dimensions/);
-      await expect(b.prepareLinear({ weight: tensor([4, 3]), bias: new Float32Array(4) as never })).rejects.toThrow(/linear bias: expected a HostTensor \[4\]/);
+      await expect(b.prepareLinear({ weight: HostTensor.float32([0, 3]) })).rejects.toThrow(/linear\.weight has shape \[0, 3\]; expected positive dimensions/);
+      await expect(b.prepareLinear({ weight: tensor([4, 3]), bias: new Float32Array(4) as never })).rejects.toThrow(/linear\.bias: expected a HostTensor \[4\]/);
       const lin = await b.prepareLinear({ weight: tensor([4, 3]) });
       await expect(b.linear(lin, [1, 2, 3] as never, 1)).rejects.toThrow(ShapeError);
       lin.dispose();

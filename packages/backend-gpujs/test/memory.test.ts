@@ -13,8 +13,8 @@ const MiB = 2 ** 20;
 
 describe('gpujs memory accounting', () => {
   for (const dtype of ['float32', 'float16', 'q8_0'] as const) {
-    it(`${dtype}: reported bytes bound the RSS growth of preparing and running a group`, () => {
-      const r = probeResidentBytes('@moe-runtime/backend-gpujs', 'gpujs', dtype, cwd);
+    it(`${dtype}: reported bytes bound the RSS growth of preparing and running a group`, async () => {
+      const r = await probeResidentBytes('@moe-runtime/backend-gpujs', 'gpujs', dtype, cwd);
       expect(r.reportedBytes).toBe(r.predictedBytes);
       expect(r.measuredBytes).toBeLessThanOrEqual(r.predictedBytes * 1.05 + 24 * MiB);
       expect(r.measuredBytes).toBeGreaterThanOrEqual(r.predictedBytes * 0.5);

@@ -21,11 +21,12 @@ import {
   randomWeights,
   routedExpertGroup,
   buildRoutingPlan,
+  combineRows,
+  gatherExpertRows,
   createRouter,
   type MoELayerConfig,
 } from '@moe-runtime/core';
 import { MicrosoftMoEOperator, OnnxBackend, ORT_VERSION } from '../src/index.js';
-import { combineExpertRows, gatherExpertRows } from '../src/host-routing.js';
 import { quantile, roundRobin, timeMs } from './stats.js';
 
 const config: MoELayerConfig = {
@@ -123,8 +124,8 @@ async function hostOverhead(): Promise<void> {
   for (let i = 0; i < 50; i++) {
     samples.push(
       await timeMs(async () => {
-        for (let e = 0; e < config.numExperts; e++) gatherExpertRows(plan, e, x, d);
-        combineExpertRows(plan, outs, d);
+        for (let e = 0; e < config.numExperts; e++) gatherExpertRows(x, d, plan, e);
+        combineRows(plan, d, outs);
       }),
     );
   }

@@ -13,11 +13,10 @@
  * - SwiGLU defaults `activation_alpha` 1, `activation_beta` 0, `swiglu_limit` inf give
  *   silu(gate) * up; its `gelu` is the tanh approximation (this runtime's GELU is exact erf).
  */
-import { ConfigError, ShapeError, type BackendOptions, type ExpertGroup, type HostTensor } from '@moe-runtime/core';
+import { ConfigError, ShapeError, validateExpertGroup, type BackendOptions, type ExpertGroup, type HostTensor } from '@moe-runtime/core';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { OnnxGraphBuilder } from './onnx-graph.js';
 import { resolveOnnxOptions, type OnnxBackendOptions } from './options.js';
-import { checkExpertGroup } from './group-checks.js';
 import { createSession, float32Output, runSession } from './sessions.js';
 
 /** Options of the `com.microsoft.MoE` graph. */
@@ -45,7 +44,7 @@ function fc1Parts(group: ExpertGroup, e: number): [Float32Array, Float32Array | 
 
 /** Serialises a one-node graph `output = com.microsoft.MoE(input, router_probs, fc1, fc2, ...)`. */
 export function buildMicrosoftMoEGraph(group: ExpertGroup, options: MicrosoftMoEOptions): Uint8Array {
-  checkExpertGroup(group);
+  validateExpertGroup(group);
   const { hiddenSize: d, ffnSize: f } = group;
   const e = group.experts.length;
   const swiglu = group.kind === 'swiglu';
@@ -100,7 +99,7 @@ export class MicrosoftMoEOperator {
 
   /** Builds the graph and its session (CPU; `backendOptions` as for the `onnx` backend). */
   static async create(group: ExpertGroup, options: MicrosoftMoEOptions, backendOptions: BackendOptions | OnnxBackendOptions = {}): Promise<MicrosoftMoEOperator> {
-    checkExpertGroup(group); // before k's bound reads group.experts
+    validateExpertGroup(group); // before k's bound reads group.experts
     if (!Number.isInteger(options?.k) || options.k < 1 || options.k > group.experts.length) {
       throw new ConfigError('k', `com.microsoft.MoE needs an integer in [1, ${group.experts.length}], got ${JSON.stringify(options.k)}`);
     }

@@ -15,7 +15,10 @@ import {
   ResidentBytes,
   checkRoutingPlan,
   BackendError,
+  combineRows,
+  ExpertWorkCounter,
   errorMessage,
+  gatherExpertRows,
   HostTensor,
   ShapeError,
   type Backend,
@@ -25,15 +28,20 @@ import {
   type PreparedExperts,
   type PreparedLinear,
   type RoutingPlan,
+  validateExpertGroup,
+  validateLinearWeights,
 } from '@moe-runtime/core';
 import { Tensor } from 'onnxruntime-node';
 import { buildExpertGraph, chunkExperts, expertInputName, expertOutputName } from './expert-graph.js';
-import { checkExpertGroup, checkLinearWeights } from './group-checks.js';
-import { combineExpertRows, gatherExpertRows } from './host-routing.js';
 import { buildLinearGraph, LINEAR_INPUT, LINEAR_OUTPUT } from './linear-graph.js';
-import { resolveOnnxOptions, type OnnxBackendOptions, type ResolvedOnnxOptions } from './options.js';
+import { AUTO_GROUPED_MAX_EXPERTS, resolveOnnxOptions, type ExpertGraphLayout, type OnnxBackendOptions, type ResolvedOnnxOptions } from './options.js';
 import { OnnxPreparedExperts, OnnxPreparedLinear, type ExpertSession, type Releasable } from './prepared.js';
 import { checkProviders, createSession, float32Output, ORT_VERSION, runSession } from './sessions.js';
+
+/** Whether a group of `numExperts` experts runs as grouped graphs under `layout`. */
+function groupedLayout(layout: ExpertGraphLayout, numExperts: number): boolean {
+  return layout === 'grouped' || (layout === 'auto' && numExperts <= AUTO_GROUPED_MAX_EXPERTS);
+}
 
 /** A Backend on onnxruntime-node. Create it with {@link OnnxBackend.create}. */
 export class OnnxBackend implements Backend {
@@ -52,6 +60,8 @@ export class OnnxBackend implements Backend {
    * 8.2 for block formats (decoded at prepare); counted here with a margin.
    */
   readonly memory = new ResidentBytes((dtype) => (isBlockFormat(dtype) ? 9 : 7.5));
+  /** Test hook: the expert subgraphs `runExperts` ran (see core's ExpertWorkCounter). */
+  readonly expertWork = new ExpertWorkCounter();
 
   private constructor(options: ResolvedOnnxOptions) {
     this.options = options;
@@ -96,7 +106,7 @@ export class OnnxBackend implements Backend {
 
   async prepareLinear(weights: LinearWeights): Promise<PreparedLinear> {
     this.alive();
-    checkLinearWeights(weights);
+    validateLinearWeights(weights);
     const [out, inF] = weights.weight.shape;
     const session = await createSession(`a linear layer [${out}, ${inF}]`, buildLinearGraph(weights), this.options);
     return this.memory.track(this.track(new OnnxPreparedLinear(this, inF, out, session, this.forget)), this.memory.linearBytes(weights));
@@ -120,9 +130,9 @@ export class OnnxBackend implements Backend {
 
   async prepareExperts(group: ExpertGroup): Promise<PreparedExperts> {
     this.alive();
-    checkExpertGroup(group);
+    validateExpertGroup(group);
     const chunks = chunkExperts(group, this.options.maxGraphBytes);
-    const layout = this.options.expertGraph === 'grouped' ? chunks : chunks.flat().map((e) => [e]);
+    const layout = groupedLayout(this.options.expertGraph, group.experts.length) ? chunks : chunks.flat().map((e) => [e]);
     const sessions: ExpertSession[] = [];
     try {
       for (const experts of layout) {
@@ -161,15 +171,17 @@ export class OnnxBackend implements Backend {
       for (const e of ids) {
         const n = plan.tokensPerExpert[e];
         rows += n;
-        feeds[expertInputName(e)] = new Tensor('float32', gatherExpertRows(plan, e, x, d), [n, d]);
+        feeds[expertInputName(e)] = new Tensor('float32', gatherExpertRows(x, d, plan, e), [n, d]);
       }
       // A session whose experts got no rows has nothing to compute (per-expert layout, or a
       // group split over several graphs).
       if (rows === 0 && sessions.length > 1) continue;
+      // Every expert of the graph runs, those with 0 rows too.
+      for (const e of ids) this.expertWork.record(e, plan.tokensPerExpert[e]);
       const result = await runSession(`${ids.length} expert(s)`, session, feeds);
       for (const e of ids) outputs[e] = float32Output(`expert ${e} output`, result[expertOutputName(e)], plan.tokensPerExpert[e] * d);
     }
-    return combineExpertRows(plan, outputs, d);
+    return combineRows(plan, d, outputs);
   }
 
   /** Releases every session this backend still holds, and resolves once they are released. */

@@ -9,7 +9,14 @@ import { ConfigError, type BackendOptions } from '@moe-runtime/core';
 export type OnnxExecutionProvider = 'cpu' | 'cuda';
 
 /** How an expert group is laid out in sessions. */
-export type ExpertGraphLayout = 'grouped' | 'per-expert';
+export type ExpertGraphLayout = 'auto' | 'grouped' | 'per-expert';
+
+/**
+ * Under `auto`, the most experts a group may have to run as one grouped graph: every expert of
+ * a grouped graph is dispatched on every run, those with no rows too, so past this the group
+ * runs as one session per expert and only the routed experts are dispatched.
+ */
+export const AUTO_GROUPED_MAX_EXPERTS = 8;
 
 /** Options of the `onnx` backend. */
 export interface OnnxBackendOptions {
@@ -27,9 +34,13 @@ export interface OnnxBackendOptions {
    */
   readonly allowSpinning?: boolean;
   /**
-   * `grouped` (default, fastest measured): one graph and one `session.run` per expert group
-   * (split into several only past `maxGraphBytes`).
-   * `per-expert`: one session per expert, run only for experts with routed rows.
+   * `grouped`: one graph and one `session.run` per expert group (split into several only past
+   * `maxGraphBytes`); every expert's subgraph runs, also those with no rows, so a run costs
+   * node dispatches for all E experts. Fastest measured at E=8.
+   * `per-expert`: one session per expert, run only for experts with routed rows: dispatch cost
+   * follows the routed experts, not E.
+   * `auto` (default): `grouped` for groups of at most {@link AUTO_GROUPED_MAX_EXPERTS} experts,
+   * `per-expert` above.
    */
   readonly expertGraph?: ExpertGraphLayout;
   /** CUDA device id when `cuda` is requested. Default 0. */
@@ -59,7 +70,7 @@ export const MAX_GRAPH_BYTES_LIMIT = 2 ** 31 - 64 * 2 ** 20;
 
 const KNOWN = ['executionProviders', 'intraOpThreads', 'allowSpinning', 'expertGraph', 'deviceId', 'maxGraphBytes'] as const;
 const PROVIDERS: readonly OnnxExecutionProvider[] = ['cpu', 'cuda'];
-const LAYOUTS: readonly ExpertGraphLayout[] = ['grouped', 'per-expert'];
+const LAYOUTS: readonly ExpertGraphLayout[] = ['auto', 'grouped', 'per-expert'];
 
 function field(key: string): string {
   return `backend.options.${key}`;
@@ -101,7 +112,7 @@ export function resolveOnnxOptions(options: BackendOptions | OnnxBackendOptions 
       throw new ConfigError(field(key), `unknown option; expected one of ${KNOWN.join(', ')}`);
     }
   }
-  const expertGraph = o.expertGraph ?? 'grouped';
+  const expertGraph = o.expertGraph ?? 'auto';
   if (!LAYOUTS.includes(expertGraph as ExpertGraphLayout)) {
     throw new ConfigError(field('expertGraph'), `expected one of ${LAYOUTS.map((x) => `'${x}'`).join(', ')}, got ${JSON.stringify(expertGraph)}`);
   }

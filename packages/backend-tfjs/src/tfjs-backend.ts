@@ -21,18 +21,22 @@ import {
   type PreparedLinear,
   type RoutingPlan,
   ResidentBytes,
+  combineRows,
+  ExpertWorkCounter,
+  gatherRows,
+  maxExpertRows,
+  validateExpertGroup,
+  validateLinearWeights,
 } from '@moe-runtime/core';
 import { assertActiveEngine, claimEngine, heldEngine, releaseEngine } from './engine-lock.js';
 import { startBestEngine, type StartedEngine } from './engine-loader.js';
 import type { TfjsEngine } from './engine-name.js';
 import { expertForward, expertTensorList, project, type ExpertTensors } from './expert-ffn.js';
-import { combineRows, gatherRows, maxExpertRows } from './grouped-rows.js';
 import { toInOut } from './layout.js';
 import { estimateActivationBytes, estimateExpertBytes, estimateLinearBytes, wasmHeap } from './memory-budget.js';
 import { parseTfjsOptions, WASM_HEAP_LIMIT_BYTES, type TfjsBackendOptions } from './options.js';
 import { TfjsExperts, TfjsLinear } from './prepared.js';
 import { tf, type Tensor, type Tensor2D } from './tf.js';
-import { validateExpertGroup, validateLinear } from './validate-weights.js';
 
 /** Reads a tensor's float32 data and disposes it, on success and on failure. */
 async function readAndDispose(t: Tensor): Promise<Float32Array> {
@@ -66,6 +70,8 @@ export class TfjsBackend implements Backend {
   readonly memory: ResidentBytes;
   private readonly live = new Set<TfjsLinear | TfjsExperts>();
   private disposed = false;
+  /** Test hook: the expert FFNs `runExperts` dispatched (see core's ExpertWorkCounter). */
+  readonly expertWork = new ExpertWorkCounter();
 
   private constructor(started: StartedEngine, heapLimit: number) {
     this.tfjsEngine = started.engine;
@@ -97,7 +103,7 @@ export class TfjsBackend implements Backend {
 
   async prepareLinear(weights: LinearWeights): Promise<PreparedLinear> {
     this.ensureUsable();
-    validateLinear(weights);
+    validateLinearWeights(weights);
     const [out, inp] = weights.weight.shape;
     const bytes = estimateLinearBytes(weights);
     this.reserve(`a linear layer [${out}, ${inp}]`, bytes);
@@ -161,7 +167,7 @@ export class TfjsBackend implements Backend {
     if (this.tfjsEngine === 'wasm') {
       wasmHeap.check(`a forward pass over ${rows} routed rows`, estimateActivationBytes(rows, maxExpertRows(plan), d, h.ffnSize), this.heapLimit);
     }
-    const grouped = gatherRows(x, plan, d);
+    const grouped = gatherRows(x, d, plan);
     try {
       const out = tf.tidy(() => {
         const parts: Tensor2D[] = [];
@@ -169,12 +175,13 @@ export class TfjsBackend implements Backend {
           const start = plan.expertOffsets[e];
           const n = plan.expertOffsets[e + 1] - start;
           if (n === 0) continue; // only routed experts run
+          this.expertWork.record(e, n);
           const xe = tf.tensor2d(grouped.subarray(start * d, (start + n) * d), [n, d]);
           parts.push(expertForward(h.kind, h.experts[e], xe));
         }
         return parts.length === 1 ? parts[0] : tf.concat(parts, 0);
       });
-      return combineRows(await readAndDispose(out), plan, d);
+      return combineRows(plan, d, await readAndDispose(out));
     } catch (err) {
       throw this.wrap('runExperts', err);
     }

@@ -14,6 +14,7 @@ import type { AttentionLayerSpec, AttentionSegment } from './attention/attention
 import type { KvCache, KvCacheSpec } from './attention/kv-cache.js';
 import type { ExpertGroup } from './expert.js';
 import type { RoutingPlan } from './routing-plan.js';
+import type { ExpertWorkCounter } from './expert-work.js';
 import type { DType, HostTensor } from './tensor.js';
 
 /** A linear layer's weights in `[out, in]` layout. */
@@ -73,6 +74,12 @@ export interface BackendMemory {
 export interface Backend extends BackendInfo {
   /** Memory accounting, where the backend provides it. */
   readonly memory?: BackendMemory;
+  /**
+   * Test hook: the expert FFN dispatches `runExperts` made (launches and rows per expert of the
+   * group), recorded where the backend hands rows to a kernel. Sparsity tests read it to show an
+   * expert with no routed rows is never dispatched; the layer never reads it.
+   */
+  readonly expertWork?: ExpertWorkCounter;
   /** Uploads / lays out a linear layer's weights once. */
   prepareLinear(weights: LinearWeights): Promise<PreparedLinear>;
   /** y `[rows, out]` = x `[rows, in]` W^T (+ b). */

@@ -24,6 +24,7 @@ export * from './routed-rows.js';
 export * from './routing-stats.js';
 export * from './backend.js';
 export * from './backend-memory.js';
+export * from './expert-work.js';
 export * from './attention/index.js';
 export * from './backend-registry.js';
 export * from './backend-packages.js';

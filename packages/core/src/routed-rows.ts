@@ -33,10 +33,19 @@ export function gatherRows(
   return out;
 }
 
-/** Expert e's rows of x, `[n_e, d]` (a fresh copy). */
+/**
+ * Expert e's rows of x, `[n_e, d]`. When the expert takes every token in order (a shared
+ * expert's dense plan) this is x itself, not a copy: read it, never write it.
+ */
 export function gatherExpertRows(x: Float32Array, d: number, plan: RoutingPlan, e: number): Float32Array {
   const first = plan.expertOffsets[e];
-  return gatherRows(x, d, plan, first, plan.expertOffsets[e + 1] - first);
+  const n = plan.expertOffsets[e + 1] - first;
+  if (n === plan.numTokens && x.length === n * d) {
+    let identity = true;
+    for (let i = 0; i < n && identity; i++) identity = plan.rowToken[first + i] === i;
+    if (identity) return x;
+  }
+  return gatherRows(x, d, plan, first, n);
 }
 
 /**

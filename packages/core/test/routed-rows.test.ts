@@ -1,6 +1,6 @@
 /** The one host gather and combine (core's routed-rows.ts): layout, order and accumulator precision. */
 import { describe, expect, it } from 'vitest';
-import { buildRoutingPlan, combineRows, createRng, gatherExpertRows, gatherRows, maxExpertRows, randomNormal, ShapeError, type RoutingPlan } from '../src/index.js';
+import { buildRoutingPlan, combineRows, denseRoutingPlan, createRng, gatherExpertRows, gatherRows, maxExpertRows, randomNormal, ShapeError, type RoutingPlan } from '../src/index.js';
 
 /** T tokens, each to k distinct experts of E, in a seeded random order, with random weights. */
 function randomPlan(seed: number, t: number, e: number, k: number): RoutingPlan {
@@ -41,6 +41,8 @@ describe('gatherRows', () => {
     const e = plan.rowExpert[4];
     const n = plan.tokensPerExpert[e];
     expect(gatherExpertRows(x, d, plan, e)).toEqual(all.subarray(plan.expertOffsets[e] * d, (plan.expertOffsets[e] + n) * d));
+    const dense = denseRoutingPlan(9, 2);
+    expect(gatherExpertRows(x, d, dense, 1)).toBe(x); // every token in order: no copy
     const padded = gatherRows(x, d, plan, 2, 3, new Float32Array(3 * 8).fill(-1), 8);
     expect(padded.subarray(8, 8 + d)).toEqual(all.subarray(3 * d, 4 * d));
     expect(padded[8 + d]).toBe(-1); // padding untouched

@@ -1,18 +1,12 @@
 /**
- * Loads the backend packages that are installed, so a model can run on any of them by name.
- * Each backend package registers itself with core when imported; a missing one is skipped.
+ * Loads the backend packages that are installed (core's BACKEND_PACKAGES), so a model can run
+ * on any of them by name. Each registers itself with core when imported; one that is not
+ * installed is skipped, one that is installed but fails to load is reported.
  */
-const BACKEND_PACKAGES = ['@moe-runtime/backend-cpu', '@moe-runtime/backend-onnx', '@moe-runtime/backend-tfjs', '@moe-runtime/backend-gpujs'];
+import { loadBackendPackages, type BackendPackageLoad } from '@moe-runtime/core';
 
-/** Imports every installed backend package; returns the ones that failed, with the reason. */
-export async function importBackends(): Promise<{ name: string; reason: string }[]> {
-  const failed: { name: string; reason: string }[] = [];
-  for (const name of BACKEND_PACKAGES) {
-    try {
-      await import(name);
-    } catch (err) {
-      failed.push({ name, reason: err instanceof Error ? err.message : String(err) });
-    }
-  }
-  return failed;
+/** Imports every installed backend package; returns the ones present but failing to load, with the reason. */
+export async function importBackends(): Promise<BackendPackageLoad[]> {
+  const loads = await loadBackendPackages((specifier) => import(specifier));
+  return loads.filter((l) => l.status === 'failed');
 }

@@ -74,7 +74,7 @@ function printStats(stats: GenerationStats, model: TextModel): void {
 }
 
 async function run(o: RunOptions): Promise<void> {
-  await importBackends();
+  for (const failed of await importBackends()) process.stderr.write(`warning: ${failed.reason}\n`);
   const tm = await TextModel.load(o.model, { backend: o.backend ? o.backend.split(',').map((s) => s.trim()) : undefined, dtype: o.dtype });
   printLoad(tm);
   const options = { maxTokens: o.maxTokens, temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed, stop: o.stop };

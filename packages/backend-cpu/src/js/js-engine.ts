@@ -2,9 +2,8 @@
  * The plain TypeScript engine: the portable fallback (`simd: 'none'`) and the cross-check for
  * the WebAssembly kernels. Weights stay in their `[out, in]` layout (dot products of rows).
  */
-import { activationOf, type ExpertKind, type RoutingPlan } from '@moe-runtime/core';
+import { activationOf, combineRows, ExpertWorkCounter, gatherRows, type ExpertKind, type RoutingPlan } from '@moe-runtime/core';
 import type { Engine, EngineResource, ExpertData, ExpertGroupData, LinearData } from '../engine.js';
-import { combineRows, gatherRows } from '../plan-rows.js';
 import { gemmTransB } from './js-gemm.js';
 
 class JsLinear implements EngineResource {
@@ -39,6 +38,7 @@ function expertFfn(kind: ExpertKind, e: ExpertData, d: number, f: number, xs: Fl
 export class JsEngine implements Engine {
   readonly description = 'js';
   readonly threads = 1;
+  readonly expertWork = new ExpertWorkCounter();
 
   prepareLinear(data: LinearData): EngineResource {
     return new JsLinear(data);
@@ -63,10 +63,11 @@ export class JsEngine implements Engine {
       const start = plan.expertOffsets[e];
       const m = plan.expertOffsets[e + 1] - start;
       if (m === 0) continue;
-      const xs = gatherRows(x, d, plan.rowToken, start, m);
+      this.expertWork.record(e, m);
+      const xs = gatherRows(x, d, plan, start, m);
       expertFfn(group.kind, weights[e], d, group.ffnSize, xs, m, rowsOut.subarray(start * d, (start + m) * d));
     }
-    return combineRows(rowsOut, d, d, plan);
+    return combineRows(plan, d, rowsOut);
   }
 
   async dispose(): Promise<void> {}

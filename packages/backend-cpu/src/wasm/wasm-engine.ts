@@ -8,9 +8,8 @@
  * its own rows, batch 2 every expert's down GEMM, then the weighted combine sums each token's
  * rows in the plan's per-token order. Experts with no rows cost nothing.
  */
-import { BackendError, type RoutingPlan } from '@moe-runtime/core';
+import { BackendError, combineRows, ExpertWorkCounter, type RoutingPlan } from '@moe-runtime/core';
 import type { Engine, EngineResource, ExpertGroupData, LinearData } from '../engine.js';
-import { combineRows } from '../plan-rows.js';
 import { DESC_BYTES, Epilogue, writeDesc } from './descriptors.js';
 import { compileKernels, FLAVOR_ENGINE, instantiateKernels, type KernelFlavor } from './kernel-module.js';
 import { MemoryArena } from './memory-arena.js';
@@ -71,6 +70,7 @@ function epilogueOf(kind: ExpertGroupData['kind']): Epilogue {
 
 /** The WebAssembly SIMD engine. Create with {@link WasmEngine.create}. */
 export class WasmEngine implements Engine {
+  readonly expertWork = new ExpertWorkCounter();
   readonly description: string;
   private scratch = 0;
   private scratchBytes = 0;
@@ -209,6 +209,7 @@ export class WasmEngine implements Engine {
       const r0 = plan.expertOffsets[e];
       const m = plan.expertOffsets[e + 1] - r0;
       const p = g.experts[e];
+      this.expertWork.record(e, m);
       writeDesc(i32, s, i, {
         epilogue: epilogueOf(g.kind), a: xg + r0 * d * 4, lda: d, m, k: d, b: p.w1, panels: hWidth / 16, bias: p.b1,
         c: h + r0 * hWidth * 4, ldc: hWidth, out: act + r0 * fPad * 4, ldo: fPad,
@@ -221,7 +222,7 @@ export class WasmEngine implements Engine {
     this.pool.run(s, active.length, KC, parallel);
     this.pool.run(table2, active.length, KC, parallel);
     const out = this.arena.f32().subarray(y >> 2, (y >> 2) + rows * dPad);
-    return combineRows(out, dPad, d, plan);
+    return combineRows(plan, d, out, { stride: dPad });
   }
 
   async dispose(): Promise<void> {

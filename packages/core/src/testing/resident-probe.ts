@@ -5,7 +5,8 @@
  * (libraries that pack weights on first use do it then), and reports its RSS growth next to the
  * bytes the backend says it holds.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { DType } from '../formats/block-formats.js';
 
 /** What {@link probeResidentBytes} measured. */
@@ -47,8 +48,13 @@ await b.dispose();
  * backend package's folder, whose dependencies resolve `@moe-runtime/core` and `pkg`). The
  * default shape holds 22M values (88 MB in float32): large enough that allocator noise is small.
  */
-export function probeResidentBytes(pkg: string, backend: string, dtype: DType, cwd: string, shape = { d: 1024, f: 1792, e: 4 }): ResidentProbe {
-  const run = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script(pkg, backend, dtype, shape)], { cwd, encoding: 'utf8', timeout: 120_000 });
-  if (run.status !== 0) throw new Error(`resident probe of ${backend} (${dtype}) exited ${run.status}: ${run.stderr || run.error?.message}`);
-  return JSON.parse(run.stdout.trim().split('\n').at(-1)!) as ResidentProbe;
+export async function probeResidentBytes(pkg: string, backend: string, dtype: DType, cwd: string, shape = { d: 1024, f: 1792, e: 4 }): Promise<ResidentProbe> {
+  // Asynchronous: a test runner whose thread blocked for the child's whole run would time out.
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--expose-gc', '--input-type=module', '-e', script(pkg, backend, dtype, shape)], { cwd, encoding: 'utf8', timeout: 120_000 });
+    return JSON.parse(stdout.trim().split('\n').at(-1)!) as ResidentProbe;
+  } catch (err) {
+    const e = err as { code?: number; stderr?: string; message?: string };
+    throw new Error(`resident probe of ${backend} (${dtype}) failed (${e.code}): ${e.stderr || e.message}`);
+  }
 }

@@ -8,6 +8,7 @@
 import type { Backend, LinearWeights, PreparedExperts, PreparedLinear } from '../backend.js';
 import { registerBackend, unregisterBackend } from '../backend-registry.js';
 import { activationOf, type ExpertGroup, type ExpertWeights } from '../expert.js';
+import { ExpertWorkCounter } from '../expert-work.js';
 import { combineRows } from '../routed-rows.js';
 import type { RoutingPlan } from '../routing-plan.js';
 
@@ -110,6 +111,7 @@ function applyOutputFaults(y: Float32Array, d: number, numTokens: number, faults
 export function createTestBackend(options: TestBackendOptions = {}): TestBackend {
   const faults = options.faults ?? {};
   const counters: TestBackendCounters = { expertRows: 0, linearCalls: 0, disposedHandles: 0 };
+  const expertWork = new ExpertWorkCounter();
   const dispose = (): void => {
     counters.disposedHandles++;
   };
@@ -118,6 +120,7 @@ export function createTestBackend(options: TestBackendOptions = {}): TestBackend
     engine: Object.keys(faults).length ? 'faulty loops (test double)' : 'float32 loops (test double)',
     threads: 1,
     counters,
+    expertWork,
     async prepareLinear(weights: LinearWeights): Promise<PreparedLinear> {
       const [out, inF] = weights.weight.shape;
       const layer: TestLinear = { inFeatures: inF, outFeatures: out, w: weights.weight.toFloat32(), b: weights.bias?.toFloat32(), dispose };
@@ -141,9 +144,13 @@ export function createTestBackend(options: TestBackendOptions = {}): TestBackend
       options.beforeRunExperts?.(x);
       const { experts, hiddenSize: d, ffnSize: f, kind } = handle as TestExperts;
       const rowsOut = new Float32Array(plan.rowToken.length * d);
-      for (let r = 0; r < plan.rowToken.length; r++) {
-        counters.expertRows++;
-        expertRow(kind, experts[plan.rowExpert[r]], x, plan.rowToken[r] * d, d, f, rowsOut, r * d);
+      for (let e = 0; e < plan.numExperts; e++) {
+        if (plan.tokensPerExpert[e] === 0) continue;
+        expertWork.record(e, plan.tokensPerExpert[e]);
+        for (let r = plan.expertOffsets[e]; r < plan.expertOffsets[e + 1]; r++) {
+          counters.expertRows++;
+          expertRow(kind, experts[e], x, plan.rowToken[r] * d, d, f, rowsOut, r * d);
+        }
       }
       if (faults.perturb) for (let i = 0; i < rowsOut.length; i++) rowsOut[i] *= 1 + faults.perturb;
       const y = combineRows(plan, d, rowsOut);
