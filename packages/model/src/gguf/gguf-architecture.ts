@@ -50,9 +50,9 @@ export function ggufArchitectureOf(type: ModelType): GgufArchitecture {
 /** The checkpoint's architecture, checked. */
 export function readArchitecture(meta: GgufMetadata): GgufArchitecture {
   const arch = meta.string('general.architecture');
-  const module = findGgufArchitecture(arch);
-  if (!module) throw new GgufError(meta.file, 'general.architecture', `expected one of ${GGUF_ARCHITECTURES.join(', ')} (MoE architectures), got ${JSON.stringify(arch)}`);
-  return module.gguf.architecture;
+  const found = findGgufArchitecture(arch);
+  if (!found) throw new GgufError(meta.file, 'general.architecture', `expected one of ${GGUF_ARCHITECTURES.join(', ')} (MoE architectures), got ${JSON.stringify(arch)}`);
+  return found.gguf.architecture;
 }
 
 function refuse(meta: GgufMetadata, key: string, why: string): never {
