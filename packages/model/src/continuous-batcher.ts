@@ -82,15 +82,13 @@ function positiveInt(field: string, v: number | undefined, fallback: number): nu
   return v;
 }
 
-/** Rows per expert of the plan's rows whose token lies in `[first, first + n)`. */
+/**
+ * Rows per expert of the tokens `[first, first + n)`: each token's own rows through the plan's
+ * inverse permutation and row-to-expert map, so the cost follows the entry, not the step.
+ */
 function entryTokensPerExpert(plan: RoutingPlan, first: number, n: number): number[] {
   const counts = new Array<number>(plan.numExperts).fill(0);
-  for (let e = 0; e < plan.numExperts; e++) {
-    for (let r = plan.expertOffsets[e]; r < plan.expertOffsets[e + 1]; r++) {
-      const t = plan.rowToken[r];
-      if (t >= first && t < first + n) counts[e]++;
-    }
-  }
+  for (let i = plan.tokenOffsets[first]; i < plan.tokenOffsets[first + n]; i++) counts[plan.rowExpert[plan.tokenRows[i]]]++;
   return counts;
 }
 
