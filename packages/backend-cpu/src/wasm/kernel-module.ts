@@ -28,6 +28,8 @@ export interface KernelExports {
   runBatch(desc: number, count: number, counter: number, base: number, end: number, nthreads: number, kc: number, work: number): void;
   /** Bytes of work buffer one thread needs for weight rows of `k` values. */
   workBytes(k: number): number;
+  /** Bytes of work buffer one thread needs for attention over heads of these sizes (`group` query heads per KV head). */
+  attendWorkBytes(keyDim: number, valueDim: number, group: number): number;
 }
 
 async function readKernel(flavor: KernelFlavor): Promise<Uint8Array<ArrayBuffer>> {
