@@ -76,6 +76,33 @@ export function swiglu(h: usize, ldh: i32, m: i32, q0: i32, q1: i32, out: usize,
   }
 }
 
+// gpt-oss's clamped SwiGLU of core's `clampedSwiglu`: (clamp(u, -7, 7) + 1) * g' * sigmoid(1.702 g'), g' = min(g, 7).
+// @ts-ignore: decorator
+@inline
+function vclamped(g: v128, u: v128): v128 {
+  const limit = f32x4.splat(7);
+  const gc = f32x4.min(g, limit);
+  const uc = f32x4.min(f32x4.max(u, f32x4.splat(-7)), limit);
+  const glu = f32x4.div(gc, f32x4.add(f32x4.splat(1), vexp(f32x4.mul(gc, f32x4.splat(-1.702)))));
+  return f32x4.mul(f32x4.add(uc, f32x4.splat(1)), glu);
+}
+
+/** The clamped SwiGLU (gpt-oss) on the panel pairs of {@link swiglu}'s layout. */
+export function clampedSwiglu(h: usize, ldh: i32, m: i32, q0: i32, q1: i32, out: usize, ldo: i32): void {
+  for (let i = 0; i < m; i++) {
+    const hr = h + ((<usize>i * <usize>ldh) << 2);
+    const orow = out + ((<usize>i * <usize>ldo) << 2);
+    for (let q = q0; q < q1; q++) {
+      const g = hr + (<usize>q << 7);
+      const o = orow + (<usize>q << 6);
+      v128.store(o, vclamped(v128.load(g), v128.load(g, 64)));
+      v128.store(o, vclamped(v128.load(g, 16), v128.load(g, 80)), 16);
+      v128.store(o, vclamped(v128.load(g, 32), v128.load(g, 96)), 32);
+      v128.store(o, vclamped(v128.load(g, 48), v128.load(g, 112)), 48);
+    }
+  }
+}
+
 /** GELU (exact erf) in place on columns c0..c1 (multiples of 4) of rows 0..m. */
 export function geluCols(h: usize, ldh: i32, m: i32, c0: i32, c1: i32): void {
   for (let i = 0; i < m; i++) {

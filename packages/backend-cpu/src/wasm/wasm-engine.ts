@@ -12,7 +12,7 @@
  * activation on its own rows, batch 2 every expert's down GEMM, then the weighted combine sums
  * each token's rows in the plan's per-token order. Experts with no rows cost nothing.
  */
-import { BackendError, combineRows, ExpertWorkCounter, HostTensor, type DType, type ExpertWeights, type RoutingPlan } from '@moe-runtime/core';
+import { BackendError, combineRows, ExpertWorkCounter, HostTensor, isGatedKind, type DType, type ExpertWeights, type RoutingPlan } from '@moe-runtime/core';
 import type { Engine, EngineResource, ExpertGroupData, LinearData } from '../engine.js';
 import type { ActivationMode } from '../options.js';
 import { DESC_BYTES, Epilogue, WeightFormat, writeDesc } from './descriptors.js';
@@ -107,7 +107,16 @@ class WasmExperts implements EngineResource {
 }
 
 function epilogueOf(kind: ExpertGroupData['kind']): Epilogue {
-  return kind === 'swiglu' ? Epilogue.SwiGLU : kind === 'gelu' ? Epilogue.Gelu : Epilogue.Relu;
+  switch (kind) {
+    case 'swiglu':
+      return Epilogue.SwiGLU;
+    case 'clamped-swiglu':
+      return Epilogue.ClampedSwiGLU;
+    case 'gelu':
+      return Epilogue.Gelu;
+    case 'relu':
+      return Epilogue.Relu;
+  }
 }
 
 /** The kernels' code for stored rows of `dtype`. */
@@ -234,7 +243,7 @@ export class WasmEngine implements Engine {
   /** Places one expert's weights in one shard: float32 packed into panels, other formats as stored. */
   private placeExpert(group: ExpertGroupData, e: ExpertWeights): PlacedExpert {
     const { hiddenSize: d, ffnSize: f, kind } = group;
-    const gated = kind === 'swiglu';
+    const gated = isGatedKind(kind);
     const fPad = panelsOf(f) * 16;
     const dPad = panelsOf(d) * 16;
     const w1Cols = gated ? 2 * fPad : fPad;
@@ -319,7 +328,7 @@ export class WasmEngine implements Engine {
     const { d, f } = g;
     const fPad = panelsOf(f) * 16;
     const dPad = panelsOf(d) * 16;
-    const gated = g.kind === 'swiglu';
+    const gated = isGatedKind(g.kind);
     const hWidth = gated ? 2 * fPad : fPad;
     let rows = 0;
     let rowK = 0;
