@@ -2,13 +2,15 @@
 // take from a shared counter (dynamic scheduling: on a busy machine a thread that loses its
 // core holds up at most the one chunk it is computing). The calling thread and every worker
 // call runBatch on one shared memory; descriptors stay unchanged until the batch completes.
-// Exports: batchChunks, runBatch and workBytes (the per-thread work buffer row formats need).
+// Exports: batchChunks, runBatch, workBytes (the per-thread work buffer row formats need) and
+// relaxedDotInUse (whether the 8-bit-activation kernels run on the relaxed dot here).
 import { gemm, gemv2 } from './gemm';
 import { geluCols, reluCols, swiglu } from './activations';
 import { rowGemm, workBytes } from './row-gemm';
 import { PANELS } from './rows';
 
 export { workBytes };
+export { relaxedDotInUse } from './rows-q8';
 
 /**
  * Descriptor layout: 16 i32 fields (64 bytes): kind, a, lda, m, k, b, panels, bias, c, ldc, out,
