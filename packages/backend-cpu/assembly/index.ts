@@ -3,7 +3,8 @@
 // core holds up at most the one chunk it is computing). The calling thread and every worker
 // call runBatch on one shared memory; descriptors stay unchanged until the batch completes.
 // Exports: batchChunks, runBatch, workBytes (the per-thread work buffer row formats need) and
-// attendWorkBytes (what attention descriptors, assembly/attention.ts, need).
+// attendWorkBytes (what attention descriptors, assembly/attention.ts, need) and
+// relaxedDotInUse (whether the 8-bit-activation kernels run on the relaxed dot here).
 import { gemm, gemv2 } from './gemm';
 import { clampedSwiglu, geluCols, reluCols, swiglu } from './activations';
 import { rowGemm, workBytes } from './row-gemm';
@@ -13,6 +14,7 @@ import { ATTEND, attendChunk, attendChunks, attendWorkBytes } from './attention'
 export { attendWorkBytes };
 
 export { workBytes };
+export { relaxedDotInUse } from './rows-q8';
 
 /**
  * Descriptor layout: 16 i32 fields (64 bytes): kind, a, lda, m, k, b, panels, bias, c, ldc, out,

@@ -174,6 +174,14 @@ export class WasmEngine implements Engine {
     return this.pool.threads;
   }
 
+  /**
+   * Whether the 8-bit-activation kernels run on relaxed SIMD's i8 x i7 dot here (checked by
+   * the kernels against exact products; every thread's instance checks the same engine).
+   */
+  get relaxedDot(): boolean {
+    return this.shards[0].kernels.relaxedDotInUse() === 1;
+  }
+
   /** WebAssembly memories in use. */
   get shardCount(): number {
     return this.shards.length;
