@@ -97,7 +97,7 @@ describe('ContinuousBatcher', () => {
     // 8 x 40 = 320 prompt tokens: more than one idle chunk (256), so one step holds them only with idleStepTokens.
     const prompts = Array.from({ length: n }, () => randomTokens(40));
     const options: GenerateOptions[] = prompts.map((_, i) => ({ maxTokens, temperature: i % 2 ? 0.8 : 0, seed: 50 + i }));
-    const alone = [];
+    const alone: { ids: number[]; stats: GenerationStats }[] = [];
     for (let i = 0; i < n; i++) alone.push(await collect(generate(model, tokenizer, prompts[i], options[i])));
     // The scenario needs every stream to run to maxTokens (no EOS sampled): then lockstep means
     // 1 prefill step + (maxTokens - 1) decode steps, each with all n sequences.
