@@ -2,7 +2,7 @@
 // take from a shared counter (dynamic scheduling: on a busy machine a thread that loses its
 // core holds up at most the one chunk it is computing). The calling thread and every worker
 // call runBatch on one shared memory; descriptors stay unchanged until the batch completes.
-// Exports: batchChunks, runBatch, workBytes (the per-thread work buffer row formats need) and
+// Exports: batchChunks, runBatch, workBytes (the per-thread work buffer row formats need),
 // attendWorkBytes (what attention descriptors, assembly/attention.ts, need) and
 // relaxedDotInUse (whether the 8-bit-activation kernels run on the relaxed dot here).
 import { gemm, gemv2 } from './gemm';
