@@ -22,6 +22,7 @@ import {
   type HostTensor,
   type TensorSource,
 } from '@moe-runtime/core';
+import { architectureOf } from './architectures/registry.js';
 import { hfTensorNames, moeScheme } from './checkpoint-names.js';
 import { parseModelConfig, type ModelConfig } from './model-config.js';
 import { checkConversionDType, convertedDType, convertTensor, type ModelWeightSource, type PlannedTensor, type TensorUse } from './model-source.js';
@@ -76,6 +77,7 @@ function expectedTensors(c: ModelConfig, hasLmHead: boolean): ExpectedTensor[] {
   const kvw = c.numKvHeads * c.headDim;
   const f = c.moe.expert.ffnSize;
   const names = schemeNames(resolveScheme(moeScheme(c.modelType)));
+  const layout = architectureOf(c.modelType).names.hfMoe;
   const N = hfTensorNames(c.modelType);
   const out: ExpectedTensor[] = [{ name: N.embed, shape: [c.vocabSize, d], use: 'embedding', convertible: true }];
   for (let i = 0; i < c.numLayers; i++) {
@@ -88,9 +90,15 @@ function expectedTensors(c: ModelConfig, hasLmHead: boolean): ExpectedTensor[] {
     add(N.proj('v'), [kvw, d], 'backend', true);
     add(N.proj('o'), [d, qw], 'backend', true);
     if (c.qkvBias) for (const [x, w] of [['q', qw], ['k', kvw], ['v', kvw]] as const) add(N.proj(x, 'bias'), [w], 'backend');
+    if (c.oBias) add(N.proj('o', 'bias'), [d], 'backend');
+    if (c.attentionSinks) add(N.sinks, [c.numHeads], 'host-vector');
     if (c.qkNorm !== 'none') {
       add(N.qNorm, [c.qkNorm === 'per-head' ? c.headDim : qw], 'host-vector');
       add(N.kNorm, [c.qkNorm === 'per-head' ? c.headDim : kvw], 'host-vector');
+    }
+    if (layout) {
+      for (const t of layout.tensors(c, p)) out.push({ name: t.name, shape: t.shape, use: 'backend', convertible: t.convertible });
+      continue;
     }
     add(names.router, [c.moe.numExperts, d], 'backend');
     for (let j = 0; j < c.moe.numExperts; j++) {
@@ -149,6 +157,8 @@ async function readAttention(src: TensorSource, c: ModelConfig, p: string): Prom
     qBias: await bias('q'),
     kBias: await bias('k'),
     vBias: await bias('v'),
+    oBias: c.oBias ? await read(N.proj('o', 'bias')) : undefined,
+    sinks: c.attentionSinks ? await read(N.sinks) : undefined,
     qNorm: await norm(N.qNorm),
     kNorm: await norm(N.kNorm),
   };
@@ -158,6 +168,15 @@ async function readLayer(src: TensorSource, c: ModelConfig, i: number): Promise<
   const N = hfTensorNames(c.modelType);
   const p = N.layerPrefix(i);
   const d = c.hiddenSize;
+  const layout = architectureOf(c.modelType).names.hfMoe;
+  if (layout) {
+    return {
+      inputNorm: await src.read(p + N.inputNorm),
+      postAttentionNorm: await src.read(p + N.postAttentionNorm),
+      attention: await readAttention(src, c, p),
+      moe: await layout.read(src, c, p),
+    };
+  }
   const moe = await loadMoELayerFrom(src, { prefix: p, scheme: moeScheme(c.modelType), topK: c.moe.topK, router: c.moe.router });
   const s = moe.shape;
   if (s.numExperts !== c.moe.numExperts || s.expert.ffnSize !== c.moe.expert.ffnSize || s.hiddenSize !== d) {

@@ -12,7 +12,7 @@ import '@moe-runtime/backend-cpu';
 import { createRng, getBackend, type Backend, type DType } from '@moe-runtime/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LlamaCppModel, loadNodeLlamaCpp } from '../src/bench/llama-cpp.js';
-import { argmax, loadModel, MODEL_TYPES, TextModel, type ModelType } from '../src/index.js';
+import { argmax, loadModel, GGUF_MODEL_TYPES, TextModel, type ModelType } from '../src/index.js';
 import { KQUANT_SHAPE, writeTinyGguf } from './gguf-fixtures.js';
 
 const { lib, reason } = await loadNodeLlamaCpp();
@@ -71,7 +71,7 @@ function quantile(values: readonly number[], q: number): number {
 const pooled = { agree: 0, positions: 0 };
 
 describe.skipIf(!lib)(`llama.cpp evaluates the same GGUF files${lib ? '' : ` (skipped: ${reason})`}`, () => {
-  describe.each(MODEL_TYPES)('%s', (type: ModelType) => {
+  describe.each(GGUF_MODEL_TYPES)('%s', (type: ModelType) => {
     it.each(FORMATS)('$format: logits close at every position, argmax agreement', async ({ format, kquant }) => {
       // llama.cpp's olmoe needs as many kv heads as heads (its k norm is [n_embd]), as OLMoE has.
       const heads = type === 'olmoe' ? { numKvHeads: 4 } : {};
@@ -108,7 +108,7 @@ describe.skipIf(!lib)(`llama.cpp evaluates the same GGUF files${lib ? '' : ` (sk
 
   it('argmax agreement over every quantized file together is at least 95%', () => {
     if (process.env.MOE_PRINT_DIFFS) console.log(`pooled argmax agreement ${pooled.agree}/${pooled.positions}`);
-    expect(pooled.positions).toBe(MODEL_TYPES.length * (FORMATS.length - 1) * PROMPT.length);
+    expect(pooled.positions).toBe(GGUF_MODEL_TYPES.length * (FORMATS.length - 1) * PROMPT.length);
     expect(pooled.agree / pooled.positions).toBeGreaterThanOrEqual(POOLED_AGREEMENT);
   });
 

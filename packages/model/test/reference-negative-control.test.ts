@@ -86,6 +86,7 @@ const FAULTS: Readonly<Record<ModelType, readonly Fault[]>> = {
   qwen2_moe: ['rotary-interleaved', 'norm-offset-weight'],
   qwen3_moe: ['rotary-interleaved', 'norm-offset-weight', 'qk-norm-offset-weight'],
   olmoe: ['rotary-interleaved', 'norm-offset-weight', 'qk-norm-offset-weight'],
+  gpt_oss: ['rotary-interleaved', 'norm-offset-weight'],
 };
 
 describe.each(MODEL_TYPES)('%s: the reference comparison catches a broken production block', (type: ModelType) => {

@@ -4,8 +4,8 @@
  * generators, the CLI and the server ask the registry (`registry.ts`) for these instead of
  * testing model types, so an architecture is one folder plus one registry entry.
  */
-import type { MoELayerConfig } from '@moe-runtime/core';
-import type { QkNorm } from '../model-config.js';
+import type { HostTensor, MoELayerConfig, MoEWeights, TensorSource } from '@moe-runtime/core';
+import type { ModelConfig, QkNorm } from '../model-config.js';
 import type { HfConfigReader } from './hf-config-reader.js';
 import type { GgufTensorNames, HfTensorNames } from './llama-style-names.js';
 
@@ -13,12 +13,20 @@ import type { GgufTensorNames, HfTensorNames } from './llama-style-names.js';
 export interface DecoderBlock {
   /** Norm before attention, before the feed-forward and at the end. */
   readonly norm: 'rms';
-  /** Causal grouped-query attention with the 1/sqrt(head_dim) scale, no window, no sinks. */
-  readonly attention: 'causal-gqa';
+  /**
+   * Causal grouped-query attention with the 1/sqrt(head_dim) scale: no window, no sinks
+   * (`causal-gqa`), or with one learned sink logit per head joining each softmax and the
+   * config's per-layer sliding windows (`causal-gqa-sinks`, gpt-oss).
+   */
+  readonly attention: 'causal-gqa' | 'causal-gqa-sinks';
   /** Rotary embeddings on the Hugging Face layout: dimension i pairs with i + head_dim/2. */
   readonly rotary: 'rotate-half';
   /** Biases on the q/k/v projections. */
   readonly qkvBias: boolean;
+  /** A bias on the o projection too (gpt-oss). */
+  readonly oBias?: boolean;
+  /** A bias on the router projection (gpt-oss `router.bias`). */
+  readonly routerBias?: boolean;
   /** RMSNorm of q and k before rotary: none, per head, or over the whole projection. */
   readonly qkNorm: QkNorm;
   /** The feed-forward of every layer. */
@@ -35,6 +43,7 @@ export interface TinyShape {
   readonly numExperts: number;
   readonly ffnSize: number;
   readonly sharedFfnSize?: number;
+  readonly numLayers?: number;
 }
 
 /** The Hugging Face side: `config.json` parsing of the keys that differ between architectures. */
@@ -49,6 +58,12 @@ export interface HfConfigRules {
   readonly slidingWindowSwitch?: string;
   /** The MoE feed-forward of every layer, from the config's keys (`d` the hidden size). */
   moe(r: HfConfigReader, d: number): MoELayerConfig;
+  /**
+   * The sliding window of each layer (null: full attention), for architectures whose config
+   * says per layer (gpt-oss `layer_types` with `sliding_window`); `sliding_window` is then
+   * not refused. Absent: a window below max_position_embeddings is refused.
+   */
+  layerWindows?(r: HfConfigReader, numLayers: number): readonly (number | null)[];
   /** Refuses features of the config the decoder does not implement (beyond the common checks). */
   check?(r: HfConfigReader): void;
   /** The architecture's own keys of a tiny checkpoint's `config.json`. */
@@ -67,12 +82,33 @@ export interface GgufRules {
   readonly expertWidthKey?: string;
 }
 
+/** One Hugging Face tensor of a layer, with the shape the config gives it. */
+export interface HfLayerTensor {
+  readonly name: string;
+  readonly shape: readonly number[];
+  /** A weight matrix a load-time dtype may convert (false for biases and routers). */
+  readonly convertible: boolean;
+}
+
+/**
+ * A Hugging Face MoE layout of the architecture's own (gpt-oss's stacked `gate_up_proj`),
+ * used instead of core's per-expert naming schemes: the tensors it holds, how they become
+ * core's MoE weights, and how core's weights are written back (the tiny generator).
+ */
+export interface HfMoeLayout {
+  tensors(c: ModelConfig, prefix: string): readonly HfLayerTensor[];
+  read(src: TensorSource, c: ModelConfig, prefix: string): Promise<MoEWeights>;
+  write(c: ModelConfig, moe: MoEWeights, prefix: string): readonly (readonly [string, HostTensor])[];
+}
+
 /** Tensor names of the architecture. */
 export interface ArchitectureNames {
   /** Hugging Face names of the non-MoE tensors. */
   readonly hf: HfTensorNames;
-  /** core's naming scheme of the MoE tensors (`schemeNames`, `loadMoELayerFrom`). */
+  /** core's naming scheme of the MoE tensors (`schemeNames`, `loadMoELayerFrom`); unused where `hfMoe` is given. */
   readonly hfMoeScheme: string;
+  /** The architecture's own MoE layout, replacing the scheme. */
+  readonly hfMoe?: HfMoeLayout;
   /** llama.cpp's GGUF names. */
   readonly gguf: GgufTensorNames;
 }

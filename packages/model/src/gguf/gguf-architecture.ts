@@ -55,6 +55,28 @@ export function readArchitecture(meta: GgufMetadata): GgufArchitecture {
   return found.gguf.architecture;
 }
 
+/**
+ * The GGUF path reads and writes Llama-style blocks only: an architecture whose block needs
+ * sinks, windows, o/router biases or another expert kind (gpt-oss) is refused, not read
+ * without them.
+ */
+export function checkGgufReadable(arch: GgufArchitecture, fail: (why: string) => never): void {
+  const b = architectureOf(findGgufArchitecture(arch)!.modelType).block;
+  if (b.attention !== 'causal-gqa' || b.oBias || b.routerBias) fail(`the GGUF layout of ${JSON.stringify(arch)} (attention sinks, sliding windows, o and router biases) is not implemented yet`);
+}
+
+/** The model types whose GGUF layout this package reads and writes. */
+export const GGUF_MODEL_TYPES: readonly ModelType[] = ARCHITECTURES.filter((a) => {
+  try {
+    checkGgufReadable(a.gguf.architecture, (why) => {
+      throw new Error(why);
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}).map((a) => a.modelType);
+
 function refuse(meta: GgufMetadata, key: string, why: string): never {
   throw new GgufError(meta.file, key, why);
 }
@@ -127,6 +149,7 @@ export interface GgufModelFacts {
  */
 export function ggufModelConfig(meta: GgufMetadata, vocabSize: number, shape: { readonly qkvBias: boolean; readonly tied: boolean }): GgufModelFacts {
   const arch = readArchitecture(meta);
+  checkGgufReadable(arch, (why) => refuse(meta, 'general.architecture', why));
   const facts = GGUF_ARCHITECTURE_FACTS[arch];
   const a = arch;
   const numLayers = meta.uint(`${a}.block_count`);

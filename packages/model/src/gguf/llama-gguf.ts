@@ -14,7 +14,7 @@ import { ConfigError, type HostTensor } from '@moe-runtime/core';
 import type { ModelConfig } from '../model-config.js';
 import type { ModelWeights } from '../model-weights.js';
 import { stackTensors } from '../tensor-concat.js';
-import { GGUF_ARCHITECTURE_FACTS, ggufArchitectureOf } from './gguf-architecture.js';
+import { checkGgufReadable, GGUF_ARCHITECTURE_FACTS, ggufArchitectureOf } from './gguf-architecture.js';
 import { architectureOf, ARCHITECTURES } from '../architectures/registry.js';
 import { GGUF_TOKEN_TYPES } from './gguf-tokenizer.js';
 import { writeGgufStream, writeSplitGguf, type GgufTensorSpec, type GgufValue } from './gguf-writer.js';
@@ -178,6 +178,9 @@ export async function writeModelGguf(path: string, config: ModelConfig, weights:
   if (vocabulary.tokens.length !== config.vocabSize) {
     throw new ConfigError('vocabulary', `has ${vocabulary.tokens.length} tokens, the model's vocab_size is ${config.vocabSize}`);
   }
+  checkGgufReadable(ggufArchitectureOf(config.modelType), (why) => {
+    throw new ConfigError('model_type', `cannot write ${config.modelType} as GGUF: ${why}`);
+  });
   const meta = modelMetadata(config, options.name);
   for (const [k, v] of vocabularyMetadata(vocabulary)) meta.set(k, v);
   const plans = tensorPlans(config, weights);
