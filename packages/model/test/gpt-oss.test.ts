@@ -15,8 +15,11 @@ import '@moe-runtime/backend-onnx';
 import '@moe-runtime/backend-tfjs';
 import { ConfigError, getBackend, type Backend } from '@moe-runtime/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { argmax, chosenExperts, GGUF_MODEL_TYPES, loadCheckpoint, MoEModel, writeModelGguf, parseModelConfig, referenceModelLogits, writeTinyCheckpoint, type ModelConfig, type ModelWeights } from '../src/index.js';
+import { LlamaCppModel, loadNodeLlamaCpp } from '../src/bench/llama-cpp.js';
+import { writeTinyGguf } from './gguf-fixtures.js';
+import { argmax, chosenExperts, loadCheckpoint, loadGgufCheckpoint, MoEModel, parseModelConfig, referenceModelLogits, writeTinyCheckpoint, type ModelConfig, type ModelWeights } from '../src/index.js';
 
+const { lib, reason } = await loadNodeLlamaCpp();
 const PROMPT = [1, 70, 104, 101, 32, 120, 200, 33, 90, 250, 301, 17, 5, 64];
 const SPLIT = 6;
 
@@ -124,12 +127,37 @@ const GPT_OSS_20B = {
   vocab_size: 201088,
 };
 
-describe('gpt-oss GGUF', () => {
-  it('is refused with a typed error rather than written without its sinks, windows and biases (not implemented yet)', async () => {
-    const vocab = { model: 'gpt2' as const, tokens: Array.from({ length: config.vocabSize }, (_, i) => `t${i}`), types: Array.from({ length: config.vocabSize }, () => 1) };
-    await expect(writeModelGguf(join(root, 'x.gguf'), config, weights, vocab)).rejects.toThrow(ConfigError);
-    await expect(writeModelGguf(join(root, 'x.gguf'), config, weights, vocab)).rejects.toThrow(/model_type: cannot write gpt_oss as GGUF/);
-    expect(GGUF_MODEL_TYPES).not.toContain('gpt_oss');
+describe('gpt-oss GGUF (llama.cpp\'s `gpt-oss` layout)', () => {
+  it('reads back the sinks, windows, YaRN and biases it writes', async () => {
+    const { path } = await writeTinyGguf(root, 'rt', { modelType: 'gpt_oss', seed: 29, format: 'float32' });
+    const g = await loadGgufCheckpoint(path);
+    expect(g.config.layerWindows).toEqual([4, null]);
+    expect([g.config.attentionSinks, g.config.oBias, g.config.routerBias]).toEqual([true, true, true]);
+    // llama.cpp rounds YaRN's correction range outward (truncate) whatever config.json said.
+    expect(g.config.ropeScaling).toMatchObject({ type: 'yarn', factor: 32, originalMaxPositions: 128, truncate: true });
+    expect(g.config.moe.expert).toEqual({ kind: 'clamped-swiglu', ffnSize: 96, bias: true });
+    expect(g.weights.layers[1].attention.sinks?.shape).toEqual([g.config.numHeads]);
+    expect(g.weights.layers[1].moe.experts[2].downBias?.shape).toEqual([g.config.hiddenSize]);
+  });
+
+  // The F32 figures of llama-cpp-gguf.test.ts (5.0e-6 measured for gpt_oss): a decoder missing a
+  // gpt-oss block must land far outside that bound against llama.cpp too.
+  it.skipIf(!lib)(`negative control against llama.cpp: sinks left out or window ignored fail the F32 check${lib ? '' : ` (skipped: ${reason})`}`, async () => {
+    const { path, config: c } = await writeTinyGguf(root, 'neg', { modelType: 'gpt_oss', seed: 31, format: 'float32' });
+    const llama = await LlamaCppModel.open(lib!, path, { threads: 1 });
+    const theirs = await llama.logits(PROMPT, c.vocabSize);
+    await llama.dispose();
+    const g = await loadGgufCheckpoint(path);
+    const cpu = await getBackend('cpu');
+    const run = async (cfg: ModelConfig): Promise<number> => {
+      const model = await MoEModel.create(cfg, g.weights, cpu);
+      const ours = (await model.forward(model.newSession(), PROMPT, { allLogits: true })).logits;
+      model.dispose();
+      return maxAbsDiff(ours, theirs);
+    };
+    expect(await run(g.config)).toBeLessThan(5e-5);
+    expect(await run({ ...g.config, attentionSinks: false })).toBeGreaterThan(100 * 5e-5);
+    expect(await run({ ...g.config, layerWindows: undefined })).toBeGreaterThan(100 * 5e-5);
   });
 });
 

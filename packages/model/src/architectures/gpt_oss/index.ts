@@ -74,6 +74,14 @@ export const gptOss = defineArchitecture({
       rope_scaling: { rope_type: 'yarn', factor: 32, beta_fast: 32, beta_slow: 1, original_max_position_embeddings: 128, truncate: false },
     }),
   },
-  gguf: { architecture: 'gpt-oss', permutedRotary: false, renormalize: true, expertWidthKey: 'expert_feed_forward_length' },
-  names: { hf: LLAMA_HF_NAMES, hfMoeScheme: 'mixtral', hfMoe: GPT_OSS_HF_MOE, gguf: LLAMA_GGUF_NAMES },
+  gguf: {
+    architecture: 'gpt-oss',
+    permutedRotary: false,
+    renormalize: true,
+    expertWidthKey: 'expert_feed_forward_length',
+    experts: { kind: 'clamped-swiglu', bias: true },
+    swaPattern: 2,
+  },
+  // llama.cpp's LLM_ARCH_OPENAI_MOE names the norm before the MoE `post_attention_norm`.
+  names: { hf: LLAMA_HF_NAMES, hfMoeScheme: 'mixtral', hfMoe: GPT_OSS_HF_MOE, gguf: { ...LLAMA_GGUF_NAMES, ffnNorm: 'post_attention_norm' } },
 });
