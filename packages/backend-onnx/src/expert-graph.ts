@@ -104,10 +104,10 @@ export function expertGraphBytes(group: ExpertGroup, e: number): number {
 }
 
 /**
- * Splits experts 0..E-1 into runs of consecutive experts whose weights fit `maxBytes` per
- * graph. Throws a ShapeError when a single expert does not fit.
+ * Splits experts 0..E-1 into runs of at most `maxExperts` consecutive experts whose weights fit
+ * `maxBytes` per graph. Throws a ShapeError when a single expert does not fit.
  */
-export function chunkExperts(group: ExpertGroup, maxBytes: number): number[][] {
+export function chunkExperts(group: ExpertGroup, maxBytes: number, maxExperts = Infinity): number[][] {
   const chunks: number[][] = [];
   let current: number[] = [];
   let bytes = 0;
@@ -116,7 +116,7 @@ export function chunkExperts(group: ExpertGroup, maxBytes: number): number[][] {
     if (b > maxBytes) {
       throw new ShapeError(`expert ${e} holds ${b} bytes of weights, more than one ONNX graph may hold (backend.options.maxGraphBytes = ${maxBytes})`);
     }
-    if (current.length && bytes + b > maxBytes) {
+    if (current.length && (bytes + b > maxBytes || current.length >= maxExperts)) {
       chunks.push(current);
       current = [];
       bytes = 0;

@@ -9,7 +9,7 @@ import { OnnxBackend } from './onnx-backend.js';
 import { ORT_VERSION } from './sessions.js';
 
 export { OnnxBackend } from './onnx-backend.js';
-export { AUTO_GROUPED_MAX_EXPERTS, resolveOnnxOptions, type OnnxBackendOptions, type OnnxExecutionProvider, type ExpertGraphLayout, type ResolvedOnnxOptions } from './options.js';
+export { DEFAULT_EXPERTS_PER_GRAPH, resolveOnnxOptions, type OnnxBackendOptions, type OnnxExecutionProvider, type ExpertGraphLayout, type ResolvedOnnxOptions } from './options.js';
 export { cudaProviderInstalled, CUDA_INSTALL_HINT, ORT_VERSION } from './sessions.js';
 export { MicrosoftMoEOperator, buildMicrosoftMoEGraph, type MicrosoftMoEOptions } from './microsoft-moe.js';
 export { OnnxGraphBuilder, IR_VERSION, OPSET, type AttributeValue, type Dim, type InitializerData, type OnnxElementType } from './onnx-graph.js';

@@ -34,13 +34,20 @@ import {
 import { Tensor } from 'onnxruntime-node';
 import { buildExpertGraph, chunkExperts, expertInputName, expertOutputName } from './expert-graph.js';
 import { buildLinearGraph, LINEAR_INPUT, LINEAR_OUTPUT } from './linear-graph.js';
-import { AUTO_GROUPED_MAX_EXPERTS, resolveOnnxOptions, type ExpertGraphLayout, type OnnxBackendOptions, type ResolvedOnnxOptions } from './options.js';
+import { resolveOnnxOptions, type OnnxBackendOptions, type ResolvedOnnxOptions } from './options.js';
 import { OnnxPreparedExperts, OnnxPreparedLinear, type ExpertSession, type Releasable } from './prepared.js';
 import { checkProviders, createSession, float32Output, ORT_VERSION, runSession } from './sessions.js';
 
-/** Whether a group of `numExperts` experts runs as grouped graphs under `layout`. */
-function groupedLayout(layout: ExpertGraphLayout, numExperts: number): boolean {
-  return layout === 'grouped' || (layout === 'auto' && numExperts <= AUTO_GROUPED_MAX_EXPERTS);
+/** The most experts one graph of a group holds under these options. */
+function expertsPerGraph(options: ResolvedOnnxOptions): number {
+  switch (options.expertGraph) {
+    case 'grouped':
+      return Infinity;
+    case 'per-expert':
+      return 1;
+    case 'auto':
+      return options.expertsPerGraph;
+  }
 }
 
 /** A Backend on onnxruntime-node. Create it with {@link OnnxBackend.create}. */
@@ -131,11 +138,10 @@ export class OnnxBackend implements Backend {
   async prepareExperts(group: ExpertGroup): Promise<PreparedExperts> {
     this.alive();
     validateExpertGroup(group);
-    const chunks = chunkExperts(group, this.options.maxGraphBytes);
-    const layout = groupedLayout(this.options.expertGraph, group.experts.length) ? chunks : chunks.flat().map((e) => [e]);
+    const graphs = chunkExperts(group, this.options.maxGraphBytes, expertsPerGraph(this.options));
     const sessions: ExpertSession[] = [];
     try {
-      for (const experts of layout) {
+      for (const experts of graphs) {
         const what = `${experts.length} ${group.kind} expert(s) [D=${group.hiddenSize}, F=${group.ffnSize}]`;
         sessions.push({ session: await createSession(what, buildExpertGraph(group, experts), this.options), experts });
       }
@@ -173,8 +179,8 @@ export class OnnxBackend implements Backend {
         rows += n;
         feeds[expertInputName(e)] = new Tensor('float32', gatherExpertRows(x, d, plan, e), [n, d]);
       }
-      // A session whose experts got no rows has nothing to compute (per-expert layout, or a
-      // group split over several graphs).
+      // A session whose experts got no rows has nothing to compute (a group split over
+      // several graphs: `expertsPerGraph`, the per-expert layout, or `maxGraphBytes`).
       if (rows === 0 && sessions.length > 1) continue;
       // Every expert of the graph runs, those with 0 rows too.
       for (const e of ids) this.expertWork.record(e, plan.tokensPerExpert[e]);

@@ -12,11 +12,12 @@ export type OnnxExecutionProvider = 'cpu' | 'cuda';
 export type ExpertGraphLayout = 'auto' | 'grouped' | 'per-expert';
 
 /**
- * Under `auto`, the most experts a group may have to run as one grouped graph: every expert of
- * a grouped graph is dispatched on every run, those with no rows too, so past this the group
- * runs as one session per expert and only the routed experts are dispatched.
+ * Default of `expertsPerGraph`: under `auto` a group is split into graphs of at most this many
+ * experts, and a call runs only the graphs whose experts got rows. Every expert of a graph that
+ * runs is dispatched, those with no rows too (about 5 us each), while each extra `session.run`
+ * costs its own overhead; 8 keeps one graph for Mixtral-sized groups and at most E/8 runs.
  */
-export const AUTO_GROUPED_MAX_EXPERTS = 8;
+export const DEFAULT_EXPERTS_PER_GRAPH = 8;
 
 /** Options of the `onnx` backend. */
 export interface OnnxBackendOptions {
@@ -39,10 +40,13 @@ export interface OnnxBackendOptions {
    * node dispatches for all E experts. Fastest measured at E=8.
    * `per-expert`: one session per expert, run only for experts with routed rows: dispatch cost
    * follows the routed experts, not E.
-   * `auto` (default): `grouped` for groups of at most {@link AUTO_GROUPED_MAX_EXPERTS} experts,
-   * `per-expert` above.
+   * `auto` (default): graphs of at most `expertsPerGraph` consecutive experts, and a call runs
+   * only the graphs whose experts got rows: one graph up to that many experts, a bounded
+   * number of runs above it.
    */
   readonly expertGraph?: ExpertGraphLayout;
+  /** Under `expertGraph: 'auto'`, the most experts one graph holds. Default {@link DEFAULT_EXPERTS_PER_GRAPH}. */
+  readonly expertsPerGraph?: number;
   /** CUDA device id when `cuda` is requested. Default 0. */
   readonly deviceId?: number;
   /**
@@ -59,6 +63,7 @@ export interface ResolvedOnnxOptions {
   readonly intraOpThreads: number;
   readonly allowSpinning: boolean;
   readonly expertGraph: ExpertGraphLayout;
+  readonly expertsPerGraph: number;
   readonly deviceId: number;
   readonly maxGraphBytes: number;
 }
@@ -68,7 +73,7 @@ export const DEFAULT_MAX_GRAPH_BYTES = 1.5 * 2 ** 30;
 /** Upper bound of `maxGraphBytes`: protobuf's 2 GiB limit less room for the graph itself. */
 export const MAX_GRAPH_BYTES_LIMIT = 2 ** 31 - 64 * 2 ** 20;
 
-const KNOWN = ['executionProviders', 'intraOpThreads', 'allowSpinning', 'expertGraph', 'deviceId', 'maxGraphBytes'] as const;
+const KNOWN = ['executionProviders', 'intraOpThreads', 'allowSpinning', 'expertGraph', 'expertsPerGraph', 'deviceId', 'maxGraphBytes'] as const;
 const PROVIDERS: readonly OnnxExecutionProvider[] = ['cpu', 'cuda'];
 const LAYOUTS: readonly ExpertGraphLayout[] = ['auto', 'grouped', 'per-expert'];
 
@@ -124,6 +129,7 @@ export function resolveOnnxOptions(options: BackendOptions | OnnxBackendOptions 
     intraOpThreads: o.intraOpThreads === undefined ? availableParallelism() : nonNegativeInt('intraOpThreads', o.intraOpThreads, 1),
     allowSpinning: (o.allowSpinning as boolean | undefined) ?? false,
     expertGraph: expertGraph as ExpertGraphLayout,
+    expertsPerGraph: o.expertsPerGraph === undefined ? DEFAULT_EXPERTS_PER_GRAPH : nonNegativeInt('expertsPerGraph', o.expertsPerGraph, 1),
     deviceId: o.deviceId === undefined ? 0 : nonNegativeInt('deviceId', o.deviceId, 0),
     maxGraphBytes: o.maxGraphBytes === undefined ? DEFAULT_MAX_GRAPH_BYTES : graphBytes(o.maxGraphBytes),
   };

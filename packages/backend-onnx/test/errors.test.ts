@@ -47,6 +47,7 @@ describe('options', () => {
     [{ threads: 2 }, 'backend.options.threads'],
     [{ maxGraphBytes: 2 ** 31 }, 'backend.options.maxGraphBytes'],
     [{ maxGraphBytes: 0 }, 'backend.options.maxGraphBytes'],
+    [{ expertsPerGraph: 0 }, 'backend.options.expertsPerGraph'],
   ])('%j -> ConfigError on %s', async (options, field) => {
     const err = await OnnxBackend.create(options).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);

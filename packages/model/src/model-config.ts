@@ -14,6 +14,18 @@ export { MODEL_TYPES, type ModelType } from './architectures/registry.js';
 /** Where q/k normalisation applies: none, per head over head_dim (Qwen3), over the whole projection (OLMoE). */
 export type QkNorm = 'none' | 'per-head' | 'full';
 
+/**
+ * muP-style multipliers (Granite-MoE): `h = embed * embedding`, each residual branch added as
+ * `h += branch * residual`, attention scores scaled by `attentionScale` (not 1/sqrt(head_dim)),
+ * the logits divided by `logitsScaling`.
+ */
+export interface ModelMultipliers {
+  readonly embedding: number;
+  readonly attentionScale: number;
+  readonly residual: number;
+  readonly logitsScaling: number;
+}
+
 /** A decoder-only MoE model's shape and conventions. */
 export interface ModelConfig {
   readonly modelType: ModelType;
@@ -45,6 +57,8 @@ export interface ModelConfig {
   readonly moe: MoELayerConfig;
   readonly bosTokenId?: number;
   readonly eosTokenIds: readonly number[];
+  /** The architecture's muP multipliers; absent: none (1, and the 1/sqrt(head_dim) attention scale). */
+  readonly multipliers?: ModelMultipliers;
 }
 
 /** `eos_token_id`: absent, one id or a list of ids, each a token of the vocabulary. */
@@ -140,5 +154,6 @@ export function parseModelConfig(cfg: unknown, file = 'config.json'): ModelConfi
     moe,
     bosTokenId: typeof bos === 'number' ? bos : undefined,
     eosTokenIds: ids(r, 'eos_token_id', vocabSize),
+    ...(arch.hf.multipliers ? { multipliers: arch.hf.multipliers(r) } : {}),
   };
 }

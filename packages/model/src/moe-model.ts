@@ -86,11 +86,14 @@ async function projectQkv(backend: Backend, qkv: QkvProjection, x: Float32Array,
   return y;
 }
 
-/** Grouped-query causal attention with the 1/sqrt(head_dim) scale, layer l's window (gpt-oss's sliding layers) and sinks. */
+/**
+ * Grouped-query causal attention with the 1/sqrt(head_dim) scale (or the muP attention
+ * multiplier), layer l's window (gpt-oss's sliding layers) and sinks.
+ */
 function layerSpec(config: ModelConfig, lw: DecoderLayerWeights, l: number): AttentionLayerSpec {
   const window = config.layerWindows?.[l] ?? undefined;
   const sinks = config.attentionSinks ? lw.attention.sinks?.toFloat32() : undefined;
-  return { numHeads: config.numHeads, scale: 1 / Math.sqrt(config.headDim), ...(window ? { window } : {}), ...(sinks ? { sinks } : {}) };
+  return { numHeads: config.numHeads, scale: config.multipliers?.attentionScale ?? 1 / Math.sqrt(config.headDim), ...(window ? { window } : {}), ...(sinks ? { sinks } : {}) };
 }
 
 async function prepareLayer(backend: Backend, config: ModelConfig, lw: DecoderLayerWeights, l: number, track: Track): Promise<PreparedLayer> {
@@ -125,6 +128,8 @@ export class MoEModel {
   private readonly ropeScale: number;
   private disposed = false;
   private attentionImpl?: AttentionOps;
+  /** The residual branch multiplier (muP; 1 without). */
+  private readonly residualScale: number;
 
   private constructor(
     readonly config: ModelConfig,
@@ -142,6 +147,7 @@ export class MoEModel {
     const rope = ropeFrequencies(config.headDim, config.ropeTheta, config.ropeScaling);
     this.invFreq = rope.invFreq;
     this.ropeScale = rope.attentionFactor;
+    this.residualScale = config.multipliers?.residual ?? 1;
   }
 
   /** Prepares every layer's weights (already in memory) on `backend`. */
@@ -323,6 +329,8 @@ export class MoEModel {
     });
     const normed = rmsNorm(gathered, this.finalNorm, d, this.config.rmsNormEps) as Float32Array;
     const logits = total > 0 ? await this.backend.linear(this.lmHead, normed, total) : new Float32Array(0);
+    const divisor = this.config.multipliers?.logitsScaling ?? 1;
+    if (divisor !== 1) for (let i = 0; i < logits.length; i++) logits[i] /= divisor;
     first = 0;
     at = 0;
     return entries.map((e, i) => {
@@ -341,11 +349,12 @@ export class MoEModel {
     const { q, k, v } = this.splitQkv(await projectQkv(this.backend, p.qkv, xn, n), positions, p);
     const attn = await this.attention.attend(l, p.spec, segments, q, k, v);
     const o = await this.backend.linear(p.o, attn, n);
-    for (let i = 0; i < h.length; i++) h[i] += o[i];
+    const r = this.residualScale;
+    for (let i = 0; i < h.length; i++) h[i] += o[i] * r;
     const xn2 = rmsNorm(h, p.postNorm, c.hiddenSize, c.rmsNormEps, new Float32Array(h.length)) as Float32Array;
     const moe = await p.moe.forward(xn2);
     const y = moe.output.data;
-    for (let i = 0; i < h.length; i++) h[i] += y[i];
+    for (let i = 0; i < h.length; i++) h[i] += y[i] * r;
     return { plan: moe.plan, stats: moe.stats };
   }
 
@@ -380,6 +389,8 @@ export class MoEModel {
       // Decode one row at a time so half-precision embeddings stay compact.
       table.decodeRow(id, out.subarray(i * d, (i + 1) * d));
     }
+    const m = this.config.multipliers?.embedding ?? 1;
+    if (m !== 1) for (let i = 0; i < out.length; i++) out[i] *= m;
     return out;
   }
 

@@ -139,7 +139,7 @@ export function modelTensors(config: ModelConfig, weights: ModelWeights): Map<st
     if (a.qNorm) out.set(p + N.qNorm, a.qNorm);
     if (a.kNorm) out.set(p + N.kNorm, a.kNorm);
     const layout = architectureOf(config.modelType).names.hfMoe;
-    const moe = layout ? layout.write(config, l.moe, p) : moeLayerTensors(config.moe, l.moe, { scheme: moeScheme(config.modelType), prefix: p });
+    const moe = layout ? [...layout.write(config.moe, l.moe)].map(([n, t]) => [p + n, t] as const) : moeLayerTensors(config.moe, l.moe, { scheme: moeScheme(config.modelType), prefix: p });
     for (const [name, t] of moe) out.set(name, t);
   });
   out.set(N.finalNorm, weights.finalNorm);

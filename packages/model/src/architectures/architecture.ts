@@ -4,9 +4,10 @@
  * generators, the CLI and the server ask the registry (`registry.ts`) for these instead of
  * testing model types, so an architecture is one folder plus one registry entry.
  */
-import type { ExpertKind, HostTensor, MoELayerConfig, MoEWeights, TensorSource } from '@moe-runtime/core';
-import type { ModelConfig, QkNorm } from '../model-config.js';
+import type { ExpertKind, MoELayerConfig } from '@moe-runtime/core';
+import type { ModelMultipliers, QkNorm } from '../model-config.js';
 import type { HfConfigReader } from './hf-config-reader.js';
+import type { HfMoeLayout } from './hf-moe-layout.js';
 import type { GgufTensorNames, HfTensorNames } from './llama-style-names.js';
 
 /** The decoder block an architecture composes (every field is a choice the decoder makes). */
@@ -35,6 +36,12 @@ export interface DecoderBlock {
   readonly sharedExpert: 'none' | 'sigmoid-gated';
   /** Top-k routing weights renormalised always, or when `norm_topk_prob` says so. */
   readonly routerNormalisation: 'always' | 'norm_topk_prob';
+  /**
+   * muP-style multipliers (Granite): the embeddings times one, each residual branch times
+   * another, the attention scale given instead of 1/sqrt(head_dim), the logits divided.
+   * Absent: none of these.
+   */
+  readonly multipliers?: 'mup';
 }
 
 /** Sizes a tiny generated checkpoint is made of. */
@@ -68,6 +75,8 @@ export interface HfConfigRules {
   check?(r: HfConfigReader): void;
   /** The architecture's own keys of a tiny checkpoint's `config.json`. */
   tinyKeys(s: TinyShape): Record<string, unknown>;
+  /** The muP multipliers, for a block with `multipliers: 'mup'`. */
+  multipliers?(r: HfConfigReader): ModelMultipliers;
 }
 
 /** The GGUF side (keys and defaults follow llama.cpp's `src/llama-arch.cpp` and `src/models/<arch>.cpp`). */
@@ -86,35 +95,19 @@ export interface GgufRules {
   readonly swaPattern?: number;
 }
 
-/** One Hugging Face tensor of a layer, with the shape the config gives it. */
-export interface HfLayerTensor {
-  readonly name: string;
-  readonly shape: readonly number[];
-  /** A weight matrix a load-time dtype may convert (false for biases and routers). */
-  readonly convertible: boolean;
-}
-
-/**
- * A Hugging Face MoE layout of the architecture's own (gpt-oss's stacked `gate_up_proj`),
- * used instead of core's per-expert naming schemes: the tensors it holds, how they become
- * core's MoE weights, and how core's weights are written back (the tiny generator).
- */
-export interface HfMoeLayout {
-  tensors(c: ModelConfig, prefix: string): readonly HfLayerTensor[];
-  read(src: TensorSource, c: ModelConfig, prefix: string): Promise<MoEWeights>;
-  write(c: ModelConfig, moe: MoEWeights, prefix: string): readonly (readonly [string, HostTensor])[];
-}
-
 /** Tensor names of the architecture. */
 export interface ArchitectureNames {
   /** Hugging Face names of the non-MoE tensors. */
   readonly hf: HfTensorNames;
-  /** core's naming scheme of the MoE tensors (`schemeNames`, `loadMoELayerFrom`); unused where `hfMoe` is given. */
+  /** core's naming scheme of the MoE tensors (`schemeNames`, `loadMoELayerFrom`). */
   readonly hfMoeScheme: string;
-  /** The architecture's own MoE layout, replacing the scheme. */
-  readonly hfMoe?: HfMoeLayout;
   /** llama.cpp's GGUF names. */
   readonly gguf: GgufTensorNames;
+  /**
+   * The Hugging Face MoE tensors when they follow no core naming scheme (Granite's fused
+   * `input_linear` / `output_linear` experts); absent: core's scheme `hfMoeScheme`.
+   */
+  readonly hfMoe?: HfMoeLayout;
 }
 
 /** One architecture module. */

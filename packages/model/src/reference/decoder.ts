@@ -7,8 +7,10 @@
  *
  * The block follows `MixtralDecoderLayer.forward` (modeling_mixtral), `Qwen2MoeDecoderLayer`
  * (modeling_qwen2_moe), `Qwen3MoeDecoderLayer` (modeling_qwen3_moe), `OlmoeDecoderLayer`
- * (modeling_olmoe) and `GptOssDecoderLayer` (modeling_gpt_oss), which all read: `h += self_attn(input_layernorm(h))`,
- * `h += mlp(post_attention_layernorm(h))`.
+ * (modeling_olmoe) and `GptOssDecoderLayer` (modeling_gpt_oss), which all read:
+ * `h += self_attn(input_layernorm(h))`, `h += mlp(post_attention_layernorm(h))`.
+ * `GraniteMoeDecoderLayer` (modeling_granitemoe) adds each branch times `residual_multiplier`:
+ * `h = h + branch * residual_multiplier`.
  */
 import { ConfigError, plannedExperts, ShapeError, type RoutingPlan } from '@moe-runtime/core';
 import type { ModelConfig } from '../model-config.js';
@@ -50,21 +52,27 @@ function selfAttention(c: ModelConfig, a: AttentionWeights, x: Float64Array, n: 
   k = applyRotaryPosEmb(k, n, c.numKvHeads, c.headDim, tables);
   if (c.attentionSinks && !a.sinks) throw new ShapeError(`${c.modelType} attention has sinks: the sinks weights are missing`);
   const window = c.layerWindows?.[layer] ?? undefined;
-  const attn = causalAttention64(q, k, v, n, c, { window, sinks: c.attentionSinks && a.sinks ? valuesOf(a.sinks) : undefined });
+  const attn = causalAttention64(q, k, v, n, c, c.multipliers?.attentionScale, { window, sinks: c.attentionSinks && a.sinks ? valuesOf(a.sinks) : undefined });
   return linear64(attn, n, a.o, c.oBias ? a.oBias : undefined);
 }
 
 /** One decoder layer in place on the residual stream `h` `[n, D]`; returns its routing. */
 function decoderLayer(c: ModelConfig, lw: DecoderLayerWeights, h: Float64Array, n: number, tables: ReturnType<typeof rotaryTables>, layer: number): ReferenceRouting {
   const d = c.hiddenSize;
+  const residualMultiplier = c.multipliers?.residual ?? 1;
   const attn = selfAttention(c, lw.attention, rmsNorm64(h, valuesOf(lw.inputNorm), d, c.rmsNormEps), n, tables, layer);
-  for (let i = 0; i < h.length; i++) h[i] += attn[i];
-  const moe = sparseMoeBlock(c.moe, lw.moe, rmsNorm64(h, valuesOf(lw.postAttentionNorm), d, c.rmsNormEps), n);
-  for (let i = 0; i < h.length; i++) h[i] += moe.output[i];
+  for (let i = 0; i < h.length; i++) h[i] = h[i] + attn[i] * residualMultiplier;
+  // GraniteMoeTopKGating and GptOssTopKRouter take the top-k logits first, then softmax them.
+  const order = c.modelType === 'granitemoe' || c.modelType === 'gpt_oss' ? 'topk-then-softmax' : 'softmax-then-topk';
+  const moe = sparseMoeBlock(c.moe, lw.moe, rmsNorm64(h, valuesOf(lw.postAttentionNorm), d, c.rmsNormEps), n, order);
+  for (let i = 0; i < h.length; i++) h[i] = h[i] + moe.output[i] * residualMultiplier;
   return moe.routing;
 }
 
-/** `embed_tokens(input_ids)`: the rows of the embedding table, each id checked. */
+/**
+ * `embed_tokens(input_ids)`: the rows of the embedding table, each id checked; times
+ * `embedding_multiplier` in `GraniteMoeModel.forward`.
+ */
 function embedTokens(c: ModelConfig, weights: ModelWeights, tokens: ArrayLike<number>): Float64Array {
   const d = c.hiddenSize;
   const table = valuesOf(weights.embed);
@@ -74,13 +82,16 @@ function embedTokens(c: ModelConfig, weights: ModelWeights, tokens: ArrayLike<nu
     if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new ShapeError(`token id ${id} at position ${i} is outside the vocabulary [0, ${c.vocabSize})`);
     h.set(table.subarray(id * d, (id + 1) * d), i * d);
   }
+  const embeddingMultiplier = c.multipliers?.embedding ?? 1;
+  for (let i = 0; i < h.length; i++) h[i] *= embeddingMultiplier;
   return h;
 }
 
 /**
  * Logits of every position of `tokens`, in float64: `MixtralForCausalLM.forward` (and its
  * Qwen2-MoE, Qwen3-MoE and OLMoE twins): embeddings, the decoder layers, `norm`, `lm_head`
- * (the embedding table itself when `tie_word_embeddings`).
+ * (the embedding table itself when `tie_word_embeddings`); `GraniteMoeForCausalLM.forward`
+ * then divides the logits by `logits_scaling`.
  */
 export function referenceModelLogits(config: ModelConfig, weights: ModelWeights, tokens: ArrayLike<number>): ReferenceModelResult {
   const c = config;
@@ -92,7 +103,10 @@ export function referenceModelLogits(config: ModelConfig, weights: ModelWeights,
   const plans = weights.layers.map((lw, l) => decoderLayer(c, lw, h, n, tables, l));
   const normed = rmsNorm64(h, valuesOf(weights.finalNorm), c.hiddenSize, c.rmsNormEps);
   const head = c.tieWordEmbeddings ? weights.embed : weights.lmHead;
-  return { logits: linear64(normed, n, head), plans };
+  const logits = linear64(normed, n, head);
+  const logitsScaling = c.multipliers?.logitsScaling ?? 1;
+  for (let i = 0; i < logits.length; i++) logits[i] = logits[i] / logitsScaling;
+  return { logits, plans };
 }
 
 function isReferenceRouting(r: RoutingPlan | ReferenceRouting): r is ReferenceRouting {

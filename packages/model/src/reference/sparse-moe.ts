@@ -3,8 +3,10 @@
  * and the shared expert. Follows `MixtralSparseMoeBlock.forward` (modeling_mixtral),
  * `Qwen2MoeSparseMoeBlock.forward` (modeling_qwen2_moe, with its sigmoid-gated shared
  * expert), `Qwen3MoeSparseMoeBlock.forward` (modeling_qwen3_moe),
- * `OlmoeSparseMoeBlock.forward` (modeling_olmoe) and `GptOssMLP.forward` (modeling_gpt_oss:
- * `GptOssTopKRouter` with its bias, `GptOssExperts` with biases and the clamped SwiGLU).
+ * `OlmoeSparseMoeBlock.forward` (modeling_olmoe), `GraniteMoeMoE.forward` (modeling_granitemoe,
+ * whose router softmaxes over the top-k logits) and `GptOssMLP.forward` (modeling_gpt_oss:
+ * `GptOssTopKRouter` with its bias, top-k then softmax; `GptOssExperts` with biases and the
+ * clamped SwiGLU).
  */
 import { ConfigError, ShapeError, type ExpertWeights, type MoELayerConfig, type MoEWeights } from '@moe-runtime/core';
 import { softmax } from './attention.js';
@@ -29,17 +31,42 @@ function topK(probs: Float64Array, k: number): Int32Array {
 }
 
 /**
- * The router of the Mixtral, Qwen2/3-MoE and OLMoE blocks: `softmax(gate(x))`, its top-k,
- * divided by their sum when the model renormalises (Mixtral always; Qwen2/3-MoE and OLMoE when
- * `norm_topk_prob`).
+ * The order of a router's softmax and top-k: `softmax-then-topk` (Mixtral, Qwen-MoE, OLMoE:
+ * `softmax(gate(x))`, then its top-k) or `topk-then-softmax` (`GraniteMoeTopKGating.forward`:
+ * `logits.topk(k)`, then `softmax` over those k).
  */
-function route(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: number): ReferenceRouting {
+export type RouterOrder = 'softmax-then-topk' | 'topk-then-softmax';
+
+/**
+ * `GraniteMoeTopKGating.forward` and `GptOssTopKRouter.forward` (whose `router_logits =
+ * linear(x, weight, bias)`): the top-k logits (ties to the lower id), softmaxed over those k.
+ */
+function routeTopKThenSoftmax(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: number): ReferenceRouting {
+  const e = config.numExperts;
+  const logits = linear64(x, n, weights.router, weights.routerBias);
+  const experts: Int32Array[] = [];
+  const combine: Float64Array[] = [];
+  for (let t = 0; t < n; t++) {
+    const row = logits.slice(t * e, (t + 1) * e);
+    const chosen = topK(row, config.topK);
+    experts.push(chosen);
+    combine.push(softmax(Float64Array.from(chosen, (j) => row[j])));
+  }
+  return { numTokens: n, experts, weights: combine };
+}
+
+/**
+ * The router of the softmax-first blocks: `softmax(gate(x))`, its top-k, divided by their sum
+ * when the model renormalises (Mixtral always; Qwen2/3-MoE and OLMoE when `norm_topk_prob`).
+ */
+function route(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: number, order: RouterOrder): ReferenceRouting {
   const { name, options } = config.router;
   if (name !== 'topk-softmax') throw new ConfigError('moe.router.name', `the reference decoder implements "topk-softmax", got ${JSON.stringify(name)}`);
   if (Object.keys(weights.routerParams ?? {}).length > 0) throw new ConfigError('moe.routerParams', 'the reference decoder implements routers without extra parameters');
+  if (order === 'topk-then-softmax') return routeTopKThenSoftmax(config, weights, x, n);
   const normTopkProb = options?.renormalize ?? true;
   const e = config.numExperts;
-  if (weights.routerBias) return gptOssRoute(config, weights, x, n);
+  if (weights.routerBias) throw new ConfigError('moe.routerBias', 'a router bias is read by the top-k-then-softmax router (gpt-oss) only');
   const logits = linear64(x, n, weights.router);
   const experts: Int32Array[] = [];
   const combine: Float64Array[] = [];
@@ -53,25 +80,6 @@ function route(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: 
     }
     experts.push(chosen);
     combine.push(w);
-  }
-  return { numTokens: n, experts, weights: combine };
-}
-
-/**
- * `GptOssTopKRouter.forward`: `router_logits = linear(x, weight, bias)`, `topk(router_logits)`,
- * `softmax` over the k chosen logits (renormalisation always; ties to the lower id).
- */
-function gptOssRoute(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: number): ReferenceRouting {
-  if (config.router.options?.renormalize === false) throw new ConfigError('moe.router.options.renormalize', 'a router with a bias (gpt-oss) softmaxes its top-k logits: expected true');
-  const e = config.numExperts;
-  const logits = linear64(x, n, weights.router, weights.routerBias);
-  const experts: Int32Array[] = [];
-  const combine: Float64Array[] = [];
-  for (let t = 0; t < n; t++) {
-    const row = logits.slice(t * e, (t + 1) * e);
-    const chosen = topK(row, config.topK);
-    experts.push(chosen);
-    combine.push(softmax(Float64Array.from(chosen, (j) => row[j])));
   }
   return { numTokens: n, experts, weights: combine };
 }
@@ -93,8 +101,8 @@ function gptOssExpert(e: ExpertWeights, x: Float64Array, n: number): Float64Arra
 }
 
 /**
- * One SwiGLU MLP (`MixtralBlockSparseTop2MLP` / `Qwen2MoeMLP` / `Qwen3MoeMLP` / `OlmoeMLP`):
- * `down(silu(gate(x)) * up(x))` over `n` rows.
+ * One SwiGLU MLP (`MixtralBlockSparseTop2MLP` / `Qwen2MoeMLP` / `Qwen3MoeMLP` / `OlmoeMLP`; in
+ * `GraniteMoeMoE` the halves of `input_linear`'s output): `down(silu(gate(x)) * up(x))` over `n` rows.
  */
 function swiglu(e: ExpertWeights, x: Float64Array, n: number): Float64Array {
   if (!e.gate) throw new ConfigError('moe.expert.kind', 'the reference decoder implements SwiGLU experts (gate, up, down)');
@@ -112,13 +120,13 @@ export interface ReferenceMoEResult {
 }
 
 /** The whole sparse MoE block over `n` rows `x` `[n, D]`. */
-export function sparseMoeBlock(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: number): ReferenceMoEResult {
+export function sparseMoeBlock(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: number, order: RouterOrder = 'softmax-then-topk'): ReferenceMoEResult {
   const kind = config.expert.kind;
   if (kind !== 'swiglu' && kind !== 'clamped-swiglu') throw new ConfigError('moe.expert.kind', `the reference decoder implements "swiglu" and "clamped-swiglu", got ${JSON.stringify(kind)}`);
   if (kind === 'clamped-swiglu' && !weights.experts.every((e) => e.gate)) throw new ConfigError('moe.expert.kind', 'clamped-swiglu experts need gate weights');
   const expert = kind === 'swiglu' ? swiglu : gptOssExpert;
   const d = config.hiddenSize;
-  const routing = route(config, weights, x, n);
+  const routing = route(config, weights, x, n, order);
   const output = new Float64Array(n * d);
   // As the Hugging Face loop: expert by expert, each over the rows routed to it.
   for (let ex = 0; ex < config.numExperts; ex++) {

@@ -5,9 +5,8 @@
  * `gate_up_proj_bias` `[E, 2F]` interleaved alike, `down_proj` `[E, F, D]`, `down_proj_bias`
  * `[E, D]`. Reading splits and transposes them into core's `[out, in]` expert weights.
  */
-import { HostTensor, SafetensorsError, type ExpertWeights, type MoEWeights, type TensorSource } from '@moe-runtime/core';
-import type { ModelConfig } from '../../model-config.js';
-import type { HfLayerTensor, HfMoeLayout } from '../architecture.js';
+import { HostTensor, type ExpertWeights, type MoELayerConfig, type MoEWeights, type TensorSource } from '@moe-runtime/core';
+import type { HfMoeLayout, HfMoeTensor } from '../hf-moe-layout.js';
 
 const ROUTER = 'mlp.router.weight';
 const ROUTER_BIAS = 'mlp.router.bias';
@@ -16,16 +15,17 @@ const GATE_UP_BIAS = 'mlp.experts.gate_up_proj_bias';
 const DOWN = 'mlp.experts.down_proj';
 const DOWN_BIAS = 'mlp.experts.down_proj_bias';
 
-function tensorsOf(c: ModelConfig, p: string): HfLayerTensor[] {
-  const { numExperts: e, hiddenSize: d } = c.moe;
-  const f = c.moe.expert.ffnSize;
+function tensorsOf(moe: MoELayerConfig): HfMoeTensor[] {
+  const { numExperts: e, hiddenSize: d } = moe;
+  const f = moe.expert.ffnSize;
+  // Input-major stacks are split and transposed at read: not converted by a load-time dtype.
   return [
-    { name: p + ROUTER, shape: [e, d], convertible: false },
-    { name: p + ROUTER_BIAS, shape: [e], convertible: false },
-    { name: p + GATE_UP, shape: [e, d, 2 * f], convertible: false },
-    { name: p + GATE_UP_BIAS, shape: [e, 2 * f], convertible: false },
-    { name: p + DOWN, shape: [e, f, d], convertible: false },
-    { name: p + DOWN_BIAS, shape: [e, d], convertible: false },
+    { name: ROUTER, shape: [e, d], convertible: false },
+    { name: ROUTER_BIAS, shape: [e], convertible: false },
+    { name: GATE_UP, shape: [e, d, 2 * f], convertible: false },
+    { name: GATE_UP_BIAS, shape: [e, 2 * f], convertible: false },
+    { name: DOWN, shape: [e, f, d], convertible: false },
+    { name: DOWN_BIAS, shape: [e, d], convertible: false },
   ];
 }
 
@@ -43,13 +43,10 @@ function vectorSlice(all: Float32Array, j: number, width: number, first: number,
   return HostTensor.float32([n], Float32Array.from({ length: n }, (_, i) => all[j * width + first + i * step]));
 }
 
-async function read(src: TensorSource, c: ModelConfig, p: string): Promise<MoEWeights> {
-  for (const t of tensorsOf(c, p)) {
-    const shape = src.info(t.name).shape;
-    if (shape.length !== t.shape.length || shape.some((x, i) => x !== t.shape[i])) throw new SafetensorsError(`${src.source}: tensor '${t.name}' has shape [${shape.join(', ')}], expected [${t.shape.join(', ')}]`);
-  }
-  const { numExperts: e, hiddenSize: d } = c.moe;
-  const f = c.moe.expert.ffnSize;
+// The loader checked every tensor's shape against the config when the source was opened.
+async function read(src: TensorSource, p: string, moe: MoELayerConfig): Promise<MoEWeights> {
+  const { numExperts: e, hiddenSize: d } = moe;
+  const f = moe.expert.ffnSize;
   const gateUp = (await src.read(p + GATE_UP)).toFloat32();
   const gateUpBias = (await src.read(p + GATE_UP_BIAS)).toFloat32();
   const down = (await src.read(p + DOWN)).toFloat32();
@@ -69,9 +66,9 @@ async function read(src: TensorSource, c: ModelConfig, p: string): Promise<MoEWe
 }
 
 /** Core's expert weights stacked back into gpt-oss's tensors (what `read` undoes). */
-function write(c: ModelConfig, moe: MoEWeights, p: string): [string, HostTensor][] {
-  const { numExperts: e, hiddenSize: d } = c.moe;
-  const f = c.moe.expert.ffnSize;
+function write(config: MoELayerConfig, moe: MoEWeights): Map<string, HostTensor> {
+  const { numExperts: e, hiddenSize: d } = config;
+  const f = config.expert.ffnSize;
   const gateUp = new Float32Array(e * d * 2 * f);
   const gateUpBias = new Float32Array(e * 2 * f);
   const down = new Float32Array(e * f * d);
@@ -97,14 +94,14 @@ function write(c: ModelConfig, moe: MoEWeights, p: string): [string, HostTensor]
     if (db) downBias.set(db, j * d);
   });
   const routerBias = moe.routerBias ?? HostTensor.float32([e], new Float32Array(e));
-  return [
-    [p + ROUTER, moe.router],
-    [p + ROUTER_BIAS, routerBias],
-    [p + GATE_UP, HostTensor.float32([e, d, 2 * f], gateUp)],
-    [p + GATE_UP_BIAS, HostTensor.float32([e, 2 * f], gateUpBias)],
-    [p + DOWN, HostTensor.float32([e, f, d], down)],
-    [p + DOWN_BIAS, HostTensor.float32([e, d], downBias)],
-  ];
+  return new Map([
+    [ROUTER, moe.router],
+    [ROUTER_BIAS, routerBias],
+    [GATE_UP, HostTensor.float32([e, d, 2 * f], gateUp)],
+    [GATE_UP_BIAS, HostTensor.float32([e, 2 * f], gateUpBias)],
+    [DOWN, HostTensor.float32([e, f, d], down)],
+    [DOWN_BIAS, HostTensor.float32([e, d], downBias)],
+  ]);
 }
 
 /** The layout the gpt_oss module declares. */
