@@ -43,6 +43,14 @@ export interface ModelConfig {
   readonly maxPositions: number;
   /** Attention q/k/v projections carry biases (Qwen2-MoE). */
   readonly qkvBias: boolean;
+  /** The o projection carries a bias (gpt-oss). */
+  readonly oBias?: boolean;
+  /** One learned sink logit per query head joins every attention softmax (gpt-oss `sinks`). */
+  readonly attentionSinks?: boolean;
+  /** The sliding window of each layer (null: full attention); absent: every layer full. */
+  readonly layerWindows?: readonly (number | null)[];
+  /** The router projection carries a bias `[E]` (gpt-oss). */
+  readonly routerBias?: boolean;
   readonly qkNorm: QkNorm;
   readonly tieWordEmbeddings: boolean;
   /** The MoE feed-forward of every layer. */
@@ -89,7 +97,8 @@ function checkUnsupported(arch: Architecture, r: HfConfigReader, maxPositions: n
   const switchKey = arch.hf.slidingWindowSwitch;
   const windowOn = switchKey ? r.value(switchKey) === true : true;
   const window = r.value('sliding_window');
-  if (windowOn && typeof window === 'number' && window < maxPositions) {
+  // An architecture that reads its per-layer windows (gpt-oss) runs them; elsewhere they are refused.
+  if (!arch.hf.layerWindows && windowOn && typeof window === 'number' && window < maxPositions) {
     throw r.error('sliding_window', `expected null or at least max_position_embeddings (${maxPositions}): sliding-window attention is not supported, got ${window}`);
   }
   arch.hf.check?.(r);
@@ -121,11 +130,13 @@ export function parseModelConfig(cfg: unknown, file = 'config.json'): ModelConfi
   const moe = arch.hf.moe(r, d);
   checkTopK(moe, arch, r);
   const bos = r.value('bos_token_id');
+  const numLayers = r.int('num_hidden_layers');
+  const b = arch.block;
   return {
     modelType: arch.modelType,
     vocabSize,
     hiddenSize: d,
-    numLayers: r.int('num_hidden_layers'),
+    numLayers,
     numHeads,
     numKvHeads,
     headDim,
@@ -133,8 +144,12 @@ export function parseModelConfig(cfg: unknown, file = 'config.json'): ModelConfi
     ropeTheta: r.num('rope_theta', arch.hf.defaults.ropeTheta),
     ropeScaling,
     maxPositions,
-    qkvBias: arch.block.qkvBias,
-    qkNorm: arch.block.qkNorm,
+    qkvBias: b.qkvBias,
+    ...(b.oBias ? { oBias: true } : {}),
+    ...(b.attention === 'causal-gqa-sinks' ? { attentionSinks: true } : {}),
+    ...(arch.hf.layerWindows ? { layerWindows: arch.hf.layerWindows(r, numLayers) } : {}),
+    ...(b.routerBias ? { routerBias: true } : {}),
+    qkNorm: b.qkNorm,
     tieWordEmbeddings: r.bool('tie_word_embeddings', false),
     moe,
     bosTokenId: typeof bos === 'number' ? bos : undefined,

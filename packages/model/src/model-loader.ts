@@ -90,6 +90,8 @@ function expectedTensors(c: ModelConfig, hasLmHead: boolean): ExpectedTensor[] {
     add(N.proj('v'), [kvw, d], 'backend', true);
     add(N.proj('o'), [d, qw], 'backend', true);
     if (c.qkvBias) for (const [x, w] of [['q', qw], ['k', kvw], ['v', kvw]] as const) add(N.proj(x, 'bias'), [w], 'backend');
+    if (c.oBias) add(N.proj('o', 'bias'), [d], 'backend');
+    if (c.attentionSinks) add(N.sinks, [c.numHeads], 'host-vector');
     if (c.qkNorm !== 'none') {
       add(N.qNorm, [c.qkNorm === 'per-head' ? c.headDim : qw], 'host-vector');
       add(N.kNorm, [c.qkNorm === 'per-head' ? c.headDim : kvw], 'host-vector');
@@ -155,6 +157,8 @@ async function readAttention(src: TensorSource, c: ModelConfig, p: string): Prom
     qBias: await bias('q'),
     kBias: await bias('k'),
     vBias: await bias('v'),
+    oBias: c.oBias ? await read(N.proj('o', 'bias')) : undefined,
+    sinks: c.attentionSinks ? await read(N.sinks) : undefined,
     qNorm: await norm(N.qNorm),
     kNorm: await norm(N.kNorm),
   };

@@ -15,6 +15,10 @@ export interface AttentionWeights {
   readonly qBias?: HostTensor;
   readonly kBias?: HostTensor;
   readonly vBias?: HostTensor;
+  /** `[D]`, gpt-oss. */
+  readonly oBias?: HostTensor;
+  /** `[H]`: one learned sink logit per query head (gpt-oss). */
+  readonly sinks?: HostTensor;
   /** RMSNorm weight over q: `[hd]` (Qwen3, per head) or `[H * hd]` (OLMoE). */
   readonly qNorm?: HostTensor;
   /** RMSNorm weight over k: `[hd]` or `[KV * hd]`. */
@@ -92,6 +96,9 @@ export function validateLayerWeights(c: ModelConfig, l: DecoderLayerWeights, i: 
     required(a.kBias, `${p}.attention.kBias`, [kvw], c);
     required(a.vBias, `${p}.attention.vBias`, [kvw], c);
   }
+  if (c.oBias) required(a.oBias, `${p}.attention.oBias`, [d], c);
+  if (c.attentionSinks) required(a.sinks, `${p}.attention.sinks`, [c.numHeads], c);
+  if (c.routerBias) required(l.moe.routerBias, `${p}.moe.routerBias`, [c.moe.numExperts], c);
   if (c.qkNorm !== 'none') {
     required(a.qNorm, `${p}.attention.qNorm`, [c.qkNorm === 'per-head' ? c.headDim : qw], c);
     required(a.kNorm, `${p}.attention.kNorm`, [c.qkNorm === 'per-head' ? c.headDim : kvw], c);

@@ -49,6 +49,8 @@ interface PreparedLayer {
   readonly qNorm?: Float32Array;
   readonly kNorm?: Float32Array;
   readonly moe: MoELayer;
+  /** The layer's attention: heads, scale, and its sliding window and sinks where the config has them. */
+  readonly spec: AttentionLayerSpec;
 }
 
 type Track = <T extends { dispose(): void }>(p: T) => T;
@@ -64,7 +66,7 @@ async function prepareAttention(backend: Backend, a: AttentionWeights, track: Tr
     for (const [w, b] of [[a.q, a.qBias], [a.k, a.kBias], [a.v, a.vBias]] as const) parts.push(track(await backend.prepareLinear({ weight: w, bias: hasBias ? b : undefined })));
     qkv = { parts };
   }
-  const o = track(await backend.prepareLinear({ weight: a.o }));
+  const o = track(await backend.prepareLinear({ weight: a.o, bias: a.oBias }));
   return { qkv, o };
 }
 
@@ -84,7 +86,17 @@ async function projectQkv(backend: Backend, qkv: QkvProjection, x: Float32Array,
   return y;
 }
 
-async function prepareLayer(backend: Backend, config: ModelConfig, lw: DecoderLayerWeights, track: Track): Promise<PreparedLayer> {
+/**
+ * Grouped-query causal attention with the 1/sqrt(head_dim) scale (or the muP attention
+ * multiplier), layer l's window (gpt-oss's sliding layers) and sinks.
+ */
+function layerSpec(config: ModelConfig, lw: DecoderLayerWeights, l: number): AttentionLayerSpec {
+  const window = config.layerWindows?.[l] ?? undefined;
+  const sinks = config.attentionSinks ? lw.attention.sinks?.toFloat32() : undefined;
+  return { numHeads: config.numHeads, scale: config.multipliers?.attentionScale ?? 1 / Math.sqrt(config.headDim), ...(window ? { window } : {}), ...(sinks ? { sinks } : {}) };
+}
+
+async function prepareLayer(backend: Backend, config: ModelConfig, lw: DecoderLayerWeights, l: number, track: Track): Promise<PreparedLayer> {
   const { qkv, o } = await prepareAttention(backend, lw.attention, track);
   const moe = track(await MoELayer.create({ config: config.moe, weights: lw.moe, backend }));
   return {
@@ -95,6 +107,7 @@ async function prepareLayer(backend: Backend, config: ModelConfig, lw: DecoderLa
     qNorm: lw.attention.qNorm?.toFloat32(),
     kNorm: lw.attention.kNorm?.toFloat32(),
     moe,
+    spec: layerSpec(config, lw, l),
   };
 }
 
@@ -115,8 +128,6 @@ export class MoEModel {
   private readonly ropeScale: number;
   private disposed = false;
   private attentionImpl?: AttentionOps;
-  /** Grouped-query causal attention with the 1/sqrt(head_dim) scale, or the muP attention multiplier (no window, no sinks in these architectures). */
-  private readonly layerSpec: AttentionLayerSpec;
   /** The residual branch multiplier (muP; 1 without). */
   private readonly residualScale: number;
 
@@ -136,7 +147,6 @@ export class MoEModel {
     const rope = ropeFrequencies(config.headDim, config.ropeTheta, config.ropeScaling);
     this.invFreq = rope.invFreq;
     this.ropeScale = rope.attentionFactor;
-    this.layerSpec = { numHeads: config.numHeads, scale: config.multipliers?.attentionScale ?? 1 / Math.sqrt(config.headDim) };
     this.residualScale = config.multipliers?.residual ?? 1;
   }
 
@@ -174,7 +184,7 @@ export class MoEModel {
         // The layer's host tensors go out of scope once prepared: only the backend's copy remains.
         const lw = await source.readLayer(i);
         validateLayerWeights(config, lw, i);
-        layers.push(await prepareLayer(backend, config, lw, track));
+        layers.push(await prepareLayer(backend, config, lw, i, track));
         options.onLayer?.(i + 1, config.numLayers);
       }
       const finalNorm = await source.readFinalNorm();
@@ -337,7 +347,7 @@ export class MoEModel {
     const n = positions.length;
     const xn = rmsNorm(h, p.inputNorm, c.hiddenSize, c.rmsNormEps, new Float32Array(h.length)) as Float32Array;
     const { q, k, v } = this.splitQkv(await projectQkv(this.backend, p.qkv, xn, n), positions, p);
-    const attn = await this.attention.attend(l, this.layerSpec, segments, q, k, v);
+    const attn = await this.attention.attend(l, p.spec, segments, q, k, v);
     const o = await this.backend.linear(p.o, attn, n);
     const r = this.residualScale;
     for (let i = 0; i < h.length; i++) h[i] += o[i] * r;

@@ -16,6 +16,7 @@ import {
   writeShardedSafetensors,
   type DType,
   type ElementDType,
+  type MoEWeights,
   type Rng,
 } from '@moe-runtime/core';
 import { architectureOf, DEFAULT_MODEL_TYPE } from './architectures/registry.js';
@@ -71,13 +72,17 @@ export function tinyConfigJson(o: TinyCheckpointOptions = {}): Record<string, un
     num_experts_per_tok: o.topK ?? 2,
     torch_dtype: { float32: 'float32', float16: 'float16', bfloat16: 'bfloat16' }[o.dtype ?? 'float32'],
   };
-  return { ...common, ...arch.hf.tinyKeys({ hiddenSize: d, numExperts: o.numExperts ?? 8, ffnSize: o.ffnSize ?? 96, sharedFfnSize: o.sharedFfnSize }) };
+  return { ...common, ...arch.hf.tinyKeys({ hiddenSize: d, numExperts: o.numExperts ?? 8, ffnSize: o.ffnSize ?? 96, sharedFfnSize: o.sharedFfnSize, numLayers: o.numLayers ?? 2 }) };
 }
 
 function tensor(rng: Rng, shape: number[], scale: number, dtype: DType, mean = 0): HostTensor {
   const data = randomNormal(rng, shape.reduce((a, b) => a * b, 1), scale);
   if (mean) for (let i = 0; i < data.length; i++) data[i] += mean;
   return HostTensor.float32(shape, data).to(dtype);
+}
+
+function withRouterBias(config: ModelConfig, moe: MoEWeights, rng: Rng, dtype: DType): MoEWeights {
+  return config.routerBias ? { ...moe, routerBias: tensor(rng, [config.moe.numExperts], 0.5, dtype) } : moe;
 }
 
 /** Seeded random weights for a parsed config. */
@@ -103,10 +108,13 @@ export function randomModelWeights(config: ModelConfig, seed: number, dtype: DTy
         qBias: bias(qw),
         kBias: bias(kvw),
         vBias: bias(kvw),
+        ...(config.oBias ? { oBias: tensor(rng, [d], 0.1, dtype) } : {}),
+        // Sinks of the size of attention logits, so they take a real share of each softmax.
+        ...(config.attentionSinks ? { sinks: tensor(rng, [config.numHeads], 1, dtype) } : {}),
         qNorm: qkNorm(qw),
         kNorm: qkNorm(kvw),
       },
-      moe: randomWeights(config.moe, { seed: seed * 1000 + i + 1, dtype }),
+      moe: withRouterBias(config, randomWeights(config.moe, { seed: seed * 1000 + i + 1, dtype }), rng, dtype),
     });
   }
   const embed = tensor(rng, [v, d], 1, dtype);
@@ -126,6 +134,8 @@ export function modelTensors(config: ModelConfig, weights: ModelWeights): Map<st
     if (a.qBias) out.set(p + N.proj('q', 'bias'), a.qBias);
     if (a.kBias) out.set(p + N.proj('k', 'bias'), a.kBias);
     if (a.vBias) out.set(p + N.proj('v', 'bias'), a.vBias);
+    if (a.oBias) out.set(p + N.proj('o', 'bias'), a.oBias);
+    if (a.sinks) out.set(p + N.sinks, a.sinks);
     if (a.qNorm) out.set(p + N.qNorm, a.qNorm);
     if (a.kNorm) out.set(p + N.kNorm, a.kNorm);
     const layout = architectureOf(config.modelType).names.hfMoe;

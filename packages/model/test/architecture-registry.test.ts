@@ -34,8 +34,8 @@ describe('the architecture registry', () => {
       expect(findGgufArchitecture(a.gguf.architecture)).toBe(a);
       expect(GGUF_ARCHITECTURE_FACTS[a.gguf.architecture].modelType).toBe(a.modelType);
     }
-    expect(findArchitecture('gpt_oss')).toBeUndefined();
-    expect(findGgufArchitecture('gpt-oss')).toBeUndefined();
+    expect(findArchitecture('gpt_neox')).toBeUndefined();
+    expect(findGgufArchitecture('gptneox')).toBeUndefined();
   });
 
   it('refuses an unknown model type, naming model_type and the registered ones', () => {
@@ -48,7 +48,7 @@ describe('the architecture registry', () => {
       expect(a.modelling).toMatch(/^modeling_/);
       const b = a.block;
       expect(b.norm).toBe('rms');
-      expect(b.attention).toBe('causal-gqa');
+      expect(['causal-gqa', 'causal-gqa-sinks']).toContain(b.attention);
       expect(b.rotary).toBe('rotate-half');
       expect(b.feedForward).toBe('moe');
       expect(['none', 'per-head', 'full']).toContain(b.qkNorm);

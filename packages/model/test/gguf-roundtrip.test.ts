@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import '@moe-runtime/backend-cpu';
 import { getBackend, ShapeError, type Backend, type DType } from '@moe-runtime/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { argmax, chosenExperts, loadCheckpoint, loadGgufCheckpoint, loadModel, MODEL_TYPES, referenceModelLogits, TextModel, writeTinyCheckpoint, type ModelType, type ModelWeights } from '../src/index.js';
+import { argmax, chosenExperts, loadCheckpoint, loadGgufCheckpoint, loadModel, GGUF_MODEL_TYPES, referenceModelLogits, TextModel, writeTinyCheckpoint, type ModelType, type ModelWeights } from '../src/index.js';
 import { KQUANT_SHAPE, writeTinyGguf } from './gguf-fixtures.js';
 
 let root: string;
@@ -77,7 +77,7 @@ async function checkAgainstReference(path: string, folder?: string, format?: DTy
 // differences 2.4e-6 to 6.6e-6 (every type and format; MOE_PRINT_DIFFS=1 prints them); asserted 1e-4.
 const TOLERANCE = 1e-4;
 
-describe.each(MODEL_TYPES)('%s GGUF round trip', (type: ModelType) => {
+describe.each(GGUF_MODEL_TYPES)('%s GGUF round trip', (type: ModelType) => {
   it.each(['float32', 'bfloat16', 'q8_0', 'q4_0', 'mxfp4'] as const)('%s: logits match the float64 reference on the decoded weights', async (format: DType) => {
     const { path } = await writeTinyGguf(root, `${type}-${format}`, { modelType: type, seed: 40 + type.length, format });
     expect(await checkAgainstReference(path, join(root, `${type}-${format}-hf`), format)).toBeLessThan(TOLERANCE);

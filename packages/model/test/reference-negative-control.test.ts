@@ -109,6 +109,7 @@ const FAULTS: Readonly<Record<ModelType, readonly Fault[]>> = {
   qwen3_moe: ['rotary-interleaved', 'norm-offset-weight', 'qk-norm-offset-weight'],
   olmoe: ['rotary-interleaved', 'norm-offset-weight', 'qk-norm-offset-weight'],
   granitemoe: ['rotary-interleaved', 'norm-offset-weight', 'embedding-multiplier-left-out', 'attention-multiplier-left-out', 'residual-multiplier-left-out', 'logits-scaling-left-out'],
+  gpt_oss: ['rotary-interleaved', 'norm-offset-weight'],
 };
 
 describe.each(MODEL_TYPES)('%s: the reference comparison catches a broken production block', (type: ModelType) => {

@@ -4,7 +4,7 @@
  * generators, the CLI and the server ask the registry (`registry.ts`) for these instead of
  * testing model types, so an architecture is one folder plus one registry entry.
  */
-import type { MoELayerConfig } from '@moe-runtime/core';
+import type { ExpertKind, MoELayerConfig } from '@moe-runtime/core';
 import type { ModelMultipliers, QkNorm } from '../model-config.js';
 import type { HfConfigReader } from './hf-config-reader.js';
 import type { HfMoeLayout } from './hf-moe-layout.js';
@@ -14,12 +14,20 @@ import type { GgufTensorNames, HfTensorNames } from './llama-style-names.js';
 export interface DecoderBlock {
   /** Norm before attention, before the feed-forward and at the end. */
   readonly norm: 'rms';
-  /** Causal grouped-query attention with the 1/sqrt(head_dim) scale, no window, no sinks. */
-  readonly attention: 'causal-gqa';
+  /**
+   * Causal grouped-query attention with the 1/sqrt(head_dim) scale: no window, no sinks
+   * (`causal-gqa`), or with one learned sink logit per head joining each softmax and the
+   * config's per-layer sliding windows (`causal-gqa-sinks`, gpt-oss).
+   */
+  readonly attention: 'causal-gqa' | 'causal-gqa-sinks';
   /** Rotary embeddings on the Hugging Face layout: dimension i pairs with i + head_dim/2. */
   readonly rotary: 'rotate-half';
   /** Biases on the q/k/v projections. */
   readonly qkvBias: boolean;
+  /** A bias on the o projection too (gpt-oss). */
+  readonly oBias?: boolean;
+  /** A bias on the router projection (gpt-oss `router.bias`). */
+  readonly routerBias?: boolean;
   /** RMSNorm of q and k before rotary: none, per head, or over the whole projection. */
   readonly qkNorm: QkNorm;
   /** The feed-forward of every layer. */
@@ -42,6 +50,7 @@ export interface TinyShape {
   readonly numExperts: number;
   readonly ffnSize: number;
   readonly sharedFfnSize?: number;
+  readonly numLayers?: number;
 }
 
 /** The Hugging Face side: `config.json` parsing of the keys that differ between architectures. */
@@ -56,6 +65,12 @@ export interface HfConfigRules {
   readonly slidingWindowSwitch?: string;
   /** The MoE feed-forward of every layer, from the config's keys (`d` the hidden size). */
   moe(r: HfConfigReader, d: number): MoELayerConfig;
+  /**
+   * The sliding window of each layer (null: full attention), for architectures whose config
+   * says per layer (gpt-oss `layer_types` with `sliding_window`); `sliding_window` is then
+   * not refused. Absent: a window below max_position_embeddings is refused.
+   */
+  layerWindows?(r: HfConfigReader, numLayers: number): readonly (number | null)[];
   /** Refuses features of the config the decoder does not implement (beyond the common checks). */
   check?(r: HfConfigReader): void;
   /** The architecture's own keys of a tiny checkpoint's `config.json`. */
@@ -74,6 +89,10 @@ export interface GgufRules {
   readonly renormalize: boolean;
   /** The expert width key llama.cpp reads first (else feed_forward_length, divided by k for Qwen). */
   readonly expertWidthKey?: string;
+  /** The experts' kind and biases (default SwiGLU without biases). */
+  readonly experts?: { readonly kind: ExpertKind; readonly bias: boolean };
+  /** llama.cpp's `set_swa_pattern(n)`: layer i slides (`attention.sliding_window`) when i % n < n - 1. */
+  readonly swaPattern?: number;
 }
 
 /** Tensor names of the architecture. */

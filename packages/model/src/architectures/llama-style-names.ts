@@ -15,6 +15,8 @@ export const LLAMA_HF_NAMES = {
   proj: (p: 'q' | 'k' | 'v' | 'o', kind: 'weight' | 'bias' = 'weight'): string => `self_attn.${p}_proj.${kind}`,
   qNorm: 'self_attn.q_norm.weight',
   kNorm: 'self_attn.k_norm.weight',
+  /** gpt-oss's learned attention sinks `[H]`. */
+  sinks: 'self_attn.sinks',
 } as const;
 
 /** The Hugging Face names an architecture module gives. */
@@ -33,6 +35,8 @@ export const LLAMA_GGUF_NAMES = {
   o: 'attn_output',
   qNorm: 'attn_q_norm',
   kNorm: 'attn_k_norm',
+  /** gpt-oss's attention sinks `[H]`. */
+  sinks: 'attn_sinks',
   ffnNorm: 'ffn_norm',
   router: 'ffn_gate_inp',
   experts: (p: 'gate' | 'up' | 'down'): string => `ffn_${p}_exps`,
@@ -41,5 +45,5 @@ export const LLAMA_GGUF_NAMES = {
   sharedGate: 'ffn_gate_inp_shexp',
 } as const;
 
-/** The GGUF names an architecture module gives. */
-export type GgufTensorNames = typeof LLAMA_GGUF_NAMES;
+/** The GGUF names an architecture module gives (the Llama ones or its own spellings). */
+export type GgufTensorNames = { readonly [K in keyof typeof LLAMA_GGUF_NAMES]: (typeof LLAMA_GGUF_NAMES)[K] extends string ? string : (typeof LLAMA_GGUF_NAMES)[K] };

@@ -19,7 +19,8 @@
  * decoder does not implement (rotary scaling, partial rotary, sliding windows, expert weight
  * scales) are refused with the key named rather than silently ignored.
  */
-import { GgufError, type MoELayerConfig } from '@moe-runtime/core';
+import { GgufError, type ExpertKind, type MoELayerConfig } from '@moe-runtime/core';
+import type { RopeScaling } from '../rope-scaling.js';
 import { architectureOf, ARCHITECTURES, findGgufArchitecture, GGUF_ARCHITECTURES, type GgufArchitecture } from '../architectures/registry.js';
 import type { ModelConfig, ModelMultipliers, ModelType, QkNorm } from '../model-config.js';
 import type { GgufMetadata } from './gguf-metadata.js';
@@ -36,6 +37,8 @@ export interface GgufArchitectureFacts {
   readonly sharedExpert: boolean;
   /** The expert width key llama.cpp reads first (else feed_forward_length, divided by k for Qwen). */
   readonly expertWidthKey?: string;
+  readonly experts?: { readonly kind: ExpertKind; readonly bias: boolean };
+  readonly swaPattern?: number;
   /** The block has muP multipliers (Granite). */
   readonly multipliers: boolean;
 }
@@ -44,7 +47,7 @@ export interface GgufArchitectureFacts {
 export const GGUF_ARCHITECTURE_FACTS: Readonly<Record<GgufArchitecture, GgufArchitectureFacts>> = Object.fromEntries(
   ARCHITECTURES.map((a) => [
     a.gguf.architecture,
-    { modelType: a.modelType, permutedRotary: a.gguf.permutedRotary, renormalize: a.gguf.renormalize, qkNorm: a.block.qkNorm, sharedExpert: a.block.sharedExpert !== 'none', expertWidthKey: a.gguf.expertWidthKey, multipliers: a.block.multipliers === 'mup' },
+    { modelType: a.modelType, permutedRotary: a.gguf.permutedRotary, renormalize: a.gguf.renormalize, qkNorm: a.block.qkNorm, sharedExpert: a.block.sharedExpert !== 'none', expertWidthKey: a.gguf.expertWidthKey, experts: a.gguf.experts, swaPattern: a.gguf.swaPattern, multipliers: a.block.multipliers === 'mup' },
   ]),
 ) as Record<GgufArchitecture, GgufArchitectureFacts>;
 
@@ -61,23 +64,65 @@ export function readArchitecture(meta: GgufMetadata): GgufArchitecture {
   return found.gguf.architecture;
 }
 
+/**
+ * The GGUF path reads and writes Llama-style blocks only: an architecture whose block needs
+ * sinks, windows, o/router biases or another expert kind (gpt-oss) is refused, not read
+ * without them.
+ */
+export function checkGgufReadable(arch: GgufArchitecture, fail: (why: string) => never): void {
+  const a = findGgufArchitecture(arch)!;
+  const b = a.block;
+  // Sinks and windows are read where the module says how llama.cpp lays them out.
+  if (b.attention !== 'causal-gqa' && a.gguf.swaPattern === undefined) fail(`the GGUF layout of ${JSON.stringify(arch)} (attention sinks, sliding windows) is not implemented yet`);
+}
+
+/** The model types whose GGUF layout this package reads and writes. */
+export const GGUF_MODEL_TYPES: readonly ModelType[] = ARCHITECTURES.filter((a) => {
+  try {
+    checkGgufReadable(a.gguf.architecture, (why) => {
+      throw new Error(why);
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}).map((a) => a.modelType);
+
 function refuse(meta: GgufMetadata, key: string, why: string): never {
   throw new GgufError(meta.file, key, why);
 }
 
-/** Rotary scaling and partial rotary would be silently wrong: refused unless they are the identity. */
-function checkRotary(meta: GgufMetadata, a: string, headDim: number): void {
+/**
+ * Partial rotary would be silently wrong: refused. Scaling: none, linear with factor 1, or
+ * YaRN as llama.cpp computes it (`ggml_rope_yarn_corr_dims` rounds the correction range
+ * outward, i.e. `truncate`; mscale 0.1 ln(factor) + 1 times `yarn_attn_factor`).
+ */
+function ropeScalingOf(meta: GgufMetadata, a: string, headDim: number, maxPositions: number): RopeScaling | undefined {
   const dims = meta.uint(`${a}.rope.dimension_count`, headDim);
   if (dims !== headDim) refuse(meta, `${a}.rope.dimension_count`, `expected the head size (${headDim}): partial rotary embeddings are not supported, got ${dims}`);
   const type = meta.string(`${a}.rope.scaling.type`, 'none');
   const factor = meta.float(`${a}.rope.scaling.factor`, 1);
-  if (type !== 'none' && !(type === 'linear' && factor === 1)) refuse(meta, `${a}.rope.scaling.type`, `expected "none": scaled rotary embeddings are not supported, got ${JSON.stringify(type)}`);
+  if (type === 'yarn') {
+    const attn = meta.float(`${a}.rope.scaling.yarn_attn_factor`, 1);
+    const orig = meta.uint(`${a}.rope.scaling.original_context_length`, maxPositions);
+    return { type: 'yarn', factor, originalMaxPositions: orig, betaFast: meta.float(`${a}.rope.scaling.yarn_beta_fast`, 32), betaSlow: meta.float(`${a}.rope.scaling.yarn_beta_slow`, 1), truncate: true, attentionFactor: attn * (factor <= 1 ? 1 : 0.1 * Math.log(factor) + 1) };
+  }
+  if (type !== 'none' && !(type === 'linear' && factor === 1)) refuse(meta, `${a}.rope.scaling.type`, `expected "none" or "yarn": other scaled rotary embeddings are not supported, got ${JSON.stringify(type)}`);
   if (type === 'none' && factor !== 1 && factor !== 0) refuse(meta, `${a}.rope.scaling.factor`, `expected 1 (no scaling), got ${factor}`);
+  return undefined;
 }
 
-function checkUnsupported(meta: GgufMetadata, a: string, maxPositions: number): void {
+/** The layers' windows under llama.cpp's fixed pattern (`set_swa_pattern`), where the architecture has one. */
+function layerWindowsOf(meta: GgufMetadata, a: string, pattern: number | undefined, numLayers: number): (number | null)[] | undefined {
+  if (pattern === undefined) return undefined;
   const window = meta.uint(`${a}.attention.sliding_window`, 0);
-  if (window !== 0 && window < maxPositions) refuse(meta, `${a}.attention.sliding_window`, `sliding-window attention is not supported (window ${window} < context ${maxPositions})`);
+  if (window < 1) refuse(meta, `${a}.attention.sliding_window`, 'missing; expected the sliding layers\' window');
+  return Array.from({ length: numLayers }, (_, i) => (i % pattern < pattern - 1 ? window : null));
+}
+
+function checkUnsupported(meta: GgufMetadata, a: string, maxPositions: number, windowed: boolean): void {
+  const window = meta.uint(`${a}.attention.sliding_window`, 0);
+  if (!windowed && window !== 0 && window < maxPositions) refuse(meta, `${a}.attention.sliding_window`, `sliding-window attention is not supported (window ${window} < context ${maxPositions})`);
   const scale = meta.float(`${a}.expert_weights_scale`, 0);
   if (scale !== 0 && scale !== 1) refuse(meta, `${a}.expert_weights_scale`, `expected 1 (unscaled routing weights), got ${scale}`);
   const value = meta.uint(`${a}.attention.value_length`, 0);
@@ -100,7 +145,7 @@ function moeOf(meta: GgufMetadata, a: string, facts: GgufArchitectureFacts, d: n
     hiddenSize: d,
     numExperts,
     topK,
-    expert: { kind: 'swiglu', ffnSize },
+    expert: facts.experts ? { kind: facts.experts.kind, ffnSize, bias: facts.experts.bias } : { kind: 'swiglu', ffnSize },
     router: { name: 'topk-softmax', options: { renormalize } },
   };
   if (!facts.sharedExpert) return moe;
@@ -165,9 +210,11 @@ export function ggufModelConfig(meta: GgufMetadata, vocabSize: number, shape: { 
   }
   const headDim = meta.uint(`${a}.attention.key_length`, d / numHeads);
   if (headDim < 2 || headDim % 2 !== 0) refuse(meta, `${a}.attention.key_length`, `expected an even head size, got ${headDim}`);
-  checkRotary(meta, a, headDim);
   const maxPositions = meta.uint(`${a}.context_length`);
-  checkUnsupported(meta, a, maxPositions);
+  const ropeScaling = ropeScalingOf(meta, a, headDim, maxPositions);
+  checkUnsupported(meta, a, maxPositions, facts.swaPattern !== undefined);
+  const block = architectureOf(facts.modelType).block;
+  const layerWindows = layerWindowsOf(meta, a, facts.swaPattern, numLayers);
   if (meta.has(`${a}.vocab_size`) && meta.uint(`${a}.vocab_size`) !== vocabSize) {
     refuse(meta, `${a}.vocab_size`, `says ${meta.uint(`${a}.vocab_size`)}, the vocabulary has ${vocabSize} tokens`);
   }
@@ -182,8 +229,13 @@ export function ggufModelConfig(meta: GgufMetadata, vocabSize: number, shape: { 
     headDim,
     rmsNormEps: meta.float(`${a}.attention.layer_norm_rms_epsilon`),
     ropeTheta: meta.float(`${a}.rope.freq_base`, 10000),
+    ...(ropeScaling ? { ropeScaling } : {}),
     maxPositions,
     qkvBias: shape.qkvBias,
+    ...(block.oBias ? { oBias: true } : {}),
+    ...(block.attention === 'causal-gqa-sinks' ? { attentionSinks: true } : {}),
+    ...(layerWindows ? { layerWindows } : {}),
+    ...(block.routerBias ? { routerBias: true } : {}),
     qkNorm: facts.qkNorm,
     tieWordEmbeddings: shape.tied,
     moe: moeOf(meta, a, facts, d, numLayers),

@@ -76,12 +76,16 @@ function expectedTensors(file: GgufCheckpoint, c: ModelConfig, facts: GgufArchit
     add(weight(G.v), [kvw, d], 'backend', true);
     add(weight(G.o), [d, qw], 'backend', true);
     if (c.qkvBias) for (const [x, w] of [[G.q, qw], [G.k, kvw], [G.v, kvw]] as const) add(`${x}.bias`, [w], 'backend');
+    if (c.oBias) add(`${G.o}.bias`, [d], 'backend');
+    if (c.attentionSinks) add(weight(G.sinks), [c.numHeads], 'host-vector');
     if (c.qkNorm !== 'none') {
       add(weight(G.qNorm), [c.qkNorm === 'per-head' ? c.headDim : qw], 'host-vector');
       add(weight(G.kNorm), [c.qkNorm === 'per-head' ? c.headDim : kvw], 'host-vector');
     }
     add(weight(G.ffnNorm), [d], 'host-vector');
     add(weight(G.router), [e, d], 'backend');
+    if (c.routerBias) add(`${G.router}.bias`, [e], 'backend');
+    if (c.moe.expert.bias) for (const p of PROJECTIONS) add(`${G.experts(p)}.bias`, [e, p === 'down' ? d : f], 'backend');
     const shapeOf = (p: (typeof PROJECTIONS)[number], inner: number): number[] => (p === 'down' ? [d, inner] : [inner, d]);
     if (facts.permutedRotary && perExpertLayout(file, i)) {
       for (let j = 0; j < e; j++) for (const p of PROJECTIONS) add(weight(G.expert(p, j)), shapeOf(p, f), 'backend', true);
@@ -173,6 +177,8 @@ class GgufLayerReader {
       qBias: await bias(G.q),
       kBias: await bias(G.k),
       vBias: await bias(G.v),
+      oBias: c.oBias ? await this.read(`${b}${G.o}.bias`) : undefined,
+      sinks: c.attentionSinks ? await this.read(weight(b + G.sinks)) : undefined,
       qNorm: await norm(G.qNorm),
       kNorm: await norm(G.kNorm),
     };
@@ -197,7 +203,14 @@ class GgufLayerReader {
     const gate = await stacked('gate');
     const up = await stacked('up');
     const down = await stacked('down');
-    return gate.map((g, j) => ({ gate: g, up: up[j], down: down[j] }));
+    if (!this.config.moe.expert.bias) return gate.map((g, j) => ({ gate: g, up: up[j], down: down[j] }));
+    // gpt-oss: `ffn_*_exps.bias` stacked [E, F] / [E, D].
+    const bias = async (p: (typeof PROJECTIONS)[number]): Promise<HostTensor[]> => {
+      const t = await this.file.read(`${b}${G.experts(p)}.bias`);
+      return Array.from({ length: e }, (_, j) => t.slice0(j));
+    };
+    const [gb, ub, db] = [await bias('gate'), await bias('up'), await bias('down')];
+    return gate.map((g, j) => ({ gate: g, up: up[j], down: down[j], gateBias: gb[j], upBias: ub[j], downBias: db[j] }));
   }
 
   async layer(i: number): Promise<DecoderLayerWeights> {
@@ -215,6 +228,7 @@ class GgufLayerReader {
       attention: await this.attention(b),
       moe: {
         router: await this.read(weight(b + G.router)),
+        routerBias: this.config.routerBias ? await this.read(`${b}${G.router}.bias`) : undefined,
         experts: await this.experts(b, i),
         shared,
         sharedGate: gateVector ? new HostTensor(gateVector.dtype, [1, this.config.hiddenSize], gateVector.data) : undefined,

@@ -14,7 +14,7 @@ import { ConfigError, type HostTensor } from '@moe-runtime/core';
 import type { ModelConfig } from '../model-config.js';
 import type { ModelWeights } from '../model-weights.js';
 import { stackTensors } from '../tensor-concat.js';
-import { GGUF_ARCHITECTURE_FACTS, ggufArchitectureOf } from './gguf-architecture.js';
+import { checkGgufReadable, GGUF_ARCHITECTURE_FACTS, ggufArchitectureOf } from './gguf-architecture.js';
 import { architectureOf, ARCHITECTURES } from '../architectures/registry.js';
 import { GGUF_TOKEN_TYPES } from './gguf-tokenizer.js';
 import { writeGgufStream, writeSplitGguf, type GgufTensorSpec, type GgufValue } from './gguf-writer.js';
@@ -114,7 +114,28 @@ export function modelMetadata(config: ModelConfig, name = 'moe-runtime export'):
   const renormalize = (moe.router.options as { renormalize?: boolean } | undefined)?.renormalize ?? false;
   // Only where it departs from the architecture's fixed rule (llama.cpp itself applies that rule).
   if (renormalize !== facts.renormalize) meta.set(`${arch}.expert_weights_norm`, { type: 'bool', value: renormalize });
+  for (const [k, v] of attentionMetadata(config)) meta.set(`${arch}.${k}`, v);
   return meta;
+}
+
+/**
+ * gpt-oss's keys (llama.cpp `llama_load_hparams_openai_moe`): the sliding window (llama.cpp
+ * slides the even layers, `set_swa_pattern(2)`, so other patterns are refused) and YaRN.
+ */
+function attentionMetadata(config: ModelConfig): [string, GgufValue][] {
+  const out: [string, GgufValue][] = [];
+  const windows = config.layerWindows;
+  if (windows?.some((w) => w !== null)) {
+    const w = windows.find((x) => x !== null)!;
+    if (windows.some((x, i) => x !== (i % 2 === 0 ? w : null))) throw new ConfigError('layer_types', `GGUF (llama.cpp) slides the even layers with one window; got windows ${JSON.stringify(windows)}`);
+    out.push(['attention.sliding_window', { type: 'u32', value: w }]);
+  }
+  const r = config.ropeScaling;
+  if (r?.type === 'yarn') {
+    out.push(['rope.scaling.type', { type: 'string', value: 'yarn' }], ['rope.scaling.factor', { type: 'f32', value: r.factor }], ['rope.scaling.original_context_length', { type: 'u32', value: r.originalMaxPositions }]);
+    out.push(['rope.scaling.yarn_beta_fast', { type: 'f32', value: r.betaFast }], ['rope.scaling.yarn_beta_slow', { type: 'f32', value: r.betaSlow }]);
+  } else if (r) throw new ConfigError('rope_scaling', `the GGUF export writes yarn scaling only, got ${r.type}`);
+  return out;
 }
 
 interface TensorPlan {
@@ -141,6 +162,8 @@ function tensorPlans(config: ModelConfig, weights: ModelWeights): TensorPlan[] {
     asIs(b + G.k, a.k, rot(a.k, config.numKvHeads));
     asIs(b + G.v, a.v);
     asIs(b + G.o, a.o);
+    if (a.oBias) f32(`${b}${G.o}.bias`, a.oBias);
+    if (a.sinks) f32(b + G.sinks, a.sinks);
     if (a.qBias && a.kBias && a.vBias) {
       f32(`${b}${G.q}.bias`, a.qBias);
       f32(`${b}${G.k}.bias`, a.kBias);
@@ -150,10 +173,17 @@ function tensorPlans(config: ModelConfig, weights: ModelWeights): TensorPlan[] {
     if (a.kNorm) f32(b + G.kNorm, a.kNorm);
     f32(b + G.ffnNorm, l.postAttentionNorm);
     f32(b + G.router, l.moe.router);
+    if (l.moe.routerBias) f32(`${b}${G.router}.bias`, l.moe.routerBias);
     for (const p of ['gate', 'up', 'down'] as const) {
       const parts = l.moe.experts.map((e) => (p === 'gate' ? e.gate! : e[p]));
       const dtype = parts.every((t) => t.dtype === parts[0].dtype) ? parts[0].dtype : 'float32';
       plans.push({ spec: { name: `${b}${G.experts(p)}.weight`, dtype, shape: [parts.length, ...parts[0].shape] }, make: () => stackTensors(parts) });
+      // Expert biases stacked `[E, F]` / `[E, D]` (gpt-oss `ffn_*_exps.bias`).
+      const biases = l.moe.experts.map((e) => e[`${p}Bias`]);
+      if (biases.every((t) => t !== undefined)) {
+        const bs = biases as HostTensor[];
+        plans.push({ spec: { name: `${b}${G.experts(p)}.bias`, dtype: 'float32', shape: [bs.length, bs[0].shape[0]] }, make: () => stackTensors(bs.map((t) => t.to('float32'))) });
+      }
     }
     const s = l.moe.shared?.[0];
     if (s) {
@@ -185,6 +215,9 @@ export async function writeModelGguf(path: string, config: ModelConfig, weights:
   if (vocabulary.tokens.length !== config.vocabSize) {
     throw new ConfigError('vocabulary', `has ${vocabulary.tokens.length} tokens, the model's vocab_size is ${config.vocabSize}`);
   }
+  checkGgufReadable(ggufArchitectureOf(config.modelType), (why) => {
+    throw new ConfigError('model_type', `cannot write ${config.modelType} as GGUF: ${why}`);
+  });
   const meta = modelMetadata(config, options.name);
   for (const [k, v] of vocabularyMetadata(vocabulary)) meta.set(k, v);
   const plans = tensorPlans(config, weights);

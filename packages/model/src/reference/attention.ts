@@ -4,6 +4,9 @@
  * modeling_olmoe): `softmax(q k^T * head_dim^-0.5 + causal_mask) v`, each key/value head
  * shared by `num_attention_heads / num_key_value_heads` query heads. `GraniteMoeAttention`
  * (modeling_granitemoe) passes `scaling = config.attention_multiplier` instead of head_dim^-0.5.
+ * gpt-oss (`eager_attention_forward` of modeling_gpt_oss) adds two things: its sliding layers'
+ * mask (`sliding_window_overlay`: key j visible from query i when i - window < j <= i), and the
+ * sinks: `cat([attn_weights, sinks[h]], -1)`, softmax, then the sink column dropped.
  */
 
 /** The heads of the attention. */
@@ -11,6 +14,12 @@ export interface ReferenceAttentionShape {
   readonly numHeads: number;
   readonly numKvHeads: number;
   readonly headDim: number;
+}
+
+/** gpt-oss's extras of one layer: its sliding window (absent: full causal) and its sink logits `[H]`. */
+export interface ReferenceAttentionExtras {
+  readonly window?: number;
+  readonly sinks?: Float64Array;
 }
 
 /**
@@ -34,21 +43,37 @@ function repeatKv(x: Float64Array, n: number, s: ReferenceAttentionShape): Float
  * rotary already applied. Returns the `[n, H * hd]` input of `o_proj`. `scaling` multiplies the
  * scores (default head_dim^-0.5).
  */
-export function causalAttention64(q: Float64Array, k: Float64Array, v: Float64Array, n: number, s: ReferenceAttentionShape, scaling = s.headDim ** -0.5): Float64Array {
+export function causalAttention64(
+  q: Float64Array,
+  k: Float64Array,
+  v: Float64Array,
+  n: number,
+  s: ReferenceAttentionShape,
+  scaling = s.headDim ** -0.5,
+  extras: ReferenceAttentionExtras = {},
+): Float64Array {
   const { numHeads, headDim } = s;
   const keys = repeatKv(k, n, s);
   const values = repeatKv(v, n, s);
   const out = new Float64Array(n * numHeads * headDim);
   for (let h = 0; h < numHeads; h++) {
     for (let i = 0; i < n; i++) {
-      // attn_weights[i, j] for j <= i; the causal mask sets j > i to -inf, i.e. weight 0.
-      const weights = new Float64Array(i + 1);
+      // attn_weights[i, j] for j <= i; the causal mask sets j > i to -inf, i.e. weight 0, and
+      // the sliding mask j <= i - window too. The sink, when present, is one more column.
+      const sink = extras.sinks ? 1 : 0;
+      const weights = new Float64Array(i + 1 + sink);
       for (let j = 0; j <= i; j++) {
+        if (extras.window !== undefined && j <= i - extras.window) {
+          weights[j] = -Infinity;
+          continue;
+        }
         let dot = 0;
         for (let c = 0; c < headDim; c++) dot += q[(i * numHeads + h) * headDim + c] * keys[h][j * headDim + c];
         weights[j] = dot * scaling;
       }
-      const probs = softmax(weights);
+      if (extras.sinks) weights[i + 1] = extras.sinks[h];
+      // `probs[..., :-1]`: the sink's share is dropped, not renormalised away.
+      const probs = softmax(weights).subarray(0, i + 1);
       for (let c = 0; c < headDim; c++) {
         let acc = 0;
         for (let j = 0; j <= i; j++) acc += probs[j] * values[h][j * headDim + c];

@@ -6,10 +6,11 @@
  * the config and weight types.
  *
  * The block follows `MixtralDecoderLayer.forward` (modeling_mixtral), `Qwen2MoeDecoderLayer`
- * (modeling_qwen2_moe), `Qwen3MoeDecoderLayer` (modeling_qwen3_moe) and `OlmoeDecoderLayer`
- * (modeling_olmoe), which all read: `h += self_attn(input_layernorm(h))`,
- * `h += mlp(post_attention_layernorm(h))`. `GraniteMoeDecoderLayer` (modeling_granitemoe) adds
- * each branch times `residual_multiplier`: `h = h + branch * residual_multiplier`.
+ * (modeling_qwen2_moe), `Qwen3MoeDecoderLayer` (modeling_qwen3_moe), `OlmoeDecoderLayer`
+ * (modeling_olmoe) and `GptOssDecoderLayer` (modeling_gpt_oss), which all read:
+ * `h += self_attn(input_layernorm(h))`, `h += mlp(post_attention_layernorm(h))`.
+ * `GraniteMoeDecoderLayer` (modeling_granitemoe) adds each branch times `residual_multiplier`:
+ * `h = h + branch * residual_multiplier`.
  */
 import { ConfigError, plannedExperts, ShapeError, type RoutingPlan } from '@moe-runtime/core';
 import type { ModelConfig } from '../model-config.js';
@@ -34,9 +35,10 @@ export interface ReferenceModelResult {
  * The attention block: `MixtralAttention.forward` (no q/k norm), `Qwen2MoeAttention.forward`
  * (q/k/v biases), `Qwen3MoeAttention.forward` (`q_norm`/`k_norm` over each head's head_dim,
  * before rotary) and `OlmoeAttention.forward` (`q_norm`/`k_norm` over the whole q and k
- * projections, before rotary).
+ * projections, before rotary) and `GptOssAttention.forward` (biases on q/k/v/o, sinks, the
+ * layer's sliding window from `layer_types`; YaRN cos/sin from its rotary embedding).
  */
-function selfAttention(c: ModelConfig, a: AttentionWeights, x: Float64Array, n: number, tables: ReturnType<typeof rotaryTables>): Float64Array {
+function selfAttention(c: ModelConfig, a: AttentionWeights, x: Float64Array, n: number, tables: ReturnType<typeof rotaryTables>, layer: number): Float64Array {
   let q = linear64(x, n, a.q, a.qBias);
   let k = linear64(x, n, a.k, a.kBias);
   const v = linear64(x, n, a.v, a.vBias);
@@ -48,17 +50,21 @@ function selfAttention(c: ModelConfig, a: AttentionWeights, x: Float64Array, n: 
   }
   q = applyRotaryPosEmb(q, n, c.numHeads, c.headDim, tables);
   k = applyRotaryPosEmb(k, n, c.numKvHeads, c.headDim, tables);
-  const attn = causalAttention64(q, k, v, n, c, c.multipliers?.attentionScale);
-  return linear64(attn, n, a.o);
+  if (c.attentionSinks && !a.sinks) throw new ShapeError(`${c.modelType} attention has sinks: the sinks weights are missing`);
+  const window = c.layerWindows?.[layer] ?? undefined;
+  const attn = causalAttention64(q, k, v, n, c, c.multipliers?.attentionScale, { window, sinks: c.attentionSinks && a.sinks ? valuesOf(a.sinks) : undefined });
+  return linear64(attn, n, a.o, c.oBias ? a.oBias : undefined);
 }
 
 /** One decoder layer in place on the residual stream `h` `[n, D]`; returns its routing. */
-function decoderLayer(c: ModelConfig, lw: DecoderLayerWeights, h: Float64Array, n: number, tables: ReturnType<typeof rotaryTables>): ReferenceRouting {
+function decoderLayer(c: ModelConfig, lw: DecoderLayerWeights, h: Float64Array, n: number, tables: ReturnType<typeof rotaryTables>, layer: number): ReferenceRouting {
   const d = c.hiddenSize;
   const residualMultiplier = c.multipliers?.residual ?? 1;
-  const attn = selfAttention(c, lw.attention, rmsNorm64(h, valuesOf(lw.inputNorm), d, c.rmsNormEps), n, tables);
+  const attn = selfAttention(c, lw.attention, rmsNorm64(h, valuesOf(lw.inputNorm), d, c.rmsNormEps), n, tables, layer);
   for (let i = 0; i < h.length; i++) h[i] = h[i] + attn[i] * residualMultiplier;
-  const moe = sparseMoeBlock(c.moe, lw.moe, rmsNorm64(h, valuesOf(lw.postAttentionNorm), d, c.rmsNormEps), n, c.modelType === 'granitemoe' ? 'topk-then-softmax' : 'softmax-then-topk');
+  // GraniteMoeTopKGating and GptOssTopKRouter take the top-k logits first, then softmax them.
+  const order = c.modelType === 'granitemoe' || c.modelType === 'gpt_oss' ? 'topk-then-softmax' : 'softmax-then-topk';
+  const moe = sparseMoeBlock(c.moe, lw.moe, rmsNorm64(h, valuesOf(lw.postAttentionNorm), d, c.rmsNormEps), n, order);
   for (let i = 0; i < h.length; i++) h[i] = h[i] + moe.output[i] * residualMultiplier;
   return moe.routing;
 }
@@ -94,7 +100,7 @@ export function referenceModelLogits(config: ModelConfig, weights: ModelWeights,
   if (weights.layers.length !== c.numLayers) throw new ConfigError('num_hidden_layers', `expected ${weights.layers.length} (the layers of the weights), got ${c.numLayers}`);
   const h = embedTokens(c, weights, tokens);
   const tables = rotaryTables(n, c.headDim, c.ropeTheta, c.ropeScaling);
-  const plans = weights.layers.map((lw) => decoderLayer(c, lw, h, n, tables));
+  const plans = weights.layers.map((lw, l) => decoderLayer(c, lw, h, n, tables, l));
   const normed = rmsNorm64(h, valuesOf(weights.finalNorm), c.hiddenSize, c.rmsNormEps);
   const head = c.tieWordEmbeddings ? weights.embed : weights.lmHead;
   const logits = linear64(normed, n, head);

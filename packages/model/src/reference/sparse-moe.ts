@@ -2,9 +2,11 @@
  * The MoE feed-forward of the reference decoder, in float64: router, top-k, SwiGLU experts
  * and the shared expert. Follows `MixtralSparseMoeBlock.forward` (modeling_mixtral),
  * `Qwen2MoeSparseMoeBlock.forward` (modeling_qwen2_moe, with its sigmoid-gated shared
- * expert), `Qwen3MoeSparseMoeBlock.forward` (modeling_qwen3_moe) and
- * `OlmoeSparseMoeBlock.forward` (modeling_olmoe) and `GraniteMoeMoE.forward` (modeling_granitemoe,
- * whose router softmaxes over the top-k logits).
+ * expert), `Qwen3MoeSparseMoeBlock.forward` (modeling_qwen3_moe),
+ * `OlmoeSparseMoeBlock.forward` (modeling_olmoe), `GraniteMoeMoE.forward` (modeling_granitemoe,
+ * whose router softmaxes over the top-k logits) and `GptOssMLP.forward` (modeling_gpt_oss:
+ * `GptOssTopKRouter` with its bias, top-k then softmax; `GptOssExperts` with biases and the
+ * clamped SwiGLU).
  */
 import { ConfigError, ShapeError, type ExpertWeights, type MoELayerConfig, type MoEWeights } from '@moe-runtime/core';
 import { softmax } from './attention.js';
@@ -35,10 +37,13 @@ function topK(probs: Float64Array, k: number): Int32Array {
  */
 export type RouterOrder = 'softmax-then-topk' | 'topk-then-softmax';
 
-/** `GraniteMoeTopKGating.forward`: the top-k logits (ties to the lower id), softmaxed over those k. */
+/**
+ * `GraniteMoeTopKGating.forward` and `GptOssTopKRouter.forward` (whose `router_logits =
+ * linear(x, weight, bias)`): the top-k logits (ties to the lower id), softmaxed over those k.
+ */
 function routeTopKThenSoftmax(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: number): ReferenceRouting {
   const e = config.numExperts;
-  const logits = linear64(x, n, weights.router);
+  const logits = linear64(x, n, weights.router, weights.routerBias);
   const experts: Int32Array[] = [];
   const combine: Float64Array[] = [];
   for (let t = 0; t < n; t++) {
@@ -61,6 +66,7 @@ function route(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: 
   if (order === 'topk-then-softmax') return routeTopKThenSoftmax(config, weights, x, n);
   const normTopkProb = options?.renormalize ?? true;
   const e = config.numExperts;
+  if (weights.routerBias) throw new ConfigError('moe.routerBias', 'a router bias is read by the top-k-then-softmax router (gpt-oss) only');
   const logits = linear64(x, n, weights.router);
   const experts: Int32Array[] = [];
   const combine: Float64Array[] = [];
@@ -79,6 +85,20 @@ function route(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: 
 }
 
 const silu = (v: number): number => v / (1 + Math.exp(-v));
+
+/**
+ * `GptOssExperts.forward` on one expert's rows: `gate_up = x @ gate_up_proj + bias`, gate and
+ * up its even and odd columns (here already split), `gate.clamp(max=limit)`,
+ * `up.clamp(-limit, limit)`, `glu = gate * sigmoid(gate * alpha)`, `((up + 1) * glu) @ down_proj + bias`.
+ */
+function gptOssExpert(e: ExpertWeights, x: Float64Array, n: number): Float64Array {
+  const limit = 7.0;
+  const alpha = 1.702;
+  const gate = linear64(x, n, e.gate!, e.gateBias).map((g) => Math.min(g, limit));
+  const up = linear64(x, n, e.up, e.upBias).map((u) => Math.min(Math.max(u, -limit), limit));
+  const gated = gate.map((g, i) => (up[i] + 1) * (g * (1 / (1 + Math.exp(-g * alpha)))));
+  return linear64(gated, n, e.down, e.downBias);
+}
 
 /**
  * One SwiGLU MLP (`MixtralBlockSparseTop2MLP` / `Qwen2MoeMLP` / `Qwen3MoeMLP` / `OlmoeMLP`; in
@@ -101,7 +121,10 @@ export interface ReferenceMoEResult {
 
 /** The whole sparse MoE block over `n` rows `x` `[n, D]`. */
 export function sparseMoeBlock(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: number, order: RouterOrder = 'softmax-then-topk'): ReferenceMoEResult {
-  if (config.expert.kind !== 'swiglu') throw new ConfigError('moe.expert.kind', `the reference decoder implements "swiglu", got ${JSON.stringify(config.expert.kind)}`);
+  const kind = config.expert.kind;
+  if (kind !== 'swiglu' && kind !== 'clamped-swiglu') throw new ConfigError('moe.expert.kind', `the reference decoder implements "swiglu" and "clamped-swiglu", got ${JSON.stringify(kind)}`);
+  if (kind === 'clamped-swiglu' && !weights.experts.every((e) => e.gate)) throw new ConfigError('moe.expert.kind', 'clamped-swiglu experts need gate weights');
+  const expert = kind === 'swiglu' ? swiglu : gptOssExpert;
   const d = config.hiddenSize;
   const routing = route(config, weights, x, n, order);
   const output = new Float64Array(n * d);
@@ -112,7 +135,7 @@ export function sparseMoeBlock(config: MoELayerConfig, weights: MoEWeights, x: F
     if (rows.length === 0) continue;
     const picked = new Float64Array(rows.length * d);
     rows.forEach((r, i) => picked.set(x.subarray(r.token * d, (r.token + 1) * d), i * d));
-    const y = swiglu(weights.experts[ex], picked, rows.length);
+    const y = expert(weights.experts[ex], picked, rows.length);
     rows.forEach((r, i) => {
       for (let c = 0; c < d; c++) output[r.token * d + c] += r.weight * y[i * d + c];
     });
