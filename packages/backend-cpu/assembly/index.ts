@@ -2,12 +2,16 @@
 // take from a shared counter (dynamic scheduling: on a busy machine a thread that loses its
 // core holds up at most the one chunk it is computing). The calling thread and every worker
 // call runBatch on one shared memory; descriptors stay unchanged until the batch completes.
-// Exports: batchChunks, runBatch, workBytes (the per-thread work buffer row formats need) and
+// Exports: batchChunks, runBatch, workBytes (the per-thread work buffer row formats need),
+// attendWorkBytes (what attention descriptors, assembly/attention.ts, need) and
 // relaxedDotInUse (whether the 8-bit-activation kernels run on the relaxed dot here).
 import { gemm, gemv2 } from './gemm';
 import { geluCols, reluCols, swiglu } from './activations';
 import { rowGemm, workBytes } from './row-gemm';
 import { PANELS } from './rows';
+import { ATTEND, attendChunk, attendChunks, attendWorkBytes } from './attention';
+
+export { attendWorkBytes };
 
 export { workBytes };
 export { relaxedDotInUse } from './rows-q8';
@@ -46,6 +50,7 @@ function chunkUnits(units: i32, nthreads: i32): i32 {
 
 function chunksOf(p: usize, nthreads: i32): i32 {
   if (load<i32>(p, 12) == 0) return 0;
+  if (load<i32>(p) == ATTEND) return attendChunks(p);
   const units = unitsOf(p);
   const cu = chunkUnits(units, nthreads);
   return (units + cu - 1) / cu;
@@ -60,6 +65,10 @@ export function batchChunks(desc: usize, count: i32, nthreads: i32): i32 {
 
 function runChunk(p: usize, chunk: i32, nthreads: i32, kc: i32, work: usize): void {
   const kind = load<i32>(p);
+  if (kind == ATTEND) {
+    attendChunk(p, chunk, work);
+    return;
+  }
   const a = load<u32>(p, 4);
   const lda = load<i32>(p, 8);
   const m = load<i32>(p, 12);

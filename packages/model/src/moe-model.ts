@@ -27,7 +27,8 @@ import { checkModelFits, estimateModelMemory, type MachineMemory, type ModelMemo
 import { memoryWeightSource, type ModelWeightSource, type PlannedTensor } from './model-source.js';
 import { validateLayerWeights, validateModelWeights, validateOuterWeights, type AttentionWeights, type DecoderLayerWeights, type ModelWeights } from './model-weights.js';
 import { rmsNorm } from './rms-norm.js';
-import { applyRotary, inverseFrequencies } from './rotary.js';
+import { applyRotary } from './rotary.js';
+import { ropeFrequencies } from './rope-scaling.js';
 import { ModelSession, type SessionOptions } from './model-session.js';
 import type { BatchStep, LayerRouting, ModelStep, SequenceStep, StepEntry } from './model-step.js';
 
@@ -110,6 +111,8 @@ export interface LoadModelOptions {
 /** A decoder-only MoE model resident on one backend. */
 export class MoEModel {
   private readonly invFreq: Float64Array;
+  /** cos/sin multiplier of the rope scaling (YaRN's attention factor; 1 otherwise). */
+  private readonly ropeScale: number;
   private disposed = false;
   private attentionImpl?: AttentionOps;
   /** Grouped-query causal attention with the standard 1/sqrt(head_dim) scale (no window, no sinks in these architectures). */
@@ -128,7 +131,9 @@ export class MoEModel {
     /** Every tensor of the model, in the format it is held. */
     readonly plannedTensors: readonly PlannedTensor[],
   ) {
-    this.invFreq = inverseFrequencies(config.headDim, config.ropeTheta);
+    const rope = ropeFrequencies(config.headDim, config.ropeTheta, config.ropeScaling);
+    this.invFreq = rope.invFreq;
+    this.ropeScale = rope.attentionFactor;
     this.layerSpec = { numHeads: config.numHeads, scale: 1 / Math.sqrt(config.headDim) };
   }
 
@@ -352,8 +357,8 @@ export class MoEModel {
       k.set(row.subarray(qw, qw + kvw), i * kvw);
       v.set(row.subarray(qw + kvw, qw + 2 * kvw), i * kvw);
       this.normaliseQk(q.subarray(i * qw, (i + 1) * qw), k.subarray(i * kvw, (i + 1) * kvw), p);
-      applyRotary(q, i * qw, c.numHeads, c.headDim, positions[i], this.invFreq);
-      applyRotary(k, i * kvw, c.numKvHeads, c.headDim, positions[i], this.invFreq);
+      applyRotary(q, i * qw, c.numHeads, c.headDim, positions[i], this.invFreq, this.ropeScale);
+      applyRotary(k, i * kvw, c.numKvHeads, c.headDim, positions[i], this.invFreq, this.ropeScale);
     }
     return { q, k, v };
   }

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import '@moe-runtime/backend-cpu';
 import { getBackend, type Backend } from '@moe-runtime/core';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { argmax, MoEModel, MODEL_TYPES, parseModelConfig, randomModelWeights, referenceModelLogits, tinyConfigJson, type ModelType } from '../src/index.js';
+import { argmax, MoEModel, MODEL_TYPES, parseModelConfig, randomModelWeights, referenceModelLogits, tinyConfigJson, type ModelConfig, type ModelType } from '../src/index.js';
 
-type Fault = 'none' | 'rotary-interleaved' | 'norm-offset-weight' | 'qk-norm-offset-weight';
+type Fault = 'none' | 'rotary-interleaved' | 'norm-offset-weight' | 'qk-norm-offset-weight' | 'shared-gate-dropped';
 const fault = vi.hoisted(() => ({ kind: 'none' as Fault, hiddenSize: 0 }));
 
 // The rotary of GPT-J / llama.cpp's "normal" mode, pairs (2i, 2i + 1): the mistake of applying
@@ -57,6 +57,12 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+function dropSharedGate(config: ModelConfig): ModelConfig {
+  const shared = config.moe.sharedExperts;
+  expect(shared?.gated).toBe(true);
+  return { ...config, moe: { ...config.moe, sharedExperts: { ...shared!, gated: false } } };
+}
+
 /** Production logits (prefill split in two, so the cache is used) and the reference's, under `kind`. */
 async function compare(type: ModelType, kind: Fault): Promise<{ diff: number; argmaxAgree: boolean; reference: Float64Array }> {
   const config = parseModelConfig(tinyConfigJson({ modelType: type }));
@@ -64,7 +70,9 @@ async function compare(type: ModelType, kind: Fault): Promise<{ diff: number; ar
   fault.kind = kind;
   fault.hiddenSize = config.hiddenSize;
   try {
-    const model = await MoEModel.create(config, weights, backend);
+    // A decoder that drops Qwen2-MoE's sigmoid gate adds the shared expert's output unscaled.
+    const built = kind === 'shared-gate-dropped' ? dropSharedGate(config) : config;
+    const model = await MoEModel.create(built, weights, backend);
     const session = model.newSession();
     const a = await model.forward(session, PROMPT.slice(0, 5), { allLogits: true });
     const b = await model.forward(session, PROMPT.slice(5), { allLogits: true });
@@ -83,7 +91,7 @@ async function compare(type: ModelType, kind: Fault): Promise<{ diff: number; ar
 
 const FAULTS: Readonly<Record<ModelType, readonly Fault[]>> = {
   mixtral: ['rotary-interleaved', 'norm-offset-weight'],
-  qwen2_moe: ['rotary-interleaved', 'norm-offset-weight'],
+  qwen2_moe: ['rotary-interleaved', 'norm-offset-weight', 'shared-gate-dropped'],
   qwen3_moe: ['rotary-interleaved', 'norm-offset-weight', 'qk-norm-offset-weight'],
   olmoe: ['rotary-interleaved', 'norm-offset-weight', 'qk-norm-offset-weight'],
 };

@@ -67,6 +67,8 @@ export class JsEngine implements Engine {
   readonly description = 'js';
   readonly threads = 1;
   readonly expertWork = new ExpertWorkCounter();
+  /** No attention of its own: the backend runs core's host attention (float64, on the calling thread). */
+  readonly attention = undefined;
   private readonly held = new Held();
 
   /** Every weight is held as float32. */

@@ -34,6 +34,8 @@ export interface KernelExports {
    * or where that check fails (then exact i16 products do the same sums).
    */
   relaxedDotInUse(): number;
+  /** Bytes of work buffer one thread needs for attention over heads of these sizes (`group` query heads per KV head). */
+  attendWorkBytes(keyDim: number, valueDim: number, group: number): number;
 }
 
 async function readKernel(flavor: KernelFlavor): Promise<Uint8Array<ArrayBuffer>> {

@@ -85,7 +85,7 @@ export function referenceModelLogits(config: ModelConfig, weights: ModelWeights,
   if (n === 0) throw new ShapeError('the reference decoder needs at least one token');
   if (weights.layers.length !== c.numLayers) throw new ConfigError('num_hidden_layers', `expected ${weights.layers.length} (the layers of the weights), got ${c.numLayers}`);
   const h = embedTokens(c, weights, tokens);
-  const tables = rotaryTables(n, c.headDim, c.ropeTheta);
+  const tables = rotaryTables(n, c.headDim, c.ropeTheta, c.ropeScaling);
   const plans = weights.layers.map((lw) => decoderLayer(c, lw, h, n, tables));
   const normed = rmsNorm64(h, valuesOf(weights.finalNorm), c.hiddenSize, c.rmsNormEps);
   const head = c.tieWordEmbeddings ? weights.embed : weights.lmHead;
