@@ -1,7 +1,9 @@
 // Dot products of block-format weight rows with activations quantized to 8 bits (as llama.cpp
-// does: blocks of 32 with a float32 scale amax / 127), integer inside a block. Decode runs
-// them on four weight rows per call, so the activations' loads and the scales' conversion
-// serve four rows, and the four results come back as the lanes of one v128.
+// does: blocks of 32 with a float32 scale amax / 127), integer inside a block. A call takes
+// four weight rows, one after another (each streamed front to back: four rows read side by
+// side measured slower from DRAM), and returns the four results as the lanes of one v128
+// (stored as four adjacent outputs). q8_0 and q4_0 take four blocks a pass, their sums
+// gathered into one vector and scaled by the four blocks' scales converted at once.
 //
 // Integer products:
 // - q8_0 (both operands signed 8-bit): the activations are kept as i16 too, and
@@ -204,20 +206,42 @@ function blockQ8_0(wp: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
   return i32x4.add(s, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v1), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v1), x3)));
 }
 
-/** Four q8_0 rows times one quantized activation row: lane r is row r's dot product. */
-function rows4Q8_0(q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize): v128 {
+/** The float16 at w, w + stride, w + 2 stride, w + 3 stride (four blocks of one row), as float32 lanes. */
+// @ts-ignore: decorator
+@inline
+function scales4Blocks(w: usize, stride: usize): v128 {
+  return scales4Rows(w, w + stride, w + 2 * stride, w + 3 * stride, 0);
+}
+
+/**
+ * One q8_0 row times one quantized activation row, as four lanes to be summed. Four blocks a
+ * pass: their sums gathered into one vector (lane = block) and scaled by the four blocks'
+ * weight scales (one conversion) times their activation scales. One row at a time, so the
+ * weights stream front to back (four rows read side by side measured slower from DRAM).
+ */
+// @ts-ignore: decorator
+@inline
+function rowQ8_0(q: usize, k: i32, w: usize): v128 {
   const nb = k >> 5;
   const dx = dxOf(q, k);
   let acc = f32x4.splat(0);
-  for (let b = 0; b < nb; b++) {
-    const o = <usize>b * 34;
+  let b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    const wp = w + <usize>b * 34;
     const xp = q + (<usize>b << 6);
-    const x0 = v128.load(xp);
-    const x1 = v128.load(xp, 16);
-    const x2 = v128.load(xp, 32);
-    const x3 = v128.load(xp, 48);
-    const s = sum4x4(blockQ8_0(w0 + o, x0, x1, x2, x3), blockQ8_0(w1 + o, x0, x1, x2, x3), blockQ8_0(w2 + o, x0, x1, x2, x3), blockQ8_0(w3 + o, x0, x1, x2, x3));
-    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(scales4Rows(w0, w1, w2, w3, o), f32x4.splat(load<f32>(dx + (<usize>b << 2)))), acc);
+    const s = sum4x4(
+      blockQ8_0(wp, v128.load(xp), v128.load(xp, 16), v128.load(xp, 32), v128.load(xp, 48)),
+      blockQ8_0(wp + 34, v128.load(xp, 64), v128.load(xp, 80), v128.load(xp, 96), v128.load(xp, 112)),
+      blockQ8_0(wp + 68, v128.load(xp, 128), v128.load(xp, 144), v128.load(xp, 160), v128.load(xp, 176)),
+      blockQ8_0(wp + 102, v128.load(xp, 192), v128.load(xp, 208), v128.load(xp, 224), v128.load(xp, 240)),
+    );
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(scales4Blocks(wp, 34), v128.load(dx + (<usize>b << 2))), acc);
+  }
+  for (; b < nb; b++) {
+    const wp = w + <usize>b * 34;
+    const xp = q + (<usize>b << 6);
+    const s = blockQ8_0(wp, v128.load(xp), v128.load(xp, 16), v128.load(xp, 32), v128.load(xp, 48));
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.splat(h2f(load<u16>(wp)) * load<f32>(dx + (<usize>b << 2))), acc);
   }
   return acc;
 }
@@ -233,22 +257,33 @@ function blockQ4_0(wp: usize, x0: v128, x1: v128, relaxed: bool): v128 {
   return i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(x0, v128.and(c, i8x16.splat(15)), relaxed), dot16(x1, i8x16.shr_u(c, 4), relaxed)));
 }
 
-/** Four q4_0 rows times one quantized activation row: d dx (x . codes - 8 sum x) per block. */
+/** One q4_0 row times one quantized activation row, as four lanes to be summed: d dx (x . codes - 8 sum x) per block, four blocks a pass as for q8_0. */
 // @ts-ignore: decorator
 @inline
-function rows4Q4_0(q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, relaxed: bool): v128 {
+function rowQ4_0(q: usize, k: i32, w: usize, relaxed: bool): v128 {
   const nb = k >> 5;
   const q8 = i8Codes(q, k);
   const dx = dxOf(q, k);
   const sums = sumsOf(q, k);
   let acc = f32x4.splat(0);
-  for (let b = 0; b < nb; b++) {
-    const o = <usize>b * 18;
-    const x0 = v128.load(q8 + (<usize>b << 5));
-    const x1 = v128.load(q8 + (<usize>b << 5), 16);
-    let s = sum4x4(blockQ4_0(w0 + o, x0, x1, relaxed), blockQ4_0(w1 + o, x0, x1, relaxed), blockQ4_0(w2 + o, x0, x1, relaxed), blockQ4_0(w3 + o, x0, x1, relaxed));
-    s = i32x4.sub(s, i32x4.splat(load<i32>(sums + (<usize>b << 2)) << 3));
-    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(scales4Rows(w0, w1, w2, w3, o), f32x4.splat(load<f32>(dx + (<usize>b << 2)))), acc);
+  let b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    const wp = w + <usize>b * 18;
+    const xp = q8 + (<usize>b << 5);
+    let s = sum4x4(
+      blockQ4_0(wp, v128.load(xp), v128.load(xp, 16), relaxed),
+      blockQ4_0(wp + 18, v128.load(xp, 32), v128.load(xp, 48), relaxed),
+      blockQ4_0(wp + 36, v128.load(xp, 64), v128.load(xp, 80), relaxed),
+      blockQ4_0(wp + 54, v128.load(xp, 96), v128.load(xp, 112), relaxed),
+    );
+    s = i32x4.sub(s, i32x4.shl(v128.load(sums + (<usize>b << 2)), 3));
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(scales4Blocks(wp, 18), v128.load(dx + (<usize>b << 2))), acc);
+  }
+  for (; b < nb; b++) {
+    const wp = w + <usize>b * 18;
+    const xp = q8 + (<usize>b << 5);
+    const s = i32x4.sub(blockQ4_0(wp, v128.load(xp), v128.load(xp, 16), relaxed), i32x4.replace_lane(i32x4.splat(0), 0, load<i32>(sums + (<usize>b << 2)) << 3));
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.splat(h2f(load<u16>(wp)) * load<f32>(dx + (<usize>b << 2))), acc);
   }
   return acc;
 }
@@ -405,8 +440,9 @@ function rowQ6K(q: usize, k: i32, w: usize, relaxed: bool): v128 {
 // @ts-ignore: decorator
 @inline
 function rows4(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, relaxed: bool): v128 {
-  if (fmt == Q8_0) return rows4Q8_0(q, k, w0, w1, w2, w3);
-  if (fmt == Q4_0) return rows4Q4_0(q, k, w0, w1, w2, w3, relaxed);
+  // One row after another (each streamed front to back), their lane sums gathered at the end.
+  if (fmt == Q8_0) return sum4x4f(rowQ8_0(q, k, w0), rowQ8_0(q, k, w1), rowQ8_0(q, k, w2), rowQ8_0(q, k, w3));
+  if (fmt == Q4_0) return sum4x4f(rowQ4_0(q, k, w0, relaxed), rowQ4_0(q, k, w1, relaxed), rowQ4_0(q, k, w2, relaxed), rowQ4_0(q, k, w3, relaxed));
   if (fmt == Q4_K || fmt == Q5_K) {
     const high = fmt == Q5_K;
     return sum4x4f(rowQ4K(q, k, w0, high, relaxed), rowQ4K(q, k, w1, high, relaxed), rowQ4K(q, k, w2, high, relaxed), rowQ4K(q, k, w3, high, relaxed));
