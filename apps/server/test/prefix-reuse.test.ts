@@ -68,6 +68,35 @@ describe('prefix reuse in the server', () => {
     expect(await metric(srv, 'moe_prefix_cache_bytes')).toBeGreaterThan(0);
   });
 
+  it("a chat's next turn reuses the previous turn's prompt and reply", async () => {
+    const turn1: ChatMessage[] = [
+      { role: 'system', content: 'You are a terse assistant for questions about sparse models and their routers.' },
+      { role: 'user', content: 'name one mixture of experts model' },
+    ];
+    const options = { max_tokens: 12, temperature: 0 } as const;
+    const [hits0, reused0] = [await metric(srv, 'moe_prefix_cache_hits_total'), await metric(srv, 'moe_prefix_cache_reused_tokens_total')];
+    const res1 = await post<Chat>(`${srv.url}/v1/chat/completions`, { model: 'mix', messages: turn1, ...options });
+    expect(res1.status).toBe(200);
+    // What the finished generation's session holds: the prompt and every reply token fed back.
+    let held: number[] = [];
+    const want1 = await localChat(local, turn1, { maxTokens: 12, temperature: 0, onFinish: (s) => void (held = Array.from(s.tokens.subarray(0, s.position))) });
+    const reply = res1.body.choices[0].message.content;
+    expect(reply).toBe(want1.text);
+    const prompt1 = local.tokenizer.encode(local.tokenizer.applyChatTemplate(turn1), false);
+    expect(held.length).toBeGreaterThan(prompt1.length);
+    const turn2: ChatMessage[] = [...turn1, { role: 'assistant', content: reply }, { role: 'user', content: 'and its router?' }];
+    const prompt2 = local.tokenizer.encode(local.tokenizer.applyChatTemplate(turn2), false);
+    let shared = 0;
+    while (shared < held.length && shared < prompt2.length - 1 && held[shared] === prompt2[shared]) shared++;
+    // The reply's tokens are part of what is reused, not only the first turn's prompt.
+    expect(shared).toBeGreaterThan(prompt1.length);
+    const res2 = await post<Chat>(`${srv.url}/v1/chat/completions`, { model: 'mix', messages: turn2, ...options });
+    expect(res2.status).toBe(200);
+    expect(res2.body.choices[0].message.content).toBe((await localChat(local, turn2, { maxTokens: 12, temperature: 0 })).text);
+    expect((await metric(srv, 'moe_prefix_cache_hits_total')) - hits0).toBe(1);
+    expect((await metric(srv, 'moe_prefix_cache_reused_tokens_total')) - reused0).toBe(shared);
+  });
+
   it('with --prefix-cache-bytes 0 nothing is retained or reused', async () => {
     for (const question of ['one?', 'two?']) {
       const res = await post<Chat>(`${off.url}/v1/chat/completions`, { model: 'mix', messages: conversation(question), max_tokens: 4, temperature: 0 });

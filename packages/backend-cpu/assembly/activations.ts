@@ -4,7 +4,7 @@
 
 // @ts-ignore: decorator
 @inline
-function vexp(x: v128): v128 {
+export function vexp(x: v128): v128 {
   const xc = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
   const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
   let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375)));
@@ -72,6 +72,33 @@ export function swiglu(h: usize, ldh: i32, m: i32, q0: i32, q1: i32, out: usize,
       v128.store(o, f32x4.mul(vsilu(v128.load(g, 16)), v128.load(g, 80)), 16);
       v128.store(o, f32x4.mul(vsilu(v128.load(g, 32)), v128.load(g, 96)), 32);
       v128.store(o, f32x4.mul(vsilu(v128.load(g, 48)), v128.load(g, 112)), 48);
+    }
+  }
+}
+
+// gpt-oss's clamped SwiGLU of core's `clampedSwiglu`: (clamp(u, -7, 7) + 1) * g' * sigmoid(1.702 g'), g' = min(g, 7).
+// @ts-ignore: decorator
+@inline
+function vclamped(g: v128, u: v128): v128 {
+  const limit = f32x4.splat(7);
+  const gc = f32x4.min(g, limit);
+  const uc = f32x4.min(f32x4.max(u, f32x4.splat(-7)), limit);
+  const glu = f32x4.div(gc, f32x4.add(f32x4.splat(1), vexp(f32x4.mul(gc, f32x4.splat(-1.702)))));
+  return f32x4.mul(f32x4.add(uc, f32x4.splat(1)), glu);
+}
+
+/** The clamped SwiGLU (gpt-oss) on the panel pairs of {@link swiglu}'s layout. */
+export function clampedSwiglu(h: usize, ldh: i32, m: i32, q0: i32, q1: i32, out: usize, ldo: i32): void {
+  for (let i = 0; i < m; i++) {
+    const hr = h + ((<usize>i * <usize>ldh) << 2);
+    const orow = out + ((<usize>i * <usize>ldo) << 2);
+    for (let q = q0; q < q1; q++) {
+      const g = hr + (<usize>q << 7);
+      const o = orow + (<usize>q << 6);
+      v128.store(o, vclamped(v128.load(g), v128.load(g, 64)));
+      v128.store(o, vclamped(v128.load(g, 16), v128.load(g, 80)), 16);
+      v128.store(o, vclamped(v128.load(g, 32), v128.load(g, 96)), 32);
+      v128.store(o, vclamped(v128.load(g, 48), v128.load(g, 112)), 48);
     }
   }
 }

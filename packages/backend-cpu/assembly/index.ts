@@ -2,13 +2,19 @@
 // take from a shared counter (dynamic scheduling: on a busy machine a thread that loses its
 // core holds up at most the one chunk it is computing). The calling thread and every worker
 // call runBatch on one shared memory; descriptors stay unchanged until the batch completes.
-// Exports: batchChunks, runBatch and workBytes (the per-thread work buffer row formats need).
+// Exports: batchChunks, runBatch, workBytes (the per-thread work buffer row formats need),
+// attendWorkBytes (what attention descriptors, assembly/attention.ts, need) and
+// relaxedDotInUse (whether the 8-bit-activation kernels run on the relaxed dot here).
 import { gemm, gemv2 } from './gemm';
-import { geluCols, reluCols, swiglu } from './activations';
+import { clampedSwiglu, geluCols, reluCols, swiglu } from './activations';
 import { rowGemm, workBytes } from './row-gemm';
 import { PANELS } from './rows';
+import { ATTEND, attendChunk, attendChunks, attendWorkBytes } from './attention';
+
+export { attendWorkBytes };
 
 export { workBytes };
+export { relaxedDotInUse } from './rows-q8';
 
 /**
  * Descriptor layout: 16 i32 fields (64 bytes): kind, a, lda, m, k, b, panels, bias, c, ldc, out,
@@ -20,6 +26,8 @@ const DESC_BYTES: usize = 64;
 const SWIGLU = 1;
 const GELU = 2;
 const RELU = 3;
+/** gpt-oss's clamped SwiGLU: the gated layout of SWIGLU, another unit. */
+const CLAMPED_SWIGLU = 4;
 /** Chunks per thread and descriptor: enough to rebalance, few enough to keep chunks long. */
 const CHUNKS_PER_THREAD = 8;
 /** K block for descriptors of at most SHORT_BLOCK_ROWS rows. */
@@ -30,9 +38,15 @@ const SHORT_BLOCK_ROWS = 8;
 // needs only what that chunk computed.
 // @ts-ignore: decorator
 @inline
+function isGated(kind: i32): bool {
+  return kind == SWIGLU || kind == CLAMPED_SWIGLU;
+}
+
+// @ts-ignore: decorator
+@inline
 function unitsOf(p: usize): i32 {
   const panels = load<i32>(p, 24);
-  return load<i32>(p) == SWIGLU ? panels >> 1 : panels;
+  return isGated(load<i32>(p)) ? panels >> 1 : panels;
 }
 
 // @ts-ignore: decorator
@@ -44,6 +58,7 @@ function chunkUnits(units: i32, nthreads: i32): i32 {
 
 function chunksOf(p: usize, nthreads: i32): i32 {
   if (load<i32>(p, 12) == 0) return 0;
+  if (load<i32>(p) == ATTEND) return attendChunks(p);
   const units = unitsOf(p);
   const cu = chunkUnits(units, nthreads);
   return (units + cu - 1) / cu;
@@ -58,6 +73,10 @@ export function batchChunks(desc: usize, count: i32, nthreads: i32): i32 {
 
 function runChunk(p: usize, chunk: i32, nthreads: i32, kc: i32, work: usize): void {
   const kind = load<i32>(p);
+  if (kind == ATTEND) {
+    attendChunk(p, chunk, work);
+    return;
+  }
   const a = load<u32>(p, 4);
   const lda = load<i32>(p, 8);
   const m = load<i32>(p, 12);
@@ -70,15 +89,16 @@ function runChunk(p: usize, chunk: i32, nthreads: i32, kc: i32, work: usize): vo
   const cu = chunkUnits(units, nthreads);
   const u0 = chunk * cu;
   const u1 = min(units, u0 + cu);
-  const unit = kind == SWIGLU ? 2 : 1;
+  const unit = isGated(kind) ? 2 : 1;
   const p0 = u0 * unit;
   const p1 = u1 * unit;
   const fmt = load<i32>(p, 48);
-  if (fmt != PANELS) rowGemm(a, lda, m, k, b, fmt, load<u32>(p, 52), load<i32>(p, 56), load<i32>(p, 60), kind == SWIGLU, p0, p1, bias, c, ldc, kc, work);
+  if (fmt != PANELS) rowGemm(a, lda, m, k, b, fmt, load<u32>(p, 52), load<i32>(p, 56), load<i32>(p, 60), isGated(kind), p0, p1, bias, c, ldc, kc, work);
   else if (m == 1) gemv2(a, k, b, p0, p1, bias, c);
   // Few rows reuse each block of B only a few times: shorter blocks measured faster there.
   else gemm(a, lda, m, k, b, p0, p1, bias, c, ldc, m <= SHORT_BLOCK_ROWS ? min(kc, SHORT_BLOCK) : kc);
   if (kind == SWIGLU) swiglu(c, ldc, m, u0, u1, load<u32>(p, 40), load<i32>(p, 44));
+  else if (kind == CLAMPED_SWIGLU) clampedSwiglu(c, ldc, m, u0, u1, load<u32>(p, 40), load<i32>(p, 44));
   else if (kind == GELU) geluCols(c, ldc, m, p0 << 4, p1 << 4);
   else if (kind == RELU) reluCols(c, ldc, m, p0 << 4, p1 << 4);
 }

@@ -7,7 +7,8 @@
 // fused dot (mxfp4). Many rows (prefill): the 16 rows of a panel are decoded into a float32 panel in
 // the work buffer and the panel GEMM runs on it, so decoding costs once per panel, not per row.
 import { gemm } from './gemm';
-import { ACT_Q8, decodeRow, dotF32, dotFused, dotQ8, fused, hasQ8Dot, quantizeRow, rowBytesOf } from './rows';
+import { decodeRow, dotF32, dotFused, fused, rowBytesOf } from './rows';
+import { ACT_Q8, dotRowsQ8, hasQ8Dot, q8RowBytes, quantizeRow } from './rows-q8';
 
 /** From this many activation rows on, panels are decoded and the panel GEMM runs. */
 const PANEL_ROWS = 8;
@@ -39,10 +40,9 @@ export function rowGemm(
   const cRow = <usize>ldc << 2;
   // 8-bit activations (flag ACT_Q8): the m rows are quantized once per chunk, behind the row buffer.
   const q8 = (fmt & ACT_Q8) != 0 && m < PANEL_ROWS;
-  const nb = <usize>(k >> 5);
   const qBase = work + rowBufBytes(k);
-  const qRow = <usize>k + (nb << 3);
-  if (q8) for (let i = 0; i < m; i++) quantizeRow(a + <usize>i * aRow, k, qBase + <usize>i * qRow, qBase + <usize>i * qRow + <usize>k, qBase + <usize>i * qRow + <usize>k + (nb << 2));
+  const qRow = (q8RowBytes(k) + 63) & ~(<usize>63);
+  if (q8) for (let i = 0; i < m; i++) quantizeRow(a + <usize>i * aRow, k, qBase + <usize>i * qRow);
   for (let p = p0; p < p1; p++) {
     const up = gated && (p & 1) == 1;
     const base = up ? b2 : b;
@@ -58,6 +58,14 @@ export function rowGemm(
       gemm(a, lda, m, k, panel, 0, 1, bp, cp, ldc, kc);
       continue;
     }
+    if (q8 && hasQ8Dot(f)) {
+      // Four weight rows a call, their results the lanes of one v128 (columns j..j+3 are adjacent in C).
+      for (let j = 0; j < rows; j += 4) {
+        const w = base + (first + <usize>j) * rb;
+        const bj = bp != 0 ? v128.load(bp + (<usize>j << 2)) : f32x4.splat(0);
+        for (let i = 0; i < m; i++) v128.store(cp + <usize>i * cRow + (<usize>j << 2), f32x4.add(dotRowsQ8(f, qBase + <usize>i * qRow, k, w, rb, rows - j), bj));
+      }
+    }
     for (let j = 0; j < 16; j++) {
       const bj: f32 = bp != 0 ? load<f32>(bp + (<usize>j << 2)) : 0;
       if (j >= rows) {
@@ -65,13 +73,9 @@ export function rowGemm(
         for (let i = 0; i < m; i++) store<f32>(cp + <usize>i * cRow + (<usize>j << 2), bj);
         continue;
       }
+      if (q8 && hasQ8Dot(f)) continue;
       const w = base + (first + <usize>j) * rb;
-      if (q8 && hasQ8Dot(f)) {
-        for (let i = 0; i < m; i++) {
-          const qi = qBase + <usize>i * qRow;
-          store<f32>(cp + <usize>i * cRow + (<usize>j << 2), dotQ8(f, qi, qi + <usize>k, qi + <usize>k + (nb << 2), w, k) + bj);
-        }
-      } else if (fused(f)) {
+      if (fused(f)) {
         for (let i = 0; i < m; i++) store<f32>(cp + <usize>i * cRow + (<usize>j << 2), dotFused(f, a + <usize>i * aRow, w, k) + bj);
       } else {
         decodeRow(f, w, k, work);

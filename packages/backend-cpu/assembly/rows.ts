@@ -47,7 +47,7 @@ export function fused(fmt: i32): bool {
 /** float16 bits to float32, exactly (normals, subnormals, inf/nan). */
 // @ts-ignore: decorator
 @inline
-function h2f(h: u32): f32 {
+export function h2f(h: u32): f32 {
   const mag = h & 0x7fff;
   // Normals by re-biasing the exponent; subnormals exactly as m 2^-24 (an integer times a power of two).
   const normal = reinterpret<f32>((mag << 13) + 0x38000000);
@@ -65,7 +65,7 @@ function h2f(h: u32): f32 {
  */
 // @ts-ignore: decorator
 @inline
-function h2fx4(h: v128): v128 {
+export function h2fx4(h: v128): v128 {
   // Sign to bit 31, exponent to 23..27, mantissa to 13..22 (bits 28..30 cleared).
   const w = v128.and(i32x4.shr_s(i32x4.shl(h, 16), 3), i32x4.splat(0x8fffffff));
   const exp = v128.and(w, i32x4.splat(0x0f800000));
@@ -96,7 +96,7 @@ function h2fx4Normal(h: v128): v128 {
 
 // @ts-ignore: decorator
 @inline
-function hsum(v: v128): f32 {
+export function hsum(v: v128): f32 {
   return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
 }
 
@@ -169,6 +169,17 @@ function dot32i8(q0: v128, q1: v128, xp: usize): v128 {
   s0 = madd(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h1)), v128.load(xp, 96), s0);
   s1 = madd(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h1)), v128.load(xp, 112), s1);
   return f32x4.add(s0, s1);
+}
+
+/** The f16 scales of four consecutive blocks `stride` bytes apart, as float32 lanes (one SIMD conversion instead of four scalar ones). */
+// @ts-ignore: decorator
+@inline
+function scales4(w: usize, stride: usize): v128 {
+  let h = i32x4.splat(<i32>load<u16>(w));
+  h = i32x4.replace_lane(h, 1, <i32>load<u16>(w + stride));
+  h = i32x4.replace_lane(h, 2, <i32>load<u16>(w + 2 * stride));
+  h = i32x4.replace_lane(h, 3, <i32>load<u16>(w + 3 * stride));
+  return h2fx4(h);
 }
 
 /** x . w over a q8_0 row: per block, the 32 products summed then scaled by the block's d. */
@@ -277,12 +288,28 @@ function dotQ4K(x: usize, w: usize, k: i32, high: bool): f32 {
   return hsum(f32x4.add(a0, a1));
 }
 
+/**
+ * The 16 six-bit codes (0..63) of group g (0..3) of a q6_k half block: value 32 g + l of the
+ * half block takes its low four bits from ql (lo = ql[l], hi = ql[l + 32]: groups 0 and 2 from
+ * lo, 1 and 3 from hi, low nibbles first) and its top two from bits 2 g of qh[l]. The one
+ * unpacking every q6_k kernel uses (float32 dot, decode, 8-bit dot); g is a constant at each
+ * call, so inlining leaves one branch.
+ */
+// @ts-ignore: decorator
+@inline
+export function q6Codes(lo: v128, hi: v128, h: v128, g: i32): v128 {
+  const mask = i8x16.splat(15);
+  const three = i8x16.splat(3);
+  if (g == 0) return v128.or(v128.and(lo, mask), i8x16.shl(v128.and(h, three), 4));
+  if (g == 1) return v128.or(v128.and(hi, mask), i8x16.shl(v128.and(i8x16.shr_u(h, 2), three), 4));
+  if (g == 2) return v128.or(i8x16.shr_u(lo, 4), i8x16.shl(v128.and(i8x16.shr_u(h, 4), three), 4));
+  return v128.or(i8x16.shr_u(hi, 4), i8x16.shl(i8x16.shr_u(h, 6), 4));
+}
+
 /** x . w for a q6_k row, each value decoded in registers as decodeQ6K writes it. */
 function dotQ6K(x: usize, w: usize, k: i32): f32 {
   let a0 = f32x4.splat(0);
   let a1 = f32x4.splat(0);
-  const mask = i8x16.splat(15);
-  const three = i8x16.splat(3);
   const off = i8x16.splat(32);
   const nb = k >> 8;
   for (let b = 0; b < nb; b++, w += 210) {
@@ -296,15 +323,11 @@ function dotQ6K(x: usize, w: usize, k: i32): f32 {
         const lo = v128.load(ql + 16 * half);
         const hi = v128.load(ql + 32 + 16 * half);
         const h = v128.load(qh + 16 * half);
-        const q0 = i8x16.sub(v128.or(v128.and(lo, mask), i8x16.shl(v128.and(h, three), 4)), off);
-        const q1 = i8x16.sub(v128.or(v128.and(hi, mask), i8x16.shl(v128.and(i8x16.shr_u(h, 2), three), 4)), off);
-        const q2 = i8x16.sub(v128.or(i8x16.shr_u(lo, 4), i8x16.shl(v128.and(i8x16.shr_u(h, 4), three), 4)), off);
-        const q3 = i8x16.sub(v128.or(i8x16.shr_u(hi, 4), i8x16.shl(i8x16.shr_u(h, 6), 4)), off);
         const o = y + 64 * half;
-        a0 = fmaScaled16(q0, f32x4.splat(d * <f32>load<i8>(sc + half)), o, a0);
-        a1 = fmaScaled16(q1, f32x4.splat(d * <f32>load<i8>(sc + half + 2)), o + 128, a1);
-        a0 = fmaScaled16(q2, f32x4.splat(d * <f32>load<i8>(sc + half + 4)), o + 256, a0);
-        a1 = fmaScaled16(q3, f32x4.splat(d * <f32>load<i8>(sc + half + 6)), o + 384, a1);
+        a0 = fmaScaled16(i8x16.sub(q6Codes(lo, hi, h, 0), off), f32x4.splat(d * <f32>load<i8>(sc + half)), o, a0);
+        a1 = fmaScaled16(i8x16.sub(q6Codes(lo, hi, h, 1), off), f32x4.splat(d * <f32>load<i8>(sc + half + 2)), o + 128, a1);
+        a0 = fmaScaled16(i8x16.sub(q6Codes(lo, hi, h, 2), off), f32x4.splat(d * <f32>load<i8>(sc + half + 4)), o + 256, a0);
+        a1 = fmaScaled16(i8x16.sub(q6Codes(lo, hi, h, 3), off), f32x4.splat(d * <f32>load<i8>(sc + half + 6)), o + 384, a1);
       }
     }
   }
@@ -330,7 +353,7 @@ export function dotFused(fmt: i32, x: usize, w: usize, k: i32): f32 {
 /** The 6-bit scale and min of sub-block j of a q4_k / q5_k block (scales at s): scale | min << 8. */
 // @ts-ignore: decorator
 @inline
-function scaleMin(s: usize, j: i32): u32 {
+export function scaleMin(s: usize, j: i32): u32 {
   if (j < 4) return (<u32>load<u8>(s + j) & 63) | ((<u32>load<u8>(s + j + 4) & 63) << 8);
   const lo = <u32>load<u8>(s + j + 4);
   const sc = (lo & 15) | ((<u32>load<u8>(s + j - 4) >> 6) << 4);
@@ -399,8 +422,6 @@ function decodeQ4K(w: usize, nb: i32, dst: usize, high: bool): void {
 }
 
 function decodeQ6K(w: usize, nb: i32, dst: usize): void {
-  const mask = i8x16.splat(15);
-  const three = i8x16.splat(3);
   const off = i8x16.splat(32);
   for (let b = 0; b < nb; b++, w += 210, dst += 1024) {
     const d = h2f(load<u16>(w, 208));
@@ -413,15 +434,11 @@ function decodeQ6K(w: usize, nb: i32, dst: usize): void {
         const lo = v128.load(ql + 16 * half);
         const hi = v128.load(ql + 32 + 16 * half);
         const h = v128.load(qh + 16 * half);
-        const q0 = i8x16.sub(v128.or(v128.and(lo, mask), i8x16.shl(v128.and(h, three), 4)), off);
-        const q1 = i8x16.sub(v128.or(v128.and(hi, mask), i8x16.shl(v128.and(i8x16.shr_u(h, 2), three), 4)), off);
-        const q2 = i8x16.sub(v128.or(i8x16.shr_u(lo, 4), i8x16.shl(v128.and(i8x16.shr_u(h, 4), three), 4)), off);
-        const q3 = i8x16.sub(v128.or(i8x16.shr_u(hi, 4), i8x16.shl(i8x16.shr_u(h, 6), 4)), off);
         const o = y + 64 * half;
-        storeScaled16s(q0, d * <f32>load<i8>(sc + half), o);
-        storeScaled16s(q1, d * <f32>load<i8>(sc + half + 2), o + 128);
-        storeScaled16s(q2, d * <f32>load<i8>(sc + half + 4), o + 256);
-        storeScaled16s(q3, d * <f32>load<i8>(sc + half + 6), o + 384);
+        storeScaled16s(i8x16.sub(q6Codes(lo, hi, h, 0), off), d * <f32>load<i8>(sc + half), o);
+        storeScaled16s(i8x16.sub(q6Codes(lo, hi, h, 1), off), d * <f32>load<i8>(sc + half + 2), o + 128);
+        storeScaled16s(i8x16.sub(q6Codes(lo, hi, h, 2), off), d * <f32>load<i8>(sc + half + 4), o + 256);
+        storeScaled16s(i8x16.sub(q6Codes(lo, hi, h, 3), off), d * <f32>load<i8>(sc + half + 6), o + 384);
       }
     }
   }
@@ -489,225 +506,5 @@ export function decodeRow(fmt: i32, w: usize, k: i32, dst: usize): void {
     case Q5_K: decodeQ4K(w, k >> 8, dst, true); break;
     case Q6_K: decodeQ6K(w, k >> 8, dst); break;
     default: decodeMxfp4(w, k >> 5, dst); break;
-  }
-}
-
-// ---- 8-bit activations (llama.cpp-style q8 dot products) ---------------------------------
-
-/** Flag on a descriptor's format: quantize the activations to 8 bits for fused formats. */
-export const ACT_Q8 = 256;
-
-/** Whether a format has a dot product on 8-bit activations. */
-// @ts-ignore: decorator
-@inline
-export function hasQ8Dot(fmt: i32): bool {
-  return fmt == Q8_0 || fmt == Q4_0 || fmt == Q4_K || fmt == Q5_K || fmt == Q6_K;
-}
-
-/**
- * Quantizes one activation row of k values (k a multiple of 32) into blocks of 32 signed
- * bytes at q with, per block, the float32 scale amax / 127 at sc and the sum of its 32
- * integers at sums (what q4_0's offset of 8 needs).
- */
-export function quantizeRow(x: usize, k: i32, q: usize, sc: usize, sums: usize): void {
-  const nb = k >> 5;
-  for (let b = 0; b < nb; b++) {
-    const xp = x + (<usize>b << 7);
-    let m = f32x4.abs(v128.load(xp));
-    for (let i = 1; i < 8; i++) m = f32x4.max(m, f32x4.abs(v128.load(xp + (<usize>i << 4))));
-    const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
-    const d: f32 = amax / 127;
-    const id = f32x4.splat(amax > 0 ? <f32>127 / amax : 0);
-    let total = i32x4.splat(0);
-    for (let h = 0; h < 2; h++) {
-      const hp = xp + (<usize>h << 6);
-      const i0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(hp), id)));
-      const i1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(hp, 16), id)));
-      const i2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(hp, 32), id)));
-      const i3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(hp, 48), id)));
-      total = i32x4.add(total, i32x4.add(i32x4.add(i0, i1), i32x4.add(i2, i3)));
-      v128.store(q + (<usize>b << 5) + (<usize>h << 4), i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(i0, i1), i16x8.narrow_i32x4_s(i2, i3)));
-    }
-    store<f32>(sc + (<usize>b << 2), d);
-    store<i32>(sums + (<usize>b << 2), i32x4.extract_lane(total, 0) + i32x4.extract_lane(total, 1) + i32x4.extract_lane(total, 2) + i32x4.extract_lane(total, 3));
-  }
-}
-
-/**
- * Sum of the 16 products of two vectors of signed bytes, as four i32 lanes: products as i16
- * (|q| <= 127 on both sides, so a product and the sum of two fit), pairs added, widened.
- */
-// @ts-ignore: decorator
-@inline
-function dotI8(a: v128, b: v128): v128 {
-  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.extmul_low_i8x16_s(a, b), i16x8.extmul_high_i8x16_s(a, b)));
-}
-
-/**
- * Sum of the 16 products of signed bytes x and codes q (0..63), added to acc. The relaxed
- * i8 x i7 dot (`i32x4.relaxed_dot_i8x16_i7x16_add_s`) would take the codes as its 7-bit
- * operand in one instruction, but on Node 20's V8 (11.3) it gave wrong sums here (rel-L2 ~1
- * on a q4_0 / k-quant row, tested), so both builds use the i16 products.
- */
-// @ts-ignore: decorator
-@inline
-function dotI8U4(x: v128, q: v128, acc: v128): v128 {
-  return i32x4.add(acc, dotI8(x, q));
-}
-
-/** The f16 scales of four consecutive blocks `stride` bytes apart, as float32 lanes (one SIMD conversion instead of four scalar ones). */
-// @ts-ignore: decorator
-@inline
-function scales4(w: usize, stride: usize): v128 {
-  let h = i32x4.splat(<i32>load<u16>(w));
-  h = i32x4.replace_lane(h, 1, <i32>load<u16>(w + stride));
-  h = i32x4.replace_lane(h, 2, <i32>load<u16>(w + 2 * stride));
-  h = i32x4.replace_lane(h, 3, <i32>load<u16>(w + 3 * stride));
-  return h2fx4(h);
-}
-
-/** The integer dot product of one q8_0 block (weights at wp) with 32 quantized activations at qp. */
-// @ts-ignore: decorator
-@inline
-function blockQ8(wp: usize, qp: usize): v128 {
-  return f32x4.convert_i32x4_s(i32x4.add(dotI8(v128.load(wp, 2), v128.load(qp)), dotI8(v128.load(wp, 18), v128.load(qp, 16))));
-}
-
-/** x . w for a q8_0 row and a quantized activation row (q, sc as quantizeRow writes them). */
-function dotQ8_0q(q: usize, sc: usize, w: usize, k: i32): f32 {
-  let acc0 = f32x4.splat(0);
-  let acc1 = f32x4.splat(0);
-  const nb = k >> 5;
-  let wp = w;
-  let qp = q;
-  let sp = sc;
-  let i = 0;
-  // Four blocks a pass: their weight scales converted together, times the activation scales.
-  for (; i + 4 <= nb; i += 4, wp += 136, qp += 128, sp += 16) {
-    const s = f32x4.mul(scales4(wp, 34), v128.load(sp));
-    acc0 = madd(blockQ8(wp, qp), f32x4.splat(f32x4.extract_lane(s, 0)), acc0);
-    acc1 = madd(blockQ8(wp + 34, qp + 32), f32x4.splat(f32x4.extract_lane(s, 1)), acc1);
-    acc0 = madd(blockQ8(wp + 68, qp + 64), f32x4.splat(f32x4.extract_lane(s, 2)), acc0);
-    acc1 = madd(blockQ8(wp + 102, qp + 96), f32x4.splat(f32x4.extract_lane(s, 3)), acc1);
-  }
-  for (; i < nb; i++, wp += 34, qp += 32, sp += 4) acc0 = madd(blockQ8(wp, qp), f32x4.splat(h2f(load<u16>(wp)) * load<f32>(sp)), acc0);
-  return hsum(f32x4.add(acc0, acc1));
-}
-
-/** x . w for a q4_0 row: d dx (sum x q - 8 sum x) per block, the codes taken as they are stored. */
-function dotQ4_0q(q: usize, sc: usize, sums: usize, w: usize, k: i32): f32 {
-  let acc = f32x4.splat(0);
-  const nb = k >> 5;
-  const mask = i8x16.splat(15);
-  let wp = w;
-  let qp = q;
-  for (let b = 0; b < nb; b++, wp += 18, qp += 32) {
-    const codes = v128.load(wp, 2);
-    let s = dotI8U4(v128.load(qp), v128.and(codes, mask), i32x4.splat(0));
-    s = dotI8U4(v128.load(qp, 16), i8x16.shr_u(codes, 4), s);
-    // The offset: -8 sum(x) on lane 0 only, so the lanes still add up to the block's sum.
-    s = i32x4.sub(s, i32x4.replace_lane(i32x4.splat(0), 0, load<i32>(sums + (<usize>b << 2)) << 3));
-    acc = madd(f32x4.convert_i32x4_s(s), f32x4.splat(h2f(load<u16>(wp)) * load<f32>(sc + (<usize>b << 2))), acc);
-  }
-  return hsum(acc);
-}
-
-/**
- * x . w for a q4_k / q5_k row on 8-bit activations: per sub-block j of 32 (activation block
- * j), d sc_j dx_j (x_q . codes) - dmin m_j dx_j sum(x_q); the codes (4 or 5 bits) are the
- * relaxed dot's 7-bit operand.
- */
-function dotQ4Kq(q: usize, sc: usize, sums: usize, w: usize, k: i32, high: bool): f32 {
-  let acc = f32x4.splat(0);
-  let mins: f32 = 0;
-  const mask = i8x16.splat(15);
-  const one = i8x16.splat(1);
-  const stride: usize = high ? 176 : 144;
-  const nb = k >> 8;
-  for (let b = 0; b < nb; b++, w += stride) {
-    const d = h2f(load<u16>(w));
-    const dmin = h2f(load<u16>(w, 2));
-    const qs = w + (high ? 48 : 16);
-    const blk = <usize>b << 3;
-    for (let c = 0; c < 4; c++) {
-      const j0 = blk + (<usize>c << 1);
-      const sm0 = scaleMin(w + 4, 2 * c);
-      const sm1 = scaleMin(w + 4, 2 * c + 1);
-      let lo0 = v128.and(v128.load(qs + 32 * c), mask);
-      let lo1 = v128.and(v128.load(qs + 32 * c + 16), mask);
-      let hi0 = i8x16.shr_u(v128.load(qs + 32 * c), 4);
-      let hi1 = i8x16.shr_u(v128.load(qs + 32 * c + 16), 4);
-      if (high) {
-        const h0 = v128.load(w + 16);
-        const h1 = v128.load(w + 32);
-        lo0 = v128.or(lo0, i8x16.shl(v128.and(i8x16.shr_u(h0, 2 * c), one), 4));
-        lo1 = v128.or(lo1, i8x16.shl(v128.and(i8x16.shr_u(h1, 2 * c), one), 4));
-        hi0 = v128.or(hi0, i8x16.shl(v128.and(i8x16.shr_u(h0, 2 * c + 1), one), 4));
-        hi1 = v128.or(hi1, i8x16.shl(v128.and(i8x16.shr_u(h1, 2 * c + 1), one), 4));
-      }
-      const x0 = q + (j0 << 5);
-      const s0 = dotI8U4(v128.load(x0, 16), lo1, dotI8U4(v128.load(x0), lo0, i32x4.splat(0)));
-      const s1 = dotI8U4(v128.load(x0, 48), hi1, dotI8U4(v128.load(x0, 32), hi0, i32x4.splat(0)));
-      const dx0 = load<f32>(sc + (j0 << 2));
-      const dx1 = load<f32>(sc + (j0 << 2), 4);
-      acc = madd(f32x4.convert_i32x4_s(s0), f32x4.splat(d * <f32>(sm0 & 255) * dx0), acc);
-      acc = madd(f32x4.convert_i32x4_s(s1), f32x4.splat(d * <f32>(sm1 & 255) * dx1), acc);
-      mins += dmin * (<f32>(sm0 >> 8) * dx0 * <f32>load<i32>(sums + (j0 << 2)) + <f32>(sm1 >> 8) * dx1 * <f32>load<i32>(sums + (j0 << 2), 4));
-    }
-  }
-  return hsum(acc) - mins;
-}
-
-/**
- * x . w for a q6_k row on 8-bit activations: codes 0..63 (the relaxed dot's 7-bit operand),
- * d sc (x_q . codes - 32 sum(x_q)) per 16 values; the 16-value sums of x_q come from the dot
- * of x_q with ones.
- */
-function dotQ6Kq(q: usize, sc: usize, w: usize, k: i32): f32 {
-  let acc = f32x4.splat(0);
-  const mask = i8x16.splat(15);
-  const three = i8x16.splat(3);
-  const ones = i8x16.splat(1);
-  const zero = i32x4.splat(0);
-  const nb = k >> 8;
-  for (let b = 0; b < nb; b++, w += 210) {
-    const d = h2f(load<u16>(w, 208));
-    for (let n = 0; n < 2; n++) {
-      const ql = w + 64 * n;
-      const qh = w + 128 + 32 * n;
-      const scales = w + 192 + 8 * n;
-      // Values 128 n + 32 g + l (group g = 0..3) are activation block 8 b + 4 n + g.
-      const blk = (<usize>b << 3) + (<usize>n << 2);
-      for (let half = 0; half < 2; half++) {
-        const lo = v128.load(ql + 16 * half);
-        const hi = v128.load(ql + 32 + 16 * half);
-        const h = v128.load(qh + 16 * half);
-        const c0 = v128.or(v128.and(lo, mask), i8x16.shl(v128.and(h, three), 4));
-        const c1 = v128.or(v128.and(hi, mask), i8x16.shl(v128.and(i8x16.shr_u(h, 2), three), 4));
-        const c2 = v128.or(i8x16.shr_u(lo, 4), i8x16.shl(v128.and(i8x16.shr_u(h, 4), three), 4));
-        const c3 = v128.or(i8x16.shr_u(hi, 4), i8x16.shl(i8x16.shr_u(h, 6), 4));
-        for (let g = 0; g < 4; g++) {
-          const codes = g == 0 ? c0 : g == 1 ? c1 : g == 2 ? c2 : c3;
-          const j = blk + <usize>g;
-          const xq = v128.load(q + (j << 5) + (<usize>half << 4));
-          // x_q . codes - 32 sum(x_q) over these 16 values.
-          const s = i32x4.sub(dotI8U4(xq, codes, zero), i32x4.shl(dotI8U4(xq, ones, zero), 5));
-          const scale = d * <f32>load<i8>(scales + half + 2 * g) * load<f32>(sc + (j << 2));
-          acc = madd(f32x4.convert_i32x4_s(s), f32x4.splat(scale), acc);
-        }
-      }
-    }
-  }
-  return hsum(acc);
-}
-
-/** x . w on 8-bit activations for q8_0 / q4_0 / q4_k / q5_k / q6_k rows. */
-export function dotQ8(fmt: i32, q: usize, sc: usize, sums: usize, w: usize, k: i32): f32 {
-  switch (fmt) {
-    case Q8_0: return dotQ8_0q(q, sc, w, k);
-    case Q4_0: return dotQ4_0q(q, sc, sums, w, k);
-    case Q4_K: return dotQ4Kq(q, sc, sums, w, k, false);
-    case Q5_K: return dotQ4Kq(q, sc, sums, w, k, true);
-    default: return dotQ6Kq(q, sc, w, k);
   }
 }

@@ -2,16 +2,29 @@
  * The CPU backend: input validation and handle ownership around a compute engine (WebAssembly
  * SIMD on worker threads, or plain TypeScript). Every call computes synchronously on the
  * calling thread (helped by the workers), so concurrent calls are serialised by construction.
+ * Attention runs in the engine (KV caches in WebAssembly memory) where it has its own, else in
+ * core's host attention (the TypeScript engine).
  */
 import {
+  checkAttendCall,
+  checkCopyKvPrefix,
   checkRoutingPlan,
+  checkStorable,
+  createHostKvCache,
+  hostAttend,
+  hostCopyKvPrefix,
+  validateKvCacheSpec,
   BackendError,
   ShapeError,
   type Backend,
   type BackendMemory,
   type DType,
   type ExpertWorkCounter,
+  type AttentionLayerSpec,
+  type AttentionSegment,
   type ExpertGroup,
+  type KvCache,
+  type KvCacheSpec,
   type LinearWeights,
   type PreparedExperts,
   type PreparedLinear,
@@ -95,6 +108,45 @@ export class CpuBackend implements Backend {
     checkRoutingPlan(plan, handle.numExperts);
     checkInput('x', x, plan.numTokens * handle.hiddenSize);
     return this.compute.runExperts(handle.use('experts'), x, plan);
+  }
+
+  /**
+   * A KV cache for one sequence, allocated for its whole capacity: in a WebAssembly memory of
+   * this backend (the WebAssembly engine), or a host cache (the TypeScript engine). ConfigError
+   * naming the field for a bad spec; BackendError when the memory cannot be had.
+   */
+  createKvCache(spec: KvCacheSpec): KvCache {
+    this.alive();
+    validateKvCacheSpec(spec);
+    return this.compute.attention ? this.compute.attention.createKvCache(spec) : createHostKvCache(spec);
+  }
+
+  /** See `Backend.attend`: checked by core's checkAttendCall first, then run by the engine. */
+  async attend(layer: number, spec: AttentionLayerSpec, segments: readonly AttentionSegment[], q: Float32Array, k: Float32Array, v: Float32Array): Promise<Float32Array> {
+    this.alive();
+    const attention = this.compute.attention;
+    if (!attention) return hostAttend(layer, spec, segments, q, k, v);
+    const shape = checkAttendCall(layer, spec, segments, q, k, v);
+    segments.forEach((s, i) => this.ownCache(s.cache, `attend: segments[${i}].cache`));
+    const { numKvHeads, keyDim, valueDim, format } = shape.cache;
+    checkStorable(format, k, 'attend: k', numKvHeads * keyDim);
+    checkStorable(format, v, 'attend: v', numKvHeads * valueDim);
+    return attention.attend(layer, spec, segments, q, k, v);
+  }
+
+  /** See `Backend.copyKvPrefix` (core's checkCopyKvPrefix first). */
+  async copyKvPrefix(src: KvCache, dst: KvCache, positions: number): Promise<void> {
+    this.alive();
+    const attention = this.compute.attention;
+    if (!attention) return hostCopyKvPrefix(src, dst, positions);
+    this.ownCache(src, 'copyKvPrefix: the source');
+    this.ownCache(dst, 'copyKvPrefix: the destination');
+    checkCopyKvPrefix(src, dst, positions);
+    attention.copyKvPrefix(src, dst, positions);
+  }
+
+  private ownCache(cache: KvCache, what: string): void {
+    if (!this.compute.attention?.owns(cache)) throw new BackendError(`${what} was not created by this 'cpu' backend (createKvCache); a cache belongs to the backend that made it`);
   }
 
   async dispose(): Promise<void> {

@@ -2,7 +2,19 @@
  * What a compute engine (plain TypeScript, or WebAssembly on threads) implements. The backend
  * class validates inputs and owns the handles; an engine only lays out weights and computes.
  */
-import type { DType, ExpertKind, ExpertWeights, ExpertWorkCounter, Float32ExpertWeights, HostTensor, RoutingPlan } from '@moe-runtime/core';
+import type {
+  AttentionLayerSpec,
+  AttentionSegment,
+  DType,
+  ExpertKind,
+  ExpertWeights,
+  ExpertWorkCounter,
+  Float32ExpertWeights,
+  HostTensor,
+  KvCache,
+  KvCacheSpec,
+  RoutingPlan,
+} from '@moe-runtime/core';
 
 /** A validated linear layer: `weight` `[out, in]` in its stored format, `bias` `[out]` as float32. */
 export interface LinearData {
@@ -36,6 +48,21 @@ export interface EngineResource {
   free(): void;
 }
 
+/**
+ * An engine's own attention over KV caches it holds. The backend has checked every call
+ * (core's checkAttendCall / checkCopyKvPrefix, the caches' owner, storable values) first.
+ */
+export interface EngineAttention {
+  /** A cache of `spec` (already validated), allocated for its whole capacity. */
+  createKvCache(spec: KvCacheSpec): KvCache;
+  /** Whether `cache` was made by this engine (and so may be passed to the two calls below). */
+  owns(cache: KvCache): boolean;
+  /** `Backend.attend` on checked arguments. */
+  attend(layer: number, spec: AttentionLayerSpec, segments: readonly AttentionSegment[], q: Float32Array, k: Float32Array, v: Float32Array): Float32Array;
+  /** `Backend.copyKvPrefix` on checked arguments. */
+  copyKvPrefix(src: KvCache, dst: KvCache, positions: number): void;
+}
+
 /** A compute engine. Calls are synchronous: the backend serialises them. */
 export interface Engine {
   /** What runs, e.g. `wasm-relaxed-simd x2` or `js`. */
@@ -53,5 +80,7 @@ export interface Engine {
   prepareExperts(group: ExpertGroupData): EngineResource;
   /** The grouped expert FFN over the plan's routed rows plus the weighted combine. */
   runExperts(experts: EngineResource, x: Float32Array, plan: RoutingPlan): Float32Array;
+  /** The engine's attention, or undefined where the backend uses core's host attention. */
+  readonly attention: EngineAttention | undefined;
   dispose(): Promise<void>;
 }

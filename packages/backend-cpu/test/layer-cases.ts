@@ -28,7 +28,7 @@ export interface LayerCase {
 const D = 40; // not a multiple of 16: exercises the padded panel edges
 const F = 56;
 
-function layer(kind: 'swiglu' | 'gelu' | 'relu', e: number, k: number, extra: Partial<MoELayerConfig> = {}, bias = false): MoELayerConfig {
+function layer(kind: 'swiglu' | 'gelu' | 'relu' | 'clamped-swiglu', e: number, k: number, extra: Partial<MoELayerConfig> = {}, bias = false): MoELayerConfig {
   return { hiddenSize: D, numExperts: e, topK: k, expert: { kind, ffnSize: F, bias }, router: { name: 'topk-softmax' }, ...extra };
 }
 
@@ -52,6 +52,8 @@ export const LAYER_CASES: readonly LayerCase[] = [
   },
   { name: 'E=4 k=2 SwiGLU, pre-activations up to about +-100 (exp range)', config: layer('swiglu', 4, 2), tokens: 8, scaleFirst: 25 },
   { name: 'E=4 k=2 GELU with biases, pre-activations up to about +-100', config: layer('gelu', 4, 2, {}, true), tokens: 8, scaleFirst: 25 },
+  { name: 'E=8 k=2 clamped SwiGLU (gpt-oss) with biases', config: layer('clamped-swiglu', 8, 2, {}, true), tokens: 13 },
+  { name: 'E=4 k=2 clamped SwiGLU with biases, pre-activations past the limit 7 (clamps active)', config: layer('clamped-swiglu', 4, 2, {}, true), tokens: 8, scaleFirst: 25 },
 ];
 
 function scaled(t: HostTensor | undefined, by: number): HostTensor | undefined {

@@ -12,6 +12,7 @@ import {
   combineRows,
   ExpertWorkCounter,
   BackendError,
+  isGatedKind,
   ShapeError,
   type Backend,
   type ExpertGroup,
@@ -28,6 +29,9 @@ import type { ArgumentType, GpuInstance, GpuJsMode, KernelThis } from './gpujs-t
 import { loadGpuJs } from './gpujs-loader.js';
 import {
   copyKernel,
+  clampedGlu,
+  clampedSwigluQuadKernel,
+  clampedSwigluRowKernel,
   geluErf,
   geluQuadKernel,
   geluRowKernel,
@@ -47,13 +51,13 @@ import { gatherLanes, laneGroups, placeLaneColumns, scatterLanes, type Lanes } f
 import { SerialQueue } from './serial-queue.js';
 import { TypedKernel, type KernelSpec } from './typed-kernel.js';
 
-type QuadKind = 'linear' | 'swiglu' | 'gelu' | 'relu';
+type QuadKind = 'linear' | 'swiglu' | 'clamped-swiglu' | 'gelu' | 'relu';
 
 type Source = (this: KernelThis, x: Float32Array, w: Float32Array, b: Float32Array) => number[] | number;
 
 const SOURCES: Record<Lanes, Record<QuadKind, Source>> = {
-  4: { linear: linearQuadKernel, swiglu: swigluQuadKernel, gelu: geluQuadKernel, relu: reluQuadKernel },
-  1: { linear: linearRowKernel, swiglu: swigluRowKernel, gelu: geluRowKernel, relu: reluRowKernel },
+  4: { linear: linearQuadKernel, swiglu: swigluQuadKernel, 'clamped-swiglu': clampedSwigluQuadKernel, gelu: geluQuadKernel, relu: reluQuadKernel },
+  1: { linear: linearRowKernel, swiglu: swigluRowKernel, 'clamped-swiglu': clampedSwigluRowKernel, gelu: geluRowKernel, relu: reluRowKernel },
 };
 
 /**
@@ -135,6 +139,7 @@ export class GpuJsBackend implements Backend {
     }
     gpu.addFunction(silu, { argumentTypes: { v: 'Number' }, returnType: 'Number' });
     gpu.addFunction(geluErf, { argumentTypes: { v: 'Number' }, returnType: 'Number' });
+    gpu.addFunction(clampedGlu, { argumentTypes: { g: 'Number', u: 'Number' }, returnType: 'Number' });
     return new GpuJsBackend(probe, gpu, options);
   }
 
@@ -287,7 +292,7 @@ export class GpuJsBackend implements Backend {
     const where = `experts[${j}]`;
     const up = e.up.toFloat32();
     const first =
-      kind === 'swiglu'
+      isGatedKind(kind)
         ? packGated(e.gate!.toFloat32(), up, float32Of(e.gateBias), float32Of(e.upBias), f, d, this.maxBindingBytes, `${where} gate/up`)
         : packLinear(up, float32Of(e.upBias), f, d, this.maxBindingBytes, `${where}.up`);
     const down = packLinear(e.down.toFloat32(), float32Of(e.downBias), d, f, this.maxBindingBytes, `${where}.down`);

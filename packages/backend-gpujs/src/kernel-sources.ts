@@ -77,6 +77,41 @@ export function swigluQuadKernel(this: KernelThis, x: Float32Array, w: Float32Ar
   return [silu(g0 + bg) * (u0 + bu), silu(g1 + bg) * (u1 + bu), silu(g2 + bg) * (u2 + bu), silu(g3 + bg) * (u3 + bu)];
 }
 
+/** gpt-oss's clamped SwiGLU first layer (core's `clampedSwiglu`) for 4 rows at a time; layout as {@link swigluQuadKernel}. */
+export function clampedSwigluQuadKernel(this: KernelThis, x: Float32Array, w: Float32Array, b: Float32Array): number[] {
+  const col = this.thread.x;
+  const base = this.thread.y * this.constants.IN * 4;
+  let g0 = 0;
+  let g1 = 0;
+  let g2 = 0;
+  let g3 = 0;
+  let u0 = 0;
+  let u1 = 0;
+  let u2 = 0;
+  let u3 = 0;
+  for (let d = 0; d < this.constants.IN; d++) {
+    const row = d * this.constants.OUT * 2;
+    const gv = w[row + col];
+    const uv = w[row + this.constants.OUT + col];
+    const xi = base + d * 4;
+    const x0 = x[xi];
+    const x1 = x[xi + 1];
+    const x2 = x[xi + 2];
+    const x3 = x[xi + 3];
+    g0 += x0 * gv;
+    g1 += x1 * gv;
+    g2 += x2 * gv;
+    g3 += x3 * gv;
+    u0 += x0 * uv;
+    u1 += x1 * uv;
+    u2 += x2 * uv;
+    u3 += x3 * uv;
+  }
+  const bg = b[col];
+  const bu = b[this.constants.OUT + col];
+  return [clampedGlu(g0 + bg, u0 + bu), clampedGlu(g1 + bg, u1 + bu), clampedGlu(g2 + bg, u2 + bu), clampedGlu(g3 + bg, u3 + bu)];
+}
+
 /** GELU MLP first layer: gelu(x Wu^T + bu) for 4 rows at a time. */
 export function geluQuadKernel(this: KernelThis, x: Float32Array, w: Float32Array, b: Float32Array): number[] {
   const col = this.thread.x;
@@ -143,6 +178,21 @@ export function swigluRowKernel(this: KernelThis, x: Float32Array, w: Float32Arr
   return silu(g + b[col]) * (u + b[this.constants.OUT + col]);
 }
 
+/** The clamped SwiGLU first layer for one row per thread. */
+export function clampedSwigluRowKernel(this: KernelThis, x: Float32Array, w: Float32Array, b: Float32Array): number {
+  const col = this.thread.x;
+  const base = this.thread.y * this.constants.IN;
+  let g = 0;
+  let u = 0;
+  for (let d = 0; d < this.constants.IN; d++) {
+    const row = d * this.constants.OUT * 2;
+    const xv = x[base + d];
+    g += xv * w[row + col];
+    u += xv * w[row + this.constants.OUT + col];
+  }
+  return clampedGlu(g + b[col], u + b[this.constants.OUT + col]);
+}
+
 /** GELU MLP first layer for one row per thread. */
 export function geluRowKernel(this: KernelThis, x: Float32Array, w: Float32Array, b: Float32Array): number {
   const col = this.thread.x;
@@ -173,6 +223,17 @@ export function copyKernel(this: KernelThis, a: Float32Array): number {
 /** SiLU, added to the GPU instance as a kernel helper. */
 export function silu(v: number): number {
   return v / (1.0 + Math.exp(-v));
+}
+
+/**
+ * gpt-oss's gated unit, added as a kernel helper: (clamp(u, -7, 7) + 1) * g' * sigmoid(1.702 g'),
+ * g' = min(g, 7) (core's CLAMPED_SWIGLU_LIMIT and CLAMPED_SWIGLU_ALPHA, literal here because
+ * gpu.js translates this source text).
+ */
+export function clampedGlu(g: number, u: number): number {
+  const gc = Math.min(g, 7.0);
+  const uc = Math.min(Math.max(u, -7.0), 7.0);
+  return (uc + 1.0) * (gc / (1.0 + Math.exp(-1.702 * gc)));
 }
 
 /** Exact GELU with core's erf approximation (|error| < 1.2e-7), added as a kernel helper. */

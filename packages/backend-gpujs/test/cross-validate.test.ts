@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkAgainstReference, MoELayer, randomInput, randomWeights, type MoELayerConfig } from '@moe-runtime/core';
+import { checkAgainstReference, HostTensor, MoELayer, randomInput, randomWeights, type MoELayerConfig, type MoEWeights } from '@moe-runtime/core';
 import { sparseDispatch } from '@moe-runtime/core/testing';
 import { createGpuJsBackend, type GpuJsBackend } from '../src/index.js';
 import { suiteModes } from './available-modes.js';
@@ -11,7 +11,14 @@ const modes = await suiteModes();
 // asserted 1e-5, about 10x the worst: the float32-backend bound of the numerics policy.
 const MAX_REL_L2 = 1e-5;
 
-const cases: { name: string; config: MoELayerConfig; tokens: number }[] = [
+/** Multiplies the first projections (gate, up): pre-activations past the clamped SwiGLU's limit. */
+function scaledFirst(w: MoEWeights, by: number): MoEWeights {
+  if (by === 1) return w;
+  const scale = (t: HostTensor): HostTensor => HostTensor.float32(t.shape, t.toFloat32().map((v) => v * by));
+  return { ...w, experts: w.experts.map((e) => ({ ...e, gate: e.gate && scale(e.gate), up: scale(e.up) })) };
+}
+
+const cases: { name: string; config: MoELayerConfig; tokens: number; scaleFirst?: number }[] = [
   { name: 'E=8 k=2 SwiGLU (Mixtral-style)', config: { hiddenSize: 40, numExperts: 8, topK: 2, expert: { kind: 'swiglu', ffnSize: 56 }, router: { name: 'topk-softmax' } }, tokens: 19 },
   {
     name: 'switch E=16 k=1 with capacity drops',
@@ -24,6 +31,8 @@ const cases: { name: string; config: MoELayerConfig; tokens: number }[] = [
     tokens: 11,
   },
   { name: 'GELU experts with biases', config: { hiddenSize: 36, numExperts: 8, topK: 2, expert: { kind: 'gelu', ffnSize: 52, bias: true }, router: { name: 'topk-softmax' } }, tokens: 14 },
+  { name: 'clamped SwiGLU experts (gpt-oss) with biases', config: { hiddenSize: 36, numExperts: 8, topK: 2, expert: { kind: 'clamped-swiglu', ffnSize: 52, bias: true }, router: { name: 'topk-softmax' } }, tokens: 14 },
+  { name: 'clamped SwiGLU experts, clamps active, decode rows', config: { hiddenSize: 36, numExperts: 4, topK: 2, expert: { kind: 'clamped-swiglu', ffnSize: 52, bias: true }, router: { name: 'topk-softmax' } }, tokens: 2, scaleFirst: 25 },
   { name: 'ReLU experts', config: { hiddenSize: 28, numExperts: 6, topK: 3, expert: { kind: 'relu', ffnSize: 44 }, router: { name: 'topk-softmax' } }, tokens: 10 },
 ];
 
@@ -47,7 +56,7 @@ for (const m of modes) {
     cases.forEach((c, i) => {
       it(c.name, async () => {
         const seed = 1000 + i * 17 + m.mode.length;
-        const weights = randomWeights(c.config, { seed });
+        const weights = scaledFirst(randomWeights(c.config, { seed }), c.scaleFirst ?? 1);
         const layer = await MoELayer.create({ config: c.config, weights, backend: await get() });
         const x = randomInput(c.tokens, c.config.hiddenSize, seed + 1);
         const result = await layer.forward(x);

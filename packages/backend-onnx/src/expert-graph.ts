@@ -5,10 +5,12 @@
  * them once at session creation:
  *
  *   swiglu: h = x [D, 2F](gate|up) (+b); g, u = Split(h); a = g * Sigmoid(g) * u; y = a [F, D] (+b)
+ *   clamped-swiglu (gpt-oss): g, u as swiglu; g' = Min(g, 7); u' = Clip(u, -7, 7);
+ *           a = (u' + 1) * g' * Sigmoid(1.702 g'); y as swiglu
  *   gelu:   y = Gelu(x [D, F] (+b)) [F, D] (+b)      (exact erf GELU, opset 20+)
  *   relu:   y = Relu(x [D, F] (+b)) [F, D] (+b)
  */
-import { HostTensor, ShapeError, type ExpertGroup } from '@moe-runtime/core';
+import { CLAMPED_SWIGLU_ALPHA, CLAMPED_SWIGLU_LIMIT, HostTensor, isGatedKind, ShapeError, type ExpertGroup } from '@moe-runtime/core';
 import { OnnxGraphBuilder } from './onnx-graph.js';
 import { matmulNode, type NBitsAccuracy } from './matmul-node.js';
 import { nbitsBytes, nbitsOf } from './nbits-layout.js';
@@ -36,6 +38,24 @@ function linear(g: OnnxGraphBuilder, prefix: string, x: string, weights: readonl
   return out;
 }
 
+/** A float32 scalar initializer. */
+function scalar(g: OnnxGraphBuilder, name: string, v: number): string {
+  return g.floatConstant(name, { type: 'float32', dims: [], data: Float32Array.of(v) });
+}
+
+/** gpt-oss's clamped SwiGLU (core's `clampedSwiglu`) on the fused [gate | up] columns `h`. */
+function clampedSwiglu(g: OnnxGraphBuilder, prefix: string, h: string, out: string): void {
+  const limit = scalar(g, `${prefix}_limit`, CLAMPED_SWIGLU_LIMIT);
+  g.node('Split', [h], [`${prefix}_gate`, `${prefix}_up`], { axis: { i: 1 }, num_outputs: { i: 2 } });
+  g.node('Min', [`${prefix}_gate`, limit], [`${prefix}_gc`]);
+  g.node('Clip', [`${prefix}_up`, scalar(g, `${prefix}_neglimit`, -CLAMPED_SWIGLU_LIMIT), limit], [`${prefix}_uc`]);
+  g.node('Mul', [`${prefix}_gc`, scalar(g, `${prefix}_alpha`, CLAMPED_SWIGLU_ALPHA)], [`${prefix}_ag`]);
+  g.node('Sigmoid', [`${prefix}_ag`], [`${prefix}_sig`]);
+  g.node('Mul', [`${prefix}_gc`, `${prefix}_sig`], [`${prefix}_glu`]);
+  g.node('Add', [`${prefix}_uc`, scalar(g, `${prefix}_one`, 1)], [`${prefix}_u1`]);
+  g.node('Mul', [`${prefix}_u1`, `${prefix}_glu`], [out]);
+}
+
 function activation(g: OnnxGraphBuilder, kind: ExpertGroup['kind'], prefix: string, h: string): string {
   const out = `${prefix}_act`;
   switch (kind) {
@@ -46,6 +66,9 @@ function activation(g: OnnxGraphBuilder, kind: ExpertGroup['kind'], prefix: stri
       g.node('Mul', [`${prefix}_silu`, `${prefix}_up`], [out]);
       return out;
     }
+    case 'clamped-swiglu':
+      clampedSwiglu(g, prefix, h, out);
+      return out;
     case 'gelu':
       g.node('Gelu', [h], [out], { approximate: { s: 'none' } });
       return out;
@@ -63,8 +86,9 @@ export function buildExpertGraph(group: ExpertGroup, experts: readonly number[],
     const w = group.experts[e];
     const x = expertInputName(e);
     g.input(x, 'float32', [`n${e}`, d]);
-    const first = group.kind === 'swiglu' ? [w.gate!, w.up] : [w.up];
-    const firstBias = group.kind === 'swiglu' ? [w.gateBias, w.upBias] : [w.upBias];
+    const gated = isGatedKind(group.kind);
+    const first = gated ? [w.gate!, w.up] : [w.up];
+    const firstBias = gated ? [w.gateBias, w.upBias] : [w.upBias];
     const h = linear(g, `e${e}_fc1`, x, first, firstBias, `e${e}_h`, accuracy);
     const a = activation(g, group.kind, `e${e}`, h);
     linear(g, `e${e}_fc2`, a, [w.down], [w.downBias], expertOutputName(e), accuracy);

@@ -11,9 +11,10 @@
  *   only SwiGLU format the CPU kernel accepts); `fc1_experts_bias` [E, F1] interleaved alike;
  * - `fc2_experts_weights` [E, D, F], `fc2_experts_bias` [E, D]; FC3 is not implemented on CPU;
  * - SwiGLU defaults `activation_alpha` 1, `activation_beta` 0, `swiglu_limit` inf give
- *   silu(gate) * up; its `gelu` is the tanh approximation (this runtime's GELU is exact erf).
+ *   silu(gate) * up; its `gelu` is the tanh approximation (this runtime's GELU is exact erf);
+ *   `activation_alpha` 1.702, `activation_beta` 1, `swiglu_limit` 7 give gpt-oss's clamped SwiGLU.
  */
-import { ConfigError, ShapeError, validateExpertGroup, type BackendOptions, type ExpertGroup, type HostTensor } from '@moe-runtime/core';
+import { CLAMPED_SWIGLU_ALPHA, CLAMPED_SWIGLU_LIMIT, ConfigError, isGatedKind, ShapeError, validateExpertGroup, type BackendOptions, type ExpertGroup, type HostTensor } from '@moe-runtime/core';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { OnnxGraphBuilder } from './onnx-graph.js';
 import { resolveOnnxOptions, type OnnxBackendOptions } from './options.js';
@@ -33,13 +34,13 @@ export interface MicrosoftMoEOptions {
   readonly fc1Layout?: 'interleaved' | 'chunked';
 }
 
-const ACTIVATION: Record<ExpertGroup['kind'], string> = { swiglu: 'swiglu', gelu: 'gelu', relu: 'relu' };
+const ACTIVATION: Record<ExpertGroup['kind'], string> = { swiglu: 'swiglu', 'clamped-swiglu': 'swiglu', gelu: 'gelu', relu: 'relu' };
 
 /** The fc1 sources of expert e: [weight, bias] pairs (gate then up for SwiGLU). */
 function fc1Parts(group: ExpertGroup, e: number): [Float32Array, Float32Array | undefined][] {
   const w = group.experts[e];
   const pair = (m: HostTensor, b?: HostTensor): [Float32Array, Float32Array | undefined] => [m.toFloat32(), b?.toFloat32()];
-  return group.kind === 'swiglu' ? [pair(w.gate!, w.gateBias), pair(w.up, w.upBias)] : [pair(w.up, w.upBias)];
+  return isGatedKind(group.kind) ? [pair(w.gate!, w.gateBias), pair(w.up, w.upBias)] : [pair(w.up, w.upBias)];
 }
 
 /** Serialises a one-node graph `output = com.microsoft.MoE(input, router_probs, fc1, fc2, ...)`. */
@@ -47,7 +48,7 @@ export function buildMicrosoftMoEGraph(group: ExpertGroup, options: MicrosoftMoE
   validateExpertGroup(group);
   const { hiddenSize: d, ffnSize: f } = group;
   const e = group.experts.length;
-  const swiglu = group.kind === 'swiglu';
+  const swiglu = isGatedKind(group.kind);
   const layout = options.fc1Layout ?? 'interleaved';
   const f1 = swiglu ? 2 * f : f;
   const hasBias = group.experts.some((x) => x.upBias || x.gateBias || x.downBias);
@@ -83,6 +84,7 @@ export function buildMicrosoftMoEGraph(group: ExpertGroup, options: MicrosoftMoE
     activation_type: { s: ACTIVATION[group.kind] },
     normalize_routing_weights: { i: options.normalizeRoutingWeights === false ? 0 : 1 },
     ...(swiglu ? { swiglu_fusion: { i: 1 } } : {}),
+    ...(group.kind === 'clamped-swiglu' ? { activation_alpha: { f: CLAMPED_SWIGLU_ALPHA }, activation_beta: { f: 1 }, swiglu_limit: { f: CLAMPED_SWIGLU_LIMIT } } : {}),
   };
   g.node('MoE', inputs, ['output'], attrs, 'com.microsoft');
   g.output('output', 'float32', ['tokens', d]);

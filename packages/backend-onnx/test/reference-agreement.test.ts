@@ -84,6 +84,12 @@ describe('onnx backend vs float64 reference (maxRelL2 1e-5)', () => {
     expectPass(check);
   });
 
+  it.each([1, 25])('clamped SwiGLU (gpt-oss) experts with biases, first projections x%i', async (scaleFirst) => {
+    const config: MoELayerConfig = { ...mixtral, expert: { kind: 'clamped-swiglu', ffnSize: 96, bias: true } };
+    const { check } = await runChecked(backend, config, { tokens: 20, seed: 44 + scaleFirst, scaleFirst });
+    expectPass(check);
+  });
+
   it('SwiGLU experts with biases', async () => {
     const config: MoELayerConfig = { ...mixtral, expert: { kind: 'swiglu', ffnSize: 96, bias: true } };
     const { check } = await runChecked(backend, config, { tokens: 20, seed: 43 });

@@ -2,7 +2,7 @@
  * One expert's FFN in tfjs ops on the rows routed to it. Call inside `tf.tidy` (every
  * intermediate is then freed, also when an op throws).
  */
-import type { ExpertKind } from '@moe-runtime/core';
+import { CLAMPED_SWIGLU_ALPHA, CLAMPED_SWIGLU_LIMIT, type ExpertKind } from '@moe-runtime/core';
 import { tf, type Tensor1D, type Tensor2D } from './tf.js';
 
 /** One expert's weights resident in tfjs, laid out `[in, out]`. */
@@ -41,6 +41,13 @@ export function expertForward(kind: ExpertKind, w: ExpertTensors, x: Tensor2D): 
     case 'swiglu': {
       const g = project(x, w.gate!, w.gateBias);
       hidden = tf.mul(tf.mul(g, tf.sigmoid(g)), up);
+      break;
+    }
+    case 'clamped-swiglu': {
+      // gpt-oss: (clamp(up, -limit, limit) + 1) * g * sigmoid(alpha g), g = min(gate, limit).
+      const g = tf.minimum(project(x, w.gate!, w.gateBias), CLAMPED_SWIGLU_LIMIT);
+      const u = tf.clipByValue(up, -CLAMPED_SWIGLU_LIMIT, CLAMPED_SWIGLU_LIMIT);
+      hidden = tf.mul(tf.add(u, 1), tf.mul(g, tf.sigmoid(tf.mul(g, CLAMPED_SWIGLU_ALPHA))));
       break;
     }
     case 'gelu':

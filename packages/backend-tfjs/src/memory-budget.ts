@@ -6,7 +6,7 @@
  * Each weight matrix is held as float32 and XNNPACK keeps a packed copy of it after the first
  * matMul, so a matrix costs about 2 x 4 bytes per element; biases are held once.
  */
-import { BackendError, type ExpertGroup, type LinearWeights } from '@moe-runtime/core';
+import { BackendError, isGatedKind, type ExpertGroup, type LinearWeights } from '@moe-runtime/core';
 
 const GiB = 1024 ** 3;
 
@@ -17,7 +17,7 @@ export function formatGiB(bytes: number): string {
 
 /** Estimated resident bytes of an expert group (weights x2 for XNNPACK packing, biases x1). */
 export function estimateExpertBytes(group: Pick<ExpertGroup, 'kind' | 'hiddenSize' | 'ffnSize'> & { readonly experts: { readonly length: number } }): number {
-  const matrices = group.kind === 'swiglu' ? 3 : 2;
+  const matrices = isGatedKind(group.kind) ? 3 : 2;
   const perExpertWeights = matrices * group.hiddenSize * group.ffnSize * 4 * 2;
   const perExpertBiases = ((matrices - 1) * group.ffnSize + group.hiddenSize) * 4;
   return group.experts.length * (perExpertWeights + perExpertBiases);

@@ -3,7 +3,7 @@
  * fresh seeded weights and inputs, checked against core's float64 reference.
  */
 import { expect, it } from 'vitest';
-import { checkAgainstReference, MoELayer, randomInput, randomWeights, type DType, type MoELayerConfig } from '@moe-runtime/core';
+import { checkAgainstReference, HostTensor, MoELayer, randomInput, randomWeights, type DType, type MoEWeights, type MoELayerConfig } from '@moe-runtime/core';
 import { TfjsBackend } from '../src/index.js';
 import { tf } from '../src/tf.js';
 
@@ -13,6 +13,8 @@ export interface Case {
   readonly config: MoELayerConfig;
   readonly tokens: number;
   readonly dtype?: DType;
+  /** Multiplies the first projections (gate, up): pre-activations past the clamped SwiGLU's limit. */
+  readonly scaleFirst?: number;
   /** The case must drop tokens (capacity routing). */
   readonly expectDrops?: boolean;
 }
@@ -41,15 +43,23 @@ export const CASES: readonly Case[] = [
   },
   { name: 'GELU with biases', tokens: 11, config: { hiddenSize: 24, numExperts: 4, topK: 2, expert: { kind: 'gelu', ffnSize: 56, bias: true }, router: { name: 'topk-softmax' } } },
   { name: 'ReLU with biases', tokens: 11, config: { hiddenSize: 24, numExperts: 4, topK: 2, expert: { kind: 'relu', ffnSize: 56, bias: true }, router: { name: 'topk-softmax' } } },
+  { name: 'clamped SwiGLU (gpt-oss) with biases', tokens: 11, config: { hiddenSize: 24, numExperts: 4, topK: 2, expert: { kind: 'clamped-swiglu', ffnSize: 56, bias: true }, router: { name: 'topk-softmax' } } },
+  { name: 'clamped SwiGLU with biases, clamps active', tokens: 11, scaleFirst: 25, config: { hiddenSize: 24, numExperts: 4, topK: 2, expert: { kind: 'clamped-swiglu', ffnSize: 56, bias: true }, router: { name: 'topk-softmax' } } },
   { name: 'float16 weights', tokens: 9, dtype: 'float16', config: { hiddenSize: 32, numExperts: 8, topK: 2, expert: swiglu(48), router: { name: 'topk-softmax' } } },
   { name: 'bfloat16 weights', tokens: 9, dtype: 'bfloat16', config: { hiddenSize: 32, numExperts: 8, topK: 2, expert: swiglu(48), router: { name: 'topk-softmax' } } },
 ];
+
+function scaledFirst(w: MoEWeights, by: number): MoEWeights {
+  if (by === 1) return w;
+  const scale = (t: HostTensor): HostTensor => HostTensor.float32(t.shape, t.toFloat32().map((v) => v * by));
+  return { ...w, experts: w.experts.map((e) => ({ ...e, gate: e.gate && scale(e.gate), up: scale(e.up) })) };
+}
 
 /** Registers one `it` per case on a backend the suite creates (`getBackend`). */
 export function crossValidationCases(getBackend: () => TfjsBackend, seedBase: number): void {
   CASES.forEach((c, i) => {
     it(`${c.name} matches the float64 reference (maxRelL2 1e-5)`, async () => {
-      const weights = randomWeights(c.config, { seed: seedBase + 17 * i, dtype: c.dtype });
+      const weights = scaledFirst(randomWeights(c.config, { seed: seedBase + 17 * i, dtype: c.dtype }), c.scaleFirst ?? 1);
       const x = randomInput(c.tokens, c.config.hiddenSize, seedBase + 17 * i + 1);
       const layer = await MoELayer.create({ config: c.config, weights, backend: getBackend() });
       try {

@@ -5,14 +5,28 @@
  * - `swiglu` (Mixtral, Qwen, DeepSeek): `down(silu(gate x) * up x)`
  * - `gelu`: `down(gelu(up x))` with the exact (erf) GELU
  * - `relu`: `down(relu(up x))`
+ * - `clamped-swiglu` (gpt-oss, `GptOssExperts.forward` of modeling_gpt_oss): g = min(gate x, limit),
+ *   u = clamp(up x, -limit, limit), `down((u + 1) * g * sigmoid(alpha * g))` with limit 7 and
+ *   alpha 1.702 ({@link CLAMPED_SWIGLU_LIMIT}, {@link CLAMPED_SWIGLU_ALPHA})
  */
 import type { HostTensor } from './tensor.js';
 
 /** The expert feed-forward kinds the runtime computes. */
-export type ExpertKind = 'swiglu' | 'gelu' | 'relu';
+export type ExpertKind = 'swiglu' | 'gelu' | 'relu' | 'clamped-swiglu';
 
 /** Every expert kind, for validation messages. */
-export const EXPERT_KINDS: readonly ExpertKind[] = ['swiglu', 'gelu', 'relu'];
+export const EXPERT_KINDS: readonly ExpertKind[] = ['swiglu', 'gelu', 'relu', 'clamped-swiglu'];
+
+/** gpt-oss's `swiglu_limit`: the gate is clamped above at it, the up projection to [-limit, limit]. */
+export const CLAMPED_SWIGLU_LIMIT = 7;
+
+/** gpt-oss's `alpha` inside the gate's sigmoid. */
+export const CLAMPED_SWIGLU_ALPHA = 1.702;
+
+/** Whether experts of a kind have a gate projection beside up (SwiGLU and its clamped variant). */
+export function isGatedKind(kind: ExpertKind): boolean {
+  return kind === 'swiglu' || kind === 'clamped-swiglu';
+}
 
 /** Weights of one expert FFN with hidden size D and inner size F. */
 export interface ExpertWeights {
@@ -81,10 +95,31 @@ export function relu(x: number): number {
   return x > 0 ? x : 0;
 }
 
-/** The pointwise activation applied to the first projection of a kind (SwiGLU: to the gate). */
+/**
+ * gpt-oss's gated unit of one inner element: gate value `g` and up value `u` (biases included)
+ * to `(clamp(u, -limit, limit) + 1) * min(g, limit) * sigmoid(alpha * min(g, limit))`.
+ */
+export function clampedSwiglu(g: number, u: number): number {
+  const gc = Math.min(g, CLAMPED_SWIGLU_LIMIT);
+  const uc = Math.min(Math.max(u, -CLAMPED_SWIGLU_LIMIT), CLAMPED_SWIGLU_LIMIT);
+  return (uc + 1) * (gc / (1 + Math.exp(-CLAMPED_SWIGLU_ALPHA * gc)));
+}
+
+/** SwiGLU's gated unit: silu(g) * u. */
+function swigluUnit(g: number, u: number): number {
+  return silu(g) * u;
+}
+
+/** The gated unit of a gated kind (`h = unit(gate x, up x)`); {@link isGatedKind} says which kinds have one. */
+export function gatedUnitOf(kind: ExpertKind): (g: number, u: number) => number {
+  return kind === 'clamped-swiglu' ? clampedSwiglu : swigluUnit;
+}
+
+/** The pointwise activation applied to the first projection of a kind (SwiGLU: to the gate; the clamped kind has none alone, see {@link gatedUnitOf}). */
 export function activationOf(kind: ExpertKind): (x: number) => number {
   switch (kind) {
     case 'swiglu':
+    case 'clamped-swiglu':
       return silu;
     case 'gelu':
       return gelu;

@@ -3,7 +3,7 @@
  * Plain JSON, so benchmark scenarios, server config files and model configs can all name one.
  */
 import { ConfigError } from './errors.js';
-import { EXPERT_KINDS, type ExpertKind } from './expert.js';
+import { EXPERT_KINDS, isGatedKind, type ExpertKind } from './expert.js';
 
 /** Router name plus JSON options, e.g. `{ name: 'switch', options: { capacityFactor: 1.25 } }`. */
 export interface RouterSpec {
@@ -100,6 +100,6 @@ export function denseEquivalentConfig(config: MoELayerConfig): MoELayerConfig {
 
 /** Multiply-adds x 2 of one token through k routed experts (router and shared experts excluded). */
 export function activeExpertFlopsPerToken(config: MoELayerConfig): number {
-  const matrices = config.expert.kind === 'swiglu' ? 3 : 2;
+  const matrices = isGatedKind(config.expert.kind) ? 3 : 2;
   return 2 * matrices * config.hiddenSize * config.expert.ffnSize * config.topK;
 }

@@ -80,7 +80,7 @@ export class MoELayer {
     const prepared: { dispose(): void }[] = [];
     const track = <T extends { dispose(): void }>(p: T): T => (prepared.push(p), p);
     try {
-      const routerLinear = track(await backend.prepareLinear({ weight: weights.router }));
+      const routerLinear = track(await backend.prepareLinear({ weight: weights.router, bias: weights.routerBias }));
       const experts = track(await backend.prepareExperts(routedExpertGroup(config, weights)));
       const sharedGroup = sharedExpertGroup(config, weights);
       const shared = sharedGroup ? track(await backend.prepareExperts(sharedGroup)) : undefined;

@@ -5,7 +5,7 @@
  */
 import type { ExpertGroup, ExpertWeights } from './expert.js';
 import { ShapeError } from './errors.js';
-import { activationOf, sigmoid } from './expert.js';
+import { activationOf, gatedUnitOf, sigmoid } from './expert.js';
 import { checkRows, checkTokenIds } from './input-checks.js';
 import { validateLayerConfig, type MoELayerConfig } from './layer-config.js';
 import type { Router, RouterDecision } from './router.js';
@@ -44,6 +44,7 @@ export function referenceLinear(weight: HostTensor, x: ArrayLike<number>, rows: 
 /** One expert FFN on one row, in float64. */
 export function referenceExpertRow(kind: ExpertGroup['kind'], e: ExpertWeights, x: ArrayLike<number>, offset: number, d: number, f: number): Float64Array {
   const act = activationOf(kind);
+  const unit = gatedUnitOf(kind);
   const up = values(e.up);
   const gate = e.gate && values(e.gate);
   const down = values(e.down);
@@ -57,7 +58,7 @@ export function referenceExpertRow(kind: ExpertGroup['kind'], e: ExpertWeights, 
     if (gate) {
       let g = gateB ? gateB[j] : 0;
       for (let c = 0; c < d; c++) g += gate[j * d + c] * x[offset + c];
-      h[j] = act(g) * u;
+      h[j] = unit(g, u);
     } else h[j] = act(u);
   }
   const y = new Float64Array(d);

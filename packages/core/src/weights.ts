@@ -4,7 +4,7 @@
  */
 import type { LinearWeights } from './backend.js';
 import { ConfigError, ShapeError } from './errors.js';
-import { EXPERT_KINDS, type ExpertGroup, type ExpertKind, type ExpertWeights } from './expert.js';
+import { EXPERT_KINDS, isGatedKind, type ExpertGroup, type ExpertKind, type ExpertWeights } from './expert.js';
 import { sharedExpertCount, validateLayerConfig, type MoELayerConfig } from './layer-config.js';
 import { createRng, randomNormal, type Rng } from './rng.js';
 import { HostTensor, type DType } from './tensor.js';
@@ -13,6 +13,8 @@ import { HostTensor, type DType } from './tensor.js';
 export interface MoEWeights {
   /** Router projection `[E, D]` (Mixtral `gate.weight`). */
   readonly router: HostTensor;
+  /** Router projection bias `[E]`, added to the logits before routing (gpt-oss `router.bias`). */
+  readonly routerBias?: HostTensor;
   /** Router parameters beyond the projection, by name, e.g. DeepSeek-V3's `e_score_correction_bias` `[E]`. */
   readonly routerParams?: Readonly<Record<string, HostTensor>>;
   /** The E routed experts. */
@@ -38,9 +40,9 @@ function optionalAt(what: string, t: unknown, shape: readonly number[]): void {
  * throws a ShapeError naming the tensor (`${where}.up`, ...). No data is read.
  */
 export function validateExpertWeights(where: string, e: ExpertWeights, kind: ExpertKind, d: number, f: number): void {
-  if (!e || typeof e !== 'object') throw new ShapeError(`${where}: expected { up, down${kind === 'swiglu' ? ', gate' : ''} } weights`);
-  if (kind === 'swiglu') {
-    if (e.gate === undefined) throw new ShapeError(`${where}.gate is missing; SwiGLU experts need gate [${f}, ${d}]`);
+  if (!e || typeof e !== 'object') throw new ShapeError(`${where}: expected { up, down${isGatedKind(kind) ? ', gate' : ''} } weights`);
+  if (isGatedKind(kind)) {
+    if (e.gate === undefined) throw new ShapeError(`${where}.gate is missing; ${kind === 'swiglu' ? 'SwiGLU' : kind} experts need gate [${f}, ${d}]`);
     tensorAt(`${where}.gate`, e.gate, [f, d]);
     optionalAt(`${where}.gateBias`, e.gateBias, [f]);
   } else if (e.gate !== undefined || e.gateBias !== undefined) {
@@ -96,6 +98,7 @@ export function validateWeights(config: MoELayerConfig, weights: MoEWeights): vo
   const { hiddenSize: d, numExperts: e } = config;
   if (!weights || !weights.router) throw new ShapeError('weights.router is missing; expected [E, D]');
   weights.router.assertShape('weights.router', [e, d]);
+  optionalAt('weights.routerBias', weights.routerBias, [e]);
   if (!Array.isArray(weights.experts) || weights.experts.length !== e) {
     throw new ShapeError(`weights.experts has ${weights.experts?.length ?? 0} experts, expected numExperts = ${e}`);
   }
@@ -144,14 +147,14 @@ function tensor(rng: Rng, shape: number[], scale: number, dtype: DType): HostTen
   return dtype === 'float32' ? t : t.to(dtype);
 }
 
-function randomExpert(rng: Rng, kind: string, d: number, f: number, bias: boolean, dtype: DType): ExpertWeights {
+function randomExpert(rng: Rng, kind: ExpertKind, d: number, f: number, bias: boolean, dtype: DType): ExpertWeights {
   const inScale = 1 / Math.sqrt(d);
   const outScale = 1 / Math.sqrt(f);
   return {
-    gate: kind === 'swiglu' ? tensor(rng, [f, d], inScale, dtype) : undefined,
+    gate: isGatedKind(kind) ? tensor(rng, [f, d], inScale, dtype) : undefined,
     up: tensor(rng, [f, d], inScale, dtype),
     down: tensor(rng, [d, f], outScale, dtype),
-    gateBias: bias && kind === 'swiglu' ? tensor(rng, [f], 0.1, dtype) : undefined,
+    gateBias: bias && isGatedKind(kind) ? tensor(rng, [f], 0.1, dtype) : undefined,
     upBias: bias ? tensor(rng, [f], 0.1, dtype) : undefined,
     downBias: bias ? tensor(rng, [d], 0.1, dtype) : undefined,
   };

@@ -20,6 +20,7 @@ import {
   type KvCacheSpec,
 } from '../src/index.js';
 import { bitwiseEqual, directAttention, directCase, rowsOf, type DirectCase } from './helpers/direct-attention.js';
+import { attentionCase, attentionError, batchingIsExact, chunkingIsExact, prefixCopyIsExact } from '../src/testing/index.js';
 
 const FORMATS: readonly KvCacheFormat[] = ['float32', 'float16', 'q8_0'];
 
@@ -309,5 +310,28 @@ describe('attentionOps', () => {
     expect(attended).toBe(1);
     const partial = { ...base, attend: full.attend } as unknown as Backend;
     expect(() => attentionOps(partial)).toThrow(/backend 'fake' implements attend but not createKvCache, copyKvPrefix/);
+  });
+});
+
+describe('the shared attention checks (core/testing) on the host implementation', () => {
+  // The suite backends run on their own attention; here it runs on the reference itself, with
+  // a negative control for each exactness check (a different case must not compare equal).
+  it('measures the error against the direct formula, and the exactness of chunking, batching and prefix copies', async () => {
+    const c = attentionCase(50, 150, 8, 2, 64);
+    expect(await attentionError(hostAttention, c, 'float32', { window: 40 })).toBeLessThan(BOUNDS.float32);
+    expect(await chunkingIsExact(hostAttention, c, 'q8_0', [1, 70, 3, 76])).toBe(true);
+    expect(await batchingIsExact(hostAttention, [c, attentionCase(51, 150, 8, 2, 64)], 'float16', [90, 13], [1, 37])).toBe(true);
+    expect(await prefixCopyIsExact(hostAttention, c, 'float32', 100, 77, { window: 30 })).toBe(true);
+    // Controls: an attend that shifts one output of a call starting past 0 (or of a call of
+    // several segments) must be caught.
+    type Args = Parameters<typeof hostAttention.attend>;
+    const shifted = (when: (args: Args) => boolean) => ({
+      ...hostAttention,
+      attend: async (...args: Args) => (await hostAttention.attend(...args)).map((x, i) => (i === 0 && when(args) ? x + 1 : x)),
+    });
+    const late = shifted((args) => args[2][0].position > 0);
+    expect(await chunkingIsExact(late, c, 'float32', [10, 140])).toBe(false);
+    expect(await prefixCopyIsExact(late, c, 'float32', 100, 77)).toBe(false);
+    expect(await batchingIsExact(shifted((args) => args[2].length > 1), [c, attentionCase(51, 150, 8, 2, 64)], 'float32', [90, 13], [1, 37])).toBe(false);
   });
 });

@@ -47,7 +47,21 @@ export interface ContinuousBatcherOptions {
   readonly clock?: () => number;
   /** Chunk size of a prefill when no sequence is decoding (default {@link DEFAULT_PREFILL_CHUNK}). */
   readonly idlePrefillChunk?: number;
+  /**
+   * Most prompt tokens of one step when no sequence is decoding, over all the prompts waiting
+   * (each at most `idlePrefillChunk`): default {@link DEFAULT_IDLE_STEP_TOKENS}. Prompts that
+   * arrive together are then prefilled in the same step and decode in the same steps after it
+   * (in lockstep), instead of joining the decodes one by one at the prefill budget beside them.
+   */
+  readonly idleStepTokens?: number;
 }
+
+/**
+ * Default of `idleStepTokens`: the 64-token prompts of 16 streams arriving at once. A step of
+ * 1024 rows gives each of 8 experts about 256 rows (the prefill GEMM's good range, see
+ * DEFAULT_PREFILL_CHUNK) and no running stream waits for it.
+ */
+export const DEFAULT_IDLE_STEP_TOKENS = 1024;
 
 /** Counters of a batcher's work, for metrics and benchmarks. */
 export interface BatcherCounters {
@@ -104,6 +118,7 @@ export class ContinuousBatcher implements ForwardStepper {
   private readonly budget: PrefillBudget;
   private readonly clock: () => number;
   private readonly idleChunk: number;
+  private readonly idleStep: number;
   private counts = { steps: 0, rows: 0, sequences: 0, mixedSteps: 0 };
 
   constructor(
@@ -115,6 +130,7 @@ export class ContinuousBatcher implements ForwardStepper {
     this.budget = new PrefillBudget(options.prefillBudget);
     this.clock = options.clock ?? (() => performance.now());
     this.idleChunk = positiveInt('idlePrefillChunk', options.idlePrefillChunk, DEFAULT_PREFILL_CHUNK);
+    this.idleStep = positiveInt('idleStepTokens', options.idleStepTokens, Math.max(DEFAULT_IDLE_STEP_TOKENS, this.idleChunk));
   }
 
   /** Work done so far. */
@@ -185,16 +201,18 @@ export class ContinuousBatcher implements ForwardStepper {
 
   /**
    * This step's entries: every single-token call (decode) whole, then prompt chunks in arrival
-   * order within the prefill budget (the idle chunk size when nothing decodes).
+   * order within the prefill budget. When nothing decodes, every waiting prompt gets a chunk of
+   * up to the idle chunk size, within the idle step's tokens.
    */
   private pick(): { pending: Pending; n: number }[] {
     const decode = this.waiting.filter((p) => p.tokens.length - p.fed === 1 && p.fed === 0);
     const rest = this.waiting.filter((p) => !decode.includes(p));
-    let budget = decode.length > 0 ? (this.fixedPrefill ?? this.budget.tokens) : this.idleChunk;
+    const idle = decode.length === 0;
+    let budget = idle ? this.idleStep : (this.fixedPrefill ?? this.budget.tokens);
     const picked = decode.map((pending) => ({ pending, n: 1 }));
     for (const pending of rest) {
       if (budget <= 0) break;
-      const n = Math.min(budget, pending.tokens.length - pending.fed);
+      const n = Math.min(budget, pending.tokens.length - pending.fed, idle ? this.idleChunk : Infinity);
       picked.push({ pending, n });
       budget -= n;
     }

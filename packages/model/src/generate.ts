@@ -42,6 +42,15 @@ export interface GenerateOptions extends SamplingOptions {
    * The session must not be stepped or disposed by the hook.
    */
   readonly onPrefill?: (session: ModelSession) => void | Promise<void>;
+  /**
+   * Called once when the generation ends by itself (EOS, a stop string, `maxTokens` or the end of
+   * the context; not when aborted or failed), before its session is disposed: the session then
+   * holds the prompt and every generated token that was fed back (all but the last sampled one),
+   * the moment to retain a chat turn's KV cache so the next turn, whose history holds this reply,
+   * reuses it. Called per choice under `generateChoices`. The session must not be stepped or
+   * disposed by the hook.
+   */
+  readonly onFinish?: (session: ModelSession) => void | Promise<void>;
 }
 
 /** One streamed piece of text. */
@@ -223,6 +232,7 @@ async function* decodeFrom(
       if (text.length > emitted || pending.length) yield chunk(text.slice(emitted));
     }
     const decodeMs = decodeSteps > 0 ? performance.now() - tDecode : 0;
+    await options.onFinish?.(session);
     return {
       promptTokens: prefill.promptTokens,
       reusedPromptTokens: prefill.reusedTokens,

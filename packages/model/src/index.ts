@@ -19,6 +19,7 @@ export * from './continuous-batcher.js';
 export * from './prefix-cache.js';
 export * from './prefill-budget.js';
 export * from './rotary.js';
+export * from './rope-scaling.js';
 export * from './rms-norm.js';
 export * from './reference/decoder.js';
 export * from './sampling.js';

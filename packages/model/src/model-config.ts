@@ -7,11 +7,24 @@ import { ConfigError, type MoELayerConfig } from '@moe-runtime/core';
 import type { Architecture } from './architectures/architecture.js';
 import { HfConfigReader } from './architectures/hf-config-reader.js';
 import { findArchitecture, MODEL_TYPES, type ModelType } from './architectures/registry.js';
+import { parseRopeScaling, type RopeScaling } from './rope-scaling.js';
 
 export { MODEL_TYPES, type ModelType } from './architectures/registry.js';
 
 /** Where q/k normalisation applies: none, per head over head_dim (Qwen3), over the whole projection (OLMoE). */
 export type QkNorm = 'none' | 'per-head' | 'full';
+
+/**
+ * muP-style multipliers (Granite-MoE): `h = embed * embedding`, each residual branch added as
+ * `h += branch * residual`, attention scores scaled by `attentionScale` (not 1/sqrt(head_dim)),
+ * the logits divided by `logitsScaling`.
+ */
+export interface ModelMultipliers {
+  readonly embedding: number;
+  readonly attentionScale: number;
+  readonly residual: number;
+  readonly logitsScaling: number;
+}
 
 /** A decoder-only MoE model's shape and conventions. */
 export interface ModelConfig {
@@ -25,6 +38,8 @@ export interface ModelConfig {
   readonly headDim: number;
   readonly rmsNormEps: number;
   readonly ropeTheta: number;
+  /** `rope_scaling` (linear, yarn, llama3); absent for plain rotary. */
+  readonly ropeScaling?: RopeScaling;
   readonly maxPositions: number;
   /** Attention q/k/v projections carry biases (Qwen2-MoE). */
   readonly qkvBias: boolean;
@@ -34,6 +49,8 @@ export interface ModelConfig {
   readonly moe: MoELayerConfig;
   readonly bosTokenId?: number;
   readonly eosTokenIds: readonly number[];
+  /** The architecture's muP multipliers; absent: none (1, and the 1/sqrt(head_dim) attention scale). */
+  readonly multipliers?: ModelMultipliers;
 }
 
 /** `eos_token_id`: absent, one id or a list of ids, each a token of the vocabulary. */
@@ -56,14 +73,6 @@ function headDimOf(r: HfConfigReader, d: number, numHeads: number): number {
   const hd = r.int('head_dim', d / numHeads);
   if (hd % 2 !== 0) throw r.error('head_dim', `expected an even integer, got ${hd}`);
   return hd;
-}
-
-/** Only plain rotary is implemented: a scaling (linear, dynamic, yarn, ...) would be silently ignored. */
-function checkRopeScaling(r: HfConfigReader): void {
-  const scaling = r.value('rope_scaling');
-  if (scaling !== undefined && scaling !== null) {
-    throw r.error('rope_scaling', `expected null (only unscaled rotary embeddings are supported), got ${JSON.stringify(scaling)}`);
-  }
 }
 
 /**
@@ -104,8 +113,9 @@ export function parseModelConfig(cfg: unknown, file = 'config.json'): ModelConfi
   const numKvHeads = r.int('num_key_value_heads', numHeads);
   if (numHeads % numKvHeads !== 0) throw r.error('num_key_value_heads', `expected a divisor of num_attention_heads (${numHeads}), got ${numKvHeads}`);
   const headDim = headDimOf(r, d, numHeads);
-  checkRopeScaling(r);
   const maxPositions = r.int('max_position_embeddings', 4096);
+  // A type not implemented (dynamic, longrope, ...) is refused, naming the field.
+  const ropeScaling = parseRopeScaling(r.value('rope_scaling'), `${file}: rope_scaling`, maxPositions);
   checkUnsupported(arch, r, maxPositions);
   const vocabSize = r.int('vocab_size');
   const moe = arch.hf.moe(r, d);
@@ -121,6 +131,7 @@ export function parseModelConfig(cfg: unknown, file = 'config.json'): ModelConfi
     headDim,
     rmsNormEps: r.num('rms_norm_eps', arch.hf.defaults.rmsNormEps),
     ropeTheta: r.num('rope_theta', arch.hf.defaults.ropeTheta),
+    ropeScaling,
     maxPositions,
     qkvBias: arch.block.qkvBias,
     qkNorm: arch.block.qkNorm,
@@ -128,5 +139,6 @@ export function parseModelConfig(cfg: unknown, file = 'config.json'): ModelConfi
     moe,
     bosTokenId: typeof bos === 'number' ? bos : undefined,
     eosTokenIds: ids(r, 'eos_token_id', vocabSize),
+    ...(arch.hf.multipliers ? { multipliers: arch.hf.multipliers(r) } : {}),
   };
 }

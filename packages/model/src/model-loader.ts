@@ -22,6 +22,7 @@ import {
   type HostTensor,
   type TensorSource,
 } from '@moe-runtime/core';
+import { architectureOf } from './architectures/registry.js';
 import { hfTensorNames, moeScheme } from './checkpoint-names.js';
 import { parseModelConfig, type ModelConfig } from './model-config.js';
 import { checkConversionDType, convertedDType, convertTensor, type ModelWeightSource, type PlannedTensor, type TensorUse } from './model-source.js';
@@ -75,7 +76,8 @@ function expectedTensors(c: ModelConfig, hasLmHead: boolean): ExpectedTensor[] {
   const qw = c.numHeads * c.headDim;
   const kvw = c.numKvHeads * c.headDim;
   const f = c.moe.expert.ffnSize;
-  const names = schemeNames(resolveScheme(moeScheme(c.modelType)));
+  const layout = architectureOf(c.modelType).names.hfMoe;
+  const names = layout ? undefined : schemeNames(resolveScheme(moeScheme(c.modelType)));
   const N = hfTensorNames(c.modelType);
   const out: ExpectedTensor[] = [{ name: N.embed, shape: [c.vocabSize, d], use: 'embedding', convertible: true }];
   for (let i = 0; i < c.numLayers; i++) {
@@ -91,6 +93,10 @@ function expectedTensors(c: ModelConfig, hasLmHead: boolean): ExpectedTensor[] {
     if (c.qkNorm !== 'none') {
       add(N.qNorm, [c.qkNorm === 'per-head' ? c.headDim : qw], 'host-vector');
       add(N.kNorm, [c.qkNorm === 'per-head' ? c.headDim : kvw], 'host-vector');
+    }
+    if (!names) {
+      for (const t of layout!.tensors(c.moe)) add(t.name, t.shape, 'backend', t.convertible);
+      continue;
     }
     add(names.router, [c.moe.numExperts, d], 'backend');
     for (let j = 0; j < c.moe.numExperts; j++) {
@@ -158,6 +164,16 @@ async function readLayer(src: TensorSource, c: ModelConfig, i: number): Promise<
   const N = hfTensorNames(c.modelType);
   const p = N.layerPrefix(i);
   const d = c.hiddenSize;
+  const layout = architectureOf(c.modelType).names.hfMoe;
+  if (layout) {
+    // The layout's tensors were shape-checked against the config when the source was opened.
+    return {
+      inputNorm: await src.read(p + N.inputNorm),
+      postAttentionNorm: await src.read(p + N.postAttentionNorm),
+      attention: await readAttention(src, c, p),
+      moe: await layout.read(src, p, c.moe),
+    };
+  }
   const moe = await loadMoELayerFrom(src, { prefix: p, scheme: moeScheme(c.modelType), topK: c.moe.topK, router: c.moe.router });
   const s = moe.shape;
   if (s.numExperts !== c.moe.numExperts || s.expert.ffnSize !== c.moe.expert.ffnSize || s.hiddenSize !== d) {

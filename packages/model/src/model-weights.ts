@@ -59,6 +59,7 @@ export function weightBytes(weights: ModelWeights): number {
     add(l.postAttentionNorm);
     for (const t of Object.values(l.attention)) add(t);
     add(l.moe.router);
+    add(l.moe.routerBias);
     add(l.moe.sharedGate);
     for (const t of Object.values(l.moe.routerParams ?? {})) add(t);
     for (const e of [...l.moe.experts, ...(l.moe.shared ?? [])]) for (const t of Object.values(e)) add(t);

@@ -27,7 +27,8 @@ import { checkModelFits, estimateModelMemory, type MachineMemory, type ModelMemo
 import { memoryWeightSource, type ModelWeightSource, type PlannedTensor } from './model-source.js';
 import { validateLayerWeights, validateModelWeights, validateOuterWeights, type AttentionWeights, type DecoderLayerWeights, type ModelWeights } from './model-weights.js';
 import { rmsNorm } from './rms-norm.js';
-import { applyRotary, inverseFrequencies } from './rotary.js';
+import { applyRotary } from './rotary.js';
+import { ropeFrequencies } from './rope-scaling.js';
 import { ModelSession, type SessionOptions } from './model-session.js';
 import type { BatchStep, LayerRouting, ModelStep, SequenceStep, StepEntry } from './model-step.js';
 
@@ -110,10 +111,14 @@ export interface LoadModelOptions {
 /** A decoder-only MoE model resident on one backend. */
 export class MoEModel {
   private readonly invFreq: Float64Array;
+  /** cos/sin multiplier of the rope scaling (YaRN's attention factor; 1 otherwise). */
+  private readonly ropeScale: number;
   private disposed = false;
   private attentionImpl?: AttentionOps;
-  /** Grouped-query causal attention with the standard 1/sqrt(head_dim) scale (no window, no sinks in these architectures). */
+  /** Grouped-query causal attention with the 1/sqrt(head_dim) scale, or the muP attention multiplier (no window, no sinks in these architectures). */
   private readonly layerSpec: AttentionLayerSpec;
+  /** The residual branch multiplier (muP; 1 without). */
+  private readonly residualScale: number;
 
   private constructor(
     readonly config: ModelConfig,
@@ -128,8 +133,11 @@ export class MoEModel {
     /** Every tensor of the model, in the format it is held. */
     readonly plannedTensors: readonly PlannedTensor[],
   ) {
-    this.invFreq = inverseFrequencies(config.headDim, config.ropeTheta);
-    this.layerSpec = { numHeads: config.numHeads, scale: 1 / Math.sqrt(config.headDim) };
+    const rope = ropeFrequencies(config.headDim, config.ropeTheta, config.ropeScaling);
+    this.invFreq = rope.invFreq;
+    this.ropeScale = rope.attentionFactor;
+    this.layerSpec = { numHeads: config.numHeads, scale: config.multipliers?.attentionScale ?? 1 / Math.sqrt(config.headDim) };
+    this.residualScale = config.multipliers?.residual ?? 1;
   }
 
   /** Prepares every layer's weights (already in memory) on `backend`. */
@@ -311,6 +319,8 @@ export class MoEModel {
     });
     const normed = rmsNorm(gathered, this.finalNorm, d, this.config.rmsNormEps) as Float32Array;
     const logits = total > 0 ? await this.backend.linear(this.lmHead, normed, total) : new Float32Array(0);
+    const divisor = this.config.multipliers?.logitsScaling ?? 1;
+    if (divisor !== 1) for (let i = 0; i < logits.length; i++) logits[i] /= divisor;
     first = 0;
     at = 0;
     return entries.map((e, i) => {
@@ -329,11 +339,12 @@ export class MoEModel {
     const { q, k, v } = this.splitQkv(await projectQkv(this.backend, p.qkv, xn, n), positions, p);
     const attn = await this.attention.attend(l, this.layerSpec, segments, q, k, v);
     const o = await this.backend.linear(p.o, attn, n);
-    for (let i = 0; i < h.length; i++) h[i] += o[i];
+    const r = this.residualScale;
+    for (let i = 0; i < h.length; i++) h[i] += o[i] * r;
     const xn2 = rmsNorm(h, p.postNorm, c.hiddenSize, c.rmsNormEps, new Float32Array(h.length)) as Float32Array;
     const moe = await p.moe.forward(xn2);
     const y = moe.output.data;
-    for (let i = 0; i < h.length; i++) h[i] += y[i];
+    for (let i = 0; i < h.length; i++) h[i] += y[i] * r;
     return { plan: moe.plan, stats: moe.stats };
   }
 
@@ -352,8 +363,8 @@ export class MoEModel {
       k.set(row.subarray(qw, qw + kvw), i * kvw);
       v.set(row.subarray(qw + kvw, qw + 2 * kvw), i * kvw);
       this.normaliseQk(q.subarray(i * qw, (i + 1) * qw), k.subarray(i * kvw, (i + 1) * kvw), p);
-      applyRotary(q, i * qw, c.numHeads, c.headDim, positions[i], this.invFreq);
-      applyRotary(k, i * kvw, c.numKvHeads, c.headDim, positions[i], this.invFreq);
+      applyRotary(q, i * qw, c.numHeads, c.headDim, positions[i], this.invFreq, this.ropeScale);
+      applyRotary(k, i * kvw, c.numKvHeads, c.headDim, positions[i], this.invFreq, this.ropeScale);
     }
     return { q, k, v };
   }
@@ -368,6 +379,8 @@ export class MoEModel {
       // Decode one row at a time so half-precision embeddings stay compact.
       table.decodeRow(id, out.subarray(i * d, (i + 1) * d));
     }
+    const m = this.config.multipliers?.embedding ?? 1;
+    if (m !== 1) for (let i = 0; i < out.length; i++) out[i] *= m;
     return out;
   }
 

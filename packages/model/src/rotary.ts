@@ -13,13 +13,16 @@ export function inverseFrequencies(headDim: number, theta: number): Float64Array
   return out;
 }
 
-/** Rotates `heads` heads of `vec` (at `offset`, each `headDim` long) in place for `position`. */
-export function applyRotary(vec: Float32Array | Float64Array, offset: number, heads: number, headDim: number, position: number, invFreq: Float64Array): void {
+/**
+ * Rotates `heads` heads of `vec` (at `offset`, each `headDim` long) in place for `position`;
+ * `scale` multiplies cos and sin (YaRN's attention factor, see `rope-scaling.ts`).
+ */
+export function applyRotary(vec: Float32Array | Float64Array, offset: number, heads: number, headDim: number, position: number, invFreq: Float64Array, scale = 1): void {
   const half = headDim / 2;
   for (let i = 0; i < half; i++) {
     const angle = position * invFreq[i];
-    const c = Math.cos(angle);
-    const s = Math.sin(angle);
+    const c = Math.cos(angle) * scale;
+    const s = Math.sin(angle) * scale;
     for (let h = 0; h < heads; h++) {
       const base = offset + h * headDim;
       const a = vec[base + i];

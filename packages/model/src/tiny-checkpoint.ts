@@ -128,7 +128,9 @@ export function modelTensors(config: ModelConfig, weights: ModelWeights): Map<st
     if (a.vBias) out.set(p + N.proj('v', 'bias'), a.vBias);
     if (a.qNorm) out.set(p + N.qNorm, a.qNorm);
     if (a.kNorm) out.set(p + N.kNorm, a.kNorm);
-    for (const [name, t] of moeLayerTensors(config.moe, l.moe, { scheme: moeScheme(config.modelType), prefix: p })) out.set(name, t);
+    const layout = architectureOf(config.modelType).names.hfMoe;
+    const moe = layout ? [...layout.write(config.moe, l.moe)].map(([n, t]) => [p + n, t] as const) : moeLayerTensors(config.moe, l.moe, { scheme: moeScheme(config.modelType), prefix: p });
+    for (const [name, t] of moe) out.set(name, t);
   });
   out.set(N.finalNorm, weights.finalNorm);
   if (!config.tieWordEmbeddings) out.set(N.lmHead, weights.lmHead);

@@ -91,6 +91,32 @@ describe('ContinuousBatcher', () => {
     }
   });
 
+  it('streams that arrive together are prefilled in one step and decode in lockstep: one step per token', async () => {
+    const n = 8;
+    const maxTokens = 12;
+    // 8 x 40 = 320 prompt tokens: more than one idle chunk (256), so one step holds them only with idleStepTokens.
+    const prompts = Array.from({ length: n }, () => randomTokens(40));
+    const options: GenerateOptions[] = prompts.map((_, i) => ({ maxTokens, temperature: i % 2 ? 0.8 : 0, seed: 50 + i }));
+    const alone: { ids: number[]; stats: GenerationStats }[] = [];
+    for (let i = 0; i < n; i++) alone.push(await collect(generate(model, tokenizer, prompts[i], options[i])));
+    // The scenario needs every stream to run to maxTokens (no EOS sampled): then lockstep means
+    // 1 prefill step + (maxTokens - 1) decode steps, each with all n sequences.
+    expect(alone.map((r) => r.stats.completionTokens)).toEqual(new Array(n).fill(maxTokens));
+    const together = async (batcher: ContinuousBatcher) => Promise.all(prompts.map((p, i) => collect(generate(model, tokenizer, p, { ...options[i], stepper: batcher }))));
+    const batcher = new ContinuousBatcher(model);
+    const runs = await together(batcher);
+    runs.forEach((r, i) => expect(r.ids).toEqual(alone[i].ids));
+    expect(batcher.counters.steps).toBe(maxTokens);
+    expect(batcher.counters.sequences).toBe(n * maxTokens);
+    expect(batcher.counters.rows).toBe(n * (prompts[0].length + maxTokens - 1));
+    // Negative control: an idle step that holds only two of the prompts staggers the streams
+    // (the others join beside decodes at the prefill budget), so the same work takes more steps.
+    const staggered = new ContinuousBatcher(model, { idleStepTokens: 80, prefillTokensPerStep: 8 });
+    const late = await together(staggered);
+    late.forEach((r, i) => expect(r.ids).toEqual(alone[i].ids));
+    expect(staggered.counters.steps).toBeGreaterThan(maxTokens + 4);
+  });
+
   it('a failing call fails alone: the others of its step still get their results', async () => {
     const batcher = new ContinuousBatcher(model);
     const small = model.newSession({ contextLength: 8 });
@@ -152,5 +178,6 @@ describe('ContinuousBatcher', () => {
   it('refuses bad options with the field named', () => {
     expect(() => new ContinuousBatcher(model, { prefillTokensPerStep: 0 })).toThrow(/prefillTokensPerStep/);
     expect(() => new ContinuousBatcher(model, { idlePrefillChunk: 1.5 })).toThrow(/idlePrefillChunk/);
+    expect(() => new ContinuousBatcher(model, { idleStepTokens: 0 })).toThrow(/idleStepTokens/);
   });
 });

@@ -72,6 +72,45 @@ describe('generate from a reused prefix', () => {
     });
   }
 
+  it('retains a finished reply (onFinish) so the next chat turn reuses prompt and reply', async () => {
+    const prompt = randomTokens(30);
+    const cache = new PrefixCache(model, { maxBytes: 1 << 22, minTokens: 8 });
+    const base: GenerateOptions = { temperature: 0, maxTokens: 12, stopTokenIds: [] };
+    let heldAtFinish = -1;
+    const turn1 = await collect(
+      generate(model, tokenizer, prompt, {
+        ...base,
+        onPrefill: async (s) => void (await cache.retain(s)),
+        onFinish: async (s) => {
+          heldAtFinish = s.position;
+          await cache.retain(s);
+        },
+      }),
+    );
+    expect(turn1.ids.length).toBe(12);
+    // Every generated token but the last sampled one was fed back.
+    expect(heldAtFinish).toBe(prompt.length + turn1.ids.length - 1);
+    // The reply's prefix replaced the prompt's (it extends it): one entry.
+    expect(cache.stats.entries).toBe(1);
+    const turn2 = [...prompt, ...turn1.ids, ...randomTokens(6)];
+    const fresh = await collect(generate(model, tokenizer, turn2, base));
+    const { session, reusedTokens } = await cache.startSession(turn2);
+    expect(reusedTokens).toBe(heldAtFinish);
+    const reused = await collect(generate(model, tokenizer, turn2, { ...base, session }));
+    expect(reused.ids).toEqual(fresh.ids);
+    expect(reused.stats.reusedPromptTokens).toBe(heldAtFinish);
+  });
+
+  it('does not call onFinish for an aborted generation', async () => {
+    const abort = new AbortController();
+    let finished = 0;
+    const gen = generate(model, tokenizer, randomTokens(20), { temperature: 0, maxTokens: 40, stopTokenIds: [], signal: abort.signal, onFinish: () => void finished++ });
+    await gen.next();
+    abort.abort();
+    await expect(collect(gen)).rejects.toThrow();
+    expect(finished).toBe(0);
+  });
+
   it('gives the fresh tokens through a batcher beside another stream, and for every choice', async () => {
     const system = randomTokens(50);
     const prompt = [...system, ...randomTokens(7)];

@@ -30,8 +30,9 @@ describe('parseModelConfig rejects shapes the decoder cannot run', () => {
     expect(parseModelConfig({ ...base, eos_token_id: [2, 7] }).eosTokenIds).toEqual([2, 7]);
   });
 
-  it('names a rope_scaling it would otherwise silently ignore', () => {
-    expect(() => parseModelConfig({ ...base, rope_scaling: { type: 'yarn', factor: 4 } })).toThrow(/config\.json: rope_scaling: .*got \{"type":"yarn","factor":4\}/);
+  it('names a rope_scaling type it would otherwise silently ignore', () => {
+    expect(() => parseModelConfig({ ...base, rope_scaling: { type: 'dynamic', factor: 4 } })).toThrow(/config\.json: rope_scaling\.rope_type: .*got "dynamic"/);
+    expect(parseModelConfig({ ...base, rope_scaling: { type: 'yarn', factor: 4 } }).ropeScaling?.type).toBe('yarn');
     expect(parseModelConfig({ ...base, rope_scaling: null }).headDim).toBe(16);
   });
 });

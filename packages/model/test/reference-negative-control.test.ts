@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import '@moe-runtime/backend-cpu';
 import { getBackend, type Backend } from '@moe-runtime/core';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { argmax, MoEModel, MODEL_TYPES, parseModelConfig, randomModelWeights, referenceModelLogits, tinyConfigJson, type ModelType } from '../src/index.js';
+import { argmax, MoEModel, MODEL_TYPES, parseModelConfig, randomModelWeights, referenceModelLogits, tinyConfigJson, type ModelConfig, type ModelMultipliers, type ModelType } from '../src/index.js';
 
-type Fault = 'none' | 'rotary-interleaved' | 'norm-offset-weight' | 'qk-norm-offset-weight';
+type MultiplierFault = 'embedding-multiplier-left-out' | 'attention-multiplier-left-out' | 'residual-multiplier-left-out' | 'logits-scaling-left-out';
+type Fault = 'none' | 'rotary-interleaved' | 'norm-offset-weight' | 'qk-norm-offset-weight' | 'shared-gate-dropped' | MultiplierFault;
 const fault = vi.hoisted(() => ({ kind: 'none' as Fault, hiddenSize: 0 }));
 
 // The rotary of GPT-J / llama.cpp's "normal" mode, pairs (2i, 2i + 1): the mistake of applying
@@ -57,6 +58,27 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/** A decoder that drops Qwen2-MoE's sigmoid gate adds the shared expert's output unscaled. */
+function dropSharedGate(config: ModelConfig): ModelConfig {
+  const shared = config.moe.sharedExperts;
+  expect(shared?.gated).toBe(true);
+  return { ...config, moe: { ...config.moe, sharedExperts: { ...shared!, gated: false } } };
+}
+
+/** The config the production decoder gets: the shared gate dropped, or one muP multiplier left out (1, or the default attention scale), for those faults. */
+function productionConfig(config: ModelConfig, kind: Fault): ModelConfig {
+  if (kind === 'shared-gate-dropped') return dropSharedGate(config);
+  const m = config.multipliers;
+  if (!m) return config;
+  const left: Partial<Record<Fault, Partial<ModelMultipliers>>> = {
+    'embedding-multiplier-left-out': { embedding: 1 },
+    'attention-multiplier-left-out': { attentionScale: 1 / Math.sqrt(config.headDim) },
+    'residual-multiplier-left-out': { residual: 1 },
+    'logits-scaling-left-out': { logitsScaling: 1 },
+  };
+  return { ...config, multipliers: { ...m, ...left[kind] } };
+}
+
 /** Production logits (prefill split in two, so the cache is used) and the reference's, under `kind`. */
 async function compare(type: ModelType, kind: Fault): Promise<{ diff: number; argmaxAgree: boolean; reference: Float64Array }> {
   const config = parseModelConfig(tinyConfigJson({ modelType: type }));
@@ -64,7 +86,7 @@ async function compare(type: ModelType, kind: Fault): Promise<{ diff: number; ar
   fault.kind = kind;
   fault.hiddenSize = config.hiddenSize;
   try {
-    const model = await MoEModel.create(config, weights, backend);
+    const model = await MoEModel.create(productionConfig(config, kind), weights, backend);
     const session = model.newSession();
     const a = await model.forward(session, PROMPT.slice(0, 5), { allLogits: true });
     const b = await model.forward(session, PROMPT.slice(5), { allLogits: true });
@@ -83,9 +105,10 @@ async function compare(type: ModelType, kind: Fault): Promise<{ diff: number; ar
 
 const FAULTS: Readonly<Record<ModelType, readonly Fault[]>> = {
   mixtral: ['rotary-interleaved', 'norm-offset-weight'],
-  qwen2_moe: ['rotary-interleaved', 'norm-offset-weight'],
+  qwen2_moe: ['rotary-interleaved', 'norm-offset-weight', 'shared-gate-dropped'],
   qwen3_moe: ['rotary-interleaved', 'norm-offset-weight', 'qk-norm-offset-weight'],
   olmoe: ['rotary-interleaved', 'norm-offset-weight', 'qk-norm-offset-weight'],
+  granitemoe: ['rotary-interleaved', 'norm-offset-weight', 'embedding-multiplier-left-out', 'attention-multiplier-left-out', 'residual-multiplier-left-out', 'logits-scaling-left-out'],
 };
 
 describe.each(MODEL_TYPES)('%s: the reference comparison catches a broken production block', (type: ModelType) => {

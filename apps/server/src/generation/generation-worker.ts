@@ -204,13 +204,21 @@ async function streamChoice(job: Active, gen: AsyncGenerator<GeneratedChunk, Gen
 /**
  * The options with prefix reuse: the generation starts from the longest retained prefix of its
  * prompt (a fork, so the retained copy stays for others) and retains its own prompt once it is
- * prefilled, so the next request that shares it, while this one still runs or later, skips it.
+ * prefilled, so the next request that shares it, while this one still runs or later, skips it,
+ * and its prompt with the reply once it finishes, so a chat's next turn skips both.
  */
 async function withPrefix(entry: LoadedModel, ids: readonly number[], options: GenerateOptions): Promise<GenerateOptions> {
   const prefixes = entry.prefixes;
   if (!prefixes) return options;
   const { session } = await prefixes.startSession(ids);
-  return { ...options, session, onPrefill: async (s) => void (await prefixes.retain(s)) };
+  return {
+    ...options,
+    session,
+    onPrefill: async (s) => void (await prefixes.retain(s)),
+    // The finished reply too: a chat's next turn holds it in its history. Retention is an
+    // optimisation, so a failure to copy does not fail a generation whose text was streamed.
+    onFinish: async (s) => void (await prefixes.retain(s).catch(() => false)),
+  };
 }
 
 /**

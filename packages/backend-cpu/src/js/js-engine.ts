@@ -2,7 +2,7 @@
  * The plain TypeScript engine: the portable fallback (`simd: 'none'`) and the cross-check for
  * the WebAssembly kernels. Weights stay in their `[out, in]` layout (dot products of rows).
  */
-import { activationOf, combineRows, ExpertWorkCounter, gatherRows, shapeSize, type DType, type ExpertKind, type RoutingPlan } from '@moe-runtime/core';
+import { activationOf, combineRows, gatedUnitOf, ExpertWorkCounter, gatherRows, shapeSize, type DType, type ExpertKind, type RoutingPlan } from '@moe-runtime/core';
 import type { Engine, EngineResource, ExpertData, ExpertGroupData, LinearData } from '../engine.js';
 import { gemmTransB } from './js-gemm.js';
 
@@ -50,12 +50,13 @@ class JsExperts implements EngineResource {
 /** Runs one expert's FFN on `m` gathered rows `xs` `[m, D]`, writing `[m, D]` into `out`. */
 function expertFfn(kind: ExpertKind, e: ExpertData, d: number, f: number, xs: Float32Array, m: number, out: Float32Array): void {
   const act = activationOf(kind);
+  const unit = gatedUnitOf(kind);
   const h = new Float32Array(m * f);
   gemmTransB(xs, m, d, e.up, f, e.upBias, h);
   if (e.gate) {
     const g = new Float32Array(m * f);
     gemmTransB(xs, m, d, e.gate, f, e.gateBias, g);
-    for (let i = 0; i < h.length; i++) h[i] = act(g[i]) * h[i];
+    for (let i = 0; i < h.length; i++) h[i] = unit(g[i], h[i]);
   } else {
     for (let i = 0; i < h.length; i++) h[i] = act(h[i]);
   }
@@ -67,6 +68,8 @@ export class JsEngine implements Engine {
   readonly description = 'js';
   readonly threads = 1;
   readonly expertWork = new ExpertWorkCounter();
+  /** No attention of its own: the backend runs core's host attention (float64, on the calling thread). */
+  readonly attention = undefined;
   private readonly held = new Held();
 
   /** Every weight is held as float32. */

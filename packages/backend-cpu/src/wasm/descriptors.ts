@@ -7,6 +7,8 @@ export const enum Epilogue {
   SwiGLU = 1,
   Gelu = 2,
   Relu = 3,
+  /** gpt-oss's clamped SwiGLU, on SwiGLU's gated layout. */
+  ClampedSwiGLU = 4,
 }
 
 /** Weight format codes of assembly/rows.ts: 0 is float32 packed into panels, the rest are stored rows. */

@@ -28,6 +28,14 @@ export interface KernelExports {
   runBatch(desc: number, count: number, counter: number, base: number, end: number, nthreads: number, kc: number, work: number): void;
   /** Bytes of work buffer one thread needs for weight rows of `k` values. */
   workBytes(k: number): number;
+  /** Bytes of work buffer one thread needs for attention over heads of these sizes (`group` query heads per KV head). */
+  attendWorkBytes(keyDim: number, valueDim: number, group: number): number;
+  /**
+   * Whether this instance's 8-bit-activation kernels use relaxed SIMD's i8 x i7 dot (1): the
+   * relaxed build checks once that the engine computes it as specified; 0 in the SIMD build
+   * or where that check fails (then exact i16 products do the same sums).
+   */
+  relaxedDotInUse(): number;
 }
 
 async function readKernel(flavor: KernelFlavor): Promise<Uint8Array<ArrayBuffer>> {

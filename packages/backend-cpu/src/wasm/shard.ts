@@ -74,7 +74,12 @@ export class Shard implements BatchTarget {
 
   /** Work buffers for `threads` threads decoding rows of up to `k` values (grown when too small). */
   workFor(k: number, threads: number): WorkArea {
-    const stride = Math.ceil(this.kernels.workBytes(k) / 64) * 64;
+    return this.workForBytes(this.kernels.workBytes(k), threads);
+  }
+
+  /** Work buffers of `bytes` each for `threads` threads (grown when too small). */
+  workForBytes(bytes: number, threads: number): WorkArea {
+    const stride = Math.ceil(bytes / 64) * 64;
     if (stride > this.workStride || threads > this.workThreads) {
       if (this.work) this.arena.release(this.work);
       this.work = 0;

@@ -12,7 +12,7 @@
  * activation on its own rows, batch 2 every expert's down GEMM, then the weighted combine sums
  * each token's rows in the plan's per-token order. Experts with no rows cost nothing.
  */
-import { BackendError, combineRows, ExpertWorkCounter, HostTensor, type DType, type ExpertWeights, type RoutingPlan } from '@moe-runtime/core';
+import { BackendError, combineRows, ExpertWorkCounter, HostTensor, isGatedKind, type DType, type ExpertWeights, type RoutingPlan } from '@moe-runtime/core';
 import type { Engine, EngineResource, ExpertGroupData, LinearData } from '../engine.js';
 import type { ActivationMode } from '../options.js';
 import { DESC_BYTES, Epilogue, WeightFormat, writeDesc } from './descriptors.js';
@@ -21,6 +21,8 @@ import { packBias, packPanels, panelsOf } from './packing.js';
 import { Shard } from './shard.js';
 import { ThreadPool } from './thread-pool.js';
 import { align64, residentWeightBytes } from './resident-bytes.js';
+import { WasmAttention } from './wasm-attention.js';
+import type { ShardBlock } from './wasm-kv-cache.js';
 
 /** The largest shard: 65535 pages (4 GiB less one page, so a byte view's length stays below 2^32). */
 export const MAX_SHARD_BYTES = 65535 * 65536;
@@ -105,7 +107,16 @@ class WasmExperts implements EngineResource {
 }
 
 function epilogueOf(kind: ExpertGroupData['kind']): Epilogue {
-  return kind === 'swiglu' ? Epilogue.SwiGLU : kind === 'gelu' ? Epilogue.Gelu : Epilogue.Relu;
+  switch (kind) {
+    case 'swiglu':
+      return Epilogue.SwiGLU;
+    case 'clamped-swiglu':
+      return Epilogue.ClampedSwiGLU;
+    case 'gelu':
+      return Epilogue.Gelu;
+    case 'relu':
+      return Epilogue.Relu;
+  }
 }
 
 /** The kernels' code for stored rows of `dtype`. */
@@ -124,6 +135,8 @@ export class WasmEngine implements Engine {
   private readonly shardBytes: number;
   private readonly shardOffset: number;
   private readonly q8: boolean;
+  /** Attention over KV caches held in the shards (see wasm-attention.ts). */
+  readonly attention: WasmAttention;
 
   private constructor(
     flavor: KernelFlavor,
@@ -136,6 +149,7 @@ export class WasmEngine implements Engine {
     this.shardBytes = options.shardBytes ?? MAX_SHARD_BYTES;
     this.shardOffset = options.shardOffset ?? 0;
     this.addShard();
+    this.attention = new WasmAttention(pool, (bytes) => this.placeBlock(bytes, 'a KV cache'));
   }
 
   /** Compiles the kernels of `flavor` and starts the threads; undefined when V8 cannot run that build. */
@@ -158,6 +172,14 @@ export class WasmEngine implements Engine {
 
   get threads(): number {
     return this.pool.threads;
+  }
+
+  /**
+   * Whether the 8-bit-activation kernels run on relaxed SIMD's i8 x i7 dot here (checked by
+   * the kernels against exact products; every thread's instance checks the same engine).
+   */
+  get relaxedDot(): boolean {
+    return this.shards[0].kernels.relaxedDotInUse() === 1;
   }
 
   /** WebAssembly memories in use. */
@@ -229,7 +251,7 @@ export class WasmEngine implements Engine {
   /** Places one expert's weights in one shard: float32 packed into panels, other formats as stored. */
   private placeExpert(group: ExpertGroupData, e: ExpertWeights): PlacedExpert {
     const { hiddenSize: d, ffnSize: f, kind } = group;
-    const gated = kind === 'swiglu';
+    const gated = isGatedKind(kind);
     const fPad = panelsOf(f) * 16;
     const dPad = panelsOf(d) * 16;
     const w1Cols = gated ? 2 * fPad : fPad;
@@ -314,7 +336,7 @@ export class WasmEngine implements Engine {
     const { d, f } = g;
     const fPad = panelsOf(f) * 16;
     const dPad = panelsOf(d) * 16;
-    const gated = g.kind === 'swiglu';
+    const gated = isGatedKind(g.kind);
     const hWidth = gated ? 2 * fPad : fPad;
     let rows = 0;
     let rowK = 0;
@@ -397,16 +419,23 @@ export class WasmEngine implements Engine {
    * A shard with room for `bytes` of weights (the newest first, then older ones' free space,
    * else a new one), leaving headroom for the calls' scratch and the threads' work buffers.
    */
-  private place(bytes: number): Placed {
+  private place(bytes: number, what = "one layer's (or one expert's) weights"): Placed {
     const headroom = Math.min(SCRATCH_HEADROOM, this.shardBytes / 8);
     const room = this.shardBytes - this.shardOffset - headroom - 2 * 65536;
     if (bytes > room) {
-      throw new BackendError(`one layer's (or one expert's) weights need ${(bytes / 2 ** 30).toFixed(2)} GiB, more than one WebAssembly memory of the cpu backend holds (${(room / 2 ** 30).toFixed(2)} GiB)`);
+      throw new BackendError(`${what} need${what.startsWith('a ') ? 's' : ''} ${(bytes / 2 ** 30).toFixed(2)} GiB, more than one WebAssembly memory of the cpu backend holds (${(room / 2 ** 30).toFixed(2)} GiB)`);
     }
     for (let i = this.shards.length - 1; i >= 0; i--) {
       if (this.shards[i].arena.fits(bytes + headroom)) return { shard: this.shards[i], blocks: [] };
     }
     return { shard: this.addShard(), blocks: [] };
+  }
+
+  /** One block of `bytes` in a shard with room (a KV cache: the whole of it in one memory). */
+  private placeBlock(bytes: number, what: string): ShardBlock {
+    const placed = this.place(bytes, what);
+    const ptr = this.alloc(placed, bytes);
+    return { shard: placed.shard, ptr, free: () => freeAll(placed) };
   }
 
   private alloc(placed: Placed, bytes: number): number {

@@ -8,3 +8,4 @@ export * from './registry-checks.js';
 export * from './test-backend.js';
 export * from './resident-probe.js';
 export * from './sparsity-checks.js';
+export * from './attention-checks.js';

@@ -7,7 +7,7 @@
  */
 import type { Backend, LinearWeights, PreparedExperts, PreparedLinear } from '../backend.js';
 import { registerBackend, unregisterBackend } from '../backend-registry.js';
-import { activationOf, expertWeightsFloat32, type ExpertGroup, type Float32ExpertWeights } from '../expert.js';
+import { activationOf, expertWeightsFloat32, gatedUnitOf, type ExpertGroup, type Float32ExpertWeights } from '../expert.js';
 import { ExpertWorkCounter } from '../expert-work.js';
 import { combineRows } from '../routed-rows.js';
 import type { RoutingPlan } from '../routing-plan.js';
@@ -71,13 +71,14 @@ function linearRow(w: Float32Array, b: Float32Array | undefined, x: Float32Array
 
 function expertRow(kind: ExpertGroup['kind'], e: Float32ExpertWeights, x: Float32Array, xOff: number, d: number, f: number, out: Float32Array, outOff: number): void {
   const act = activationOf(kind);
+  const unit = gatedUnitOf(kind);
   const u = new Float64Array(f);
   linearRow(e.up, e.upBias, x, xOff, d, f, u, 0);
   const h = new Float32Array(f);
   if (e.gate) {
     const g = new Float64Array(f);
     linearRow(e.gate, e.gateBias, x, xOff, d, f, g, 0);
-    for (let j = 0; j < f; j++) h[j] = act(g[j]) * u[j];
+    for (let j = 0; j < f; j++) h[j] = unit(g[j], u[j]);
   } else for (let j = 0; j < f; j++) h[j] = act(u[j]);
   linearRow(e.down, e.downBias, h, 0, f, d, out, outOff);
 }

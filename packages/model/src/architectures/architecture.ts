@@ -5,8 +5,9 @@
  * testing model types, so an architecture is one folder plus one registry entry.
  */
 import type { MoELayerConfig } from '@moe-runtime/core';
-import type { QkNorm } from '../model-config.js';
+import type { ModelMultipliers, QkNorm } from '../model-config.js';
 import type { HfConfigReader } from './hf-config-reader.js';
+import type { HfMoeLayout } from './hf-moe-layout.js';
 import type { GgufTensorNames, HfTensorNames } from './llama-style-names.js';
 
 /** The decoder block an architecture composes (every field is a choice the decoder makes). */
@@ -27,6 +28,12 @@ export interface DecoderBlock {
   readonly sharedExpert: 'none' | 'sigmoid-gated';
   /** Top-k routing weights renormalised always, or when `norm_topk_prob` says so. */
   readonly routerNormalisation: 'always' | 'norm_topk_prob';
+  /**
+   * muP-style multipliers (Granite): the embeddings times one, each residual branch times
+   * another, the attention scale given instead of 1/sqrt(head_dim), the logits divided.
+   * Absent: none of these.
+   */
+  readonly multipliers?: 'mup';
 }
 
 /** Sizes a tiny generated checkpoint is made of. */
@@ -53,6 +60,8 @@ export interface HfConfigRules {
   check?(r: HfConfigReader): void;
   /** The architecture's own keys of a tiny checkpoint's `config.json`. */
   tinyKeys(s: TinyShape): Record<string, unknown>;
+  /** The muP multipliers, for a block with `multipliers: 'mup'`. */
+  multipliers?(r: HfConfigReader): ModelMultipliers;
 }
 
 /** The GGUF side (keys and defaults follow llama.cpp's `src/llama-arch.cpp` and `src/models/<arch>.cpp`). */
@@ -75,6 +84,11 @@ export interface ArchitectureNames {
   readonly hfMoeScheme: string;
   /** llama.cpp's GGUF names. */
   readonly gguf: GgufTensorNames;
+  /**
+   * The Hugging Face MoE tensors when they follow no core naming scheme (Granite's fused
+   * `input_linear` / `output_linear` experts); absent: core's scheme `hfMoeScheme`.
+   */
+  readonly hfMoe?: HfMoeLayout;
 }
 
 /** One architecture module. */

@@ -1,5 +1,6 @@
 /** The architecture modules and their registry. */
 export * from './architecture.js';
 export * from './hf-config-reader.js';
+export * from './hf-moe-layout.js';
 export * from './llama-style-names.js';
 export * from './registry.js';

@@ -5,13 +5,14 @@
  */
 import { ConfigError } from '@moe-runtime/core';
 import type { Architecture } from './architecture.js';
+import { graniteMoe } from './granitemoe/index.js';
 import { mixtral } from './mixtral/index.js';
 import { olmoe } from './olmoe/index.js';
 import { qwen2Moe } from './qwen2_moe/index.js';
 import { qwen3Moe } from './qwen3_moe/index.js';
 
 /** Every architecture module, in the order lists and messages show them. */
-export const ARCHITECTURES = [mixtral, qwen2Moe, qwen3Moe, olmoe] as const;
+export const ARCHITECTURES = [mixtral, qwen2Moe, qwen3Moe, olmoe, graniteMoe] as const;
 
 /** Model types this package runs (Hugging Face `model_type`). */
 export type ModelType = (typeof ARCHITECTURES)[number]['modelType'];

@@ -4,14 +4,17 @@
  * heads of 128, vocab 32000), in one run:
  *
  * - prefill and decode tokens/s after prompts of 128, 1024 and 4096 tokens, and the share of the
- *   time spent in attention (the backend's `attend`, or the host attention where it has none:
- *   today the baseline a backend kernel has to beat);
+ *   time spent in attention, with the backend's own attention (`attend`, its KV cache in each
+ *   format of --kv-formats) and with core's host attention (float64, the baseline a backend
+ *   kernel has to beat), one model after the other;
  * - prefill tokens/s of a 1024-token prompt fed in chunks of 64 .. 1024 (the default chunk size);
  * - total decode tokens/s of 1, 2, 4, 8 sequences stepped together after 128-token prompts;
- * - llama.cpp (node-llama-cpp, same weights as an F32 GGUF, F32 KV cache) on the same prompts,
- *   and its batched decoding of the same numbers of sequences in one context.
+ * - llama.cpp (node-llama-cpp, same weights as an F32 GGUF, KV cache in each type of --llama-kv)
+ *   on the same prompts, and its batched decoding (F32 KV) of the same numbers of sequences in
+ *   one context.
  *
  *   node dist/bench/attention-bench.js [--backend cpu] [--prompts 128,1024,4096] [--decode 128]
+ *     [--attention backend,host] [--kv-formats float32,float16] [--llama-kv F32,F16]
  *     [--batch 1,2,4,8] [--chunks 64,128,256,512,1024] [--rounds 3] [--only lengths,chunks,batch]
  *     [--threads 2] [--no-llama] [--json FILE]
  */
@@ -19,7 +22,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { attentionOps, createRng, disposeAllBackends, errorMessage, getBackend, type Backend } from '@moe-runtime/core';
+import { attentionOps, createRng, disposeAllBackends, errorMessage, getBackend, hostAttention, KV_CACHE_FORMATS, type AttentionOps, type Backend, type KvCacheFormat } from '@moe-runtime/core';
 import { importBackends } from '../backends.js';
 import { prefill } from '../chunked-prefill.js';
 import { parseModelConfig, type ModelConfig } from '../model-config.js';
@@ -28,7 +31,7 @@ import { MoEModel } from '../moe-model.js';
 import { argmax } from '../sampling.js';
 import { randomModelWeights, tinyConfigJson } from '../tiny-checkpoint.js';
 import { tinyTokenizerJson } from '../tiny-tokenizer.js';
-import { exportGguf, LlamaCppBatch, LlamaCppModel, loadNodeLlamaCpp } from './llama-cpp.js';
+import { exportGguf, LlamaCppBatch, LlamaCppModel, loadNodeLlamaCpp, type LlamaKvType } from './llama-cpp.js';
 
 const list = (v: string): number[] => v.split(',').map(Number);
 const program = new Command('attention-bench')
@@ -39,18 +42,37 @@ const program = new Command('attention-bench')
   .option('--chunks <list>', 'prefill chunk sizes to compare on a 1024-token prompt', list, [64, 128, 256, 512, 1024])
   .option('--rounds <n>', 'rounds of the chunk-size comparison (sizes alternate; medians reported)', (v) => Number(v), 3)
   .option('--only <parts>', 'run only these parts: lengths,chunks,batch', (v) => v.split(','), ['lengths', 'chunks', 'batch'])
+  .option('--attention <list>', "attention implementations of the prompt-length runs: 'backend' (the backend's own, or host where it has none), 'host'", (v) => v.split(','), ['backend', 'host'])
+  .option('--kv-formats <list>', 'KV cache formats of the backend-attention prompt-length runs', (v) => v.split(','), ['float32'])
+  .option('--llama-kv <list>', 'llama.cpp KV cache types of the prompt-length runs', (v) => v.split(','), ['F32', 'F16'])
   .option('--threads <n>', 'llama.cpp threads', (v) => Number(v), 2)
   .option('--no-llama', 'skip llama.cpp')
   .option('--json <file>', 'write the results as JSON')
   .parse();
-const opts = program.opts<{ backend: string; prompts: number[]; decode: number; batch: number[]; chunks: number[]; rounds: number; only: string[]; threads: number; llama: boolean; json?: string }>();
+const opts = program.opts<{
+  backend: string;
+  prompts: number[];
+  decode: number;
+  attention: string[];
+  kvFormats: string[];
+  llamaKv: string[];
+  batch: number[];
+  chunks: number[];
+  rounds: number;
+  only: string[];
+  threads: number;
+  llama: boolean;
+  json?: string;
+}>();
+for (const f of opts.kvFormats) if (!KV_CACHE_FORMATS.includes(f as KvCacheFormat)) throw new Error(`--kv-formats: ${f} is not one of ${KV_CACHE_FORMATS.join(', ')}`);
+for (const a of opts.attention) if (a !== 'backend' && a !== 'host') throw new Error(`--attention: ${a} is not backend or host`);
+for (const t of opts.llamaKv) if (t !== 'F32' && t !== 'F16') throw new Error(`--llama-kv: ${t} is not F32 or F16`);
 
 /** Attention time spent so far (ms), counted by the wrapped backend below. */
 let attentionMs = 0;
 
-/** The backend with its attention (its own, or the host one) timed: the model sees an `attend` and uses it. */
-function timedAttention(backend: Backend): Backend {
-  const ops = attentionOps(backend);
+/** The backend with attention `ops` (its own, or the host one) timed: the model sees an `attend` and uses it. */
+function timedAttention(backend: Backend, ops: AttentionOps): Backend {
   const attend: Backend['attend'] = async (...args) => {
     const t0 = performance.now();
     try {
@@ -100,27 +122,35 @@ async function decode(model: MoEModel, sessions: ModelSession[], first: number[]
 }
 
 interface LengthRow {
+  /** The attention that ran: `host`, or the backend's name. */
+  attention: string;
+  kvFormat: KvCacheFormat;
   prompt: number;
   prefillTps: number;
   prefillAttention: string;
   decodeTps: number;
   decodeAttention: string;
-  llamaPrefillTps?: number;
-  llamaDecodeTps?: number;
 }
 
-async function runLengths(model: MoEModel, prompts: Map<number, number[]>): Promise<LengthRow[]> {
+interface LlamaRow {
+  kvType: LlamaKvType;
+  prompt: number;
+  prefillTps: number;
+  decodeTps: number;
+}
+
+async function runLengths(model: MoEModel, prompts: Map<number, number[]>, attention: string, kvFormat: KvCacheFormat): Promise<LengthRow[]> {
   const rows: LengthRow[] = [];
   for (const n of opts.prompts) {
-    console.error(`prompt ${n}...`);
-    const session = model.newSession({ contextLength: n + opts.decode + 1 });
+    console.error(`${attention} attention, ${kvFormat} KV, prompt ${n}...`);
+    const session = model.newSession({ contextLength: n + opts.decode + 1, kvFormat });
     let last = 0;
     const p = await timed(async () => {
       const r = await prefill(model, session, prompts.get(n)!);
       last = argmax(r.logits, 0, model.config.vocabSize);
     });
     const d = await timed(() => decode(model, [session], [last], opts.decode));
-    rows.push({ prompt: n, prefillTps: rate(n, p), prefillAttention: share(p), decodeTps: rate(opts.decode, d), decodeAttention: share(d) });
+    rows.push({ attention, kvFormat, prompt: n, prefillTps: rate(n, p), prefillAttention: share(p), decodeTps: rate(opts.decode, d), decodeAttention: share(d) });
     session.dispose();
   }
   return rows;
@@ -173,7 +203,7 @@ async function runBatches(model: MoEModel, prompts: number[][]): Promise<BatchRo
   return rows;
 }
 
-async function runLlama(config: ModelConfig, weights: ReturnType<typeof randomModelWeights>, prompts: Map<number, number[]>, batchPrompts: number[][], lengths: LengthRow[], batches: BatchRow[]): Promise<string> {
+async function runLlama(config: ModelConfig, weights: ReturnType<typeof randomModelWeights>, prompts: Map<number, number[]>, batchPrompts: number[][], llamaRows: LlamaRow[], batches: BatchRow[]): Promise<string> {
   const { lib, reason } = await loadNodeLlamaCpp();
   if (!lib) return `llama.cpp skipped: ${reason}`;
   const dir = await mkdtemp(join(tmpdir(), 'moe-attn-bench-'));
@@ -181,14 +211,15 @@ async function runLlama(config: ModelConfig, weights: ReturnType<typeof randomMo
     await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(tinyTokenizerJson(config.vocabSize)));
     console.error('writing the F32 GGUF...');
     const gguf = await exportGguf(dir, config, weights);
-    for (const row of lengths) {
-      console.error(`llama.cpp prompt ${row.prompt}...`);
-      const m = await LlamaCppModel.open(lib, gguf, { threads: opts.threads, contextSize: row.prompt + opts.decode + 8 });
-      await m.timeGeneration(prompts.get(row.prompt)!.slice(0, 8), 2);
-      const t = await m.timeGeneration(prompts.get(row.prompt)!, opts.decode);
-      row.llamaPrefillTps = row.prompt / (t.prefillMs / 1000);
-      row.llamaDecodeTps = opts.decode / (t.decodeMs / 1000);
-      await m.dispose();
+    for (const kvType of opts.only.includes('lengths') ? (opts.llamaKv as LlamaKvType[]) : []) {
+      for (const prompt of opts.prompts) {
+        console.error(`llama.cpp ${kvType} KV, prompt ${prompt}...`);
+        const m = await LlamaCppModel.open(lib, gguf, { threads: opts.threads, contextSize: prompt + opts.decode + 8, kvType });
+        await m.timeGeneration(prompts.get(prompt)!.slice(0, 8), 2);
+        const t = await m.timeGeneration(prompts.get(prompt)!, opts.decode);
+        llamaRows.push({ kvType, prompt, prefillTps: prompt / (t.prefillMs / 1000), decodeTps: opts.decode / (t.decodeMs / 1000) });
+        await m.dispose();
+      }
     }
     for (const row of batches) {
       console.error(`llama.cpp batch ${row.sequences}...`);
@@ -197,13 +228,48 @@ async function runLlama(config: ModelConfig, weights: ReturnType<typeof randomMo
       row.llamaTotalTps = (row.sequences * opts.decode) / (ms / 1000);
       await b.dispose();
     }
-    return `llama.cpp: node-llama-cpp, F32 GGUF, F32 KV cache, flash attention off, ${opts.threads} threads`;
+    return `llama.cpp: node-llama-cpp, F32 GGUF, KV cache ${opts.llamaKv.join(' / ')} (batched decode: F32), flash attention off, ${opts.threads} threads`;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
 const f1 = (x: number | undefined): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(1) : '-');
+
+/** Runs `run` on a model over `backend` with attention `ops`, disposing the model after. */
+async function withModel<T>(config: ModelConfig, weights: ReturnType<typeof randomModelWeights>, backend: Backend, ops: AttentionOps, warm: number[], run: (model: MoEModel) => Promise<T>): Promise<T> {
+  const model = await MoEModel.create(config, weights, timedAttention(backend, ops));
+  try {
+    await model.forward(model.newSession({ contextLength: 16 }), warm); // warm-up: kernels compile / pack on first use
+    return await run(model);
+  } finally {
+    model.dispose();
+  }
+}
+
+function printLengths(lengths: readonly LengthRow[], llama: readonly LlamaRow[]): void {
+  const llamaOf = (kvType: string, prompt: number): LlamaRow | undefined => llama.find((r) => r.kvType === kvType && r.prompt === prompt);
+  const kvCols = opts.llama ? opts.llamaKv : [];
+  console.log(`| attention | KV cache | prompt | prefill tok/s | attention share | decode tok/s (${opts.decode} tokens) | attention share |${kvCols.map((k) => ` llama.cpp ${k} KV prefill | llama.cpp ${k} KV decode |`).join('')} vs best llama.cpp prefill | vs best llama.cpp decode |`);
+  console.log(`|---|---|---:|---:|---:|---:|---:|${kvCols.map(() => '---:|---:|').join('')}---:|---:|`);
+  for (const r of lengths) {
+    const ll = kvCols.map((k) => llamaOf(k, r.prompt));
+    const bestPrefill = Math.max(...ll.map((x) => x?.prefillTps ?? 0));
+    const bestDecode = Math.max(...ll.map((x) => x?.decodeTps ?? 0));
+    const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : '-');
+    console.log(
+      `| ${r.attention} | ${r.kvFormat} | ${r.prompt} | ${f1(r.prefillTps)} | ${r.prefillAttention} | ${f1(r.decodeTps)} | ${r.decodeAttention} |${ll.map((x) => ` ${f1(x?.prefillTps)} | ${f1(x?.decodeTps)} |`).join('')} ${ratio(r.prefillTps, bestPrefill)} | ${ratio(r.decodeTps, bestDecode)} |`,
+    );
+  }
+  const short = Math.min(...opts.prompts);
+  const long = Math.max(...opts.prompts);
+  for (const a of new Set(lengths.map((r) => `${r.attention}/${r.kvFormat}`))) {
+    const of = (n: number): LengthRow | undefined => lengths.find((r) => `${r.attention}/${r.kvFormat}` === a && r.prompt === n);
+    const s = of(short);
+    const l = of(long);
+    if (s && l && short !== long) console.log(`\n${a}: decode after ${long} tokens is ${(l.decodeTps / s.decodeTps).toFixed(2)}x the decode after ${short}`);
+  }
+}
 
 async function main(): Promise<void> {
   await importBackends();
@@ -216,33 +282,46 @@ async function main(): Promise<void> {
   const tokens = (n: number): number[] => Array.from({ length: n }, () => 3 + rng.int(config.vocabSize - 3));
   const prompts = new Map([...new Set([...opts.prompts, 1024])].map((n) => [n, tokens(n)]));
   const batchPrompts = Array.from({ length: Math.max(...opts.batch) }, () => tokens(128));
-  const backend = timedAttention(await getBackend(opts.backend));
-  const model = await MoEModel.create(config, weights, backend);
-  await model.forward(model.newSession({ contextLength: 16 }), tokens(8)); // warm-up: kernels compile / pack on first use
-  const lengths = opts.only.includes('lengths') ? await runLengths(model, prompts) : [];
-  const chunks = opts.only.includes('chunks') ? await runChunks(model, prompts.get(1024)!) : [];
-  const batches = opts.only.includes('batch') ? await runBatches(model, batchPrompts) : [];
-  model.dispose();
+  const warm = tokens(8);
+  const backend = await getBackend(opts.backend);
+  const own = attentionOps(backend);
+  const engine = `${backend.engine}, attention: ${own.name}`;
+  const lengths: LengthRow[] = [];
+  let chunks: ChunkRow[] = [];
+  let batches: BatchRow[] = [];
+  await withModel(config, weights, backend, own, warm, async (model) => {
+    if (opts.only.includes('lengths') && opts.attention.includes('backend')) {
+      for (const f of opts.kvFormats) lengths.push(...(await runLengths(model, prompts, own.name, f as KvCacheFormat)));
+    }
+    if (opts.only.includes('chunks')) chunks = await runChunks(model, prompts.get(1024)!);
+    if (opts.only.includes('batch')) batches = await runBatches(model, batchPrompts);
+  });
+  if (opts.only.includes('lengths') && opts.attention.includes('host') && own !== hostAttention) {
+    await withModel(config, weights, backend, hostAttention, warm, async (model) => lengths.push(...(await runLengths(model, prompts, 'host', 'float32'))));
+  }
   // Stop the backend's threads so they cannot take cycles from llama.cpp.
   await disposeAllBackends();
-  const llamaNote = opts.llama ? await runLlama(config, weights, prompts, batchPrompts, lengths, batches) : 'llama.cpp skipped (--no-llama)';
+  const llamaRows: LlamaRow[] = [];
+  const llamaNote = opts.llama ? await runLlama(config, weights, prompts, batchPrompts, llamaRows, batches) : 'llama.cpp skipped (--no-llama)';
 
-  console.log(`\nMixtral-shaped 428M f32 model (D=1024, F=3584, 4 layers, E=8, k=2, 8 heads / 2 KV heads of 128); ${opts.backend}: ${backend.engine}`);
+  console.log(`\nMixtral-shaped 428M f32 model (D=1024, F=3584, 4 layers, E=8, k=2, 8 heads / 2 KV heads of 128); ${opts.backend}: ${engine}`);
   console.log(`${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores, Node ${process.version}; ${llamaNote}\n`);
-  console.log(`| prompt | prefill tok/s | attention share | decode tok/s (${opts.decode} tokens) | attention share | llama.cpp prefill | llama.cpp decode |`);
-  console.log('|---:|---:|---:|---:|---:|---:|---:|');
-  for (const r of lengths) console.log(`| ${r.prompt} | ${f1(r.prefillTps)} | ${r.prefillAttention} | ${f1(r.decodeTps)} | ${r.decodeAttention} | ${f1(r.llamaPrefillTps)} | ${f1(r.llamaDecodeTps)} |`);
-  console.log(`\n| prefill chunk (1024-token prompt, median of ${opts.rounds}) | prefill tok/s | tokens per CPU-second (all threads) | attention share |`);
-  console.log('|---:|---:|---:|---:|');
-  for (const r of chunks) console.log(`| ${r.chunk} | ${f1(r.prefillTps)} | ${f1(r.tokensPerCpuSecond)} | ${r.attention} |`);
-  console.log(`\n| sequences stepped together | total decode tok/s | vs 1 | attention share | llama.cpp total tok/s | vs 1 |`);
-  console.log('|---:|---:|---:|---:|---:|---:|');
-  const base = batches[0];
-  for (const r of batches) {
-    const llamaGain = r.llamaTotalTps && base.llamaTotalTps ? `${(r.llamaTotalTps / base.llamaTotalTps).toFixed(2)}x` : '-';
-    console.log(`| ${r.sequences} | ${f1(r.totalTps)} | ${(r.totalTps / base.totalTps).toFixed(2)}x | ${r.attention} | ${f1(r.llamaTotalTps)} | ${llamaGain} |`);
+  printLengths(lengths, llamaRows);
+  if (chunks.length > 0) {
+    console.log(`\n| prefill chunk (1024-token prompt, median of ${opts.rounds}) | prefill tok/s | tokens per CPU-second (all threads) | attention share |`);
+    console.log('|---:|---:|---:|---:|');
+    for (const r of chunks) console.log(`| ${r.chunk} | ${f1(r.prefillTps)} | ${f1(r.tokensPerCpuSecond)} | ${r.attention} |`);
   }
-  if (opts.json) await writeFile(opts.json, JSON.stringify({ date: new Date().toISOString(), engine: backend.engine, lengths, chunks, batches }, null, 2));
+  if (batches.length > 0) {
+    console.log(`\n| sequences stepped together | total decode tok/s | vs 1 | attention share | llama.cpp total tok/s | vs 1 |`);
+    console.log('|---:|---:|---:|---:|---:|---:|');
+    const base = batches[0];
+    for (const r of batches) {
+      const llamaGain = r.llamaTotalTps && base.llamaTotalTps ? `${(r.llamaTotalTps / base.llamaTotalTps).toFixed(2)}x` : '-';
+      console.log(`| ${r.sequences} | ${f1(r.totalTps)} | ${(r.totalTps / base.totalTps).toFixed(2)}x | ${r.attention} | ${f1(r.llamaTotalTps)} | ${llamaGain} |`);
+    }
+  }
+  if (opts.json) await writeFile(opts.json, JSON.stringify({ date: new Date().toISOString(), engine, lengths, llama: llamaRows, chunks, batches }, null, 2));
 }
 
 main().catch((err: unknown) => {

@@ -47,14 +47,17 @@ export async function exportGguf(dir: string, config: ModelConfig, weights: Mode
   return path;
 }
 
-/** A llama.cpp context over one GGUF file, with float32 KV cache (llama.cpp's default is f16). */
+/** KV cache types of a llama.cpp context this helper opens. */
+export type LlamaKvType = 'F32' | 'F16';
+
+/** A llama.cpp context over one GGUF file, with a float32 KV cache unless told (llama.cpp's default is f16). */
 export class LlamaCppModel {
   private constructor(
     private readonly disposeAll: () => Promise<void>,
     private readonly sequence: LlamaContextSequence,
   ) {}
 
-  static async open(lib: NodeLlamaCpp, ggufPath: string, options: { threads: number; contextSize?: number; batchSize?: number }): Promise<LlamaCppModel> {
+  static async open(lib: NodeLlamaCpp, ggufPath: string, options: { threads: number; contextSize?: number; batchSize?: number; kvType?: LlamaKvType }): Promise<LlamaCppModel> {
     const llama = await lib.getLlama({ gpu: false, build: 'never', logLevel: lib.LlamaLogLevel.error });
     const model = await llama.loadModel({ modelPath: ggufPath });
     const context = await model.createContext({
@@ -62,8 +65,8 @@ export class LlamaCppModel {
       batchSize: options.batchSize ?? 512,
       threads: options.threads,
       flashAttention: false,
-      experimentalKvCacheKeyType: 'F32',
-      experimentalKvCacheValueType: 'F32',
+      experimentalKvCacheKeyType: options.kvType ?? 'F32',
+      experimentalKvCacheValueType: options.kvType ?? 'F32',
     });
     const dispose = async (): Promise<void> => {
       await context.dispose();

@@ -60,20 +60,32 @@ interface StreamTimes {
   readonly tokens: number;
 }
 
+/** How one benchmark stream runs (beyond its prompt). */
+interface StreamOptions {
+  readonly maxTokens: number;
+  /** Ends the stream early (its generation is aborted; what it made so far counts). */
+  readonly signal?: AbortSignal;
+  /** Called when the stream's first token arrives. */
+  readonly onFirst?: () => void;
+}
+
 /** Runs one greedy generation through the batcher, recording when each token arrives. */
-async function stream(model: MoEModel, tokenizer: ModelTokenizer, batcher: ContinuousBatcher, prompt: number[], maxTokens: number): Promise<StreamTimes> {
+async function stream(model: MoEModel, tokenizer: ModelTokenizer, batcher: ContinuousBatcher, prompt: number[], o: StreamOptions): Promise<StreamTimes> {
   const t0 = performance.now();
   const at: number[] = [];
-  let tokens = 0;
-  const gen = generate(model, tokenizer, prompt, { maxTokens, temperature: 0, stepper: batcher });
-  for (;;) {
-    const r = await gen.next();
-    if (r.done) break;
-    // A chunk may hold several tokens (held back text): each is counted at the chunk's time.
-    for (let i = 0; i < r.value.tokenIds.length; i++) at.push(performance.now());
-    tokens += r.value.tokenIds.length;
+  const gen = generate(model, tokenizer, prompt, { maxTokens: o.maxTokens, temperature: 0, stepper: batcher, signal: o.signal });
+  try {
+    for (;;) {
+      const r = await gen.next();
+      if (r.done) break;
+      // A chunk may hold several tokens (held back text): each is counted at the chunk's time.
+      for (let i = 0; i < r.value.tokenIds.length; i++) at.push(performance.now());
+      if (at.length > 0 && at.length === r.value.tokenIds.length) o.onFirst?.();
+    }
+  } catch (err) {
+    if (!o.signal?.aborted) throw err;
   }
-  return { ttft: at[0] - t0, tokenAt: at, tokens };
+  return { ttft: at[0] - t0, tokenAt: at, tokens: at.length };
 }
 
 /** Gaps between consecutive tokens of each stream, within [from, to) when given. */
@@ -96,7 +108,7 @@ interface StreamRow {
 
 async function runStreams(model: MoEModel, tokenizer: ModelTokenizer, n: number, prompt: () => number[]): Promise<StreamRow> {
   const batcher = new ContinuousBatcher(model, { prefillTokensPerStep: opts.prefillPerStep });
-  const runs = await Promise.all(Array.from({ length: n }, () => stream(model, tokenizer, batcher, prompt(), opts.tokens)));
+  const runs = await Promise.all(Array.from({ length: n }, () => stream(model, tokenizer, batcher, prompt(), { maxTokens: opts.tokens })));
   // Decode rate: tokens after each stream's first over the time from the first first-token on.
   const firstAll = Math.min(...runs.map((r) => r.tokenAt[0]));
   const decoded = runs.reduce((s, r) => s + r.tokens - 1, 0);
@@ -129,7 +141,7 @@ interface LongRow {
 async function runLong(model: MoEModel, tokenizer: ModelTokenizer, n: number, prompt: () => number[], longPrompt: number[]): Promise<LongRow> {
   const tokens = Math.max(opts.tokens, 48);
   const plain = new ContinuousBatcher(model, { prefillTokensPerStep: opts.prefillPerStep });
-  const without = await Promise.all(Array.from({ length: n }, () => stream(model, tokenizer, plain, prompt(), tokens)));
+  const without = await Promise.all(Array.from({ length: n }, () => stream(model, tokenizer, plain, prompt(), { maxTokens: tokens })));
   const batcher = new ContinuousBatcher(model, { prefillTokensPerStep: opts.prefillPerStep });
   let started!: () => void;
   const allDecoding = new Promise<void>((r) => (started = r));
@@ -137,24 +149,14 @@ async function runLong(model: MoEModel, tokenizer: ModelTokenizer, n: number, pr
   // The streams run through the long prompt's whole prefill (however many steps the budget
   // makes of it), and stop once it is done.
   const stop = new AbortController();
-  const running = Array.from({ length: n }, async () => {
-    const gen = generate(model, tokenizer, prompt(), { maxTokens: model.defaultContextLength - opts.prompt - 1, temperature: 0, stepper: batcher, signal: stop.signal, stopTokenIds: [] });
-    const at: number[] = [];
-    try {
-      for (;;) {
-        const r = await gen.next();
-        if (r.done) break;
-        at.push(performance.now());
-        if (at.length === 1 && ++firsts === n) started();
-      }
-    } catch (err) {
-      if (!stop.signal.aborted) throw err;
-    }
-    return { ttft: 0, tokenAt: at, tokens: at.length };
-  });
+  const maxTokens = model.defaultContextLength - opts.prompt - 1;
+  const onFirst = (): void => {
+    if (++firsts === n) started();
+  };
+  const running = Array.from({ length: n }, () => stream(model, tokenizer, batcher, prompt(), { maxTokens, signal: stop.signal, onFirst }));
   await allDecoding;
   const t0 = performance.now();
-  const long = await stream(model, tokenizer, batcher, longPrompt, 1);
+  const long = await stream(model, tokenizer, batcher, longPrompt, { maxTokens: 1 });
   const t1 = t0 + long.ttft;
   stop.abort(new Error('long prompt done'));
   const runs = await Promise.all(running);
@@ -195,6 +197,37 @@ async function runLlama(config: ModelConfig, weights: ReturnType<typeof randomMo
 
 const f1 = (x: number | undefined): string => (x !== undefined && Number.isFinite(x) ? x.toFixed(1) : '-');
 
+/** The issue's goals, as ratios of this run's own figures. */
+interface GoalRatios {
+  /** Total decode tok/s at 8 streams over 1 stream's (goal at least 2.5). */
+  readonly aggregate8over1?: number;
+  /** Total decode tok/s at 8 streams over llama.cpp's at 8 sequences (goal above 1). */
+  readonly vsLlama8?: number;
+  /** Forward steps per generated token at 8 streams (ideal 1/8). */
+  readonly stepsPerToken8?: number;
+  /** The running streams' inter-token p99 while the long prompt is fed over without it (goal at most 2). */
+  readonly longP99Ratio?: number;
+}
+
+function goalsOf(rows: readonly StreamRow[], long: LongRow | undefined): { ratios: GoalRatios; lines: string[] } {
+  const one = rows.find((r) => r.streams === 1);
+  const eight = rows.find((r) => r.streams === 8);
+  const ratios: GoalRatios = {
+    aggregate8over1: one && eight ? eight.totalTps / one.totalTps : undefined,
+    vsLlama8: eight?.llamaTotalTps ? eight.totalTps / eight.llamaTotalTps : undefined,
+    stepsPerToken8: eight?.stepsPerToken,
+    longP99Ratio: long ? long.itlP99During / long.itlP99Without : undefined,
+  };
+  const verdict = (ok: boolean): string => (ok ? 'met' : 'NOT met');
+  const lines: string[] = [];
+  const r = ratios;
+  if (r.aggregate8over1 !== undefined) lines.push(`8 streams / 1 stream total decode tok/s: ${r.aggregate8over1.toFixed(2)}x (goal >= 2.5x: ${verdict(r.aggregate8over1 >= 2.5)})`);
+  if (r.vsLlama8 !== undefined) lines.push(`8 streams / llama.cpp 8 sequences: ${r.vsLlama8.toFixed(2)}x (goal > 1x: ${verdict(r.vsLlama8 > 1)})`);
+  if (r.stepsPerToken8 !== undefined) lines.push(`steps per token at 8 streams: ${r.stepsPerToken8.toFixed(3)} (ideal 0.125: every step carries all 8)`);
+  if (r.longP99Ratio !== undefined) lines.push(`long prompt: running streams' inter-token p99 while it is fed / without: ${r.longP99Ratio.toFixed(2)}x (goal <= 2x: ${verdict(r.longP99Ratio <= 2)})`);
+  return { ratios, lines };
+}
+
 async function main(): Promise<void> {
   await importBackends();
   const context = Math.max(4096, opts.long + 64, opts.prompt + opts.tokens + 512);
@@ -234,7 +267,10 @@ async function main(): Promise<void> {
     console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     console.log(`| ${long.streams} | ${long.longPrompt} | ${f1(long.itlP99Without)} | ${f1(long.itlP99During)} | ${(long.itlP99During / long.itlP99Without).toFixed(2)}x | ${f1(long.itlP50During)} | ${f1(long.longTtftMs)} | ${long.mixedSteps} | ${long.prefillTokensPerStep} |`);
   }
-  if (opts.json) await writeFile(opts.json, JSON.stringify({ date: new Date().toISOString(), engine, options: opts, rows, long }, null, 2));
+  const goals = goalsOf(rows, long);
+  console.log('');
+  for (const line of goals.lines) console.log(line);
+  if (opts.json) await writeFile(opts.json, JSON.stringify({ date: new Date().toISOString(), engine, options: opts, rows, long, ratios: goals.ratios }, null, 2));
 }
 
 main().catch((err: unknown) => {

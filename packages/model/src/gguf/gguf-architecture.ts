@@ -10,6 +10,10 @@
  * | `qwen2moe` | qwen2_moe  | NEOX (rotate-half, unpermuted) | no                          | none          | yes, gated    |
  * | `qwen3moe` | qwen3_moe  | NEOX                           | yes                         | per head      | no            |
  * | `olmoe`    | olmoe      | NEOX                           | no                          | whole q / k   | no            |
+ * | `granitemoe` | granitemoe | interleaved pairs (permuted)  | yes                         | none          | no            |
+ *
+ * `granitemoe` also carries its muP multipliers: `embedding_scale`, `attention.scale` (0:
+ * 1/sqrt(head_dim)), `residual_scale` (0: none) and `logit_scale` (the logits divided; required).
  *
  * `<arch>.expert_weights_norm`, where present, overrides the renormalisation. Features the
  * decoder does not implement (rotary scaling, partial rotary, sliding windows, expert weight
@@ -17,7 +21,7 @@
  */
 import { GgufError, type MoELayerConfig } from '@moe-runtime/core';
 import { architectureOf, ARCHITECTURES, findGgufArchitecture, GGUF_ARCHITECTURES, type GgufArchitecture } from '../architectures/registry.js';
-import type { ModelConfig, ModelType, QkNorm } from '../model-config.js';
+import type { ModelConfig, ModelMultipliers, ModelType, QkNorm } from '../model-config.js';
 import type { GgufMetadata } from './gguf-metadata.js';
 
 export { GGUF_ARCHITECTURES, type GgufArchitecture } from '../architectures/registry.js';
@@ -32,13 +36,15 @@ export interface GgufArchitectureFacts {
   readonly sharedExpert: boolean;
   /** The expert width key llama.cpp reads first (else feed_forward_length, divided by k for Qwen). */
   readonly expertWidthKey?: string;
+  /** The block has muP multipliers (Granite). */
+  readonly multipliers: boolean;
 }
 
 /** The facts of every supported architecture, from the architecture modules. */
 export const GGUF_ARCHITECTURE_FACTS: Readonly<Record<GgufArchitecture, GgufArchitectureFacts>> = Object.fromEntries(
   ARCHITECTURES.map((a) => [
     a.gguf.architecture,
-    { modelType: a.modelType, permutedRotary: a.gguf.permutedRotary, renormalize: a.gguf.renormalize, qkNorm: a.block.qkNorm, sharedExpert: a.block.sharedExpert !== 'none', expertWidthKey: a.gguf.expertWidthKey },
+    { modelType: a.modelType, permutedRotary: a.gguf.permutedRotary, renormalize: a.gguf.renormalize, qkNorm: a.block.qkNorm, sharedExpert: a.block.sharedExpert !== 'none', expertWidthKey: a.gguf.expertWidthKey, multipliers: a.block.multipliers === 'mup' },
   ]),
 ) as Record<GgufArchitecture, GgufArchitectureFacts>;
 
@@ -101,6 +107,23 @@ function moeOf(meta: GgufMetadata, a: string, facts: GgufArchitectureFacts, d: n
   const shared = meta.uint(`${a}.expert_shared_feed_forward_length`, 0) || ffn;
   if (shared < 1) refuse(meta, `${a}.expert_shared_feed_forward_length`, 'missing; expected the shared expert\'s inner size');
   return { ...moe, sharedExperts: { count: 1, ffnSize: shared, gated: true } };
+}
+
+/** llama.cpp's Granite multipliers (`llama_model_granite::load_arch_hparams`): 0 or absent means none. */
+function multipliersOf(meta: GgufMetadata, a: string, headDim: number): ModelMultipliers {
+  const optional = (key: string, none: number): number => {
+    const v = meta.float(key, 0);
+    if (v < 0) refuse(meta, key, `expected a positive multiplier (or 0: none), got ${v}`);
+    return v === 0 ? none : v;
+  };
+  const logits = meta.float(`${a}.logit_scale`);
+  if (!(logits > 0)) refuse(meta, `${a}.logit_scale`, `expected a positive divisor of the logits, got ${logits}`);
+  return {
+    embedding: optional(`${a}.embedding_scale`, 1),
+    attentionScale: optional(`${a}.attention.scale`, 1 / Math.sqrt(headDim)),
+    residual: optional(`${a}.residual_scale`, 1),
+    logitsScaling: logits,
+  };
 }
 
 function specialIds(meta: GgufMetadata, vocabSize: number): { bos?: number; eos: number[] } {
@@ -166,6 +189,7 @@ export function ggufModelConfig(meta: GgufMetadata, vocabSize: number, shape: { 
     moe: moeOf(meta, a, facts, d, numLayers),
     bosTokenId: ids.bos,
     eosTokenIds: ids.eos,
+    ...(facts.multipliers ? { multipliers: multipliersOf(meta, a, headDim) } : {}),
   };
   return { arch, facts, config };
 }

@@ -104,6 +104,13 @@ export function modelMetadata(config: ModelConfig, name = 'moe-runtime export'):
   ]);
   if (facts.expertWidthKey) meta.set(`${arch}.${facts.expertWidthKey}`, u32(moe.expert.ffnSize));
   if (moe.sharedExperts) meta.set(`${arch}.expert_shared_feed_forward_length`, u32(moe.sharedExperts.ffnSize));
+  const m = config.multipliers;
+  if (facts.multipliers && m) {
+    meta.set(`${arch}.embedding_scale`, f32(m.embedding));
+    meta.set(`${arch}.attention.scale`, f32(m.attentionScale));
+    meta.set(`${arch}.residual_scale`, f32(m.residual));
+    meta.set(`${arch}.logit_scale`, f32(m.logitsScaling));
+  }
   const renormalize = (moe.router.options as { renormalize?: boolean } | undefined)?.renormalize ?? false;
   // Only where it departs from the architecture's fixed rule (llama.cpp itself applies that rule).
   if (renormalize !== facts.renormalize) meta.set(`${arch}.expert_weights_norm`, { type: 'bool', value: renormalize });

@@ -2,7 +2,8 @@
  * Causal grouped-query attention of the reference decoder. Follows `eager_attention_forward`
  * and `repeat_kv` of modeling_mixtral (copied by modeling_qwen2_moe, modeling_qwen3_moe and
  * modeling_olmoe): `softmax(q k^T * head_dim^-0.5 + causal_mask) v`, each key/value head
- * shared by `num_attention_heads / num_key_value_heads` query heads.
+ * shared by `num_attention_heads / num_key_value_heads` query heads. `GraniteMoeAttention`
+ * (modeling_granitemoe) passes `scaling = config.attention_multiplier` instead of head_dim^-0.5.
  */
 
 /** The heads of the attention. */
@@ -30,11 +31,11 @@ function repeatKv(x: Float64Array, n: number, s: ReferenceAttentionShape): Float
 
 /**
  * Attention over a whole sequence of `n` positions: q `[n, H * hd]`, k and v `[n, KV * hd]`,
- * rotary already applied. Returns the `[n, H * hd]` input of `o_proj`.
+ * rotary already applied. Returns the `[n, H * hd]` input of `o_proj`. `scaling` multiplies the
+ * scores (default head_dim^-0.5).
  */
-export function causalAttention64(q: Float64Array, k: Float64Array, v: Float64Array, n: number, s: ReferenceAttentionShape): Float64Array {
+export function causalAttention64(q: Float64Array, k: Float64Array, v: Float64Array, n: number, s: ReferenceAttentionShape, scaling = s.headDim ** -0.5): Float64Array {
   const { numHeads, headDim } = s;
-  const scaling = headDim ** -0.5;
   const keys = repeatKv(k, n, s);
   const values = repeatKv(v, n, s);
   const out = new Float64Array(n * numHeads * headDim);

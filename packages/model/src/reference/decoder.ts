@@ -8,7 +8,8 @@
  * The block follows `MixtralDecoderLayer.forward` (modeling_mixtral), `Qwen2MoeDecoderLayer`
  * (modeling_qwen2_moe), `Qwen3MoeDecoderLayer` (modeling_qwen3_moe) and `OlmoeDecoderLayer`
  * (modeling_olmoe), which all read: `h += self_attn(input_layernorm(h))`,
- * `h += mlp(post_attention_layernorm(h))`.
+ * `h += mlp(post_attention_layernorm(h))`. `GraniteMoeDecoderLayer` (modeling_granitemoe) adds
+ * each branch times `residual_multiplier`: `h = h + branch * residual_multiplier`.
  */
 import { ConfigError, plannedExperts, ShapeError, type RoutingPlan } from '@moe-runtime/core';
 import type { ModelConfig } from '../model-config.js';
@@ -47,21 +48,25 @@ function selfAttention(c: ModelConfig, a: AttentionWeights, x: Float64Array, n: 
   }
   q = applyRotaryPosEmb(q, n, c.numHeads, c.headDim, tables);
   k = applyRotaryPosEmb(k, n, c.numKvHeads, c.headDim, tables);
-  const attn = causalAttention64(q, k, v, n, c);
+  const attn = causalAttention64(q, k, v, n, c, c.multipliers?.attentionScale);
   return linear64(attn, n, a.o);
 }
 
 /** One decoder layer in place on the residual stream `h` `[n, D]`; returns its routing. */
 function decoderLayer(c: ModelConfig, lw: DecoderLayerWeights, h: Float64Array, n: number, tables: ReturnType<typeof rotaryTables>): ReferenceRouting {
   const d = c.hiddenSize;
+  const residualMultiplier = c.multipliers?.residual ?? 1;
   const attn = selfAttention(c, lw.attention, rmsNorm64(h, valuesOf(lw.inputNorm), d, c.rmsNormEps), n, tables);
-  for (let i = 0; i < h.length; i++) h[i] += attn[i];
-  const moe = sparseMoeBlock(c.moe, lw.moe, rmsNorm64(h, valuesOf(lw.postAttentionNorm), d, c.rmsNormEps), n);
-  for (let i = 0; i < h.length; i++) h[i] += moe.output[i];
+  for (let i = 0; i < h.length; i++) h[i] = h[i] + attn[i] * residualMultiplier;
+  const moe = sparseMoeBlock(c.moe, lw.moe, rmsNorm64(h, valuesOf(lw.postAttentionNorm), d, c.rmsNormEps), n, c.modelType === 'granitemoe' ? 'topk-then-softmax' : 'softmax-then-topk');
+  for (let i = 0; i < h.length; i++) h[i] = h[i] + moe.output[i] * residualMultiplier;
   return moe.routing;
 }
 
-/** `embed_tokens(input_ids)`: the rows of the embedding table, each id checked. */
+/**
+ * `embed_tokens(input_ids)`: the rows of the embedding table, each id checked; times
+ * `embedding_multiplier` in `GraniteMoeModel.forward`.
+ */
 function embedTokens(c: ModelConfig, weights: ModelWeights, tokens: ArrayLike<number>): Float64Array {
   const d = c.hiddenSize;
   const table = valuesOf(weights.embed);
@@ -71,13 +76,16 @@ function embedTokens(c: ModelConfig, weights: ModelWeights, tokens: ArrayLike<nu
     if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new ShapeError(`token id ${id} at position ${i} is outside the vocabulary [0, ${c.vocabSize})`);
     h.set(table.subarray(id * d, (id + 1) * d), i * d);
   }
+  const embeddingMultiplier = c.multipliers?.embedding ?? 1;
+  for (let i = 0; i < h.length; i++) h[i] *= embeddingMultiplier;
   return h;
 }
 
 /**
  * Logits of every position of `tokens`, in float64: `MixtralForCausalLM.forward` (and its
  * Qwen2-MoE, Qwen3-MoE and OLMoE twins): embeddings, the decoder layers, `norm`, `lm_head`
- * (the embedding table itself when `tie_word_embeddings`).
+ * (the embedding table itself when `tie_word_embeddings`); `GraniteMoeForCausalLM.forward`
+ * then divides the logits by `logits_scaling`.
  */
 export function referenceModelLogits(config: ModelConfig, weights: ModelWeights, tokens: ArrayLike<number>): ReferenceModelResult {
   const c = config;
@@ -85,11 +93,14 @@ export function referenceModelLogits(config: ModelConfig, weights: ModelWeights,
   if (n === 0) throw new ShapeError('the reference decoder needs at least one token');
   if (weights.layers.length !== c.numLayers) throw new ConfigError('num_hidden_layers', `expected ${weights.layers.length} (the layers of the weights), got ${c.numLayers}`);
   const h = embedTokens(c, weights, tokens);
-  const tables = rotaryTables(n, c.headDim, c.ropeTheta);
+  const tables = rotaryTables(n, c.headDim, c.ropeTheta, c.ropeScaling);
   const plans = weights.layers.map((lw) => decoderLayer(c, lw, h, n, tables));
   const normed = rmsNorm64(h, valuesOf(weights.finalNorm), c.hiddenSize, c.rmsNormEps);
   const head = c.tieWordEmbeddings ? weights.embed : weights.lmHead;
-  return { logits: linear64(normed, n, head), plans };
+  const logits = linear64(normed, n, head);
+  const logitsScaling = c.multipliers?.logitsScaling ?? 1;
+  for (let i = 0; i < logits.length; i++) logits[i] = logits[i] / logitsScaling;
+  return { logits, plans };
 }
 
 function isReferenceRouting(r: RoutingPlan | ReferenceRouting): r is ReferenceRouting {

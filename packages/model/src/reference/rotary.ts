@@ -5,24 +5,30 @@
  * modeling_qwen3_moe and modeling_olmoe copy unchanged.
  */
 import { ShapeError } from '@moe-runtime/core';
+import type { ModelConfig } from '../model-config.js';
+
+/** The config's parsed `rope_scaling`. */
+type RopeScaling = NonNullable<ModelConfig['ropeScaling']>;
+import { referenceRopeParameters } from './rope-scaling.js';
 
 /**
  * `cos` and `sin` `[positions, headDim]` of `MixtralRotaryEmbedding.forward`:
  * `inv_freq = 1 / base^(arange(0, dim, 2) / dim)`, `freqs = pos * inv_freq`,
- * `emb = cat(freqs, freqs)`.
+ * `emb = cat(freqs, freqs)`, `cos = emb.cos() * attention_scaling` (and sin), with `inv_freq` and
+ * `attention_scaling` of the config's `rope_scaling` type (`reference/rope-scaling.ts`).
  */
-export function rotaryTables(positions: number, headDim: number, base: number): { cos: Float64Array; sin: Float64Array } {
+export function rotaryTables(positions: number, headDim: number, base: number, scaling?: RopeScaling): { cos: Float64Array; sin: Float64Array } {
   if (!Number.isInteger(headDim) || headDim < 2 || headDim % 2 !== 0) throw new ShapeError(`rotary head size must be an even integer >= 2, got ${headDim}`);
   const half = headDim / 2;
+  const { invFreq: inv, attentionScaling } = referenceRopeParameters(headDim, base, scaling);
   const cos = new Float64Array(positions * headDim);
   const sin = new Float64Array(positions * headDim);
   for (let p = 0; p < positions; p++) {
     for (let j = 0; j < half; j++) {
-      const invFreq = 1 / base ** ((2 * j) / headDim);
-      const angle = p * invFreq;
+      const angle = p * inv[j];
       for (const col of [j, j + half]) {
-        cos[p * headDim + col] = Math.cos(angle);
-        sin[p * headDim + col] = Math.sin(angle);
+        cos[p * headDim + col] = Math.cos(angle) * attentionScaling;
+        sin[p * headDim + col] = Math.sin(angle) * attentionScaling;
       }
     }
   }

@@ -3,7 +3,8 @@
  * and the shared expert. Follows `MixtralSparseMoeBlock.forward` (modeling_mixtral),
  * `Qwen2MoeSparseMoeBlock.forward` (modeling_qwen2_moe, with its sigmoid-gated shared
  * expert), `Qwen3MoeSparseMoeBlock.forward` (modeling_qwen3_moe) and
- * `OlmoeSparseMoeBlock.forward` (modeling_olmoe).
+ * `OlmoeSparseMoeBlock.forward` (modeling_olmoe) and `GraniteMoeMoE.forward` (modeling_granitemoe,
+ * whose router softmaxes over the top-k logits).
  */
 import { ConfigError, ShapeError, type ExpertWeights, type MoELayerConfig, type MoEWeights } from '@moe-runtime/core';
 import { softmax } from './attention.js';
@@ -28,13 +29,36 @@ function topK(probs: Float64Array, k: number): Int32Array {
 }
 
 /**
- * The router of all four blocks: `softmax(gate(x))`, its top-k, divided by their sum when the
- * model renormalises (Mixtral always; Qwen2/3-MoE and OLMoE when `norm_topk_prob`).
+ * The order of a router's softmax and top-k: `softmax-then-topk` (Mixtral, Qwen-MoE, OLMoE:
+ * `softmax(gate(x))`, then its top-k) or `topk-then-softmax` (`GraniteMoeTopKGating.forward`:
+ * `logits.topk(k)`, then `softmax` over those k).
  */
-function route(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: number): ReferenceRouting {
+export type RouterOrder = 'softmax-then-topk' | 'topk-then-softmax';
+
+/** `GraniteMoeTopKGating.forward`: the top-k logits (ties to the lower id), softmaxed over those k. */
+function routeTopKThenSoftmax(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: number): ReferenceRouting {
+  const e = config.numExperts;
+  const logits = linear64(x, n, weights.router);
+  const experts: Int32Array[] = [];
+  const combine: Float64Array[] = [];
+  for (let t = 0; t < n; t++) {
+    const row = logits.slice(t * e, (t + 1) * e);
+    const chosen = topK(row, config.topK);
+    experts.push(chosen);
+    combine.push(softmax(Float64Array.from(chosen, (j) => row[j])));
+  }
+  return { numTokens: n, experts, weights: combine };
+}
+
+/**
+ * The router of the softmax-first blocks: `softmax(gate(x))`, its top-k, divided by their sum
+ * when the model renormalises (Mixtral always; Qwen2/3-MoE and OLMoE when `norm_topk_prob`).
+ */
+function route(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: number, order: RouterOrder): ReferenceRouting {
   const { name, options } = config.router;
   if (name !== 'topk-softmax') throw new ConfigError('moe.router.name', `the reference decoder implements "topk-softmax", got ${JSON.stringify(name)}`);
   if (Object.keys(weights.routerParams ?? {}).length > 0) throw new ConfigError('moe.routerParams', 'the reference decoder implements routers without extra parameters');
+  if (order === 'topk-then-softmax') return routeTopKThenSoftmax(config, weights, x, n);
   const normTopkProb = options?.renormalize ?? true;
   const e = config.numExperts;
   const logits = linear64(x, n, weights.router);
@@ -57,8 +81,8 @@ function route(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: 
 const silu = (v: number): number => v / (1 + Math.exp(-v));
 
 /**
- * One SwiGLU MLP (`MixtralBlockSparseTop2MLP` / `Qwen2MoeMLP` / `Qwen3MoeMLP` / `OlmoeMLP`):
- * `down(silu(gate(x)) * up(x))` over `n` rows.
+ * One SwiGLU MLP (`MixtralBlockSparseTop2MLP` / `Qwen2MoeMLP` / `Qwen3MoeMLP` / `OlmoeMLP`; in
+ * `GraniteMoeMoE` the halves of `input_linear`'s output): `down(silu(gate(x)) * up(x))` over `n` rows.
  */
 function swiglu(e: ExpertWeights, x: Float64Array, n: number): Float64Array {
   if (!e.gate) throw new ConfigError('moe.expert.kind', 'the reference decoder implements SwiGLU experts (gate, up, down)');
@@ -76,10 +100,10 @@ export interface ReferenceMoEResult {
 }
 
 /** The whole sparse MoE block over `n` rows `x` `[n, D]`. */
-export function sparseMoeBlock(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: number): ReferenceMoEResult {
+export function sparseMoeBlock(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: number, order: RouterOrder = 'softmax-then-topk'): ReferenceMoEResult {
   if (config.expert.kind !== 'swiglu') throw new ConfigError('moe.expert.kind', `the reference decoder implements "swiglu", got ${JSON.stringify(config.expert.kind)}`);
   const d = config.hiddenSize;
-  const routing = route(config, weights, x, n);
+  const routing = route(config, weights, x, n, order);
   const output = new Float64Array(n * d);
   // As the Hugging Face loop: expert by expert, each over the rows routed to it.
   for (let ex = 0; ex < config.numExperts; ex++) {
