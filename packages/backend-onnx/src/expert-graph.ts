@@ -12,7 +12,9 @@
  */
 import { CLAMPED_SWIGLU_ALPHA, CLAMPED_SWIGLU_LIMIT, HostTensor, isGatedKind, ShapeError, type ExpertGroup } from '@moe-runtime/core';
 import { OnnxGraphBuilder } from './onnx-graph.js';
-import { packColumns, packVector } from './weight-layout.js';
+import { matmulNode, type NBitsAccuracy } from './matmul-node.js';
+import { nbitsBytes, nbitsOf } from './nbits-layout.js';
+import { packVector } from './weight-layout.js';
 
 /** Graph input name of expert e's rows. */
 export function expertInputName(e: number): string {
@@ -26,11 +28,10 @@ export function expertOutputName(e: number): string {
 
 
 /** x W^T (+ b) with the `[out, in]` matrices fused column-wise (a missing bias part is 0). */
-function linear(g: OnnxGraphBuilder, prefix: string, x: string, weights: readonly HostTensor[], biases: readonly (HostTensor | undefined)[], out: string): string {
-  const w = g.floatConstant(`${prefix}_w`, packColumns(weights));
+function linear(g: OnnxGraphBuilder, prefix: string, x: string, weights: readonly HostTensor[], biases: readonly (HostTensor | undefined)[], out: string, accuracy: NBitsAccuracy): string {
   const hasBias = biases.some((b) => b !== undefined);
   const mm = hasBias ? `${prefix}_mm` : out;
-  g.node('MatMul', [x, w], [mm]);
+  matmulNode(g, prefix, x, weights, mm, accuracy);
   if (!hasBias) return out;
   const parts = biases.map((b, i) => b ?? HostTensor.float32([weights[i].shape[0]]));
   g.node('Add', [mm, g.floatConstant(`${prefix}_b`, packVector(parts))], [out]);
@@ -78,7 +79,7 @@ function activation(g: OnnxGraphBuilder, kind: ExpertGroup['kind'], prefix: stri
 }
 
 /** Serialises the graph computing `experts` (indices into `group.experts`) side by side. */
-export function buildExpertGraph(group: ExpertGroup, experts: readonly number[]): Uint8Array {
+export function buildExpertGraph(group: ExpertGroup, experts: readonly number[], accuracy: NBitsAccuracy): Uint8Array {
   const g = new OnnxGraphBuilder(`moe_${group.kind}_experts`);
   const d = group.hiddenSize;
   for (const e of experts) {
@@ -88,19 +89,26 @@ export function buildExpertGraph(group: ExpertGroup, experts: readonly number[])
     const gated = isGatedKind(group.kind);
     const first = gated ? [w.gate!, w.up] : [w.up];
     const firstBias = gated ? [w.gateBias, w.upBias] : [w.upBias];
-    const h = linear(g, `e${e}_fc1`, x, first, firstBias, `e${e}_h`);
+    const h = linear(g, `e${e}_fc1`, x, first, firstBias, `e${e}_h`, accuracy);
     const a = activation(g, group.kind, `e${e}`, h);
-    linear(g, `e${e}_fc2`, a, [w.down], [w.downBias], expertOutputName(e));
+    linear(g, `e${e}_fc2`, a, [w.down], [w.downBias], expertOutputName(e), accuracy);
     g.output(expertOutputName(e), 'float32', [`n${e}`, d]);
   }
   return g.toModel();
 }
 
-/** Bytes expert e's weights take in a graph (float16 stays 2 bytes, everything else 4). */
+/** Bytes a tensor takes in a graph: float16 2 per value, q4_0 / q8_0 as MatMulNBits inputs, everything else decoded to 4. */
+function graphBytes(t: HostTensor): number {
+  const bits = nbitsOf(t.dtype);
+  if (bits !== undefined) return nbitsBytes(bits, t.shape[0], t.shape[1]);
+  return t.size * (t.dtype === 'float16' ? 2 : 4);
+}
+
+/** Bytes expert e's weights take in a graph. */
 export function expertGraphBytes(group: ExpertGroup, e: number): number {
   const w = group.experts[e];
   const tensors = [w.gate, w.up, w.down, w.gateBias, w.upBias, w.downBias].filter((t): t is HostTensor => t !== undefined);
-  return tensors.reduce((s, t) => s + t.size * (t.dtype === 'float16' ? 2 : 4), 0);
+  return tensors.reduce((s, t) => s + graphBytes(t), 0);
 }
 
 /**

@@ -33,6 +33,7 @@ import {
 } from '@moe-runtime/core';
 import { Tensor } from 'onnxruntime-node';
 import { buildExpertGraph, chunkExperts, expertInputName, expertOutputName } from './expert-graph.js';
+import type { NBitsAccuracy } from './matmul-node.js';
 import { buildLinearGraph, LINEAR_INPUT, LINEAR_OUTPUT } from './linear-graph.js';
 import { resolveOnnxOptions, type OnnxBackendOptions, type ResolvedOnnxOptions } from './options.js';
 import { OnnxPreparedExperts, OnnxPreparedLinear, type ExpertSession, type Releasable } from './prepared.js';
@@ -60,18 +61,24 @@ export class OnnxBackend implements Backend {
   private readonly live = new Set<Releasable>();
   private disposed = false;
   /**
-   * Resident bytes as this backend holds weights: every format is widened to float32 in the
-   * initializers (float16 is cast in the graph, which onnxruntime folds to float32 at session
-   * creation) and MLAS keeps a pre-packed copy beside them. Measured with core/testing's
-   * resident probe (22M values, 2026-12-02): 6.7 bytes per value for f32, f16 and bf16,
-   * 8.2 for block formats (decoded at prepare); counted here with a margin.
+   * Resident bytes as this backend holds weights: float32, float16 (cast in the graph, which
+   * onnxruntime folds to float32 at session creation) and bfloat16 as float32 initializers with
+   * MLAS's pre-packed copy beside them; q4_0 and q8_0 as MatMulNBits inputs (4 or 8 bits per
+   * code, a float32 scale per 32) with MLAS's packed copy; the other block formats decoded to
+   * float32 at prepare. Measured with core/testing's resident probe (22M values, 2026-12-02):
+   * 6.7 bytes per value for f32, f16 and bf16, 1.63 for q4_0, 3.85 for q8_0, 7.5-8.2 for the
+   * decoded block formats; counted here with a margin.
    */
-  readonly memory = new ResidentBytes((dtype) => (isBlockFormat(dtype) ? 9 : 7.5));
+  readonly memory = new ResidentBytes((dtype) => (dtype === 'q4_0' ? 2 : dtype === 'q8_0' ? 4.5 : isBlockFormat(dtype) ? 9 : 7.5));
   /** Test hook: the expert subgraphs `runExperts` ran (see core's ExpertWorkCounter). */
   readonly expertWork = new ExpertWorkCounter();
 
+  /** MatMulNBits' accuracy_level per code width (see OnnxBackendOptions.int8Activations). */
+  private readonly accuracy: NBitsAccuracy;
+
   private constructor(options: ResolvedOnnxOptions) {
     this.options = options;
+    this.accuracy = { 4: options.int8Activations ? 4 : 0, 8: 4 };
     this.threads = options.intraOpThreads;
     this.engine = `onnxruntime-node ${ORT_VERSION} (${options.executionProviders.join(', ')})`;
   }
@@ -115,7 +122,7 @@ export class OnnxBackend implements Backend {
     this.alive();
     validateLinearWeights(weights);
     const [out, inF] = weights.weight.shape;
-    const session = await createSession(`a linear layer [${out}, ${inF}]`, buildLinearGraph(weights), this.options);
+    const session = await createSession(`a linear layer [${out}, ${inF}]`, buildLinearGraph(weights, this.accuracy), this.options);
     return this.memory.track(this.track(new OnnxPreparedLinear(this, inF, out, session, this.forget)), this.memory.linearBytes(weights));
   }
 
@@ -143,7 +150,7 @@ export class OnnxBackend implements Backend {
     try {
       for (const experts of graphs) {
         const what = `${experts.length} ${group.kind} expert(s) [D=${group.hiddenSize}, F=${group.ffnSize}]`;
-        sessions.push({ session: await createSession(what, buildExpertGraph(group, experts), this.options), experts });
+        sessions.push({ session: await createSession(what, buildExpertGraph(group, experts, this.accuracy), this.options), experts });
       }
     } catch (err) {
       // The creation error is the one to report; a failed release must not become unhandled.

@@ -47,6 +47,13 @@ export interface OnnxBackendOptions {
   readonly expertGraph?: ExpertGraphLayout;
   /** Under `expertGraph: 'auto'`, the most experts one graph holds. Default {@link DEFAULT_EXPERTS_PER_GRAPH}. */
   readonly expertsPerGraph?: number;
+  /**
+   * q4_0 weights through `com.microsoft.MatMulNBits` on activations quantized to int8 blocks
+   * (`accuracy_level` 4, faster, as llama.cpp computes) instead of float32 activations (level 0,
+   * the default: exact to float32 rounding). q8_0 always uses int8 activations: onnxruntime
+   * 1.30's CPU kernel has no fast float32-activation path for 8-bit codes.
+   */
+  readonly int8Activations?: boolean;
   /** CUDA device id when `cuda` is requested. Default 0. */
   readonly deviceId?: number;
   /**
@@ -64,6 +71,7 @@ export interface ResolvedOnnxOptions {
   readonly allowSpinning: boolean;
   readonly expertGraph: ExpertGraphLayout;
   readonly expertsPerGraph: number;
+  readonly int8Activations: boolean;
   readonly deviceId: number;
   readonly maxGraphBytes: number;
 }
@@ -73,7 +81,7 @@ export const DEFAULT_MAX_GRAPH_BYTES = 1.5 * 2 ** 30;
 /** Upper bound of `maxGraphBytes`: protobuf's 2 GiB limit less room for the graph itself. */
 export const MAX_GRAPH_BYTES_LIMIT = 2 ** 31 - 64 * 2 ** 20;
 
-const KNOWN = ['executionProviders', 'intraOpThreads', 'allowSpinning', 'expertGraph', 'expertsPerGraph', 'deviceId', 'maxGraphBytes'] as const;
+const KNOWN = ['executionProviders', 'intraOpThreads', 'allowSpinning', 'expertGraph', 'expertsPerGraph', 'int8Activations', 'deviceId', 'maxGraphBytes'] as const;
 const PROVIDERS: readonly OnnxExecutionProvider[] = ['cpu', 'cuda'];
 const LAYOUTS: readonly ExpertGraphLayout[] = ['auto', 'grouped', 'per-expert'];
 
@@ -121,13 +129,14 @@ export function resolveOnnxOptions(options: BackendOptions | OnnxBackendOptions 
   if (!LAYOUTS.includes(expertGraph as ExpertGraphLayout)) {
     throw new ConfigError(field('expertGraph'), `expected one of ${LAYOUTS.map((x) => `'${x}'`).join(', ')}, got ${JSON.stringify(expertGraph)}`);
   }
-  if (o.allowSpinning !== undefined && typeof o.allowSpinning !== 'boolean') {
-    throw new ConfigError(field('allowSpinning'), `expected a boolean, got ${JSON.stringify(o.allowSpinning)}`);
+  for (const key of ['allowSpinning', 'int8Activations'] as const) {
+    if (o[key] !== undefined && typeof o[key] !== 'boolean') throw new ConfigError(field(key), `expected a boolean, got ${JSON.stringify(o[key])}`);
   }
   return {
     executionProviders: o.executionProviders === undefined ? ['cpu'] : providers(o.executionProviders),
     intraOpThreads: o.intraOpThreads === undefined ? availableParallelism() : nonNegativeInt('intraOpThreads', o.intraOpThreads, 1),
     allowSpinning: (o.allowSpinning as boolean | undefined) ?? false,
+    int8Activations: (o.int8Activations as boolean | undefined) ?? false,
     expertGraph: expertGraph as ExpertGraphLayout,
     expertsPerGraph: o.expertsPerGraph === undefined ? DEFAULT_EXPERTS_PER_GRAPH : nonNegativeInt('expertsPerGraph', o.expertsPerGraph, 1),
     deviceId: o.deviceId === undefined ? 0 : nonNegativeInt('deviceId', o.deviceId, 0),

@@ -6,7 +6,7 @@ import type { OnnxBackend } from '../src/index.js';
 export async function runChecked(
   backend: OnnxBackend,
   config: MoELayerConfig,
-  options: { tokens: number; seed: number; dtype?: DType; maxRelL2?: number; scaleFirst?: number },
+  options: { tokens: number; seed: number; dtype?: DType; maxRelL2?: number; tieTolerance?: number; scaleFirst?: number },
 ): Promise<{ check: ReferenceCheck; tokensPerExpert: Int32Array; dropped: number }> {
   const drawn = randomWeights(config, { seed: options.seed, dtype: options.dtype });
   // Larger first projections: pre-activations past the clamped SwiGLU's limit.
@@ -17,7 +17,7 @@ export async function runChecked(
   try {
     const x = randomInput(options.tokens, config.hiddenSize, options.seed + 1);
     const result = await layer.forward(x);
-    const check = checkAgainstReference(config, weights, x, result, { maxRelL2: options.maxRelL2 ?? 1e-5 });
+    const check = checkAgainstReference(config, weights, x, result, { maxRelL2: options.maxRelL2 ?? 1e-5, tieTolerance: options.tieTolerance });
     return { check, tokensPerExpert: result.plan.tokensPerExpert, dropped: result.plan.dropped.token.length };
   } finally {
     layer.dispose();

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { checkResidentBytes } from '@moe-runtime/core/testing';
 import { expect, it } from 'vitest';
 
-for (const dtype of ['float32', 'float16', 'q8_0'] as const) {
+for (const dtype of ['float32', 'float16', 'q8_0', 'q4_0', 'q4_k'] as const) {
   it(`onnx ${dtype}: reported bytes bound the RSS growth of preparing and running a group`, async () => {
     const r = await checkResidentBytes('@moe-runtime/backend-onnx', 'onnx', dtype, fileURLToPath(new URL('..', import.meta.url)));
     expect(r.values).toBe(4 * 3 * 1024 * 1792);
