@@ -36,7 +36,7 @@ describe('granitemoe config.json', () => {
   });
 
   it.each([
-    [{ rope_scaling: { type: 'linear', factor: 2 } }, 'config.json: rope_scaling'],
+    [{ rope_scaling: { type: 'dynamic', factor: 2 } }, 'rope_scaling.rope_type'],
     [{ position_embedding_type: 'nope' }, 'config.json: position_embedding_type'],
     [{ head_dim: 8 }, 'config.json: head_dim'],
     [{ shared_intermediate_size: 64 }, 'config.json: shared_intermediate_size'],
