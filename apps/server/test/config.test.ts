@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@moe-runtime/core';
+import { MODEL_TYPES } from '@moe-runtime/model';
 import { describe, expect, it } from 'vitest';
 import { configFromArgs, DEFAULT_CONFIG, resolveConfig } from '../src/index.js';
 import { smallConfig } from './helpers.js';
@@ -105,7 +106,7 @@ describe('text models in the config', () => {
   });
 
   it('names the bad field', () => {
-    expect(configError(() => configFromArgs(['--demo-model', 'gpt'])).message).toBe("--demo-model: expected one of mixtral, qwen2_moe, qwen3_moe, olmoe, got \"gpt\"");
+    expect(configError(() => configFromArgs(['--demo-model', 'gpt'])).message).toBe(`--demo-model: expected one of ${MODEL_TYPES.join(', ')}, got "gpt"`);
     expect(configError(() => resolveConfig({ models: [{ id: 'a', source: 'folder', path: '/x' }, { id: 'a', source: 'folder', path: '/y' }] })).field).toBe('models');
     expect(configError(() => resolveConfig({ models: [{ id: 'a', source: 'http' } as never] })).field).toBe('models[0].source');
     expect(configError(() => resolveConfig({ generation: { maxConcurrent: 0 } })).field).toBe('generation.maxConcurrent');
