@@ -8,15 +8,11 @@
 import { createRng, denseEquivalentConfig, HostTensor, MoELayer, randomInput, randomNormal, randomWeights } from '@moe-runtime/core';
 import { loadavg } from 'node:os';
 import { createCpuBackend } from '../dist/index.js';
+import { median } from './bench-util.mjs';
 
 const quick = process.argv.includes('--quick');
 const simd = process.argv.find((a) => a.startsWith('--simd='))?.slice(7) ?? 'auto';
 const ROUNDS = quick ? 2 : 6;
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 async function sample(fn, reps, into) {
   for (let i = 0; i < reps; i++) {

@@ -13,8 +13,8 @@
 import { loadavg } from 'node:os';
 import { createRng, HostTensor, MoELayer, randomInput, randomNormal, storageBytes } from '@moe-runtime/core';
 import { createCpuBackend } from '../dist/index.js';
+import { arg, distinctExperts, median, readBandwidth } from './bench-util.mjs';
 
-const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const quick = process.argv.includes('--quick');
 const THREADS = arg('threads', '1,2').split(',').map(Number);
 const CASES = arg('cases', 'q8_0,q4_k,q4_k_m,q4_0').split(',');
@@ -33,22 +33,6 @@ const CASE_DEFS = {
   q4_0: { shape: QWEN3, formats: ['q4_0', 'q4_0', 'q4_0'] },
 };
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-async function readBandwidth() {
-  const url = new URL('../../../apps/bench/dist/bandwidth.js', import.meta.url);
-  try {
-    const { measureReadBandwidth } = await import(url.href);
-    return await measureReadBandwidth({ threads: [1, 2] });
-  } catch (err) {
-    console.error(`(no read bandwidth: build apps/bench first; ${err.message})`);
-    return undefined;
-  }
-}
-
 function configOf(shape) {
   return { hiddenSize: shape.hiddenSize, numExperts: shape.numExperts, topK: shape.topK, expert: { kind: 'swiglu', ffnSize: shape.ffnSize }, router: { name: 'topk-softmax' } };
 }
@@ -66,12 +50,6 @@ function weightsOf(def, seed) {
   const router = HostTensor.float32([e, d], randomNormal(rng, e * d, 1 / Math.sqrt(d)));
   const bytes = storageBytes(fg, [f, d]) + storageBytes(fu, [f, d]) + storageBytes(fd, [d, f]);
   return { weights: { router, experts: Array.from({ length: e }, () => expert) }, expertBytes: bytes };
-}
-
-function distinctExperts(plan) {
-  let n = 0;
-  for (let e = 0; e < plan.numExperts; e++) if (plan.expertOffsets[e + 1] > plan.expertOffsets[e]) n++;
-  return n;
 }
 
 async function benchCase(backend, name, def, weights, expertBytes, activations) {

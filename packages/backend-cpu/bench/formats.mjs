@@ -13,8 +13,8 @@
 import { loadavg } from 'node:os';
 import { MoELayer, randomInput, randomWeights, storageBytes } from '@moe-runtime/core';
 import { createCpuBackend } from '../dist/index.js';
+import { arg, distinctExperts, median, readBandwidth } from './bench-util.mjs';
 
-const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const quick = process.argv.includes('--quick');
 const THREADS = arg('threads', '1,2').split(',').map(Number);
 const FORMATS = arg('formats', 'float32,float16,bfloat16,q8_0,q4_0,q4_k,q5_k,q6_k,mxfp4').split(',');
@@ -27,27 +27,9 @@ const Q8_FORMATS = ['q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'];
 
 const config = { hiddenSize: 1024, numExperts: 8, topK: 2, expert: { kind: 'swiglu', ffnSize: 3584 }, router: { name: 'topk-softmax' } };
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-async function readBandwidth() {
-  const url = new URL('../../../apps/bench/dist/bandwidth.js', import.meta.url);
-  try {
-    const { measureReadBandwidth } = await import(url.href);
-    return await measureReadBandwidth({ threads: [1, 2] });
-  } catch (err) {
-    console.error(`(no read bandwidth: build apps/bench first; ${err.message})`);
-    return undefined;
-  }
-}
-
 /** The routed experts' weight bytes of one forward (each distinct expert's gate, up and down). */
 function routedBytes(plan, expertBytes) {
-  let n = 0;
-  for (let e = 0; e < plan.numExperts; e++) if (plan.expertOffsets[e + 1] > plan.expertOffsets[e]) n++;
-  return n * expertBytes;
+  return distinctExperts(plan) * expertBytes;
 }
 
 function encode(base, dtype) {
