@@ -57,25 +57,6 @@ function vgelu(x: v128): v128 {
   return f32x4.add(half, f32x4.mul(half, verf(f32x4.mul(x, f32x4.splat(0.7071067811865476)))));
 }
 
-/**
- * SwiGLU: h holds, per row, panel pairs (16 gate columns, then 16 up columns); writes
- * out[i, 16q + j] = silu(gate) * up for the pairs q0..q1.
- */
-export function swiglu(h: usize, ldh: i32, m: i32, q0: i32, q1: i32, out: usize, ldo: i32): void {
-  for (let i = 0; i < m; i++) {
-    const hr = h + ((<usize>i * <usize>ldh) << 2);
-    const orow = out + ((<usize>i * <usize>ldo) << 2);
-    for (let q = q0; q < q1; q++) {
-      const g = hr + (<usize>q << 7);
-      const o = orow + (<usize>q << 6);
-      v128.store(o, f32x4.mul(vsilu(v128.load(g)), v128.load(g, 64)));
-      v128.store(o, f32x4.mul(vsilu(v128.load(g, 16)), v128.load(g, 80)), 16);
-      v128.store(o, f32x4.mul(vsilu(v128.load(g, 32)), v128.load(g, 96)), 32);
-      v128.store(o, f32x4.mul(vsilu(v128.load(g, 48)), v128.load(g, 112)), 48);
-    }
-  }
-}
-
 // gpt-oss's clamped SwiGLU of core's `clampedSwiglu`: (clamp(u, -7, 7) + 1) * g' * sigmoid(1.702 g'), g' = min(g, 7).
 // @ts-ignore: decorator
 @inline
@@ -87,20 +68,43 @@ function vclamped(g: v128, u: v128): v128 {
   return f32x4.mul(f32x4.add(uc, f32x4.splat(1)), glu);
 }
 
-/** The clamped SwiGLU (gpt-oss) on the panel pairs of {@link swiglu}'s layout. */
-export function clampedSwiglu(h: usize, ldh: i32, m: i32, q0: i32, q1: i32, out: usize, ldo: i32): void {
+/** One gated unit of 4 columns: silu(g) * u, or gpt-oss's clamped form. */
+// @ts-ignore: decorator
+@inline
+function vglu(g: v128, u: v128, clamped: bool): v128 {
+  return clamped ? vclamped(g, u) : f32x4.mul(vsilu(g), u);
+}
+
+/**
+ * The gated activations: h holds, per row, panel pairs (16 gate columns, then 16 up columns);
+ * writes out[i, 16q + j] = glu(gate, up) for the pairs q0..q1. Inlined into each caller, so
+ * `clamped` is a constant there and the choice costs nothing in the loop.
+ */
+// @ts-ignore: decorator
+@inline
+function gatedPairs(h: usize, ldh: i32, m: i32, q0: i32, q1: i32, out: usize, ldo: i32, clamped: bool): void {
   for (let i = 0; i < m; i++) {
     const hr = h + ((<usize>i * <usize>ldh) << 2);
     const orow = out + ((<usize>i * <usize>ldo) << 2);
     for (let q = q0; q < q1; q++) {
       const g = hr + (<usize>q << 7);
       const o = orow + (<usize>q << 6);
-      v128.store(o, vclamped(v128.load(g), v128.load(g, 64)));
-      v128.store(o, vclamped(v128.load(g, 16), v128.load(g, 80)), 16);
-      v128.store(o, vclamped(v128.load(g, 32), v128.load(g, 96)), 32);
-      v128.store(o, vclamped(v128.load(g, 48), v128.load(g, 112)), 48);
+      v128.store(o, vglu(v128.load(g), v128.load(g, 64), clamped));
+      v128.store(o, vglu(v128.load(g, 16), v128.load(g, 80), clamped), 16);
+      v128.store(o, vglu(v128.load(g, 32), v128.load(g, 96), clamped), 32);
+      v128.store(o, vglu(v128.load(g, 48), v128.load(g, 112), clamped), 48);
     }
   }
+}
+
+/** SwiGLU, silu(gate) * up, on the panel pairs of {@link gatedPairs}'s layout. */
+export function swiglu(h: usize, ldh: i32, m: i32, q0: i32, q1: i32, out: usize, ldo: i32): void {
+  gatedPairs(h, ldh, m, q0, q1, out, ldo, false);
+}
+
+/** The clamped SwiGLU (gpt-oss) on the panel pairs of {@link gatedPairs}'s layout. */
+export function clampedSwiglu(h: usize, ldh: i32, m: i32, q0: i32, q1: i32, out: usize, ldo: i32): void {
+  gatedPairs(h, ldh, m, q0, q1, out, ldo, true);
 }
 
 /** GELU (exact erf) in place on columns c0..c1 (multiples of 4) of rows 0..m. */
