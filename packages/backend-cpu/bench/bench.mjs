@@ -1,7 +1,7 @@
 // Benchmark of the cpu backend (not a test): GEMM GFLOP/s on one and two threads, the
 // single-token weight bandwidth, and an E=8/k=2 SwiGLU MoE layer against the dense FFN with
 // the same active parameters, all in one run. Run after `build`, under
-// `flock /work/.locks/bench` on a shared machine:
+// nothing else heavy running:
 //   node bench/bench.mjs [--quick] [--simd=auto|relaxed|simd|none]
 // Every comparison alternates its two sides in short rounds (warm-up first) and reports the
 // median of each side's samples, so a burst of background load hits both alike.

@@ -9,7 +9,7 @@
 // and q4_0. Two copies of the layer (hundreds of MB, far past the last-level cache) alternate,
 // every step has a fresh random token, so the routed experts' weights come from DRAM. One
 // expert's weights are encoded once and placed E times (each expert its own memory: the
-// values repeat, the addresses do not). Run under `flock /work/.locks/bench` on a shared machine.
+// values repeat, the addresses do not). Run alone (other work on the machine skews the times).
 import { loadavg } from 'node:os';
 import { createRng, HostTensor, MoELayer, randomInput, randomNormal, storageBytes } from '@moe-runtime/core';
 import { createCpuBackend } from '../dist/index.js';

@@ -2,7 +2,7 @@
 // layer of the 428M Mixtral-ish benchmark shape (D=1024, F=3584), decode (T=1) and prefill
 // (T=128) through MoELayer.forward, with the weight GB/s decode moves next to the machine's
 // read bandwidth measured in the same run (apps/bench's streaming-read kernel, so build
-// apps/bench first). Run after `build`, under `flock /work/.locks/bench` on a shared machine:
+// apps/bench first). Run after `build`, alone (other work on the machine skews the times):
 //   node bench/formats.mjs [--threads=1,2] [--formats=q8_0,q4_k] [--quick]
 // Each format is encoded once and run on a backend per thread count, with float32 activations
 // and, where the format has them, 8-bit ones (`activations: 'q8'`). Besides wall-clock

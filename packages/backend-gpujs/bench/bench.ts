@@ -5,7 +5,7 @@
  *
  *   pnpm --filter @moe-runtime/backend-gpujs bench [-- --modes webasm,cpu --tokens 1,16,256 --out file.json]
  *
- * Run it under `flock /work/.locks/bench` on a shared machine.
+ * Run it alone (other work on the machine skews the times).
  */
 import { writeFileSync } from 'node:fs';
 import {

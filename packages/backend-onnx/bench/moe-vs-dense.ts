@@ -9,7 +9,7 @@
  *   `denseEquivalentConfig`) through the same backend and layer code.
  *
  * T = 1, 16, 256 tokens, 1 and 2 intra-op threads; warm-up, round-robin repeats, medians.
- * Run it under `flock /work/.locks/bench` on a shared machine; read the ratios, which are
+ * Run it alone (other work on the machine skews the times); read the ratios, which are
  * measured in one run on the same inputs.
  */
 import { availableParallelism, cpus } from 'node:os';

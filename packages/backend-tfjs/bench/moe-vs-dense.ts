@@ -2,7 +2,7 @@
  * Benchmark on the wasm engine, in one run and on the same inputs: the MoE layer (E=8, k=2,
  * D=1024, F=3584, SwiGLU) against the dense SwiGLU FFN with the same active parameters
  * (F=7168, core's denseEquivalentConfig) and against the naive all-experts-with-mask
- * formulation, at T = 1, 16, 256. Run it alone (`flock /work/.locks/bench ...` on a shared
+ * formulation, at T = 1, 16, 256. Run it alone (nothing else heavy on the
  * machine); the ratios are what to read, since absolute times depend on the load.
  *
  * Environment: MOE_BENCH_TOKENS=1,16,256  MOE_BENCH_REPS=<n>  MOE_BENCH_ENGINE=wasm
