@@ -53,31 +53,8 @@ export function choiceLabel(choice: BackendChoice): string {
   return opts.length ? `${choiceName(choice)}{${opts.map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(',')}}` : choiceName(choice);
 }
 
-function parseValue(raw: string): unknown {
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return raw;
-  }
-}
-
-/**
- * Parses a command-line backend spec: `name` or `name:key=value[:key=value...]`, where a value
- * is JSON when it parses as JSON (numbers, booleans) and a string otherwise, e.g.
- * `tfjs:engine=cpu`, `cpu:threads=1`.
- */
-export function parseBackendSpec(spec: string): BackendChoice {
-  const [name, ...pairs] = spec.split(':');
-  if (!name) throw new ConfigError('backends', `expected a backend name in '${spec}'`);
-  if (pairs.length === 0) return name;
-  const options: Record<string, unknown> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new ConfigError('backends', `expected key=value after '${name}:', got '${pair}' in '${spec}'`);
-    options[pair.slice(0, eq)] = parseValue(pair.slice(eq + 1));
-  }
-  return { name, options };
-}
+/** The backend spec parser lives in core (every CLI shares it); re-exported for this package's API. */
+export { parseBackendSpec } from '@moe-runtime/core';
 
 /** Registered backend names, most preferred first. */
 export function registeredBackendNames(): string[] {

@@ -27,6 +27,7 @@ export * from './backend-memory.js';
 export * from './expert-work.js';
 export * from './attention/index.js';
 export * from './backend-registry.js';
+export * from './backend-spec.js';
 export * from './backend-packages.js';
 export * from './input-checks.js';
 export * from './moe-layer.js';

@@ -102,6 +102,23 @@ export class LlamaCppModel {
     return { prefillMs, decodeMs: performance.now() - t1 };
   }
 
+  /**
+   * Prefill of `prompt`, untimed evaluations of `warmup`, then one evaluation per token of `steps` (given, not sampled: the
+   * caller picks inputs that change every step); returns both durations in ms. Each evaluation
+   * computes the last position's logits and picks its greedy token inside llama.cpp (copying
+   * the whole vocabulary's logits to JavaScript would time node-llama-cpp, not llama.cpp).
+   */
+  async timeSteps(prompt: readonly number[], warmup: readonly number[], steps: readonly number[]): Promise<{ prefillMs: number; decodeMs: number }> {
+    await this.sequence.clearHistory();
+    const t0 = performance.now();
+    await this.sequence.controlledEvaluate([...prompt.slice(0, -1).map(tok), [tok(prompt[prompt.length - 1]), { generateNext: { token: true } }]]);
+    const prefillMs = performance.now() - t0;
+    for (const t of warmup) await this.sequence.controlledEvaluate([[tok(t), { generateNext: { token: true } }]]);
+    const t1 = performance.now();
+    for (const t of steps) await this.sequence.controlledEvaluate([[tok(t), { generateNext: { token: true } }]]);
+    return { prefillMs, decodeMs: performance.now() - t1 };
+  }
+
   async dispose(): Promise<void> {
     await this.disposeAll();
   }
