@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { createRng, disposeAllBackends, errorMessage, getBackend } from '@moe-runtime/core';
 import { importBackends } from '../backends.js';
-import { ContinuousBatcher } from '../continuous-batcher.js';
+import { ContinuousBatcher, type ForwardStepper } from '../continuous-batcher.js';
 import { generate } from '../generate.js';
 import { parseModelConfig, type ModelConfig } from '../model-config.js';
 import { MoEModel } from '../moe-model.js';
@@ -69,18 +69,29 @@ interface StreamOptions {
   readonly onFirst?: () => void;
 }
 
-/** Runs one greedy generation through the batcher, recording when each token arrives. */
+/**
+ * Runs one greedy generation through the batcher, recording when each token is made: the moment
+ * the forward step that produced it finished (every forward call of a generation gives one
+ * sampled token). Timing the yielded text chunks instead would time the detokenizer's holdback:
+ * text that ends inside a UTF-8 sequence (frequent with random ids over a byte-level vocabulary)
+ * waits for the next token, so a chunk then carries two tokens after a two-step gap.
+ */
 async function stream(model: MoEModel, tokenizer: ModelTokenizer, batcher: ContinuousBatcher, prompt: number[], o: StreamOptions): Promise<StreamTimes> {
   const t0 = performance.now();
   const at: number[] = [];
-  const gen = generate(model, tokenizer, prompt, { maxTokens: o.maxTokens, temperature: 0, stepper: batcher, signal: o.signal });
+  const stepper: ForwardStepper = {
+    forward: async (session, tokens, options) => {
+      const step = await batcher.forward(session, tokens, options);
+      at.push(performance.now());
+      if (at.length === 1) o.onFirst?.();
+      return step;
+    },
+  };
+  const gen = generate(model, tokenizer, prompt, { maxTokens: o.maxTokens, temperature: 0, stepper, signal: o.signal });
   try {
     for (;;) {
       const r = await gen.next();
       if (r.done) break;
-      // A chunk may hold several tokens (held back text): each is counted at the chunk's time.
-      for (let i = 0; i < r.value.tokenIds.length; i++) at.push(performance.now());
-      if (at.length > 0 && at.length === r.value.tokenIds.length) o.onFirst?.();
     }
   } catch (err) {
     if (!o.signal?.aborted) throw err;
