@@ -12,7 +12,7 @@
  *   sequences in one context (its batched decoding).
  *
  *   node dist/bench/serving-bench.js [--backend cpu] [--streams 1,2,4,8,16] [--prompt 64]
- *     [--tokens 64] [--long 4096] [--long-streams 8] [--prefill-per-step adaptive|N] [--threads 2]
+ *     [--tokens 64] [--long 4096] [--long-streams 8] [--prefill-per-step adaptive|N] [--max-slowdown 1.8] [--threads 2]
  *     [--no-llama] [--json FILE]
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { createRng, disposeAllBackends, errorMessage, getBackend } from '@moe-runtime/core';
 import { importBackends } from '../backends.js';
-import { ContinuousBatcher, type ForwardStepper } from '../continuous-batcher.js';
+import { ContinuousBatcher, type ContinuousBatcherOptions, type ForwardStepper } from '../continuous-batcher.js';
 import { generate } from '../generate.js';
 import { parseModelConfig, type ModelConfig } from '../model-config.js';
 import { MoEModel } from '../moe-model.js';
@@ -39,12 +39,13 @@ const program = new Command('serving-bench')
   .option('--tokens <n>', 'tokens each stream generates', Number, 64)
   .option('--long <n>', 'tokens of the long prompt that arrives mid-run (0: skip)', Number, 4096)
   .option('--long-streams <n>', 'streams running when the long prompt arrives', Number, 8)
+  .option('--max-slowdown <x>', 'with the adaptive budget: longest mixed step as a multiple of a decode step', Number, 1.8)
   .option('--prefill-per-step <n>', "the batcher's prompt tokens per step while others decode: a number, or adaptive (chosen from measured step times)", prefillOption, 'adaptive' as const)
   .option('--threads <n>', 'llama.cpp threads', Number, 2)
   .option('--no-llama', 'skip llama.cpp')
   .option('--json <file>', 'write the results as JSON')
   .parse();
-const opts = program.opts<{ backend: string; streams: number[]; prompt: number; tokens: number; long: number; longStreams: number; prefillPerStep: number | 'adaptive'; threads: number; llama: boolean; json?: string }>();
+const opts = program.opts<{ backend: string; streams: number[]; prompt: number; tokens: number; long: number; longStreams: number; prefillPerStep: number | 'adaptive'; maxSlowdown: number; threads: number; llama: boolean; json?: string }>();
 
 const pct = (xs: number[], p: number): number => {
   if (xs.length === 0) return NaN;
@@ -76,6 +77,11 @@ interface StreamOptions {
  * text that ends inside a UTF-8 sequence (frequent with random ids over a byte-level vocabulary)
  * waits for the next token, so a chunk then carries two tokens after a two-step gap.
  */
+/** The batcher's options from the command line. */
+function batcherOptions(): ContinuousBatcherOptions {
+  return { prefillTokensPerStep: opts.prefillPerStep, prefillBudget: { maxSlowdown: opts.maxSlowdown } };
+}
+
 async function stream(model: MoEModel, tokenizer: ModelTokenizer, batcher: ContinuousBatcher, prompt: number[], o: StreamOptions): Promise<StreamTimes> {
   const t0 = performance.now();
   const at: number[] = [];
@@ -118,7 +124,7 @@ interface StreamRow {
 }
 
 async function runStreams(model: MoEModel, tokenizer: ModelTokenizer, n: number, prompt: () => number[]): Promise<StreamRow> {
-  const batcher = new ContinuousBatcher(model, { prefillTokensPerStep: opts.prefillPerStep });
+  const batcher = new ContinuousBatcher(model, batcherOptions());
   const runs = await Promise.all(Array.from({ length: n }, () => stream(model, tokenizer, batcher, prompt(), { maxTokens: opts.tokens })));
   // Decode rate: tokens after each stream's first over the time from the first first-token on.
   const firstAll = Math.min(...runs.map((r) => r.tokenAt[0]));
@@ -151,9 +157,9 @@ interface LongRow {
 /** `n` streams decode; once all have a token, a long prompt arrives; inter-token latency while it is fed vs a run without it. */
 async function runLong(model: MoEModel, tokenizer: ModelTokenizer, n: number, prompt: () => number[], longPrompt: number[]): Promise<LongRow> {
   const tokens = Math.max(opts.tokens, 48);
-  const plain = new ContinuousBatcher(model, { prefillTokensPerStep: opts.prefillPerStep });
+  const plain = new ContinuousBatcher(model, batcherOptions());
   const without = await Promise.all(Array.from({ length: n }, () => stream(model, tokenizer, plain, prompt(), { maxTokens: tokens })));
-  const batcher = new ContinuousBatcher(model, { prefillTokensPerStep: opts.prefillPerStep });
+  const batcher = new ContinuousBatcher(model, batcherOptions());
   let started!: () => void;
   const allDecoding = new Promise<void>((r) => (started = r));
   let firsts = 0;
@@ -265,7 +271,7 @@ async function main(): Promise<void> {
   const llamaNote = opts.llama ? await runLlama(config, weights, rows, prompt) : 'llama.cpp skipped (--no-llama)';
 
   console.log(`\nContinuous batching, Mixtral-shaped 428M f32 model (D=1024, F=3584, 4 layers, E=8, k=2); ${opts.backend}: ${engine}`);
-  console.log(`${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores, Node ${process.version}; prompts ${opts.prompt} tokens, ${opts.tokens} generated per stream, ${opts.prefillPerStep === 'adaptive' ? 'adaptive prompt tokens per step beside decodes (mixed step within 1.8x a decode step, at least 8)' : `${opts.prefillPerStep} prompt tokens per step beside decodes`}; ${llamaNote}\n`);
+  console.log(`${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores, Node ${process.version}; prompts ${opts.prompt} tokens, ${opts.tokens} generated per stream, ${opts.prefillPerStep === 'adaptive' ? `adaptive prompt tokens per step beside decodes (mixed step within ${opts.maxSlowdown}x a decode step, at least 8)` : `${opts.prefillPerStep} prompt tokens per step beside decodes`}; ${llamaNote}\n`);
   console.log('| streams | total decode tok/s | vs 1 | TTFT p50 ms | TTFT p99 ms | inter-token p50 ms | inter-token p99 ms | steps per token | llama.cpp total tok/s | vs 1 |');
   console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const base = rows[0];
