@@ -32,13 +32,40 @@ function storageClass(dtype: DType): typeof Float32Array | typeof Uint16Array | 
   return dtype === 'float32' ? Float32Array : dtype === 'float16' || dtype === 'bfloat16' ? Uint16Array : Uint8Array;
 }
 
-/** A dense row-major tensor on the host. */
+/**
+ * Reads bytes of a tensor's stored data on demand: `out.length` bytes starting `offset` bytes
+ * into the data (a checkpoint reader over an open file). Synchronous, so that a backend can
+ * read a weight straight into its own memory while it prepares it.
+ */
+export type TensorBytesReader = (out: Uint8Array, offset: number) => void;
+
+/** Where a deferred tensor's bytes are: a reader and the tensor's first byte in it. */
+interface DeferredBytes {
+  readonly read: TensorBytesReader;
+  readonly offset: number;
+}
+
+/** A typed array of `dtype`'s storage over `buffer`. */
+function storageOver<D extends DType>(dtype: D, buffer: ArrayBuffer): DTypeStorage[D] {
+  const Storage = storageClass(dtype);
+  return new Storage(buffer) as DTypeStorage[D];
+}
+
+/**
+ * A dense row-major tensor on the host. Its data is in memory, or deferred: read from a
+ * checkpoint when first used, or copied by {@link copyBytesTo} straight into a backend's memory
+ * without a host copy ever existing (what keeps loading a GGUF file from touching every page twice).
+ */
 export class HostTensor<D extends DType = DType> {
   readonly dtype: D;
   readonly shape: readonly number[];
-  readonly data: DTypeStorage[D];
+  private stored?: DTypeStorage[D];
+  private readonly deferred?: DeferredBytes;
 
-  constructor(dtype: D, shape: readonly number[], data: DTypeStorage[D]) {
+  constructor(dtype: D, shape: readonly number[], data: DTypeStorage[D]);
+  /** @internal a deferred tensor (see {@link HostTensor.deferred}). */
+  constructor(dtype: D, shape: readonly number[], data: DTypeStorage[D], deferredBytes: number, deferred: DeferredBytes);
+  constructor(dtype: D, shape: readonly number[], data: DTypeStorage[D], deferredBytes?: number, deferred?: DeferredBytes) {
     if (!isDType(dtype)) {
       throw new DTypeError(`unknown dtype '${String(dtype)}'; expected one of ${DTYPES.join(', ')}`);
     }
@@ -55,13 +82,50 @@ export class HostTensor<D extends DType = DType> {
       if (shape.length === 0) throw new ShapeError(`a ${dtype} tensor needs at least one dimension (blocks run along the last one)`);
       checkRowLength(dtype, shape[shape.length - 1], `shape ${formatShape(shape)}`);
       const bytes = storageBytes(dtype, shape);
-      if (data.byteLength !== bytes) throw new ShapeError(`shape ${formatShape(shape)} in ${dtype} needs ${bytes} bytes, data has ${data.byteLength}`);
-    } else if (data.length !== shapeSize(shape)) {
+      const have = deferred ? deferredBytes! : data.byteLength;
+      if (have !== bytes) throw new ShapeError(`shape ${formatShape(shape)} in ${dtype} needs ${bytes} bytes, data has ${have}`);
+    } else if (!deferred && data.length !== shapeSize(shape)) {
       throw new ShapeError(`shape ${formatShape(shape)} needs ${shapeSize(shape)} elements, data has ${data.length}`);
     }
     this.dtype = dtype;
     this.shape = Object.freeze([...shape]);
-    this.data = data;
+    if (deferred) this.deferred = deferred;
+    else this.stored = data;
+  }
+
+  /**
+   * A tensor whose bytes are read by `read` when first needed (its {@link data}), or copied
+   * by {@link copyBytesTo} without ever being held on the host. `read` must stay usable until
+   * the tensor has been consumed (a checkpoint stays open while a model loads).
+   */
+  static deferred<D extends DType>(dtype: D, shape: readonly number[], read: TensorBytesReader, offset = 0): HostTensor<D> {
+    // Validate dtype and shape through the constructor on an empty view, then drop it.
+    return new HostTensor(dtype, shape, storageOver(dtype, new ArrayBuffer(0)), storageBytes(dtype, shape), { read, offset });
+  }
+
+  /** The stored data: row-major values, raw half-precision bits, or raw blocks. A deferred tensor is read now, once. */
+  get data(): DTypeStorage[D] {
+    if (this.stored === undefined) {
+      const buffer = new ArrayBuffer(this.byteLength);
+      this.deferred!.read(new Uint8Array(buffer), this.deferred!.offset);
+      this.stored = storageOver(this.dtype, buffer);
+    }
+    return this.stored;
+  }
+
+  /** Whether the data is in memory (false for a deferred tensor not yet read). */
+  get resident(): boolean {
+    return this.stored !== undefined;
+  }
+
+  /**
+   * Copies the stored bytes into `out` (exactly {@link byteLength} bytes): for a deferred
+   * tensor straight from its source, with no host copy made or kept.
+   */
+  copyBytesTo(out: Uint8Array): void {
+    if (out.length !== this.byteLength) throw new ShapeError(`copyBytesTo needs ${this.byteLength} bytes of room, got ${out.length}`);
+    if (this.stored !== undefined) out.set(this.bytes());
+    else this.deferred!.read(out, this.deferred!.offset);
   }
 
   /** A float32 tensor over `data` (not copied). */
@@ -76,7 +140,7 @@ export class HostTensor<D extends DType = DType> {
 
   /** Bytes of the stored data. */
   get byteLength(): number {
-    return this.data.byteLength;
+    return this.stored?.byteLength ?? storageBytes(this.dtype, this.shape);
   }
 
   /** Length of the last dimension (the values of one stored row). */
@@ -127,6 +191,8 @@ export class HostTensor<D extends DType = DType> {
     const n = this.shape[0];
     if (!Number.isInteger(i) || i < 0 || i >= n) throw new ShapeError(`slice ${i} is outside [0, ${n}) of a ${formatShape(this.shape)} tensor`);
     const inner = this.shape.slice(1);
+    // A deferred tensor's slice is deferred too: one expert's bytes are read, not the stack's.
+    if (this.stored === undefined) return HostTensor.deferred(this.dtype, inner, this.deferred!.read, this.deferred!.offset + i * storageBytes(this.dtype, inner));
     if (isBlockFormat(this.dtype)) {
       const bytes = storageBytes(this.dtype, inner);
       return new HostTensor(this.dtype, inner, (this.data as Uint8Array).subarray(i * bytes, (i + 1) * bytes) as DTypeStorage[D]);

@@ -207,7 +207,7 @@ export class WasmEngine implements Engine {
     const { shard } = placed;
     const ptr = this.alloc(placed, wBytes);
     if (panels) packPanels(shard.f32(), ptr >>> 2, weight.toFloat32(), n, k);
-    else shard.u8().set(weight.bytes(), ptr);
+    else weight.copyBytesTo(shard.u8().subarray(ptr, ptr + weight.byteLength));
     let bias = 0;
     if (data.bias) {
       bias = this.alloc(placed, bBytes);
@@ -446,7 +446,8 @@ export class WasmEngine implements Engine {
 
   private copyRows(placed: Placed, t: HostTensor, bytes: number): number {
     const ptr = this.alloc(placed, bytes);
-    placed.shard.u8().set(t.bytes(), ptr);
+    // A deferred tensor (a GGUF file's) is read from the file straight into wasm memory.
+    t.copyBytesTo(placed.shard.u8().subarray(ptr, ptr + t.byteLength));
     return ptr;
   }
 

@@ -7,6 +7,7 @@
  * never held in the JavaScript heap. Split checkpoints (`name-00001-of-00003.gguf`, with
  * `split.*` metadata) open as one.
  */
+import { readSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { gguf, parseGgufShardFilename } from '@huggingface/gguf';
@@ -58,6 +59,17 @@ async function readInto(handle: FileHandle, out: Uint8Array, position: number, f
   while (done < out.length) {
     const n = Math.min(MAX_READ, out.length - done);
     const { bytesRead } = await handle.read(out, done, n, position + done);
+    if (bytesRead === 0) throw new GgufError(file, tensor, `the file ended after ${done} of ${out.length} bytes of tensor data; it is truncated or changed while open`);
+    done += bytesRead;
+  }
+}
+
+/** Reads `out.length` bytes at `position` synchronously (a deferred tensor's reader), in pieces as {@link readInto}. */
+function readSyncInto(fd: number, out: Uint8Array, position: number, file: string, tensor: string): void {
+  let done = 0;
+  while (done < out.length) {
+    const n = Math.min(MAX_READ, out.length - done);
+    const bytesRead = readSync(fd, out, done, n, position + done);
     if (bytesRead === 0) throw new GgufError(file, tensor, `the file ended after ${done} of ${out.length} bytes of tensor data; it is truncated or changed while open`);
     done += bytesRead;
   }
@@ -212,6 +224,22 @@ export class GgufCheckpoint {
     const t = this.tensors.get(name);
     if (!t) throw new GgufError(this.source, name, 'missing from the checkpoint');
     return t;
+  }
+
+  /**
+   * One tensor whose bytes are read when it is used (see `HostTensor.deferred`): a backend
+   * that copies weights into its own memory reads them from the file straight there. Usable
+   * until {@link close}; reading afterwards is a GgufError naming the tensor.
+   */
+  deferred(name: string): HostTensor {
+    const t = this.info(name);
+    const file = basename(t.path);
+    return HostTensor.deferred(t.dtype, t.shape, (out, offset) => {
+      const handle = this.handles.get(t.path);
+      if (!handle) throw new GgufError(this.source, name, 'read after close()');
+      if (offset < 0 || offset + out.length > t.byteLength) throw new GgufError(file, name, `a read of ${out.length} bytes at ${offset} is outside its ${t.byteLength} bytes`);
+      readSyncInto(handle.fd, out, t.offset + offset, file, name);
+    });
   }
 
   /** Reads one tensor's bytes from its file into a new tensor of its stored format. */

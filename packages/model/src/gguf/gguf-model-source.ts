@@ -148,12 +148,25 @@ class GgufLayerReader {
     private readonly facts: GgufArchitectureFacts,
     private readonly convertible: ReadonlySet<string>,
     private readonly target: DType | undefined,
+    /** Layer tensors read when a backend consumes them (see `GgufCheckpoint.deferred`). */
+    private readonly defer: boolean,
   ) {
     this.names = namesOf(file);
   }
 
-  /** Reads a tensor and applies the planned conversion. */
+  /** A tensor as stored: deferred (read when used) or read now. */
+  private async stored(name: string): Promise<HostTensor> {
+    return this.defer ? this.file.deferred(name) : this.file.read(name);
+  }
+
+  /** Reads a tensor (deferred where the reader defers) and applies the planned conversion. */
   async read(name: string): Promise<HostTensor> {
+    const t = await this.stored(name);
+    return this.convertible.has(name) ? convertTensor(name, t, this.target) : t;
+  }
+
+  /** Reads a tensor now, whatever the reader defers: for the ones the host keeps (the embedding table). */
+  async readNow(name: string): Promise<HostTensor> {
     const t = await this.file.read(name);
     return this.convertible.has(name) ? convertTensor(name, t, this.target) : t;
   }
@@ -163,7 +176,7 @@ class GgufLayerReader {
     const c = this.config;
     // Undo llama.cpp's rotary permutation before any conversion changes the blocks.
     const qk = async (name: string, heads: number): Promise<HostTensor> => {
-      const raw = await this.file.read(weight(b + name));
+      const raw = await this.stored(weight(b + name));
       const t = this.facts.permutedRotary ? unpermuteRotaryRows(raw, heads) : raw;
       return convertTensor(weight(b + name), t, this.target);
     };
@@ -197,7 +210,7 @@ class GgufLayerReader {
     }
     const stacked = async (p: (typeof PROJECTIONS)[number]): Promise<HostTensor[]> => {
       const name = weight(b + G.experts(p));
-      const t = await this.file.read(name);
+      const t = await this.stored(name);
       return Array.from({ length: e }, (_, j) => (this.convertible.has(name) ? convertTensor(name, t.slice0(j), this.target) : t.slice0(j)));
     };
     const gate = await stacked('gate');
@@ -206,7 +219,7 @@ class GgufLayerReader {
     if (!this.config.moe.expert.bias) return gate.map((g, j) => ({ gate: g, up: up[j], down: down[j] }));
     // gpt-oss: `ffn_*_exps.bias` stacked [E, F] / [E, D].
     const bias = async (p: (typeof PROJECTIONS)[number]): Promise<HostTensor[]> => {
-      const t = await this.file.read(`${b}${G.experts(p)}.bias`);
+      const t = await this.stored(`${b}${G.experts(p)}.bias`);
       return Array.from({ length: e }, (_, j) => t.slice0(j));
     };
     const [gb, ub, db] = [await bias('gate'), await bias('up'), await bias('down')];
@@ -250,6 +263,12 @@ export interface OpenedGgufModel {
 export interface OpenGgufOptions {
   /** Store the weight matrices in this format (default: as the file stores them). */
   readonly dtype?: DType;
+  /**
+   * Layer tensors are deferred (default true): their bytes are read when a backend prepares
+   * them, straight into its memory where it copies weights, so no host copy is made. They
+   * are readable only until the source is closed; false reads every tensor when its layer is read.
+   */
+  readonly deferTensorData?: boolean;
 }
 
 /**
@@ -269,16 +288,17 @@ export async function openGgufModel(path: string, options: OpenGgufOptions = {})
     });
     const convertible = new Set(expected.filter((t) => t.convertible).map((t) => t.name));
     const converted = [...new Set(tensors.filter((t) => convertible.has(t.name) && target !== undefined && file.info(t.name).dtype !== target).map((t) => t.name))];
-    const reader = new GgufLayerReader(file, config, facts, convertible, target);
+    const reader = new GgufLayerReader(file, config, facts, convertible, target, options.deferTensorData ?? true);
     const G = namesOf(file);
     const source: ModelWeightSource = {
       source: file.source,
       config,
       tensors,
       converted,
-      readEmbedding: () => reader.read(weight(G.embed)),
+      // The embedding table stays on the host after the file closes: never deferred.
+      readEmbedding: () => reader.readNow(weight(G.embed)),
       readLayer: (i) => reader.layer(i),
-      readFinalNorm: () => reader.read(weight(G.finalNorm)),
+      readFinalNorm: () => reader.readNow(weight(G.finalNorm)),
       readLmHead: () => reader.read(weight(G.lmHead)),
       close: () => file.close(),
     };
@@ -291,7 +311,8 @@ export async function openGgufModel(path: string, options: OpenGgufOptions = {})
 
 /** Reads a whole GGUF checkpoint into memory (config and weights, q/k rows in rotate-half order): for tests, references and exports. */
 export async function loadGgufCheckpoint(path: string, options: OpenGgufOptions = {}): Promise<{ config: ModelConfig; weights: ModelWeights }> {
-  const { source } = await openGgufModel(path, options);
+  // The tensors outlive the file here: read them all now.
+  const { source } = await openGgufModel(path, { ...options, deferTensorData: false });
   try {
     const config = source.config;
     const embed = await source.readEmbedding();
