@@ -22,6 +22,13 @@ export interface PrefillBudgetOptions {
   readonly initialTokens?: number;
   /** Weight of a new measurement in the averages (default 0.25). */
   readonly smoothing?: number;
+  /**
+   * Weight of a per-row measurement above the average (default 1: adopted at once). A prompt
+   * row costs more the further into the prompt it is (its attention reads every earlier
+   * position), so the per-row cost rises through a long prompt; following rises slowly would
+   * let every mixed step overshoot `maxSlowdown`. Falls are averaged with `smoothing`.
+   */
+  readonly riseSmoothing?: number;
   /** Mixed steps between two decode-only probes (default 16). */
   readonly probeEvery?: number;
 }
@@ -48,6 +55,7 @@ export class PrefillBudget {
   private readonly maxTokens: number;
   private readonly initial: number;
   private readonly alpha: number;
+  private readonly riseAlpha: number;
   private readonly probeEvery: number;
   /** Mixed steps since the last decode-only step. */
   private mixedSince = 0;
@@ -65,12 +73,15 @@ export class PrefillBudget {
     this.initial = check('initialTokens', initial, Number.isInteger(initial) && initial >= min && initial <= max, `an integer in [${min}, ${max}]`);
     const a = options.smoothing ?? 0.25;
     this.alpha = check('smoothing', a, Number.isFinite(a) && a > 0 && a <= 1, 'a number in (0, 1]');
+    const rise = options.riseSmoothing ?? 1;
+    this.riseAlpha = check('riseSmoothing', rise, Number.isFinite(rise) && rise > 0 && rise <= 1, 'a number in (0, 1]');
     const probe = options.probeEvery ?? 16;
     this.probeEvery = check('probeEvery', probe, Number.isInteger(probe) && probe >= 1, 'a positive integer');
   }
 
-  private average(old: number | undefined, v: number): number {
-    return old === undefined ? v : old + this.alpha * (v - old);
+  private average(old: number | undefined, v: number, rise = this.alpha): number {
+    if (old === undefined) return v;
+    return old + (v > old ? rise : this.alpha) * (v - old);
   }
 
   /**
@@ -87,7 +98,7 @@ export class PrefillBudget {
     this.mixedSince++;
     // Mixed step: what it took beyond a decode step, per prompt row (noise can make it negative).
     if (this.decodeMs === undefined) return;
-    this.rowMs = this.average(this.rowMs, Math.max(0, ms - this.decodeMs) / prefillRows);
+    this.rowMs = this.average(this.rowMs, Math.max(0, ms - this.decodeMs) / prefillRows, this.riseAlpha);
   }
 
   /** Prompt tokens the next step may feed beside decodes: 0 when a decode-only probe is due. */

@@ -51,7 +51,26 @@ describe('PrefillBudget', () => {
     expect(b.tokens).toBe(8); // floor(0.8 * 15 / 5) = 2 -> 8
   });
 
+  it('adopts a rising per-row cost at once (rows deeper into a prompt cost more) and averages falls', () => {
+    const b = new PrefillBudget({ smoothing: 0.25 });
+    b.observe(4, 0, 20); // decode steps of 20 ms: 16 ms of room at maxSlowdown 1.8
+    b.observe(4, 32, 20 + 32 * 0.25);
+    expect(b.tokens).toBe(64); // 16 / 0.25
+    b.observe(4, 64, 20 + 64 * 0.5); // the prompt got deeper: rows cost twice as much
+    expect(b.state.prefillRowMs).toBe(0.5);
+    expect(b.tokens).toBe(32); // the next mixed step stays within 1.8x, not 2.6x
+    b.observe(4, 32, 20 + 32 * 0.1); // a cheap step: averaged in, not adopted
+    expect(b.state.prefillRowMs).toBeCloseTo(0.4, 12);
+    expect(b.tokens).toBe(40);
+    const slow = new PrefillBudget({ riseSmoothing: 0.25 });
+    slow.observe(4, 0, 20);
+    slow.observe(4, 32, 20 + 32 * 0.25);
+    slow.observe(4, 64, 20 + 64 * 0.5);
+    expect(slow.state.prefillRowMs).toBeCloseTo(0.3125, 12);
+  });
+
   it('refuses bad settings naming the field', () => {
+    expect(() => new PrefillBudget({ riseSmoothing: 1.5 })).toThrow(/prefillBudget\.riseSmoothing: expected a number in \(0, 1\], got 1\.5/);
     expect(() => new PrefillBudget({ maxSlowdown: 1 })).toThrow(ConfigError);
     expect(() => new PrefillBudget({ maxSlowdown: 1 })).toThrow(/prefillBudget\.maxSlowdown: expected a number above 1, got 1/);
     expect(() => new PrefillBudget({ minTokens: 0 })).toThrow(/prefillBudget\.minTokens/);
