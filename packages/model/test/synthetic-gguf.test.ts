@@ -15,6 +15,7 @@ import {
   openGgufModel,
   QWEN3_30B_A3B,
   SYNTHETIC_MODELS,
+  GPT_OSS_20B,
   syntheticTensorType,
   useMoreBits,
   writeSyntheticGguf,
@@ -65,6 +66,26 @@ describe('synthetic checkpoints', () => {
     expect(weights.layers[2].attention.v.dtype).toBe('q4_k');
     const { model } = await loadModel(path, backend);
     const out = await model.forward(model.newSession(), [1, 50, 300, 7], { allLogits: true });
+    model.dispose();
+    expect(out.logits.every(Number.isFinite)).toBe(true);
+    let sum2 = 0;
+    for (const v of out.logits) sum2 += v * v;
+    expect(Math.sqrt(sum2 / out.logits.length)).toBeGreaterThan(0.01);
+  });
+
+  it('a small gpt-oss-shaped MXFP4_MOE file: experts mxfp4, other matrices q8_0, biases and sinks float32; it loads and gives finite logits', async () => {
+    const g = GPT_OSS_20B;
+    const config: ModelConfig = { ...g, hiddenSize: 128, numLayers: 4, numHeads: 4, numKvHeads: 2, headDim: 32, vocabSize: 512, layerWindows: g.layerWindows!.slice(0, 4), moe: { ...g.moe, hiddenSize: 128, numExperts: 8, topK: 2, expert: { ...g.moe.expert, ffnSize: 128 } } };
+    const path = join(root, 'small-gpt-oss.gguf');
+    const r = await writeSyntheticGguf(path, { id: 'small-gpt-oss', description: 'small gpt-oss', config, fileType: 'MXFP4_MOE' }, 4);
+    // Per layer: 3 expert stacks in mxfp4; q, k, v, o in q8_0 (+ embed, output); q/k/v/o biases,
+    // sinks, router + its bias, 3 expert bias stacks and 2 norms in float32 (+ the final norm).
+    expect(r.formats).toEqual({ mxfp4: 4 * 3, q8_0: 4 * 4 + 2, float32: 4 * (4 + 1 + 2 + 3 + 2) + 1 });
+    const { weights } = await loadGgufCheckpoint(path);
+    expect(weights.layers[1].moe.experts[3].down.dtype).toBe('mxfp4');
+    expect(weights.layers[1].attention.sinks?.shape).toEqual([4]);
+    const { model } = await loadModel(path, backend);
+    const out = await model.forward(model.newSession(), [1, 50, 300, 7, 9, 100], { allLogits: true });
     model.dispose();
     expect(out.logits.every(Number.isFinite)).toBe(true);
     let sum2 = 0;

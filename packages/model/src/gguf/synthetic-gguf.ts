@@ -14,14 +14,17 @@
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { float32ToFloat16, formatLayout, isBlockFormat, storageBytes, type DType } from '@moe-runtime/core';
-import type { ModelConfig } from '../model-config.js';
+import { parseModelConfig, type ModelConfig } from '../model-config.js';
 import { architectureOf } from '../architectures/registry.js';
 import { GGUF_TOKEN_TYPES } from './gguf-tokenizer.js';
 import { writeGgufStream, type GgufTensorSpec } from './gguf-writer.js';
 import { modelMetadata, vocabularyMetadata, type GgufVocabulary } from './llama-gguf.js';
 
-/** How a file's matrices are stored: llama.cpp's mixture `Q4_K_M`, or one format for all (`--pure`). */
-export type SyntheticFileType = 'Q4_K_M' | DType;
+/**
+ * How a file's matrices are stored: llama.cpp's mixture `Q4_K_M`; `MXFP4_MOE` (gpt-oss as
+ * released: routed experts in mxfp4, the other matrices in q8_0); or one format for all (`--pure`).
+ */
+export type SyntheticFileType = 'Q4_K_M' | 'MXFP4_MOE' | DType;
 
 /** One synthetic checkpoint to write. */
 export interface SyntheticModel {
@@ -77,6 +80,39 @@ export const OLMOE_1B_7B = moeConfig({ type: 'olmoe', d: 2048, layers: 16, heads
 export const QWEN3_30B_A3B = moeConfig({ type: 'qwen3_moe', d: 2048, layers: 48, heads: 32, kv: 4, hd: 128, experts: 128, k: 8, f: 768, vocab: 151936, context: 40960, theta: 1e6, eps: 1e-6, renormalize: true, qkNorm: 'per-head' });
 /** mistralai/Mixtral-8x7B-v0.1 (46.7B parameters). */
 export const MIXTRAL_8X7B = moeConfig({ type: 'mixtral', d: 4096, layers: 32, heads: 32, kv: 8, hd: 128, experts: 8, k: 2, f: 14336, vocab: 32000, context: 32768, theta: 1e6, eps: 1e-5, renormalize: true, qkNorm: 'none' });
+/**
+ * openai/gpt-oss-20b (20.9B parameters), from its `config.json`: 24 layers alternating a
+ * 128-token sliding window and full attention, sinks, biases, YaRN (factor 32 over 4096), 32
+ * experts of which 4 are routed, the clamped SwiGLU.
+ */
+export const GPT_OSS_20B = parseModelConfig(
+  {
+    model_type: 'gpt_oss',
+    architectures: ['GptOssForCausalLM'],
+    hidden_size: 2880,
+    num_hidden_layers: 24,
+    num_attention_heads: 64,
+    num_key_value_heads: 8,
+    head_dim: 64,
+    intermediate_size: 2880,
+    num_local_experts: 32,
+    num_experts_per_tok: 4,
+    vocab_size: 201088,
+    max_position_embeddings: 131072,
+    rms_norm_eps: 1e-5,
+    rope_theta: 150000,
+    rope_scaling: { rope_type: 'yarn', factor: 32, beta_fast: 32, beta_slow: 1, original_max_position_embeddings: 4096, truncate: false },
+    sliding_window: 128,
+    layer_types: Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? 'sliding_attention' : 'full_attention')),
+    attention_bias: true,
+    swiglu_limit: 7,
+    hidden_act: 'silu',
+    tie_word_embeddings: false,
+    bos_token_id: 1,
+    eos_token_id: 2,
+  },
+  'gpt-oss-20b config.json',
+);
 /** The model benchmark's Mixtral-shaped 428M model (`src/bench/model-bench.ts`). */
 export const BENCH_428M = moeConfig({ type: 'mixtral', d: 1024, layers: 4, heads: 8, kv: 2, hd: 128, experts: 8, k: 2, f: 3584, vocab: 32000, context: 4096, theta: 1e6, eps: 1e-5, renormalize: true, qkNorm: 'none' });
 
@@ -88,6 +124,7 @@ export const SYNTHETIC_MODELS: readonly SyntheticModel[] = [
   { id: 'olmoe-1b-7b-q8_0', description: 'OLMoE-1B-7B Q8_0', config: OLMOE_1B_7B, fileType: 'q8_0' },
   { id: 'olmoe-1b-7b-q4_k_m', description: 'OLMoE-1B-7B Q4_K_M', config: OLMOE_1B_7B, fileType: 'Q4_K_M' },
   { id: 'qwen3-30b-a3b-q4_k_m', description: 'Qwen3-30B-A3B Q4_K_M', config: QWEN3_30B_A3B, fileType: 'Q4_K_M' },
+  { id: 'gpt-oss-20b-mxfp4', description: 'gpt-oss-20b MXFP4 (experts mxfp4, other matrices q8_0)', config: GPT_OSS_20B, fileType: 'MXFP4_MOE' },
   { id: 'mixtral-8x7b-q4_k_m-shape', description: 'Mixtral-8x7B Q4_K_M, shape only (sparse)', config: MIXTRAL_8X7B, fileType: 'Q4_K_M', shapeOnly: true },
   ...BENCH_FORMATS.map((f): SyntheticModel => ({ id: `bench-428m-${f}`, description: `428M benchmark shape, ${f}`, config: BENCH_428M, fileType: f })),
 ];
@@ -100,6 +137,7 @@ export function useMoreBits(layer: number, layers: number): boolean {
 
 /** The storage format of one tensor in a file of `fileType` (matrices only; vectors and routers stay float32). */
 export function syntheticTensorType(role: 'embed' | 'output' | 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down', layer: number, c: ModelConfig, fileType: SyntheticFileType): DType {
+  if (fileType === 'MXFP4_MOE') return role === 'gate' || role === 'up' || role === 'down' ? 'mxfp4' : 'q8_0';
   if (fileType !== 'Q4_K_M') return fileType;
   const eight = c.moe.numExperts === 8;
   switch (role) {
@@ -118,9 +156,9 @@ export function syntheticTensorType(role: 'embed' | 'output' | 'q' | 'k' | 'v' |
   }
 }
 
-/** What a tensor's values are: a matrix with a fan-in, or a norm near 1. */
+/** What a tensor's values are: a matrix with a fan-in, a norm near 1, or a bias (or sink logit) near 0. */
 interface SyntheticTensor extends GgufTensorSpec {
-  readonly fill: 'matrix' | 'norm';
+  readonly fill: 'matrix' | 'norm' | 'bias';
   readonly fanIn: number;
 }
 
@@ -134,6 +172,7 @@ function tensorsOf(c: ModelConfig, fileType: SyntheticFileType): SyntheticTensor
   const out: SyntheticTensor[] = [];
   const matrix = (name: string, shape: number[], dtype: DType, scale = 1): void => void out.push({ name: `${name}.weight`, shape, dtype, fill: 'matrix', fanIn: shape[shape.length - 1] / (scale * scale) });
   const norm = (name: string, n: number): void => void out.push({ name: `${name}.weight`, shape: [n], dtype: 'float32', fill: 'norm', fanIn: 1 });
+  const bias = (name: string, shape: number[]): void => void out.push({ name, shape, dtype: 'float32', fill: 'bias', fanIn: 1 });
   matrix(G.embed, [c.vocabSize, d], syntheticTensorType('embed', 0, c, fileType), Math.sqrt(d));
   for (let i = 0; i < c.numLayers; i++) {
     const b = G.block(i);
@@ -143,6 +182,9 @@ function tensorsOf(c: ModelConfig, fileType: SyntheticFileType): SyntheticTensor
     matrix(b + G.k, [kvw, d], t('k'));
     matrix(b + G.v, [kvw, d], t('v'));
     matrix(b + G.o, [d, qw], t('o'));
+    if (c.qkvBias) for (const [x, n] of [[G.q, qw], [G.k, kvw], [G.v, kvw]] as const) bias(`${b}${x}.bias`, [n]);
+    if (c.oBias) bias(`${b}${G.o}.bias`, [d]);
+    if (c.attentionSinks) bias(`${b}${G.sinks}.weight`, [c.numHeads]);
     if (c.qkNorm !== 'none') {
       norm(b + G.qNorm, c.qkNorm === 'per-head' ? c.headDim : qw);
       norm(b + G.kNorm, c.qkNorm === 'per-head' ? c.headDim : kvw);
@@ -150,9 +192,15 @@ function tensorsOf(c: ModelConfig, fileType: SyntheticFileType): SyntheticTensor
     norm(b + G.ffnNorm, d);
     // The router stays float32 (llama.cpp never quantizes ffn_gate_inp), with a larger spread so routing is decisive.
     matrix(b + G.router, [e, d], 'float32', 2);
+    if (c.routerBias) bias(`${b}${G.router}.bias`, [e]);
     matrix(b + G.experts('gate'), [e, f, d], t('gate'));
     matrix(b + G.experts('up'), [e, f, d], t('up'));
     matrix(b + G.experts('down'), [e, d, f], t('down'));
+    if (c.moe.expert.bias) {
+      bias(`${b}${G.experts('gate')}.bias`, [e, f]);
+      bias(`${b}${G.experts('up')}.bias`, [e, f]);
+      bias(`${b}${G.experts('down')}.bias`, [e, d]);
+    }
   }
   norm(G.finalNorm, d);
   matrix(G.lmHead, [c.vocabSize, d], syntheticTensorType('output', 0, c, fileType));
@@ -260,7 +308,7 @@ function fillTensor(t: SyntheticTensor, stream: ByteStream, index: number): Uint
   // Element types: uniform values from the random words (norms near 1).
   const n = t.shape.reduce((a, b) => a * b, 1);
   const words = new Uint32Array(buffer);
-  const amp = t.fill === 'norm' ? 0.1 : Math.sqrt(3 / t.fanIn);
+  const amp = t.fill === 'norm' ? 0.1 : t.fill === 'bias' ? 0.05 : Math.sqrt(3 / t.fanIn);
   const offset = t.fill === 'norm' ? 1 : 0;
   const value = (i: number): number => offset + amp * (words[i] / 2 ** 31 - 1);
   if (t.dtype === 'float32') {
