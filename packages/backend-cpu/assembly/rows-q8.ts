@@ -15,7 +15,7 @@
 //   (extmul) do the same sums. (Node 20's V8 gives twice the true sum for the i32 form,
 //   i32x4.relaxed_dot_i8x16_i7x16_add_s, on x64, so it is not used.)
 import { madd } from './simd';
-import { h2f, q6Codes, Q4_0, Q4_K, Q5_K, Q6_K, Q8_0 } from './rows';
+import { h2f, MXFP4, q6Codes, Q4_0, Q4_K, Q5_K, Q6_K, Q8_0 } from './rows';
 
 /** Flag on a descriptor's format: quantize the activations to 8 bits for fused formats. */
 export const ACT_Q8 = 256;
@@ -24,7 +24,7 @@ export const ACT_Q8 = 256;
 // @ts-ignore: decorator
 @inline
 export function hasQ8Dot(fmt: i32): bool {
-  return fmt == Q8_0 || fmt == Q4_0 || fmt == Q4_K || fmt == Q5_K || fmt == Q6_K;
+  return fmt == Q8_0 || fmt == Q4_0 || fmt == Q4_K || fmt == Q5_K || fmt == Q6_K || fmt == MXFP4;
 }
 
 // ---- the quantized activation row ------------------------------------------------------------
@@ -435,6 +435,70 @@ function rowQ6K(q: usize, k: i32, w: usize, relaxed: bool): v128 {
   return acc;
 }
 
+// ---- mxfp4 ----------------------------------------------------------------------------------
+// A block: one E8M0 exponent byte, then 16 bytes whose low nibbles are values 0..15 and high
+// nibbles values 16..31, each an FP4 (E2M1) code. A swizzle turns the codes into the doubled
+// FP4 values plus 12 (within [0, 24]: the unsigned 7-bit operand of the relaxed dot), and the
+// offset comes back out as 12 times the block's activation code sum, as q4_0 takes out its 8.
+
+/** Doubled FP4 (E2M1) values plus 12, as the bytes of one v128 for a swizzle. */
+const MXFP4_LUT_12 = memory.data<u8>([12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0]);
+
+/** The exponent byte e of a block as its scale for the doubled values: 2^(e - 128) (subnormal for e < 2), as rows.ts decodes it. */
+// @ts-ignore: decorator
+@inline
+function e8m0Half(e: i32): f32 {
+  return e >= 2 ? reinterpret<f32>((e - 1) << 23) : reinterpret<f32>(1 << (21 + e));
+}
+
+/** The i32 partial sums of one mxfp4 block's offset codes (at wp + 1) times x0, x1 (i8). */
+// @ts-ignore: decorator
+@inline
+function blockMxfp4(wp: usize, lut: v128, x0: v128, x1: v128, relaxed: bool): v128 {
+  const q = v128.load(wp, 1);
+  const lo = i8x16.swizzle(lut, v128.and(q, i8x16.splat(15)));
+  const hi = i8x16.swizzle(lut, i8x16.shr_u(q, 4));
+  // Lanes at most 2 x 128 x 24 each, so the two halves add in i16.
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(x0, lo, relaxed), dot16(x1, hi, relaxed)));
+}
+
+/** One mxfp4 row times one quantized activation row, as four lanes to be summed: e dx (x . codes - 12 sum x) per block, four blocks a pass. */
+// @ts-ignore: decorator
+@inline
+function rowMxfp4(q: usize, k: i32, w: usize, relaxed: bool): v128 {
+  const nb = k >> 5;
+  const q8 = i8Codes(q, k);
+  const dx = dxOf(q, k);
+  const sums = sumsOf(q, k);
+  const lut = v128.load(MXFP4_LUT_12);
+  const twelve = i32x4.splat(12);
+  let acc = f32x4.splat(0);
+  let b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    const wp = w + <usize>b * 17;
+    const xp = q8 + (<usize>b << 5);
+    let s = sum4x4(
+      blockMxfp4(wp, lut, v128.load(xp), v128.load(xp, 16), relaxed),
+      blockMxfp4(wp + 17, lut, v128.load(xp, 32), v128.load(xp, 48), relaxed),
+      blockMxfp4(wp + 34, lut, v128.load(xp, 64), v128.load(xp, 80), relaxed),
+      blockMxfp4(wp + 51, lut, v128.load(xp, 96), v128.load(xp, 112), relaxed),
+    );
+    s = i32x4.sub(s, i32x4.mul(v128.load(sums + (<usize>b << 2)), twelve));
+    let sc = f32x4.splat(e8m0Half(<i32>load<u8>(wp)));
+    sc = f32x4.replace_lane(sc, 1, e8m0Half(<i32>load<u8>(wp + 17)));
+    sc = f32x4.replace_lane(sc, 2, e8m0Half(<i32>load<u8>(wp + 34)));
+    sc = f32x4.replace_lane(sc, 3, e8m0Half(<i32>load<u8>(wp + 51)));
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(sc, v128.load(dx + (<usize>b << 2))), acc);
+  }
+  for (; b < nb; b++) {
+    const wp = w + <usize>b * 17;
+    const xp = q8 + (<usize>b << 5);
+    const s = i32x4.sub(blockMxfp4(wp, lut, v128.load(xp), v128.load(xp, 16), relaxed), i32x4.replace_lane(i32x4.splat(0), 0, load<i32>(sums + (<usize>b << 2)) * 12));
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.splat(e8m0Half(<i32>load<u8>(wp)) * load<f32>(dx + (<usize>b << 2))), acc);
+  }
+  return acc;
+}
+
 // ---- dispatch --------------------------------------------------------------------------------
 
 // @ts-ignore: decorator
@@ -442,6 +506,7 @@ function rowQ6K(q: usize, k: i32, w: usize, relaxed: bool): v128 {
 function rows4(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, relaxed: bool): v128 {
   // One row after another (each streamed front to back), their lane sums gathered at the end.
   if (fmt == Q8_0) return sum4x4f(rowQ8_0(q, k, w0), rowQ8_0(q, k, w1), rowQ8_0(q, k, w2), rowQ8_0(q, k, w3));
+  if (fmt == MXFP4) return sum4x4f(rowMxfp4(q, k, w0, relaxed), rowMxfp4(q, k, w1, relaxed), rowMxfp4(q, k, w2, relaxed), rowMxfp4(q, k, w3, relaxed));
   if (fmt == Q4_0) return sum4x4f(rowQ4_0(q, k, w0, relaxed), rowQ4_0(q, k, w1, relaxed), rowQ4_0(q, k, w2, relaxed), rowQ4_0(q, k, w3, relaxed));
   if (fmt == Q4_K || fmt == Q5_K) {
     const high = fmt == Q5_K;
