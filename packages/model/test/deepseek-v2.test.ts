@@ -1,0 +1,178 @@
+/**
+ * DeepSeek-V2 (Lite) end to end on a seeded tiny Hugging Face checkpoint: multi-head latent
+ * attention with the latent KV cache, interleaved rotary with YaRN and the softmax mscale, a
+ * leading dense layer, MoE layers with two shared experts and routed_scaling_factor, greedy and
+ * group-limited softmax routing. Every backend against the independent float64 reference
+ * (which computes MLA in its expanded form), the prefill split across calls; negative controls
+ * showing the comparison catches a decoder that leaves a DeepSeek block out; DeepSeek-V2-Lite's
+ * own config.json parsed, and unsupported variants refused naming the field.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import '@moe-runtime/backend-cpu';
+import '@moe-runtime/backend-gpujs';
+import '@moe-runtime/backend-onnx';
+import '@moe-runtime/backend-tfjs';
+import { getBackend, type Backend } from '@moe-runtime/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { argmax, chosenExperts, loadCheckpoint, MoEModel, parseModelConfig, referenceModelLogits, writeTinyCheckpoint, type ModelConfig, type ModelWeights } from '../src/index.js';
+
+const PROMPT = [1, 70, 104, 101, 32, 120, 200, 33, 90, 250, 301, 17, 5, 64];
+const SPLIT = 6;
+
+let root: string;
+let config: ModelConfig;
+let weights: ModelWeights;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'deepseek-v2-'));
+  await writeTinyCheckpoint(join(root, 'hf'), { modelType: 'deepseek_v2', seed: 37, numLayers: 3, numExperts: 8, topK: 3, ffnSize: 32 });
+  ({ config, weights } = await loadCheckpoint(join(root, 'hf')));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/** Production logits of every position (prefill in two calls) and the routing of both calls. */
+async function production(backend: Backend, c: ModelConfig, w: ModelWeights = weights): Promise<{ logits: Float32Array; experts: number[][][] }> {
+  const model = await MoEModel.create(c, w, backend);
+  try {
+    const session = model.newSession();
+    const a = await model.forward(session, PROMPT.slice(0, SPLIT), { allLogits: true });
+    const b = await model.forward(session, PROMPT.slice(SPLIT), { allLogits: true });
+    const logits = new Float32Array(a.logits.length + b.logits.length);
+    logits.set(a.logits);
+    logits.set(b.logits, a.logits.length);
+    const ea = chosenExperts(a.routing.map((r) => r.plan));
+    const eb = chosenExperts(b.routing.map((r) => r.plan));
+    return { logits, experts: ea.map((l, i) => [...l, ...eb[i]]) };
+  } finally {
+    model.dispose();
+  }
+}
+
+async function checkAgainstReference(name: string, c: ModelConfig, w: ModelWeights, tag: string): Promise<void> {
+  const got = await production(await getBackend(name), c, w);
+  const ref = referenceModelLogits(c, w, PROMPT);
+  const diff = maxAbsDiff(got.logits, ref.logits);
+  console.log(`[deepseek_v2${tag}] ${name}: max abs ${diff.toExponential(2)}`);
+  expect(diff).toBeLessThan(1e-4);
+  const v = c.vocabSize;
+  for (let p = 0; p < PROMPT.length; p++) expect(argmax(got.logits, p * v, v)).toBe(argmax(ref.logits, p * v, v));
+  expect(got.experts).toEqual(chosenExperts(ref.plans));
+}
+
+describe('deepseek_v2 tiny checkpoint', () => {
+  it('has what makes DeepSeek-V2: latent attention, YaRN with mscale, a dense first layer, shared experts, scaled routing', async () => {
+    const m = config.latentAttention!;
+    expect(m).toMatchObject({ kvLoraRank: 32, qkNopeHeadDim: 16, qkRopeHeadDim: 8, vHeadDim: 12 });
+    expect(config.headDim).toBe(24);
+    // q_head_dim^-0.5 * (0.1 * 0.707 * ln 40 + 1)^2.
+    expect(m.softmaxScale).toBeCloseTo(24 ** -0.5 * (0.1 * 0.707 * Math.log(40) + 1) ** 2, 12);
+    expect(config.ropeScaling).toMatchObject({ type: 'yarn', factor: 40, originalMaxPositions: 64, attentionFactor: 1 });
+    expect(config.leadingDense).toEqual({ count: 1, ffnSize: 64 });
+    expect(config.moe.sharedExperts).toEqual({ count: 1, ffnSize: 64, gated: false });
+    expect(config.moe.router).toEqual({ name: 'softmax-group-topk', options: { nGroup: 1, topkGroup: 1, normTopkProb: false, routedScalingFactor: 2.5 } });
+    expect(weights.layers[0].moe.experts).toHaveLength(1);
+    expect(weights.layers[1].moe.experts).toHaveLength(8);
+    expect(weights.layers[1].attention.kvB?.shape).toEqual([4 * (16 + 12), 32]);
+    // The cache holds the latent: one cached head of kv_lora_rank + rope keys and kv_lora_rank values.
+    const model = await MoEModel.create(config, weights, await getBackend('cpu'));
+    const session = model.newSession({ contextLength: 64 });
+    expect(session.cache.spec).toMatchObject({ numKvHeads: 1, keyDim: 40, valueDim: 32 });
+    session.dispose();
+    model.dispose();
+  });
+
+  it.each(['cpu', 'onnx', 'tfjs', 'gpujs'])('%s: logits within 1e-4 of the reference, same argmax and experts at every position', async (name) => {
+    await checkAgainstReference(name, config, weights, '');
+  });
+
+  it('group_limited_greedy with norm_topk_prob (DeepSeek-V2 routing): cpu within 1e-4 of the reference, same experts', async () => {
+    const dir = join(root, 'grouped');
+    const extraConfig = { topk_method: 'group_limited_greedy', n_group: 4, topk_group: 2, norm_topk_prob: true };
+    await writeTinyCheckpoint(dir, { modelType: 'deepseek_v2', seed: 41, numLayers: 3, numExperts: 8, topK: 3, ffnSize: 32, extraConfig });
+    const g = await loadCheckpoint(dir);
+    expect(g.config.moe.router.options).toEqual({ nGroup: 4, topkGroup: 2, normTopkProb: true, routedScalingFactor: 1 });
+    await checkAgainstReference('cpu', g.config, g.weights, ' grouped');
+  });
+
+  // A decoder that drops one DeepSeek block must fail the same comparison by far.
+  it.each([
+    ['routed_scaling_factor left out', (c: ModelConfig): ModelConfig => ({ ...c, moe: { ...c.moe, router: { ...c.moe.router, options: { ...c.moe.router.options, routedScalingFactor: 1 } } } })],
+    ['softmax mscale left out', (c: ModelConfig): ModelConfig => ({ ...c, latentAttention: { ...c.latentAttention!, softmaxScale: c.headDim ** -0.5 } })],
+    ['YaRN frequencies ignored', (c: ModelConfig): ModelConfig => ({ ...c, ropeScaling: undefined })],
+    ['shared experts left out', (c: ModelConfig): ModelConfig => ({ ...c, moe: { ...c.moe, sharedExperts: undefined } })],
+  ])('negative control, %s: the comparison fails', async (_name, broken) => {
+    const w = _name === 'shared experts left out' ? { ...weights, layers: weights.layers.map((l) => ({ ...l, moe: { ...l.moe, shared: undefined } })) } : weights;
+    const got = await production(await getBackend('cpu'), broken(config), w);
+    const ref = referenceModelLogits(config, weights, PROMPT);
+    expect(maxAbsDiff(got.logits, ref.logits)).toBeGreaterThan(100 * 1e-4);
+  });
+  // kv_a_layernorm's negative control is reference-negative-control.test.ts's qk-norm-offset-weight.
+});
+
+// DeepSeek-V2-Lite's config.json (the keys the decoder reads).
+const DEEPSEEK_V2_LITE = {
+  architectures: ['DeepseekV2ForCausalLM'],
+  attention_bias: false,
+  bos_token_id: 100000,
+  eos_token_id: 100001,
+  first_k_dense_replace: 1,
+  hidden_act: 'silu',
+  hidden_size: 2048,
+  intermediate_size: 10944,
+  kv_lora_rank: 512,
+  max_position_embeddings: 163840,
+  model_type: 'deepseek_v2',
+  moe_intermediate_size: 1408,
+  moe_layer_freq: 1,
+  n_group: 1,
+  n_routed_experts: 64,
+  n_shared_experts: 2,
+  norm_topk_prob: false,
+  num_attention_heads: 16,
+  num_experts_per_tok: 6,
+  num_hidden_layers: 27,
+  num_key_value_heads: 16,
+  q_lora_rank: null,
+  qk_nope_head_dim: 128,
+  qk_rope_head_dim: 64,
+  rms_norm_eps: 1e-6,
+  rope_scaling: { beta_fast: 32, beta_slow: 1, factor: 40, mscale: 0.707, mscale_all_dim: 0.707, original_max_position_embeddings: 4096, type: 'yarn' },
+  rope_theta: 10000,
+  routed_scaling_factor: 1.0,
+  scoring_func: 'softmax',
+  tie_word_embeddings: false,
+  topk_group: 1,
+  topk_method: 'greedy',
+  v_head_dim: 128,
+  vocab_size: 102400,
+};
+
+describe('DeepSeek-V2-Lite config.json', () => {
+  it('parses into the shape of the published model', () => {
+    const c = parseModelConfig(DEEPSEEK_V2_LITE);
+    expect([c.hiddenSize, c.numLayers, c.numHeads, c.headDim, c.vocabSize]).toEqual([2048, 27, 16, 192, 102400]);
+    expect(c.latentAttention).toMatchObject({ kvLoraRank: 512, qkNopeHeadDim: 128, qkRopeHeadDim: 64, vHeadDim: 128 });
+    expect(c.latentAttention!.softmaxScale).toBeCloseTo(192 ** -0.5 * (0.1 * 0.707 * Math.log(40) + 1) ** 2, 12);
+    expect([c.moe.numExperts, c.moe.topK, c.moe.expert.ffnSize, c.moe.sharedExperts?.ffnSize]).toEqual([64, 6, 1408, 2816]);
+    expect(c.leadingDense).toEqual({ count: 1, ffnSize: 10944 });
+    expect(c.ropeScaling).toMatchObject({ type: 'yarn', factor: 40, originalMaxPositions: 4096, attentionFactor: 1 });
+  });
+
+  it('refuses what it would otherwise silently ignore, naming the field', () => {
+    expect(() => parseModelConfig({ ...DEEPSEEK_V2_LITE, q_lora_rank: 1536 })).toThrow(/config\.json: q_lora_rank: expected null/);
+    expect(() => parseModelConfig({ ...DEEPSEEK_V2_LITE, topk_method: 'noaux_tc' })).toThrow(/config\.json: topk_method: expected one of greedy, group_limited_greedy/);
+    expect(() => parseModelConfig({ ...DEEPSEEK_V2_LITE, scoring_func: 'sigmoid' })).toThrow(/config\.json: scoring_func: expected "softmax"/);
+    expect(() => parseModelConfig({ ...DEEPSEEK_V2_LITE, moe_layer_freq: 2 })).toThrow(/config\.json: moe_layer_freq/);
+    expect(() => parseModelConfig({ ...DEEPSEEK_V2_LITE, first_k_dense_replace: 27 })).toThrow(/config\.json: first_k_dense_replace/);
+    expect(() => parseModelConfig({ ...DEEPSEEK_V2_LITE, topk_method: 'group_limited_greedy', n_group: 5, topk_group: 2 })).toThrow(/config\.json: n_group: expected a divisor of n_routed_experts/);
+  });
+});
