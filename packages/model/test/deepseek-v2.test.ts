@@ -16,7 +16,11 @@ import '@moe-runtime/backend-onnx';
 import '@moe-runtime/backend-tfjs';
 import { getBackend, type Backend } from '@moe-runtime/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { argmax, chosenExperts, loadCheckpoint, MoEModel, parseModelConfig, referenceModelLogits, writeTinyCheckpoint, type ModelConfig, type ModelWeights } from '../src/index.js';
+import { LlamaCppModel, loadNodeLlamaCpp } from '../src/bench/llama-cpp.js';
+import { argmax, chosenExperts, loadCheckpoint, loadGgufCheckpoint, MoEModel, parseModelConfig, referenceModelLogits, writeTinyCheckpoint, type ModelConfig, type ModelWeights } from '../src/index.js';
+import { writeTinyGguf } from './gguf-fixtures.js';
+
+const { lib, reason } = await loadNodeLlamaCpp();
 
 const PROMPT = [1, 70, 104, 101, 32, 120, 200, 33, 90, 250, 301, 17, 5, 64];
 const SPLIT = 6;
@@ -116,6 +120,53 @@ describe('deepseek_v2 tiny checkpoint', () => {
     expect(maxAbsDiff(got.logits, ref.logits)).toBeGreaterThan(100 * 1e-4);
   });
   // kv_a_layernorm's negative control is reference-negative-control.test.ts's qk-norm-offset-weight.
+});
+
+/** Logits of every position from one forward over PROMPT on cpu. */
+async function cpuLogits(c: ModelConfig, w: ModelWeights): Promise<Float32Array> {
+  const model = await MoEModel.create(c, w, await getBackend('cpu'));
+  try {
+    return (await model.forward(model.newSession(), PROMPT, { allLogits: true })).logits;
+  } finally {
+    model.dispose();
+  }
+}
+
+describe('deepseek_v2 GGUF (llama.cpp\'s `deepseek2` layout, split attn_k_b / attn_v_b)', () => {
+  it('reads back the latent attention, dense layer, shared experts, routing and YaRN it writes; same logits', async () => {
+    const { path } = await writeTinyGguf(root, 'rt', { modelType: 'deepseek_v2', seed: 37, numLayers: 3, numExperts: 8, topK: 3, ffnSize: 32, format: 'float32' });
+    const g = await loadGgufCheckpoint(path);
+    for (const key of ['leadingDense', 'headDim', 'numHeads', 'hiddenSize', 'numLayers'] as const) expect([key, g.config[key]]).toEqual([key, config[key]]);
+    const { softmaxScale: _, ...sizes } = config.latentAttention!;
+    expect(g.config.latentAttention).toMatchObject(sizes);
+    expect(g.config.moe).toEqual(config.moe);
+    expect(g.config.ropeScaling).toMatchObject({ type: 'yarn', factor: 40, originalMaxPositions: 64, attentionFactor: 1 });
+    // yarn_log_multiplier is stored as f32.
+    expect(g.config.latentAttention!.softmaxScale).toBeCloseTo(config.latentAttention!.softmaxScale, 6);
+    expect(maxAbsDiff(await cpuLogits(g.config, g.weights), await cpuLogits(config, weights))).toBeLessThan(1e-5);
+  });
+
+  // llama.cpp's deepseek2 builds the plain attn_q ("lite") variant only for 26 or 27 layers (else it
+  // requires q_lora_rank and attn_q_a/attn_q_b): the check runs a 26-layer tiny model, YaRN and the
+  // softmax mscale on. Measured 2026-12-03: ours vs llama.cpp 5.8e-5 (ours vs the float64
+  // reference 5.1e-5, llama.cpp vs it 6.6e-5: float32 rounding grown over 26 random layers; 3.4e-5
+  // all three with YaRN off). Asserted the issue's 1e-4.
+  it.skipIf(!lib)(`llama.cpp on the F32 export: logits within 1e-4, same argmax; routed_scaling_factor left out fails${lib ? '' : ` (skipped: ${reason})`}`, async () => {
+    const { path, config: c } = await writeTinyGguf(root, 'llama', { modelType: 'deepseek_v2', seed: 43, numLayers: 26, numExperts: 8, topK: 3, ffnSize: 32, format: 'float32' });
+    const llama = await LlamaCppModel.open(lib!, path, { threads: 1 });
+    const theirs = await llama.logits(PROMPT, c.vocabSize);
+    await llama.dispose();
+    const g = await loadGgufCheckpoint(path);
+    const ours = await cpuLogits(g.config, g.weights);
+    const diff = maxAbsDiff(ours, theirs);
+    console.log(`[deepseek_v2] llama.cpp F32: max abs ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(1e-4);
+    const v = c.vocabSize;
+    for (let p = 0; p < PROMPT.length; p++) expect(argmax(ours, p * v, v)).toBe(argmax(theirs, p * v, v));
+    const o = g.config.moe.router.options;
+    const unscaled = { ...g.config, moe: { ...g.config.moe, router: { ...g.config.moe.router, options: { ...o, routedScalingFactor: 1 } } } };
+    expect(maxAbsDiff(await cpuLogits(unscaled, g.weights), theirs)).toBeGreaterThan(100 * 1e-4);
+  });
 });
 
 // DeepSeek-V2-Lite's config.json (the keys the decoder reads).
