@@ -75,7 +75,7 @@ async function checkAgainstReference(name: string, c: ModelConfig, w: ModelWeigh
 describe('deepseek_v2 tiny checkpoint', () => {
   it('has what makes DeepSeek-V2: latent attention, YaRN with mscale, a dense first layer, shared experts, scaled routing', async () => {
     const m = config.latentAttention!;
-    expect(m).toMatchObject({ kvLoraRank: 32, qkNopeHeadDim: 16, qkRopeHeadDim: 8, vHeadDim: 12 });
+    expect(m).toMatchObject({ kvLoraRank: 64, qkNopeHeadDim: 16, qkRopeHeadDim: 8, vHeadDim: 16 });
     expect(config.headDim).toBe(24);
     // q_head_dim^-0.5 * (0.1 * 0.707 * ln 40 + 1)^2.
     expect(m.softmaxScale).toBeCloseTo(24 ** -0.5 * (0.1 * 0.707 * Math.log(40) + 1) ** 2, 12);
@@ -85,11 +85,11 @@ describe('deepseek_v2 tiny checkpoint', () => {
     expect(config.moe.router).toEqual({ name: 'softmax-group-topk', options: { nGroup: 1, topkGroup: 1, normTopkProb: false, routedScalingFactor: 2.5 } });
     expect(weights.layers[0].moe.experts).toHaveLength(1);
     expect(weights.layers[1].moe.experts).toHaveLength(8);
-    expect(weights.layers[1].attention.kvB?.shape).toEqual([4 * (16 + 12), 32]);
+    expect(weights.layers[1].attention.kvB?.shape).toEqual([4 * (16 + 16), 64]);
     // The cache holds the latent: one cached head of kv_lora_rank + rope keys and kv_lora_rank values.
     const model = await MoEModel.create(config, weights, await getBackend('cpu'));
     const session = model.newSession({ contextLength: 64 });
-    expect(session.cache.spec).toMatchObject({ numKvHeads: 1, keyDim: 40, valueDim: 32 });
+    expect(session.cache.spec).toMatchObject({ numKvHeads: 1, keyDim: 72, valueDim: 64 });
     session.dispose();
     model.dispose();
   });

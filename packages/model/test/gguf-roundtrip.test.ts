@@ -35,7 +35,9 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 function storedBytes(w: ModelWeights): Uint8Array[] {
   const out: Uint8Array[] = [w.embed.bytes(), w.lmHead.bytes()];
   for (const l of w.layers) {
-    for (const t of [l.attention.q, l.attention.k!, l.attention.v!, l.attention.o]) out.push(t.bytes());
+    // Latent attention's kv_b_proj comes back rebuilt in float32 from attn_k_b / attn_v_b: not compared here.
+    const a = l.attention;
+    for (const t of [a.q, a.k, a.v, a.kvA, a.o]) if (t) out.push(t.bytes());
     for (const e of l.moe.experts) out.push(e.gate!.bytes(), e.up.bytes(), e.down.bytes());
   }
   return out;

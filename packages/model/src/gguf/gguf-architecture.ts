@@ -11,6 +11,10 @@
  * | `qwen3moe` | qwen3_moe  | NEOX                           | yes                         | per head      | no            |
  * | `olmoe`    | olmoe      | NEOX                           | no                          | whole q / k   | no            |
  * | `granitemoe` | granitemoe | interleaved pairs (permuted)  | yes                         | none          | no            |
+ * | `deepseek2` | deepseek_v2 | interleaved pairs (unpermuted), rope part of each head | `expert_weights_norm` | latent attention | yes, ungated |
+ *
+ * `deepseek2` reads its own keys (its module's `gguf.config`: MLA sizes, leading dense layers,
+ * `expert_weights_scale`, `expert_shared_count`).
  *
  * `granitemoe` also carries its muP multipliers: `embedding_scale`, `attention.scale` (0:
  * 1/sqrt(head_dim)), `residual_scale` (0: none) and `logit_scale` (the logits divided; required).
