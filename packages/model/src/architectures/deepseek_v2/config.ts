@@ -99,8 +99,9 @@ export function deepseekCheck(r: HfConfigReader): void {
 
 /**
  * The DeepSeek keys of a tiny checkpoint: every block away from its neutral value, so leaving
- * one out shows. The latent sizes follow the hidden size D (kv_lora_rank D, nope and v D / H,
- * rope D / 2H), so every matrix row is a multiple of D and the block formats that fit D fit them.
+ * one out shows. The latent sizes follow the hidden size D (kv_lora_rank 2D, so kv_a_layernorm
+ * is the one norm not D wide; nope and v D / H, rope D / 2H), so every matrix row is a multiple
+ * of D and the block formats that fit D fit them.
  */
 export function deepseekTinyKeys(s: { hiddenSize: number; numExperts: number; ffnSize: number; sharedFfnSize?: number }, numHeads: number): Record<string, unknown> {
   const perHead = s.hiddenSize / numHeads;
@@ -113,7 +114,7 @@ export function deepseekTinyKeys(s: { hiddenSize: number; numExperts: number; ff
     intermediate_size: 2 * s.ffnSize,
     first_k_dense_replace: 1,
     moe_layer_freq: 1,
-    kv_lora_rank: s.hiddenSize,
+    kv_lora_rank: 2 * s.hiddenSize,
     q_lora_rank: null,
     qk_nope_head_dim: perHead,
     qk_rope_head_dim: perHead / 2,
