@@ -107,6 +107,36 @@ describe('deepseek_v2 tiny checkpoint', () => {
     await checkAgainstReference('cpu', g.config, g.weights, ' grouped');
   });
 
+  it('cpu, one token per call and two sequences in one batched step: each row within 1e-4 of the reference', async () => {
+    const model = await MoEModel.create(config, weights, await getBackend('cpu'));
+    try {
+      const v = config.vocabSize;
+      const ref = referenceModelLogits(config, weights, PROMPT).logits;
+      const session = model.newSession();
+      let max = 0;
+      for (let p = 0; p < PROMPT.length; p++) {
+        const { logits } = await model.forward(session, [PROMPT[p]]);
+        max = Math.max(max, maxAbsDiff(logits, ref.subarray(p * v, (p + 1) * v)));
+      }
+      // Two sequences at different positions share one step (their latent caches apart).
+      const other = [1, 9, 300, 41, 77];
+      const refOther = referenceModelLogits(config, weights, other).logits;
+      const a = model.newSession();
+      const b = model.newSession();
+      await model.forward(a, PROMPT.slice(0, 9));
+      const step = await model.step([
+        { session: a, tokens: PROMPT.slice(9), logits: 'all' },
+        { session: b, tokens: other, logits: 'all' },
+      ]);
+      max = Math.max(max, maxAbsDiff(step.entries[0].logits, ref.subarray(9 * v)), maxAbsDiff(step.entries[1].logits, refOther));
+      for (const x of [session, a, b]) x.dispose();
+      console.log(`[deepseek_v2] cpu token by token and batched: max abs ${max.toExponential(2)}`);
+      expect(max).toBeLessThan(1e-4);
+    } finally {
+      model.dispose();
+    }
+  });
+
   // A decoder that drops one DeepSeek block must fail the same comparison by far.
   it.each([
     ['routed_scaling_factor left out', (c: ModelConfig): ModelConfig => ({ ...c, moe: { ...c.moe, router: { ...c.moe.router, options: { ...c.moe.router.options, routedScalingFactor: 1 } } } })],

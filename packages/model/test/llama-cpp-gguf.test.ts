@@ -91,7 +91,7 @@ describe.skipIf(!lib)(`llama.cpp evaluates the same GGUF files${lib ? '' : ` (sk
       const heads = type === 'olmoe' ? { numKvHeads: 4 } : {};
       // llama.cpp's deepseek2 runs the plain attn_q ("lite") variant only for 26 or 27 layers; at that
       // depth full-size random branches amplify float32 rounding (1.6e-4 measured), so its branches
-      // are quieted to 0.25 (quietBranches): 1.0e-5 measured.
+      // are quieted to 0.25 (quietBranches): 1.3e-5 measured.
       const layers = type === 'deepseek_v2' ? { numLayers: 26, edit: (w: ModelWeights) => quietBranches(w, 0.25) } : {};
       const { path, config } = await writeTinyGguf(root, `${type}-${format}`, { modelType: type, seed: 80 + type.length, format, ...(kquant ? KQUANT_SHAPE : {}), ...heads, ...layers });
       const llama = await LlamaCppModel.open(lib!, path, { threads: 1 });
