@@ -17,8 +17,25 @@ import '@moe-runtime/backend-tfjs';
 import { getBackend, type Backend } from '@moe-runtime/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LlamaCppModel, loadNodeLlamaCpp } from '../src/bench/llama-cpp.js';
-import { argmax, chosenExperts, loadCheckpoint, loadGgufCheckpoint, MoEModel, parseModelConfig, referenceModelLogits, writeTinyCheckpoint, type ModelConfig, type ModelWeights } from '../src/index.js';
-import { writeTinyGguf } from './gguf-fixtures.js';
+import { joinKvB } from '../src/architectures/deepseek_v2/layers.js';
+import {
+  argmax,
+  chosenExperts,
+  GgufCheckpoint,
+  loadCheckpoint,
+  loadGgufCheckpoint,
+  modelMetadata,
+  MoEModel,
+  parseModelConfig,
+  referenceModelLogits,
+  vocabularyMetadata,
+  writeGguf,
+  writeTinyCheckpoint,
+  type GgufTensor,
+  type ModelConfig,
+  type ModelWeights,
+} from '../src/index.js';
+import { tinyVocabulary, writeTinyGguf } from './gguf-fixtures.js';
 
 const { lib, reason } = await loadNodeLlamaCpp();
 
@@ -198,7 +215,53 @@ describe('deepseek_v2 GGUF (llama.cpp\'s `deepseek2` layout, split attn_k_b / at
     const unscaled = { ...g.config, moe: { ...g.config.moe, router: { ...g.config.moe.router, options: { ...o, routedScalingFactor: 1 } } } };
     expect(maxAbsDiff(await cpuLogits(unscaled, g.weights), theirs)).toBeGreaterThan(100 * 1e-4);
   });
+
+  it.skipIf(!lib)(`the older unsplit attn_kv_b layout: read as the split one (same logits), and llama.cpp on it agrees within 1e-4${lib ? '' : ` (skipped: ${reason})`}`, async () => {
+    const { path, config: c } = await writeTinyGguf(root, 'split', { modelType: 'deepseek_v2', seed: 47, numLayers: 26, numExperts: 8, topK: 3, ffnSize: 32, format: 'float32' });
+    const legacy = join(root, 'legacy.gguf');
+    await writeUnsplit(path, legacy, c);
+    const split = await loadGgufCheckpoint(path);
+    const old = await loadGgufCheckpoint(legacy);
+    expect(old.config.latentAttention).toEqual(split.config.latentAttention);
+    const ours = await cpuLogits(old.config, old.weights);
+    expect(maxAbsDiff(ours, await cpuLogits(split.config, split.weights))).toBeLessThan(1e-6);
+    const llama = await LlamaCppModel.open(lib!, legacy, { threads: 1 });
+    const theirs = await llama.logits(PROMPT, c.vocabSize);
+    await llama.dispose();
+    const diff = maxAbsDiff(ours, theirs);
+    console.log(`[deepseek_v2] llama.cpp F32 on the unsplit attn_kv_b layout: max abs ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(1e-4);
+  });
 });
+
+/**
+ * Rewrites a split deepseek2 file in the layout of conversions before llama.cpp's MLA cache:
+ * `attn_kv_b` in place of `attn_k_b` / `attn_v_b`, per-head `key_length` / `value_length`, no
+ * `_mla` keys, as many KV heads as heads.
+ */
+async function writeUnsplit(from: string, to: string, c: ModelConfig): Promise<void> {
+  const file = await GgufCheckpoint.open(from);
+  try {
+    const meta = modelMetadata(c);
+    const m = c.latentAttention!;
+    meta.delete('deepseek2.attention.key_length_mla');
+    meta.delete('deepseek2.attention.value_length_mla');
+    meta.set('deepseek2.attention.key_length', { type: 'u32', value: c.headDim });
+    meta.set('deepseek2.attention.value_length', { type: 'u32', value: m.vHeadDim });
+    meta.set('deepseek2.attention.head_count_kv', { type: 'u32', value: c.numHeads });
+    for (const [k, v] of vocabularyMetadata(tinyVocabulary('gpt2', c.vocabSize))) meta.set(k, v);
+    const tensors: GgufTensor[] = [];
+    for (const name of file.tensors.keys()) {
+      if (name.endsWith('attn_v_b.weight')) continue;
+      const block = name.replace(/attn_k_b\.weight$/, '');
+      if (block !== name) tensors.push({ name: `${block}attn_kv_b.weight`, tensor: joinKvB(await file.read(name), await file.read(`${block}attn_v_b.weight`), c) });
+      else tensors.push({ name, tensor: await file.read(name) });
+    }
+    await writeGguf(to, meta, tensors);
+  } finally {
+    await file.close();
+  }
+}
 
 // DeepSeek-V2-Lite's config.json (the keys the decoder reads).
 const DEEPSEEK_V2_LITE = {

@@ -24,12 +24,15 @@ export interface LayerTensor {
 /** Reads one tensor by its relative name (the caller adds the prefix and any conversion). */
 export type LayerTensorReader = (name: string) => Promise<HostTensor>;
 
+/** Whether the checkpoint stores a tensor of layer i (relative name), for layouts with variants. */
+export type LayerTensorProbe = (name: string) => boolean;
+
 /** One side's layout of the architecture's layers. */
 export interface LayerLayout {
-  /** Every tensor layer `i` stores. */
-  tensors(c: ModelConfig, i: number): readonly LayerTensor[];
+  /** Every tensor layer `i` stores (`has` tells a layout's variants apart, e.g. an older converter's). */
+  tensors(c: ModelConfig, i: number, has?: LayerTensorProbe): readonly LayerTensor[];
   /** Reads layer `i` into the decoder's weights. */
-  read(read: LayerTensorReader, c: ModelConfig, i: number): Promise<DecoderLayerWeights>;
+  read(read: LayerTensorReader, c: ModelConfig, i: number, has?: LayerTensorProbe): Promise<DecoderLayerWeights>;
   /** The stored tensors of layer `i` (what `read` undoes), by relative name. */
   write(c: ModelConfig, w: DecoderLayerWeights, i: number): Map<string, HostTensor>;
 }

@@ -79,7 +79,7 @@ function expectedTensors(file: GgufCheckpoint, c: ModelConfig, facts: GgufArchit
       void out.push({ name: b + name, shape, use, convertible, slices });
     // An architecture with its own layer layout (deepseek2) lists its tensors itself.
     if (own) {
-      for (const t of own.tensors(c, i)) add(t.name, t.shape, t.use, t.convertible, t.slices);
+      for (const t of own.tensors(c, i, (name) => file.has(b + name))) add(t.name, t.shape, t.use, t.convertible, t.slices);
       continue;
     }
     add(weight(G.attnNorm), [d], 'host-vector');
@@ -229,7 +229,7 @@ class GgufLayerReader {
     const G = this.names;
     const b = G.block(i);
     const own = layersOf(this.file);
-    if (own) return own.read((name) => this.read(b + name), this.config, i);
+    if (own) return own.read((name) => this.read(b + name), this.config, i, (name) => this.file.has(b + name));
     const s = this.config.moe.sharedExperts;
     const shared = s
       ? [{ gate: await this.read(weight(b + G.shared('gate'))), up: await this.read(weight(b + G.shared('up'))), down: await this.read(weight(b + G.shared('down'))) }]

@@ -3,7 +3,8 @@
  * `DeepseekV2Model.set_gguf_parameters`) read into the decoder's config, and written back.
  * The current converter stores MLA as MQA over the latent: `head_count_kv` 1, `key_length`
  * kv_lora_rank + rope, `value_length` kv_lora_rank, and the per-head sizes in
- * `key_length_mla` / `value_length_mla`. YaRN's `mscale_all_dim` travels as
+ * `key_length_mla` / `value_length_mla`; older conversions (unsplit `attn_kv_b`) have no `_mla`
+ * keys and give the per-head sizes as `key_length` / `value_length`. YaRN's `mscale_all_dim` travels as
  * `rope.scaling.yarn_log_multiplier` = 0.1 * mscale_all_dim; llama.cpp assumes mscale equal to
  * it (every DeepSeek-V2 release), so cos/sin keep factor 1.
  */
@@ -49,10 +50,10 @@ function moeOf(meta: GgufMetadata, d: number): MoELayerConfig {
 export function deepseekGgufConfig(meta: GgufMetadata, base: GgufBaseConfig): ModelConfig {
   const q = meta.uint(`${A}.attention.q_lora_rank`, 0);
   if (q !== 0) refuse(meta, `${A}.attention.q_lora_rank`, `expected 0 or absent (plain attn_q, DeepSeek-V2-Lite); low-rank q is not built, got ${q}`);
-  if (!meta.has(`${A}.attention.key_length_mla`)) refuse(meta, `${A}.attention.key_length_mla`, 'missing: the legacy layout (unsplit attn_kv_b) is not read; convert with a current llama.cpp');
+  const mla = meta.has(`${A}.attention.key_length_mla`) ? '_mla' : '';
   const kvLoraRank = meta.uint(`${A}.attention.kv_lora_rank`);
-  const headDim = meta.uint(`${A}.attention.key_length_mla`);
-  const vHeadDim = meta.uint(`${A}.attention.value_length_mla`);
+  const headDim = meta.uint(`${A}.attention.key_length${mla}`);
+  const vHeadDim = meta.uint(`${A}.attention.value_length${mla}`);
   const rope = meta.uint(`${A}.rope.dimension_count`);
   if (rope % 2 !== 0 || rope >= headDim) refuse(meta, `${A}.rope.dimension_count`, `expected an even size below key_length_mla (${headDim}), got ${rope}`);
   const dense = meta.uint(`${A}.leading_dense_block_count`, 0);

@@ -6,17 +6,18 @@
  * as its current converter writes it): `attn_q`, `attn_kv_a_mqa`, `attn_kv_a_norm`, `kv_b_proj`
  * split per head into `attn_k_b` `[H, kv_lora_rank, qk_nope]` (k part, transposed) and
  * `attn_v_b` `[H, v_head_dim, kv_lora_rank]`, `attn_output`, dense `ffn_{gate,up,down}`, or
- * `ffn_gate_inp`, `ffn_{gate,up,down}_exps`, `ffn_{gate,up,down}_shexp`. The legacy unsplit
- * `attn_kv_b` of older conversions is not read.
+ * `ffn_gate_inp`, `ffn_{gate,up,down}_exps`, `ffn_{gate,up,down}_shexp`. The unsplit
+ * `attn_kv_b` of older conversions (before llama.cpp's MLA cache) is read too; writing always
+ * splits.
  *
  * A dense layer becomes the decoder's one-expert MoE (`layerMoeConfig`): its router is a
  * `[1, D]` zero row (one logit, softmax weight exactly 1), not stored in either file.
  */
-import { HostTensor, type ExpertWeights, type MoEWeights } from '@moe-runtime/core';
-import { layerMoeConfig, type ModelConfig } from '../../model-config.js';
+import { ConfigError, HostTensor, type ExpertWeights, type MoEWeights } from '@moe-runtime/core';
+import type { ModelConfig } from '../../model-config.js';
 import type { DecoderLayerWeights } from '../../model-weights.js';
 import { stackTensors } from '../../tensor-concat.js';
-import type { LayerLayout, LayerTensor, LayerTensorReader } from '../layer-layout.js';
+import type { LayerLayout, LayerTensor, LayerTensorProbe, LayerTensorReader } from '../layer-layout.js';
 
 const PROJ = ['gate', 'up', 'down'] as const;
 type Proj = (typeof PROJ)[number];
@@ -26,7 +27,7 @@ function isDense(c: ModelConfig, i: number): boolean {
 }
 
 function latent(c: ModelConfig): NonNullable<ModelConfig['latentAttention']> {
-  if (!c.latentAttention) throw new Error(`${c.modelType}: the config has no latent attention`);
+  if (!c.latentAttention) throw new ConfigError('latentAttention', `${c.modelType} layers need the latent attention sizes (kv_lora_rank, qk_nope/rope_head_dim, v_head_dim)`);
   return c.latentAttention;
 }
 
@@ -75,6 +76,8 @@ const GG: SideNames = {
 };
 const GG_K_B = 'attn_k_b.weight';
 const GG_V_B = 'attn_v_b.weight';
+/** The unsplit kv_b_proj of conversions before llama.cpp's MLA cache. */
+const GG_KV_B = 'attn_kv_b.weight';
 const ggExperts = (p: Proj): string => `ffn_${p}_exps.weight`;
 
 /** The tensors both sides share (norms, q, kv_a, o, dense or shared MLP, router). */
@@ -197,23 +200,31 @@ export function joinKvB(kB: HostTensor, vB: HostTensor, c: ModelConfig): HostTen
   return HostTensor.float32([h * (nope + v), r], out);
 }
 
-/** The GGUF side (llama.cpp `deepseek2`, split `attn_k_b` / `attn_v_b`). */
+/** True when the file stores the older unsplit `attn_kv_b`. */
+function unsplit(has: LayerTensorProbe | undefined): boolean {
+  return has?.(GG_KV_B) === true;
+}
+
+/** The GGUF side (llama.cpp `deepseek2`: split `attn_k_b` / `attn_v_b`, or the older `attn_kv_b`). */
 export const DEEPSEEK_GGUF_LAYERS: LayerLayout = {
-  tensors(c, i) {
+  tensors(c, i, has) {
     const m = latent(c);
     const h = c.numHeads;
     const out = commonTensors(GG, c, i);
-    out.push({ name: GG_K_B, shape: [h, m.kvLoraRank, m.qkNopeHeadDim], use: 'backend', convertible: false });
-    out.push({ name: GG_V_B, shape: [h, m.vHeadDim, m.kvLoraRank], use: 'backend', convertible: false });
+    if (unsplit(has)) out.push({ name: GG_KV_B, shape: [h * (m.qkNopeHeadDim + m.vHeadDim), m.kvLoraRank], use: 'backend', convertible: true });
+    else {
+      out.push({ name: GG_K_B, shape: [h, m.kvLoraRank, m.qkNopeHeadDim], use: 'backend', convertible: false });
+      out.push({ name: GG_V_B, shape: [h, m.vHeadDim, m.kvLoraRank], use: 'backend', convertible: false });
+    }
     if (isDense(c, i)) return out;
     const { numExperts: e, hiddenSize: d } = c.moe;
     for (const p of PROJ) out.push({ name: ggExperts(p), shape: [e, ...projShape(p, c.moe.expert.ffnSize, d)], use: 'backend', convertible: true, slices: e });
     return out;
   },
-  async read(read, c, i) {
-    const kvB = joinKvB(await read(GG_K_B), await read(GG_V_B), c);
+  async read(read, c, i, has) {
+    const kvB = unsplit(has) ? await read(GG_KV_B) : joinKvB(await read(GG_K_B), await read(GG_V_B), c);
     if (isDense(c, i)) return layerOf(GG, read, kvB, await denseMoe(GG, read, c));
-    const e = layerMoeConfig(c, i).numExperts;
+    const e = c.moe.numExperts;
     const stacked: Record<Proj, HostTensor> = { gate: await read(ggExperts('gate')), up: await read(ggExperts('up')), down: await read(ggExperts('down')) };
     const experts = Array.from({ length: e }, (_, j): ExpertWeights => ({ gate: stacked.gate.slice0(j), up: stacked.up.slice0(j), down: stacked.down.slice0(j) }));
     return layerOf(GG, read, kvB, { router: await read(GG.router), experts, shared: await sharedOf(GG, read, c) });
