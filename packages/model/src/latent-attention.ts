@@ -13,8 +13,11 @@ import type { AttentionWeights } from './model-weights.js';
 import { rmsNorm } from './rms-norm.js';
 import { applyRotaryInterleaved } from './rotary.js';
 
-/** One layer's absorbed kv_b_proj and latent norm. */
+/** One layer's absorbed kv_b_proj and latent norm (and the low-rank q's second half). */
 export interface PreparedLatent {
+  /** q_b_proj and q_a_layernorm, with q_lora_rank (the fused input projection then makes q_a). */
+  readonly qB?: PreparedLinear;
+  readonly qANorm?: Float32Array;
   /** Per head `W_kb[h]^T` `[rank, nope]`: q_nope to the latent query. */
   readonly kb: readonly PreparedLinear[];
   /** Per head `W_vb[h]` `[v, rank]`: the latent output to the head's values. */
@@ -39,7 +42,8 @@ export async function prepareLatent(backend: Backend, c: ModelConfig, a: Attenti
     kb.push(track(await backend.prepareLinear({ weight: HostTensor.float32([r, nope], t) })));
     vb.push(track(await backend.prepareLinear({ weight: HostTensor.float32([v, r], w.slice((base + nope) * r, (base + nope + v) * r)) })));
   }
-  return { kb, vb, kvANorm: a.kvANorm!.toFloat32() };
+  const low = a.qA ? { qB: track(await backend.prepareLinear({ weight: a.q })), qANorm: a.qANorm!.toFloat32() } : {};
+  return { ...low, kb, vb, kvANorm: a.kvANorm!.toFloat32() };
 }
 
 /** Columns [from, from + width) of every row of `x` (`rows` x `stride`) as a packed `[rows, width]`. */
@@ -67,28 +71,41 @@ export interface LatentStep {
 }
 
 /**
- * Attention over `proj` `[n, H * (nope + rope) + rank + rope]` (q_proj and kv_a_proj_with_mqa
- * joined per row); returns the `[n, H * v]` input of o_proj.
+ * q `[n, H * (nope + rope)]` and the kv_a part `[n, rank + rope]` from the fused projection:
+ * q_proj's output, or q_b_proj(q_a_layernorm(q_a)) with a low-rank q.
+ */
+async function splitProjection(c: ModelConfig, p: PreparedLatent, proj: Float32Array, n: number, backend: Backend): Promise<{ q: Float32Array; kv: Float32Array }> {
+  const { kvLoraRank: r, qkRopeHeadDim: rope, qLoraRank } = latentOf(c);
+  const first = qLoraRank ?? c.numHeads * c.headDim;
+  const width = first + r + rope;
+  const kv = columns(proj, n, width, first, r + rope);
+  const qIn = columns(proj, n, width, 0, first);
+  if (!p.qB) return { q: qIn, kv };
+  rmsNorm(qIn, p.qANorm!, first, c.rmsNormEps);
+  return { q: await backend.linear(p.qB, qIn, n), kv };
+}
+
+/**
+ * Attention over `proj`, q_proj (or q_a_proj) and kv_a_proj_with_mqa joined per row; returns
+ * the `[n, H * v]` input of o_proj.
  */
 export async function latentAttention(c: ModelConfig, p: PreparedLatent, proj: Float32Array, s: LatentStep): Promise<Float32Array> {
   const { kvLoraRank: r, qkNopeHeadDim: nope, qkRopeHeadDim: rope, vHeadDim: v } = latentOf(c);
   const h = c.numHeads;
   const n = s.positions.length;
   const qw = h * c.headDim;
-  const width = qw + r + rope;
   const kw = r + rope;
-  const k = new Float32Array(n * kw);
+  const { q: qAll, kv: k } = await splitProjection(c, p, proj, n, s.backend);
   const q = new Float32Array(n * h * kw);
   for (let i = 0; i < n; i++) {
-    const row = proj.subarray(i * width, (i + 1) * width);
-    k.set(row.subarray(qw, width), i * kw);
+    const row = qAll.subarray(i * qw, (i + 1) * qw);
     rmsNorm(k.subarray(i * kw, i * kw + r), p.kvANorm, r, c.rmsNormEps);
     applyRotaryInterleaved(k, i * kw + r, 1, rope, kw, s.positions[i], s.invFreq, s.ropeScale);
     for (let hd = 0; hd < h; hd++) q.set(row.subarray(hd * c.headDim + nope, (hd + 1) * c.headDim), (i * h + hd) * kw + r);
     applyRotaryInterleaved(q, i * h * kw + r, h, rope, kw, s.positions[i], s.invFreq, s.ropeScale);
   }
   for (let hd = 0; hd < h; hd++) {
-    const qLatent = await s.backend.linear(p.kb[hd], columns(proj, n, width, hd * c.headDim, nope), n);
+    const qLatent = await s.backend.linear(p.kb[hd], columns(qAll, n, qw, hd * c.headDim, nope), n);
     setColumns(q, n, h * kw, hd * kw, qLatent, r);
   }
   const values = columns(k, n, kw, 0, r);

@@ -27,12 +27,14 @@ export interface ModelMultipliers {
 }
 
 /**
- * Multi-head latent attention (DeepSeek-V2 `DeepseekV2Attention`, `q_lora_rank` null): q is
- * `q_proj(x)`, per head `[nope | rope]`; `kv_a_proj_with_mqa(x)` is `[latent c | k_rope]`, k_rope
+ * Multi-head latent attention (DeepSeek-V2 `DeepseekV2Attention`): q is `q_proj(x)` (or, with
+ * `q_lora_rank`, `q_b_proj(q_a_layernorm(q_a_proj(x)))`), per head `[nope | rope]`; `kv_a_proj_with_mqa(x)` is `[latent c | k_rope]`, k_rope
  * shared by every head; `kv_b_proj(kv_a_layernorm(c))` is per head `[k_nope | v]`. The config's
  * `headDim` is the q/k head size `qkNopeHeadDim + qkRopeHeadDim`; rotary covers the rope part only.
  */
 export interface LatentAttentionConfig {
+  /** The low-rank q's width (DeepSeek-V2 / V2.5); absent: a plain q_proj (V2-Lite). */
+  readonly qLoraRank?: number;
   readonly kvLoraRank: number;
   readonly qkNopeHeadDim: number;
   readonly qkRopeHeadDim: number;

@@ -61,8 +61,10 @@ type Track = <T extends { dispose(): void }>(p: T) => T;
 /** Latent attention's input projections: q_proj and kv_a_proj_with_mqa, fused when they share a format. */
 async function prepareLatentProjection(backend: Backend, a: AttentionWeights, track: Track): Promise<QkvProjection> {
   const kvA = a.kvA!;
-  if (a.q.dtype === kvA.dtype) return { parts: [track(await backend.prepareLinear({ weight: concatRows([a.q, kvA]) }))] };
-  return { parts: [track(await backend.prepareLinear({ weight: a.q })), track(await backend.prepareLinear({ weight: kvA }))] };
+  // With a low-rank q the input side of q is q_a_proj (q_b_proj follows its norm).
+  const q = a.qA ?? a.q;
+  if (q.dtype === kvA.dtype) return { parts: [track(await backend.prepareLinear({ weight: concatRows([q, kvA]) }))] };
+  return { parts: [track(await backend.prepareLinear({ weight: q })), track(await backend.prepareLinear({ weight: kvA }))] };
 }
 
 async function prepareAttention(backend: Backend, a: AttentionWeights, track: Track): Promise<{ qkv: QkvProjection; o: PreparedLinear }> {
@@ -437,7 +439,7 @@ export class MoEModel {
       for (const q of p.qkv.parts) q.dispose();
       p.o.dispose();
       p.moe.dispose();
-      for (const x of [...(p.latent?.kb ?? []), ...(p.latent?.vb ?? [])]) x.dispose();
+      for (const x of [...(p.latent?.kb ?? []), ...(p.latent?.vb ?? []), ...(p.latent?.qB ? [p.latent.qB] : [])]) x.dispose();
     }
     this.lmHead.dispose();
   }

@@ -91,8 +91,10 @@ function withRouterBias(config: ModelConfig, moe: MoEWeights, rng: Rng, dtype: D
 function latentAttentionWeights(config: ModelConfig, rng: Rng, dtype: DType, norm: (n: number) => HostTensor): AttentionWeights {
   const m = config.latentAttention!;
   const { hiddenSize: d, numHeads: h } = config;
+  const rq = m.qLoraRank;
+  const q = rq === undefined ? { q: tensor(rng, [h * config.headDim, d], 1 / Math.sqrt(d), dtype) } : { qA: tensor(rng, [rq, d], 1 / Math.sqrt(d), dtype), qANorm: norm(rq), q: tensor(rng, [h * config.headDim, rq], 1 / Math.sqrt(rq), dtype) };
   return {
-    q: tensor(rng, [h * config.headDim, d], 1 / Math.sqrt(d), dtype),
+    ...q,
     kvA: tensor(rng, [m.kvLoraRank + m.qkRopeHeadDim, d], 1 / Math.sqrt(d), dtype),
     kvANorm: norm(m.kvLoraRank),
     kvB: tensor(rng, [h * (m.qkNopeHeadDim + m.vHeadDim), m.kvLoraRank], 1 / Math.sqrt(m.kvLoraRank), dtype),

@@ -154,6 +154,15 @@ describe('deepseek_v2 tiny checkpoint', () => {
     }
   });
 
+  it.each(['cpu', 'onnx'])('q_lora_rank (DeepSeek-V2 / V2.5 low-rank q): %s within 1e-4 of the reference, same argmax and experts', async (name) => {
+    const dir = join(root, `q-lora-${name}`);
+    await writeTinyCheckpoint(dir, { modelType: 'deepseek_v2', seed: 53, numLayers: 3, numExperts: 8, topK: 3, ffnSize: 32, extraConfig: { q_lora_rank: 96 } });
+    const g = await loadCheckpoint(dir);
+    expect(g.config.latentAttention?.qLoraRank).toBe(96);
+    expect([g.weights.layers[0].attention.qA?.shape, g.weights.layers[0].attention.q.shape]).toEqual([[96, 64], [4 * 24, 96]]);
+    await checkAgainstReference(name, g.config, g.weights, ' q_lora');
+  });
+
   // A decoder that drops one DeepSeek block must fail the same comparison by far.
   it.each([
     ['routed_scaling_factor left out', (c: ModelConfig): ModelConfig => ({ ...c, moe: { ...c.moe, router: { ...c.moe.router, options: { ...c.moe.router.options, routedScalingFactor: 1 } } } })],
@@ -232,6 +241,22 @@ describe('deepseek_v2 GGUF (llama.cpp\'s `deepseek2` layout, split attn_k_b / at
     console.log(`[deepseek_v2] llama.cpp F32 on the unsplit attn_kv_b layout: max abs ${diff.toExponential(2)}`);
     expect(diff).toBeLessThan(1e-4);
   });
+
+  // With q_lora_rank llama.cpp's deepseek2 reads attn_q_a / attn_q_a_norm / attn_q_b at any depth.
+  it.skipIf(!lib)(`llama.cpp on a 3-layer F32 export with q_lora_rank: logits within 1e-4, same argmax${lib ? '' : ` (skipped: ${reason})`}`, async () => {
+    const { path, config: c } = await writeTinyGguf(root, 'q-lora', { modelType: 'deepseek_v2', seed: 59, numLayers: 3, numExperts: 8, topK: 3, ffnSize: 32, format: 'float32', extraConfig: { q_lora_rank: 96 } });
+    const g = await loadGgufCheckpoint(path);
+    expect(g.config.latentAttention?.qLoraRank).toBe(96);
+    const llama = await LlamaCppModel.open(lib!, path, { threads: 1 });
+    const theirs = await llama.logits(PROMPT, c.vocabSize);
+    await llama.dispose();
+    const ours = await cpuLogits(g.config, g.weights);
+    const diff = maxAbsDiff(ours, theirs);
+    console.log(`[deepseek_v2] llama.cpp F32 with q_lora_rank (3 layers): max abs ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(1e-4);
+    const v = c.vocabSize;
+    for (let p = 0; p < PROMPT.length; p++) expect(argmax(ours, p * v, v)).toBe(argmax(theirs, p * v, v));
+  });
 });
 
 /**
@@ -301,6 +326,32 @@ const DEEPSEEK_V2_LITE = {
   vocab_size: 102400,
 };
 
+// DeepSeek-V2's (236B) config.json: low-rank q, group-limited routing, routed_scaling_factor 16.
+const DEEPSEEK_V2 = {
+  ...DEEPSEEK_V2_LITE,
+  hidden_size: 5120,
+  intermediate_size: 12288,
+  moe_intermediate_size: 1536,
+  n_group: 8,
+  n_routed_experts: 160,
+  num_attention_heads: 128,
+  num_hidden_layers: 60,
+  num_key_value_heads: 128,
+  q_lora_rank: 1536,
+  routed_scaling_factor: 16.0,
+  topk_group: 3,
+  topk_method: 'group_limited_greedy',
+};
+
+describe('DeepSeek-V2 config.json', () => {
+  it('parses the low-rank q and group-limited routing', () => {
+    const c = parseModelConfig(DEEPSEEK_V2);
+    expect(c.latentAttention).toMatchObject({ qLoraRank: 1536, kvLoraRank: 512, qkNopeHeadDim: 128, qkRopeHeadDim: 64, vHeadDim: 128 });
+    expect(c.moe.router.options).toEqual({ nGroup: 8, topkGroup: 3, normTopkProb: false, routedScalingFactor: 16 });
+    expect(c.moe.sharedExperts?.ffnSize).toBe(3072);
+  });
+});
+
 describe('DeepSeek-V2-Lite config.json', () => {
   it('parses into the shape of the published model', () => {
     const c = parseModelConfig(DEEPSEEK_V2_LITE);
@@ -313,7 +364,7 @@ describe('DeepSeek-V2-Lite config.json', () => {
   });
 
   it('refuses what it would otherwise silently ignore, naming the field', () => {
-    expect(() => parseModelConfig({ ...DEEPSEEK_V2_LITE, q_lora_rank: 1536 })).toThrow(/config\.json: q_lora_rank: expected null/);
+    expect(() => parseModelConfig({ ...DEEPSEEK_V2_LITE, q_lora_rank: 0 })).toThrow(/config\.json: q_lora_rank: expected a positive integer/);
     expect(() => parseModelConfig({ ...DEEPSEEK_V2_LITE, topk_method: 'noaux_tc' })).toThrow(/config\.json: topk_method: expected one of greedy, group_limited_greedy/);
     expect(() => parseModelConfig({ ...DEEPSEEK_V2_LITE, scoring_func: 'sigmoid' })).toThrow(/config\.json: scoring_func: expected "softmax"/);
     expect(() => parseModelConfig({ ...DEEPSEEK_V2_LITE, moe_layer_freq: 2 })).toThrow(/config\.json: moe_layer_freq/);

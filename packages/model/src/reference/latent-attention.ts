@@ -1,9 +1,10 @@
 /**
  * DeepSeek-V2's multi-head latent attention in the reference decoder, in the expanded form of
- * `DeepseekV2Attention.forward` (modeling_deepseek, `q_lora_rank` null): no latent cache, no
- * absorbed projections (the production decoder's form), so the two meet only in the logits.
+ * `DeepseekV2Attention.forward` (modeling_deepseek): no latent cache, no absorbed projections
+ * (the production decoder's form), so the two meet only in the logits.
  *
- *     q = q_proj(x).view(n, H, q_head_dim); q_nope, q_pe = split(q, [nope, rope])
+ *     q = q_proj(x)   (q_lora_rank: q_b_proj(q_a_layernorm(q_a_proj(x))))
+ *     q = q.view(n, H, q_head_dim); q_nope, q_pe = split(q, [nope, rope])
  *     compressed_kv, k_pe = split(kv_a_proj_with_mqa(x), [kv_lora_rank, rope])
  *     kv = kv_b_proj(kv_a_layernorm(compressed_kv)).view(n, H, nope + v); k_nope, value = split(kv, [nope, v])
  *     q_pe, k_pe = apply_rotary_pos_emb(q_pe, k_pe, cos, sin)   (k_pe one head, shared)
@@ -47,7 +48,9 @@ export function latentSelfAttention(c: ModelConfig, a: AttentionWeights, x: Floa
   const { kvLoraRank: rank, qkNopeHeadDim: nope, qkRopeHeadDim: rope, vHeadDim: vd } = m;
   const heads = c.numHeads;
   const qHeadDim = nope + rope;
-  const q = linear64(x, n, a.q);
+  const rq = m.qLoraRank;
+  if (rq !== undefined && (!a.qA || !a.qANorm)) throw new ShapeError(`${c.modelType} attention with q_lora_rank needs q_a_proj and q_a_layernorm weights`);
+  const q = rq === undefined ? linear64(x, n, a.q) : linear64(rmsNorm64(linear64(x, n, a.qA!), valuesOf(a.qANorm!), rq, c.rmsNormEps), n, a.q);
   const ckv = linear64(x, n, a.kvA);
   const compressed = new Float64Array(n * rank);
   for (let t = 0; t < n; t++) compressed.set(ckv.subarray(t * (rank + rope), t * (rank + rope) + rank), t * rank);

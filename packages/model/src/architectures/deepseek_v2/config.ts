@@ -29,7 +29,9 @@ function softmaxScale(r: HfConfigReader, qHeadDim: number): number {
 
 /** The latent attention, the q/k head size and the leading dense layers. */
 export function deepseekShape(r: HfConfigReader): ArchitectureShape {
+  const q = r.value('q_lora_rank');
   const latent: Omit<LatentAttentionConfig, 'softmaxScale'> = {
+    ...(q !== undefined && q !== null ? { qLoraRank: r.int('q_lora_rank') } : {}),
     kvLoraRank: r.int('kv_lora_rank'),
     qkNopeHeadDim: r.int('qk_nope_head_dim'),
     qkRopeHeadDim: r.int('qk_rope_head_dim'),
@@ -79,8 +81,6 @@ export function deepseekMoe(r: HfConfigReader, d: number): MoELayerConfig {
 
 /** What DeepseekV2Config can turn on that this decoder does not run. */
 export function deepseekCheck(r: HfConfigReader): void {
-  const q = r.value('q_lora_rank');
-  if (q !== undefined && q !== null) throw r.error('q_lora_rank', `expected null (DeepSeek-V2-Lite's plain q_proj; the low-rank q_a/q_b projections are not built), got ${JSON.stringify(q)}`);
   const method = r.value('topk_method') ?? 'greedy';
   if (!TOPK_METHODS.includes(method as (typeof TOPK_METHODS)[number])) throw r.error('topk_method', `expected one of ${TOPK_METHODS.join(', ')}, got ${JSON.stringify(method)}`);
   const scoring = r.value('scoring_func') ?? 'softmax';

@@ -49,7 +49,6 @@ function moeOf(meta: GgufMetadata, d: number): MoELayerConfig {
 /** The config of a `deepseek2` file (the split-`attn_k_b` MLA layout; no q_lora). */
 export function deepseekGgufConfig(meta: GgufMetadata, base: GgufBaseConfig): ModelConfig {
   const q = meta.uint(`${A}.attention.q_lora_rank`, 0);
-  if (q !== 0) refuse(meta, `${A}.attention.q_lora_rank`, `expected 0 or absent (plain attn_q, DeepSeek-V2-Lite); low-rank q is not built, got ${q}`);
   const mla = meta.has(`${A}.attention.key_length_mla`) ? '_mla' : '';
   const kvLoraRank = meta.uint(`${A}.attention.kv_lora_rank`);
   const headDim = meta.uint(`${A}.attention.key_length${mla}`);
@@ -74,7 +73,7 @@ export function deepseekGgufConfig(meta: GgufMetadata, base: GgufBaseConfig): Mo
     qkvBias: false,
     qkNorm: 'none',
     moe: moeOf(meta, base.hiddenSize),
-    latentAttention: { kvLoraRank, qkNopeHeadDim: headDim - rope, qkRopeHeadDim: rope, vHeadDim, softmaxScale: headDim ** -0.5 * mscale * mscale },
+    latentAttention: { ...(q > 0 ? { qLoraRank: q } : {}), kvLoraRank, qkNopeHeadDim: headDim - rope, qkRopeHeadDim: rope, vHeadDim, softmaxScale: headDim ** -0.5 * mscale * mscale },
     ...(dense > 0 ? { leadingDense: { count: dense, ffnSize: meta.uint(`${A}.feed_forward_length`) } } : {}),
   };
 }
@@ -114,6 +113,7 @@ export function deepseekGgufMetadata(c: ModelConfig): [string, GgufValue][] {
     ['expert_gating_func', u32(GATING_SOFTMAX)],
     ['vocab_size', u32(c.vocabSize)],
   ];
+  if (m.qLoraRank !== undefined) out.push(['attention.q_lora_rank', u32(m.qLoraRank)]);
   if (o.nGroup > 1) out.push(['expert_group_count', u32(o.nGroup)], ['expert_group_used_count', u32(o.topkGroup)]);
   const r = c.ropeScaling;
   if (r?.type === 'yarn') {

@@ -41,6 +41,9 @@ interface SideNames {
   readonly inputNorm: string;
   readonly postNorm: string;
   readonly q: string;
+  readonly qA: string;
+  readonly qANorm: string;
+  readonly qB: string;
   readonly kvA: string;
   readonly kvANorm: string;
   readonly o: string;
@@ -53,6 +56,9 @@ const HF: SideNames = {
   inputNorm: 'input_layernorm.weight',
   postNorm: 'post_attention_layernorm.weight',
   q: 'self_attn.q_proj.weight',
+  qA: 'self_attn.q_a_proj.weight',
+  qANorm: 'self_attn.q_a_layernorm.weight',
+  qB: 'self_attn.q_b_proj.weight',
   kvA: 'self_attn.kv_a_proj_with_mqa.weight',
   kvANorm: 'self_attn.kv_a_layernorm.weight',
   o: 'self_attn.o_proj.weight',
@@ -67,6 +73,9 @@ const GG: SideNames = {
   inputNorm: 'attn_norm.weight',
   postNorm: 'ffn_norm.weight',
   q: 'attn_q.weight',
+  qA: 'attn_q_a.weight',
+  qANorm: 'attn_q_a_norm.weight',
+  qB: 'attn_q_b.weight',
   kvA: 'attn_kv_a_mqa.weight',
   kvANorm: 'attn_kv_a_norm.weight',
   o: 'attn_output.weight',
@@ -84,10 +93,20 @@ const ggExperts = (p: Proj): string => `ffn_${p}_exps.weight`;
 function commonTensors(n: SideNames, c: ModelConfig, i: number): LayerTensor[] {
   const d = c.hiddenSize;
   const m = latent(c);
+  const qw = c.numHeads * c.headDim;
+  const rq = m.qLoraRank;
+  const q: LayerTensor[] =
+    rq === undefined
+      ? [{ name: n.q, shape: [qw, d], use: 'backend', convertible: true }]
+      : [
+          { name: n.qA, shape: [rq, d], use: 'backend', convertible: true },
+          { name: n.qANorm, shape: [rq], use: 'host-vector', convertible: false },
+          { name: n.qB, shape: [qw, rq], use: 'backend', convertible: true },
+        ];
   const out: LayerTensor[] = [
     { name: n.inputNorm, shape: [d], use: 'host-vector', convertible: false },
     { name: n.postNorm, shape: [d], use: 'host-vector', convertible: false },
-    { name: n.q, shape: [c.numHeads * c.headDim, d], use: 'backend', convertible: true },
+    ...q,
     { name: n.kvA, shape: [m.kvLoraRank + m.qkRopeHeadDim, d], use: 'backend', convertible: true },
     { name: n.kvANorm, shape: [m.kvLoraRank], use: 'host-vector', convertible: false },
     { name: n.o, shape: [d, c.numHeads * m.vHeadDim], use: 'backend', convertible: true },
@@ -114,11 +133,13 @@ async function sharedOf(n: SideNames, read: LayerTensorReader, c: ModelConfig): 
 }
 
 /** Layer i's attention and norms from `read`, the kv_b_proj given by each side. */
-async function layerOf(n: SideNames, read: LayerTensorReader, kvB: HostTensor, moe: MoEWeights): Promise<DecoderLayerWeights> {
+async function layerOf(n: SideNames, read: LayerTensorReader, c: ModelConfig, kvB: HostTensor, moe: MoEWeights): Promise<DecoderLayerWeights> {
+  // With a low-rank q, `q` holds q_b_proj (the projection that makes q) beside q_a_proj and its norm.
+  const q = latent(c).qLoraRank === undefined ? { q: await read(n.q) } : { q: await read(n.qB), qA: await read(n.qA), qANorm: await read(n.qANorm) };
   return {
     inputNorm: await read(n.inputNorm),
     postAttentionNorm: await read(n.postNorm),
-    attention: { q: await read(n.q), kvA: await read(n.kvA), kvANorm: await read(n.kvANorm), kvB, o: await read(n.o) },
+    attention: { ...q, kvA: await read(n.kvA), kvANorm: await read(n.kvANorm), kvB, o: await read(n.o) },
     moe,
   };
 }
@@ -126,10 +147,11 @@ async function layerOf(n: SideNames, read: LayerTensorReader, kvB: HostTensor, m
 /** The tensors both sides write alike. */
 function writeCommon(n: SideNames, c: ModelConfig, w: DecoderLayerWeights, i: number): Map<string, HostTensor> {
   const a = w.attention;
+  const q: [string, HostTensor][] = a.qA ? [[n.qA, a.qA], [n.qANorm, a.qANorm!], [n.qB, a.q]] : [[n.q, a.q]];
   const out = new Map<string, HostTensor>([
     [n.inputNorm, w.inputNorm],
     [n.postNorm, w.postAttentionNorm],
-    [n.q, a.q],
+    ...q,
     [n.kvA, a.kvA!],
     [n.kvANorm, a.kvANorm!],
     [n.o, a.o],
@@ -157,10 +179,10 @@ export const DEEPSEEK_HF_LAYERS: LayerLayout = {
     return out;
   },
   async read(read, c, i) {
-    if (isDense(c, i)) return layerOf(HF, read, await read(HF_KV_B), await denseMoe(HF, read, c));
+    if (isDense(c, i)) return layerOf(HF, read, c, await read(HF_KV_B), await denseMoe(HF, read, c));
     const experts: ExpertWeights[] = [];
     for (let j = 0; j < c.moe.numExperts; j++) experts.push({ gate: await read(hfExpert(j, 'gate')), up: await read(hfExpert(j, 'up')), down: await read(hfExpert(j, 'down')) });
-    return layerOf(HF, read, await read(HF_KV_B), { router: await read(HF.router), experts, shared: await sharedOf(HF, read, c) });
+    return layerOf(HF, read, c, await read(HF_KV_B), { router: await read(HF.router), experts, shared: await sharedOf(HF, read, c) });
   },
   write(c, w, i) {
     const out = writeCommon(HF, c, w, i);
@@ -223,16 +245,16 @@ export const DEEPSEEK_GGUF_LAYERS: LayerLayout = {
   },
   async read(read, c, i, has) {
     const kvB = unsplit(has) ? await read(GG_KV_B) : joinKvB(await read(GG_K_B), await read(GG_V_B), c);
-    if (isDense(c, i)) return layerOf(GG, read, kvB, await denseMoe(GG, read, c));
+    if (isDense(c, i)) return layerOf(GG, read, c, kvB, await denseMoe(GG, read, c));
     const e = c.moe.numExperts;
     const stacked: Record<Proj, HostTensor> = { gate: await read(ggExperts('gate')), up: await read(ggExperts('up')), down: await read(ggExperts('down')) };
     const experts = Array.from({ length: e }, (_, j): ExpertWeights => ({ gate: stacked.gate.slice0(j), up: stacked.up.slice0(j), down: stacked.down.slice0(j) }));
-    return layerOf(GG, read, kvB, { router: await read(GG.router), experts, shared: await sharedOf(GG, read, c) });
+    return layerOf(GG, read, c, kvB, { router: await read(GG.router), experts, shared: await sharedOf(GG, read, c) });
   },
   write(c, w, i) {
     const out = writeCommon(GG, c, w, i);
     // llama.cpp computes norms and routers in float32 (as its converter writes them).
-    for (const k of [GG.inputNorm, GG.postNorm, GG.kvANorm, GG.router]) if (out.has(k)) out.set(k, out.get(k)!.to('float32'));
+    for (const k of [GG.inputNorm, GG.postNorm, GG.kvANorm, GG.qANorm, GG.router]) if (out.has(k)) out.set(k, out.get(k)!.to('float32'));
     const { kB, vB } = splitKvB(w.attention.kvB!, c);
     out.set(GG_K_B, kB);
     out.set(GG_V_B, vB);
