@@ -1,5 +1,6 @@
 /**
- * Multi-head latent attention of the production decoder (DeepSeek-V2, `q_lora_rank` null), with
+ * Multi-head latent attention of the production decoder (DeepSeek-V2; q from q_proj, or from
+ * q_b_proj(q_a_layernorm(q_a_proj)) with q_lora_rank), with
  * the KV cache holding the compressed latent: per position one cached "head" whose key is
  * `[kv_a_layernorm(c) | rope(k_rope)]` and whose value is `kv_a_layernorm(c)`. `kv_b_proj` is
  * absorbed: query head h attends with `[W_kb[h]^T q_nope[h] | rope(q_rope[h])]` (so q.k equals

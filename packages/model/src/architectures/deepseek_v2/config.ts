@@ -27,7 +27,7 @@ function softmaxScale(r: HfConfigReader, qHeadDim: number): number {
   return base * m * m;
 }
 
-/** The latent attention, the q/k head size and the leading dense layers. */
+/** The latent attention (with the low-rank q when `q_lora_rank` is set), the q/k head size and the leading dense layers. */
 export function deepseekShape(r: HfConfigReader): ArchitectureShape {
   const q = r.value('q_lora_rank');
   const latent: Omit<LatentAttentionConfig, 'softmaxScale'> = {

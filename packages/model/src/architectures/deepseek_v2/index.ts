@@ -1,6 +1,7 @@
 /**
  * DeepSeek-V2 (Hugging Face `model_type` "deepseek_v2", modeling_deepseek; GGUF `deepseek2`),
- * the Lite variant (`q_lora_rank` null): multi-head latent attention whose KV cache holds the
+ * Lite (`q_lora_rank` null, a plain `q_proj`) or with the low-rank q of V2 / V2.5
+ * (`q_a_proj`, `q_a_layernorm`, `q_b_proj`): multi-head latent attention whose KV cache holds the
  * compressed latent (`kv_a_layernorm(c)`) and the shared k_rope, `kv_b_proj` absorbed into the
  * queries and the output; interleaved rotary on the rope part with YaRN and the softmax
  * `mscale_all_dim` factor; the first `first_k_dense_replace` layers dense SwiGLU; MoE layers

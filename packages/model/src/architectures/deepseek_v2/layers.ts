@@ -1,9 +1,10 @@
 /**
  * DeepSeek-V2's decoder layers on both sides. Hugging Face (modeling_deepseek
- * `DeepseekV2DecoderLayer`): `self_attn.{q_proj, kv_a_proj_with_mqa, kv_a_layernorm, kv_b_proj,
- * o_proj}`, then a dense `mlp.{gate,up,down}_proj` (the first `first_k_dense_replace` layers) or
+ * `DeepseekV2DecoderLayer`): `self_attn.{q_proj (or q_a_proj, q_a_layernorm, q_b_proj),
+ * kv_a_proj_with_mqa, kv_a_layernorm, kv_b_proj, o_proj}`, then a dense `mlp.{gate,up,down}_proj` (the first `first_k_dense_replace` layers) or
  * the MoE `mlp.gate`, `mlp.experts.E.*`, `mlp.shared_experts.*`. GGUF (llama.cpp `deepseek2`,
- * as its current converter writes it): `attn_q`, `attn_kv_a_mqa`, `attn_kv_a_norm`, `kv_b_proj`
+ * as its current converter writes it): `attn_q` (or `attn_q_a`, `attn_q_a_norm`,
+ * `attn_q_b`), `attn_kv_a_mqa`, `attn_kv_a_norm`, `kv_b_proj`
  * split per head into `attn_k_b` `[H, kv_lora_rank, qk_nope]` (k part, transposed) and
  * `attn_v_b` `[H, v_head_dim, kv_lora_rank]`, `attn_output`, dense `ffn_{gate,up,down}`, or
  * `ffn_gate_inp`, `ffn_{gate,up,down}_exps`, `ffn_{gate,up,down}_shexp`. The unsplit
