@@ -24,6 +24,10 @@ export function modelKvCacheSpec(config: ModelConfig, contextLength: number, for
   if (!Number.isInteger(contextLength) || contextLength < 1 || contextLength > config.maxPositions) {
     throw new ConfigError('contextLength', `expected an integer in [1, ${config.maxPositions}] (max_position_embeddings), got ${contextLength}`);
   }
+  // Latent attention (DeepSeek-V2) caches one "head" per position: [kv_a_layernorm(c) | k_rope] as
+  // the key and the normed latent c as the value, kv_lora_rank + rope and kv_lora_rank wide.
+  const m = config.latentAttention;
+  if (m) return { numLayers: config.numLayers, numKvHeads: 1, keyDim: m.kvLoraRank + m.qkRopeHeadDim, valueDim: m.kvLoraRank, capacity: contextLength, format };
   return { numLayers: config.numLayers, numKvHeads: config.numKvHeads, keyDim: config.headDim, valueDim: config.headDim, capacity: contextLength, format };
 }
 

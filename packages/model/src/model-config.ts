@@ -26,6 +26,29 @@ export interface ModelMultipliers {
   readonly logitsScaling: number;
 }
 
+/**
+ * Multi-head latent attention (DeepSeek-V2 `DeepseekV2Attention`): q is `q_proj(x)` (or, with
+ * `q_lora_rank`, `q_b_proj(q_a_layernorm(q_a_proj(x)))`), per head `[nope | rope]`; `kv_a_proj_with_mqa(x)` is `[latent c | k_rope]`, k_rope
+ * shared by every head; `kv_b_proj(kv_a_layernorm(c))` is per head `[k_nope | v]`. The config's
+ * `headDim` is the q/k head size `qkNopeHeadDim + qkRopeHeadDim`; rotary covers the rope part only.
+ */
+export interface LatentAttentionConfig {
+  /** The low-rank q's width (DeepSeek-V2 / V2.5); absent: a plain q_proj (V2-Lite). */
+  readonly qLoraRank?: number;
+  readonly kvLoraRank: number;
+  readonly qkNopeHeadDim: number;
+  readonly qkRopeHeadDim: number;
+  readonly vHeadDim: number;
+  /** The q.k scale: (qkNope + qkRope)^-0.5, times YaRN's mscale(factor, mscale_all_dim)^2 when the config has it. */
+  readonly softmaxScale: number;
+}
+
+/** The first layers' dense SwiGLU feed-forward (DeepSeek `first_k_dense_replace`, `intermediate_size`). */
+export interface LeadingDenseLayers {
+  readonly count: number;
+  readonly ffnSize: number;
+}
+
 /** A decoder-only MoE model's shape and conventions. */
 export interface ModelConfig {
   readonly modelType: ModelType;
@@ -59,6 +82,21 @@ export interface ModelConfig {
   readonly eosTokenIds: readonly number[];
   /** The architecture's muP multipliers; absent: none (1, and the 1/sqrt(head_dim) attention scale). */
   readonly multipliers?: ModelMultipliers;
+  /** Multi-head latent attention in place of q/k/v projections (DeepSeek-V2); absent: GQA. */
+  readonly latentAttention?: LatentAttentionConfig;
+  /** The first layers are dense SwiGLU MLPs, not MoE (DeepSeek-V2); absent: every layer MoE. */
+  readonly leadingDense?: LeadingDenseLayers;
+}
+
+/**
+ * The feed-forward of layer `l`: `config.moe`, or, for a leading dense layer, a one-expert MoE
+ * of the dense width whose router has one logit (softmax weight exactly 1), so every backend's
+ * expert kernel runs the dense SwiGLU unchanged and the layer still reports a routing.
+ */
+export function layerMoeConfig(config: ModelConfig, l: number): MoELayerConfig {
+  const dense = config.leadingDense;
+  if (!dense || l >= dense.count) return config.moe;
+  return { hiddenSize: config.hiddenSize, numExperts: 1, topK: 1, expert: { kind: 'swiglu', ffnSize: dense.ffnSize }, router: { name: 'topk-softmax', options: { renormalize: false } } };
 }
 
 /** `eos_token_id`: absent, one id or a list of ids, each a token of the vocabulary. */
@@ -121,7 +159,8 @@ export function parseModelConfig(cfg: unknown, file = 'config.json'): ModelConfi
   const numHeads = r.int('num_attention_heads');
   const numKvHeads = r.int('num_key_value_heads', numHeads);
   if (numHeads % numKvHeads !== 0) throw r.error('num_key_value_heads', `expected a divisor of num_attention_heads (${numHeads}), got ${numKvHeads}`);
-  const headDim = headDimOf(r, d, numHeads);
+  const shape = arch.hf.shape?.(r);
+  const headDim = shape?.headDim ?? headDimOf(r, d, numHeads);
   const maxPositions = r.int('max_position_embeddings', 4096);
   // A type not implemented (dynamic, longrope, ...) is refused, naming the field.
   const ropeScaling = parseRopeScaling(r.value('rope_scaling'), `${file}: rope_scaling`, maxPositions);
@@ -155,5 +194,7 @@ export function parseModelConfig(cfg: unknown, file = 'config.json'): ModelConfi
     bosTokenId: typeof bos === 'number' ? bos : undefined,
     eosTokenIds: ids(r, 'eos_token_id', vocabSize),
     ...(arch.hf.multipliers ? { multipliers: arch.hf.multipliers(r) } : {}),
+    ...(shape?.latentAttention ? { latentAttention: shape.latentAttention } : {}),
+    ...(shape?.leadingDense ? { leadingDense: shape.leadingDense } : {}),
   };
 }

@@ -80,9 +80,15 @@ function expectedTensors(c: ModelConfig, hasLmHead: boolean): ExpectedTensor[] {
   const names = layout ? undefined : schemeNames(resolveScheme(moeScheme(c.modelType)));
   const N = hfTensorNames(c.modelType);
   const out: ExpectedTensor[] = [{ name: N.embed, shape: [c.vocabSize, d], use: 'embedding', convertible: true }];
+  const own = architectureOf(c.modelType).names.layers?.hf;
   for (let i = 0; i < c.numLayers; i++) {
     const p = N.layerPrefix(i);
     const add = (name: string, shape: readonly number[], use: TensorUse, convertible = false): void => void out.push({ name: p + name, shape, use, convertible });
+    // An architecture with its own layer layout (DeepSeek-V2) lists its tensors itself.
+    if (own) {
+      for (const t of own.tensors(c, i)) add(t.name, t.shape, t.use, t.convertible);
+      continue;
+    }
     add(N.inputNorm, [d], 'host-vector');
     add(N.postAttentionNorm, [d], 'host-vector');
     add(N.proj('q'), [qw, d], 'backend', true);
@@ -168,6 +174,8 @@ async function readLayer(src: TensorSource, c: ModelConfig, i: number): Promise<
   const N = hfTensorNames(c.modelType);
   const p = N.layerPrefix(i);
   const d = c.hiddenSize;
+  const own = architectureOf(c.modelType).names.layers?.hf;
+  if (own) return own.read((name) => src.read(p + name), c, i);
   const layout = architectureOf(c.modelType).names.hfMoe;
   if (layout) {
     // The layout's tensors were shape-checked against the config when the source was opened.

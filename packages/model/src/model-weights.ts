@@ -2,16 +2,30 @@
 import { ShapeError, type HostTensor, type MoEWeights } from '@moe-runtime/core';
 import type { ModelConfig } from './model-config.js';
 
-/** Self-attention weights of one layer. */
+/**
+ * Self-attention weights of one layer: GQA (`q`, `k`, `v`, `o`), or multi-head latent attention
+ * (`q`, `kvA`, `kvANorm`, `kvB`, `o`, and `qA`, `qANorm` with a low-rank q; DeepSeek-V2) where
+ * `k` and `v` are absent.
+ */
 export interface AttentionWeights {
-  /** `[H * hd, D]` */
+  /** `[H * hd, D]`: the projection that makes q (MLA with q_lora_rank: `q_b_proj` `[H * hd, q_lora_rank]`). */
   readonly q: HostTensor;
-  /** `[KV * hd, D]` */
-  readonly k: HostTensor;
-  /** `[KV * hd, D]` */
-  readonly v: HostTensor;
-  /** `[D, H * hd]` */
+  /** MLA `q_a_proj` `[q_lora_rank, D]` (DeepSeek-V2 / V2.5). */
+  readonly qA?: HostTensor;
+  /** MLA `q_a_layernorm` `[q_lora_rank]`. */
+  readonly qANorm?: HostTensor;
+  /** `[KV * hd, D]` (GQA) */
+  readonly k?: HostTensor;
+  /** `[KV * hd, D]` (GQA) */
+  readonly v?: HostTensor;
+  /** `[D, H * hd]` (MLA: `[D, H * v_head_dim]`) */
   readonly o: HostTensor;
+  /** MLA `kv_a_proj_with_mqa` `[kv_lora_rank + qk_rope, D]`: the latent, then the shared k_rope. */
+  readonly kvA?: HostTensor;
+  /** MLA `kv_a_layernorm` `[kv_lora_rank]`. */
+  readonly kvANorm?: HostTensor;
+  /** MLA `kv_b_proj` `[H * (qk_nope + v_head_dim), kv_lora_rank]`: per head k_nope rows, then v rows. */
+  readonly kvB?: HostTensor;
   readonly qBias?: HostTensor;
   readonly kBias?: HostTensor;
   readonly vBias?: HostTensor;
@@ -86,7 +100,19 @@ export function validateLayerWeights(c: ModelConfig, l: DecoderLayerWeights, i: 
   const a = l.attention;
   required(l.inputNorm, `${p}.inputNorm`, [d], c);
   required(l.postAttentionNorm, `${p}.postAttentionNorm`, [d], c);
-  required(a.q, `${p}.attention.q`, [qw, d], c);
+  const m = c.latentAttention;
+  required(a.q, `${p}.attention.q`, [qw, m?.qLoraRank ?? d], c);
+  if (m) {
+    if (m.qLoraRank !== undefined) {
+      required(a.qA, `${p}.attention.qA`, [m.qLoraRank, d], c);
+      required(a.qANorm, `${p}.attention.qANorm`, [m.qLoraRank], c);
+    }
+    required(a.kvA, `${p}.attention.kvA`, [m.kvLoraRank + m.qkRopeHeadDim, d], c);
+    required(a.kvANorm, `${p}.attention.kvANorm`, [m.kvLoraRank], c);
+    required(a.kvB, `${p}.attention.kvB`, [c.numHeads * (m.qkNopeHeadDim + m.vHeadDim), m.kvLoraRank], c);
+    required(a.o, `${p}.attention.o`, [d, c.numHeads * m.vHeadDim], c);
+    return;
+  }
   required(a.k, `${p}.attention.k`, [kvw, d], c);
   required(a.v, `${p}.attention.v`, [kvw, d], c);
   required(a.o, `${p}.attention.o`, [d, qw], c);

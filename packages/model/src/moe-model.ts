@@ -22,7 +22,8 @@ import {
 } from '@moe-runtime/core';
 import { concatRows } from './tensor-concat.js';
 import { defaultContextLength, modelKvCacheSpec } from './kv-cache.js';
-import type { ModelConfig } from './model-config.js';
+import { layerMoeConfig, type ModelConfig } from './model-config.js';
+import { latentAttention, prepareLatent, type PreparedLatent } from './latent-attention.js';
 import { checkModelFits, estimateModelMemory, type MachineMemory, type ModelMemoryEstimate } from './model-memory.js';
 import { memoryWeightSource, type ModelWeightSource, type PlannedTensor } from './model-source.js';
 import { validateLayerWeights, validateModelWeights, validateOuterWeights, type AttentionWeights, type DecoderLayerWeights, type ModelWeights } from './model-weights.js';
@@ -49,24 +50,38 @@ interface PreparedLayer {
   readonly qNorm?: Float32Array;
   readonly kNorm?: Float32Array;
   readonly moe: MoELayer;
+  /** Latent attention's absorbed kv_b_proj (DeepSeek-V2); `qkv` is then q_proj and kv_a_proj_with_mqa. */
+  readonly latent?: PreparedLatent;
   /** The layer's attention: heads, scale, and its sliding window and sinks where the config has them. */
   readonly spec: AttentionLayerSpec;
 }
 
 type Track = <T extends { dispose(): void }>(p: T) => T;
 
+/** Latent attention's input projections: q_proj and kv_a_proj_with_mqa, fused when they share a format. */
+async function prepareLatentProjection(backend: Backend, a: AttentionWeights, track: Track): Promise<QkvProjection> {
+  const kvA = a.kvA!;
+  // With a low-rank q the input side of q is q_a_proj (q_b_proj follows its norm).
+  const q = a.qA ?? a.q;
+  if (q.dtype === kvA.dtype) return { parts: [track(await backend.prepareLinear({ weight: concatRows([q, kvA]) }))] };
+  return { parts: [track(await backend.prepareLinear({ weight: q })), track(await backend.prepareLinear({ weight: kvA }))] };
+}
+
 async function prepareAttention(backend: Backend, a: AttentionWeights, track: Track): Promise<{ qkv: QkvProjection; o: PreparedLinear }> {
+  const o = track(await backend.prepareLinear({ weight: a.o, bias: a.oBias }));
+  if (a.kvA) return { qkv: await prepareLatentProjection(backend, a, track), o };
+  if (!a.k || !a.v) throw new BackendError('attention weights need k and v (or the latent kvA, kvANorm, kvB)');
   const hasBias = a.qBias !== undefined && a.kBias !== undefined && a.vBias !== undefined;
   let qkv: QkvProjection;
-  if (a.q.dtype === a.k.dtype && a.k.dtype === a.v.dtype) {
+  const [k, v] = [a.k, a.v];
+  if (a.q.dtype === k.dtype && k.dtype === v.dtype) {
     const bias = hasBias ? concatRows([a.qBias!, a.kBias!, a.vBias!]) : undefined;
-    qkv = { parts: [track(await backend.prepareLinear({ weight: concatRows([a.q, a.k, a.v]), bias }))] };
+    qkv = { parts: [track(await backend.prepareLinear({ weight: concatRows([a.q, k, v]), bias }))] };
   } else {
     const parts: PreparedLinear[] = [];
-    for (const [w, b] of [[a.q, a.qBias], [a.k, a.kBias], [a.v, a.vBias]] as const) parts.push(track(await backend.prepareLinear({ weight: w, bias: hasBias ? b : undefined })));
+    for (const [w, b] of [[a.q, a.qBias], [k, a.kBias], [v, a.vBias]] as const) parts.push(track(await backend.prepareLinear({ weight: w, bias: hasBias ? b : undefined })));
     qkv = { parts };
   }
-  const o = track(await backend.prepareLinear({ weight: a.o, bias: a.oBias }));
   return { qkv, o };
 }
 
@@ -93,13 +108,16 @@ async function projectQkv(backend: Backend, qkv: QkvProjection, x: Float32Array,
 function layerSpec(config: ModelConfig, lw: DecoderLayerWeights, l: number): AttentionLayerSpec {
   const window = config.layerWindows?.[l] ?? undefined;
   const sinks = config.attentionSinks ? lw.attention.sinks?.toFloat32() : undefined;
-  return { numHeads: config.numHeads, scale: config.multipliers?.attentionScale ?? 1 / Math.sqrt(config.headDim), ...(window ? { window } : {}), ...(sinks ? { sinks } : {}) };
+  const scale = config.latentAttention?.softmaxScale ?? config.multipliers?.attentionScale ?? 1 / Math.sqrt(config.headDim);
+  return { numHeads: config.numHeads, scale, ...(window ? { window } : {}), ...(sinks ? { sinks } : {}) };
 }
 
 async function prepareLayer(backend: Backend, config: ModelConfig, lw: DecoderLayerWeights, l: number, track: Track): Promise<PreparedLayer> {
   const { qkv, o } = await prepareAttention(backend, lw.attention, track);
-  const moe = track(await MoELayer.create({ config: config.moe, weights: lw.moe, backend }));
+  const moe = track(await MoELayer.create({ config: layerMoeConfig(config, l), weights: lw.moe, backend }));
+  const latent = config.latentAttention ? await prepareLatent(backend, config, lw.attention, track) : undefined;
   return {
+    ...(latent ? { latent } : {}),
     inputNorm: lw.inputNorm.toFloat32(),
     postNorm: lw.postAttentionNorm.toFloat32(),
     qkv,
@@ -144,7 +162,8 @@ export class MoEModel {
     /** Every tensor of the model, in the format it is held. */
     readonly plannedTensors: readonly PlannedTensor[],
   ) {
-    const rope = ropeFrequencies(config.headDim, config.ropeTheta, config.ropeScaling);
+    // Latent attention rotates the rope part of each head only (qk_rope_head_dim).
+    const rope = ropeFrequencies(config.latentAttention?.qkRopeHeadDim ?? config.headDim, config.ropeTheta, config.ropeScaling);
     this.invFreq = rope.invFreq;
     this.ropeScale = rope.attentionFactor;
     this.residualScale = config.multipliers?.residual ?? 1;
@@ -346,8 +365,7 @@ export class MoEModel {
     const p = this.layers[l];
     const n = positions.length;
     const xn = rmsNorm(h, p.inputNorm, c.hiddenSize, c.rmsNormEps, new Float32Array(h.length)) as Float32Array;
-    const { q, k, v } = this.splitQkv(await projectQkv(this.backend, p.qkv, xn, n), positions, p);
-    const attn = await this.attention.attend(l, p.spec, segments, q, k, v);
+    const attn = await this.attend(l, p, await projectQkv(this.backend, p.qkv, xn, n), segments, positions);
     const o = await this.backend.linear(p.o, attn, n);
     const r = this.residualScale;
     for (let i = 0; i < h.length; i++) h[i] += o[i] * r;
@@ -356,6 +374,16 @@ export class MoEModel {
     const y = moe.output.data;
     for (let i = 0; i < h.length; i++) h[i] += y[i] * r;
     return { plan: moe.plan, stats: moe.stats };
+  }
+
+  /** Attention of layer l over its fused input projection: latent (DeepSeek-V2) or GQA. */
+  private async attend(l: number, p: PreparedLayer, proj: Float32Array, segments: readonly AttentionSegment[], positions: Int32Array): Promise<Float32Array> {
+    if (p.latent) {
+      const step = { backend: this.backend, attention: this.attention, layer: l, spec: p.spec, segments, positions, invFreq: this.invFreq, ropeScale: this.ropeScale };
+      return latentAttention(this.config, p.latent, proj, step);
+    }
+    const { q, k, v } = this.splitQkv(proj, positions, p);
+    return this.attention.attend(l, p.spec, segments, q, k, v);
   }
 
   /** Splits the fused projection into q, k, v and applies q/k norms and rotary at each row's position. */
@@ -411,6 +439,7 @@ export class MoEModel {
       for (const q of p.qkv.parts) q.dispose();
       p.o.dispose();
       p.moe.dispose();
+      for (const x of [...(p.latent?.kb ?? []), ...(p.latent?.vb ?? []), ...(p.latent?.qB ? [p.latent.qB] : [])]) x.dispose();
     }
     this.lmHead.dispose();
   }

@@ -32,3 +32,24 @@ export function applyRotary(vec: Float32Array | Float64Array, offset: number, he
     }
   }
 }
+
+/**
+ * Rotary embedding on interleaved pairs (dimension 2i with 2i+1, frequency i), in place on
+ * `heads` heads of `headDim` at `offset`, `stride` apart: DeepSeek-V2's `apply_rotary_pos_emb`
+ * (which de-interleaves to rotate-half order first; q.k is unchanged when q and k are both kept
+ * interleaved) and llama.cpp's NORM rope. `scale` multiplies cos and sin.
+ */
+export function applyRotaryInterleaved(vec: Float32Array, offset: number, heads: number, headDim: number, stride: number, position: number, invFreq: Float64Array, scale = 1): void {
+  for (let i = 0; i < headDim / 2; i++) {
+    const angle = position * invFreq[i];
+    const c = Math.cos(angle) * scale;
+    const s = Math.sin(angle) * scale;
+    for (let h = 0; h < heads; h++) {
+      const at = offset + h * stride + 2 * i;
+      const a = vec[at];
+      const b = vec[at + 1];
+      vec[at] = a * c - b * s;
+      vec[at + 1] = b * c + a * s;
+    }
+  }
+}

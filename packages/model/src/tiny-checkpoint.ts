@@ -21,8 +21,8 @@ import {
 } from '@moe-runtime/core';
 import { architectureOf, DEFAULT_MODEL_TYPE } from './architectures/registry.js';
 import { hfTensorNames, moeScheme } from './checkpoint-names.js';
-import { parseModelConfig, type ModelConfig, type ModelType } from './model-config.js';
-import type { DecoderLayerWeights, ModelWeights } from './model-weights.js';
+import { layerMoeConfig, parseModelConfig, type ModelConfig, type ModelType } from './model-config.js';
+import type { AttentionWeights, DecoderLayerWeights, ModelWeights } from './model-weights.js';
 import { tinyTokenizerConfig, tinyTokenizerJson, TINY_SPECIAL_TOKENS } from './tiny-tokenizer.js';
 
 /** Shape and storage of a generated checkpoint. */
@@ -46,6 +46,8 @@ export interface TinyCheckpointOptions {
   readonly shards?: number;
   /** Tie the LM head to the embeddings (no `lm_head.weight` is written). Default false. */
   readonly tieWordEmbeddings?: boolean;
+  /** `config.json` keys that replace the generated ones (e.g. another `topk_method`, `rope_scaling: null`). */
+  readonly extraConfig?: Readonly<Record<string, unknown>>;
 }
 
 /** The Hugging Face `config.json` object for the options. */
@@ -72,7 +74,7 @@ export function tinyConfigJson(o: TinyCheckpointOptions = {}): Record<string, un
     num_experts_per_tok: o.topK ?? 2,
     torch_dtype: { float32: 'float32', float16: 'float16', bfloat16: 'bfloat16' }[o.dtype ?? 'float32'],
   };
-  return { ...common, ...arch.hf.tinyKeys({ hiddenSize: d, numExperts: o.numExperts ?? 8, ffnSize: o.ffnSize ?? 96, sharedFfnSize: o.sharedFfnSize, numLayers: o.numLayers ?? 2 }) };
+  return { ...common, ...arch.hf.tinyKeys({ hiddenSize: d, numExperts: o.numExperts ?? 8, ffnSize: o.ffnSize ?? 96, sharedFfnSize: o.sharedFfnSize, numLayers: o.numLayers ?? 2, numHeads: heads }), ...o.extraConfig };
 }
 
 function tensor(rng: Rng, shape: number[], scale: number, dtype: DType, mean = 0): HostTensor {
@@ -83,6 +85,28 @@ function tensor(rng: Rng, shape: number[], scale: number, dtype: DType, mean = 0
 
 function withRouterBias(config: ModelConfig, moe: MoEWeights, rng: Rng, dtype: DType): MoEWeights {
   return config.routerBias ? { ...moe, routerBias: tensor(rng, [config.moe.numExperts], 0.5, dtype) } : moe;
+}
+
+/** Multi-head latent attention weights (DeepSeek-V2), each projection scaled by 1/sqrt(fan-in). */
+function latentAttentionWeights(config: ModelConfig, rng: Rng, dtype: DType, norm: (n: number) => HostTensor): AttentionWeights {
+  const m = config.latentAttention!;
+  const { hiddenSize: d, numHeads: h } = config;
+  const rq = m.qLoraRank;
+  const q = rq === undefined ? { q: tensor(rng, [h * config.headDim, d], 1 / Math.sqrt(d), dtype) } : { qA: tensor(rng, [rq, d], 1 / Math.sqrt(d), dtype), qANorm: norm(rq), q: tensor(rng, [h * config.headDim, rq], 1 / Math.sqrt(rq), dtype) };
+  return {
+    ...q,
+    kvA: tensor(rng, [m.kvLoraRank + m.qkRopeHeadDim, d], 1 / Math.sqrt(d), dtype),
+    kvANorm: norm(m.kvLoraRank),
+    kvB: tensor(rng, [h * (m.qkNopeHeadDim + m.vHeadDim), m.kvLoraRank], 1 / Math.sqrt(m.kvLoraRank), dtype),
+    o: tensor(rng, [d, h * m.vHeadDim], 1 / Math.sqrt(h * m.vHeadDim), dtype),
+  };
+}
+
+/** Layer i's feed-forward: a leading dense layer's one-expert MoE has the zero router its checkpoint implies. */
+function layerMoeWeights(config: ModelConfig, i: number, seed: number, rng: Rng, dtype: DType): MoEWeights {
+  const moe = randomWeights(layerMoeConfig(config, i), { seed: seed * 1000 + i + 1, dtype });
+  if (i < (config.leadingDense?.count ?? 0)) return { ...moe, router: HostTensor.float32([1, config.hiddenSize], new Float32Array(config.hiddenSize)) };
+  return withRouterBias(config, moe, rng, dtype);
 }
 
 /** Seeded random weights for a parsed config. */
@@ -97,6 +121,10 @@ export function randomModelWeights(config: ModelConfig, seed: number, dtype: DTy
   for (let i = 0; i < config.numLayers; i++) {
     const bias = (n: number): HostTensor | undefined => (config.qkvBias ? tensor(rng, [n], 0.1, dtype) : undefined);
     const qkNorm = (full: number): HostTensor | undefined => (config.qkNorm === 'none' ? undefined : norm(config.qkNorm === 'per-head' ? hd : full));
+    if (config.latentAttention) {
+      layers.push({ inputNorm: norm(d), postAttentionNorm: norm(d), attention: latentAttentionWeights(config, rng, dtype, norm), moe: layerMoeWeights(config, i, seed, rng, dtype) });
+      continue;
+    }
     layers.push({
       inputNorm: norm(d),
       postAttentionNorm: norm(d),
@@ -114,7 +142,7 @@ export function randomModelWeights(config: ModelConfig, seed: number, dtype: DTy
         qNorm: qkNorm(qw),
         kNorm: qkNorm(kvw),
       },
-      moe: withRouterBias(config, randomWeights(config.moe, { seed: seed * 1000 + i + 1, dtype }), rng, dtype),
+      moe: layerMoeWeights(config, i, seed, rng, dtype),
     });
   }
   const embed = tensor(rng, [v, d], 1, dtype);
@@ -125,12 +153,17 @@ export function randomModelWeights(config: ModelConfig, seed: number, dtype: DTy
 export function modelTensors(config: ModelConfig, weights: ModelWeights): Map<string, HostTensor> {
   const N = hfTensorNames(config.modelType);
   const out = new Map<string, HostTensor>([[N.embed, weights.embed]]);
+  const layers = architectureOf(config.modelType).names.layers;
   weights.layers.forEach((l, i) => {
     const p = N.layerPrefix(i);
+    if (layers) {
+      for (const [name, t] of layers.hf.write(config, l, i)) out.set(p + name, t);
+      return;
+    }
     out.set(p + N.inputNorm, l.inputNorm);
     out.set(p + N.postAttentionNorm, l.postAttentionNorm);
     const a = l.attention;
-    for (const x of ['q', 'k', 'v', 'o'] as const) out.set(p + N.proj(x), a[x]);
+    for (const x of ['q', 'k', 'v', 'o'] as const) out.set(p + N.proj(x), a[x]!);
     if (a.qBias) out.set(p + N.proj('q', 'bias'), a.qBias);
     if (a.kBias) out.set(p + N.proj('k', 'bias'), a.kBias);
     if (a.vBias) out.set(p + N.proj('v', 'bias'), a.vBias);

@@ -48,11 +48,11 @@ describe('the architecture registry', () => {
       expect(a.modelling).toMatch(/^modeling_/);
       const b = a.block;
       expect(b.norm).toBe('rms');
-      expect(['causal-gqa', 'causal-gqa-sinks']).toContain(b.attention);
-      expect(b.rotary).toBe('rotate-half');
-      expect(b.feedForward).toBe('moe');
+      expect(['causal-gqa', 'causal-gqa-sinks', 'latent']).toContain(b.attention);
+      expect(['rotate-half', 'interleaved']).toContain(b.rotary);
+      expect(['moe', 'leading-dense-then-moe']).toContain(b.feedForward);
       expect(['none', 'per-head', 'full']).toContain(b.qkNorm);
-      expect(['none', 'sigmoid-gated']).toContain(b.sharedExpert);
+      expect(['none', 'sigmoid-gated', 'ungated']).toContain(b.sharedExpert);
       expect(['always', 'norm_topk_prob']).toContain(b.routerNormalisation);
       expect(a.hf.className).toMatch(/ForCausalLM$/);
       expect(a.hf.defaults.rmsNormEps).toBeGreaterThan(0);
@@ -79,7 +79,9 @@ describe('the architecture registry', () => {
       expect(c.moe.sharedExperts?.gated ?? false).toBe(a.block.sharedExpert === 'sigmoid-gated');
       // The module's own MoE parsing gives what parseModelConfig returns.
       expect(a.hf.moe(new HfConfigReader(json, 'config.json'), 32)).toEqual(c.moe);
-      if (a.block.routerNormalisation === 'always') expect(parseModelConfig({ ...json, norm_topk_prob: false }).moe.router.options).toEqual({ renormalize: true });
+      // DeepSeek's softmax-group-topk router says normTopkProb (its routed_scaling_factor then 1).
+      if (c.moe.router.name === 'softmax-group-topk') expect(parseModelConfig({ ...json, norm_topk_prob: true }).moe.router.options).toMatchObject({ normTopkProb: true, routedScalingFactor: 1 });
+      else if (a.block.routerNormalisation === 'always') expect(parseModelConfig({ ...json, norm_topk_prob: false }).moe.router.options).toEqual({ renormalize: true });
       else expect(parseModelConfig({ ...json, norm_topk_prob: true }).moe.router.options).toEqual({ renormalize: true });
       // The expert count key is the one an error names.
       expect(() => parseModelConfig({ ...json, num_experts_per_tok: 7 })).toThrow(`expected at most ${a.hf.expertCountKey} (6), got 7`);

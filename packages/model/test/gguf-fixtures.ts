@@ -1,6 +1,6 @@
 /** Small GGUF checkpoints written by the tests themselves (seeded, into a temp folder). */
 import { join } from 'node:path';
-import type { DType } from '@moe-runtime/core';
+import { HostTensor, type DType } from '@moe-runtime/core';
 import {
   ggufTokenizerFromJson,
   loadCheckpoint,
@@ -53,4 +53,25 @@ export async function writeTinyGguf(root: string, name: string, o: TinyGgufOptio
   const vocabulary = { ...tinyVocabulary(o.vocabulary ?? 'gpt2', config.vocabSize, o.pre, o.richVocabulary), chatTemplate: o.chatTemplate };
   const paths = await writeModelGguf(base, config, edited, vocabulary, { shards: o.shards });
   return { path: paths[0], paths, config };
+}
+
+function scaled(t: HostTensor, s: number): HostTensor {
+  return HostTensor.float32(t.shape, t.toFloat32().map((x) => x * s)).to(t.dtype);
+}
+
+/**
+ * The weights with every residual branch's output projection (o_proj, the experts' and shared
+ * experts' down projections) times `s`: a deep random model (llama.cpp's deepseek2 needs 26
+ * layers) whose branches add as much as its embeddings amplifies rounding differences layer
+ * after layer; quieter branches keep it as well-conditioned as the 2-layer models of the others.
+ */
+export function quietBranches(w: ModelWeights, s: number): ModelWeights {
+  return {
+    ...w,
+    layers: w.layers.map((l) => ({
+      ...l,
+      attention: { ...l.attention, o: scaled(l.attention.o, s) },
+      moe: { ...l.moe, experts: l.moe.experts.map((e) => ({ ...e, down: scaled(e.down, s) })), shared: l.moe.shared?.map((e) => ({ ...e, down: scaled(e.down, s) })) },
+    })),
+  };
 }

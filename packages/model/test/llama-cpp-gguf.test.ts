@@ -12,8 +12,8 @@ import '@moe-runtime/backend-cpu';
 import { createRng, getBackend, type Backend, type DType } from '@moe-runtime/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LlamaCppModel, loadNodeLlamaCpp } from '../src/bench/llama-cpp.js';
-import { argmax, loadModel, GGUF_MODEL_TYPES, TextModel, type ModelType } from '../src/index.js';
-import { KQUANT_SHAPE, writeTinyGguf } from './gguf-fixtures.js';
+import { argmax, loadModel, GGUF_MODEL_TYPES, TextModel, type ModelType, type ModelWeights } from '../src/index.js';
+import { KQUANT_SHAPE, quietBranches, writeTinyGguf } from './gguf-fixtures.js';
 
 const { lib, reason } = await loadNodeLlamaCpp();
 let root: string;
@@ -73,12 +73,27 @@ function quantile(values: readonly number[], q: number): number {
 
 const pooled = { agree: 0, positions: 0 };
 
+/**
+ * deepseek_v2 is checked in float32 only: over the 26 layers llama.cpp needs, its 8-bit
+ * activations compound into route flips layer after layer (measured on q8_0 .. q6_k, branches
+ * quieted to 0.25: median 0.20-0.35, p90 0.57-1.08, argmax 78-94%; at full size median 1.3-2.0),
+ * beyond the bounds two-layer models meet. Its block formats are checked against the float64
+ * reference instead (gguf-roundtrip.test.ts).
+ */
+function formatsOf(type: ModelType): typeof FORMATS {
+  return type === 'deepseek_v2' ? FORMATS.filter((f) => f.format === 'float32') : FORMATS;
+}
+
 describe.skipIf(!lib)(`llama.cpp evaluates the same GGUF files${lib ? '' : ` (skipped: ${reason})`}`, () => {
   describe.each(GGUF_MODEL_TYPES)('%s', (type: ModelType) => {
-    it.each(FORMATS)('$format: logits close at every position, argmax agreement', async ({ format, kquant }) => {
+    it.each(formatsOf(type))('$format: logits close at every position, argmax agreement', async ({ format, kquant }) => {
       // llama.cpp's olmoe needs as many kv heads as heads (its k norm is [n_embd]), as OLMoE has.
       const heads = type === 'olmoe' ? { numKvHeads: 4 } : {};
-      const { path, config } = await writeTinyGguf(root, `${type}-${format}`, { modelType: type, seed: 80 + type.length, format, ...(kquant ? KQUANT_SHAPE : {}), ...heads });
+      // llama.cpp's deepseek2 runs the plain attn_q ("lite") variant only for 26 or 27 layers; at that
+      // depth full-size random branches amplify float32 rounding (1.6e-4 measured), so its branches
+      // are quieted to 0.25 (quietBranches): 1.3e-5 measured.
+      const layers = type === 'deepseek_v2' ? { numLayers: 26, edit: (w: ModelWeights) => quietBranches(w, 0.25) } : {};
+      const { path, config } = await writeTinyGguf(root, `${type}-${format}`, { modelType: type, seed: 80 + type.length, format, ...(kquant ? KQUANT_SHAPE : {}), ...heads, ...layers });
       const llama = await LlamaCppModel.open(lib!, path, { threads: 1 });
       const theirs = await llama.logits(PROMPT, config.vocabSize);
       await llama.dispose();
@@ -111,7 +126,7 @@ describe.skipIf(!lib)(`llama.cpp evaluates the same GGUF files${lib ? '' : ` (sk
 
   it('argmax agreement over every quantized file together is at least 95%', () => {
     if (process.env.MOE_PRINT_DIFFS) console.log(`pooled argmax agreement ${pooled.agree}/${pooled.positions}`);
-    expect(pooled.positions).toBe(GGUF_MODEL_TYPES.length * (FORMATS.length - 1) * PROMPT.length);
+    expect(pooled.positions).toBe(GGUF_MODEL_TYPES.reduce((n, t) => n + formatsOf(t).length - 1, 0) * PROMPT.length);
     expect(pooled.agree / pooled.positions).toBeGreaterThanOrEqual(POOLED_AGREEMENT);
   });
 

@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { argmax, MoEModel, MODEL_TYPES, parseModelConfig, randomModelWeights, referenceModelLogits, tinyConfigJson, type ModelConfig, type ModelMultipliers, type ModelType } from '../src/index.js';
 
 type MultiplierFault = 'embedding-multiplier-left-out' | 'attention-multiplier-left-out' | 'residual-multiplier-left-out' | 'logits-scaling-left-out';
-type Fault = 'none' | 'rotary-interleaved' | 'norm-offset-weight' | 'qk-norm-offset-weight' | 'shared-gate-dropped' | MultiplierFault;
+type Fault = 'none' | 'rotary-interleaved' | 'rotary-rotate-half' | 'norm-offset-weight' | 'qk-norm-offset-weight' | 'shared-gate-dropped' | MultiplierFault;
 const fault = vi.hoisted(() => ({ kind: 'none' as Fault, hiddenSize: 0 }));
 
 // The rotary of GPT-J / llama.cpp's "normal" mode, pairs (2i, 2i + 1): the mistake of applying
@@ -32,7 +32,15 @@ vi.mock('../src/rotary.js', async (importOriginal) => {
       }
     }
   };
-  return { ...real, applyRotary: ((...args) => (fault.kind === 'rotary-interleaved' ? interleaved : real.applyRotary)(...args)) as typeof real.applyRotary };
+  // DeepSeek's interleaved rotary done rotate-half style instead (dimension i with i + d/2).
+  const rotateHalf: typeof real.applyRotaryInterleaved = (vec, offset, heads, headDim, stride, position, invFreq, scale) => {
+    for (let h = 0; h < heads; h++) real.applyRotary(vec, offset + h * stride, 1, headDim, position, invFreq, scale);
+  };
+  return {
+    ...real,
+    applyRotary: ((...args) => (fault.kind === 'rotary-interleaved' ? interleaved : real.applyRotary)(...args)) as typeof real.applyRotary,
+    applyRotaryInterleaved: ((...args) => (fault.kind === 'rotary-rotate-half' ? rotateHalf : real.applyRotaryInterleaved)(...args)) as typeof real.applyRotaryInterleaved,
+  };
 });
 
 // RMSNorm scaled by (1 + weight), Gemma's convention: on the layer norms (width D) or only on the q/k norms.
@@ -110,6 +118,8 @@ const FAULTS: Readonly<Record<ModelType, readonly Fault[]>> = {
   olmoe: ['rotary-interleaved', 'norm-offset-weight', 'qk-norm-offset-weight'],
   granitemoe: ['rotary-interleaved', 'norm-offset-weight', 'embedding-multiplier-left-out', 'attention-multiplier-left-out', 'residual-multiplier-left-out', 'logits-scaling-left-out'],
   gpt_oss: ['rotary-interleaved', 'norm-offset-weight'],
+  // qk-norm-offset-weight hits DeepSeek's one norm narrower than D, kv_a_layernorm.
+  deepseek_v2: ['rotary-rotate-half', 'norm-offset-weight', 'qk-norm-offset-weight'],
 };
 
 describe.each(MODEL_TYPES)('%s: the reference comparison catches a broken production block', (type: ModelType) => {

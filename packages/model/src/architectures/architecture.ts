@@ -5,7 +5,10 @@
  * testing model types, so an architecture is one folder plus one registry entry.
  */
 import type { ExpertKind, MoELayerConfig } from '@moe-runtime/core';
-import type { ModelMultipliers, QkNorm } from '../model-config.js';
+import type { GgufMetadata } from '../gguf/gguf-metadata.js';
+import type { GgufValue } from '../gguf/gguf-writer.js';
+import type { LatentAttentionConfig, LeadingDenseLayers, ModelConfig, ModelMultipliers, QkNorm } from '../model-config.js';
+import type { LayerLayout } from './layer-layout.js';
 import type { HfConfigReader } from './hf-config-reader.js';
 import type { HfMoeLayout } from './hf-moe-layout.js';
 import type { GgufTensorNames, HfTensorNames } from './llama-style-names.js';
@@ -17,11 +20,15 @@ export interface DecoderBlock {
   /**
    * Causal grouped-query attention with the 1/sqrt(head_dim) scale: no window, no sinks
    * (`causal-gqa`), or with one learned sink logit per head joining each softmax and the
-   * config's per-layer sliding windows (`causal-gqa-sinks`, gpt-oss).
+   * config's per-layer sliding windows (`causal-gqa-sinks`, gpt-oss), or multi-head latent
+   * attention (`latent`, DeepSeek-V2: the KV cache holds the compressed latent).
    */
-  readonly attention: 'causal-gqa' | 'causal-gqa-sinks';
-  /** Rotary embeddings on the Hugging Face layout: dimension i pairs with i + head_dim/2. */
-  readonly rotary: 'rotate-half';
+  readonly attention: 'causal-gqa' | 'causal-gqa-sinks' | 'latent';
+  /**
+   * Rotary embeddings: `rotate-half` (dimension i pairs with i + head_dim/2 on the Hugging Face
+   * layout) or `interleaved` (DeepSeek-V2: dimensions 2i and 2i+1 pair up).
+   */
+  readonly rotary: 'rotate-half' | 'interleaved';
   /** Biases on the q/k/v projections. */
   readonly qkvBias: boolean;
   /** A bias on the o projection too (gpt-oss). */
@@ -30,10 +37,10 @@ export interface DecoderBlock {
   readonly routerBias?: boolean;
   /** RMSNorm of q and k before rotary: none, per head, or over the whole projection. */
   readonly qkNorm: QkNorm;
-  /** The feed-forward of every layer. */
-  readonly feedForward: 'moe';
-  /** A shared expert beside the routed ones: none, or scaled by sigmoid(shared_expert_gate x). */
-  readonly sharedExpert: 'none' | 'sigmoid-gated';
+  /** The feed-forward of every layer, or dense SwiGLU for the first layers and MoE after (DeepSeek). */
+  readonly feedForward: 'moe' | 'leading-dense-then-moe';
+  /** A shared expert beside the routed ones: none, scaled by sigmoid(shared_expert_gate x), or added ungated. */
+  readonly sharedExpert: 'none' | 'sigmoid-gated' | 'ungated';
   /** Top-k routing weights renormalised always, or when `norm_topk_prob` says so. */
   readonly routerNormalisation: 'always' | 'norm_topk_prob';
   /**
@@ -51,6 +58,7 @@ export interface TinyShape {
   readonly ffnSize: number;
   readonly sharedFfnSize?: number;
   readonly numLayers?: number;
+  readonly numHeads?: number;
 }
 
 /** The Hugging Face side: `config.json` parsing of the keys that differ between architectures. */
@@ -77,6 +85,18 @@ export interface HfConfigRules {
   tinyKeys(s: TinyShape): Record<string, unknown>;
   /** The muP multipliers, for a block with `multipliers: 'mup'`. */
   multipliers?(r: HfConfigReader): ModelMultipliers;
+  /**
+   * Shape facts the common keys do not give: the q/k head size, multi-head latent attention and
+   * leading dense layers (DeepSeek-V2). Absent: head_dim (or hidden / heads), GQA, every layer MoE.
+   */
+  shape?(r: HfConfigReader): ArchitectureShape;
+}
+
+/** What {@link HfConfigRules.shape} returns. */
+export interface ArchitectureShape {
+  readonly headDim?: number;
+  readonly latentAttention?: LatentAttentionConfig;
+  readonly leadingDense?: LeadingDenseLayers;
 }
 
 /** The GGUF side (keys and defaults follow llama.cpp's `src/llama-arch.cpp` and `src/models/<arch>.cpp`). */
@@ -93,7 +113,20 @@ export interface GgufRules {
   readonly experts?: { readonly kind: ExpertKind; readonly bias: boolean };
   /** llama.cpp's `set_swa_pattern(n)`: layer i slides (`attention.sliding_window`) when i % n < n - 1. */
   readonly swaPattern?: number;
+  /**
+   * The whole config from metadata, for an architecture whose keys the Llama-style reader does
+   * not describe (deepseek2); `base` holds what every architecture stores alike.
+   */
+  readonly config?: (meta: GgufMetadata, base: GgufBaseConfig) => ModelConfig;
+  /** The `<arch>.*` keys to write, in place of the Llama-style ones (with `config`). */
+  readonly metadata?: (c: ModelConfig) => [string, GgufValue][];
 }
+
+/** What every GGUF architecture stores alike (the input of {@link GgufRules.config}). */
+export type GgufBaseConfig = Pick<
+  ModelConfig,
+  'modelType' | 'vocabSize' | 'hiddenSize' | 'numLayers' | 'numHeads' | 'rmsNormEps' | 'ropeTheta' | 'maxPositions' | 'tieWordEmbeddings' | 'bosTokenId' | 'eosTokenIds'
+>;
 
 /** Tensor names of the architecture. */
 export interface ArchitectureNames {
@@ -108,6 +141,11 @@ export interface ArchitectureNames {
    * `input_linear` / `output_linear` experts); absent: core's scheme `hfMoeScheme`.
    */
   readonly hfMoe?: HfMoeLayout;
+  /**
+   * Whole decoder layers whose tensors follow no Llama-style layout (DeepSeek-V2's latent
+   * attention and dense-then-MoE layers), on both sides; absent: the Llama-style readers.
+   */
+  readonly layers?: { readonly hf: LayerLayout; readonly gguf: LayerLayout };
 }
 
 /** One architecture module. */

@@ -4,3 +4,4 @@ export * from './hf-config-reader.js';
 export * from './hf-moe-layout.js';
 export * from './llama-style-names.js';
 export * from './registry.js';
+export * from './layer-layout.js';

@@ -5,6 +5,7 @@
  */
 import { ConfigError } from '@moe-runtime/core';
 import type { Architecture } from './architecture.js';
+import { deepseekV2 } from './deepseek_v2/index.js';
 import { gptOss } from './gpt_oss/index.js';
 import { graniteMoe } from './granitemoe/index.js';
 import { mixtral } from './mixtral/index.js';
@@ -13,7 +14,7 @@ import { qwen2Moe } from './qwen2_moe/index.js';
 import { qwen3Moe } from './qwen3_moe/index.js';
 
 /** Every architecture module, in the order lists and messages show them. */
-export const ARCHITECTURES = [mixtral, qwen2Moe, qwen3Moe, olmoe, graniteMoe, gptOss] as const;
+export const ARCHITECTURES = [mixtral, qwen2Moe, qwen3Moe, olmoe, graniteMoe, gptOss, deepseekV2] as const;
 
 /** Model types this package runs (Hugging Face `model_type`). */
 export type ModelType = (typeof ARCHITECTURES)[number]['modelType'];

@@ -11,6 +11,10 @@
  * | `qwen3moe` | qwen3_moe  | NEOX                           | yes                         | per head      | no            |
  * | `olmoe`    | olmoe      | NEOX                           | no                          | whole q / k   | no            |
  * | `granitemoe` | granitemoe | interleaved pairs (permuted)  | yes                         | none          | no            |
+ * | `deepseek2` | deepseek_v2 | interleaved pairs (unpermuted), rope part of each head | `expert_weights_norm` | latent attention | yes, ungated |
+ *
+ * `deepseek2` reads its own keys (its module's `gguf.config`: MLA sizes, leading dense layers,
+ * `expert_weights_scale`, `expert_shared_count`).
  *
  * `granitemoe` also carries its muP multipliers: `embedding_scale`, `attention.scale` (0:
  * 1/sqrt(head_dim)), `residual_scale` (0: none) and `logit_scale` (the logits divided; required).
@@ -73,7 +77,7 @@ export function checkGgufReadable(arch: GgufArchitecture, fail: (why: string) =>
   const a = findGgufArchitecture(arch)!;
   const b = a.block;
   // Sinks and windows are read where the module says how llama.cpp lays them out.
-  if (b.attention !== 'causal-gqa' && a.gguf.swaPattern === undefined) fail(`the GGUF layout of ${JSON.stringify(arch)} (attention sinks, sliding windows) is not implemented yet`);
+  if (b.attention === 'causal-gqa-sinks' && a.gguf.swaPattern === undefined) fail(`the GGUF layout of ${JSON.stringify(arch)} (attention sinks, sliding windows) is not implemented yet`);
 }
 
 /** The model types whose GGUF layout this package reads and writes. */
@@ -201,6 +205,26 @@ export function ggufModelConfig(meta: GgufMetadata, vocabSize: number, shape: { 
   if (numLayers < 1) refuse(meta, `${a}.block_count`, 'expected at least one layer');
   const d = meta.uint(`${a}.embedding_length`);
   const numHeads = meta.uniformUint(`${a}.attention.head_count`, numLayers);
+  const own = architectureOf(facts.modelType).gguf.config;
+  // An architecture whose keys the Llama-style reader does not describe (deepseek2) reads them itself.
+  if (own) {
+    if (meta.has(`${a}.vocab_size`) && meta.uint(`${a}.vocab_size`) !== vocabSize) refuse(meta, `${a}.vocab_size`, `says ${meta.uint(`${a}.vocab_size`)}, the vocabulary has ${vocabSize} tokens`);
+    const ids = specialIds(meta, vocabSize);
+    const base = {
+      modelType: facts.modelType,
+      vocabSize,
+      hiddenSize: d,
+      numLayers,
+      numHeads,
+      rmsNormEps: meta.float(`${a}.attention.layer_norm_rms_epsilon`),
+      ropeTheta: meta.float(`${a}.rope.freq_base`, 10000),
+      maxPositions: meta.uint(`${a}.context_length`),
+      tieWordEmbeddings: shape.tied,
+      bosTokenId: ids.bos,
+      eosTokenIds: ids.eos,
+    };
+    return { arch, facts, config: own(meta, base) };
+  }
   const numKvHeads = meta.uniformUint(`${a}.attention.head_count_kv`, numLayers, numHeads);
   if (numHeads < 1 || numKvHeads < 1 || numHeads % numKvHeads !== 0) {
     refuse(meta, `${a}.attention.head_count_kv`, `expected a divisor of attention.head_count (${numHeads}), got ${numKvHeads}`);

@@ -24,6 +24,7 @@ import type { AttentionWeights, DecoderLayerWeights, ModelWeights } from '../mod
 import type { ExpertWeights } from '@moe-runtime/core';
 import { LLAMA_GGUF_NAMES, type GgufTensorNames } from '../architectures/llama-style-names.js';
 import { findGgufArchitecture } from '../architectures/registry.js';
+import type { LayerLayout } from '../architectures/layer-layout.js';
 import { ggufModelConfig, readArchitecture, type GgufArchitectureFacts, type GgufModelFacts } from './gguf-architecture.js';
 import { GgufCheckpoint } from './gguf-file.js';
 import type { GgufMetadata } from './gguf-metadata.js';
@@ -35,6 +36,11 @@ export const GGUF_NAMES = LLAMA_GGUF_NAMES;
 /** The GGUF names of the file's architecture, from its module. */
 function namesOf(file: GgufCheckpoint): GgufTensorNames {
   return findGgufArchitecture(readArchitecture(file.metadata))!.names.gguf;
+}
+
+/** The architecture's own GGUF layer layout, if it has one. */
+function layersOf(file: GgufCheckpoint): LayerLayout | undefined {
+  return findGgufArchitecture(readArchitecture(file.metadata))!.names.layers?.gguf;
 }
 
 const PROJECTIONS = ['gate', 'up', 'down'] as const;
@@ -66,10 +72,16 @@ function expectedTensors(file: GgufCheckpoint, c: ModelConfig, facts: GgufArchit
   const e = c.moe.numExperts;
   const f = c.moe.expert.ffnSize;
   const out: ExpectedTensor[] = [{ name: weight(G.embed), shape: [c.vocabSize, d], use: 'embedding', convertible: true }];
+  const own = layersOf(file);
   for (let i = 0; i < c.numLayers; i++) {
     const b = G.block(i);
     const add = (name: string, shape: readonly number[], use: TensorUse, convertible = false, slices?: number): void =>
       void out.push({ name: b + name, shape, use, convertible, slices });
+    // An architecture with its own layer layout (deepseek2) lists its tensors itself.
+    if (own) {
+      for (const t of own.tensors(c, i, (name) => file.has(b + name))) add(t.name, t.shape, t.use, t.convertible, t.slices);
+      continue;
+    }
     add(weight(G.attnNorm), [d], 'host-vector');
     add(weight(G.q), [qw, d], 'backend', true);
     add(weight(G.k), [kvw, d], 'backend', true);
@@ -229,6 +241,8 @@ class GgufLayerReader {
   async layer(i: number): Promise<DecoderLayerWeights> {
     const G = this.names;
     const b = G.block(i);
+    const own = layersOf(this.file);
+    if (own) return own.read((name) => this.read(b + name), this.config, i, (name) => this.file.has(b + name));
     const s = this.config.moe.sharedExperts;
     const shared = s
       ? [{ gate: await this.read(weight(b + G.shared('gate'))), up: await this.read(weight(b + G.shared('up'))), down: await this.read(weight(b + G.shared('down'))) }]

@@ -83,10 +83,16 @@ export function modelMetadata(config: ModelConfig, name = 'moe-runtime export'):
   const u32 = (value: number): GgufValue => ({ type: 'u32', value });
   const f32 = (value: number): GgufValue => ({ type: 'f32', value });
   const moe = config.moe;
-  const meta = new Map<string, GgufValue>([
+  const general: [string, GgufValue][] = [
     ['general.architecture', { type: 'string', value: arch }],
     ['general.name', { type: 'string', value: name }],
     ['general.alignment', u32(32)],
+  ];
+  // An architecture with its own keys (deepseek2) writes them all.
+  const own = architectureOf(config.modelType).gguf.metadata;
+  if (own) return new Map([...general, ...own(config)]);
+  const meta = new Map<string, GgufValue>([
+    ...general,
     [`${arch}.context_length`, u32(config.maxPositions)],
     [`${arch}.embedding_length`, u32(config.hiddenSize)],
     [`${arch}.block_count`, u32(config.numLayers)],
@@ -153,14 +159,20 @@ function tensorPlans(config: ModelConfig, weights: ModelWeights): TensorPlan[] {
   const asIs = (name: string, t: HostTensor, make: () => HostTensor = () => t): void => void plans.push({ spec: { name: `${name}.weight`, dtype: t.dtype, shape: t.shape }, make });
   const f32 = (name: string, t: HostTensor): void => f32Entry(name.endsWith('.bias') ? name : `${name}.weight`, t.shape, () => t.to('float32'));
   asIs(G.embed, weights.embed);
+  const own = architectureOf(config.modelType).names.layers?.gguf;
   weights.layers.forEach((l, i) => {
     const b = G.block(i);
+    if (own) {
+      // The layout names its tensors in full (`.weight` included) and sets their formats.
+      for (const [name, t] of own.write(config, l, i)) plans.push({ spec: { name: b + name, dtype: t.dtype, shape: t.shape }, make: () => t });
+      return;
+    }
     const a = l.attention;
     f32(b + G.attnNorm, l.inputNorm);
     const rot = (t: HostTensor, heads: number) => () => (facts.permutedRotary ? permuteRotaryRows(t, heads) : t);
     asIs(b + G.q, a.q, rot(a.q, config.numHeads));
-    asIs(b + G.k, a.k, rot(a.k, config.numKvHeads));
-    asIs(b + G.v, a.v);
+    asIs(b + G.k, a.k!, rot(a.k!, config.numKvHeads));
+    asIs(b + G.v, a.v!);
     asIs(b + G.o, a.o);
     if (a.oBias) f32(`${b}${G.o}.bias`, a.oBias);
     if (a.sinks) f32(b + G.sinks, a.sinks);

@@ -10,7 +10,9 @@
  * (modeling_olmoe) and `GptOssDecoderLayer` (modeling_gpt_oss), which all read:
  * `h += self_attn(input_layernorm(h))`, `h += mlp(post_attention_layernorm(h))`.
  * `GraniteMoeDecoderLayer` (modeling_granitemoe) adds each branch times `residual_multiplier`:
- * `h = h + branch * residual_multiplier`.
+ * `h = h + branch * residual_multiplier`. `DeepseekV2DecoderLayer` (modeling_deepseek) reads the
+ * same with its latent attention (`latent-attention.ts`) and its dense or MoE `mlp`
+ * (`deepseek-moe.ts`).
  */
 import { ConfigError, plannedExperts, ShapeError, type RoutingPlan } from '@moe-runtime/core';
 import type { ModelConfig } from '../model-config.js';
@@ -18,7 +20,9 @@ import type { AttentionWeights, DecoderLayerWeights, ModelWeights } from '../mod
 import { causalAttention64 } from './attention.js';
 import { rmsNorm64 } from './rms-norm.js';
 import { applyRotaryPosEmb, rotaryTables } from './rotary.js';
-import { sparseMoeBlock, type ReferenceRouting } from './sparse-moe.js';
+import { deepseekDenseMlp, deepseekMoe } from './deepseek-moe.js';
+import { latentSelfAttention } from './latent-attention.js';
+import { sparseMoeBlock, type ReferenceMoEResult, type ReferenceRouting } from './sparse-moe.js';
 import { linear64, valuesOf } from './weight-values.js';
 
 export type { ReferenceRouting } from './sparse-moe.js';
@@ -39,6 +43,8 @@ export interface ReferenceModelResult {
  * layer's sliding window from `layer_types`; YaRN cos/sin from its rotary embedding).
  */
 function selfAttention(c: ModelConfig, a: AttentionWeights, x: Float64Array, n: number, tables: ReturnType<typeof rotaryTables>, layer: number): Float64Array {
+  if (c.latentAttention) return latentSelfAttention(c, a, x, n);
+  if (!a.k || !a.v) throw new ShapeError(`${c.modelType} attention: the k_proj and v_proj weights are missing`);
   let q = linear64(x, n, a.q, a.qBias);
   let k = linear64(x, n, a.k, a.kBias);
   const v = linear64(x, n, a.v, a.vBias);
@@ -56,15 +62,21 @@ function selfAttention(c: ModelConfig, a: AttentionWeights, x: Float64Array, n: 
   return linear64(attn, n, a.o, c.oBias ? a.oBias : undefined);
 }
 
+/** The layer's `mlp`: DeepSeek-V2's dense or MoE block, or the sparse MoE block of the others. */
+function feedForward(c: ModelConfig, lw: DecoderLayerWeights, x: Float64Array, n: number, layer: number): ReferenceMoEResult {
+  if (c.modelType === 'deepseek_v2') return layer < (c.leadingDense?.count ?? 0) ? deepseekDenseMlp(lw.moe, x, n) : deepseekMoe(c.moe, lw.moe, x, n);
+  // GraniteMoeTopKGating and GptOssTopKRouter take the top-k logits first, then softmax them.
+  const order = c.modelType === 'granitemoe' || c.modelType === 'gpt_oss' ? 'topk-then-softmax' : 'softmax-then-topk';
+  return sparseMoeBlock(c.moe, lw.moe, x, n, order);
+}
+
 /** One decoder layer in place on the residual stream `h` `[n, D]`; returns its routing. */
 function decoderLayer(c: ModelConfig, lw: DecoderLayerWeights, h: Float64Array, n: number, tables: ReturnType<typeof rotaryTables>, layer: number): ReferenceRouting {
   const d = c.hiddenSize;
   const residualMultiplier = c.multipliers?.residual ?? 1;
   const attn = selfAttention(c, lw.attention, rmsNorm64(h, valuesOf(lw.inputNorm), d, c.rmsNormEps), n, tables, layer);
   for (let i = 0; i < h.length; i++) h[i] = h[i] + attn[i] * residualMultiplier;
-  // GraniteMoeTopKGating and GptOssTopKRouter take the top-k logits first, then softmax them.
-  const order = c.modelType === 'granitemoe' || c.modelType === 'gpt_oss' ? 'topk-then-softmax' : 'softmax-then-topk';
-  const moe = sparseMoeBlock(c.moe, lw.moe, rmsNorm64(h, valuesOf(lw.postAttentionNorm), d, c.rmsNormEps), n, order);
+  const moe = feedForward(c, lw, rmsNorm64(h, valuesOf(lw.postAttentionNorm), d, c.rmsNormEps), n, layer);
   for (let i = 0; i < h.length; i++) h[i] = h[i] + moe.output[i] * residualMultiplier;
   return moe.routing;
 }
