@@ -16,6 +16,7 @@ import {
   QWEN3_30B_A3B,
   SYNTHETIC_MODELS,
   GPT_OSS_20B,
+  DEEPSEEK_V2_LITE,
   syntheticTensorType,
   useMoreBits,
   writeSyntheticGguf,
@@ -91,6 +92,42 @@ describe('synthetic checkpoints', () => {
     let sum2 = 0;
     for (const v of out.logits) sum2 += v * v;
     expect(Math.sqrt(sum2 / out.logits.length)).toBeGreaterThan(0.01);
+  });
+
+  it('a small DeepSeek-V2-Lite-shaped Q8_0 file: the latent-attention layout, a dense first layer, routers and norms float32; it loads and gives finite logits', async () => {
+    const g = DEEPSEEK_V2_LITE;
+    const config: ModelConfig = {
+      ...g,
+      hiddenSize: 128,
+      numLayers: 3,
+      numHeads: 4,
+      numKvHeads: 4,
+      headDim: 64,
+      vocabSize: 512,
+      latentAttention: { ...g.latentAttention!, kvLoraRank: 64, qkNopeHeadDim: 32, qkRopeHeadDim: 32, vHeadDim: 32, softmaxScale: 1 / 8 },
+      leadingDense: { count: 1, ffnSize: 256 },
+      moe: { ...g.moe, hiddenSize: 128, numExperts: 8, topK: 2, expert: { ...g.moe.expert, ffnSize: 64 }, sharedExperts: { ...g.moe.sharedExperts!, ffnSize: 128 } },
+    };
+    const path = join(root, 'small-deepseek.gguf');
+    const r = await writeSyntheticGguf(path, { id: 'small-deepseek', description: 'small deepseek', config, fileType: 'q8_0' }, 5);
+    // Layer 0 (dense): q, kv_a, o, 3 dense; layers 1-2: q, kv_a, o, 3 shared, 3 expert stacks;
+    // plus embed and output. float32: 3 norms and k_b, v_b a layer, 2 routers, the final norm.
+    expect(r.formats).toEqual({ q8_0: 6 + 2 * 9 + 2, float32: 3 * 5 + 2 + 1 });
+    const { weights } = await loadGgufCheckpoint(path);
+    expect(weights.layers[0].moe.experts).toHaveLength(1);
+    expect(weights.layers[2].moe.experts).toHaveLength(8);
+    expect(weights.layers[2].moe.experts[5].down.dtype).toBe('q8_0');
+    const { model } = await loadModel(path, backend);
+    const out = await model.forward(model.newSession(), [1, 50, 300, 7, 9, 100], { allLogits: true });
+    model.dispose();
+    expect(out.logits.every(Number.isFinite)).toBe(true);
+    let sum2 = 0;
+    for (const v of out.logits) sum2 += v * v;
+    expect(Math.sqrt(sum2 / out.logits.length)).toBeGreaterThan(0.01);
+  });
+
+  it('refuses a Q4_K_M mixture for a layout-defined architecture, naming the field', async () => {
+    await expect(writeSyntheticGguf(join(root, 'bad.gguf'), { id: 'bad', description: 'bad', config: DEEPSEEK_V2_LITE, fileType: 'Q4_K_M' })).rejects.toThrow(/fileType.*deepseek_v2 synthetic files take one storage format, got Q4_K_M/);
   });
 
   it('Mixtral-8x7B Q4_K_M written shape-only (sparse): opens, plans 26 GB, and is refused before anything is allocated', async () => {

@@ -13,9 +13,10 @@
  * matrix in q8_0. Norms and routers (`ffn_gate_inp`) stay float32, as llama.cpp keeps them.
  */
 import { createCipheriv, createHash } from 'node:crypto';
-import { float32ToFloat16, formatLayout, isBlockFormat, storageBytes, type DType } from '@moe-runtime/core';
+import { ConfigError, float32ToFloat16, formatLayout, isBlockFormat, storageBytes, type DType } from '@moe-runtime/core';
 import { parseModelConfig, type ModelConfig } from '../model-config.js';
 import { architectureOf } from '../architectures/registry.js';
+import type { LayerLayout } from '../architectures/layer-layout.js';
 import { GGUF_TOKEN_TYPES } from './gguf-tokenizer.js';
 import { writeGgufStream, type GgufTensorSpec } from './gguf-writer.js';
 import { modelMetadata, vocabularyMetadata, type GgufVocabulary } from './llama-gguf.js';
@@ -113,6 +114,49 @@ export const GPT_OSS_20B = parseModelConfig(
   },
   'gpt-oss-20b config.json',
 );
+/**
+ * deepseek-ai/DeepSeek-V2-Lite (15.7B parameters), from its `config.json`: multi-head latent
+ * attention (kv_lora_rank 512, no low-rank q), the first layer dense, 64 routed experts (6 a
+ * token) and 2 shared, YaRN (factor 40 over 4096, mscale 0.707).
+ */
+export const DEEPSEEK_V2_LITE = parseModelConfig(
+  {
+    model_type: 'deepseek_v2',
+    architectures: ['DeepseekV2ForCausalLM'],
+    hidden_size: 2048,
+    num_hidden_layers: 27,
+    num_attention_heads: 16,
+    num_key_value_heads: 16,
+    intermediate_size: 10944,
+    moe_intermediate_size: 1408,
+    n_routed_experts: 64,
+    n_shared_experts: 2,
+    num_experts_per_tok: 6,
+    first_k_dense_replace: 1,
+    moe_layer_freq: 1,
+    routed_scaling_factor: 1.0,
+    topk_method: 'greedy',
+    n_group: 1,
+    topk_group: 1,
+    norm_topk_prob: false,
+    scoring_func: 'softmax',
+    q_lora_rank: null,
+    kv_lora_rank: 512,
+    qk_nope_head_dim: 128,
+    qk_rope_head_dim: 64,
+    v_head_dim: 128,
+    vocab_size: 102400,
+    max_position_embeddings: 163840,
+    rms_norm_eps: 1e-6,
+    rope_theta: 10000,
+    rope_scaling: { type: 'yarn', factor: 40, original_max_position_embeddings: 4096, beta_fast: 32, beta_slow: 1, mscale: 0.707, mscale_all_dim: 0.707 },
+    attention_bias: false,
+    tie_word_embeddings: false,
+    bos_token_id: 100000,
+    eos_token_id: 100001,
+  },
+  'DeepSeek-V2-Lite config.json',
+);
 /** The model benchmark's Mixtral-shaped 428M model (`src/bench/model-bench.ts`). */
 export const BENCH_428M = moeConfig({ type: 'mixtral', d: 1024, layers: 4, heads: 8, kv: 2, hd: 128, experts: 8, k: 2, f: 3584, vocab: 32000, context: 4096, theta: 1e6, eps: 1e-5, renormalize: true, qkNorm: 'none' });
 
@@ -125,6 +169,9 @@ export const SYNTHETIC_MODELS: readonly SyntheticModel[] = [
   { id: 'olmoe-1b-7b-q4_k_m', description: 'OLMoE-1B-7B Q4_K_M', config: OLMOE_1B_7B, fileType: 'Q4_K_M' },
   { id: 'qwen3-30b-a3b-q4_k_m', description: 'Qwen3-30B-A3B Q4_K_M', config: QWEN3_30B_A3B, fileType: 'Q4_K_M' },
   { id: 'gpt-oss-20b-mxfp4', description: 'gpt-oss-20b MXFP4 (experts mxfp4, other matrices q8_0)', config: GPT_OSS_20B, fileType: 'MXFP4_MOE' },
+  // Q8_0, not Q4_K_M: llama.cpp's Q4_K_M falls back to q5_0 for rows that are not whole 256-value
+  // blocks (ffn_down_exps' 1408, attn_k_b's 128), and this runtime does not read q5_0.
+  { id: 'deepseek-v2-lite-q8_0', description: 'DeepSeek-V2-Lite Q8_0', config: DEEPSEEK_V2_LITE, fileType: 'q8_0' },
   { id: 'mixtral-8x7b-q4_k_m-shape', description: 'Mixtral-8x7B Q4_K_M, shape only (sparse)', config: MIXTRAL_8X7B, fileType: 'Q4_K_M', shapeOnly: true },
   ...BENCH_FORMATS.map((f): SyntheticModel => ({ id: `bench-428m-${f}`, description: `428M benchmark shape, ${f}`, config: BENCH_428M, fileType: f })),
 ];
@@ -174,7 +221,9 @@ function tensorsOf(c: ModelConfig, fileType: SyntheticFileType): SyntheticTensor
   const norm = (name: string, n: number): void => void out.push({ name: `${name}.weight`, shape: [n], dtype: 'float32', fill: 'norm', fanIn: 1 });
   const bias = (name: string, shape: number[]): void => void out.push({ name, shape, dtype: 'float32', fill: 'bias', fanIn: 1 });
   matrix(G.embed, [c.vocabSize, d], syntheticTensorType('embed', 0, c, fileType), Math.sqrt(d));
-  for (let i = 0; i < c.numLayers; i++) {
+  const layout = architectureOf(c.modelType).names.layers?.gguf;
+  for (let i = 0; layout && i < c.numLayers; i++) out.push(...layoutTensors(layout, c, i, fileType));
+  for (let i = 0; !layout && i < c.numLayers; i++) {
     const b = G.block(i);
     const t = (role: Parameters<typeof syntheticTensorType>[0]): DType => syntheticTensorType(role, i, c, fileType);
     norm(b + G.attnNorm, d);
@@ -205,6 +254,26 @@ function tensorsOf(c: ModelConfig, fileType: SyntheticFileType): SyntheticTensor
   norm(G.finalNorm, d);
   matrix(G.lmHead, [c.vocabSize, d], syntheticTensorType('output', 0, c, fileType));
   return out;
+}
+
+/**
+ * Layer i's tensors of an architecture with its own layer layout (DeepSeek-V2), as the layout
+ * lists them: vectors as norms, routers float32, every other matrix in the file's one format
+ * (such files take a single format: the Q4_K_M mixture is defined for Llama-style layers).
+ */
+function layoutTensors(layout: LayerLayout, c: ModelConfig, i: number, fileType: SyntheticFileType): SyntheticTensor[] {
+  if (fileType === 'Q4_K_M' || fileType === 'MXFP4_MOE') throw new ConfigError('fileType', `${c.modelType} synthetic files take one storage format, got ${fileType}`);
+  const b = architectureOf(c.modelType).names.gguf.block(i);
+  return layout.tensors(c, i).map((t): SyntheticTensor => {
+    const name = b + t.name;
+    if (t.use === 'host-vector') return { name, shape: [...t.shape], dtype: 'float32', fill: 'norm', fanIn: 1 };
+    const router = !t.convertible && t.slices === undefined && t.shape.length === 2 && t.shape[0] === c.moe.numExperts;
+    // The per-head latent projections (attn_k_b / attn_v_b) stay float32: node-llama-cpp 3.22.1's
+    // CPU backend aborts scheduling its MLA products on q8_0, q4_0 or float16 ones (GGML_ASSERT
+    // in ggml-backend.cpp, tried on a 27-layer file), and runs them in float32.
+    const dtype = router ? 'float32' : t.convertible ? fileType : 'float32';
+    return { name, shape: [...t.shape], dtype, fill: 'matrix', fanIn: (t.shape[t.shape.length - 1] as number) / (router ? 4 : 1) };
+  });
 }
 
 /** A byte-level vocabulary of `size` tokens: three control tokens, the 256 byte tokens, fillers; no merges. */
