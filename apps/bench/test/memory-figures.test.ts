@@ -94,8 +94,11 @@ describe('weight traffic', () => {
     expect(workingSetBytes(biased, 'float32')).toBe(4 * (3 * 42 + 22 + 2 + 6));
   });
 
-  it('every shipped decode scenario can touch more weights than this machine\'s last-level cache', () => {
-    const llc = lastLevelCacheBytes() ?? 32 * 2 ** 20;
+  // A fixed 32 MiB, not this machine's cache: CI machines differ (one reports a 480 MiB L3 to its
+  // 2-core VM), and a test must not pass or fail with the host. The report states each decode
+  // working set against the running machine's own last-level cache instead (fmtWorkingSet).
+  it('every shipped decode scenario can touch more weights than twice a 32 MiB last-level cache', () => {
+    const llc = 32 * 2 ** 20;
     for (const name of ['mixtral-mini', 'switch', 'deepseek-mini', 'qwen-moe-mini', 'hash-mini']) {
       const s = loadScenarioFile(join(defaultScenarioDir(), `${name}.json`));
       expect(s.tokens, name).toContain(1);
