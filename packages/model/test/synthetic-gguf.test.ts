@@ -34,6 +34,17 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+/** Loads `path` on the cpu backend and checks the logits of `prompt` are finite and not flat (RMS above 0.01). */
+async function expectLiveLogits(path: string, prompt: number[]): Promise<void> {
+  const { model } = await loadModel(path, backend);
+  const out = await model.forward(model.newSession(), prompt, { allLogits: true });
+  model.dispose();
+  expect(out.logits.every(Number.isFinite)).toBe(true);
+  let sum2 = 0;
+  for (const v of out.logits) sum2 += v * v;
+  expect(Math.sqrt(sum2 / out.logits.length)).toBeGreaterThan(0.01);
+}
+
 describe("llama.cpp's Q4_K_M mixture", () => {
   it('use_more_bits picks the first and last eighth and every third layer in between (48 layers: 24)', () => {
     const picked = Array.from({ length: 48 }, (_, i) => i).filter((i) => useMoreBits(i, 48));
@@ -65,13 +76,7 @@ describe('synthetic checkpoints', () => {
     const { weights } = await loadGgufCheckpoint(path);
     expect(weights.layers[0].attention.v?.dtype).toBe('q6_k');
     expect(weights.layers[2].attention.v?.dtype).toBe('q4_k');
-    const { model } = await loadModel(path, backend);
-    const out = await model.forward(model.newSession(), [1, 50, 300, 7], { allLogits: true });
-    model.dispose();
-    expect(out.logits.every(Number.isFinite)).toBe(true);
-    let sum2 = 0;
-    for (const v of out.logits) sum2 += v * v;
-    expect(Math.sqrt(sum2 / out.logits.length)).toBeGreaterThan(0.01);
+    await expectLiveLogits(path, [1, 50, 300, 7]);
   });
 
   it('a small gpt-oss-shaped MXFP4_MOE file: experts mxfp4, other matrices q8_0, biases and sinks float32; it loads and gives finite logits', async () => {
@@ -85,13 +90,7 @@ describe('synthetic checkpoints', () => {
     const { weights } = await loadGgufCheckpoint(path);
     expect(weights.layers[1].moe.experts[3].down.dtype).toBe('mxfp4');
     expect(weights.layers[1].attention.sinks?.shape).toEqual([4]);
-    const { model } = await loadModel(path, backend);
-    const out = await model.forward(model.newSession(), [1, 50, 300, 7, 9, 100], { allLogits: true });
-    model.dispose();
-    expect(out.logits.every(Number.isFinite)).toBe(true);
-    let sum2 = 0;
-    for (const v of out.logits) sum2 += v * v;
-    expect(Math.sqrt(sum2 / out.logits.length)).toBeGreaterThan(0.01);
+    await expectLiveLogits(path, [1, 50, 300, 7, 9, 100]);
   });
 
   it('a small DeepSeek-V2-Lite-shaped Q8_0 file: the latent-attention layout, a dense first layer, routers and norms float32; it loads and gives finite logits', async () => {
@@ -117,13 +116,7 @@ describe('synthetic checkpoints', () => {
     expect(weights.layers[0].moe.experts).toHaveLength(1);
     expect(weights.layers[2].moe.experts).toHaveLength(8);
     expect(weights.layers[2].moe.experts[5].down.dtype).toBe('q8_0');
-    const { model } = await loadModel(path, backend);
-    const out = await model.forward(model.newSession(), [1, 50, 300, 7, 9, 100], { allLogits: true });
-    model.dispose();
-    expect(out.logits.every(Number.isFinite)).toBe(true);
-    let sum2 = 0;
-    for (const v of out.logits) sum2 += v * v;
-    expect(Math.sqrt(sum2 / out.logits.length)).toBeGreaterThan(0.01);
+    await expectLiveLogits(path, [1, 50, 300, 7, 9, 100]);
   });
 
   it('refuses a Q4_K_M mixture for a layout-defined architecture, naming the field', async () => {
