@@ -68,6 +68,8 @@ interface ExpectedTensor {
   readonly use: TensorUse;
   /** A weight matrix that a load-time dtype converts. */
   readonly convertible: boolean;
+  /** Held in this format whatever is stored (see LayerTensor.heldAs). */
+  readonly heldAs?: DType;
 }
 
 /** Every tensor a model of this config reads, with the shape the config gives it. */
@@ -83,10 +85,10 @@ function expectedTensors(c: ModelConfig, hasLmHead: boolean): ExpectedTensor[] {
   const own = architectureOf(c.modelType).names.layers?.hf;
   for (let i = 0; i < c.numLayers; i++) {
     const p = N.layerPrefix(i);
-    const add = (name: string, shape: readonly number[], use: TensorUse, convertible = false): void => void out.push({ name: p + name, shape, use, convertible });
+    const add = (name: string, shape: readonly number[], use: TensorUse, convertible = false, heldAs?: DType): void => void out.push({ name: p + name, shape, use, convertible, heldAs });
     // An architecture with its own layer layout (DeepSeek-V2) lists its tensors itself.
     if (own) {
-      for (const t of own.tensors(c, i)) add(t.name, t.shape, t.use, t.convertible);
+      for (const t of own.tensors(c, i)) add(t.name, t.shape, t.use, t.convertible, t.heldAs);
       continue;
     }
     add(N.inputNorm, [d], 'host-vector');
@@ -135,7 +137,7 @@ function planTensors(src: TensorSource, expected: readonly ExpectedTensor[], tar
       throw new SafetensorsError(`${src.source}: tensor '${t.name}' has shape ${formatShape(info.shape)}, expected ${formatShape(t.shape)}`);
     }
     const stored = READABLE_DTYPES[info.dtype] ?? 'float32';
-    return { name: t.name, shape: t.shape, use: t.use, dtype: t.convertible ? convertedDType(t.name, stored, t.shape, target) : stored };
+    return { name: t.name, shape: t.shape, use: t.use, dtype: t.heldAs ?? (t.convertible ? convertedDType(t.name, stored, t.shape, target) : stored) };
   });
 }
 
@@ -218,7 +220,9 @@ export async function openHfCheckpoint(dir: string, options: LoadCheckpointOptio
     const tensors = planTensors(raw, expected, target);
     const convertible = new Set(expected.filter((t) => t.convertible).map((t) => t.name));
     const src = convertingSource(raw, convertible, target);
-    const converted = tensors.filter((t, i) => expected[i].convertible && t.dtype !== (READABLE_DTYPES[raw.info(t.name).dtype] ?? 'float32')).map((t) => t.name);
+    // Converted at load: what `target` makes of a tensor, not the format it is held in (heldAs).
+    const storedOf = (name: string): DType => READABLE_DTYPES[raw.info(name).dtype] ?? 'float32';
+    const converted = tensors.filter((t, i) => expected[i].convertible && convertedDType(t.name, storedOf(t.name), t.shape, target) !== storedOf(t.name)).map((t) => t.name);
     const head = config.tieWordEmbeddings && !raw.has(N.lmHead) ? N.embed : N.lmHead;
     return {
       source: dir,

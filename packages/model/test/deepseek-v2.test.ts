@@ -31,6 +31,7 @@ import {
   vocabularyMetadata,
   writeGguf,
   writeTinyCheckpoint,
+  openHfCheckpoint,
   type GgufTensor,
   type ModelConfig,
   type ModelWeights,
@@ -370,5 +371,28 @@ describe('DeepSeek-V2-Lite config.json', () => {
     expect(() => parseModelConfig({ ...DEEPSEEK_V2_LITE, moe_layer_freq: 2 })).toThrow(/config\.json: moe_layer_freq/);
     expect(() => parseModelConfig({ ...DEEPSEEK_V2_LITE, first_k_dense_replace: 27 })).toThrow(/config\.json: first_k_dense_replace/);
     expect(() => parseModelConfig({ ...DEEPSEEK_V2_LITE, topk_method: 'group_limited_greedy', n_group: 5, topk_group: 2 })).toThrow(/config\.json: n_group: expected a divisor of n_routed_experts/);
+  });
+});
+
+describe('deepseek_v2 memory plan', () => {
+  it('plans kv_b_proj as the float32 it is held in, whatever it is stored or converted to, and still reports its conversion', async () => {
+    const source = await openHfCheckpoint(join(root, 'hf'), { dtype: 'q8_0' });
+    try {
+      const kvB = source.tensors.filter((t) => t.name.endsWith('self_attn.kv_b_proj.weight'));
+      expect(kvB).toHaveLength(3);
+      for (const t of kvB) expect(t.dtype).toBe('float32');
+      const q = source.tensors.find((t) => t.name.endsWith('layers.1.self_attn.q_proj.weight'));
+      expect(q?.dtype).toBe('q8_0');
+      expect(source.converted.filter((n) => n.endsWith('kv_b_proj.weight'))).toHaveLength(3);
+    } finally {
+      await source.close();
+    }
+    const plain = await openHfCheckpoint(join(root, 'hf'));
+    try {
+      // No dtype: nothing is converted, though kv_b_proj is held in float32.
+      expect(plain.converted).toEqual([]);
+    } finally {
+      await plain.close();
+    }
   });
 });

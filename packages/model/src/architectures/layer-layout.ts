@@ -5,7 +5,7 @@
  * shapes the config gives them, how they become the decoder's weights, and back. Names are
  * relative to the layer prefix (`model.layers.N.` / `blk.N.`) and complete (`.weight` included).
  */
-import type { HostTensor } from '@moe-runtime/core';
+import type { DType, HostTensor } from '@moe-runtime/core';
 import type { ModelConfig } from '../model-config.js';
 import type { TensorUse } from '../model-source.js';
 import type { DecoderLayerWeights } from '../model-weights.js';
@@ -19,6 +19,11 @@ export interface LayerTensor {
   readonly convertible: boolean;
   /** A stacked tensor prepared as this many slices (`[E, F, D]` experts). */
   readonly slices?: number;
+  /**
+   * The format the decoder holds it in when that is not the stored (or converted) one, so the
+   * memory check counts what is held: latent attention's absorbed kv_b_proj is prepared in float32.
+   */
+  readonly heldAs?: DType;
 }
 
 /** Reads one tensor by its relative name (the caller adds the prefix and any conversion). */

@@ -52,6 +52,8 @@ interface ExpectedTensor {
   readonly use: TensorUse;
   readonly convertible: boolean;
   readonly slices?: number;
+  /** Held in this format whatever is stored (see LayerTensor.heldAs). */
+  readonly heldAs?: DType;
 }
 
 function weight(name: string): string {
@@ -75,11 +77,11 @@ function expectedTensors(file: GgufCheckpoint, c: ModelConfig, facts: GgufArchit
   const own = layersOf(file);
   for (let i = 0; i < c.numLayers; i++) {
     const b = G.block(i);
-    const add = (name: string, shape: readonly number[], use: TensorUse, convertible = false, slices?: number): void =>
-      void out.push({ name: b + name, shape, use, convertible, slices });
+    const add = (name: string, shape: readonly number[], use: TensorUse, convertible = false, slices?: number, heldAs?: DType): void =>
+      void out.push({ name: b + name, shape, use, convertible, slices, heldAs });
     // An architecture with its own layer layout (deepseek2) lists its tensors itself.
     if (own) {
-      for (const t of own.tensors(c, i, (name) => file.has(b + name))) add(t.name, t.shape, t.use, t.convertible, t.slices);
+      for (const t of own.tensors(c, i, (name) => file.has(b + name))) add(t.name, t.shape, t.use, t.convertible, t.slices, t.heldAs);
       continue;
     }
     add(weight(G.attnNorm), [d], 'host-vector');
@@ -298,7 +300,7 @@ export async function openGgufModel(path: string, options: OpenGgufOptions = {})
     checkTensors(file, config, arch, expected);
     const tensors: PlannedTensor[] = expected.map((t) => {
       const stored = file.info(t.name).dtype;
-      return { name: t.name, shape: t.shape, use: t.use, slices: t.slices, dtype: t.convertible ? convertedDType(t.name, stored, t.shape, target) : stored };
+      return { name: t.name, shape: t.shape, use: t.use, slices: t.slices, dtype: t.heldAs ?? (t.convertible ? convertedDType(t.name, stored, t.shape, target) : stored) };
     });
     const convertible = new Set(expected.filter((t) => t.convertible).map((t) => t.name));
     const converted = [...new Set(tensors.filter((t) => convertible.has(t.name) && target !== undefined && file.info(t.name).dtype !== target).map((t) => t.name))];

@@ -173,7 +173,7 @@ export const DEEPSEEK_HF_LAYERS: LayerLayout = {
   tensors(c, i) {
     const m = latent(c);
     const out = commonTensors(HF, c, i);
-    out.push({ name: HF_KV_B, shape: [c.numHeads * (m.qkNopeHeadDim + m.vHeadDim), m.kvLoraRank], use: 'backend', convertible: true });
+    out.push({ name: HF_KV_B, shape: [c.numHeads * (m.qkNopeHeadDim + m.vHeadDim), m.kvLoraRank], use: 'backend', convertible: true, heldAs: 'float32' });
     if (isDense(c, i)) return out;
     const f = c.moe.expert.ffnSize;
     for (let j = 0; j < c.moe.numExperts; j++) for (const p of PROJ) out.push({ name: hfExpert(j, p), shape: projShape(p, f, c.hiddenSize), use: 'backend', convertible: true });
@@ -234,10 +234,10 @@ export const DEEPSEEK_GGUF_LAYERS: LayerLayout = {
     const m = latent(c);
     const h = c.numHeads;
     const out = commonTensors(GG, c, i);
-    if (unsplit(has)) out.push({ name: GG_KV_B, shape: [h * (m.qkNopeHeadDim + m.vHeadDim), m.kvLoraRank], use: 'backend', convertible: true });
+    if (unsplit(has)) out.push({ name: GG_KV_B, shape: [h * (m.qkNopeHeadDim + m.vHeadDim), m.kvLoraRank], use: 'backend', convertible: true, heldAs: 'float32' });
     else {
-      out.push({ name: GG_K_B, shape: [h, m.kvLoraRank, m.qkNopeHeadDim], use: 'backend', convertible: false });
-      out.push({ name: GG_V_B, shape: [h, m.vHeadDim, m.kvLoraRank], use: 'backend', convertible: false });
+      out.push({ name: GG_K_B, shape: [h, m.kvLoraRank, m.qkNopeHeadDim], use: 'backend', convertible: false, heldAs: 'float32' });
+      out.push({ name: GG_V_B, shape: [h, m.vHeadDim, m.kvLoraRank], use: 'backend', convertible: false, heldAs: 'float32' });
     }
     if (isDense(c, i)) return out;
     const { numExperts: e, hiddenSize: d } = c.moe;
