@@ -23,6 +23,7 @@ import {
   type TensorSource,
 } from '@moe-runtime/core';
 import { architectureOf } from './architectures/registry.js';
+import type { LayerTensor } from './architectures/layer-layout.js';
 import { hfTensorNames, moeScheme } from './checkpoint-names.js';
 import { parseModelConfig, type ModelConfig } from './model-config.js';
 import { checkConversionDType, convertedDType, convertTensor, type ModelWeightSource, type PlannedTensor, type TensorUse } from './model-source.js';
@@ -61,16 +62,8 @@ async function readConfig(dir: string): Promise<ModelConfig> {
   return parseModelConfig(json, file);
 }
 
-/** One tensor the config requires, with its Hugging Face name. */
-interface ExpectedTensor {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly use: TensorUse;
-  /** A weight matrix that a load-time dtype converts. */
-  readonly convertible: boolean;
-  /** Held in this format whatever is stored (see LayerTensor.heldAs). */
-  readonly heldAs?: DType;
-}
+/** One tensor the config requires, with its Hugging Face name (a layout's tensor, named in full). */
+type ExpectedTensor = LayerTensor;
 
 /** Every tensor a model of this config reads, with the shape the config gives it. */
 function expectedTensors(c: ModelConfig, hasLmHead: boolean): ExpectedTensor[] {
@@ -85,10 +78,10 @@ function expectedTensors(c: ModelConfig, hasLmHead: boolean): ExpectedTensor[] {
   const own = architectureOf(c.modelType).names.layers?.hf;
   for (let i = 0; i < c.numLayers; i++) {
     const p = N.layerPrefix(i);
-    const add = (name: string, shape: readonly number[], use: TensorUse, convertible = false, heldAs?: DType): void => void out.push({ name: p + name, shape, use, convertible, heldAs });
+    const add = (name: string, shape: readonly number[], use: TensorUse, convertible = false): void => void out.push({ name: p + name, shape, use, convertible });
     // An architecture with its own layer layout (DeepSeek-V2) lists its tensors itself.
     if (own) {
-      for (const t of own.tensors(c, i)) add(t.name, t.shape, t.use, t.convertible, t.heldAs);
+      for (const t of own.tensors(c, i)) out.push({ ...t, name: p + t.name });
       continue;
     }
     add(N.inputNorm, [d], 'host-vector');

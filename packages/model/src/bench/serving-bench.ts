@@ -70,6 +70,11 @@ interface StreamOptions {
   readonly onFirst?: () => void;
 }
 
+/** The batcher's options from the command line. */
+function batcherOptions(): ContinuousBatcherOptions {
+  return { prefillTokensPerStep: opts.prefillPerStep, prefillBudget: { maxSlowdown: opts.maxSlowdown } };
+}
+
 /**
  * Runs one greedy generation through the batcher, recording when each token is made: the moment
  * the forward step that produced it finished (every forward call of a generation gives one
@@ -77,11 +82,6 @@ interface StreamOptions {
  * text that ends inside a UTF-8 sequence (frequent with random ids over a byte-level vocabulary)
  * waits for the next token, so a chunk then carries two tokens after a two-step gap.
  */
-/** The batcher's options from the command line. */
-function batcherOptions(): ContinuousBatcherOptions {
-  return { prefillTokensPerStep: opts.prefillPerStep, prefillBudget: { maxSlowdown: opts.maxSlowdown } };
-}
-
 async function stream(model: MoEModel, tokenizer: ModelTokenizer, batcher: ContinuousBatcher, prompt: number[], o: StreamOptions): Promise<StreamTimes> {
   const t0 = performance.now();
   const at: number[] = [];

@@ -24,7 +24,7 @@ import type { AttentionWeights, DecoderLayerWeights, ModelWeights } from '../mod
 import type { ExpertWeights } from '@moe-runtime/core';
 import { LLAMA_GGUF_NAMES, type GgufTensorNames } from '../architectures/llama-style-names.js';
 import { findGgufArchitecture } from '../architectures/registry.js';
-import type { LayerLayout } from '../architectures/layer-layout.js';
+import type { LayerLayout, LayerTensor } from '../architectures/layer-layout.js';
 import { ggufModelConfig, readArchitecture, type GgufArchitectureFacts, type GgufModelFacts } from './gguf-architecture.js';
 import { GgufCheckpoint } from './gguf-file.js';
 import type { GgufMetadata } from './gguf-metadata.js';
@@ -45,16 +45,8 @@ function layersOf(file: GgufCheckpoint): LayerLayout | undefined {
 
 const PROJECTIONS = ['gate', 'up', 'down'] as const;
 
-/** One tensor the metadata implies. */
-interface ExpectedTensor {
-  readonly name: string;
-  readonly shape: readonly number[];
-  readonly use: TensorUse;
-  readonly convertible: boolean;
-  readonly slices?: number;
-  /** Held in this format whatever is stored (see LayerTensor.heldAs). */
-  readonly heldAs?: DType;
-}
+/** One tensor the metadata implies (a layout's tensor, named in full). */
+type ExpectedTensor = LayerTensor;
 
 function weight(name: string): string {
   return `${name}.weight`;
@@ -77,11 +69,11 @@ function expectedTensors(file: GgufCheckpoint, c: ModelConfig, facts: GgufArchit
   const own = layersOf(file);
   for (let i = 0; i < c.numLayers; i++) {
     const b = G.block(i);
-    const add = (name: string, shape: readonly number[], use: TensorUse, convertible = false, slices?: number, heldAs?: DType): void =>
-      void out.push({ name: b + name, shape, use, convertible, slices, heldAs });
+    const add = (name: string, shape: readonly number[], use: TensorUse, convertible = false, slices?: number): void =>
+      void out.push({ name: b + name, shape, use, convertible, slices });
     // An architecture with its own layer layout (deepseek2) lists its tensors itself.
     if (own) {
-      for (const t of own.tensors(c, i, (name) => file.has(b + name))) add(t.name, t.shape, t.use, t.convertible, t.slices, t.heldAs);
+      for (const t of own.tensors(c, i, (name) => file.has(b + name))) out.push({ ...t, name: b + t.name });
       continue;
     }
     add(weight(G.attnNorm), [d], 'host-vector');
@@ -155,6 +147,8 @@ function modelFacts(file: GgufCheckpoint): GgufModelFacts {
 
 class GgufLayerReader {
   private readonly names: GgufTensorNames;
+  /** The architecture's own layer layout (deepseek2), if it has one. */
+  private readonly own: LayerLayout | undefined;
 
   constructor(
     private readonly file: GgufCheckpoint,
@@ -166,6 +160,7 @@ class GgufLayerReader {
     private readonly defer: boolean,
   ) {
     this.names = namesOf(file);
+    this.own = layersOf(file);
   }
 
   /** A tensor as stored: deferred (read when used) or read now. */
@@ -173,16 +168,19 @@ class GgufLayerReader {
     return this.defer ? this.file.deferred(name) : this.file.read(name);
   }
 
+  /** Applies the planned conversion to tensor `name`. */
+  private convert(name: string, t: HostTensor): HostTensor {
+    return this.convertible.has(name) ? convertTensor(name, t, this.target) : t;
+  }
+
   /** Reads a tensor (deferred where the reader defers) and applies the planned conversion. */
   async read(name: string): Promise<HostTensor> {
-    const t = await this.stored(name);
-    return this.convertible.has(name) ? convertTensor(name, t, this.target) : t;
+    return this.convert(name, await this.stored(name));
   }
 
   /** Reads a tensor now, whatever the reader defers: for the ones the host keeps (the embedding table). */
   async readNow(name: string): Promise<HostTensor> {
-    const t = await this.file.read(name);
-    return this.convertible.has(name) ? convertTensor(name, t, this.target) : t;
+    return this.convert(name, await this.file.read(name));
   }
 
   private async attention(b: string): Promise<AttentionWeights> {
@@ -243,7 +241,7 @@ class GgufLayerReader {
   async layer(i: number): Promise<DecoderLayerWeights> {
     const G = this.names;
     const b = G.block(i);
-    const own = layersOf(this.file);
+    const own = this.own;
     if (own) return own.read((name) => this.read(b + name), this.config, i, (name) => this.file.has(b + name));
     const s = this.config.moe.sharedExperts;
     const shared = s

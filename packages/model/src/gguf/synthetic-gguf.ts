@@ -263,16 +263,17 @@ function tensorsOf(c: ModelConfig, fileType: SyntheticFileType): SyntheticTensor
  */
 function layoutTensors(layout: LayerLayout, c: ModelConfig, i: number, fileType: SyntheticFileType): SyntheticTensor[] {
   if (fileType === 'Q4_K_M' || fileType === 'MXFP4_MOE') throw new ConfigError('fileType', `${c.modelType} synthetic files take one storage format, got ${fileType}`);
-  const b = architectureOf(c.modelType).names.gguf.block(i);
+  const G = architectureOf(c.modelType).names.gguf;
+  const b = G.block(i);
   return layout.tensors(c, i).map((t): SyntheticTensor => {
     const name = b + t.name;
     if (t.use === 'host-vector') return { name, shape: [...t.shape], dtype: 'float32', fill: 'norm', fanIn: 1 };
-    const router = !t.convertible && t.slices === undefined && t.shape.length === 2 && t.shape[0] === c.moe.numExperts;
-    // The per-head latent projections (attn_k_b / attn_v_b) stay float32: node-llama-cpp 3.22.1's
-    // CPU backend aborts scheduling its MLA products on q8_0, q4_0 or float16 ones (GGML_ASSERT
-    // in ggml-backend.cpp, tried on a 27-layer file), and runs them in float32.
-    const dtype = router ? 'float32' : t.convertible ? fileType : 'float32';
-    return { name, shape: [...t.shape], dtype, fill: 'matrix', fanIn: (t.shape[t.shape.length - 1] as number) / (router ? 4 : 1) };
+    // What a load-time dtype would not convert stays float32: the router, and the per-head latent
+    // projections (attn_k_b / attn_v_b), which node-llama-cpp 3.22.1's CPU backend aborts
+    // scheduling its MLA products on as q8_0, q4_0 or float16 (GGML_ASSERT in ggml-backend.cpp,
+    // tried on a 27-layer file). The router gets a larger spread, as in tensorsOf.
+    const router = t.name === `${G.router}.weight`;
+    return { name, shape: [...t.shape], dtype: t.convertible ? fileType : 'float32', fill: 'matrix', fanIn: t.shape[t.shape.length - 1] / (router ? 4 : 1) };
   });
 }
 

@@ -14,7 +14,7 @@
  */
 import { ConfigError, type ExpertWeights, type MoELayerConfig, type MoEWeights } from '@moe-runtime/core';
 import { softmax } from './attention.js';
-import type { ReferenceMoEResult, ReferenceRouting } from './sparse-moe.js';
+import { expertByExpert, type ReferenceMoEResult, type ReferenceRouting } from './sparse-moe.js';
 import { linear64 } from './weight-values.js';
 
 const silu = (v: number): number => v / (1 + Math.exp(-v));
@@ -74,19 +74,8 @@ function gate(config: MoELayerConfig, w: MoEWeights, x: Float64Array, n: number)
 export function deepseekMoe(config: MoELayerConfig, w: MoEWeights, x: Float64Array, n: number): ReferenceMoEResult {
   const d = config.hiddenSize;
   const routing = gate(config, w, x, n);
-  const output = new Float64Array(n * d);
   // moe_infer: expert by expert over the tokens routed to it.
-  for (let ex = 0; ex < config.numExperts; ex++) {
-    const rows: { token: number; weight: number }[] = [];
-    routing.experts.forEach((chosen, t) => chosen.forEach((j, s) => j === ex && rows.push({ token: t, weight: routing.weights[t][s] })));
-    if (rows.length === 0) continue;
-    const picked = new Float64Array(rows.length * d);
-    rows.forEach((r, i) => picked.set(x.subarray(r.token * d, (r.token + 1) * d), i * d));
-    const y = deepseekMlp(w.experts[ex], picked, rows.length);
-    rows.forEach((r, i) => {
-      for (let c = 0; c < d; c++) output[r.token * d + c] += r.weight * y[i * d + c];
-    });
-  }
+  const output = expertByExpert(routing, x, d, config.numExperts, (ex, picked, rows) => deepseekMlp(w.experts[ex], picked, rows));
   // `y = y + self.shared_experts(identity)`: the n_shared_experts as one MLP, ungated.
   for (const s of w.shared ?? []) {
     const y = deepseekMlp(s, x, n);

@@ -120,6 +120,27 @@ export interface ReferenceMoEResult {
 }
 
 /** The whole sparse MoE block over `n` rows `x` `[n, D]`. */
+/**
+ * The Hugging Face loop over experts (`moe_infer` in modeling_deepseek, the expert loop of
+ * modeling_mixtral): expert by expert, `run` over the rows routed to it, each output row added
+ * to its token's with the routing weight. `x` holds the tokens' rows of `d` values.
+ */
+export function expertByExpert(routing: ReferenceRouting, x: Float64Array, d: number, numExperts: number, run: (expert: number, picked: Float64Array, rows: number) => Float64Array): Float64Array {
+  const output = new Float64Array(routing.numTokens * d);
+  for (let ex = 0; ex < numExperts; ex++) {
+    const rows: { token: number; weight: number }[] = [];
+    routing.experts.forEach((chosen, t) => chosen.forEach((j, s) => j === ex && rows.push({ token: t, weight: routing.weights[t][s] })));
+    if (rows.length === 0) continue;
+    const picked = new Float64Array(rows.length * d);
+    rows.forEach((r, i) => picked.set(x.subarray(r.token * d, (r.token + 1) * d), i * d));
+    const y = run(ex, picked, rows.length);
+    rows.forEach((r, i) => {
+      for (let c = 0; c < d; c++) output[r.token * d + c] += r.weight * y[i * d + c];
+    });
+  }
+  return output;
+}
+
 export function sparseMoeBlock(config: MoELayerConfig, weights: MoEWeights, x: Float64Array, n: number, order: RouterOrder = 'softmax-then-topk'): ReferenceMoEResult {
   const kind = config.expert.kind;
   if (kind !== 'swiglu' && kind !== 'clamped-swiglu') throw new ConfigError('moe.expert.kind', `the reference decoder implements "swiglu" and "clamped-swiglu", got ${JSON.stringify(kind)}`);
@@ -127,19 +148,7 @@ export function sparseMoeBlock(config: MoELayerConfig, weights: MoEWeights, x: F
   const expert = kind === 'swiglu' ? swiglu : gptOssExpert;
   const d = config.hiddenSize;
   const routing = route(config, weights, x, n, order);
-  const output = new Float64Array(n * d);
-  // As the Hugging Face loop: expert by expert, each over the rows routed to it.
-  for (let ex = 0; ex < config.numExperts; ex++) {
-    const rows: { token: number; weight: number }[] = [];
-    routing.experts.forEach((chosen, t) => chosen.forEach((j, s) => j === ex && rows.push({ token: t, weight: routing.weights[t][s] })));
-    if (rows.length === 0) continue;
-    const picked = new Float64Array(rows.length * d);
-    rows.forEach((r, i) => picked.set(x.subarray(r.token * d, (r.token + 1) * d), i * d));
-    const y = expert(weights.experts[ex], picked, rows.length);
-    rows.forEach((r, i) => {
-      for (let c = 0; c < d; c++) output[r.token * d + c] += r.weight * y[i * d + c];
-    });
-  }
+  const output = expertByExpert(routing, x, d, config.numExperts, (ex, picked, rows) => expert(weights.experts[ex], picked, rows));
   addSharedExperts(config, weights, x, n, output);
   return { output, routing };
 }
