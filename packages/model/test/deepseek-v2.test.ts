@@ -16,6 +16,7 @@ import '@moe-runtime/backend-onnx';
 import '@moe-runtime/backend-tfjs';
 import { getBackend, type Backend } from '@moe-runtime/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { maxAbsDiff, splitPrefill } from './split-prefill.js';
 import { LlamaCppModel, loadNodeLlamaCpp } from '../src/bench/llama-cpp.js';
 import { joinKvB } from '../src/architectures/deepseek_v2/layers.js';
 import {
@@ -55,29 +56,8 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
 /** Production logits of every position (prefill in two calls) and the routing of both calls. */
-async function production(backend: Backend, c: ModelConfig, w: ModelWeights = weights): Promise<{ logits: Float32Array; experts: number[][][] }> {
-  const model = await MoEModel.create(c, w, backend);
-  try {
-    const session = model.newSession();
-    const a = await model.forward(session, PROMPT.slice(0, SPLIT), { allLogits: true });
-    const b = await model.forward(session, PROMPT.slice(SPLIT), { allLogits: true });
-    const logits = new Float32Array(a.logits.length + b.logits.length);
-    logits.set(a.logits);
-    logits.set(b.logits, a.logits.length);
-    const ea = chosenExperts(a.routing.map((r) => r.plan));
-    const eb = chosenExperts(b.routing.map((r) => r.plan));
-    return { logits, experts: ea.map((l, i) => [...l, ...eb[i]]) };
-  } finally {
-    model.dispose();
-  }
-}
+const production = (backend: Backend, c: ModelConfig, w: ModelWeights = weights): ReturnType<typeof splitPrefill> => splitPrefill(backend, c, w, PROMPT, SPLIT);
 
 async function checkAgainstReference(name: string, c: ModelConfig, w: ModelWeights, tag: string): Promise<void> {
   const got = await production(await getBackend(name), c, w);

@@ -17,6 +17,7 @@ import { ConfigError, getBackend, type Backend } from '@moe-runtime/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LlamaCppModel, loadNodeLlamaCpp } from '../src/bench/llama-cpp.js';
 import { writeTinyGguf } from './gguf-fixtures.js';
+import { maxAbsDiff, splitPrefill } from './split-prefill.js';
 import { argmax, chosenExperts, loadCheckpoint, loadGgufCheckpoint, MoEModel, parseModelConfig, referenceModelLogits, writeTinyCheckpoint, type ModelConfig, type ModelWeights } from '../src/index.js';
 
 const { lib, reason } = await loadNodeLlamaCpp();
@@ -35,29 +36,8 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
 /** Production logits of every position (prefill in two calls) and the routing of both calls. */
-async function production(backend: Backend, c: ModelConfig): Promise<{ logits: Float32Array; experts: number[][][] }> {
-  const model = await MoEModel.create(c, weights, backend);
-  try {
-    const session = model.newSession();
-    const a = await model.forward(session, PROMPT.slice(0, SPLIT), { allLogits: true });
-    const b = await model.forward(session, PROMPT.slice(SPLIT), { allLogits: true });
-    const logits = new Float32Array(a.logits.length + b.logits.length);
-    logits.set(a.logits);
-    logits.set(b.logits, a.logits.length);
-    const ea = chosenExperts(a.routing.map((r) => r.plan));
-    const eb = chosenExperts(b.routing.map((r) => r.plan));
-    return { logits, experts: ea.map((l, i) => [...l, ...eb[i]]) };
-  } finally {
-    model.dispose();
-  }
-}
+const production = (backend: Backend, c: ModelConfig): ReturnType<typeof splitPrefill> => splitPrefill(backend, c, weights, PROMPT, SPLIT);
 
 describe('gpt_oss tiny checkpoint', () => {
   it('has what makes gpt-oss: alternating windows, sinks, YaRN, biases, clamped experts', () => {
