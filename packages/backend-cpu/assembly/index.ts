@@ -15,6 +15,7 @@ export { attendWorkBytes };
 
 export { workBytes };
 export { relaxedDotInUse } from './rows-q8';
+export { readAheadSink } from './prefetch';
 
 /**
  * Descriptor layout: 16 i32 fields (64 bytes): kind, a, lda, m, k, b, panels, bias, c, ldc, out,

@@ -9,6 +9,7 @@
 import { gemm } from './gemm';
 import { decodeRow, dotF32, dotFused, fused, rowBytesOf } from './rows';
 import { ACT_Q8, dotRowsQ8, hasQ8Dot, q8RowBytes, quantizeRow } from './rows-q8';
+import { readAhead } from './prefetch';
 
 /** From this many activation rows on, panels are decoded and the panel GEMM runs. */
 const PANEL_ROWS = 8;
@@ -51,6 +52,8 @@ export function rowGemm(
     const rows = panelRows(p, gated, n);
     const first = <usize>(gated ? p >> 1 : p) * 16;
     const cp = c + (<usize>p << 6);
+    // End of this tensor's rows: reading ahead stops there.
+    const end = base + <usize>n * rb;
     const bp = bias != 0 ? bias + (<usize>p << 6) : 0;
     if (m >= PANEL_ROWS) {
       const panel = work + rowBufBytes(k);
@@ -62,8 +65,9 @@ export function rowGemm(
       // Four weight rows a call, their results the lanes of one v128 (columns j..j+3 are adjacent in C).
       for (let j = 0; j < rows; j += 4) {
         const w = base + (first + <usize>j) * rb;
+        readAhead(w + 4 * rb, w + 8 * rb, end);
         const bj = bp != 0 ? v128.load(bp + (<usize>j << 2)) : f32x4.splat(0);
-        for (let i = 0; i < m; i++) v128.store(cp + <usize>i * cRow + (<usize>j << 2), f32x4.add(dotRowsQ8(f, qBase + <usize>i * qRow, k, w, rb, rows - j), bj));
+        for (let i = 0; i < m; i++) v128.store(cp + <usize>i * cRow + (<usize>j << 2), f32x4.add(dotRowsQ8(f, qBase + <usize>i * qRow, k, w, rb, rows - j, work), bj));
       }
     }
     for (let j = 0; j < 16; j++) {
@@ -75,6 +79,7 @@ export function rowGemm(
       }
       if (q8 && hasQ8Dot(f)) continue;
       const w = base + (first + <usize>j) * rb;
+      if ((j & 3) == 0) readAhead(w + 4 * rb, w + 8 * rb, end);
       if (fused(f)) {
         for (let i = 0; i < m; i++) store<f32>(cp + <usize>i * cRow + (<usize>j << 2), dotFused(f, a + <usize>i * aRow, w, k) + bj);
       } else {

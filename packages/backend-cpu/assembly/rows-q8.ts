@@ -196,16 +196,6 @@ function scales4Rows(w0: usize, w1: usize, w2: usize, w3: usize, o: usize): v128
 
 // ---- q8_0 ------------------------------------------------------------------------------------
 
-/** The i32 partial sums of one q8_0 block (codes at wp + 2) times the i16 activations x0..x3. */
-// @ts-ignore: decorator
-@inline
-function blockQ8_0(wp: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
-  const v0 = v128.load(wp, 2);
-  const v1 = v128.load(wp, 18);
-  const s = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v0), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v0), x1));
-  return i32x4.add(s, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v1), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v1), x3)));
-}
-
 /** The float16 at w, w + stride, w + 2 stride, w + 3 stride (four blocks of one row), as float32 lanes. */
 // @ts-ignore: decorator
 @inline
@@ -214,36 +204,69 @@ function scales4Blocks(w: usize, stride: usize): v128 {
 }
 
 /**
- * One q8_0 row times one quantized activation row, as four lanes to be summed. Four blocks a
- * pass: their sums gathered into one vector (lane = block) and scaled by the four blocks'
- * weight scales (one conversion) times their activation scales. One row at a time, so the
- * weights stream front to back (four rows read side by side measured slower from DRAM).
+ * The combined scales d_w d_x of every block of a q8_0 row, as float32 at sc (nb values), four
+ * blocks a pass (one float16 conversion). Done as a pass of its own before the row's dot
+ * product: this keeps the dot's loop small enough for V8 to hold it in registers (scales
+ * inside the loop spilled a dozen vectors a pass), and its loads, one per block, touch
+ * every cache line of the row in a few instructions, so the row's DRAM reads are all in
+ * flight at once.
+ */
+function scalesQ8_0(q: usize, k: i32, w: usize, sc: usize): void {
+  const nb = k >> 5;
+  const dx = dxOf(q, k);
+  let b = 0;
+  for (; b + 4 <= nb; b += 4) v128.store(sc + (<usize>b << 2), f32x4.mul(scales4Blocks(w + <usize>b * 34, 34), v128.load(dx + (<usize>b << 2))));
+  for (; b < nb; b++) store<f32>(sc + (<usize>b << 2), h2f(load<u16>(w + <usize>b * 34)) * load<f32>(dx + (<usize>b << 2)));
+}
+
+/** The i32 partial sums of one q8_0 block (codes at wp + 2) times the i16 activations at xp. */
+// @ts-ignore: decorator
+@inline
+function blockQ8_0(wp: usize, xp: usize): v128 {
+  // load8x8_s sign-extends eight codes in the load (one instruction on x64).
+  const s = i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(wp, 2), v128.load(xp)), i32x4.dot_i16x8_s(v128.load8x8_s(wp, 10), v128.load(xp, 16)));
+  return i32x4.add(s, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(wp, 18), v128.load(xp, 32)), i32x4.dot_i16x8_s(v128.load8x8_s(wp, 26), v128.load(xp, 48))));
+}
+
+/**
+ * One q8_0 row times one quantized activation row, as four lanes to be summed, with the
+ * row's combined block scales at sc (scalesQ8_0). Two blocks a pass on two accumulators.
  */
 // @ts-ignore: decorator
 @inline
-function rowQ8_0(q: usize, k: i32, w: usize): v128 {
+function rowQ8_0(q: usize, k: i32, w: usize, sc: usize): v128 {
   const nb = k >> 5;
-  const dx = dxOf(q, k);
   let acc = f32x4.splat(0);
-  let b = 0;
-  for (; b + 4 <= nb; b += 4) {
-    const wp = w + <usize>b * 34;
-    const xp = q + (<usize>b << 6);
-    const s = sum4x4(
-      blockQ8_0(wp, v128.load(xp), v128.load(xp, 16), v128.load(xp, 32), v128.load(xp, 48)),
-      blockQ8_0(wp + 34, v128.load(xp, 64), v128.load(xp, 80), v128.load(xp, 96), v128.load(xp, 112)),
-      blockQ8_0(wp + 68, v128.load(xp, 128), v128.load(xp, 144), v128.load(xp, 160), v128.load(xp, 176)),
-      blockQ8_0(wp + 102, v128.load(xp, 192), v128.load(xp, 208), v128.load(xp, 224), v128.load(xp, 240)),
-    );
-    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(scales4Blocks(wp, 34), v128.load(dx + (<usize>b << 2))), acc);
+  let acc2 = f32x4.splat(0);
+  let wp = w;
+  let xp = q;
+  let sp = sc;
+  const pairsEnd = sc + (<usize>(nb & ~1) << 2);
+  for (; sp < pairsEnd; wp += 68, xp += 128, sp += 8) {
+    acc = madd(f32x4.convert_i32x4_s(blockQ8_0(wp, xp)), v128.load32_splat(sp), acc);
+    acc2 = madd(f32x4.convert_i32x4_s(blockQ8_0(wp + 34, xp + 64)), v128.load32_splat(sp, 4), acc2);
   }
-  for (; b < nb; b++) {
-    const wp = w + <usize>b * 34;
-    const xp = q + (<usize>b << 6);
-    const s = blockQ8_0(wp, v128.load(xp), v128.load(xp, 16), v128.load(xp, 32), v128.load(xp, 48));
-    acc = madd(f32x4.convert_i32x4_s(s), f32x4.splat(h2f(load<u16>(wp)) * load<f32>(dx + (<usize>b << 2))), acc);
-  }
-  return acc;
+  if ((nb & 1) != 0) acc = madd(f32x4.convert_i32x4_s(blockQ8_0(wp, xp)), v128.load32_splat(sp), acc);
+  return f32x4.add(acc, acc2);
+}
+
+/**
+ * Four q8_0 rows, one after another. The scales pass of the next row runs before the dot of
+ * the current one (sc and sc + nb floats alternate), so one row's reads overlap the other's
+ * arithmetic.
+ */
+// @ts-ignore: decorator
+@inline
+function rows4Q8_0(q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, sc: usize): v128 {
+  const sc2 = sc + (<usize>(k >> 5) << 2);
+  scalesQ8_0(q, k, w0, sc);
+  scalesQ8_0(q, k, w1, sc2);
+  const d0 = rowQ8_0(q, k, w0, sc);
+  scalesQ8_0(q, k, w2, sc);
+  const d1 = rowQ8_0(q, k, w1, sc2);
+  scalesQ8_0(q, k, w3, sc2);
+  const d2 = rowQ8_0(q, k, w2, sc);
+  return sum4x4f(d0, d1, d2, rowQ8_0(q, k, w3, sc2));
 }
 
 // ---- q4_0 ------------------------------------------------------------------------------------
@@ -503,9 +526,9 @@ function rowMxfp4(q: usize, k: i32, w: usize, relaxed: bool): v128 {
 
 // @ts-ignore: decorator
 @inline
-function rows4(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, relaxed: bool): v128 {
+function rows4(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, sc: usize, relaxed: bool): v128 {
   // One row after another (each streamed front to back), their lane sums gathered at the end.
-  if (fmt == Q8_0) return sum4x4f(rowQ8_0(q, k, w0), rowQ8_0(q, k, w1), rowQ8_0(q, k, w2), rowQ8_0(q, k, w3));
+  if (fmt == Q8_0) return rows4Q8_0(q, k, w0, w1, w2, w3, sc);
   if (fmt == MXFP4) return sum4x4f(rowMxfp4(q, k, w0, relaxed), rowMxfp4(q, k, w1, relaxed), rowMxfp4(q, k, w2, relaxed), rowMxfp4(q, k, w3, relaxed));
   if (fmt == Q4_0) return sum4x4f(rowQ4_0(q, k, w0, relaxed), rowQ4_0(q, k, w1, relaxed), rowQ4_0(q, k, w2, relaxed), rowQ4_0(q, k, w3, relaxed));
   if (fmt == Q4_K || fmt == Q5_K) {
@@ -515,23 +538,24 @@ function rows4(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: 
   return sum4x4f(rowQ6K(q, k, w0, relaxed), rowQ6K(q, k, w1, relaxed), rowQ6K(q, k, w2, relaxed), rowQ6K(q, k, w3, relaxed));
 }
 
-function rows4Relaxed(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize): v128 {
-  return rows4(fmt, q, k, w0, w1, w2, w3, true);
+function rows4Relaxed(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, sc: usize): v128 {
+  return rows4(fmt, q, k, w0, w1, w2, w3, sc, true);
 }
 
-function rows4Products(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize): v128 {
-  return rows4(fmt, q, k, w0, w1, w2, w3, false);
+function rows4Products(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, sc: usize): v128 {
+  return rows4(fmt, q, k, w0, w1, w2, w3, sc, false);
 }
 
 /**
  * Stored rows w, w + rb, w + 2 rb, w + 3 rb (of a format with hasQ8Dot) times the quantized
  * activation row at q: lane r is row r's dot product. With fewer than 4 rows (`rows`), the
- * missing ones repeat the last real row (their lanes are not to be used).
+ * missing ones repeat the last real row (their lanes are not to be used). `scratch`: k / 4
+ * bytes the kernels may overwrite (q8_0 keeps two rows' block scales there).
  */
-export function dotRowsQ8(fmt: i32, q: usize, k: i32, w: usize, rb: usize, rows: i32): v128 {
+export function dotRowsQ8(fmt: i32, q: usize, k: i32, w: usize, rb: usize, rows: i32, scratch: usize): v128 {
   const w1 = w + (rows > 1 ? rb : 0);
   const w2 = w + (rows > 2 ? 2 * rb : rows > 1 ? rb : 0);
   const w3 = w + (rows > 3 ? 3 * rb : rows > 2 ? 2 * rb : rows > 1 ? rb : 0);
-  if (relaxedDotInUse()) return rows4Relaxed(fmt, q, k, w, w1, w2, w3);
-  return rows4Products(fmt, q, k, w, w1, w2, w3);
+  if (relaxedDotInUse()) return rows4Relaxed(fmt, q, k, w, w1, w2, w3, scratch);
+  return rows4Products(fmt, q, k, w, w1, w2, w3, scratch);
 }
