@@ -29,13 +29,13 @@ export function hasQ8Dot(fmt: i32): bool {
 
 // ---- the quantized activation row ------------------------------------------------------------
 // Layout for k values (nb = k / 32 blocks): i16 codes [k] | i8 codes [k] | f32 dx [nb] (block
-// scale) | f32 dxs [nb] (dx times the block's code sum) | i32 sums [nb] (the code sums).
+// scale) | i32 sums [nb] (the code sums).
 
 /** Bytes of one quantized activation row of k values. */
 // @ts-ignore: decorator
 @inline
 export function q8RowBytes(k: i32): usize {
-  return <usize>k * 3 + (<usize>(k >> 5) * 12);
+  return <usize>k * 3 + (<usize>(k >> 5) << 3);
 }
 
 // @ts-ignore: decorator
@@ -52,14 +52,8 @@ function dxOf(q: usize, k: i32): usize {
 
 // @ts-ignore: decorator
 @inline
-function dxsOf(q: usize, k: i32): usize {
-  return q + <usize>k * 3 + (<usize>(k >> 5) << 2);
-}
-
-// @ts-ignore: decorator
-@inline
 function sumsOf(q: usize, k: i32): usize {
-  return q + <usize>k * 3 + (<usize>(k >> 5) << 3);
+  return q + <usize>k * 3 + (<usize>(k >> 5) << 2);
 }
 
 /** Quantizes one activation row of k values (k a multiple of 32) into the layout above at q. */
@@ -67,7 +61,6 @@ export function quantizeRow(x: usize, k: i32, q: usize): void {
   const nb = k >> 5;
   const q8 = i8Codes(q, k);
   const dx = dxOf(q, k);
-  const dxs = dxsOf(q, k);
   const sums = sumsOf(q, k);
   for (let b = 0; b < nb; b++) {
     const xp = x + (<usize>b << 7);
@@ -93,8 +86,52 @@ export function quantizeRow(x: usize, k: i32, q: usize): void {
     }
     const s = i32x4.extract_lane(total, 0) + i32x4.extract_lane(total, 1) + i32x4.extract_lane(total, 2) + i32x4.extract_lane(total, 3);
     store<f32>(dx + (<usize>b << 2), d);
-    store<f32>(dxs + (<usize>b << 2), d * <f32>s);
     store<i32>(sums + (<usize>b << 2), s);
+  }
+}
+
+// ---- the k-quant activation row (llama.cpp's q8_K) ------------------------------------------
+// One scale per 256 values (a k-quant super-block), so the sub-block sums of q4_k / q5_k /
+// q6_k take their 6- or 8-bit scales in integer arithmetic and one float multiply-add serves a
+// whole super-block. Layout for k values (k a multiple of 256, nk = k / 256): i8 codes [k] |
+// f32 d [nk] | i16 sums [k / 16] (the code sums of each 16 values, for the codes' offsets and mins).
+
+/** Whether a format's 8-bit dot takes the k-quant activation row. */
+// @ts-ignore: decorator
+@inline
+export function takesRowK(fmt: i32): bool {
+  return fmt == Q4_K || fmt == Q5_K || fmt == Q6_K;
+}
+
+/** Bytes of one k-quant activation row of k values. */
+// @ts-ignore: decorator
+@inline
+export function q8KRowBytes(k: i32): usize {
+  return <usize>k + (<usize>(k >> 8) << 2) + (<usize>(k >> 4) << 1);
+}
+
+/** Quantizes one activation row of k values (k a multiple of 256) into the k-quant layout at q. */
+export function quantizeRowK(x: usize, k: i32, q: usize): void {
+  const nk = k >> 8;
+  const ds = q + <usize>k;
+  const sums = ds + (<usize>nk << 2);
+  for (let b = 0; b < nk; b++) {
+    const xp = x + (<usize>b << 10);
+    let m = f32x4.abs(v128.load(xp));
+    for (let i = 1; i < 64; i++) m = f32x4.max(m, f32x4.abs(v128.load(xp + (<usize>i << 4))));
+    const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+    const id = f32x4.splat(amax > 0 ? <f32>127 / amax : 0);
+    for (let g = 0; g < 16; g++) {
+      const gp = xp + (<usize>g << 6);
+      const i0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(gp), id)));
+      const i1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(gp, 16), id)));
+      const i2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(gp, 32), id)));
+      const i3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(gp, 48), id)));
+      const t = i32x4.add(i32x4.add(i0, i1), i32x4.add(i2, i3));
+      v128.store(q + (<usize>b << 8) + (<usize>g << 4), i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(i0, i1), i16x8.narrow_i32x4_s(i2, i3)));
+      store<i16>(sums + (<usize>((b << 4) + g) << 1), <i16>(i32x4.extract_lane(t, 0) + i32x4.extract_lane(t, 1) + i32x4.extract_lane(t, 2) + i32x4.extract_lane(t, 3)));
+    }
+    store<f32>(ds + (<usize>b << 2), amax / 127);
   }
 }
 
@@ -335,125 +372,125 @@ function kScales(s: usize): v128 {
   return i32x4.replace_lane(v, 3, <i32>mn47);
 }
 
-/** Sub-block sums (i32 lanes) of codes c0, c1 (16 each) times activations at x, x + 16. */
-// @ts-ignore: decorator
-@inline
-function subQ4K(x: usize, c0: v128, c1: v128, relaxed: bool): v128 {
-  // Codes of at most 5 bits: lanes at most 2 x 127 x 31, so two add in i16.
-  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(v128.load(x), c0, relaxed), dot16(v128.load(x, 16), c1, relaxed)));
-}
-
 /**
- * The 16 codes of bytes qs + 32 c + 16 part of a q4_k / q5_k block w: low nibbles (sub-block
- * 2 c) or high nibbles (2 c + 1, `upper`), with q5_k's fifth bit (bit s of qh[l] for sub-block s).
- * c, part and upper are constants at every call.
+ * Sub-blocks 2 c and 2 c + 1 of a block (the low and high nibbles of the 32 code bytes q0, q1;
+ * q5_k's fifth bits in bits 0 and 1 of h0, h1) times their activations at x, x + 32, each
+ * times its 6-bit scale (bytes 2 c, 2 c + 1 of sm, picked by the swizzle index i = 0x8000 | 2 c
+ * in every i16 lane: the 0x80 bytes give 0), as i32 lanes. Products pair up in i16 (at most
+ * 2 x 2 x 127 x 31 a lane), and the multiply by the scale widens them to i32.
  */
 // @ts-ignore: decorator
 @inline
-function codesQ4K(w: usize, qs: usize, c: i32, part: i32, upper: bool, high: bool): v128 {
-  const q = v128.load(qs + 32 * c + 16 * part);
-  let v = upper ? i8x16.shr_u(q, 4) : v128.and(q, i8x16.splat(15));
+function pairQ4K(x: usize, q0: v128, q1: v128, h0: v128, h1: v128, sm: v128, i: v128, high: bool, relaxed: bool): v128 {
+  const nib = i8x16.splat(15);
+  let l0 = v128.and(q0, nib);
+  let l1 = v128.and(q1, nib);
+  let u0 = i8x16.shr_u(q0, 4);
+  let u1 = i8x16.shr_u(q1, 4);
   if (high) {
-    const h = v128.load(w + 16 + 16 * part);
-    v = v128.or(v, i8x16.shl(v128.and(i8x16.shr_u(h, 2 * c + (upper ? 1 : 0)), i8x16.splat(1)), 4));
+    const one = i8x16.splat(1);
+    l0 = v128.or(l0, i8x16.shl(v128.and(h0, one), 4));
+    l1 = v128.or(l1, i8x16.shl(v128.and(h1, one), 4));
+    u0 = v128.or(u0, i8x16.shl(v128.and(i8x16.shr_u(h0, 1), one), 4));
+    u1 = v128.or(u1, i8x16.shl(v128.and(i8x16.shr_u(h1, 1), one), 4));
   }
-  return v;
-}
-
-/** The sub-block sum of sub-block 2 c (+ 1 when `upper`) of block w, activations of the block at xb. */
-// @ts-ignore: decorator
-@inline
-function subBlockQ4K(w: usize, qs: usize, xb: usize, c: i32, upper: bool, high: bool, relaxed: bool): v128 {
-  return subQ4K(xb + (<usize>(2 * c + (upper ? 1 : 0)) << 5), codesQ4K(w, qs, c, 0, upper, high), codesQ4K(w, qs, c, 1, upper, high), relaxed);
+  const pl = i16x8.add(dot16(v128.load(x), l0, relaxed), dot16(v128.load(x, 16), l1, relaxed));
+  const pu = i16x8.add(dot16(v128.load(x, 32), u0, relaxed), dot16(v128.load(x, 48), u1, relaxed));
+  return i32x4.add(i32x4.dot_i16x8_s(pl, i8x16.swizzle(sm, i)), i32x4.dot_i16x8_s(pu, i8x16.swizzle(sm, i16x8.add(i, i16x8.splat(1)))));
 }
 
 /**
- * One q4_k (q5_k when `high`) row times one quantized activation row, as four lanes to be
- * summed: per sub-block j of 32 (activation block j), d sc_j dx_j (x . codes) - dmin m_j dx_j
- * sum(x); the eight sub-block sums are gathered into two vectors and scaled at once.
+ * One q4_k (q5_k when `high`) row times one k-quant activation row, as four lanes to be
+ * summed: per super-block, d dx (sum_j sc_j x_j . codes_j) - dmin dx (sum_j m_j sum x_j), both
+ * sums in integers (sum x_j from the row's 16-value sums, paired by the multiply with the
+ * mins duplicated), then one multiply-add each.
  */
 // @ts-ignore: decorator
 @inline
 function rowQ4K(q: usize, k: i32, w: usize, high: bool, relaxed: bool): v128 {
   const nb = k >> 8;
-  const q8 = i8Codes(q, k);
-  const dx = dxOf(q, k);
-  const dxs = dxsOf(q, k);
+  const ds = q + <usize>k;
+  const sums = ds + (<usize>nb << 2);
   const stride: usize = high ? 176 : 144;
+  const zero = i8x16.splat(0);
   let acc = f32x4.splat(0);
   for (let b = 0; b < nb; b++, w += stride) {
-    const dd = scalesF16(i32x4.splat(<i32>load<u16>(w)));
-    const dm = scalesF16(i32x4.splat(<i32>load<u16>(w, 2)));
     const sm = kScales(w + 4);
-    const sc = i16x8.extend_low_i8x16_u(sm);
-    const mn = i16x8.extend_high_i8x16_u(sm);
     const qs = w + (high ? 48 : 16);
-    const xb = q8 + (<usize>b << 8);
-    const part0 = sum4x4(
-      subBlockQ4K(w, qs, xb, 0, false, high, relaxed), subBlockQ4K(w, qs, xb, 0, true, high, relaxed),
-      subBlockQ4K(w, qs, xb, 1, false, high, relaxed), subBlockQ4K(w, qs, xb, 1, true, high, relaxed),
-    );
-    const part1 = sum4x4(
-      subBlockQ4K(w, qs, xb, 2, false, high, relaxed), subBlockQ4K(w, qs, xb, 2, true, high, relaxed),
-      subBlockQ4K(w, qs, xb, 3, false, high, relaxed), subBlockQ4K(w, qs, xb, 3, true, high, relaxed),
-    );
-    const j = <usize>b << 5;
-    const sc0 = f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(sc)), dd);
-    const sc1 = f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(sc)), dd);
-    const mn0 = f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(mn)), dm);
-    const mn1 = f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(mn)), dm);
-    acc = madd(f32x4.convert_i32x4_s(part0), f32x4.mul(sc0, v128.load(dx + j)), acc);
-    acc = madd(f32x4.convert_i32x4_s(part1), f32x4.mul(sc1, v128.load(dx + j, 16)), acc);
-    acc = f32x4.sub(acc, f32x4.mul(mn0, v128.load(dxs + j)));
-    acc = f32x4.sub(acc, f32x4.mul(mn1, v128.load(dxs + j, 16)));
+    const xb = q + (<usize>b << 8);
+    // A loop over the four sub-block pairs (not unrolled: unrolled, V8 hoisted every load
+    // and spilled most of them).
+    let isum = i32x4.splat(0);
+    let h0 = v128.load(w, 16);
+    let h1 = v128.load(w, 32);
+    for (let c = 0; c < 4; c++) {
+      const qc = qs + (<usize>c << 5);
+      isum = i32x4.add(isum, pairQ4K(xb + (<usize>c << 6), v128.load(qc), v128.load(qc, 16), h0, h1, sm, i16x8.splat(<i16>(0x8000 | (c << 1))), high, relaxed));
+      if (high) {
+        h0 = i8x16.shr_u(h0, 2);
+        h1 = i8x16.shr_u(h1, 2);
+      }
+    }
+    // Lane i of each product: m_j (s_2j + s_2j+1) for the 16-value sums s of sub-block j.
+    const sp = sums + (<usize>b << 5);
+    const mLow = i8x16.shuffle(sm, zero, 8, 16, 8, 16, 9, 16, 9, 16, 10, 16, 10, 16, 11, 16, 11, 16);
+    const mHigh = i8x16.shuffle(sm, zero, 12, 16, 12, 16, 13, 16, 13, 16, 14, 16, 14, 16, 15, 16, 15, 16);
+    const msum = i32x4.add(i32x4.dot_i16x8_s(v128.load(sp), mLow), i32x4.dot_i16x8_s(v128.load(sp, 16), mHigh));
+    const dx = load<f32>(ds + (<usize>b << 2));
+    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(h2f(load<u16>(w)) * dx), acc);
+    acc = f32x4.sub(acc, f32x4.mul(f32x4.convert_i32x4_s(msum), f32x4.splat(h2f(load<u16>(w, 2)) * dx)));
   }
   return acc;
 }
 
 // ---- q6_k ------------------------------------------------------------------------------------
 
-/** acc + d sc (x . codes - 32 sum(x)) over the 16 values of group g, half `half` (x: activation block blk + g). */
+/** The 16 values of group g, half `half` (codes 0..63) times their activations, times their 8-bit scale, as i32 lanes. */
 // @ts-ignore: decorator
 @inline
-function groupQ6K(acc: v128, q8: usize, dx: usize, scales: usize, blk: usize, half: i32, d: f32, codes: v128, g: i32, relaxed: bool): v128 {
-  const j = blk + <usize>g;
-  const xq = v128.load(q8 + (j << 5) + (<usize>half << 4));
-  // Lanes: x . codes at most 2 x 127 x 63, 32 sum(x) at most 32 x 254: the difference fits i16.
-  const s = i16x8.sub(dot16(xq, codes, relaxed), i16x8.shl(dot16(xq, i8x16.splat(1), relaxed), 5));
-  const scale = d * <f32>load<i8>(scales + half + 2 * g) * load<f32>(dx + (j << 2));
-  return madd(f32x4.convert_i32x4_s(i32x4.extadd_pairwise_i16x8_s(s)), f32x4.splat(scale), acc);
+function groupQ6K(xq: v128, codes: v128, scale: usize, relaxed: bool): v128 {
+  // x . codes pairs at most 2 x 127 x 63 a lane (i16); the scale multiply widens to i32.
+  return i32x4.dot_i16x8_s(dot16(xq, codes, relaxed), i16x8.splat(<i16>load<i8>(scale)));
 }
 
 /**
- * One q6_k row times one quantized activation row, as four lanes to be summed: codes 0..63
- * (rows.ts q6Codes), d sc (x . codes - 32 sum(x)) per 16 values; the 16-value sums of x come
- * from the dot of x with ones.
+ * One q6_k row times one k-quant activation row, as four lanes to be summed: codes 0..63
+ * (rows.ts q6Codes), per super-block d dx sum_i sc_i (x_i . codes_i - 32 sum x_i) over its
+ * sixteen groups of 16, in integers (sum x_i is the activation row's 16-value sum i, which
+ * matches scale i), then one multiply-add.
  */
 // @ts-ignore: decorator
 @inline
 function rowQ6K(q: usize, k: i32, w: usize, relaxed: bool): v128 {
-  let acc = f32x4.splat(0);
-  const q8 = i8Codes(q, k);
-  const dx = dxOf(q, k);
   const nb = k >> 8;
+  const ds = q + <usize>k;
+  const sums = ds + (<usize>nb << 2);
+  let acc = f32x4.splat(0);
   for (let b = 0; b < nb; b++, w += 210) {
-    const d = h2f(load<u16>(w, 208));
+    let isum = i32x4.splat(0);
+    const xb = q + (<usize>b << 8);
     for (let n = 0; n < 2; n++) {
       const ql = w + 64 * n;
       const qh = w + 128 + 32 * n;
       const scales = w + 192 + 8 * n;
-      // Values 128 n + 32 g + l (group g = 0..3) are activation block 8 b + 4 n + g.
-      const blk = (<usize>b << 3) + (<usize>n << 2);
+      // Values 128 n + 32 g + 16 half + l; their scale is scales[2 g + half].
       for (let half = 0; half < 2; half++) {
         const lo = v128.load(ql + 16 * half);
         const hi = v128.load(ql + 32 + 16 * half);
         const h = v128.load(qh + 16 * half);
-        acc = groupQ6K(acc, q8, dx, scales, blk, half, d, q6Codes(lo, hi, h, 0), 0, relaxed);
-        acc = groupQ6K(acc, q8, dx, scales, blk, half, d, q6Codes(lo, hi, h, 1), 1, relaxed);
-        acc = groupQ6K(acc, q8, dx, scales, blk, half, d, q6Codes(lo, hi, h, 2), 2, relaxed);
-        acc = groupQ6K(acc, q8, dx, scales, blk, half, d, q6Codes(lo, hi, h, 3), 3, relaxed);
+        const x = xb + 128 * n + 16 * half;
+        isum = i32x4.add(isum, groupQ6K(v128.load(x), q6Codes(lo, hi, h, 0), scales + half, relaxed));
+        isum = i32x4.add(isum, groupQ6K(v128.load(x, 32), q6Codes(lo, hi, h, 1), scales + half + 2, relaxed));
+        isum = i32x4.add(isum, groupQ6K(v128.load(x, 64), q6Codes(lo, hi, h, 2), scales + half + 4, relaxed));
+        isum = i32x4.add(isum, groupQ6K(v128.load(x, 96), q6Codes(lo, hi, h, 3), scales + half + 6, relaxed));
       }
     }
+    // The codes' offset: 32 sum_i sc_i s_i, scale i and 16-value sum i in the same order.
+    const sc = v128.load(w + 192);
+    const sp = sums + (<usize>b << 5);
+    const off = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(sc), v128.load(sp)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(sc), v128.load(sp, 16)));
+    isum = i32x4.sub(isum, i32x4.shl(off, 5));
+    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(h2f(load<u16>(w, 208)) * load<f32>(ds + (<usize>b << 2))), acc);
   }
   return acc;
 }
@@ -548,7 +585,7 @@ function rows4Products(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usi
 
 /**
  * Stored rows w, w + rb, w + 2 rb, w + 3 rb (of a format with hasQ8Dot) times the quantized
- * activation row at q: lane r is row r's dot product. With fewer than 4 rows (`rows`), the
+ * activation row at q (quantizeRowK's layout for formats that takesRowK, else quantizeRow's): lane r is row r's dot product. With fewer than 4 rows (`rows`), the
  * missing ones repeat the last real row (their lanes are not to be used). `scratch`: k / 4
  * bytes the kernels may overwrite (q8_0 keeps two rows' block scales there).
  */
