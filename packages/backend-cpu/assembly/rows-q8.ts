@@ -511,13 +511,24 @@ function e8m0Half(e: i32): f32 {
   return e >= 2 ? reinterpret<f32>((e - 1) << 23) : reinterpret<f32>(1 << (21 + e));
 }
 
+/**
+ * The swizzle of the LUT by codes 0..15: relaxed_swizzle in the relaxed build (one pshufb on
+ * x64; the plain swizzle first saturates the indices so that those past 15 give 0).
+ */
+// @ts-ignore: decorator
+@inline
+function lut16(lut: v128, codes: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(lut, codes);
+  return i8x16.swizzle(lut, codes);
+}
+
 /** The i32 partial sums of one mxfp4 block's offset codes (at wp + 1) times x0, x1 (i8). */
 // @ts-ignore: decorator
 @inline
 function blockMxfp4(wp: usize, lut: v128, x0: v128, x1: v128, relaxed: bool): v128 {
   const q = v128.load(wp, 1);
-  const lo = i8x16.swizzle(lut, v128.and(q, i8x16.splat(15)));
-  const hi = i8x16.swizzle(lut, i8x16.shr_u(q, 4));
+  const lo = lut16(lut, v128.and(q, i8x16.splat(15)));
+  const hi = lut16(lut, i8x16.shr_u(q, 4));
   // Lanes at most 2 x 128 x 24 each, so the two halves add in i16.
   return i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(x0, lo, relaxed), dot16(x1, hi, relaxed)));
 }
