@@ -275,3 +275,22 @@ describe('gpt_oss quantization_config', () => {
     await expect(loadCheckpoint(dir)).rejects.toThrow(/missing tensor 'model\.layers\.0\.mlp\.experts\.gate_up_proj_blocks' \(expected shape \[8, 192, 2, 16\]\)/);
   });
 });
+
+describe('gpt_oss Hugging Face mxfp4 experts beside bf16 tensors (as released) and a load-time dtype', () => {
+  it('bf16 non-expert tensors and biases, experts mxfp4; a load-time q8_0 converts the attention matrices and leaves the experts mxfp4; cpu within 1e-4 of the reference', async () => {
+    const dir = join(root, 'bf16');
+    await writeTinyCheckpoint(dir, { ...TINY, seed: 43, dtype: 'bfloat16' });
+    const st = await openSafetensors(join(dir, 'model.safetensors'));
+    expect(['model.layers.0.mlp.experts.gate_up_proj_bias', 'model.layers.0.mlp.router.weight', 'model.layers.0.self_attn.q_proj.weight'].map((n) => st.info(n).dtype)).toEqual(['BF16', 'BF16', 'BF16']);
+    await st.close();
+    for (const dtype of [undefined, 'q8_0'] as const) {
+      const { config: c, weights: w } = await loadCheckpoint(dir, { dtype });
+      expect(w.layers[1].moe.experts[4].down.dtype).toBe('mxfp4');
+      expect(w.layers[1].attention.o.dtype).toBe(dtype ?? 'bfloat16');
+      const got = await splitPrefill(await getBackend('cpu'), c, w, PROMPT, SPLIT);
+      const ref = referenceModelLogits(c, w, PROMPT);
+      expect(maxAbsDiff(got.logits, ref.logits)).toBeLessThan(BOUND);
+      expect(got.experts).toEqual(chosenExperts(ref.plans));
+    }
+  });
+});
