@@ -3,6 +3,7 @@
 // cache line of B per k. All pointers are byte addresses in the shared memory; lda/ldc are
 // in elements. C rows are padded to whole panels.
 import { madd } from './simd';
+import { readAhead } from './prefetch';
 
 // @ts-ignore: decorator
 @inline
@@ -94,6 +95,7 @@ function tile1(ar0: usize, bp: usize, kl: i32, cr0: usize, first: bool, bb: usiz
  */
 export function gemm(a: usize, lda: i32, m: i32, k: i32, b: usize, p0: i32, p1: i32, bias: usize, c: usize, ldc: i32, kc: i32): void {
   const rowBytes = <usize>lda << 2;
+  const bEnd = b + ((<usize>p1 * <usize>k) << 6);
   const cRowBytes = <usize>ldc << 2;
   for (let p = p0; p < p1; p++) {
     const cp = c + (<usize>p << 6);
@@ -102,6 +104,9 @@ export function gemm(a: usize, lda: i32, m: i32, k: i32, b: usize, p0: i32, p1: 
       const kl = min(kc, k - k0);
       const first = k0 == 0;
       const bp = b + ((<usize>p * <usize>k + <usize>k0) << 6);
+      // The next block of B (this panel's or the next one's: panels are contiguous), read
+      // ahead while the row pairs pass over this one from L1.
+      readAhead(bp + (<usize>kl << 6), bp + (<usize>kl << 7), bEnd);
       const aBlock = a + (<usize>k0 << 2);
       let i = 0;
       for (; i + 1 < m; i += 2) {
