@@ -102,6 +102,23 @@ for (const [simd, threads] of [
       }
     });
 
+    it('half-precision rows whose length is not a multiple of 4 match referenceLinear on the panel path (24 rows) and the row path', async () => {
+      const rng = createRng(645);
+      for (const dtype of ['float16', 'bfloat16'] as const) {
+        // 203 values a row: the panel decode's 4 x 4 transposes leave a tail of 3; 37 outputs leave a group of 1 row.
+        const weight = HostTensor.float32([37, 203], randomNormal(rng, 37 * 203, 1 / Math.sqrt(203))).to(dtype);
+        const layer = await backend.prepareLinear({ weight });
+        try {
+          for (const rows of [1, 24]) {
+            const x = randomNormal(rng, rows * 203);
+            expect(compareOutputs(await backend.linear(layer, x, rows), referenceLinear(weight, x, rows)).relL2).toBeLessThan(1e-5);
+          }
+        } finally {
+          layer.dispose();
+        }
+      }
+    });
+
     it('GELU experts with biases in q4_k match the reference', async () => {
       const cfg = config('gelu', true);
       await expectMatches(backend, cfg, randomWeights(cfg, { seed: 611, dtype: 'q4_k' }), 13, 612);
