@@ -104,27 +104,9 @@ export function dotQ5_0(x: usize, w: usize, k: i32): f32 {
 }
 
 // ---- 8-bit activations ------------------------------------------------------------------------
-// The quantized activation row is rows-q8.ts's (quantizeRow): i16 codes [k] | i8 codes [k] |
-// f32 dx [k / 32] | f32 dxs [k / 32] | i32 code sums [k / 32]. Only the i8 codes, dx and the
-// sums are read here.
-
-// @ts-ignore: decorator
-@inline
-function i8CodesOf(q: usize, k: i32): usize {
-  return q + (<usize>k << 1);
-}
-
-// @ts-ignore: decorator
-@inline
-function dxOf(q: usize, k: i32): usize {
-  return q + <usize>k * 3;
-}
-
-// @ts-ignore: decorator
-@inline
-function sumsOf(q: usize, k: i32): usize {
-  return q + <usize>k * 3 + (<usize>(k >> 5) << 3);
-}
+// The quantized activation row is rows-q8.ts's (quantizeRow); its dispatch passes the three
+// parts read here, so this file does not depend on that layout: q8 (k i8 codes), dx (k / 32
+// float32 block scales) and sums (k / 32 i32 block code sums).
 
 /**
  * i16 lanes holding sums of the 16 products x c (x signed, |x| <= 127; c codes 0..31): the
@@ -179,11 +161,8 @@ function scales4(w: usize): v128 {
 /** One q5_0 row times one quantized activation row, as four lanes to be summed: d dx (x . codes - 16 sum x) per block, four blocks a pass. */
 // @ts-ignore: decorator
 @inline
-function rowQ5_0(q: usize, k: i32, w: usize, relaxed: bool): v128 {
+function rowQ5_0(q8: usize, dx: usize, sums: usize, k: i32, w: usize, relaxed: bool): v128 {
   const nb = k >> 5;
-  const q8 = i8CodesOf(q, k);
-  const dx = dxOf(q, k);
-  const sums = sumsOf(q, k);
   let acc = f32x4.splat(0);
   let b = 0;
   for (; b + 4 <= nb; b += 4) {
@@ -208,11 +187,12 @@ function rowQ5_0(q: usize, k: i32, w: usize, relaxed: bool): v128 {
 }
 
 /**
- * Four q5_0 rows w0..w3 (each streamed front to back) times the quantized activation row at q:
- * lane r is row r's dot product (rows-q8.ts's rows4 contract).
+ * Four q5_0 rows w0..w3 (each streamed front to back) times one quantized activation row of k
+ * values (its i8 codes at q8, block scales at dx, block code sums at sums): lane r is row r's dot
+ * product (rows-q8.ts's rows4 contract).
  */
 // @ts-ignore: decorator
 @inline
-export function rows4Q5_0(q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, relaxed: bool): v128 {
-  return sum4x4f(rowQ5_0(q, k, w0, relaxed), rowQ5_0(q, k, w1, relaxed), rowQ5_0(q, k, w2, relaxed), rowQ5_0(q, k, w3, relaxed));
+export function rows4Q5_0(q8: usize, dx: usize, sums: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, relaxed: bool): v128 {
+  return sum4x4f(rowQ5_0(q8, dx, sums, k, w0, relaxed), rowQ5_0(q8, dx, sums, k, w1, relaxed), rowQ5_0(q8, dx, sums, k, w2, relaxed), rowQ5_0(q8, dx, sums, k, w3, relaxed));
 }

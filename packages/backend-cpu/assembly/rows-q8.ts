@@ -511,7 +511,7 @@ function rows4(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: 
   if (fmt == Q8_0) return sum4x4f(rowQ8_0(q, k, w0), rowQ8_0(q, k, w1), rowQ8_0(q, k, w2), rowQ8_0(q, k, w3));
   if (fmt == MXFP4) return sum4x4f(rowMxfp4(q, k, w0, relaxed), rowMxfp4(q, k, w1, relaxed), rowMxfp4(q, k, w2, relaxed), rowMxfp4(q, k, w3, relaxed));
   if (fmt == Q4_0) return sum4x4f(rowQ4_0(q, k, w0, relaxed), rowQ4_0(q, k, w1, relaxed), rowQ4_0(q, k, w2, relaxed), rowQ4_0(q, k, w3, relaxed));
-  if (fmt == Q5_0) return rows4Q5_0(q, k, w0, w1, w2, w3, relaxed);
+  if (fmt == Q5_0) return rows4Q5_0(i8Codes(q, k), dxOf(q, k), sumsOf(q, k), k, w0, w1, w2, w3, relaxed);
   if (fmt == Q4_K || fmt == Q5_K) {
     const high = fmt == Q5_K;
     return sum4x4f(rowQ4K(q, k, w0, high, relaxed), rowQ4K(q, k, w1, high, relaxed), rowQ4K(q, k, w2, high, relaxed), rowQ4K(q, k, w3, high, relaxed));
