@@ -7,7 +7,7 @@
 // relaxedDotInUse (whether the 8-bit-activation kernels run on the relaxed dot here).
 import { gemm, gemv2 } from './gemm';
 import { clampedSwiglu, geluCols, reluCols, swiglu } from './activations';
-import { rowGemm, workBytes } from './row-gemm';
+import { forgetQuantizedRows, rowGemm, workBytes } from './row-gemm';
 import { PANELS } from './rows';
 import { ATTEND, attendChunk, attendChunks, attendWorkBytes } from './attention';
 
@@ -15,6 +15,7 @@ export { attendWorkBytes };
 
 export { workBytes };
 export { relaxedDotInUse } from './rows-q8';
+export { readAheadSink } from './prefetch';
 
 /**
  * Descriptor layout: 16 i32 fields (64 bytes): kind, a, lda, m, k, b, panels, bias, c, ldc, out,
@@ -74,6 +75,7 @@ export function batchChunks(desc: usize, count: i32, nthreads: i32): i32 {
 function runChunk(p: usize, chunk: i32, nthreads: i32, kc: i32, work: usize): void {
   const kind = load<i32>(p);
   if (kind == ATTEND) {
+    forgetQuantizedRows();
     attendChunk(p, chunk, work);
     return;
   }
@@ -110,6 +112,7 @@ function runChunk(p: usize, chunk: i32, nthreads: i32, kc: i32, work: usize): vo
  * thread still looking at an old batch can never take a chunk of the next one.
  */
 export function runBatch(desc: usize, count: i32, counter: usize, base: i32, end: i32, nthreads: i32, kc: i32, work: usize): void {
+  forgetQuantizedRows();
   for (;;) {
     const cur = atomic.load<i32>(counter);
     if (cur - end >= 0) return;

@@ -8,7 +8,8 @@
 // the work buffer and the panel GEMM runs on it, so decoding costs once per panel, not per row.
 import { gemm } from './gemm';
 import { decodeRow, dotF32, dotFused, fused, rowBytesOf } from './rows';
-import { ACT_Q8, dotRowsQ8, hasQ8Dot, q8RowBytes, quantizeRow } from './rows-q8';
+import { ACT_Q8, dotRowsQ8, hasQ8Dot, q8KRowBytes, q8RowBytes, quantizeRow, quantizeRowK, takesRowK } from './rows-q8';
+import { readAhead } from './prefetch';
 
 /** From this many activation rows on, panels are decoded and the panel GEMM runs. */
 const PANEL_ROWS = 8;
@@ -28,6 +29,25 @@ function panelRows(p: i32, gated: bool, n: i32): i32 {
   return max(0, min(16, n - block * 16));
 }
 
+// The activation rows this thread quantized last (in its work buffer), reused by its next
+// chunks of the same rows: a descriptor's chunks share their rows, and quantizing them per
+// chunk cost about a third of Qwen3-30B-A3B's decode step (48 layers x 8 experts x a dozen
+// chunks each). Valid within one batch (inputs do not change while it runs): runBatch forgets
+// them at its start, and so does anything else that writes the work buffer there.
+let cachedA: usize = 0;
+let cachedLda: i32 = 0;
+let cachedM: i32 = 0;
+let cachedK: i32 = 0;
+/** Which layouts of the cached rows exist: bit BLOCKS_32 (quantizeRow), bit BLOCKS_256 (quantizeRowK). */
+let cachedLayouts: i32 = 0;
+const BLOCKS_32 = 1;
+const BLOCKS_256 = 2;
+
+/** Drops the cached quantized activation rows (a new batch, or the work buffer rewritten). */
+export function forgetQuantizedRows(): void {
+  cachedLayouts = 0;
+}
+
 /**
  * Panels p0..p1 of C[0..m) for row-format weights. `b`/`fmt` hold the (gate) rows, `b2`/`fmt2`
  * the up rows when gated; `n` rows per tensor, `k` values per row; bias in panel order or 0.
@@ -38,11 +58,32 @@ export function rowGemm(
 ): void {
   const aRow = <usize>lda << 2;
   const cRow = <usize>ldc << 2;
-  // 8-bit activations (flag ACT_Q8): the m rows are quantized once per chunk, behind the row buffer.
+  // 8-bit activations (flag ACT_Q8): the m rows are quantized once per chunk, behind the row
+  // buffer, in each layout the formats take (k-quants: one scale per 256 values, others per 32).
   const q8 = (fmt & ACT_Q8) != 0 && m < PANEL_ROWS;
+  const f1 = fmt & (ACT_Q8 - 1);
+  const f2 = gated ? fmt2 & (ACT_Q8 - 1) : f1;
   const qBase = work + rowBufBytes(k);
   const qRow = (q8RowBytes(k) + 63) & ~(<usize>63);
-  if (q8) for (let i = 0; i < m; i++) quantizeRow(a + <usize>i * aRow, k, qBase + <usize>i * qRow);
+  const qBaseK = qBase + <usize>m * qRow;
+  const qRowK = (q8KRowBytes(k) + 63) & ~(<usize>63);
+  if (q8) {
+    if (cachedA != a || cachedLda != lda || cachedM != m || cachedK != k) {
+      cachedLayouts = 0;
+      cachedA = a;
+      cachedLda = lda;
+      cachedM = m;
+      cachedK = k;
+    }
+    if (!(takesRowK(f1) && takesRowK(f2)) && (cachedLayouts & BLOCKS_32) == 0) {
+      for (let i = 0; i < m; i++) quantizeRow(a + <usize>i * aRow, k, qBase + <usize>i * qRow);
+      cachedLayouts |= BLOCKS_32;
+    }
+    if ((takesRowK(f1) || takesRowK(f2)) && (cachedLayouts & BLOCKS_256) == 0) {
+      for (let i = 0; i < m; i++) quantizeRowK(a + <usize>i * aRow, k, qBaseK + <usize>i * qRowK);
+      cachedLayouts |= BLOCKS_256;
+    }
+  }
   for (let p = p0; p < p1; p++) {
     const up = gated && (p & 1) == 1;
     const base = up ? b2 : b;
@@ -51,8 +92,11 @@ export function rowGemm(
     const rows = panelRows(p, gated, n);
     const first = <usize>(gated ? p >> 1 : p) * 16;
     const cp = c + (<usize>p << 6);
+    // End of this tensor's rows: reading ahead stops there.
+    const end = base + <usize>n * rb;
     const bp = bias != 0 ? bias + (<usize>p << 6) : 0;
     if (m >= PANEL_ROWS) {
+      forgetQuantizedRows();
       const panel = work + rowBufBytes(k);
       decodePanel(base + first * rb, rb, f, k, rows, work, panel);
       gemm(a, lda, m, k, panel, 0, 1, bp, cp, ldc, kc);
@@ -60,10 +104,13 @@ export function rowGemm(
     }
     if (q8 && hasQ8Dot(f)) {
       // Four weight rows a call, their results the lanes of one v128 (columns j..j+3 are adjacent in C).
+      const qf = takesRowK(f) ? qBaseK : qBase;
+      const qfRow = takesRowK(f) ? qRowK : qRow;
       for (let j = 0; j < rows; j += 4) {
         const w = base + (first + <usize>j) * rb;
+        readAhead(w + 4 * rb, w + 8 * rb, end);
         const bj = bp != 0 ? v128.load(bp + (<usize>j << 2)) : f32x4.splat(0);
-        for (let i = 0; i < m; i++) v128.store(cp + <usize>i * cRow + (<usize>j << 2), f32x4.add(dotRowsQ8(f, qBase + <usize>i * qRow, k, w, rb, rows - j), bj));
+        for (let i = 0; i < m; i++) v128.store(cp + <usize>i * cRow + (<usize>j << 2), f32x4.add(dotRowsQ8(f, qf + <usize>i * qfRow, k, w, rb, rows - j, work), bj));
       }
     }
     for (let j = 0; j < 16; j++) {
@@ -75,6 +122,7 @@ export function rowGemm(
       }
       if (q8 && hasQ8Dot(f)) continue;
       const w = base + (first + <usize>j) * rb;
+      if ((j & 3) == 0) readAhead(w + 4 * rb, w + 8 * rb, end);
       if (fused(f)) {
         for (let i = 0; i < m; i++) store<f32>(cp + <usize>i * cRow + (<usize>j << 2), dotFused(f, a + <usize>i * aRow, w, k) + bj);
       } else {

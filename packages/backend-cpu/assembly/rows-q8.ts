@@ -32,13 +32,13 @@ export function hasQ8Dot(fmt: i32): bool {
 
 // ---- the quantized activation row ------------------------------------------------------------
 // Layout for k values (nb = k / 32 blocks): i16 codes [k] | i8 codes [k] | f32 dx [nb] (block
-// scale) | f32 dxs [nb] (dx times the block's code sum) | i32 sums [nb] (the code sums).
+// scale) | i32 sums [nb] (the code sums).
 
 /** Bytes of one quantized activation row of k values. */
 // @ts-ignore: decorator
 @inline
 export function q8RowBytes(k: i32): usize {
-  return <usize>k * 3 + (<usize>(k >> 5) * 12);
+  return <usize>k * 3 + (<usize>(k >> 5) << 3);
 }
 
 // @ts-ignore: decorator
@@ -55,14 +55,8 @@ function dxOf(q: usize, k: i32): usize {
 
 // @ts-ignore: decorator
 @inline
-function dxsOf(q: usize, k: i32): usize {
-  return q + <usize>k * 3 + (<usize>(k >> 5) << 2);
-}
-
-// @ts-ignore: decorator
-@inline
 function sumsOf(q: usize, k: i32): usize {
-  return q + <usize>k * 3 + (<usize>(k >> 5) << 3);
+  return q + <usize>k * 3 + (<usize>(k >> 5) << 2);
 }
 
 /** Quantizes one activation row of k values (k a multiple of 32) into the layout above at q. */
@@ -70,7 +64,6 @@ export function quantizeRow(x: usize, k: i32, q: usize): void {
   const nb = k >> 5;
   const q8 = i8Codes(q, k);
   const dx = dxOf(q, k);
-  const dxs = dxsOf(q, k);
   const sums = sumsOf(q, k);
   for (let b = 0; b < nb; b++) {
     const xp = x + (<usize>b << 7);
@@ -96,8 +89,52 @@ export function quantizeRow(x: usize, k: i32, q: usize): void {
     }
     const s = i32x4.extract_lane(total, 0) + i32x4.extract_lane(total, 1) + i32x4.extract_lane(total, 2) + i32x4.extract_lane(total, 3);
     store<f32>(dx + (<usize>b << 2), d);
-    store<f32>(dxs + (<usize>b << 2), d * <f32>s);
     store<i32>(sums + (<usize>b << 2), s);
+  }
+}
+
+// ---- the k-quant activation row (llama.cpp's q8_K) ------------------------------------------
+// One scale per 256 values (a k-quant super-block), so the sub-block sums of q4_k / q5_k /
+// q6_k take their 6- or 8-bit scales in integer arithmetic and one float multiply-add serves a
+// whole super-block. Layout for k values (k a multiple of 256, nk = k / 256): i8 codes [k] |
+// f32 d [nk] | i16 sums [k / 16] (the code sums of each 16 values, for the codes' offsets and mins).
+
+/** Whether a format's 8-bit dot takes the k-quant activation row. */
+// @ts-ignore: decorator
+@inline
+export function takesRowK(fmt: i32): bool {
+  return fmt == Q4_K || fmt == Q5_K || fmt == Q6_K;
+}
+
+/** Bytes of one k-quant activation row of k values. */
+// @ts-ignore: decorator
+@inline
+export function q8KRowBytes(k: i32): usize {
+  return <usize>k + (<usize>(k >> 8) << 2) + (<usize>(k >> 4) << 1);
+}
+
+/** Quantizes one activation row of k values (k a multiple of 256) into the k-quant layout at q. */
+export function quantizeRowK(x: usize, k: i32, q: usize): void {
+  const nk = k >> 8;
+  const ds = q + <usize>k;
+  const sums = ds + (<usize>nk << 2);
+  for (let b = 0; b < nk; b++) {
+    const xp = x + (<usize>b << 10);
+    let m = f32x4.abs(v128.load(xp));
+    for (let i = 1; i < 64; i++) m = f32x4.max(m, f32x4.abs(v128.load(xp + (<usize>i << 4))));
+    const amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+    const id = f32x4.splat(amax > 0 ? <f32>127 / amax : 0);
+    for (let g = 0; g < 16; g++) {
+      const gp = xp + (<usize>g << 6);
+      const i0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(gp), id)));
+      const i1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(gp, 16), id)));
+      const i2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(gp, 32), id)));
+      const i3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(gp, 48), id)));
+      const t = i32x4.add(i32x4.add(i0, i1), i32x4.add(i2, i3));
+      v128.store(q + (<usize>b << 8) + (<usize>g << 4), i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(i0, i1), i16x8.narrow_i32x4_s(i2, i3)));
+      store<i16>(sums + (<usize>((b << 4) + g) << 1), <i16>(i32x4.extract_lane(t, 0) + i32x4.extract_lane(t, 1) + i32x4.extract_lane(t, 2) + i32x4.extract_lane(t, 3)));
+    }
+    store<f32>(ds + (<usize>b << 2), amax / 127);
   }
 }
 
@@ -199,16 +236,6 @@ function scales4Rows(w0: usize, w1: usize, w2: usize, w3: usize, o: usize): v128
 
 // ---- q8_0 ------------------------------------------------------------------------------------
 
-/** The i32 partial sums of one q8_0 block (codes at wp + 2) times the i16 activations x0..x3. */
-// @ts-ignore: decorator
-@inline
-function blockQ8_0(wp: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
-  const v0 = v128.load(wp, 2);
-  const v1 = v128.load(wp, 18);
-  const s = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v0), x0), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v0), x1));
-  return i32x4.add(s, i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v1), x2), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v1), x3)));
-}
-
 /** The float16 at w, w + stride, w + 2 stride, w + 3 stride (four blocks of one row), as float32 lanes. */
 // @ts-ignore: decorator
 @inline
@@ -217,36 +244,69 @@ function scales4Blocks(w: usize, stride: usize): v128 {
 }
 
 /**
- * One q8_0 row times one quantized activation row, as four lanes to be summed. Four blocks a
- * pass: their sums gathered into one vector (lane = block) and scaled by the four blocks'
- * weight scales (one conversion) times their activation scales. One row at a time, so the
- * weights stream front to back (four rows read side by side measured slower from DRAM).
+ * The combined scales d_w d_x of every block of a q8_0 row, as float32 at sc (nb values), four
+ * blocks a pass (one float16 conversion). Done as a pass of its own before the row's dot
+ * product: this keeps the dot's loop small enough for V8 to hold it in registers (scales
+ * inside the loop spilled a dozen vectors a pass), and its loads, one per block, touch
+ * every cache line of the row in a few instructions, so the row's DRAM reads are all in
+ * flight at once.
+ */
+function scalesQ8_0(q: usize, k: i32, w: usize, sc: usize): void {
+  const nb = k >> 5;
+  const dx = dxOf(q, k);
+  let b = 0;
+  for (; b + 4 <= nb; b += 4) v128.store(sc + (<usize>b << 2), f32x4.mul(scales4Blocks(w + <usize>b * 34, 34), v128.load(dx + (<usize>b << 2))));
+  for (; b < nb; b++) store<f32>(sc + (<usize>b << 2), h2f(load<u16>(w + <usize>b * 34)) * load<f32>(dx + (<usize>b << 2)));
+}
+
+/** The i32 partial sums of one q8_0 block (codes at wp + 2) times the i16 activations at xp. */
+// @ts-ignore: decorator
+@inline
+function blockQ8_0(wp: usize, xp: usize): v128 {
+  // load8x8_s sign-extends eight codes in the load (one instruction on x64).
+  const s = i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(wp, 2), v128.load(xp)), i32x4.dot_i16x8_s(v128.load8x8_s(wp, 10), v128.load(xp, 16)));
+  return i32x4.add(s, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(wp, 18), v128.load(xp, 32)), i32x4.dot_i16x8_s(v128.load8x8_s(wp, 26), v128.load(xp, 48))));
+}
+
+/**
+ * One q8_0 row times one quantized activation row, as four lanes to be summed, with the
+ * row's combined block scales at sc (scalesQ8_0). Two blocks a pass on two accumulators.
  */
 // @ts-ignore: decorator
 @inline
-function rowQ8_0(q: usize, k: i32, w: usize): v128 {
+function rowQ8_0(q: usize, k: i32, w: usize, sc: usize): v128 {
   const nb = k >> 5;
-  const dx = dxOf(q, k);
   let acc = f32x4.splat(0);
-  let b = 0;
-  for (; b + 4 <= nb; b += 4) {
-    const wp = w + <usize>b * 34;
-    const xp = q + (<usize>b << 6);
-    const s = sum4x4(
-      blockQ8_0(wp, v128.load(xp), v128.load(xp, 16), v128.load(xp, 32), v128.load(xp, 48)),
-      blockQ8_0(wp + 34, v128.load(xp, 64), v128.load(xp, 80), v128.load(xp, 96), v128.load(xp, 112)),
-      blockQ8_0(wp + 68, v128.load(xp, 128), v128.load(xp, 144), v128.load(xp, 160), v128.load(xp, 176)),
-      blockQ8_0(wp + 102, v128.load(xp, 192), v128.load(xp, 208), v128.load(xp, 224), v128.load(xp, 240)),
-    );
-    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(scales4Blocks(wp, 34), v128.load(dx + (<usize>b << 2))), acc);
+  let acc2 = f32x4.splat(0);
+  let wp = w;
+  let xp = q;
+  let sp = sc;
+  const pairsEnd = sc + (<usize>(nb & ~1) << 2);
+  for (; sp < pairsEnd; wp += 68, xp += 128, sp += 8) {
+    acc = madd(f32x4.convert_i32x4_s(blockQ8_0(wp, xp)), v128.load32_splat(sp), acc);
+    acc2 = madd(f32x4.convert_i32x4_s(blockQ8_0(wp + 34, xp + 64)), v128.load32_splat(sp, 4), acc2);
   }
-  for (; b < nb; b++) {
-    const wp = w + <usize>b * 34;
-    const xp = q + (<usize>b << 6);
-    const s = blockQ8_0(wp, v128.load(xp), v128.load(xp, 16), v128.load(xp, 32), v128.load(xp, 48));
-    acc = madd(f32x4.convert_i32x4_s(s), f32x4.splat(h2f(load<u16>(wp)) * load<f32>(dx + (<usize>b << 2))), acc);
-  }
-  return acc;
+  if ((nb & 1) != 0) acc = madd(f32x4.convert_i32x4_s(blockQ8_0(wp, xp)), v128.load32_splat(sp), acc);
+  return f32x4.add(acc, acc2);
+}
+
+/**
+ * Four q8_0 rows, one after another. The scales pass of the next row runs before the dot of
+ * the current one (sc and sc + nb floats alternate), so one row's reads overlap the other's
+ * arithmetic.
+ */
+// @ts-ignore: decorator
+@inline
+function rows4Q8_0(q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, sc: usize): v128 {
+  const sc2 = sc + (<usize>(k >> 5) << 2);
+  scalesQ8_0(q, k, w0, sc);
+  scalesQ8_0(q, k, w1, sc2);
+  const d0 = rowQ8_0(q, k, w0, sc);
+  scalesQ8_0(q, k, w2, sc);
+  const d1 = rowQ8_0(q, k, w1, sc2);
+  scalesQ8_0(q, k, w3, sc2);
+  const d2 = rowQ8_0(q, k, w2, sc);
+  return sum4x4f(d0, d1, d2, rowQ8_0(q, k, w3, sc2));
 }
 
 // ---- q4_0 ------------------------------------------------------------------------------------
@@ -315,125 +375,125 @@ function kScales(s: usize): v128 {
   return i32x4.replace_lane(v, 3, <i32>mn47);
 }
 
-/** Sub-block sums (i32 lanes) of codes c0, c1 (16 each) times activations at x, x + 16. */
-// @ts-ignore: decorator
-@inline
-function subQ4K(x: usize, c0: v128, c1: v128, relaxed: bool): v128 {
-  // Codes of at most 5 bits: lanes at most 2 x 127 x 31, so two add in i16.
-  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(v128.load(x), c0, relaxed), dot16(v128.load(x, 16), c1, relaxed)));
-}
-
 /**
- * The 16 codes of bytes qs + 32 c + 16 part of a q4_k / q5_k block w: low nibbles (sub-block
- * 2 c) or high nibbles (2 c + 1, `upper`), with q5_k's fifth bit (bit s of qh[l] for sub-block s).
- * c, part and upper are constants at every call.
+ * Sub-blocks 2 c and 2 c + 1 of a block (the low and high nibbles of the 32 code bytes q0, q1;
+ * q5_k's fifth bits in bits 0 and 1 of h0, h1) times their activations at x, x + 32, each
+ * times its 6-bit scale (bytes 2 c, 2 c + 1 of sm, picked by the swizzle index i = 0x8000 | 2 c
+ * in every i16 lane: the 0x80 bytes give 0), as i32 lanes. Products pair up in i16 (at most
+ * 2 x 2 x 127 x 31 a lane), and the multiply by the scale widens them to i32.
  */
 // @ts-ignore: decorator
 @inline
-function codesQ4K(w: usize, qs: usize, c: i32, part: i32, upper: bool, high: bool): v128 {
-  const q = v128.load(qs + 32 * c + 16 * part);
-  let v = upper ? i8x16.shr_u(q, 4) : v128.and(q, i8x16.splat(15));
+function pairQ4K(x: usize, q0: v128, q1: v128, h0: v128, h1: v128, sm: v128, i: v128, high: bool, relaxed: bool): v128 {
+  const nib = i8x16.splat(15);
+  let l0 = v128.and(q0, nib);
+  let l1 = v128.and(q1, nib);
+  let u0 = i8x16.shr_u(q0, 4);
+  let u1 = i8x16.shr_u(q1, 4);
   if (high) {
-    const h = v128.load(w + 16 + 16 * part);
-    v = v128.or(v, i8x16.shl(v128.and(i8x16.shr_u(h, 2 * c + (upper ? 1 : 0)), i8x16.splat(1)), 4));
+    const one = i8x16.splat(1);
+    l0 = v128.or(l0, i8x16.shl(v128.and(h0, one), 4));
+    l1 = v128.or(l1, i8x16.shl(v128.and(h1, one), 4));
+    u0 = v128.or(u0, i8x16.shl(v128.and(i8x16.shr_u(h0, 1), one), 4));
+    u1 = v128.or(u1, i8x16.shl(v128.and(i8x16.shr_u(h1, 1), one), 4));
   }
-  return v;
-}
-
-/** The sub-block sum of sub-block 2 c (+ 1 when `upper`) of block w, activations of the block at xb. */
-// @ts-ignore: decorator
-@inline
-function subBlockQ4K(w: usize, qs: usize, xb: usize, c: i32, upper: bool, high: bool, relaxed: bool): v128 {
-  return subQ4K(xb + (<usize>(2 * c + (upper ? 1 : 0)) << 5), codesQ4K(w, qs, c, 0, upper, high), codesQ4K(w, qs, c, 1, upper, high), relaxed);
+  const pl = i16x8.add(dot16(v128.load(x), l0, relaxed), dot16(v128.load(x, 16), l1, relaxed));
+  const pu = i16x8.add(dot16(v128.load(x, 32), u0, relaxed), dot16(v128.load(x, 48), u1, relaxed));
+  return i32x4.add(i32x4.dot_i16x8_s(pl, i8x16.swizzle(sm, i)), i32x4.dot_i16x8_s(pu, i8x16.swizzle(sm, i16x8.add(i, i16x8.splat(1)))));
 }
 
 /**
- * One q4_k (q5_k when `high`) row times one quantized activation row, as four lanes to be
- * summed: per sub-block j of 32 (activation block j), d sc_j dx_j (x . codes) - dmin m_j dx_j
- * sum(x); the eight sub-block sums are gathered into two vectors and scaled at once.
+ * One q4_k (q5_k when `high`) row times one k-quant activation row, as four lanes to be
+ * summed: per super-block, d dx (sum_j sc_j x_j . codes_j) - dmin dx (sum_j m_j sum x_j), both
+ * sums in integers (sum x_j from the row's 16-value sums, paired by the multiply with the
+ * mins duplicated), then one multiply-add each.
  */
 // @ts-ignore: decorator
 @inline
 function rowQ4K(q: usize, k: i32, w: usize, high: bool, relaxed: bool): v128 {
   const nb = k >> 8;
-  const q8 = i8Codes(q, k);
-  const dx = dxOf(q, k);
-  const dxs = dxsOf(q, k);
+  const ds = q + <usize>k;
+  const sums = ds + (<usize>nb << 2);
   const stride: usize = high ? 176 : 144;
+  const zero = i8x16.splat(0);
   let acc = f32x4.splat(0);
   for (let b = 0; b < nb; b++, w += stride) {
-    const dd = scalesF16(i32x4.splat(<i32>load<u16>(w)));
-    const dm = scalesF16(i32x4.splat(<i32>load<u16>(w, 2)));
     const sm = kScales(w + 4);
-    const sc = i16x8.extend_low_i8x16_u(sm);
-    const mn = i16x8.extend_high_i8x16_u(sm);
     const qs = w + (high ? 48 : 16);
-    const xb = q8 + (<usize>b << 8);
-    const part0 = sum4x4(
-      subBlockQ4K(w, qs, xb, 0, false, high, relaxed), subBlockQ4K(w, qs, xb, 0, true, high, relaxed),
-      subBlockQ4K(w, qs, xb, 1, false, high, relaxed), subBlockQ4K(w, qs, xb, 1, true, high, relaxed),
-    );
-    const part1 = sum4x4(
-      subBlockQ4K(w, qs, xb, 2, false, high, relaxed), subBlockQ4K(w, qs, xb, 2, true, high, relaxed),
-      subBlockQ4K(w, qs, xb, 3, false, high, relaxed), subBlockQ4K(w, qs, xb, 3, true, high, relaxed),
-    );
-    const j = <usize>b << 5;
-    const sc0 = f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(sc)), dd);
-    const sc1 = f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(sc)), dd);
-    const mn0 = f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(mn)), dm);
-    const mn1 = f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(mn)), dm);
-    acc = madd(f32x4.convert_i32x4_s(part0), f32x4.mul(sc0, v128.load(dx + j)), acc);
-    acc = madd(f32x4.convert_i32x4_s(part1), f32x4.mul(sc1, v128.load(dx + j, 16)), acc);
-    acc = f32x4.sub(acc, f32x4.mul(mn0, v128.load(dxs + j)));
-    acc = f32x4.sub(acc, f32x4.mul(mn1, v128.load(dxs + j, 16)));
+    const xb = q + (<usize>b << 8);
+    // A loop over the four sub-block pairs (not unrolled: unrolled, V8 hoisted every load
+    // and spilled most of them).
+    let isum = i32x4.splat(0);
+    let h0 = v128.load(w, 16);
+    let h1 = v128.load(w, 32);
+    for (let c = 0; c < 4; c++) {
+      const qc = qs + (<usize>c << 5);
+      isum = i32x4.add(isum, pairQ4K(xb + (<usize>c << 6), v128.load(qc), v128.load(qc, 16), h0, h1, sm, i16x8.splat(<i16>(0x8000 | (c << 1))), high, relaxed));
+      if (high) {
+        h0 = i8x16.shr_u(h0, 2);
+        h1 = i8x16.shr_u(h1, 2);
+      }
+    }
+    // Lane i of each product: m_j (s_2j + s_2j+1) for the 16-value sums s of sub-block j.
+    const sp = sums + (<usize>b << 5);
+    const mLow = i8x16.shuffle(sm, zero, 8, 16, 8, 16, 9, 16, 9, 16, 10, 16, 10, 16, 11, 16, 11, 16);
+    const mHigh = i8x16.shuffle(sm, zero, 12, 16, 12, 16, 13, 16, 13, 16, 14, 16, 14, 16, 15, 16, 15, 16);
+    const msum = i32x4.add(i32x4.dot_i16x8_s(v128.load(sp), mLow), i32x4.dot_i16x8_s(v128.load(sp, 16), mHigh));
+    const dx = load<f32>(ds + (<usize>b << 2));
+    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(h2f(load<u16>(w)) * dx), acc);
+    acc = f32x4.sub(acc, f32x4.mul(f32x4.convert_i32x4_s(msum), f32x4.splat(h2f(load<u16>(w, 2)) * dx)));
   }
   return acc;
 }
 
 // ---- q6_k ------------------------------------------------------------------------------------
 
-/** acc + d sc (x . codes - 32 sum(x)) over the 16 values of group g, half `half` (x: activation block blk + g). */
+/** The 16 values of group g, half `half` (codes 0..63) times their activations, times their 8-bit scale, as i32 lanes. */
 // @ts-ignore: decorator
 @inline
-function groupQ6K(acc: v128, q8: usize, dx: usize, scales: usize, blk: usize, half: i32, d: f32, codes: v128, g: i32, relaxed: bool): v128 {
-  const j = blk + <usize>g;
-  const xq = v128.load(q8 + (j << 5) + (<usize>half << 4));
-  // Lanes: x . codes at most 2 x 127 x 63, 32 sum(x) at most 32 x 254: the difference fits i16.
-  const s = i16x8.sub(dot16(xq, codes, relaxed), i16x8.shl(dot16(xq, i8x16.splat(1), relaxed), 5));
-  const scale = d * <f32>load<i8>(scales + half + 2 * g) * load<f32>(dx + (j << 2));
-  return madd(f32x4.convert_i32x4_s(i32x4.extadd_pairwise_i16x8_s(s)), f32x4.splat(scale), acc);
+function groupQ6K(xq: v128, codes: v128, scale: usize, relaxed: bool): v128 {
+  // x . codes pairs at most 2 x 127 x 63 a lane (i16); the scale multiply widens to i32.
+  return i32x4.dot_i16x8_s(dot16(xq, codes, relaxed), i16x8.splat(<i16>load<i8>(scale)));
 }
 
 /**
- * One q6_k row times one quantized activation row, as four lanes to be summed: codes 0..63
- * (rows.ts q6Codes), d sc (x . codes - 32 sum(x)) per 16 values; the 16-value sums of x come
- * from the dot of x with ones.
+ * One q6_k row times one k-quant activation row, as four lanes to be summed: codes 0..63
+ * (rows.ts q6Codes), per super-block d dx sum_i sc_i (x_i . codes_i - 32 sum x_i) over its
+ * sixteen groups of 16, in integers (sum x_i is the activation row's 16-value sum i, which
+ * matches scale i), then one multiply-add.
  */
 // @ts-ignore: decorator
 @inline
 function rowQ6K(q: usize, k: i32, w: usize, relaxed: bool): v128 {
-  let acc = f32x4.splat(0);
-  const q8 = i8Codes(q, k);
-  const dx = dxOf(q, k);
   const nb = k >> 8;
+  const ds = q + <usize>k;
+  const sums = ds + (<usize>nb << 2);
+  let acc = f32x4.splat(0);
   for (let b = 0; b < nb; b++, w += 210) {
-    const d = h2f(load<u16>(w, 208));
+    let isum = i32x4.splat(0);
+    const xb = q + (<usize>b << 8);
     for (let n = 0; n < 2; n++) {
       const ql = w + 64 * n;
       const qh = w + 128 + 32 * n;
       const scales = w + 192 + 8 * n;
-      // Values 128 n + 32 g + l (group g = 0..3) are activation block 8 b + 4 n + g.
-      const blk = (<usize>b << 3) + (<usize>n << 2);
+      // Values 128 n + 32 g + 16 half + l; their scale is scales[2 g + half].
       for (let half = 0; half < 2; half++) {
         const lo = v128.load(ql + 16 * half);
         const hi = v128.load(ql + 32 + 16 * half);
         const h = v128.load(qh + 16 * half);
-        acc = groupQ6K(acc, q8, dx, scales, blk, half, d, q6Codes(lo, hi, h, 0), 0, relaxed);
-        acc = groupQ6K(acc, q8, dx, scales, blk, half, d, q6Codes(lo, hi, h, 1), 1, relaxed);
-        acc = groupQ6K(acc, q8, dx, scales, blk, half, d, q6Codes(lo, hi, h, 2), 2, relaxed);
-        acc = groupQ6K(acc, q8, dx, scales, blk, half, d, q6Codes(lo, hi, h, 3), 3, relaxed);
+        const x = xb + 128 * n + 16 * half;
+        isum = i32x4.add(isum, groupQ6K(v128.load(x), q6Codes(lo, hi, h, 0), scales + half, relaxed));
+        isum = i32x4.add(isum, groupQ6K(v128.load(x, 32), q6Codes(lo, hi, h, 1), scales + half + 2, relaxed));
+        isum = i32x4.add(isum, groupQ6K(v128.load(x, 64), q6Codes(lo, hi, h, 2), scales + half + 4, relaxed));
+        isum = i32x4.add(isum, groupQ6K(v128.load(x, 96), q6Codes(lo, hi, h, 3), scales + half + 6, relaxed));
       }
     }
+    // The codes' offset: 32 sum_i sc_i s_i, scale i and 16-value sum i in the same order.
+    const sc = v128.load(w + 192);
+    const sp = sums + (<usize>b << 5);
+    const off = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(sc), v128.load(sp)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(sc), v128.load(sp, 16)));
+    isum = i32x4.sub(isum, i32x4.shl(off, 5));
+    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(h2f(load<u16>(w, 208)) * load<f32>(ds + (<usize>b << 2))), acc);
   }
   return acc;
 }
@@ -454,13 +514,24 @@ function e8m0Half(e: i32): f32 {
   return e >= 2 ? reinterpret<f32>((e - 1) << 23) : reinterpret<f32>(1 << (21 + e));
 }
 
+/**
+ * The swizzle of the LUT by codes 0..15: relaxed_swizzle in the relaxed build (one pshufb on
+ * x64; the plain swizzle first saturates the indices so that those past 15 give 0).
+ */
+// @ts-ignore: decorator
+@inline
+function lut16(lut: v128, codes: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(lut, codes);
+  return i8x16.swizzle(lut, codes);
+}
+
 /** The i32 partial sums of one mxfp4 block's offset codes (at wp + 1) times x0, x1 (i8). */
 // @ts-ignore: decorator
 @inline
 function blockMxfp4(wp: usize, lut: v128, x0: v128, x1: v128, relaxed: bool): v128 {
   const q = v128.load(wp, 1);
-  const lo = i8x16.swizzle(lut, v128.and(q, i8x16.splat(15)));
-  const hi = i8x16.swizzle(lut, i8x16.shr_u(q, 4));
+  const lo = lut16(lut, v128.and(q, i8x16.splat(15)));
+  const hi = lut16(lut, i8x16.shr_u(q, 4));
   // Lanes at most 2 x 128 x 24 each, so the two halves add in i16.
   return i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(x0, lo, relaxed), dot16(x1, hi, relaxed)));
 }
@@ -506,9 +577,9 @@ function rowMxfp4(q: usize, k: i32, w: usize, relaxed: bool): v128 {
 
 // @ts-ignore: decorator
 @inline
-function rows4(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, relaxed: bool): v128 {
+function rows4(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, sc: usize, relaxed: bool): v128 {
   // One row after another (each streamed front to back), their lane sums gathered at the end.
-  if (fmt == Q8_0) return sum4x4f(rowQ8_0(q, k, w0), rowQ8_0(q, k, w1), rowQ8_0(q, k, w2), rowQ8_0(q, k, w3));
+  if (fmt == Q8_0) return rows4Q8_0(q, k, w0, w1, w2, w3, sc);
   if (fmt == MXFP4) return sum4x4f(rowMxfp4(q, k, w0, relaxed), rowMxfp4(q, k, w1, relaxed), rowMxfp4(q, k, w2, relaxed), rowMxfp4(q, k, w3, relaxed));
   if (fmt == Q4_0) return sum4x4f(rowQ4_0(q, k, w0, relaxed), rowQ4_0(q, k, w1, relaxed), rowQ4_0(q, k, w2, relaxed), rowQ4_0(q, k, w3, relaxed));
   if (fmt == Q5_0) return rows4Q5_0(i8Codes(q, k), dxOf(q, k), sumsOf(q, k), k, w0, w1, w2, w3, relaxed);
@@ -519,23 +590,24 @@ function rows4(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: 
   return sum4x4f(rowQ6K(q, k, w0, relaxed), rowQ6K(q, k, w1, relaxed), rowQ6K(q, k, w2, relaxed), rowQ6K(q, k, w3, relaxed));
 }
 
-function rows4Relaxed(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize): v128 {
-  return rows4(fmt, q, k, w0, w1, w2, w3, true);
+function rows4Relaxed(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, sc: usize): v128 {
+  return rows4(fmt, q, k, w0, w1, w2, w3, sc, true);
 }
 
-function rows4Products(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize): v128 {
-  return rows4(fmt, q, k, w0, w1, w2, w3, false);
+function rows4Products(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, sc: usize): v128 {
+  return rows4(fmt, q, k, w0, w1, w2, w3, sc, false);
 }
 
 /**
  * Stored rows w, w + rb, w + 2 rb, w + 3 rb (of a format with hasQ8Dot) times the quantized
- * activation row at q: lane r is row r's dot product. With fewer than 4 rows (`rows`), the
- * missing ones repeat the last real row (their lanes are not to be used).
+ * activation row at q (quantizeRowK's layout for formats that takesRowK, else quantizeRow's): lane r is row r's dot product. With fewer than 4 rows (`rows`), the
+ * missing ones repeat the last real row (their lanes are not to be used). `scratch`: k / 4
+ * bytes the kernels may overwrite (q8_0 keeps two rows' block scales there).
  */
-export function dotRowsQ8(fmt: i32, q: usize, k: i32, w: usize, rb: usize, rows: i32): v128 {
+export function dotRowsQ8(fmt: i32, q: usize, k: i32, w: usize, rb: usize, rows: i32, scratch: usize): v128 {
   const w1 = w + (rows > 1 ? rb : 0);
   const w2 = w + (rows > 2 ? 2 * rb : rows > 1 ? rb : 0);
   const w3 = w + (rows > 3 ? 3 * rb : rows > 2 ? 2 * rb : rows > 1 ? rb : 0);
-  if (relaxedDotInUse()) return rows4Relaxed(fmt, q, k, w, w1, w2, w3);
-  return rows4Products(fmt, q, k, w, w1, w2, w3);
+  if (relaxedDotInUse()) return rows4Relaxed(fmt, q, k, w, w1, w2, w3, scratch);
+  return rows4Products(fmt, q, k, w, w1, w2, w3, scratch);
 }

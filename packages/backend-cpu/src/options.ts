@@ -18,9 +18,10 @@ export interface CpuBackendOptions {
   /** Kernel set. Default `auto`: relaxed SIMD when the engine validates it, else SIMD, else TypeScript. */
   readonly simd?: SimdMode;
   /**
-   * Activations of the WebAssembly dot products with q8_0 / q4_0 weights on few rows (decode):
-   * `float32` (default, the tight path) or `q8` (8-bit blocks of 32 with their own scale, as
-   * llama.cpp does: faster, less exact; see the README for the bound). The TypeScript engine
+   * Activations of the WebAssembly dot products with block-format weights on few rows
+   * (decode): `float32` (default, the tight path) or `q8` (8-bit codes with a scale per 32
+   * values, per 256 for the k-quants, as llama.cpp does: faster, less exact; see the README
+   * for the bound). The TypeScript engine
    * computes in float32 either way.
    */
   readonly activations?: ActivationMode;

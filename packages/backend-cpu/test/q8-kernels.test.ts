@@ -1,7 +1,8 @@
 /**
  * The 8-bit-activation kernels (activations: 'q8') against an exact model of what they
  * compute: the activations quantized in float64 exactly as the kernels quantize them (per
- * block of 32: d = amax / 127, codes round(x 127 / amax) in float32, ties to even), then core's
+ * block of 32 for q8_0, q4_0 and mxfp4, per 256 for the k-quants as llama.cpp's q8_K does:
+ * d = amax / 127, codes round(x 127 / amax) in float32, ties to even), then core's
  * float64 reference on those values and the exact decoded weights. What is left is float32
  * rounding of scales and sums, so the bound is tight, unlike the bound against the unquantized
  * reference (formats.test.ts). Shapes exercise the four-rows-a-call kernels' tails (1, 2 and
@@ -19,25 +20,30 @@ function nearestEven(v: number): number {
   return Math.abs(v - Math.trunc(v)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** x (rows of k) with each block of 32 replaced by d q, as the kernels quantize it. */
-function quantizedActivations(x: Float32Array, k: number): Float64Array {
+/** The activation block the kernels quantize by for weights of this format. */
+function activationBlock(dtype: DType): number {
+  return dtype === 'q4_k' || dtype === 'q5_k' || dtype === 'q6_k' ? 256 : 32;
+}
+
+/** x (rows of k) with each block of `block` values replaced by d q, as the kernels quantize it. */
+function quantizedActivations(x: Float32Array, k: number, block: number): Float64Array {
   const out = new Float64Array(x.length);
-  for (let b = 0; b < x.length; b += 32) {
+  for (let b = 0; b < x.length; b += block) {
     let amax = 0;
-    for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[b + i]));
+    for (let i = 0; i < block; i++) amax = Math.max(amax, Math.abs(x[b + i]));
     const d = Math.fround(amax / 127);
     const id = amax > 0 ? Math.fround(127 / amax) : 0;
-    for (let i = 0; i < 32; i++) out[b + i] = d * Math.max(-128, Math.min(127, nearestEven(Math.fround(x[b + i] * id))));
+    for (let i = 0; i < block; i++) out[b + i] = d * Math.max(-128, Math.min(127, nearestEven(Math.fround(x[b + i] * id))));
   }
   if (x.length % k !== 0) throw new Error('rows of k expected');
   return out;
 }
 
-// Measured 2026-12-02 (both builds, every shape and row count below): rel-L2 against the exact
-// model at most 1.1e-7 (q8_0), 1.4e-7 (q4_0), 2.0e-7 (q4_k), 4.4e-7 (q5_k), 2.5e-7 (q6_k),
-// 2.2e-7 (mxfp4, measured 2026-12-03), 1.8e-7 (q5_0 at k = 224, 1.2e-7 at k = 352, measured
-// 2026-12-03; a wider sweep, k up to 1408 with 20 rows, reached 1.6e-6 on a single output);
-// asserted 2e-6 (about 4.5x the largest). Against the unquantized reference the same outputs sit
+// Measured 2026-12-03 (both builds, every shape and row count below, k-quants on per-256
+// activation scales): rel-L2 against the exact model at most 1.8e-7 (q8_0), 2.8e-7 (q4_0),
+// 2.1e-7 (q4_k), 4.7e-7 (q5_k), 2.4e-7 (q6_k), 2.2e-7 (mxfp4), 1.8e-7 (q5_0 at k = 224, 1.2e-7
+// at k = 352; a wider sweep, k up to 1408 with 20 rows, reached 1.6e-6 on a single output);
+// asserted 2e-6 (about 4x the largest). Against the unquantized reference the same outputs sit
 // 1.3e-3 or more away (q5_0: 1.5e-3; the negative control asserts 1e-4).
 const EXACT_BOUND = 2e-6;
 
@@ -86,7 +92,7 @@ for (const [simd, threads] of [
             for (const rows of [1, 2, 7]) {
               const x = randomNormal(rng, rows * k);
               const y = await backend.linear(layer, x, rows);
-              const exact = compareOutputs(y, referenceLinear(weight, quantizedActivations(x, k), rows, bias));
+              const exact = compareOutputs(y, referenceLinear(weight, quantizedActivations(x, k, activationBlock(dtype)), rows, bias));
               expect(exact.relL2).toBeLessThan(EXACT_BOUND);
               // Negative control: the kernels did quantize (the unquantized reference is far).
               expect(compareOutputs(y, referenceLinear(weight, x, rows, bias)).relL2).toBeGreaterThan(1e-4);

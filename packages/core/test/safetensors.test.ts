@@ -6,13 +6,16 @@ import {
   createRng,
   encodeBfloat16,
   HostTensor,
+  openCheckpoint,
   openSafetensors,
   parseSafetensors,
+  RawSafetensor,
   randomNormal,
   readSafetensorsFile,
   SafetensorsError,
   serializeSafetensors,
   writeSafetensors,
+  writeShardedSafetensors,
   type DType,
 } from '../src/index.js';
 
@@ -118,6 +121,38 @@ describe('safetensors round trip', () => {
     expect(d.dtype).toBe('float32');
     expect(Array.from(d.data)).toEqual([1.5, -2.25, Math.fround(1 / 3)]);
     expect(() => file.get('ids')).toThrow(/mixed\.safetensors: tensor 'ids' has dtype I64, which cannot be read as a float tensor; readable dtypes: F32, F16, BF16, F64/);
+  });
+
+  it('writes raw U8 tensors (mxfp4 blocks and scales) beside float ones and reads their bytes back unchanged, from a buffer, a file and shards', async () => {
+    const rng = createRng(23);
+    const blocks = Uint8Array.from({ length: 3 * 2 * 16 }, () => rng.int(256));
+    const scales = Uint8Array.from({ length: 3 * 2 }, () => 118 + rng.int(12));
+    const map = new Map<string, HostTensor | RawSafetensor>([
+      ['x.blocks', new RawSafetensor('U8', [3, 2, 16], blocks)],
+      ['x.bias', tensors['layer.bias16']],
+      ['x.scales', new RawSafetensor('U8', [3, 2], scales)],
+    ]);
+    const bytes = serializeSafetensors(map);
+    const buf = parseSafetensors(bytes, 'raw.safetensors');
+    expect(buf.info('x.blocks')).toMatchObject({ dtype: 'U8', shape: [3, 2, 16] });
+    expect(Array.from(await buf.readBytes('x.blocks'))).toEqual(Array.from(blocks));
+    expect(Array.from(await buf.readBytes('x.scales'))).toEqual(Array.from(scales));
+    // Float tensors' bytes are their stored little-endian bytes; they still decode as before.
+    expect(Array.from(await buf.readBytes('x.bias'))).toEqual(Array.from(new Uint8Array(tensors['layer.bias16'].data.buffer)));
+    expect(buf.get('x.bias').data).toEqual(tensors['layer.bias16'].data);
+    expect(() => buf.get('x.blocks')).toThrow(/tensor 'x\.blocks' has dtype U8, which cannot be read as a float tensor/);
+    const path = join(dir, 'raw.safetensors');
+    await writeFile(path, bytes);
+    const file = await openSafetensors(path);
+    expect(Array.from(await file.readBytes('x.blocks'))).toEqual(Array.from(blocks));
+    await file.close();
+    await expect(file.readBytes('x.blocks')).rejects.toThrow(/after close/);
+    const shardDir = await mkdtemp(join(dir, 'raw-shards-'));
+    await writeShardedSafetensors(shardDir, [new Map([...map].slice(0, 1)), new Map([...map].slice(1))]);
+    const sharded = await openCheckpoint(shardDir);
+    expect(Array.from(await sharded.readBytes('x.scales'))).toEqual(Array.from(scales));
+    await sharded.close();
+    expect(() => new RawSafetensor('U8', [3, 2], blocks)).toThrow(/needs 6 bytes, got 96/);
   });
 
   it('names the missing tensor and what the file holds', () => {

@@ -6,6 +6,7 @@
 import { ConfigError, type MoELayerConfig } from '@moe-runtime/core';
 import type { Architecture } from './architectures/architecture.js';
 import { HfConfigReader } from './architectures/hf-config-reader.js';
+import { parseHfQuantization, type HfQuantization } from './architectures/hf-quantization.js';
 import { findArchitecture, MODEL_TYPES, type ModelType } from './architectures/registry.js';
 import { parseRopeScaling, type RopeScaling } from './rope-scaling.js';
 
@@ -86,6 +87,12 @@ export interface ModelConfig {
   readonly latentAttention?: LatentAttentionConfig;
   /** The first layers are dense SwiGLU MLPs, not MoE (DeepSeek-V2); absent: every layer MoE. */
   readonly leadingDense?: LeadingDenseLayers;
+  /**
+   * A Hugging Face checkpoint's `quantization_config` (gpt-oss: mxfp4 experts stored as
+   * `*_blocks` / `*_scales`); absent: weights stored as floats (and always for GGUF, whose
+   * tensors name their own formats).
+   */
+  readonly hfQuantization?: HfQuantization;
 }
 
 /**
@@ -168,6 +175,7 @@ export function parseModelConfig(cfg: unknown, file = 'config.json'): ModelConfi
   const vocabSize = r.int('vocab_size');
   const moe = arch.hf.moe(r, d);
   checkTopK(moe, arch, r);
+  const hfQuantization = parseHfQuantization(r, arch.hf.quantMethods ?? [], arch.modelType);
   const bos = r.value('bos_token_id');
   const numLayers = r.int('num_hidden_layers');
   const b = arch.block;
@@ -196,5 +204,6 @@ export function parseModelConfig(cfg: unknown, file = 'config.json'): ModelConfi
     ...(arch.hf.multipliers ? { multipliers: arch.hf.multipliers(r) } : {}),
     ...(shape?.latentAttention ? { latentAttention: shape.latentAttention } : {}),
     ...(shape?.leadingDense ? { leadingDense: shape.leadingDense } : {}),
+    ...(hfQuantization ? { hfQuantization } : {}),
   };
 }

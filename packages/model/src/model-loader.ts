@@ -23,6 +23,7 @@ import {
   type TensorSource,
 } from '@moe-runtime/core';
 import { architectureOf } from './architectures/registry.js';
+import { moduleQuantization } from './architectures/hf-quantization.js';
 import type { LayerTensor } from './architectures/layer-layout.js';
 import { hfTensorNames, moeScheme } from './checkpoint-names.js';
 import { parseModelConfig, type ModelConfig } from './model-config.js';
@@ -98,7 +99,8 @@ function expectedTensors(c: ModelConfig, hasLmHead: boolean): ExpectedTensor[] {
       add(N.kNorm, [c.qkNorm === 'per-head' ? c.headDim : kvw], 'host-vector');
     }
     if (!names) {
-      for (const t of layout!.tensors(c.moe)) add(t.name, t.shape, 'backend', t.convertible);
+      // The layout picks its stored form by the layer's quantization (gpt-oss: mxfp4 experts).
+      for (const t of layout!.tensors(c.moe, moduleQuantization(c.hfQuantization, p))) out.push({ ...t, name: p + t.name, use: 'backend', ...(t.partOf ? { partOf: p + t.partOf } : {}) });
       continue;
     }
     add(names.router, [c.moe.numExperts, d], 'backend');
@@ -121,17 +123,26 @@ function expectedTensors(c: ModelConfig, hasLmHead: boolean): ExpectedTensor[] {
   return out;
 }
 
-/** Checks every expected tensor's presence and header shape; plans its format after conversion. */
+/**
+ * Checks every expected tensor's presence, header shape and (raw tensors) dtype; plans its
+ * format after conversion, in the shape it is held. A tensor held inside another (`partOf`:
+ * mxfp4 scales in their blocks) is checked but not planned twice.
+ */
 function planTensors(src: TensorSource, expected: readonly ExpectedTensor[], target: DType | undefined): PlannedTensor[] {
-  return expected.map((t) => {
+  const out: PlannedTensor[] = [];
+  for (const t of expected) {
     if (!src.has(t.name)) throw new SafetensorsError(`${src.source}: missing tensor '${t.name}' (expected shape ${formatShape(t.shape)})`);
     const info = src.info(t.name);
     if (info.shape.length !== t.shape.length || info.shape.some((d, i) => d !== t.shape[i])) {
       throw new SafetensorsError(`${src.source}: tensor '${t.name}' has shape ${formatShape(info.shape)}, expected ${formatShape(t.shape)}`);
     }
+    if (t.rawDType && info.dtype !== t.rawDType) throw new SafetensorsError(`${src.source}: tensor '${t.name}' has dtype ${info.dtype}, expected ${t.rawDType}`);
+    if (t.partOf) continue;
     const stored = READABLE_DTYPES[info.dtype] ?? 'float32';
-    return { name: t.name, shape: t.shape, use: t.use, dtype: t.heldAs ?? (t.convertible ? convertedDType(t.name, stored, t.shape, target) : stored) };
-  });
+    const dtype = t.heldAs ?? (t.convertible ? convertedDType(t.name, stored, t.shape, target) : stored);
+    out.push({ name: t.name, shape: t.heldShape ?? t.shape, use: t.use, dtype, ...(t.slices ? { slices: t.slices } : {}) });
+  }
+  return out;
 }
 
 /** A TensorSource that converts the convertible tensors as they are read (one at a time). */
@@ -178,7 +189,7 @@ async function readLayer(src: TensorSource, c: ModelConfig, i: number): Promise<
       inputNorm: await src.read(p + N.inputNorm),
       postAttentionNorm: await src.read(p + N.postAttentionNorm),
       attention: await readAttention(src, c, p),
-      moe: await layout.read(src, p, c.moe),
+      moe: await layout.read(src, p, c.moe, moduleQuantization(c.hfQuantization, p)),
     };
   }
   const moe = await loadMoELayerFrom(src, { prefix: p, scheme: moeScheme(c.modelType), topK: c.moe.topK, router: c.moe.router });
@@ -215,7 +226,7 @@ export async function openHfCheckpoint(dir: string, options: LoadCheckpointOptio
     const src = convertingSource(raw, convertible, target);
     // Converted at load: what `target` makes of a tensor, not the format it is held in (heldAs).
     const storedOf = (name: string): DType => READABLE_DTYPES[raw.info(name).dtype] ?? 'float32';
-    const converted = tensors.filter((t, i) => expected[i].convertible && convertedDType(t.name, storedOf(t.name), t.shape, target) !== storedOf(t.name)).map((t) => t.name);
+    const converted = expected.filter((t) => t.convertible && convertedDType(t.name, storedOf(t.name), t.shape, target) !== storedOf(t.name)).map((t) => t.name);
     const head = config.tieWordEmbeddings && !raw.has(N.lmHead) ? N.embed : N.lmHead;
     return {
       source: dir,

@@ -18,7 +18,9 @@ import {
   type ElementDType,
   type MoEWeights,
   type Rng,
+  type WritableTensor,
 } from '@moe-runtime/core';
+import { moduleQuantization } from './architectures/hf-quantization.js';
 import { architectureOf, DEFAULT_MODEL_TYPE } from './architectures/registry.js';
 import { hfTensorNames, moeScheme } from './checkpoint-names.js';
 import { layerMoeConfig, parseModelConfig, type ModelConfig, type ModelType } from './model-config.js';
@@ -46,6 +48,13 @@ export interface TinyCheckpointOptions {
   readonly shards?: number;
   /** Tie the LM head to the embeddings (no `lm_head.weight` is written). Default false. */
   readonly tieWordEmbeddings?: boolean;
+  /**
+   * Store the routed experts quantized as the architecture's released checkpoints do
+   * (`mxfp4`: gpt-oss's `*_blocks` / `*_scales` with `quantization_config`, the other tensors in
+   * `dtype`); the seeded experts are quantized with core's mxfp4 encoder, and the returned
+   * weights hold exactly the stored blocks (what a GGUF export of them stores too).
+   */
+  readonly expertFormat?: 'mxfp4';
   /** `config.json` keys that replace the generated ones (e.g. another `topk_method`, `rope_scaling: null`). */
   readonly extraConfig?: Readonly<Record<string, unknown>>;
 }
@@ -74,7 +83,11 @@ export function tinyConfigJson(o: TinyCheckpointOptions = {}): Record<string, un
     num_experts_per_tok: o.topK ?? 2,
     torch_dtype: { float32: 'float32', float16: 'float16', bfloat16: 'bfloat16' }[o.dtype ?? 'float32'],
   };
-  return { ...common, ...arch.hf.tinyKeys({ hiddenSize: d, numExperts: o.numExperts ?? 8, ffnSize: o.ffnSize ?? 96, sharedFfnSize: o.sharedFfnSize, numLayers: o.numLayers ?? 2, numHeads: heads }), ...o.extraConfig };
+  // As gpt-oss's released config.json says: everything but the experts left in bf16.
+  const quantization = o.expertFormat
+    ? { quantization_config: { quant_method: o.expertFormat, modules_to_not_convert: ['model.layers.*.self_attn', 'model.layers.*.mlp.router', 'model.embed_tokens', 'lm_head'] } }
+    : {};
+  return { ...common, ...quantization, ...arch.hf.tinyKeys({ hiddenSize: d, numExperts: o.numExperts ?? 8, ffnSize: o.ffnSize ?? 96, sharedFfnSize: o.sharedFfnSize, numLayers: o.numLayers ?? 2, numHeads: heads }), ...o.extraConfig };
 }
 
 function tensor(rng: Rng, shape: number[], scale: number, dtype: DType, mean = 0): HostTensor {
@@ -150,9 +163,9 @@ export function randomModelWeights(config: ModelConfig, seed: number, dtype: DTy
 }
 
 /** The checkpoint tensors of a model under their Hugging Face names. */
-export function modelTensors(config: ModelConfig, weights: ModelWeights): Map<string, HostTensor> {
+export function modelTensors(config: ModelConfig, weights: ModelWeights): Map<string, WritableTensor> {
   const N = hfTensorNames(config.modelType);
-  const out = new Map<string, HostTensor>([[N.embed, weights.embed]]);
+  const out = new Map<string, WritableTensor>([[N.embed, weights.embed]]);
   const layers = architectureOf(config.modelType).names.layers;
   weights.layers.forEach((l, i) => {
     const p = N.layerPrefix(i);
@@ -172,7 +185,7 @@ export function modelTensors(config: ModelConfig, weights: ModelWeights): Map<st
     if (a.qNorm) out.set(p + N.qNorm, a.qNorm);
     if (a.kNorm) out.set(p + N.kNorm, a.kNorm);
     const layout = architectureOf(config.modelType).names.hfMoe;
-    const moe = layout ? [...layout.write(config.moe, l.moe)].map(([n, t]) => [p + n, t] as const) : moeLayerTensors(config.moe, l.moe, { scheme: moeScheme(config.modelType), prefix: p });
+    const moe = layout ? [...layout.write(config.moe, l.moe, moduleQuantization(config.hfQuantization, p))].map(([n, t]) => [p + n, t] as const) : moeLayerTensors(config.moe, l.moe, { scheme: moeScheme(config.modelType), prefix: p });
     for (const [name, t] of moe) out.set(name, t);
   });
   out.set(N.finalNorm, weights.finalNorm);
@@ -180,11 +193,21 @@ export function modelTensors(config: ModelConfig, weights: ModelWeights): Map<st
   return out;
 }
 
+/** The weights with every routed expert matrix in `format` (biases and everything else unchanged). */
+export function withExpertFormat(w: ModelWeights, format: DType): ModelWeights {
+  const to = (t: HostTensor): HostTensor => (t.dtype === format ? t : t.to(format));
+  return {
+    ...w,
+    layers: w.layers.map((l) => ({ ...l, moe: { ...l.moe, experts: l.moe.experts.map((e) => ({ ...e, gate: e.gate && to(e.gate), up: to(e.up), down: to(e.down) })) } })),
+  };
+}
+
 /** Writes a tiny checkpoint folder; returns its parsed config and weights. */
 export async function writeTinyCheckpoint(dir: string, options: TinyCheckpointOptions = {}): Promise<{ config: ModelConfig; weights: ModelWeights }> {
   const json = tinyConfigJson(options);
   const config = parseModelConfig(json);
-  const weights = randomModelWeights(config, options.seed ?? 1, options.dtype ?? 'float32');
+  const seeded = randomModelWeights(config, options.seed ?? 1, options.dtype ?? 'float32');
+  const weights = options.expertFormat ? withExpertFormat(seeded, options.expertFormat) : seeded;
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'config.json'), JSON.stringify(json, null, 2));
   await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(tinyTokenizerJson(config.vocabSize)));

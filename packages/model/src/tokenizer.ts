@@ -57,17 +57,32 @@ export class ModelTokenizer {
     if (typeof chat === 'string') this.template = new Template(chat);
   }
 
-  /** Loads `tokenizer.json` and `tokenizer_config.json` from a model folder. */
+  /**
+   * Loads `tokenizer.json` and `tokenizer_config.json` from a model folder, and the chat template
+   * from `chat_template.jinja` when the folder has one (as newer transformers save it, gpt-oss's
+   * harmony template among them; it takes precedence over a `chat_template` key, as in transformers).
+   */
   static async fromFolder(dir: string): Promise<ModelTokenizer> {
-    const read = async (file: string, required: boolean): Promise<Json> => {
+    const text = async (file: string, required: boolean): Promise<string | undefined> => {
       try {
-        return JSON.parse(await readFile(join(dir, file), 'utf8')) as Json;
+        return await readFile(join(dir, file), 'utf8');
       } catch (err) {
-        if (!required && (err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+        if (!required && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw new ConfigError(join(dir, file), `cannot read the tokenizer file (${err instanceof Error ? err.message : String(err)})`);
       }
     };
-    return ModelTokenizer.fromJson(await read('tokenizer.json', true), await read('tokenizer_config.json', false));
+    const read = async (file: string, required: boolean): Promise<Json> => {
+      const t = await text(file, required);
+      if (t === undefined) return {};
+      try {
+        return JSON.parse(t) as Json;
+      } catch (err) {
+        throw new ConfigError(join(dir, file), `cannot read the tokenizer file (${err instanceof Error ? err.message : String(err)})`);
+      }
+    };
+    const config = await read('tokenizer_config.json', false);
+    const template = await text('chat_template.jinja', false);
+    return ModelTokenizer.fromJson(await read('tokenizer.json', true), template === undefined ? config : { ...config, chat_template: template });
   }
 
   /** Builds a tokenizer from parsed `tokenizer.json` and `tokenizer_config.json`. */

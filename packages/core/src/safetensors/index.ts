@@ -10,7 +10,7 @@ export {
 } from './safetensors-format.js';
 export { applyBlockScales, blockScaleShape, decodeFloat8E4M3, decodeFloat8E5M2, float8E4M3ToFloat32, float8E5M2ToFloat32 } from './fp8.js';
 export { openSafetensors, parseSafetensors, readSafetensorsFile, SafetensorsBuffer, SafetensorsFile, type TensorSource } from './safetensors-reader.js';
-export { serializeSafetensors, writeSafetensors, type TensorMap, type WriteSafetensorsOptions } from './safetensors-writer.js';
+export { RawSafetensor, serializeSafetensors, writeSafetensors, type TensorMap, type WritableTensor, type WriteSafetensorsOptions } from './safetensors-writer.js';
 export { openCheckpoint, openSafetensorsIndex, SAFETENSORS_INDEX_FILE, ShardedSafetensors, writeShardedSafetensors } from './sharded-checkpoint.js';
 export {
   detectMoEScheme,

@@ -27,6 +27,12 @@ export interface TensorSource {
   info(name: string): SafetensorsTensorInfo;
   /** Reads and decodes one tensor (F64 is narrowed to float32; half types stay compact). */
   read(name: string): Promise<HostTensor>;
+  /**
+   * The tensor's stored bytes as the file holds them, whatever its dtype (e.g. the `U8`
+   * blocks and scales of an mxfp4-quantized Hugging Face checkpoint, which no float
+   * decoder reads); a fresh copy the caller owns.
+   */
+  readBytes(name: string): Promise<Uint8Array>;
   /** Releases file handles; reading afterwards is an error. */
   close(): Promise<void>;
 }
@@ -84,6 +90,11 @@ export class SafetensorsBuffer implements TensorSource {
 
   async read(name: string): Promise<HostTensor> {
     return this.get(name);
+  }
+
+  async readBytes(name: string): Promise<Uint8Array> {
+    const info = this.info(name);
+    return this.bytes.slice(this.header.dataStart + info.dataOffsets[0], this.header.dataStart + info.dataOffsets[1]);
   }
 
   async close(): Promise<void> {}
@@ -150,6 +161,13 @@ export class SafetensorsFile implements TensorSource {
     const [begin, end] = info.dataOffsets;
     const bytes = await readExactly(this.handle, end - begin, this.header.dataStart + begin, this.source, `tensor '${name}'`);
     return decodeTensor(this.source, info, bytes, true);
+  }
+
+  async readBytes(name: string): Promise<Uint8Array> {
+    const info = this.info(name);
+    if (!this.handle) throw new SafetensorsError(`${this.source}: read '${name}' after close()`);
+    const [begin, end] = info.dataOffsets;
+    return readExactly(this.handle, end - begin, this.header.dataStart + begin, this.source, `tensor '${name}'`);
   }
 
   async close(): Promise<void> {

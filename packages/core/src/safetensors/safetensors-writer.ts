@@ -1,5 +1,5 @@
 /**
- * Writing safetensors files: float32 / float16 / bfloat16 tensors, a `__metadata__` map, the
+ * Writing safetensors files: float32 / float16 / bfloat16 tensors (and raw `U8` bytes), a `__metadata__` map, the
  * header padded with spaces so the data section starts at a multiple of 8, and tensors laid
  * out widest dtype first so every tensor starts at a multiple of its element size (readers
  * that map the file can then view the bytes without copying).
@@ -7,12 +7,34 @@
 import { writeFile } from 'node:fs/promises';
 import { ConfigError, SafetensorsError } from '../errors.js';
 import { ELEMENT_DTYPES, type ElementDType } from '../formats/block-formats.js';
-import { HostTensor, type DType } from '../tensor.js';
-import { safetensorsDTypeOf } from './safetensors-format.js';
+import { formatShape, HostTensor, type DType } from '../tensor.js';
+import { SAFETENSORS_DTYPE_BYTES, safetensorsDTypeOf } from './safetensors-format.js';
 import { tensorBytes } from './tensor-bytes.js';
 
+/**
+ * A tensor written as bytes of a safetensors integer dtype, for data no HostTensor format
+ * holds: the `U8` blocks and scales of an mxfp4-quantized Hugging Face checkpoint
+ * (`*_blocks`, `*_scales`). Read back with `TensorSource.readBytes`.
+ */
+export class RawSafetensor {
+  constructor(
+    readonly dtype: 'U8',
+    readonly shape: readonly number[],
+    readonly bytes: Uint8Array,
+  ) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (shape.some((d) => !Number.isInteger(d) || d < 0)) throw new SafetensorsError(`raw tensor shape ${formatShape(shape)} has a dimension that is not a non-negative integer`);
+    if (!(bytes instanceof Uint8Array) || bytes.length !== n * SAFETENSORS_DTYPE_BYTES[dtype]) {
+      throw new SafetensorsError(`raw ${dtype} tensor of shape ${formatShape(shape)} needs ${n * SAFETENSORS_DTYPE_BYTES[dtype]} bytes, got ${bytes instanceof Uint8Array ? bytes.length : typeof bytes}`);
+    }
+  }
+}
+
+/** A tensor to write: a HostTensor (float32 / float16 / bfloat16) or raw integer bytes. */
+export type WritableTensor = HostTensor | RawSafetensor;
+
 /** Tensors to write, by name (insertion order is kept within each dtype width). */
-export type TensorMap = Readonly<Record<string, HostTensor>> | ReadonlyMap<string, HostTensor>;
+export type TensorMap = Readonly<Record<string, WritableTensor>> | ReadonlyMap<string, WritableTensor>;
 
 /** Options of {@link serializeSafetensors} / {@link writeSafetensors}. */
 export interface WriteSafetensorsOptions {
@@ -22,8 +44,8 @@ export interface WriteSafetensorsOptions {
   readonly dtype?: DType;
 }
 
-function entriesOf(tensors: TensorMap): [string, HostTensor][] {
-  return tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors as Record<string, HostTensor>);
+function entriesOf(tensors: TensorMap): [string, WritableTensor][] {
+  return tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors as Record<string, WritableTensor>);
 }
 
 function checkOptions(options: WriteSafetensorsOptions): void {
@@ -41,18 +63,20 @@ export function serializeSafetensors(tensors: TensorMap, options: WriteSafetenso
   checkOptions(options);
   const items = entriesOf(tensors).map(([name, t], index) => {
     if (name === '__metadata__') throw new SafetensorsError(`'__metadata__' is reserved and cannot name a tensor`);
-    if (!(t instanceof HostTensor)) throw new SafetensorsError(`tensor '${name}' is not a HostTensor`);
+    // Raw integer bytes are written as they are; a `dtype` converts float tensors only.
+    if (t instanceof RawSafetensor) return { name, index, dtype: t.dtype, shape: t.shape, width: SAFETENSORS_DTYPE_BYTES[t.dtype], bytes: t.bytes };
+    if (!(t instanceof HostTensor)) throw new SafetensorsError(`tensor '${name}' is not a HostTensor or RawSafetensor`);
     const stored = options.dtype ? t.to(options.dtype) : t;
-    return { name, index, tensor: stored, bytes: tensorBytes(stored) };
+    return { name, index, dtype: safetensorsDTypeOf(stored.dtype), shape: stored.shape, width: stored.data.BYTES_PER_ELEMENT, bytes: tensorBytes(stored) };
   });
   // Widest elements first keeps every tensor aligned to its element size; stable otherwise.
-  items.sort((a, b) => b.tensor.data.BYTES_PER_ELEMENT - a.tensor.data.BYTES_PER_ELEMENT || a.index - b.index);
+  items.sort((a, b) => b.width - a.width || a.index - b.index);
   const header: Record<string, unknown> = {};
   if (options.metadata && Object.keys(options.metadata).length) header.__metadata__ = { ...options.metadata };
   let offset = 0;
   for (const item of items) {
     const end = offset + item.bytes.length;
-    header[item.name] = { dtype: safetensorsDTypeOf(item.tensor.dtype), shape: [...item.tensor.shape], data_offsets: [offset, end] };
+    header[item.name] = { dtype: item.dtype, shape: [...item.shape], data_offsets: [offset, end] };
     offset = end;
   }
   const json = new TextEncoder().encode(JSON.stringify(header));

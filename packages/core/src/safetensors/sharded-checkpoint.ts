@@ -61,6 +61,10 @@ export class ShardedSafetensors implements TensorSource {
     return this.shardOf(name).read(name);
   }
 
+  readBytes(name: string): Promise<Uint8Array> {
+    return this.shardOf(name).readBytes(name);
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.shards.map((s) => s.close()));
   }
@@ -153,7 +157,7 @@ export async function writeShardedSafetensors(dir: string, shards: readonly Tens
   for (let i = 0; i < n; i++) {
     const file = `model-${pad(i + 1)}-of-${pad(n)}.safetensors`;
     const bytes = serializeSafetensors(shards[i], options);
-    const names = shards[i] instanceof Map ? [...(shards[i] as ReadonlyMap<string, HostTensor>).keys()] : Object.keys(shards[i]);
+    const names = shards[i] instanceof Map ? [...(shards[i] as ReadonlyMap<string, unknown>).keys()] : Object.keys(shards[i]);
     for (const name of names) {
       if (name in weightMap) throw new SafetensorsError(`writeShardedSafetensors: tensor '${name}' is in shard ${weightMap[name]} and ${file}`);
       weightMap[name] = file;

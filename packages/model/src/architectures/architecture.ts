@@ -11,6 +11,7 @@ import type { LatentAttentionConfig, LeadingDenseLayers, ModelConfig, ModelMulti
 import type { LayerLayout } from './layer-layout.js';
 import type { HfConfigReader } from './hf-config-reader.js';
 import type { HfMoeLayout } from './hf-moe-layout.js';
+import type { HfQuantMethod } from './hf-quantization.js';
 import type { GgufTensorNames, HfTensorNames } from './llama-style-names.js';
 
 /** The decoder block an architecture composes (every field is a choice the decoder makes). */
@@ -79,6 +80,11 @@ export interface HfConfigRules {
    * not refused. Absent: a window below max_position_embeddings is refused.
    */
   layerWindows?(r: HfConfigReader, numLayers: number): readonly (number | null)[];
+  /**
+   * `quantization_config.quant_method` values whose stored layout the module's Hugging Face
+   * tensors read (gpt-oss: `mxfp4` experts); absent: a quantized checkpoint is refused.
+   */
+  readonly quantMethods?: readonly HfQuantMethod[];
   /** Refuses features of the config the decoder does not implement (beyond the common checks). */
   check?(r: HfConfigReader): void;
   /** The architecture's own keys of a tiny checkpoint's `config.json`. */

@@ -5,3 +5,4 @@ export * from './hf-moe-layout.js';
 export * from './llama-style-names.js';
 export * from './registry.js';
 export * from './layer-layout.js';
+export * from './hf-quantization.js';

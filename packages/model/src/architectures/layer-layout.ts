@@ -24,6 +24,23 @@ export interface LayerTensor {
    * memory check counts what is held: latent attention's absorbed kv_b_proj is prepared in float32.
    */
   readonly heldAs?: DType;
+  /**
+   * The shape it is held in when that differs from the stored one: gpt-oss's mxfp4
+   * `gate_up_proj_blocks` `[E, 2F, D/32, 16]` (U8) is held as `[2E, F, D]` mxfp4 gate and up
+   * projections. With {@link heldAs}; `slices` then counts slices of this shape.
+   */
+  readonly heldShape?: readonly number[];
+  /**
+   * Stored as raw bytes of this safetensors dtype (read with `readBytes`, no float decoding);
+   * a file holding another dtype is refused naming the tensor.
+   */
+  readonly rawDType?: 'U8';
+  /**
+   * Held inside another tensor of the layout (relative name), whose planned bytes count it:
+   * mxfp4 `*_scales` are the E8M0 byte of each 17-byte block planned with `*_blocks`. Checked
+   * against the file, not planned on its own.
+   */
+  readonly partOf?: string;
 }
 
 /** Reads one tensor by its relative name (the caller adds the prefix and any conversion). */

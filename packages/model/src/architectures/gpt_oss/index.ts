@@ -4,7 +4,8 @@
  * 128) and full layers alternating as `layer_types` says, YaRN rotary; a router with a bias
  * whose top-k logits are softmaxed (the same weights as a softmax over all experts
  * renormalised over the chosen), and experts with biases computing the clamped SwiGLU
- * (core's `clamped-swiglu`: limit 7, alpha 1.702, `(up + 1)`), stored stacked (`hf-experts.ts`).
+ * (core's `clamped-swiglu`: limit 7, alpha 1.702, `(up + 1)`), stored stacked (`hf-experts.ts`),
+ * as floats or, as released, in mxfp4 (`quantization_config`, repacked to core's `mxfp4`).
  */
 import { CLAMPED_SWIGLU_LIMIT } from '@moe-runtime/core';
 import { defineArchitecture, topkSoftmaxRouter } from '../architecture.js';
@@ -60,6 +61,8 @@ export const gptOss = defineArchitecture({
       router: topkSoftmaxRouter(true),
     }),
     layerWindows,
+    // The released checkpoints' experts (`*_blocks` / `*_scales`, hf-experts.ts).
+    quantMethods: ['mxfp4'],
     check,
     tinyKeys: (s) => ({
       num_local_experts: s.numExperts,
