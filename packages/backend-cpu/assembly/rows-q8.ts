@@ -16,6 +16,8 @@
 //   i32x4.relaxed_dot_i8x16_i7x16_add_s, on x64, so it is not used.)
 import { madd } from './simd';
 import { h2f, MXFP4, q6Codes, Q4_0, Q4_K, Q5_K, Q6_K, Q8_0 } from './rows';
+import { Q5_0 } from './rows';
+import { rows4Q5_0 } from './rows-q5';
 
 /** Flag on a descriptor's format: quantize the activations to 8 bits for fused formats. */
 export const ACT_Q8 = 256;
@@ -24,6 +26,7 @@ export const ACT_Q8 = 256;
 // @ts-ignore: decorator
 @inline
 export function hasQ8Dot(fmt: i32): bool {
+  if (fmt == Q5_0) return true;
   return fmt == Q8_0 || fmt == Q4_0 || fmt == Q4_K || fmt == Q5_K || fmt == Q6_K || fmt == MXFP4;
 }
 
@@ -579,6 +582,7 @@ function rows4(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: 
   if (fmt == Q8_0) return rows4Q8_0(q, k, w0, w1, w2, w3, sc);
   if (fmt == MXFP4) return sum4x4f(rowMxfp4(q, k, w0, relaxed), rowMxfp4(q, k, w1, relaxed), rowMxfp4(q, k, w2, relaxed), rowMxfp4(q, k, w3, relaxed));
   if (fmt == Q4_0) return sum4x4f(rowQ4_0(q, k, w0, relaxed), rowQ4_0(q, k, w1, relaxed), rowQ4_0(q, k, w2, relaxed), rowQ4_0(q, k, w3, relaxed));
+  if (fmt == Q5_0) return rows4Q5_0(i8Codes(q, k), dxOf(q, k), sumsOf(q, k), k, w0, w1, w2, w3, relaxed);
   if (fmt == Q4_K || fmt == Q5_K) {
     const high = fmt == Q5_K;
     return sum4x4f(rowQ4K(q, k, w0, high, relaxed), rowQ4K(q, k, w1, high, relaxed), rowQ4K(q, k, w2, high, relaxed), rowQ4K(q, k, w3, high, relaxed));

@@ -5,6 +5,7 @@
 // thread's work buffer first.
 // All pointers are byte addresses (unsigned) in the shared memory.
 import { madd } from './simd';
+import { decodeQ5_0, dotQ5_0 } from './rows-q5';
 
 /** Weight format codes (src/wasm/descriptors.ts mirrors them). PANELS = packed float32 panels. */
 export const PANELS = 0;
@@ -17,6 +18,7 @@ export const Q4_K = 6;
 export const Q5_K = 7;
 export const Q6_K = 8;
 export const MXFP4 = 9;
+export const Q5_0 = 10;
 
 /** Bytes of one row of k values. */
 export function rowBytesOf(fmt: i32, k: i32): usize {
@@ -27,6 +29,7 @@ export function rowBytesOf(fmt: i32, k: i32): usize {
     case BF16: return n << 1;
     case Q8_0: return (n >> 5) * 34;
     case Q4_0: return (n >> 5) * 18;
+    case Q5_0: return (n >> 5) * 22;
     case Q4_K: return (n >> 8) * 144;
     case Q5_K: return (n >> 8) * 176;
     case Q6_K: return (n >> 8) * 210;
@@ -39,6 +42,7 @@ export function rowBytesOf(fmt: i32, k: i32): usize {
 // @ts-ignore: decorator
 @inline
 export function fused(fmt: i32): bool {
+  if (fmt == Q5_0) return true;
   return fmt <= Q6_K;
 }
 
@@ -342,6 +346,7 @@ export function dotFused(fmt: i32, x: usize, w: usize, k: i32): f32 {
     case BF16: return dotHalf(x, w, k, true);
     case Q8_0: return dotQ8_0(x, w, k);
     case Q4_0: return dotQ4_0(x, w, k);
+    case Q5_0: return dotQ5_0(x, w, k);
     case Q4_K: return dotQ4K(x, w, k, false);
     case Q5_K: return dotQ4K(x, w, k, true);
     default: return dotQ6K(x, w, k);
@@ -502,6 +507,7 @@ export function decodeRow(fmt: i32, w: usize, k: i32, dst: usize): void {
     case BF16: decodeHalf(w, k, dst, fmt == BF16); break;
     case Q8_0: decodeQ8_0(w, k >> 5, dst); break;
     case Q4_0: decodeQ4_0(w, k >> 5, dst); break;
+    case Q5_0: decodeQ5_0(w, k >> 5, dst); break;
     case Q4_K: decodeQ4K(w, k >> 8, dst, false); break;
     case Q5_K: decodeQ4K(w, k >> 8, dst, true); break;
     case Q6_K: decodeQ6K(w, k >> 8, dst); break;

@@ -21,7 +21,7 @@ for (const simd of ['simd', 'none'] as SimdMode[]) {
       expect(backend.memory.limitBytes).toBeUndefined();
     });
 
-    for (const dtype of ['float32', 'bfloat16', 'q4_k', 'q8_0'] as DType[]) {
+    for (const dtype of ['float32', 'bfloat16', 'q4_k', 'q8_0', 'q5_0'] as DType[]) {
       it(`${dtype} experts and a linear layer hold exactly what residentBytesFor predicts`, async () => {
         const weights = randomWeights(config, { seed: 801, dtype });
         const group = routedExpertGroup(config, weights);
@@ -44,7 +44,7 @@ for (const simd of ['simd', 'none'] as SimdMode[]) {
 
     if (simd !== 'none') {
       it('keeps half-precision and block formats at their stored size (float32 padded to 16 outputs)', () => {
-        for (const dtype of ['bfloat16', 'float16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k', 'mxfp4'] as DType[]) {
+        for (const dtype of ['bfloat16', 'float16', 'q8_0', 'q4_0', 'q5_0', 'q4_k', 'q5_k', 'q6_k', 'mxfp4'] as DType[]) {
           expect(backend.memory.residentBytesFor(dtype, [512, 256])).toBe(storageBytes(dtype, [512, 256]));
           expect(backend.memory.residentBytesFor(dtype, [8, 512, 256])).toBe(storageBytes(dtype, [8, 512, 256]));
         }

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkAgainstReference, HostTensor, MoELayer, randomInput, randomWeights, type MoELayerConfig, type MoEWeights } from '@moe-runtime/core';
+import { checkAgainstReference, HostTensor, MoELayer, randomInput, randomWeights, type DType, type MoELayerConfig, type MoEWeights } from '@moe-runtime/core';
 import { sparseDispatch } from '@moe-runtime/core/testing';
 import { createGpuJsBackend, type GpuJsBackend } from '../src/index.js';
 import { suiteModes } from './available-modes.js';
@@ -18,7 +18,7 @@ function scaledFirst(w: MoEWeights, by: number): MoEWeights {
   return { ...w, experts: w.experts.map((e) => ({ ...e, gate: e.gate && scale(e.gate), up: scale(e.up) })) };
 }
 
-const cases: { name: string; config: MoELayerConfig; tokens: number; scaleFirst?: number }[] = [
+const cases: { name: string; config: MoELayerConfig; tokens: number; scaleFirst?: number; dtype?: DType }[] = [
   { name: 'E=8 k=2 SwiGLU (Mixtral-style)', config: { hiddenSize: 40, numExperts: 8, topK: 2, expert: { kind: 'swiglu', ffnSize: 56 }, router: { name: 'topk-softmax' } }, tokens: 19 },
   {
     name: 'switch E=16 k=1 with capacity drops',
@@ -34,6 +34,8 @@ const cases: { name: string; config: MoELayerConfig; tokens: number; scaleFirst?
   { name: 'clamped SwiGLU experts (gpt-oss) with biases', config: { hiddenSize: 36, numExperts: 8, topK: 2, expert: { kind: 'clamped-swiglu', ffnSize: 52, bias: true }, router: { name: 'topk-softmax' } }, tokens: 14 },
   { name: 'clamped SwiGLU experts, clamps active, decode rows', config: { hiddenSize: 36, numExperts: 4, topK: 2, expert: { kind: 'clamped-swiglu', ffnSize: 52, bias: true }, router: { name: 'topk-softmax' } }, tokens: 2, scaleFirst: 25 },
   { name: 'ReLU experts', config: { hiddenSize: 28, numExperts: 6, topK: 3, expert: { kind: 'relu', ffnSize: 44 }, router: { name: 'topk-softmax' } }, tokens: 10 },
+  // Block formats are decoded to float32 at prepare (core's exact decode); the reference sees the same values.
+  { name: 'q5_0 weights (decoded at prepare)', config: { hiddenSize: 64, numExperts: 8, topK: 2, expert: { kind: 'swiglu', ffnSize: 96 }, router: { name: 'topk-softmax' } }, tokens: 9, dtype: 'q5_0' },
 ];
 
 for (const m of modes) {
@@ -56,7 +58,7 @@ for (const m of modes) {
     cases.forEach((c, i) => {
       it(c.name, async () => {
         const seed = 1000 + i * 17 + m.mode.length;
-        const weights = scaledFirst(randomWeights(c.config, { seed }), c.scaleFirst ?? 1);
+        const weights = scaledFirst(randomWeights(c.config, { seed, dtype: c.dtype }), c.scaleFirst ?? 1);
         const layer = await MoELayer.create({ config: c.config, weights, backend: await get() });
         const x = randomInput(c.tokens, c.config.hiddenSize, seed + 1);
         const result = await layer.forward(x);

@@ -102,6 +102,11 @@ describe('onnx backend vs float64 reference (maxRelL2 1e-5)', () => {
     expectPass(check);
   });
 
+  it('q5_0 weights (no MatMulNBits form: decoded to float32 at prepare, the reference on the same decoded values)', async () => {
+    const { check } = await runChecked(backend, mixtral, { tokens: 20, seed: 53, dtype: 'q5_0' });
+    expectPass(check);
+  });
+
   it('experts with zero routed rows (2 tokens over 16 experts)', async () => {
     const config: MoELayerConfig = { hiddenSize: 64, numExperts: 16, topK: 1, expert: { kind: 'swiglu', ffnSize: 64 }, router: { name: 'topk-softmax' } };
     for (const b of [backend, perExpert]) {

@@ -47,6 +47,8 @@ export const CASES: readonly Case[] = [
   { name: 'clamped SwiGLU with biases, clamps active', tokens: 11, scaleFirst: 25, config: { hiddenSize: 24, numExperts: 4, topK: 2, expert: { kind: 'clamped-swiglu', ffnSize: 56, bias: true }, router: { name: 'topk-softmax' } } },
   { name: 'float16 weights', tokens: 9, dtype: 'float16', config: { hiddenSize: 32, numExperts: 8, topK: 2, expert: swiglu(48), router: { name: 'topk-softmax' } } },
   { name: 'bfloat16 weights', tokens: 9, dtype: 'bfloat16', config: { hiddenSize: 32, numExperts: 8, topK: 2, expert: swiglu(48), router: { name: 'topk-softmax' } } },
+  // Block formats are decoded to float32 at prepare (core's exact decode): q5_0's rows of 32-value blocks.
+  { name: 'q5_0 weights (decoded at prepare)', tokens: 9, dtype: 'q5_0', config: { hiddenSize: 64, numExperts: 8, topK: 2, expert: swiglu(96), router: { name: 'topk-softmax' } } },
 ];
 
 function scaledFirst(w: MoEWeights, by: number): MoEWeights {

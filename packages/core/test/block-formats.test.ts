@@ -36,6 +36,9 @@ describe('block layouts', () => {
   it('sizes rows and tensors in whole blocks', () => {
     expect(rowBytes('q8_0', 64)).toBe(68);
     expect(rowBytes('q4_0', 64)).toBe(36);
+    expect(rowBytes('q5_0', 64)).toBe(44);
+    expect(storageBytes('q5_0', [3, 1408])).toBe(3 * 44 * 22);
+    expect(bitsPerValue('q5_0')).toBe(5.5);
     expect(rowBytes('q4_k', 512)).toBe(288);
     expect(rowBytes('q5_k', 256)).toBe(176);
     expect(rowBytes('q6_k', 256)).toBe(210);
@@ -49,11 +52,14 @@ describe('block layouts', () => {
     for (const f of BLOCK_FORMATS) expect(dtypeOfGgmlType(formatLayout(f).ggmlType)).toBe(f);
     expect(dtypeOfGgmlType(12)).toBe('q4_k');
     expect(dtypeOfGgmlType(39)).toBe('mxfp4');
+    expect(dtypeOfGgmlType(6)).toBe('q5_0');
+    expect(formatLayout('q5_0')).toEqual({ blockElements: 32, blockBytes: 22, ggmlType: 6 });
     expect(dtypeOfGgmlType(3)).toBeUndefined(); // q4_1: not read by this runtime
   });
 
   it('refuses rows that are not whole blocks, naming the tensor', () => {
     expect(() => rowBytes('q4_k', 128)).toThrow(ShapeError);
+    expect(() => new HostTensor('q5_0', [2, 48], new Uint8Array(66))).toThrow(/a q5_0 row holds whole blocks of 32 values, but the last dimension is 48/);
     expect(() => new HostTensor('q4_k', [2, 128], new Uint8Array(144))).toThrow(/a q4_k row holds whole blocks of 256 values, but the last dimension is 128/);
     expect(() => new HostTensor('q8_0', [2, 32], new Uint8Array(33))).toThrow(/needs 68 bytes, data has 33/);
     expect(() => new HostTensor('q8_0', [32], new Uint16Array(17) as unknown as Uint8Array)).toThrow(DTypeError);
@@ -76,6 +82,39 @@ describe('hand-made blocks decode to the values worked out by hand', () => {
     b[3] = 0x08; // value 1: 0; value 17: 2 * (0 - 8) = -16
     const v = decode('q4_0', b);
     expect([v[0], v[16], v[1], v[17], v[5]]).toEqual([14, 2, 0, -16, 0]);
+  });
+
+  it('q5_0: fifth bit j of the little-endian u32 qh for value j, low nibbles 0-15, high nibbles 16-31, offset 16', () => {
+    const b = new Uint8Array(22);
+    setF16(b, 0, 0x3800); // d = 0.5
+    b.set([0x01, 0x00, 0x02, 0x80], 2); // qh = bits 0, 17 and 31
+    b[6 + 0] = 0x3f; // value 0: 15 | 1 << 4 = 31 -> 0.5 * 15 = 7.5; value 16: 3 (bit 16 clear) -> 0.5 * -13 = -6.5
+    b[6 + 1] = 0xa0; // value 1: 0 -> -8; value 17: 10 | 16 = 26 -> 5
+    b[6 + 15] = 0x54; // value 15: 4 -> -6; value 31: 5 | 16 = 21 -> 2.5 (bit 31: the sign bit of an int32)
+    const v = decode('q5_0', b);
+    expect([v[0], v[16], v[1], v[17], v[15], v[31], v[5], v[20]]).toEqual([7.5, -6.5, -8, 5, -6, 2.5, -8, -8]);
+    setF16(b, 0, 0xb400); // d = -0.25: the sign of d flips every value
+    expect(decode('q5_0', b)[0]).toBe(-3.75);
+  });
+
+  it('q5_0 encoder: the largest magnitude takes code 0, d = max / -16, codes round half up and clamp at 31', () => {
+    // max = -2 (largest magnitude, negative): d = 0.125, id = 8, code = trunc(8 x + 16.5).
+    const x = randomNormal(createRng(13), 32, 0.3).map((v) => Math.max(-1.5, Math.min(1.5, v)));
+    x.set([-2, 1, 0.0625, 0.1875, 1.9, -0.0625], 0);
+    const v = decode('q5_0', encodeValues('q5_0', x, 1, 32));
+    // -2 -> 0 -> -2; 1 -> 24 -> 1; 0.0625 -> 17 -> 0.125; 0.1875 (8 x = 1.5, a tie) -> 18 -> 0.25; 1.9 -> 31 -> 1.875; -0.0625 (-0.5, a tie) -> 16 -> 0.
+    expect(Array.from(v.subarray(0, 6))).toEqual([-2, 1, 0.125, 0.25, 1.875, 0]);
+    for (let j = 6; j < 32; j++) expect(Math.abs(v[j] - x[j])).toBeLessThanOrEqual(0.0625 + 1e-9);
+    // max = +2: d = -0.125, so -2 would need code 32 and clamps to 31 (-1.875), as ggml's MIN(31, ...) does.
+    const y = new Float32Array(x);
+    y.set([2, -2], 0);
+    const w = decode('q5_0', encodeValues('q5_0', y, 1, 32));
+    expect([w[0], w[1]]).toEqual([2, -1.875]);
+    // The fifth bits: every code >= 16 sets its qh bit.
+    const bytes = encodeValues('q5_0', x, 1, 32);
+    const qh = (bytes[2] | (bytes[3] << 8) | (bytes[4] << 16) | (bytes[5] << 24)) >>> 0;
+    expect(qh & 1).toBe(0); // -2: code 0
+    expect((qh >>> 1) & 1).toBe(1); // 1: code 24
   });
 
   /** d = 1, dmin = 0.5; sub-block 0: scale 3, min 2; sub-block 5: scale 37, min 19 (6-bit values split over two bytes). */
@@ -149,8 +188,8 @@ describe('hand-made blocks decode to the values worked out by hand', () => {
 
 describe('encoders', () => {
   // Relative RMS error of encode -> decode on unit-normal rows, measured on this data
-  // (q8_0 0.0053, q4_0 0.084, q4_k 0.079, q5_k 0.039, q6_k 0.019, mxfp4 0.115); asserted at 1.5x.
-  const bounds: Record<BlockFormat, number> = { q8_0: 0.008, q4_0: 0.126, q4_k: 0.118, q5_k: 0.058, q6_k: 0.029, mxfp4: 0.173 };
+  // (q8_0 0.0053, q4_0 0.084, q5_0 0.043, q4_k 0.079, q5_k 0.039, q6_k 0.019, mxfp4 0.115); asserted at 1.5x.
+  const bounds: Record<BlockFormat, number> = { q8_0: 0.008, q4_0: 0.126, q5_0: 0.064, q4_k: 0.118, q5_k: 0.058, q6_k: 0.029, mxfp4: 0.173 };
 
   it.each(BLOCK_FORMATS)('%s round trip: valid blocks within the measured error', (f) => {
     const rows = 4;

@@ -80,7 +80,7 @@ async function checkAgainstReference(path: string, folder?: string, format?: DTy
 const TOLERANCE = 1e-4;
 
 describe.each(GGUF_MODEL_TYPES)('%s GGUF round trip', (type: ModelType) => {
-  it.each(['float32', 'bfloat16', 'q8_0', 'q4_0', 'mxfp4'] as const)('%s: logits match the float64 reference on the decoded weights', async (format: DType) => {
+  it.each(['float32', 'bfloat16', 'q8_0', 'q4_0', 'q5_0', 'mxfp4'] as const)('%s: logits match the float64 reference on the decoded weights', async (format: DType) => {
     const { path } = await writeTinyGguf(root, `${type}-${format}`, { modelType: type, seed: 40 + type.length, format });
     expect(await checkAgainstReference(path, join(root, `${type}-${format}-hf`), format)).toBeLessThan(TOLERANCE);
   });

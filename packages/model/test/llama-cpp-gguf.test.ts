@@ -8,7 +8,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import '@moe-runtime/backend-cpu';
+import { createCpuBackend } from '@moe-runtime/backend-cpu';
 import { createRng, getBackend, type Backend, type DType } from '@moe-runtime/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LlamaCppModel, loadNodeLlamaCpp } from '../src/bench/llama-cpp.js';
@@ -46,11 +46,17 @@ const QUANT_ANY_BOUND = 3;
 // gpt-oss (k = 2 of 8, clamped experts): its route-flip positions measured up to 3.09 (mxfp4) and
 // 3.25 (q5_k) on 2026-12-02 while p90 stayed 0.084-0.303; asserted 5 for it, about 1.5x.
 const QUANT_ANY_BOUND_OF: Partial<Record<ModelType, number>> = { gpt_oss: 5 };
+// q5_0 (measured 2026-12-03 over the six types: median 0.006-0.066, p90 0.007-0.091, argmax 60-64
+// of 64) stays within those bounds except one route-flip position of mixtral's file: 3.20 at
+// position 39, where layer 1's second expert is 6 here and 3 in llama.cpp. This runtime's own
+// 8-bit-activation path (decoded one token at a time) takes expert 3 there too and then sits
+// 0.065 from llama.cpp (0.377 at most over the 64 positions: the test below). Asserted 4.5 for it.
+const QUANT_ANY_BOUND_FOR: Readonly<Record<string, number>> = { 'mixtral q5_0': 4.5 };
 
 /**
  * Argmax agreement: a random model's 384 logits are often near-tied at the top (the top-2 gap is
  * below 0.1 at about 15% of positions), so single files of 64 positions measure 92-100%. The
- * rate is asserted over every quantized file together (>= 95%; measured 1494/1536 = 97.3%), and
+ * rate is asserted over every quantized file together (>= 95%; measured 1494/1536 = 97.3%, 2621/2688 = 97.5% with q5_0), and
  * per file >= 85%, so one gross error cannot hide in the pool.
  */
 const POOLED_AGREEMENT = 0.95;
@@ -60,6 +66,8 @@ const FORMATS: readonly { format: DType; kquant: boolean }[] = [
   { format: 'float32', kquant: false },
   { format: 'q8_0', kquant: false },
   { format: 'q4_0', kquant: false },
+  // What llama.cpp's Q4_K_M falls back to for rows that are not whole 256-value blocks.
+  { format: 'q5_0', kquant: false },
   { format: 'mxfp4', kquant: false },
   { format: 'q4_k', kquant: true },
   { format: 'q5_k', kquant: true },
@@ -117,11 +125,35 @@ describe.skipIf(!lib)(`llama.cpp evaluates the same GGUF files${lib ? '' : ` (sk
         return;
       }
       expect(p90).toBeLessThan(QUANT_P90_BOUND);
-      expect(max).toBeLessThan(QUANT_ANY_BOUND_OF[type] ?? QUANT_ANY_BOUND);
+      expect(max).toBeLessThan(QUANT_ANY_BOUND_FOR[`${type} ${format}`] ?? QUANT_ANY_BOUND_OF[type] ?? QUANT_ANY_BOUND);
       expect(agree / PROMPT.length).toBeGreaterThanOrEqual(FILE_AGREEMENT);
       pooled.agree += agree;
       pooled.positions += PROMPT.length;
     });
+  });
+
+  it("mixtral q5_0 on 8-bit activations, one token at a time (llama.cpp's numerics): within 1 of llama.cpp at every position, route-flip position included", async () => {
+    const type = 'mixtral';
+    const { path, config } = await writeTinyGguf(root, `${type}-q5_0-q8`, { modelType: type, seed: 80 + type.length, format: 'q5_0' });
+    const llama = await LlamaCppModel.open(lib!, path, { threads: 1 });
+    const theirs = await llama.logits(PROMPT, config.vocabSize);
+    await llama.dispose();
+    const q8 = await createCpuBackend({ activations: 'q8', threads: 1 });
+    const { model } = await loadModel(path, q8);
+    const session = model.newSession();
+    const v = config.vocabSize;
+    let max = 0;
+    try {
+      for (let p = 0; p < PROMPT.length; p++) {
+        const ours = (await model.forward(session, [PROMPT[p]], { allLogits: true })).logits;
+        for (let j = 0; j < v; j++) max = Math.max(max, Math.abs(ours[j] - theirs[p * v + j]));
+      }
+    } finally {
+      model.dispose();
+      await q8.dispose();
+    }
+    if (process.env.MOE_PRINT_DIFFS) console.log(`mixtral q5_0, 8-bit activations one token at a time: max abs ${max.toFixed(3)}`);
+    expect(max).toBeLessThan(1);
   });
 
   it('argmax agreement over every quantized file together is at least 95%', () => {

@@ -10,6 +10,8 @@ import '@moe-runtime/backend-cpu';
 import { getBackend, MemoryLimitError, type Backend } from '@moe-runtime/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  GgufCheckpoint,
+  llamaCppFallback,
   loadGgufCheckpoint,
   loadModel,
   openGgufModel,
@@ -119,8 +121,71 @@ describe('synthetic checkpoints', () => {
     await expectLiveLogits(path, [1, 50, 300, 7, 9, 100]);
   });
 
-  it('refuses a Q4_K_M mixture for a layout-defined architecture, naming the field', async () => {
-    await expect(writeSyntheticGguf(join(root, 'bad.gguf'), { id: 'bad', description: 'bad', config: DEEPSEEK_V2_LITE, fileType: 'Q4_K_M' })).rejects.toThrow(/fileType.*deepseek_v2 synthetic files take one storage format, got Q4_K_M/);
+  it('refuses an MXFP4_MOE mixture for a layout-defined architecture, naming the field', async () => {
+    await expect(writeSyntheticGguf(join(root, 'bad.gguf'), { id: 'bad', description: 'bad', config: DEEPSEEK_V2_LITE, fileType: 'MXFP4_MOE' })).rejects.toThrow(/fileType.*deepseek_v2 synthetic files take one storage format or Q4_K_M, got MXFP4_MOE/);
+  });
+
+  it("llama.cpp's fallback for rows that are not whole 256-value blocks: q4_k -> q5_0, q6_k -> q8_0", () => {
+    expect(llamaCppFallback('q4_k', 1408, 't')).toBe('q5_0');
+    expect(llamaCppFallback('q6_k', 10944, 't')).toBe('q8_0');
+    expect(llamaCppFallback('q4_k', 2816, 't')).toBe('q4_k');
+    expect(llamaCppFallback('float32', 128, 't')).toBe('float32');
+    expect(() => llamaCppFallback('q5_k', 1408, 'blk.0.attn_output.weight')).toThrow(/fileType.*blk\.0\.attn_output\.weight: llama\.cpp would store these rows of 1408 values as q5_1/);
+  });
+
+  it("DeepSeek-V2-Lite Q4_K_M (shape only): llama.cpp's choice per tensor, q5_0 where rows of 1408 or 10944 are not whole 256-value blocks", async () => {
+    const spec = SYNTHETIC_MODELS.find((m) => m.id === 'deepseek-v2-lite-q4_k_m')!;
+    const path = join(root, 'deepseek-v2-lite-q4_k_m.gguf');
+    const r = await writeSyntheticGguf(path, { ...spec, shapeOnly: true });
+    // 27 layers, use_more_bits picks 0-2, 5, 8, ..., 20 and 23-26 (13, 12 of them MoE layers).
+    // q4_k: token_embd; layer 0's q, kv_a, o, gate, up; 7 a MoE layer (q, kv_a, o, gate/up shexp and exps);
+    // 14 ffn_down_shexp. q6_k: output, 12 ffn_down_shexp (2816 = 11 x 256). q8_0: layer 0's ffn_down
+    // (q6_k, 10944 values) and 12 ffn_down_exps (q6_k, 1408). q5_0: the other 14 ffn_down_exps.
+    // float32: 3 norms, attn_k_b, attn_v_b a layer, a router a MoE layer, the final norm.
+    expect(r.formats).toEqual({ q4_k: 1 + 5 + 26 * 7 + 14, q6_k: 1 + 12, q8_0: 1 + 12, q5_0: 14, float32: 27 * 5 + 26 + 1 });
+    const file = await GgufCheckpoint.open(path);
+    try {
+      const dtype = (name: string): string | undefined => file.tensors.get(name)?.dtype;
+      expect(dtype('blk.3.ffn_down_exps.weight')).toBe('q5_0');
+      expect(file.tensors.get('blk.3.ffn_down_exps.weight')?.ggmlType).toBe(6);
+      expect(dtype('blk.5.ffn_down_exps.weight')).toBe('q8_0');
+      expect(dtype('blk.0.ffn_down.weight')).toBe('q8_0');
+      expect(dtype('blk.3.ffn_down_shexp.weight')).toBe('q4_k');
+      expect(dtype('blk.5.ffn_down_shexp.weight')).toBe('q6_k');
+      expect(dtype('blk.3.ffn_gate_exps.weight')).toBe('q4_k');
+      expect(dtype('blk.3.attn_k_b.weight')).toBe('float32');
+      expect(dtype('blk.3.attn_v_b.weight')).toBe('float32');
+      expect(dtype('blk.3.ffn_gate_inp.weight')).toBe('float32');
+      expect(dtype('output.weight')).toBe('q6_k');
+      expect(dtype('token_embd.weight')).toBe('q4_k');
+    } finally {
+      await file.close();
+    }
+  });
+
+  it('a small DeepSeek-V2-shaped Q4_K_M file (q5_0 and q8_0 where rows are not whole 256-value blocks) loads and gives finite logits', async () => {
+    const g = DEEPSEEK_V2_LITE;
+    const config: ModelConfig = {
+      ...g,
+      hiddenSize: 256,
+      numLayers: 3,
+      numHeads: 4,
+      numKvHeads: 4,
+      headDim: 64,
+      vocabSize: 512,
+      latentAttention: { ...g.latentAttention!, kvLoraRank: 64, qkNopeHeadDim: 32, qkRopeHeadDim: 32, vHeadDim: 32, softmaxScale: 1 / 8 },
+      leadingDense: { count: 1, ffnSize: 320 },
+      moe: { ...g.moe, hiddenSize: 256, numExperts: 8, topK: 2, expert: { ...g.moe.expert, ffnSize: 96 }, sharedExperts: { ...g.moe.sharedExperts!, ffnSize: 192 } },
+    };
+    const path = join(root, 'small-deepseek-q4_k_m.gguf');
+    const r = await writeSyntheticGguf(path, { id: 'small-deepseek-q4_k_m', description: 'small deepseek Q4_K_M', config, fileType: 'Q4_K_M' }, 6);
+    // use_more_bits(i, 3) picks layer 2 only. Rows of 256 (embed, q, kv_a, gate, up) q4_k; attn_output's
+    // 128, the dense down's 320, layer 1's shexp (192) and exps (96) downs q5_0; layer 2's downs q8_0.
+    expect(r.formats).toEqual({ q4_k: 1 + 3 * 2 + 2 + 2 * 4, q6_k: 1, q5_0: 3 + 1 + 2, q8_0: 2, float32: 3 * 5 + 2 + 1 });
+    const { weights } = await loadGgufCheckpoint(path);
+    expect(weights.layers[1].moe.experts[5].down.dtype).toBe('q5_0');
+    expect(weights.layers[2].moe.experts[5].down.dtype).toBe('q8_0');
+    await expectLiveLogits(path, [1, 50, 300, 7, 9, 100]);
   });
 
   it('Mixtral-8x7B Q4_K_M written shape-only (sparse): opens, plans 26 GB, and is refused before anything is allocated', async () => {

@@ -23,6 +23,7 @@ export const WeightFormat = {
   q5_k: 7,
   q6_k: 8,
   mxfp4: 9,
+  q5_0: 10,
 } as const satisfies Record<DType | 'panels', number>;
 
 /** Bytes per descriptor. */

@@ -52,7 +52,7 @@ export interface WasmEngineOptions {
 }
 
 /** Formats whose dot products have an 8-bit-activation version. */
-const Q8_DOTS: ReadonlySet<number> = new Set([WeightFormat.q8_0, WeightFormat.q4_0, WeightFormat.q4_k, WeightFormat.q5_k, WeightFormat.q6_k, WeightFormat.mxfp4]);
+const Q8_DOTS: ReadonlySet<number> = new Set([WeightFormat.q8_0, WeightFormat.q4_0, WeightFormat.q5_0, WeightFormat.q4_k, WeightFormat.q5_k, WeightFormat.q6_k, WeightFormat.mxfp4]);
 
 /** A block of weights in a shard. */
 interface Placed {

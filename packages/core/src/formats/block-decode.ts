@@ -32,6 +32,21 @@ function q4_0(b: Uint8Array, p: number, out: DecodeTarget, o: number): void {
 }
 
 /**
+ * q5_0: f16 d, then a little-endian u32 qh whose bit j is the fifth bit of value j, then 16
+ * bytes whose low nibbles are values 0-15 and high nibbles values 16-31; value = d (code - 16)
+ * with code = nibble | fifth bit << 4 (0..31).
+ */
+function q5_0(b: Uint8Array, p: number, out: DecodeTarget, o: number): void {
+  const d = f16(b, p);
+  const qh = (b[p + 2] | (b[p + 3] << 8) | (b[p + 4] << 16) | (b[p + 5] << 24)) >>> 0;
+  for (let j = 0; j < 16; j++) {
+    const q = b[p + 6 + j];
+    out[o + j] = d * ((q & 15) + (((qh >>> j) & 1) << 4) - 16);
+    out[o + j + 16] = d * ((q >> 4) + (((qh >>> (j + 16)) & 1) << 4) - 16);
+  }
+}
+
+/**
  * The 6-bit scale and min of sub-block j (0..7) of a q4_k / q5_k block, packed in 12 bytes:
  * sub-blocks 0-3 in the low 6 bits of bytes 0-3 (scales) and 4-7 (mins); 4-7 take their low
  * 4 bits from bytes 8-11 and their high 2 bits from the top bits of bytes 0-7 (ggml `get_scale_min_k4`).
@@ -108,7 +123,7 @@ function mxfp4(b: Uint8Array, p: number, out: DecodeTarget, o: number): void {
   }
 }
 
-const BLOCK_DECODERS = { q8_0, q4_0, q4_k, q5_k, q6_k, mxfp4 } as const;
+const BLOCK_DECODERS = { q8_0, q4_0, q5_0, q4_k, q5_k, q6_k, mxfp4 } as const;
 
 /**
  * Decodes `count` values (a whole number of blocks) of `dtype` from `bytes`, starting at byte

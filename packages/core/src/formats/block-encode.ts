@@ -40,6 +40,37 @@ function q4_0(x: Float32Array, i: number, out: Uint8Array, p: number): void {
   for (let j = 0; j < 16; j++) out[p + 2 + j] = q(x[i + j]) | (q(x[i + j + 16]) << 4);
 }
 
+/**
+ * q5_0 by ggml's reference rule (`quantize_row_q5_0_ref`), in float32 as it computes: the value
+ * of largest magnitude (the first one on ties) maps to code 0, d = max / -16, id = 1 / d (from d
+ * before its float16 rounding), code = min(31, trunc(x id + 16.5)).
+ */
+function q5_0(x: Float32Array, i: number, out: Uint8Array, p: number): void {
+  let amax = 0;
+  let max = 0;
+  for (let j = 0; j < 32; j++) {
+    if (amax < Math.abs(x[i + j])) {
+      amax = Math.abs(x[i + j]);
+      max = x[i + j];
+    }
+  }
+  const d = Math.fround(max / -16);
+  putF16(out, p, d);
+  const id = d ? Math.fround(1 / d) : 0;
+  const q = (v: number): number => clamp(Math.trunc(Math.fround(Math.fround(v * id) + 16.5)), 0, 31);
+  let qh = 0;
+  for (let j = 0; j < 16; j++) {
+    const a = q(x[i + j]);
+    const b = q(x[i + j + 16]);
+    out[p + 6 + j] = (a & 15) | ((b & 15) << 4);
+    qh |= ((a >> 4) << j) | ((b >> 4) << (j + 16));
+  }
+  out[p + 2] = qh & 255;
+  out[p + 3] = (qh >>> 8) & 255;
+  out[p + 4] = (qh >>> 16) & 255;
+  out[p + 5] = qh >>> 24;
+}
+
 /** Writes the 6-bit scale and min of sub-block j into the 12 packed bytes (inverse of kScaleMin). */
 function putKScaleMin(out: Uint8Array, at: number, j: number, scale: number, min: number): void {
   if (j < 4) {
@@ -152,7 +183,7 @@ function mxfp4(x: Float32Array, i: number, out: Uint8Array, p: number): void {
   for (let j = 0; j < 16; j++) out[p + 1 + j] = nearestMxfp4(x[i + j] * inv) | (nearestMxfp4(x[i + j + 16] * inv) << 4);
 }
 
-const BLOCK_ENCODERS = { q8_0, q4_0, q4_k, q5_k, q6_k, mxfp4 } as const;
+const BLOCK_ENCODERS = { q8_0, q4_0, q5_0, q4_k, q5_k, q6_k, mxfp4 } as const;
 
 /**
  * Encodes `rows` rows of `cols` float32 values (row-major) into `dtype`'s storage bytes (for

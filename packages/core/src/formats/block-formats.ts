@@ -8,6 +8,7 @@
  * |--------|------------------|---------------------------------------------------------------|
  * | q8_0   | 32 / 34          | f16 d, i8 q[32]                     value = d q               |
  * | q4_0   | 32 / 18          | f16 d, u8 qs[16]                    value = d (nibble - 8)    |
+ * | q5_0   | 32 / 22          | f16 d, u32 qh, u8 qs[16]            value = d (code - 16)     |
  * | q4_k   | 256 / 144        | f16 d, f16 dmin, u8 scales[12], u8 qs[128]                    |
  * | q5_k   | 256 / 176        | f16 d, f16 dmin, u8 scales[12], u8 qh[32], u8 qs[128]         |
  * | q6_k   | 256 / 210        | u8 ql[128], u8 qh[64], i8 scales[16], f16 d                   |
@@ -19,7 +20,7 @@ import { DTypeError, ShapeError } from '../errors.js';
 export type ElementDType = 'float32' | 'float16' | 'bfloat16';
 
 /** ggml's block-quantized formats this runtime reads, computes on and writes. */
-export type BlockFormat = 'q8_0' | 'q4_0' | 'q4_k' | 'q5_k' | 'q6_k' | 'mxfp4';
+export type BlockFormat = 'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q5_k' | 'q6_k' | 'mxfp4';
 
 /** Every storage format a weight tensor can have. */
 export type DType = ElementDType | BlockFormat;
@@ -28,7 +29,7 @@ export type DType = ElementDType | BlockFormat;
 export const ELEMENT_DTYPES: readonly ElementDType[] = ['float32', 'float16', 'bfloat16'];
 
 /** The block formats, in the order messages list them. */
-export const BLOCK_FORMATS: readonly BlockFormat[] = ['q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k', 'mxfp4'];
+export const BLOCK_FORMATS: readonly BlockFormat[] = ['q8_0', 'q4_0', 'q5_0', 'q4_k', 'q5_k', 'q6_k', 'mxfp4'];
 
 /** Every storage format. */
 export const DTYPES: readonly DType[] = [...ELEMENT_DTYPES, ...BLOCK_FORMATS];
@@ -48,6 +49,7 @@ const LAYOUTS: Readonly<Record<DType, FormatLayout>> = {
   float16: { blockElements: 1, blockBytes: 2, ggmlType: 1 },
   bfloat16: { blockElements: 1, blockBytes: 2, ggmlType: 30 },
   q4_0: { blockElements: 32, blockBytes: 18, ggmlType: 2 },
+  q5_0: { blockElements: 32, blockBytes: 22, ggmlType: 6 },
   q8_0: { blockElements: 32, blockBytes: 34, ggmlType: 8 },
   q4_k: { blockElements: 256, blockBytes: 144, ggmlType: 12 },
   q5_k: { blockElements: 256, blockBytes: 176, ggmlType: 13 },

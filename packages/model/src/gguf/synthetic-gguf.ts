@@ -9,7 +9,9 @@
  * `Q4_K_M` follows llama.cpp's `llama_tensor_get_type` (src/llama-quant.cpp) for that file
  * type: q4_k by default; q6_k for `output` and for `attn_v` / `ffn_down` in the layers
  * `use_more_bits` picks (the first and last eighth, and every third in between); for 8-expert
- * models (Mixtral) `attn_v` and `attn_k` in q8_0 and `attn_output` in q5_k. `Q8_0` stores every
+ * models (Mixtral) `attn_v` and `attn_k` in q8_0 and `attn_output` in q5_k; and its fallback for
+ * rows that are not whole 256-value blocks (q4_k -> q5_0, q6_k -> q8_0: DeepSeek-V2-Lite's
+ * `ffn_down_exps` rows of 1408 and its dense `ffn_down` rows of 10944). `Q8_0` stores every
  * matrix in q8_0. Norms and routers (`ffn_gate_inp`) stay float32, as llama.cpp keeps them.
  */
 import { createCipheriv, createHash } from 'node:crypto';
@@ -169,9 +171,10 @@ export const SYNTHETIC_MODELS: readonly SyntheticModel[] = [
   { id: 'olmoe-1b-7b-q4_k_m', description: 'OLMoE-1B-7B Q4_K_M', config: OLMOE_1B_7B, fileType: 'Q4_K_M' },
   { id: 'qwen3-30b-a3b-q4_k_m', description: 'Qwen3-30B-A3B Q4_K_M', config: QWEN3_30B_A3B, fileType: 'Q4_K_M' },
   { id: 'gpt-oss-20b-mxfp4', description: 'gpt-oss-20b MXFP4 (experts mxfp4, other matrices q8_0)', config: GPT_OSS_20B, fileType: 'MXFP4_MOE' },
-  // Q8_0, not Q4_K_M: llama.cpp's Q4_K_M falls back to q5_0 for rows that are not whole 256-value
-  // blocks (ffn_down_exps' 1408, attn_k_b's 128), and this runtime does not read q5_0.
   { id: 'deepseek-v2-lite-q8_0', description: 'DeepSeek-V2-Lite Q8_0', config: DEEPSEEK_V2_LITE, fileType: 'q8_0' },
+  // llama.cpp's Q4_K_M falls back to q5_0 (q8_0 where it would pick q6_k) for rows that are not
+  // whole 256-value blocks: ffn_down_exps' 1408, the dense ffn_down's 10944.
+  { id: 'deepseek-v2-lite-q4_k_m', description: 'DeepSeek-V2-Lite Q4_K_M', config: DEEPSEEK_V2_LITE, fileType: 'Q4_K_M' },
   { id: 'mixtral-8x7b-q4_k_m-shape', description: 'Mixtral-8x7B Q4_K_M, shape only (sparse)', config: MIXTRAL_8X7B, fileType: 'Q4_K_M', shapeOnly: true },
   ...BENCH_FORMATS.map((f): SyntheticModel => ({ id: `bench-428m-${f}`, description: `428M benchmark shape, ${f}`, config: BENCH_428M, fileType: f })),
 ];
@@ -180,6 +183,18 @@ export const SYNTHETIC_MODELS: readonly SyntheticModel[] = [
 export function useMoreBits(layer: number, layers: number): boolean {
   const e = Math.floor(layers / 8);
   return layer < e || layer >= Math.floor((7 * layers) / 8) || (layer - e) % 3 === 2;
+}
+
+/**
+ * llama.cpp's fallback (`llama_tensor_get_type`, `convert_incompatible_tensor`) for a k-quant
+ * chosen for rows of `cols` values that are not whole 256-value blocks: q4_k -> q5_0, q6_k ->
+ * q8_0 (q5_k -> q5_1 is not read by this runtime: a ConfigError naming the tensor).
+ */
+export function llamaCppFallback(dtype: DType, cols: number, tensor: string): DType {
+  if (cols % 256 === 0 || (dtype !== 'q4_k' && dtype !== 'q5_k' && dtype !== 'q6_k')) return dtype;
+  if (dtype === 'q4_k') return 'q5_0';
+  if (dtype === 'q6_k') return 'q8_0';
+  throw new ConfigError('fileType', `${tensor}: llama.cpp would store these rows of ${cols} values as q5_1, which this runtime does not read`);
 }
 
 /** The storage format of one tensor in a file of `fileType` (matrices only; vectors and routers stay float32). */
@@ -217,7 +232,11 @@ function tensorsOf(c: ModelConfig, fileType: SyntheticFileType): SyntheticTensor
   const e = c.moe.numExperts;
   const f = c.moe.expert.ffnSize;
   const out: SyntheticTensor[] = [];
-  const matrix = (name: string, shape: number[], dtype: DType, scale = 1): void => void out.push({ name: `${name}.weight`, shape, dtype, fill: 'matrix', fanIn: shape[shape.length - 1] / (scale * scale) });
+  const matrix = (name: string, shape: number[], chosen: DType, scale = 1): void => {
+    const cols = shape[shape.length - 1];
+    const dtype = fileType === 'Q4_K_M' ? llamaCppFallback(chosen, cols, `${name}.weight`) : chosen;
+    out.push({ name: `${name}.weight`, shape, dtype, fill: 'matrix', fanIn: cols / (scale * scale) });
+  };
   const norm = (name: string, n: number): void => void out.push({ name: `${name}.weight`, shape: [n], dtype: 'float32', fill: 'norm', fanIn: 1 });
   const bias = (name: string, shape: number[]): void => void out.push({ name, shape, dtype: 'float32', fill: 'bias', fanIn: 1 });
   matrix(G.embed, [c.vocabSize, d], syntheticTensorType('embed', 0, c, fileType), Math.sqrt(d));
@@ -257,12 +276,23 @@ function tensorsOf(c: ModelConfig, fileType: SyntheticFileType): SyntheticTensor
 }
 
 /**
+ * The Q4_K_M format of a layout-defined layer's matrix, by llama.cpp's name rules: `ffn_down`,
+ * `ffn_down_exps` and `ffn_down_shexp` q6_k in the layers `use_more_bits` picks, everything else
+ * q4_k (none of DeepSeek-V2's attention names is `attn_v` / `attn_k`, and it has 64 experts, not
+ * 8), then the fallback for rows that are not whole 256-value blocks.
+ */
+function layoutQ4KM(name: string, shape: readonly number[], layer: number, c: ModelConfig): DType {
+  const chosen: DType = name.includes('ffn_down') && useMoreBits(layer, c.numLayers) ? 'q6_k' : 'q4_k';
+  return llamaCppFallback(chosen, shape[shape.length - 1], name);
+}
+
+/**
  * Layer i's tensors of an architecture with its own layer layout (DeepSeek-V2), as the layout
- * lists them: vectors as norms, routers float32, every other matrix in the file's one format
- * (such files take a single format: the Q4_K_M mixture is defined for Llama-style layers).
+ * lists them: vectors as norms, routers float32, every other matrix in the file's one format or
+ * llama.cpp's Q4_K_M choice for it (MXFP4_MOE is defined for gpt-oss's layers only).
  */
 function layoutTensors(layout: LayerLayout, c: ModelConfig, i: number, fileType: SyntheticFileType): SyntheticTensor[] {
-  if (fileType === 'Q4_K_M' || fileType === 'MXFP4_MOE') throw new ConfigError('fileType', `${c.modelType} synthetic files take one storage format, got ${fileType}`);
+  if (fileType === 'MXFP4_MOE') throw new ConfigError('fileType', `${c.modelType} synthetic files take one storage format or Q4_K_M, got ${fileType}`);
   const G = architectureOf(c.modelType).names.gguf;
   const b = G.block(i);
   return layout.tensors(c, i).map((t): SyntheticTensor => {
@@ -273,7 +303,8 @@ function layoutTensors(layout: LayerLayout, c: ModelConfig, i: number, fileType:
     // scheduling its MLA products on as q8_0, q4_0 or float16 (GGML_ASSERT in ggml-backend.cpp,
     // tried on a 27-layer file). The router gets a larger spread, as in tensorsOf.
     const router = t.name === `${G.router}.weight`;
-    return { name, shape: [...t.shape], dtype: t.convertible ? fileType : 'float32', fill: 'matrix', fanIn: t.shape[t.shape.length - 1] / (router ? 4 : 1) };
+    const dtype = !t.convertible ? 'float32' : fileType === 'Q4_K_M' ? layoutQ4KM(name, t.shape, i, c) : fileType;
+    return { name, shape: [...t.shape], dtype, fill: 'matrix', fanIn: t.shape[t.shape.length - 1] / (router ? 4 : 1) };
   });
 }
 
@@ -343,6 +374,9 @@ function fillBlocks(dtype: DType, bytes: Uint8Array, std: number): void {
         break;
       case 'q4_0':
         scale(std / 4.6, p); // nibble - 8: spread 4.6
+        break;
+      case 'q5_0':
+        scale(std / 9.23, p); // 5-bit code - 16: spread 9.23
         break;
       case 'q4_k':
         // d*sc*q - dmin*m with sc, m, q uniform: dmin = 7.5 d centres q's mean.
