@@ -13,7 +13,8 @@
 //   products do the same sums.
 // All pointers are byte addresses (unsigned) in the shared memory.
 import { madd } from './simd';
-import { h2f, h2fx4, hsum } from './rows';
+import { dot32i8, h2f, h2fx4, hsum } from './rows';
+import { dot16, sum4x4, sum4x4f } from './lanes';
 
 /** Bytes of one q5_0 block. */
 const BLOCK: usize = 22;
@@ -66,24 +67,6 @@ export function decodeQ5_0(w: usize, nb: i32, dst: usize): void {
 
 // ---- float32 activations ----------------------------------------------------------------------
 
-/** Four float32 lanes summing x . v over 32 values (v0: values 0..15, v1: 16..31, signed bytes; x: 32 float32 at xp). */
-// @ts-ignore: decorator
-@inline
-function dot32(v0: v128, v1: v128, xp: usize): v128 {
-  const l0 = i16x8.extend_low_i8x16_s(v0);
-  const h0 = i16x8.extend_high_i8x16_s(v0);
-  const l1 = i16x8.extend_low_i8x16_s(v1);
-  const h1 = i16x8.extend_high_i8x16_s(v1);
-  let s0 = f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(l0)), v128.load(xp));
-  let s1 = f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(l0)), v128.load(xp, 16));
-  s0 = madd(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h0)), v128.load(xp, 32), s0);
-  s1 = madd(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h0)), v128.load(xp, 48), s1);
-  s0 = madd(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(l1)), v128.load(xp, 64), s0);
-  s1 = madd(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(l1)), v128.load(xp, 80), s1);
-  s0 = madd(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h1)), v128.load(xp, 96), s0);
-  s1 = madd(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h1)), v128.load(xp, 112), s1);
-  return f32x4.add(s0, s1);
-}
 
 /** x . w over a q5_0 row of k values: per block, the 32 products x (code - 16) summed, then scaled by d. */
 export function dotQ5_0(x: usize, w: usize, k: i32): f32 {
@@ -96,10 +79,10 @@ export function dotQ5_0(x: usize, w: usize, k: i32): f32 {
   let i = 0;
   for (; i + 1 < nb; i += 2, wp += 2 * BLOCK, xp += 256) {
     const w1 = wp + BLOCK;
-    acc0 = madd(dot32(i8x16.sub(codes(wp, false), sixteen), i8x16.sub(codes(wp, true), sixteen), xp), f32x4.splat(h2f(load<u16>(wp))), acc0);
-    acc1 = madd(dot32(i8x16.sub(codes(w1, false), sixteen), i8x16.sub(codes(w1, true), sixteen), xp + 128), f32x4.splat(h2f(load<u16>(w1))), acc1);
+    acc0 = madd(dot32i8(i8x16.sub(codes(wp, false), sixteen), i8x16.sub(codes(wp, true), sixteen), xp), f32x4.splat(h2f(load<u16>(wp))), acc0);
+    acc1 = madd(dot32i8(i8x16.sub(codes(w1, false), sixteen), i8x16.sub(codes(w1, true), sixteen), xp + 128), f32x4.splat(h2f(load<u16>(w1))), acc1);
   }
-  if (i < nb) acc0 = madd(dot32(i8x16.sub(codes(wp, false), sixteen), i8x16.sub(codes(wp, true), sixteen), xp), f32x4.splat(h2f(load<u16>(wp))), acc0);
+  if (i < nb) acc0 = madd(dot32i8(i8x16.sub(codes(wp, false), sixteen), i8x16.sub(codes(wp, true), sixteen), xp), f32x4.splat(h2f(load<u16>(wp))), acc0);
   return hsum(f32x4.add(acc0, acc1));
 }
 
@@ -107,37 +90,6 @@ export function dotQ5_0(x: usize, w: usize, k: i32): f32 {
 // The quantized activation row is rows-q8.ts's (quantizeRow); its dispatch passes the three
 // parts read here, so this file does not depend on that layout: q8 (k i8 codes), dx (k / 32
 // float32 block scales) and sums (k / 32 i32 block code sums).
-
-/**
- * i16 lanes holding sums of the 16 products x c (x signed, |x| <= 127; c codes 0..31): the
- * relaxed dot or exact i16 products (each lane at most 2 x 127 x 31 in magnitude either way).
- */
-// @ts-ignore: decorator
-@inline
-function dot16(x: v128, c: v128, relaxed: bool): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    if (relaxed) return i16x8.relaxed_dot_i8x16_i7x16_s(x, c);
-  }
-  return i16x8.add(i16x8.extmul_low_i8x16_s(x, c), i16x8.extmul_high_i8x16_s(x, c));
-}
-
-/** Lane r = the sum of the four lanes of the r-th argument (i32). */
-// @ts-ignore: decorator
-@inline
-function sum4x4(a: v128, b: v128, c: v128, d: v128): v128 {
-  const ab = i32x4.add(v128.shuffle<i32>(a, b, 0, 1, 4, 5), v128.shuffle<i32>(a, b, 2, 3, 6, 7));
-  const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 1, 4, 5), v128.shuffle<i32>(c, d, 2, 3, 6, 7));
-  return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 2, 4, 6), v128.shuffle<i32>(ab, cd, 1, 3, 5, 7));
-}
-
-/** Lane r = the sum of the four lanes of the r-th argument (f32). */
-// @ts-ignore: decorator
-@inline
-function sum4x4f(a: v128, b: v128, c: v128, d: v128): v128 {
-  const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 1, 4, 5), v128.shuffle<f32>(a, b, 2, 3, 6, 7));
-  const cd = f32x4.add(v128.shuffle<f32>(c, d, 0, 1, 4, 5), v128.shuffle<f32>(c, d, 2, 3, 6, 7));
-  return f32x4.add(v128.shuffle<f32>(ab, cd, 0, 2, 4, 6), v128.shuffle<f32>(ab, cd, 1, 3, 5, 7));
-}
 
 /** The i32 partial sums of one q5_0 block's codes (offset not applied) times x0, x1 (i8 activations of values 0..15, 16..31). */
 // @ts-ignore: decorator

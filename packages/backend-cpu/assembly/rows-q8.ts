@@ -15,6 +15,7 @@
 //   (extmul) do the same sums. (Node 20's V8 gives twice the true sum for the i32 form,
 //   i32x4.relaxed_dot_i8x16_i7x16_add_s, on x64, so it is not used.)
 import { madd } from './simd';
+import { dot16, sum4x4, sum4x4f } from './lanes';
 import { h2f, MXFP4, q6Codes, Q4_0, Q4_K, Q5_K, Q6_K, Q8_0 } from './rows';
 import { Q5_0 } from './rows';
 import { rows4Q5_0 } from './rows-q5';
@@ -174,39 +175,8 @@ export function relaxedDotInUse(): bool {
   return dotMode == 1;
 }
 
-/**
- * i16 lanes holding sums of the 16 products x c (x signed, |x| <= 127; c codes 0..127, each
- * lane at most 2 x 127 x 127 in magnitude): the relaxed dot or the i16 products. The pairing
- * of products into lanes differs between the two; every caller sums all lanes.
- */
-// @ts-ignore: decorator
-@inline
-function dot16(x: v128, c: v128, relaxed: bool): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    if (relaxed) return i16x8.relaxed_dot_i8x16_i7x16_s(x, c);
-  }
-  return i16x8.add(i16x8.extmul_low_i8x16_s(x, c), i16x8.extmul_high_i8x16_s(x, c));
-}
 
 // ---- shared pieces ---------------------------------------------------------------------------
-
-/** Lane r = the sum of the four lanes of the r-th argument (i32). */
-// @ts-ignore: decorator
-@inline
-function sum4x4(a: v128, b: v128, c: v128, d: v128): v128 {
-  const ab = i32x4.add(v128.shuffle<i32>(a, b, 0, 1, 4, 5), v128.shuffle<i32>(a, b, 2, 3, 6, 7));
-  const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 1, 4, 5), v128.shuffle<i32>(c, d, 2, 3, 6, 7));
-  return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 2, 4, 6), v128.shuffle<i32>(ab, cd, 1, 3, 5, 7));
-}
-
-/** Lane r = the sum of the four lanes of the r-th argument (f32). */
-// @ts-ignore: decorator
-@inline
-function sum4x4f(a: v128, b: v128, c: v128, d: v128): v128 {
-  const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 1, 4, 5), v128.shuffle<f32>(a, b, 2, 3, 6, 7));
-  const cd = f32x4.add(v128.shuffle<f32>(c, d, 0, 1, 4, 5), v128.shuffle<f32>(c, d, 2, 3, 6, 7));
-  return f32x4.add(v128.shuffle<f32>(ab, cd, 0, 2, 4, 6), v128.shuffle<f32>(ab, cd, 1, 3, 5, 7));
-}
 
 /**
  * Four float16 values (the low 16 bits of each i32 lane) to float32: the exponent and

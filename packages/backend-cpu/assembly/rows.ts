@@ -159,7 +159,7 @@ function dotHalf(x: usize, w: usize, k: i32, brain: bool): f32 {
 /** Eight float32 vectors from 32 signed bytes times eight vectors of x, summed in two chains. */
 // @ts-ignore: decorator
 @inline
-function dot32i8(q0: v128, q1: v128, xp: usize): v128 {
+export function dot32i8(q0: v128, q1: v128, xp: usize): v128 {
   const l0 = i16x8.extend_low_i8x16_s(q0);
   const h0 = i16x8.extend_high_i8x16_s(q0);
   const l1 = i16x8.extend_low_i8x16_s(q1);
