@@ -1,4 +1,15 @@
-// Lane arithmetic the 8-bit-activation kernels share (rows-q8.ts, rows-q5.ts).
+// Lane arithmetic the block-format kernels share (rows.ts, rows-q8.ts, rows-q5.ts).
+
+/**
+ * The high nibble of every byte. V8 (x64) lowers i8x16.shr_u to a 16-bit shift and a mask
+ * too, but builds the mask anew at every use (three more instructions); a v128.const mask is
+ * built once.
+ */
+// @ts-ignore: decorator
+@inline
+export function highNibbles(q: v128): v128 {
+  return v128.and(i16x8.shr_u(q, 4), i8x16.splat(15));
+}
 
 /**
  * i16 lanes holding sums of the 16 products x c (x signed, |x| <= 127; c codes 0..127, each

@@ -14,7 +14,7 @@
 // All pointers are byte addresses (unsigned) in the shared memory.
 import { madd } from './simd';
 import { dot32i8, h2f, h2fx4, hsum } from './rows';
-import { dot16, sum4x4, sum4x4f } from './lanes';
+import { dot16, highNibbles, sum4x4, sum4x4f } from './lanes';
 
 /** Bytes of one q5_0 block. */
 const BLOCK: usize = 22;
@@ -37,7 +37,7 @@ function fifthBits(qh: v128, upper: bool): v128 {
 function codes(w: usize, upper: bool): v128 {
   const q = v128.load(w, 6);
   const qh = i32x4.splat(load<i32>(w, 2));
-  const nibbles = upper ? i8x16.shr_u(q, 4) : v128.and(q, i8x16.splat(15));
+  const nibbles = upper ? highNibbles(q) : v128.and(q, i8x16.splat(15));
   return v128.or(nibbles, fifthBits(qh, upper));
 }
 

@@ -15,7 +15,7 @@
 //   (extmul) do the same sums. (Node 20's V8 gives twice the true sum for the i32 form,
 //   i32x4.relaxed_dot_i8x16_i7x16_add_s, on x64, so it is not used.)
 import { madd } from './simd';
-import { dot16, sum4x4, sum4x4f } from './lanes';
+import { dot16, highNibbles, sum4x4, sum4x4f } from './lanes';
 import { h2f, MXFP4, q6Codes, Q4_0, Q4_K, Q5_K, Q6_K, Q8_0 } from './rows';
 import { Q5_0 } from './rows';
 import { rows4Q5_0 } from './rows-q5';
@@ -287,7 +287,7 @@ function rows4Q8_0(q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize,
 function blockQ4_0(wp: usize, x0: v128, x1: v128, relaxed: bool): v128 {
   const c = v128.load(wp, 2);
   // Lanes at most 2 x 127 x 15 each, so the two halves add in i16.
-  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(x0, v128.and(c, i8x16.splat(15)), relaxed), dot16(x1, i8x16.shr_u(c, 4), relaxed)));
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(x0, v128.and(c, i8x16.splat(15)), relaxed), dot16(x1, highNibbles(c), relaxed)));
 }
 
 /** One q4_0 row times one quantized activation row, as four lanes to be summed: d dx (x . codes - 8 sum x) per block, four blocks a pass as for q8_0. */
@@ -358,14 +358,14 @@ function pairQ4K(x: usize, q0: v128, q1: v128, h0: v128, h1: v128, sm: v128, i: 
   const nib = i8x16.splat(15);
   let l0 = v128.and(q0, nib);
   let l1 = v128.and(q1, nib);
-  let u0 = i8x16.shr_u(q0, 4);
-  let u1 = i8x16.shr_u(q1, 4);
+  let u0 = highNibbles(q0);
+  let u1 = highNibbles(q1);
   if (high) {
     const one = i8x16.splat(1);
     l0 = v128.or(l0, i8x16.shl(v128.and(h0, one), 4));
     l1 = v128.or(l1, i8x16.shl(v128.and(h1, one), 4));
-    u0 = v128.or(u0, i8x16.shl(v128.and(i8x16.shr_u(h0, 1), one), 4));
-    u1 = v128.or(u1, i8x16.shl(v128.and(i8x16.shr_u(h1, 1), one), 4));
+    u0 = v128.or(u0, i8x16.shl(v128.and(i16x8.shr_u(h0, 1), one), 4));
+    u1 = v128.or(u1, i8x16.shl(v128.and(i16x8.shr_u(h1, 1), one), 4));
   }
   const pl = i16x8.add(dot16(v128.load(x), l0, relaxed), dot16(v128.load(x, 16), l1, relaxed));
   const pu = i16x8.add(dot16(v128.load(x, 32), u0, relaxed), dot16(v128.load(x, 48), u1, relaxed));
@@ -400,8 +400,9 @@ function rowQ4K(q: usize, k: i32, w: usize, high: bool, relaxed: bool): v128 {
       const qc = qs + (<usize>c << 5);
       isum = i32x4.add(isum, pairQ4K(xb + (<usize>c << 6), v128.load(qc), v128.load(qc, 16), h0, h1, sm, i16x8.splat(<i16>(0x8000 | (c << 1))), high, relaxed));
       if (high) {
-        h0 = i8x16.shr_u(h0, 2);
-        h1 = i8x16.shr_u(h1, 2);
+        // A 16-bit shift: bits of the next byte enter at the top, and only bits 0 and 1 are read.
+        h0 = i16x8.shr_u(h0, 2);
+        h1 = i16x8.shr_u(h1, 2);
       }
     }
     // Lane i of each product: m_j (s_2j + s_2j+1) for the 16-value sums s of sub-block j.
@@ -501,7 +502,7 @@ function lut16(lut: v128, codes: v128): v128 {
 function blockMxfp4(wp: usize, lut: v128, x0: v128, x1: v128, relaxed: bool): v128 {
   const q = v128.load(wp, 1);
   const lo = lut16(lut, v128.and(q, i8x16.splat(15)));
-  const hi = lut16(lut, i8x16.shr_u(q, 4));
+  const hi = lut16(lut, highNibbles(q));
   // Lanes at most 2 x 128 x 24 each, so the two halves add in i16.
   return i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(x0, lo, relaxed), dot16(x1, hi, relaxed)));
 }

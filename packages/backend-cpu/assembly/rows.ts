@@ -5,6 +5,7 @@
 // thread's work buffer first.
 // All pointers are byte addresses (unsigned) in the shared memory.
 import { madd } from './simd';
+import { highNibbles } from './lanes';
 import { decodeQ5_0, dotQ5_0 } from './rows-q5';
 
 /** Weight format codes (src/wasm/descriptors.ts mirrors them). PANELS = packed float32 panels. */
@@ -218,12 +219,12 @@ function dotQ4_0(x: usize, w: usize, k: i32): f32 {
   for (; i + 1 < nb; i += 2, wp += 36, xp += 256) {
     const q0 = v128.load(wp, 2);
     const q1 = v128.load(wp, 20);
-    acc0 = madd(dot32i8(i8x16.sub(v128.and(q0, mask), eight), i8x16.sub(i8x16.shr_u(q0, 4), eight), xp), f32x4.splat(h2f(load<u16>(wp))), acc0);
-    acc1 = madd(dot32i8(i8x16.sub(v128.and(q1, mask), eight), i8x16.sub(i8x16.shr_u(q1, 4), eight), xp + 128), f32x4.splat(h2f(load<u16>(wp, 18))), acc1);
+    acc0 = madd(dot32i8(i8x16.sub(v128.and(q0, mask), eight), i8x16.sub(highNibbles(q0), eight), xp), f32x4.splat(h2f(load<u16>(wp))), acc0);
+    acc1 = madd(dot32i8(i8x16.sub(v128.and(q1, mask), eight), i8x16.sub(highNibbles(q1), eight), xp + 128), f32x4.splat(h2f(load<u16>(wp, 18))), acc1);
   }
   if (i < nb) {
     const q = v128.load(wp, 2);
-    acc0 = madd(dot32i8(i8x16.sub(v128.and(q, mask), eight), i8x16.sub(i8x16.shr_u(q, 4), eight), xp), f32x4.splat(h2f(load<u16>(wp))), acc0);
+    acc0 = madd(dot32i8(i8x16.sub(v128.and(q, mask), eight), i8x16.sub(highNibbles(q), eight), xp), f32x4.splat(h2f(load<u16>(wp))), acc0);
   }
   return hsum(f32x4.add(acc0, acc1));
 }
@@ -278,11 +279,11 @@ function dotQ4K(x: usize, w: usize, k: i32, high: bool): f32 {
       for (let half = 0; half < 2; half++) {
         const q = v128.load(qs + 32 * c + 16 * half);
         let lo = v128.and(q, mask);
-        let hi = i8x16.shr_u(q, 4);
+        let hi = highNibbles(q);
         if (high) {
           const h = v128.load(w + 16 + 16 * half);
-          lo = v128.or(lo, i8x16.shl(v128.and(i8x16.shr_u(h, 2 * c), one), 4));
-          hi = v128.or(hi, i8x16.shl(v128.and(i8x16.shr_u(h, 2 * c + 1), one), 4));
+          lo = v128.or(lo, i8x16.shl(v128.and(i16x8.shr_u(h, 2 * c), one), 4));
+          hi = v128.or(hi, i8x16.shl(v128.and(i16x8.shr_u(h, 2 * c + 1), one), 4));
         }
         a0 = fmaAffine16(lo, d0, m0, xp + 64 * half, a0);
         a1 = fmaAffine16(hi, d1, m1, xp + 128 + 64 * half, a1);
@@ -305,9 +306,9 @@ export function q6Codes(lo: v128, hi: v128, h: v128, g: i32): v128 {
   const mask = i8x16.splat(15);
   const three = i8x16.splat(3);
   if (g == 0) return v128.or(v128.and(lo, mask), i8x16.shl(v128.and(h, three), 4));
-  if (g == 1) return v128.or(v128.and(hi, mask), i8x16.shl(v128.and(i8x16.shr_u(h, 2), three), 4));
-  if (g == 2) return v128.or(i8x16.shr_u(lo, 4), i8x16.shl(v128.and(i8x16.shr_u(h, 4), three), 4));
-  return v128.or(i8x16.shr_u(hi, 4), i8x16.shl(i8x16.shr_u(h, 6), 4));
+  if (g == 1) return v128.or(v128.and(hi, mask), i8x16.shl(v128.and(i16x8.shr_u(h, 2), three), 4));
+  if (g == 2) return v128.or(highNibbles(lo), i8x16.shl(v128.and(highNibbles(h), three), 4));
+  return v128.or(highNibbles(hi), v128.and(i16x8.shr_u(h, 2), i8x16.splat(0x30)));
 }
 
 /** x . w for a q6_k row, each value decoded in registers as decodeQ6K writes it. */
@@ -411,13 +412,13 @@ function decodeQ4K(w: usize, nb: i32, dst: usize, high: bool): void {
       for (let half = 0; half < 2; half++) {
         const q = v128.load(qs + 32 * c + 16 * half);
         let lo = v128.and(q, mask);
-        let hi = i8x16.shr_u(q, 4);
+        let hi = highNibbles(q);
         if (high) {
           // The fifth bit of sub-block s sits in bit s of qh[l].
           const h = v128.load(qh + 16 * half);
           const one = i8x16.splat(1);
-          lo = v128.or(lo, i8x16.shl(v128.and(i8x16.shr_u(h, <u32>(2 * c)), one), 4));
-          hi = v128.or(hi, i8x16.shl(v128.and(i8x16.shr_u(h, <u32>(2 * c + 1)), one), 4));
+          lo = v128.or(lo, i8x16.shl(v128.and(i16x8.shr_u(h, <u32>(2 * c)), one), 4));
+          hi = v128.or(hi, i8x16.shl(v128.and(i16x8.shr_u(h, <u32>(2 * c + 1)), one), 4));
         }
         storeAffine16(lo, d0, m0, dst + 256 * c + 64 * half);
         storeAffine16(hi, d1, m1, dst + 256 * c + 128 + 64 * half);
@@ -461,7 +462,7 @@ function decodeMxfp4(w: usize, nb: i32, dst: usize): void {
     const d = e >= 2 ? reinterpret<f32>((e - 1) << 23) : <f32>Math.pow(2, <f64>(e - 128));
     const q = v128.load(w, 1);
     storeScaled16s(i8x16.swizzle(lut, v128.and(q, mask)), d, dst);
-    storeScaled16s(i8x16.swizzle(lut, i8x16.shr_u(q, 4)), d, dst + 64);
+    storeScaled16s(i8x16.swizzle(lut, highNibbles(q)), d, dst + 64);
   }
 }
 
@@ -480,7 +481,7 @@ function decodeQ4_0(w: usize, nb: i32, dst: usize): void {
     const d = h2f(load<u16>(w));
     const q = v128.load(w, 2);
     storeScaled16s(i8x16.sub(v128.and(q, mask), eight), d, dst);
-    storeScaled16s(i8x16.sub(i8x16.shr_u(q, 4), eight), d, dst + 64);
+    storeScaled16s(i8x16.sub(highNibbles(q), eight), d, dst + 64);
   }
 }
 
