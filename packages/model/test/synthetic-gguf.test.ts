@@ -47,6 +47,24 @@ async function expectLiveLogits(path: string, prompt: number[]): Promise<void> {
   expect(Math.sqrt(sum2 / out.logits.length)).toBeGreaterThan(0.01);
 }
 
+
+/** DeepSeek-V2-Lite's layout at a small size: 3 layers (the first dense), 4 heads, 8 experts (top 2), a 512-token vocabulary. */
+function smallDeepseek(hiddenSize: number, denseFfn: number, expertFfn: number, sharedFfn: number): ModelConfig {
+  const g = DEEPSEEK_V2_LITE;
+  return {
+    ...g,
+    hiddenSize,
+    numLayers: 3,
+    numHeads: 4,
+    numKvHeads: 4,
+    headDim: 64,
+    vocabSize: 512,
+    latentAttention: { ...g.latentAttention!, kvLoraRank: 64, qkNopeHeadDim: 32, qkRopeHeadDim: 32, vHeadDim: 32, softmaxScale: 1 / 8 },
+    leadingDense: { count: 1, ffnSize: denseFfn },
+    moe: { ...g.moe, hiddenSize, numExperts: 8, topK: 2, expert: { ...g.moe.expert, ffnSize: expertFfn }, sharedExperts: { ...g.moe.sharedExperts!, ffnSize: sharedFfn } },
+  };
+}
+
 describe("llama.cpp's Q4_K_M mixture", () => {
   it('use_more_bits picks the first and last eighth and every third layer in between (48 layers: 24)', () => {
     const picked = Array.from({ length: 48 }, (_, i) => i).filter((i) => useMoreBits(i, 48));
@@ -96,19 +114,7 @@ describe('synthetic checkpoints', () => {
   });
 
   it('a small DeepSeek-V2-Lite-shaped Q8_0 file: the latent-attention layout, a dense first layer, routers and norms float32; it loads and gives finite logits', async () => {
-    const g = DEEPSEEK_V2_LITE;
-    const config: ModelConfig = {
-      ...g,
-      hiddenSize: 128,
-      numLayers: 3,
-      numHeads: 4,
-      numKvHeads: 4,
-      headDim: 64,
-      vocabSize: 512,
-      latentAttention: { ...g.latentAttention!, kvLoraRank: 64, qkNopeHeadDim: 32, qkRopeHeadDim: 32, vHeadDim: 32, softmaxScale: 1 / 8 },
-      leadingDense: { count: 1, ffnSize: 256 },
-      moe: { ...g.moe, hiddenSize: 128, numExperts: 8, topK: 2, expert: { ...g.moe.expert, ffnSize: 64 }, sharedExperts: { ...g.moe.sharedExperts!, ffnSize: 128 } },
-    };
+    const config = smallDeepseek(128, 256, 64, 128);
     const path = join(root, 'small-deepseek.gguf');
     const r = await writeSyntheticGguf(path, { id: 'small-deepseek', description: 'small deepseek', config, fileType: 'q8_0' }, 5);
     // Layer 0 (dense): q, kv_a, o, 3 dense; layers 1-2: q, kv_a, o, 3 shared, 3 expert stacks;
@@ -164,19 +170,7 @@ describe('synthetic checkpoints', () => {
   });
 
   it('a small DeepSeek-V2-shaped Q4_K_M file (q5_0 and q8_0 where rows are not whole 256-value blocks) loads and gives finite logits', async () => {
-    const g = DEEPSEEK_V2_LITE;
-    const config: ModelConfig = {
-      ...g,
-      hiddenSize: 256,
-      numLayers: 3,
-      numHeads: 4,
-      numKvHeads: 4,
-      headDim: 64,
-      vocabSize: 512,
-      latentAttention: { ...g.latentAttention!, kvLoraRank: 64, qkNopeHeadDim: 32, qkRopeHeadDim: 32, vHeadDim: 32, softmaxScale: 1 / 8 },
-      leadingDense: { count: 1, ffnSize: 320 },
-      moe: { ...g.moe, hiddenSize: 256, numExperts: 8, topK: 2, expert: { ...g.moe.expert, ffnSize: 96 }, sharedExperts: { ...g.moe.sharedExperts!, ffnSize: 192 } },
-    };
+    const config = smallDeepseek(256, 320, 96, 192);
     const path = join(root, 'small-deepseek-q4_k_m.gguf');
     const r = await writeSyntheticGguf(path, { id: 'small-deepseek-q4_k_m', description: 'small deepseek Q4_K_M', config, fileType: 'Q4_K_M' }, 6);
     // use_more_bits(i, 3) picks layer 2 only. Rows of 256 (embed, q, kv_a, gate, up) q4_k; attn_output's
