@@ -58,9 +58,11 @@ export function rowGemm(
 ): void {
   const aRow = <usize>lda << 2;
   const cRow = <usize>ldc << 2;
-  // 8-bit activations (flag ACT_Q8): the m rows are quantized once per chunk, behind the row
-  // buffer, in each layout the formats take (k-quants: one scale per 256 values, others per 32).
+  // 8-bit activations (flag ACT_Q8): the m rows are quantized behind the row buffer, in each
+  // layout the formats take (k-quants: one scale per 256 values, others per 32), once per
+  // thread and batch (the cache above). The panel path writes over them.
   const q8 = (fmt & ACT_Q8) != 0 && m < PANEL_ROWS;
+  if (m >= PANEL_ROWS) forgetQuantizedRows();
   const f1 = fmt & (ACT_Q8 - 1);
   const f2 = gated ? fmt2 & (ACT_Q8 - 1) : f1;
   const qBase = work + rowBufBytes(k);
@@ -96,7 +98,6 @@ export function rowGemm(
     const end = base + <usize>n * rb;
     const bp = bias != 0 ? bias + (<usize>p << 6) : 0;
     if (m >= PANEL_ROWS) {
-      forgetQuantizedRows();
       const panel = work + rowBufBytes(k);
       decodePanel(base + first * rb, rb, f, k, rows, work, panel);
       gemm(a, lda, m, k, panel, 0, 1, bp, cp, ldc, kc);

@@ -13,7 +13,7 @@
 //   products do the same sums.
 // All pointers are byte addresses (unsigned) in the shared memory.
 import { madd } from './simd';
-import { dot32i8, h2f, h2fx4, hsum } from './rows';
+import { dot32i8, h2f, hsum, scales4, storeScaled16s } from './rows';
 import { dot16, highNibbles, sum4x4, sum4x4f } from './lanes';
 
 /** Bytes of one q5_0 block. */
@@ -43,25 +43,13 @@ function codes(w: usize, upper: bool): v128 {
 
 // ---- decoding ---------------------------------------------------------------------------------
 
-/** Writes 16 float32 values d * q (q: 16 signed bytes) to dst. */
-// @ts-ignore: decorator
-@inline
-function storeScaled16(q: v128, d: v128, dst: usize): void {
-  const l = i16x8.extend_low_i8x16_s(q);
-  const h = i16x8.extend_high_i8x16_s(q);
-  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(l)), d));
-  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(l)), d), 16);
-  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h)), d), 32);
-  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h)), d), 48);
-}
-
 /** Decodes nb q5_0 blocks at w into float32 at dst. */
 export function decodeQ5_0(w: usize, nb: i32, dst: usize): void {
   const sixteen = i8x16.splat(16);
   for (let b = 0; b < nb; b++, w += BLOCK, dst += 128) {
-    const d = f32x4.splat(h2f(load<u16>(w)));
-    storeScaled16(i8x16.sub(codes(w, false), sixteen), d, dst);
-    storeScaled16(i8x16.sub(codes(w, true), sixteen), d, dst + 64);
+    const d = h2f(load<u16>(w));
+    storeScaled16s(i8x16.sub(codes(w, false), sixteen), d, dst);
+    storeScaled16s(i8x16.sub(codes(w, true), sixteen), d, dst + 64);
   }
 }
 
@@ -99,17 +87,6 @@ function blockQ5_0(wp: usize, x0: v128, x1: v128, relaxed: bool): v128 {
   return i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(x0, codes(wp, false), relaxed), dot16(x1, codes(wp, true), relaxed)));
 }
 
-/** The f16 scales of four consecutive blocks at w, as float32 lanes. */
-// @ts-ignore: decorator
-@inline
-function scales4(w: usize): v128 {
-  let h = i32x4.splat(<i32>load<u16>(w));
-  h = i32x4.replace_lane(h, 1, <i32>load<u16>(w + BLOCK));
-  h = i32x4.replace_lane(h, 2, <i32>load<u16>(w + 2 * BLOCK));
-  h = i32x4.replace_lane(h, 3, <i32>load<u16>(w + 3 * BLOCK));
-  return h2fx4(h);
-}
-
 /** One q5_0 row times one quantized activation row, as four lanes to be summed: d dx (x . codes - 16 sum x) per block, four blocks a pass. */
 // @ts-ignore: decorator
 @inline
@@ -127,7 +104,7 @@ function rowQ5_0(q8: usize, dx: usize, sums: usize, k: i32, w: usize, relaxed: b
       blockQ5_0(wp + 3 * BLOCK, v128.load(xp, 96), v128.load(xp, 112), relaxed),
     );
     s = i32x4.sub(s, i32x4.shl(v128.load(sums + (<usize>b << 2)), 4));
-    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(scales4(wp), v128.load(dx + (<usize>b << 2))), acc);
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(scales4(wp, BLOCK), v128.load(dx + (<usize>b << 2))), acc);
   }
   for (; b < nb; b++) {
     const wp = w + <usize>b * BLOCK;

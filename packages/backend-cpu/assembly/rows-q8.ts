@@ -16,8 +16,7 @@
 //   i32x4.relaxed_dot_i8x16_i7x16_add_s, on x64, so it is not used.)
 import { madd } from './simd';
 import { dot16, highNibbles, sum4x4, sum4x4f } from './lanes';
-import { h2f, MXFP4, q6Codes, Q4_0, Q4_K, Q5_K, Q6_K, Q8_0 } from './rows';
-import { Q5_0 } from './rows';
+import { h2f, MXFP4, q6Codes, Q4_0, Q4_K, Q5_0, Q5_K, Q6_K, Q8_0 } from './rows';
 import { rows4Q5_0 } from './rows-q5';
 
 /** Flag on a descriptor's format: quantize the activations to 8 bits for fused formats. */
@@ -27,8 +26,7 @@ export const ACT_Q8 = 256;
 // @ts-ignore: decorator
 @inline
 export function hasQ8Dot(fmt: i32): bool {
-  if (fmt == Q5_0) return true;
-  return fmt == Q8_0 || fmt == Q4_0 || fmt == Q4_K || fmt == Q5_K || fmt == Q6_K || fmt == MXFP4;
+  return fmt == Q8_0 || fmt == Q4_0 || fmt == Q5_0 || fmt == Q4_K || fmt == Q5_K || fmt == Q6_K || fmt == MXFP4;
 }
 
 // ---- the quantized activation row ------------------------------------------------------------
@@ -174,7 +172,6 @@ export function relaxedDotInUse(): bool {
   if (dotMode < 0) dotMode = probeRelaxedDot() ? 1 : 0;
   return dotMode == 1;
 }
-
 
 // ---- shared pieces ---------------------------------------------------------------------------
 
@@ -571,9 +568,10 @@ function rows4Products(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usi
 
 /**
  * Stored rows w, w + rb, w + 2 rb, w + 3 rb (of a format with hasQ8Dot) times the quantized
- * activation row at q (quantizeRowK's layout for formats that takesRowK, else quantizeRow's): lane r is row r's dot product. With fewer than 4 rows (`rows`), the
- * missing ones repeat the last real row (their lanes are not to be used). `scratch`: k / 4
- * bytes the kernels may overwrite (q8_0 keeps two rows' block scales there).
+ * activation row at q (quantizeRowK's layout for formats that takesRowK, else quantizeRow's):
+ * lane r is row r's dot product. With fewer than 4 rows (`rows`), the missing ones repeat the
+ * last real row (their lanes are not to be used). `scratch`: k / 4 bytes the kernels may
+ * overwrite (q8_0 keeps two rows' block scales there).
  */
 export function dotRowsQ8(fmt: i32, q: usize, k: i32, w: usize, rb: usize, rows: i32, scratch: usize): v128 {
   const w1 = w + (rows > 1 ? rb : 0);

@@ -179,7 +179,7 @@ export function dot32i8(q0: v128, q1: v128, xp: usize): v128 {
 /** The f16 scales of four consecutive blocks `stride` bytes apart, as float32 lanes (one SIMD conversion instead of four scalar ones). */
 // @ts-ignore: decorator
 @inline
-function scales4(w: usize, stride: usize): v128 {
+export function scales4(w: usize, stride: usize): v128 {
   let h = i32x4.splat(<i32>load<u16>(w));
   h = i32x4.replace_lane(h, 1, <i32>load<u16>(w + stride));
   h = i32x4.replace_lane(h, 2, <i32>load<u16>(w + 2 * stride));
@@ -384,7 +384,7 @@ function storeAffine16(q: v128, d: f32, m: f32, dst: usize): void {
 /** Writes 16 float32 values d * q (q: 16 signed bytes) to dst. */
 // @ts-ignore: decorator
 @inline
-function storeScaled16s(q: v128, d: f32, dst: usize): void {
+export function storeScaled16s(q: v128, d: f32, dst: usize): void {
   const dv = f32x4.splat(d);
   const l = i16x8.extend_low_i8x16_s(q);
   const h = i16x8.extend_high_i8x16_s(q);
