@@ -135,8 +135,8 @@ async function read(src: TensorSource, p: string, moe: MoELayerConfig, quantized
   return { router: await src.read(p + ROUTER), routerBias: await src.read(p + ROUTER_BIAS), experts };
 }
 
-/** The interleaved `[E, 2F]` gate/up biases and the `[E, D]` down biases, in the experts' bias dtype. */
-function biasTensors(config: MoELayerConfig, moe: MoEWeights): { gateUp: HostTensor; down: HostTensor } {
+/** The interleaved `[E, 2F]` gate/up biases and the `[E, D]` down biases (0 where an expert has none), as float32. */
+function stackedBiases(config: MoELayerConfig, moe: MoEWeights): { gateUp: Float32Array; down: Float32Array } {
   const { numExperts: e, hiddenSize: d } = config;
   const f = config.expert.ffnSize;
   const gateUp = new Float32Array(e * 2 * f);
@@ -151,8 +151,7 @@ function biasTensors(config: MoELayerConfig, moe: MoEWeights): { gateUp: HostTen
     const db = x.downBias?.toFloat32();
     if (db) down.set(db, j * d);
   });
-  const dtype: DType = moe.experts[0]?.gateBias?.dtype ?? 'float32';
-  return { gateUp: HostTensor.float32([e, 2 * f], gateUp).to(dtype), down: HostTensor.float32([e, d], down).to(dtype) };
+  return { gateUp, down };
 }
 
 /** An expert matrix in mxfp4: as it is, or quantized (core's encoder) when held in another format. */
@@ -172,16 +171,18 @@ function writeMxfp4(config: MoELayerConfig, moe: MoEWeights): Map<string, Writab
     hfRowsFromGguf(asMxfp4(x.up), f, d / 32, gateUp.blocks, gateUp.scales, j * 2 * f + 1, 2);
     hfRowsFromGguf(asMxfp4(x.down), d, f / 32, down.blocks, down.scales, j * d, 1);
   });
-  const bias = biasTensors(config, moe);
+  // The biases in the experts' bias dtype (the released files' bf16 where the weights say so).
+  const bias = stackedBiases(config, moe);
+  const dtype: DType = moe.experts[0]?.gateBias?.dtype ?? 'float32';
   return new Map<string, WritableTensor>([
     [ROUTER, moe.router],
     [ROUTER_BIAS, moe.routerBias ?? HostTensor.float32([e], new Float32Array(e))],
     [GATE_UP_BLOCKS, new RawSafetensor('U8', [e, 2 * f, d / 32, HF_MXFP4_BLOCK_BYTES], gateUp.blocks)],
     [GATE_UP_SCALES, new RawSafetensor('U8', [e, 2 * f, d / 32], gateUp.scales)],
-    [GATE_UP_BIAS, bias.gateUp],
+    [GATE_UP_BIAS, HostTensor.float32([e, 2 * f], bias.gateUp).to(dtype)],
     [DOWN_BLOCKS, new RawSafetensor('U8', [e, d, f / 32, HF_MXFP4_BLOCK_BYTES], down.blocks)],
     [DOWN_SCALES, new RawSafetensor('U8', [e, d, f / 32], down.scales)],
-    [DOWN_BIAS, bias.down],
+    [DOWN_BIAS, HostTensor.float32([e, d], bias.down).to(dtype)],
   ]);
 }
 
@@ -191,9 +192,7 @@ function write(config: MoELayerConfig, moe: MoEWeights, quantized?: HfModuleQuan
   const { numExperts: e, hiddenSize: d } = config;
   const f = config.expert.ffnSize;
   const gateUp = new Float32Array(e * d * 2 * f);
-  const gateUpBias = new Float32Array(e * 2 * f);
   const down = new Float32Array(e * f * d);
-  const downBias = new Float32Array(e * d);
   moe.experts.forEach((x, j) => {
     const g = x.gate!.toFloat32();
     const u = x.up.toFloat32();
@@ -205,23 +204,16 @@ function write(config: MoELayerConfig, moe: MoEWeights, quantized?: HfModuleQuan
       }
     }
     for (let r = 0; r < f; r++) for (let o = 0; o < d; o++) down[(j * f + r) * d + o] = dn[o * f + r];
-    const gb = x.gateBias?.toFloat32();
-    const ub = x.upBias?.toFloat32();
-    for (let o = 0; o < f; o++) {
-      gateUpBias[j * 2 * f + 2 * o] = gb ? gb[o] : 0;
-      gateUpBias[j * 2 * f + 2 * o + 1] = ub ? ub[o] : 0;
-    }
-    const db = x.downBias?.toFloat32();
-    if (db) downBias.set(db, j * d);
   });
+  const bias = stackedBiases(config, moe);
   const routerBias = moe.routerBias ?? HostTensor.float32([e], new Float32Array(e));
   return new Map<string, WritableTensor>([
     [ROUTER, moe.router],
     [ROUTER_BIAS, routerBias],
     [GATE_UP, HostTensor.float32([e, d, 2 * f], gateUp)],
-    [GATE_UP_BIAS, HostTensor.float32([e, 2 * f], gateUpBias)],
+    [GATE_UP_BIAS, HostTensor.float32([e, 2 * f], bias.gateUp)],
     [DOWN, HostTensor.float32([e, f, d], down)],
-    [DOWN_BIAS, HostTensor.float32([e, d], downBias)],
+    [DOWN_BIAS, HostTensor.float32([e, d], bias.down)],
   ]);
 }
 
