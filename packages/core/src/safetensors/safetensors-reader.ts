@@ -156,11 +156,7 @@ export class SafetensorsFile implements TensorSource {
   }
 
   async read(name: string): Promise<HostTensor> {
-    const info = this.info(name);
-    if (!this.handle) throw new SafetensorsError(`${this.source}: read '${name}' after close()`);
-    const [begin, end] = info.dataOffsets;
-    const bytes = await readExactly(this.handle, end - begin, this.header.dataStart + begin, this.source, `tensor '${name}'`);
-    return decodeTensor(this.source, info, bytes, true);
+    return decodeTensor(this.source, this.info(name), await this.readBytes(name), true);
   }
 
   async readBytes(name: string): Promise<Uint8Array> {
