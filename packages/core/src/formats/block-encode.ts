@@ -30,10 +30,16 @@ function q8_0(x: Float32Array, i: number, out: Uint8Array, p: number): void {
   for (let j = 0; j < 32; j++) out[p + 2 + j] = clamp(Math.round(x[i + j] * id), -127, 127) & 255;
 }
 
-function q4_0(x: Float32Array, i: number, out: Uint8Array, p: number): void {
-  // The value of largest magnitude maps to -8, so the full signed range is used (as ggml does).
+/** The value of largest magnitude among the 32 at x[i] (the first one on ties), sign kept. */
+function signedAbsMax(x: Float32Array, i: number): number {
   let max = 0;
   for (let j = 0; j < 32; j++) if (Math.abs(x[i + j]) > Math.abs(max)) max = x[i + j];
+  return max;
+}
+
+function q4_0(x: Float32Array, i: number, out: Uint8Array, p: number): void {
+  // The value of largest magnitude maps to -8, so the full signed range is used (as ggml does).
+  const max = signedAbsMax(x, i);
   const d = putF16(out, p, max / -8);
   const id = d ? 1 / d : 0;
   const q = (v: number): number => clamp(Math.round(v * id) + 8, 0, 15);
@@ -46,15 +52,7 @@ function q4_0(x: Float32Array, i: number, out: Uint8Array, p: number): void {
  * before its float16 rounding), code = min(31, trunc(x id + 16.5)).
  */
 function q5_0(x: Float32Array, i: number, out: Uint8Array, p: number): void {
-  let amax = 0;
-  let max = 0;
-  for (let j = 0; j < 32; j++) {
-    if (amax < Math.abs(x[i + j])) {
-      amax = Math.abs(x[i + j]);
-      max = x[i + j];
-    }
-  }
-  const d = Math.fround(max / -16);
+  const d = Math.fround(signedAbsMax(x, i) / -16);
   putF16(out, p, d);
   const id = d ? Math.fround(1 / d) : 0;
   const q = (v: number): number => clamp(Math.trunc(Math.fround(Math.fround(v * id) + 16.5)), 0, 31);
