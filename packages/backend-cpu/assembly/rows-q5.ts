@@ -55,7 +55,6 @@ export function decodeQ5_0(w: usize, nb: i32, dst: usize): void {
 
 // ---- float32 activations ----------------------------------------------------------------------
 
-
 /** x . w over a q5_0 row of k values: per block, the 32 products x (code - 16) summed, then scaled by d. */
 export function dotQ5_0(x: usize, w: usize, k: i32): f32 {
   let acc0 = f32x4.splat(0);
