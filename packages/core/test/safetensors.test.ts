@@ -155,6 +155,59 @@ describe('safetensors round trip', () => {
     expect(() => new RawSafetensor('U8', [3, 2], blocks)).toThrow(/needs 6 bytes, got 96/);
   });
 
+  it('hands F32 / F16 / BF16 tensors out deferred (read when used, straight into a given buffer), F64 not at all, from files and shards', async () => {
+    const map = new Map<string, HostTensor>([
+      ['w32', tensors['layer.weight']],
+      ['w16', tensors['layer.bias16']],
+      ['wbf', tensors['layer.bf']],
+    ]);
+    const path = join(dir, 'deferred.safetensors');
+    await writeSafetensors(path, map);
+    const file = await openSafetensors(path);
+    for (const name of ['w32', 'w16', 'wbf'] as const) {
+      const t = file.deferred(name)!;
+      const stored = map.get(name)!;
+      expect(t.resident).toBe(false);
+      expect(t.dtype).toBe(stored.dtype);
+      expect(t.shape).toEqual(stored.shape);
+      // Copied straight into a caller's buffer without being held, then read once on use.
+      const out = new Uint8Array(t.byteLength);
+      t.copyBytesTo(out);
+      expect(t.resident).toBe(false);
+      expect(Array.from(out)).toEqual(Array.from(new Uint8Array(stored.data.buffer, stored.data.byteOffset, stored.data.byteLength)));
+      expect(t.data).toEqual(stored.data);
+    }
+    expect(() => file.deferred('nope')).toThrow(/no tensor named 'nope'/);
+    const late = file.deferred('w32')!;
+    await file.close();
+    expect(() => late.toFloat32()).toThrow(/deferred\.safetensors: read 'w32' after close\(\)/);
+    const shardDir = await mkdtemp(join(dir, 'deferred-shards-'));
+    await writeShardedSafetensors(shardDir, [new Map([...map].slice(0, 2)), new Map([...map].slice(2))]);
+    const sharded = await openCheckpoint(shardDir);
+    expect(sharded.deferred!('wbf')!.data).toEqual(map.get('wbf')!.data);
+    await sharded.close();
+    // F64 is narrowed to float32 when read: no deferred form.
+    const f64Path = join(dir, 'deferred-f64.safetensors');
+    await writeFile(f64Path, craft({ d: { dtype: 'F64', shape: [3], data_offsets: [0, 24] } }, new Uint8Array(new Float64Array([0.5, -1.25, 3]).buffer)));
+    const f64File = await openSafetensors(f64Path);
+    expect(f64File.deferred('d')).toBeUndefined();
+    expect(Array.from((await f64File.read('d')).data)).toEqual([0.5, -1.25, 3]);
+    await f64File.close();
+  });
+
+  it('a deferred tensor of a file truncated after opening fails with the tensor named', async () => {
+    const path = join(dir, 'deferred-cut.safetensors');
+    await writeSafetensors(path, { a: randomTensor([64], 8), b: randomTensor([64], 9) });
+    const file = await openSafetensors(path);
+    try {
+      const b = file.deferred('b')!;
+      await truncate(path, file.header.dataStart + 300); // b occupies [256, 512) of the data
+      expect(() => b.toFloat32()).toThrow(/deferred-cut\.safetensors: tensor 'b': the file ended after \d+ of 256 bytes/);
+    } finally {
+      await file.close();
+    }
+  });
+
   it('names the missing tensor and what the file holds', () => {
     const file = parseSafetensors(serializeSafetensors(tensors), 'm.safetensors');
     expect(() => file.get('nope')).toThrow(/m\.safetensors: no tensor named 'nope'; the file holds 4 tensor\(s\): /);

@@ -24,6 +24,12 @@ export interface OpenModelOptions {
    * format, converting at load one tensor at a time; norms, biases and routers keep theirs.
    */
   readonly dtype?: DType;
+  /**
+   * Layer tensors come unread where the file stores them as the backend holds them (default
+   * true): a backend that copies weights reads them from the file straight into its memory.
+   * `false` reads every tensor with its layer (the A/B of `load-bench --eager`).
+   */
+  readonly deferTensorData?: boolean;
 }
 
 /** A checkpoint opened for loading: nothing but headers and the tokenizer has been read. */
@@ -36,7 +42,7 @@ export interface OpenedModel {
 /** Opens a GGUF file or a Hugging Face folder; every header is checked, no weights are read. */
 export async function openModel(path: string, options: OpenModelOptions = {}): Promise<OpenedModel> {
   if (isGgufPath(path)) {
-    const opened = await openGgufModel(path, { dtype: options.dtype });
+    const opened = await openGgufModel(path, { dtype: options.dtype, deferTensorData: options.deferTensorData });
     try {
       const files = ggufTokenizerFiles(opened.metadata);
       return { format: 'gguf', source: opened.source, tokenizer: ModelTokenizer.fromJson(files.tokenizer, files.config) };
@@ -47,7 +53,7 @@ export async function openModel(path: string, options: OpenModelOptions = {}): P
   }
   // The tokenizer first: a folder without one fails before its weights are opened.
   const tokenizer = await ModelTokenizer.fromFolder(path);
-  return { format: 'huggingface', source: await openHfCheckpoint(path, { dtype: options.dtype }), tokenizer };
+  return { format: 'huggingface', source: await openHfCheckpoint(path, { dtype: options.dtype, deferTensorData: options.deferTensorData }), tokenizer };
 }
 
 /** A model prepared on a backend, with its tokenizer. */

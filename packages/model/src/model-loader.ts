@@ -44,6 +44,13 @@ export interface LoadCheckpointOptions {
    * stays compact). Block formats (`q8_0`, `q4_k`, ...) quantize at load, one tensor at a time.
    */
   readonly dtype?: DType;
+  /**
+   * Layer tensors stored as F32, F16 or BF16 come unread (default true): a backend that copies
+   * weights into its own memory reads them from the file straight there (see
+   * `TensorSource.deferred`), so no host copy exists and each page is touched once. They can
+   * only be used while the source is open; `false` reads every tensor with its layer.
+   */
+  readonly deferTensorData?: boolean;
 }
 
 async function readConfig(dir: string): Promise<ModelConfig> {
@@ -145,6 +152,15 @@ function planTensors(src: TensorSource, expected: readonly ExpectedTensor[], tar
   return out;
 }
 
+/** A TensorSource whose `read` hands out deferred tensors where the source can (see `TensorSource.deferred`). */
+function deferringSource(src: TensorSource): TensorSource {
+  const deferred = src.deferred?.bind(src);
+  if (!deferred) return src;
+  return Object.assign(Object.create(src) as TensorSource, {
+    read: async (name: string): Promise<HostTensor> => deferred(name) ?? src.read(name),
+  });
+}
+
 /** A TensorSource that converts the convertible tensors as they are read (one at a time). */
 function convertingSource(src: TensorSource, convertible: ReadonlySet<string>, target: DType | undefined): TensorSource {
   if (target === undefined) return src;
@@ -223,6 +239,9 @@ export async function openHfCheckpoint(dir: string, options: LoadCheckpointOptio
     const expected = expectedTensors(config, raw.has(N.lmHead));
     const tensors = planTensors(raw, expected, target);
     const convertible = new Set(expected.filter((t) => t.convertible).map((t) => t.name));
+    // Layer tensors may come deferred; the embedding table and the final norm stay on the host
+    // after the files close, so they are read now.
+    const layers = convertingSource(options.deferTensorData === false ? raw : deferringSource(raw), convertible, target);
     const src = convertingSource(raw, convertible, target);
     // Converted at load: what `target` makes of a tensor, not the format it is held in (heldAs).
     const storedOf = (name: string): DType => READABLE_DTYPES[raw.info(name).dtype] ?? 'float32';
@@ -234,9 +253,9 @@ export async function openHfCheckpoint(dir: string, options: LoadCheckpointOptio
       tensors,
       converted: [...new Set(converted)],
       readEmbedding: () => src.read(N.embed),
-      readLayer: (i) => readLayer(src, config, i),
+      readLayer: (i) => readLayer(layers, config, i),
       readFinalNorm: () => src.read(N.finalNorm),
-      readLmHead: () => src.read(head),
+      readLmHead: () => layers.read(head),
       close: () => raw.close(),
     };
   } catch (err) {
@@ -247,7 +266,8 @@ export async function openHfCheckpoint(dir: string, options: LoadCheckpointOptio
 
 /** Loads config and all weights from a model folder into memory. */
 export async function loadCheckpoint(dir: string, options: LoadCheckpointOptions = {}): Promise<LoadedCheckpoint> {
-  const src = await openHfCheckpoint(dir, options);
+  // The tensors outlive the files here: read them all now.
+  const src = await openHfCheckpoint(dir, { ...options, deferTensorData: false });
   try {
     const { config } = src;
     const N = hfTensorNames(config.modelType);

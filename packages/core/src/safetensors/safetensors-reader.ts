@@ -4,10 +4,11 @@
  * are read from the file handle when asked for, so loading one layer of a multi-GB checkpoint
  * touches only that layer's bytes.
  */
+import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { SafetensorsError } from '../errors.js';
-import type { HostTensor } from '../tensor.js';
+import { HostTensor } from '../tensor.js';
 import { parseHeader, PREFIX_BYTES, readHeaderLength, type SafetensorsHeader, type SafetensorsTensorInfo } from './safetensors-format.js';
 import { decodeTensor } from './tensor-bytes.js';
 
@@ -33,9 +34,19 @@ export interface TensorSource {
    * decoder reads); a fresh copy the caller owns.
    */
   readBytes(name: string): Promise<Uint8Array>;
+  /**
+   * The tensor unread (`HostTensor.deferred`), when the file stores it exactly as a HostTensor
+   * holds it (F32, F16, BF16): a backend that copies weights into its own memory then reads the
+   * bytes from the file straight there, and no host copy is made. Undefined for dtypes that must
+   * be decoded (F64, FP8): {@link read} those. Sources without a file (a buffer) may leave it out.
+   */
+  deferred?(name: string): HostTensor | undefined;
   /** Releases file handles; reading afterwards is an error. */
   close(): Promise<void>;
 }
+
+/** Safetensors dtypes whose bytes are a HostTensor's storage as they are (little-endian host). */
+const DEFERRABLE = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' } as const;
 
 function missing(source: string, name: string, header: SafetensorsHeader): SafetensorsError {
   const names = [...header.tensors.keys()];
@@ -121,6 +132,16 @@ async function readExactly(handle: FileHandle, length: number, position: number,
   return out;
 }
 
+/** Reads `out.length` bytes at `position` of `fd`, synchronously (a deferred tensor's reader is synchronous). */
+function readSyncExactly(fd: number, out: Uint8Array, position: number, source: string, what: string): void {
+  let done = 0;
+  while (done < out.length) {
+    const n = readSync(fd, out, done, out.length - done, position + done);
+    if (n === 0) throw new SafetensorsError(`${source}: ${what}: the file ended after ${done} of ${out.length} bytes; it is truncated or changed while open`);
+    done += n;
+  }
+}
+
 /** A safetensors file opened for lazy reading: the header is in memory, tensor data is read on demand. */
 export class SafetensorsFile implements TensorSource {
   readonly source: string;
@@ -164,6 +185,19 @@ export class SafetensorsFile implements TensorSource {
     if (!this.handle) throw new SafetensorsError(`${this.source}: read '${name}' after close()`);
     const [begin, end] = info.dataOffsets;
     return readExactly(this.handle, end - begin, this.header.dataStart + begin, this.source, `tensor '${name}'`);
+  }
+
+  deferred(name: string): HostTensor | undefined {
+    const info = this.info(name);
+    const dtype = DEFERRABLE[info.dtype as keyof typeof DEFERRABLE];
+    if (dtype === undefined) return undefined;
+    const [begin, end] = info.dataOffsets;
+    const start = this.header.dataStart + begin;
+    return HostTensor.deferred(dtype, info.shape, (out, offset) => {
+      if (!this.handle) throw new SafetensorsError(`${this.source}: read '${name}' after close()`);
+      if (offset < 0 || offset + out.length > end - begin) throw new SafetensorsError(`${this.source}: tensor '${name}': a read of ${out.length} bytes at ${offset} is outside its ${end - begin} bytes`);
+      readSyncExactly(this.handle.fd, out, start + offset, this.source, `tensor '${name}'`);
+    });
   }
 
   async close(): Promise<void> {

@@ -65,6 +65,10 @@ export class ShardedSafetensors implements TensorSource {
     return this.shardOf(name).readBytes(name);
   }
 
+  deferred(name: string): HostTensor | undefined {
+    return this.shardOf(name).deferred(name);
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.shards.map((s) => s.close()));
   }

@@ -5,7 +5,7 @@
  * that only keeps a copy of every weight as stored (it computes nothing): the loader's own
  * footprint on real shapes, whatever the compute backends can hold today.
  *
- *   node dist/bench/load-bench.js FILE... [--backend store|cpu|onnx] [--dtype q8_0]
+ *   node dist/bench/load-bench.js FILE... [--backend store|cpu|onnx] [--dtype q8_0] [--eager]
  *
  * Run one file per process for clean peak RSS figures (maxRSS never goes down).
  */
@@ -64,19 +64,20 @@ const program = new Command('load-bench')
   .argument('<paths...>', 'GGUF files or model folders')
   .option('--backend <name>', 'store (copies only), or a compute backend', 'store')
   .option('--dtype <dtype>', 'convert the weight matrices at load')
+  .option('--eager', 'read every tensor with its layer instead of deferring it to the backend (deferTensorData: false)')
   .parse();
-const opts = program.opts<{ backend: string; dtype?: DType }>();
+const opts = program.opts<{ backend: string; dtype?: DType; eager?: boolean }>();
 
 async function main(): Promise<void> {
   await importBackends();
   const backend = opts.backend === 'store' ? storeBackend() : await getBackend(opts.backend);
   for (const path of program.args) {
     const t0 = performance.now();
-    const { model, format, converted } = await loadModel(path, backend, { dtype: opts.dtype });
+    const { model, format, converted } = await loadModel(path, backend, { dtype: opts.dtype, deferTensorData: !opts.eager });
     const s = (performance.now() - t0) / 1000;
     const held = backend.memory?.residentBytes;
     console.log(
-      `${path} (${format}) on ${backend.name}: loaded in ${s.toFixed(1)} s; backend holds ${held === undefined ? 'n/a' : formatGiB(held)} ` +
+      `${path} (${format}${opts.eager ? ', eager' : ''}) on ${backend.name}: loaded in ${s.toFixed(1)} s; backend holds ${held === undefined ? 'n/a' : formatGiB(held)} ` +
         `(planned ${formatGiB(model.memory.backendBytes)}), host ${formatGiB(model.memory.hostBytes)}${converted.length ? `, ${converted.length} tensors converted` : ''}; peak RSS ${formatGiB(peakRssBytes())}`,
     );
     model.dispose();
