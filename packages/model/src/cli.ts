@@ -10,6 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DTYPES, errorMessage, type DType, type ElementDType } from '@moe-runtime/core';
+import { describeBackendChoice } from './backend-choice.js';
 import { importBackends } from './backends.js';
 import type { GenerationStats } from './generate.js';
 import { SYNTHETIC_MODELS, writeSyntheticGguf } from './gguf/synthetic-gguf.js';
@@ -59,6 +60,7 @@ function printLoad(model: TextModel): void {
       `backend ${backend.name} ${formatGiB(m.backendBytes)} (${m.backendReported ? 'as it reports' : 'as stored; it does not report'}${resident === undefined ? '' : `, holds ${formatGiB(resident)} now`}), ` +
       `host ${formatGiB(m.hostBytes)}; peak RSS ${formatGiB(model.load.peakRssBytes)}\n`,
   );
+  process.stderr.write(`${describeBackendChoice(model.model.backend.name, model.load.backends, model.load.backendRule)}\n`);
 }
 
 function printStats(stats: GenerationStats, model: TextModel): void {
@@ -99,7 +101,7 @@ program
   .requiredOption('-m, --model <path>', 'a GGUF file (or the first shard of a split one), or a Hugging Face folder: config.json, *.safetensors, tokenizer.json')
   .requiredOption('-p, --prompt <text>', 'prompt text')
   .option('--chat', 'treat the prompt as a user message and apply the chat template')
-  .option('-b, --backend <names>', 'backend name(s) in order of preference, comma-separated (default: best available)')
+  .option('-b, --backend <names>', 'backend name(s) in order of preference, comma-separated: the first that starts and fits (default: of all, the one that holds the model in the fewest bytes)')
   .option('-n, --max-tokens <n>', 'most tokens to generate', intArg('--max-tokens'), 128)
   .option('-t, --temperature <t>', 'sampling temperature (0 = greedy)', numArg('--temperature'), 0)
   .option('--top-k <k>', 'sample from the k most likely tokens', intArg('--top-k'))

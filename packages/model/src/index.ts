@@ -29,6 +29,7 @@ export * from './generate.js';
 export * from './tiny-tokenizer.js';
 export * from './tiny-checkpoint.js';
 export * from './text-model.js';
+export * from './backend-choice.js';
 export * from './gguf/gguf-writer.js';
 export * from './gguf/llama-gguf.js';
 export * from './gguf/gguf-metadata.js';

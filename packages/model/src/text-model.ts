@@ -2,18 +2,23 @@
  * A model ready to generate text: checkpoint (a GGUF file or a Hugging Face folder) + tokenizer
  * + decoder on a backend. What the CLI uses.
  */
-import { resolveBackend, type Backend, type BackendChoice, type DType } from '@moe-runtime/core';
+import type { BackendChoice, DType } from '@moe-runtime/core';
+import { chooseModelBackend, type BackendCandidate } from './backend-choice.js';
 import { generate, type GeneratedChunk, type GenerateOptions, type GenerationStats } from './generate.js';
 import type { ModelConfig } from './model-config.js';
-import { loadModel } from './model-files.js';
+import { openModel } from './model-files.js';
 import { peakRssBytes, type MachineMemory, type ModelMemoryEstimate } from './model-memory.js';
 import { storedWeightBytes } from './model-source.js';
-import type { MoEModel } from './moe-model.js';
+import { MoEModel } from './moe-model.js';
 import type { ChatMessage, ModelTokenizer } from './tokenizer.js';
 
 /** Options of {@link TextModel.load}. */
 export interface LoadTextModelOptions {
-  /** Backend name(s) in order of preference (the package must have been imported). Default: by priority. */
+  /**
+   * Backend name(s) in order of preference (the package must have been imported): the first
+   * that starts and fits the model. Default: of every registered backend, the one that would
+   * hold the model in the fewest bytes and fits (see `chooseModelBackend`).
+   */
   readonly backend?: BackendChoice | readonly BackendChoice[];
   /**
    * Store the weight matrices in this format (default: as stored). Block formats (`q8_0`,
@@ -37,6 +42,10 @@ export interface LoadReport {
   /** Tensors converted at load by `dtype`. */
   readonly converted: readonly string[];
   readonly format: 'gguf' | 'huggingface';
+  /** The backends considered for the model and what each would have needed (`chooseModelBackend`). */
+  readonly backends: readonly BackendCandidate[];
+  /** How the backend was picked. */
+  readonly backendRule: 'first that fits' | 'fewest bytes';
 }
 
 /** A loaded text model. */
@@ -54,10 +63,18 @@ export class TextModel {
   /** Loads a Hugging Face model folder or a GGUF file onto a backend, one layer at a time. */
   static async load(path: string, options: LoadTextModelOptions = {}): Promise<TextModel> {
     const t0 = performance.now();
-    const backend: Backend = await resolveBackend(options.backend);
-    const loaded = await loadModel(path, backend, options);
-    const report: LoadReport = { loadMs: performance.now() - t0, peakRssBytes: peakRssBytes(), converted: loaded.converted, format: loaded.format };
-    return new TextModel(path, loaded.model, loaded.tokenizer, storedWeightBytes(loaded.model.plannedTensors), report);
+    const { format, source, tokenizer } = await openModel(path, options);
+    let choice: Awaited<ReturnType<typeof chooseModelBackend>>;
+    try {
+      choice = await chooseModelBackend(source.source, source.tensors, options);
+    } catch (err) {
+      await source.close();
+      throw err;
+    }
+    // MoEModel.load closes the source, loaded or not.
+    const model = await MoEModel.load(source, choice.backend, options);
+    const report: LoadReport = { loadMs: performance.now() - t0, peakRssBytes: peakRssBytes(), converted: source.converted, format, backends: choice.candidates, backendRule: choice.rule };
+    return new TextModel(path, model, tokenizer, storedWeightBytes(model.plannedTensors), report);
   }
 
   get config(): ModelConfig {
