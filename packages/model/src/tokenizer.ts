@@ -156,7 +156,12 @@ export class ModelTokenizer {
 
   /** Renders messages with the model's chat template (generation prompt appended). */
   applyChatTemplate(messages: readonly ChatMessage[]): string {
-    if (!this.template) throw new ConfigError('tokenizer_config.json: chat_template', 'this model has no chat template; use a plain completion');
+    if (!this.template) {
+      throw new ConfigError(
+        'chat_template',
+        "this model has no chat template (a folder's tokenizer_config.json chat_template or chat_template.jinja, a GGUF file's tokenizer.chat_template); use a plain completion",
+      );
+    }
     return this.template.render({
       messages,
       add_generation_prompt: true,
