@@ -15,7 +15,7 @@
 //   (extmul) do the same sums. (Node 20's V8 gives twice the true sum for the i32 form,
 //   i32x4.relaxed_dot_i8x16_i7x16_add_s, on x64, so it is not used.)
 import { madd } from './simd';
-import { dot16, highNibbles, sum4x4, sum4x4f } from './lanes';
+import { dot16, highNibbles, shl4, sum4x4, sum4x4f } from './lanes';
 import { h2f, MXFP4, q6Codes, Q4_0, Q4_K, Q5_0, Q5_K, Q6_K, Q8_0 } from './rows';
 import { rows4Q5_0 } from './rows-q5';
 
@@ -359,10 +359,10 @@ function pairQ4K(x: usize, q0: v128, q1: v128, h0: v128, h1: v128, sm: v128, i: 
   let u1 = highNibbles(q1);
   if (high) {
     const one = i8x16.splat(1);
-    l0 = v128.or(l0, i8x16.shl(v128.and(h0, one), 4));
-    l1 = v128.or(l1, i8x16.shl(v128.and(h1, one), 4));
-    u0 = v128.or(u0, i8x16.shl(v128.and(i16x8.shr_u(h0, 1), one), 4));
-    u1 = v128.or(u1, i8x16.shl(v128.and(i16x8.shr_u(h1, 1), one), 4));
+    l0 = v128.or(l0, shl4(v128.and(h0, one)));
+    l1 = v128.or(l1, shl4(v128.and(h1, one)));
+    u0 = v128.or(u0, shl4(v128.and(i16x8.shr_u(h0, 1), one)));
+    u1 = v128.or(u1, shl4(v128.and(i16x8.shr_u(h1, 1), one)));
   }
   const pl = i16x8.add(dot16(v128.load(x), l0, relaxed), dot16(v128.load(x, 16), l1, relaxed));
   const pu = i16x8.add(dot16(v128.load(x, 32), u0, relaxed), dot16(v128.load(x, 48), u1, relaxed));

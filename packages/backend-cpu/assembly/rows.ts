@@ -5,7 +5,7 @@
 // thread's work buffer first.
 // All pointers are byte addresses (unsigned) in the shared memory.
 import { madd } from './simd';
-import { highNibbles } from './lanes';
+import { highNibbles, shl4 } from './lanes';
 import { decodeQ5_0, dotQ5_0 } from './rows-q5';
 
 /** Weight format codes (src/wasm/descriptors.ts mirrors them). PANELS = packed float32 panels. */
@@ -282,8 +282,8 @@ function dotQ4K(x: usize, w: usize, k: i32, high: bool): f32 {
         let hi = highNibbles(q);
         if (high) {
           const h = v128.load(w + 16 + 16 * half);
-          lo = v128.or(lo, i8x16.shl(v128.and(i16x8.shr_u(h, 2 * c), one), 4));
-          hi = v128.or(hi, i8x16.shl(v128.and(i16x8.shr_u(h, 2 * c + 1), one), 4));
+          lo = v128.or(lo, shl4(v128.and(i16x8.shr_u(h, 2 * c), one)));
+          hi = v128.or(hi, shl4(v128.and(i16x8.shr_u(h, 2 * c + 1), one)));
         }
         a0 = fmaAffine16(lo, d0, m0, xp + 64 * half, a0);
         a1 = fmaAffine16(hi, d1, m1, xp + 128 + 64 * half, a1);
@@ -305,9 +305,9 @@ function dotQ4K(x: usize, w: usize, k: i32, high: bool): f32 {
 export function q6Codes(lo: v128, hi: v128, h: v128, g: i32): v128 {
   const mask = i8x16.splat(15);
   const three = i8x16.splat(3);
-  if (g == 0) return v128.or(v128.and(lo, mask), i8x16.shl(v128.and(h, three), 4));
-  if (g == 1) return v128.or(v128.and(hi, mask), i8x16.shl(v128.and(i16x8.shr_u(h, 2), three), 4));
-  if (g == 2) return v128.or(highNibbles(lo), i8x16.shl(v128.and(highNibbles(h), three), 4));
+  if (g == 0) return v128.or(v128.and(lo, mask), shl4(v128.and(h, three)));
+  if (g == 1) return v128.or(v128.and(hi, mask), shl4(v128.and(i16x8.shr_u(h, 2), three)));
+  if (g == 2) return v128.or(highNibbles(lo), shl4(v128.and(highNibbles(h), three)));
   return v128.or(highNibbles(hi), v128.and(i16x8.shr_u(h, 2), i8x16.splat(0x30)));
 }
 
@@ -417,8 +417,8 @@ function decodeQ4K(w: usize, nb: i32, dst: usize, high: bool): void {
           // The fifth bit of sub-block s sits in bit s of qh[l].
           const h = v128.load(qh + 16 * half);
           const one = i8x16.splat(1);
-          lo = v128.or(lo, i8x16.shl(v128.and(i16x8.shr_u(h, <u32>(2 * c)), one), 4));
-          hi = v128.or(hi, i8x16.shl(v128.and(i16x8.shr_u(h, <u32>(2 * c + 1)), one), 4));
+          lo = v128.or(lo, shl4(v128.and(i16x8.shr_u(h, <u32>(2 * c)), one)));
+          hi = v128.or(hi, shl4(v128.and(i16x8.shr_u(h, <u32>(2 * c + 1)), one)));
         }
         storeAffine16(lo, d0, m0, dst + 256 * c + 64 * half);
         storeAffine16(hi, d1, m1, dst + 256 * c + 128 + 64 * half);
