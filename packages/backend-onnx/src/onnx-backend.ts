@@ -21,8 +21,12 @@ import {
   gatherExpertRows,
   HostTensor,
   ShapeError,
+  type AttentionLayerSpec,
+  type AttentionSegment,
   type Backend,
   type BackendOptions,
+  type KvCache,
+  type KvCacheSpec,
   type ExpertGroup,
   type LinearWeights,
   type PreparedExperts,
@@ -34,6 +38,7 @@ import {
 import { Tensor } from 'onnxruntime-node';
 import { buildExpertGraph, chunkExperts, expertInputName, expertOutputName } from './expert-graph.js';
 import type { NBitsAccuracy } from './matmul-node.js';
+import { OnnxAttention } from './onnx-attention.js';
 import { buildLinearGraph, LINEAR_INPUT, LINEAR_OUTPUT } from './linear-graph.js';
 import { resolveOnnxOptions, type OnnxBackendOptions, type ResolvedOnnxOptions } from './options.js';
 import { OnnxPreparedExperts, OnnxPreparedLinear, type ExpertSession, type Releasable } from './prepared.js';
@@ -76,12 +81,15 @@ export class OnnxBackend implements Backend {
 
   /** MatMulNBits' accuracy_level per code width (see OnnxBackendOptions.int8Activations). */
   private readonly accuracy: NBitsAccuracy;
+  /** KV caches and the GroupQueryAttention sessions (see onnx-attention.ts). */
+  private readonly attention: OnnxAttention;
 
   private constructor(options: ResolvedOnnxOptions) {
     this.options = options;
     this.accuracy = { 4: options.int8Activations ? 4 : 0, 8: 4 };
     this.threads = options.intraOpThreads;
     this.engine = `onnxruntime-node ${ORT_VERSION} (${options.executionProviders.join(', ')})`;
+    this.attention = new OnnxAttention(options, this.memory);
   }
 
   /**
@@ -198,12 +206,36 @@ export class OnnxBackend implements Backend {
     return combineRows(plan, d, outputs);
   }
 
+  /**
+   * A KV cache for one sequence, allocated for its whole capacity: float32 caches of one head
+   * size as onnxruntime tensors that GroupQueryAttention updates in place; float16, q8_0 and
+   * keyDim != valueDim as core's host cache (their attention runs on the host). ConfigError
+   * naming the field for a bad spec; BackendError when the memory cannot be had.
+   */
+  createKvCache(spec: KvCacheSpec): KvCache {
+    this.alive();
+    return this.attention.createKvCache(spec);
+  }
+
+  /** See `Backend.attend`: core's checkAttendCall first, then GroupQueryAttention (or the host for a fallback cache). */
+  async attend(layer: number, spec: AttentionLayerSpec, segments: readonly AttentionSegment[], q: Float32Array, k: Float32Array, v: Float32Array): Promise<Float32Array> {
+    this.alive();
+    return this.attention.attend(layer, spec, segments, q, k, v);
+  }
+
+  /** See `Backend.copyKvPrefix` (core's checkCopyKvPrefix first). */
+  async copyKvPrefix(src: KvCache, dst: KvCache, positions: number): Promise<void> {
+    this.alive();
+    return this.attention.copyKvPrefix(src, dst, positions);
+  }
+
   /** Releases every session this backend still holds, and resolves once they are released. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     const handles = [...this.live];
     for (const h of handles) h.dispose();
     this.disposed = true;
+    await this.attention.dispose();
     const failed = (await Promise.all(handles.map((h) => h.released))).find((r) => r !== undefined);
     if (failed !== undefined) throw new BackendError(`onnxruntime failed to release a session: ${errorMessage(failed)}`, { cause: failed });
   }
