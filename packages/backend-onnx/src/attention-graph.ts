@@ -11,8 +11,9 @@
  *   copies nothing else, so the cache stays one onnxruntime tensor for the session's lifetime;
  * - `seqlens_k` `[1]` int32 = position + S - 1, `total_sequence_length` scalar int32 =
  *   position + S: the new rows sit at `position`, a smaller position rewrites from there;
- * - `local_window_size` is the number of keys *left* of the query's own, so the contract's
- *   window w is `w - 1` (-1: no window); `scale` multiplies q.k;
+ * - `local_window_size` is the number of keys a query sees, its own included: the contract's
+ *   window as it is (-1: none; measured: `w - 1` drops the window's oldest key); `scale`
+ *   multiplies q.k;
  * - `head_sink` `[H]` (input 11) joins each head's softmax denominator only, as gpt-oss's sinks.
  */
 import { OnnxGraphBuilder } from './onnx-graph.js';
