@@ -76,6 +76,20 @@ function evenRows(seg: SegmentRows, cache: OnnxKvCache, layer: number): SegmentR
   return { position: seg.position - 1, rows: seg.rows + 1, q: join(seg.q.subarray(0, width), seg.q), k: join(before.keys, seg.k), v: join(before.values, seg.v), keep: seg.rows };
 }
 
+/** Bytes of GroupQueryAttention's score scratch one run may take (it allocates rows x heads x capacity floats). */
+const SCRATCH_BYTES = 2 ** 28;
+
+/**
+ * The most rows one run takes (even, at least 2): GroupQueryAttention's CPU kernel allocates its
+ * scores as `rows x numHeads x capacity` floats, the capacity and not the positions in use, so a
+ * long prompt chunk on a long-context cache would reserve gigabytes (512 rows x 32 heads x 128k
+ * positions: 8 GiB). Splitting a segment into runs keeps that under 256 MiB and changes no bits
+ * (the runs are even, and chunkings into even runs are exact).
+ */
+function maxRunRows(numHeads: number, capacity: number): number {
+  return Math.max(2, 2 * Math.floor(SCRATCH_BYTES / (8 * numHeads * capacity)));
+}
+
 /** Rows `from .. from+count-1` of a segment. */
 function subSegment(seg: SegmentRows, from: number, count: number): SegmentRows {
   const part = (a: Float32Array): Float32Array => {
@@ -165,17 +179,23 @@ export class OnnxAttention {
   }
 
   /**
-   * One segment in runs of an even row count (see {@link evenRows}): as it is, with the row
-   * before it prepended, or, at position 0 (no row before), all but its last row and then that
-   * row with the one before it.
+   * One segment in runs of an even row count (see {@link evenRows}) of at most
+   * {@link maxRunRows}: each as it is or with the row before it prepended; at position 0
+   * (no row before) an odd run is its rows but the last, then that row with the one before it.
    */
   private async runSegment(session: InferenceSession, cache: OnnxKvCache, layer: number, tensors: KvLayerTensors, seg: SegmentRows, sinks: Tensor | undefined): Promise<Float32Array> {
-    if (seg.rows % 2 === 0 || seg.position > 0 || seg.rows === 1) return this.runRows(session, tensors, evenRows(seg, cache, layer), sinks);
-    const head = await this.runRows(session, tensors, { ...subSegment(seg, 0, seg.rows - 1), keep: seg.rows - 1 }, sinks);
-    const last = await this.runRows(session, tensors, evenRows(subSegment(seg, seg.rows - 1, 1), cache, layer), sinks);
-    const out = new Float32Array(head.length + last.length);
-    out.set(head);
-    out.set(last, head.length);
+    const parts: SegmentRows[] = [];
+    const most = maxRunRows(seg.q.length / seg.rows / cache.spec.keyDim, cache.spec.capacity);
+    for (let at = 0; at < seg.rows; at += most) parts.push(subSegment(seg, at, Math.min(most, seg.rows - at)));
+    if (parts[0].position === 0 && parts[0].rows % 2 === 1 && parts[0].rows > 1) parts.splice(0, 1, subSegment(parts[0], 0, parts[0].rows - 1), subSegment(parts[0], parts[0].rows - 1, 1));
+    const out = new Float32Array(seg.q.length);
+    let at = 0;
+    // In order: a run may re-read the row the previous one wrote.
+    for (const part of parts) {
+      const rows = await this.runRows(session, tensors, evenRows(part, cache, layer), sinks);
+      out.set(rows, at);
+      at += rows.length;
+    }
     return out;
   }
 
