@@ -10,7 +10,8 @@
  *   npx -y pnpm@12.21.0 --filter @moe-runtime/backend-onnx build
  *   cd packages/backend-onnx && npx tsc -p tsconfig.bench.json && node build/bench/attention.js
  *
- * Environment: MOE_BENCH_THREADS (onnxruntime intra-op threads, default 1; the host runs on one).
+ * Environment: MOE_BENCH_THREADS (onnxruntime intra-op thread counts, comma-separated, default
+ * `1,2`; the host attention runs on the calling thread either way).
  */
 import { cpus, loadavg } from 'node:os';
 import { attentionOps, hostAttention, HostKvCache, type AttentionLayerSpec, type AttentionOps, type KvCache, type KvCacheSpec } from '@moe-runtime/core';
@@ -21,7 +22,7 @@ import { quantile, roundRobin } from './stats.js';
 const HEADS = 8;
 const KV_HEADS = 2;
 const DIM = 128;
-const THREADS = Number(process.env.MOE_BENCH_THREADS ?? 1);
+const THREADS: readonly number[] = (process.env.MOE_BENCH_THREADS ?? '1,2').split(',').map(Number);
 const spec: AttentionLayerSpec = { numHeads: HEADS, scale: 1 / Math.sqrt(DIM) };
 
 /** One timed case: `rows` new rows at `position` after the cache holds `position` rows. */
@@ -58,7 +59,7 @@ async function fill(ops: AttentionOps, cache: KvCache, c: AttentionCase, n: numb
   }
 }
 
-async function benchCase(onnx: AttentionOps, b: BenchCase, rows: string[]): Promise<void> {
+async function benchCase(onnx: AttentionOps, threads: number, b: BenchCase, rows: string[]): Promise<void> {
   const n = b.position + b.rows;
   const c = attentionCase(1000 + n, n, HEADS, KV_HEADS, DIM);
   const [q, k, v] = [rowsOf(c.q, HEADS * DIM, b.position, b.rows), rowsOf(c.k, KV_HEADS * DIM, b.position, b.rows), rowsOf(c.v, KV_HEADS * DIM, b.position, b.rows)];
@@ -72,22 +73,23 @@ async function benchCase(onnx: AttentionOps, b: BenchCase, rows: string[]): Prom
   const samples = await roundRobin(variants, 2, b.rounds);
   const [o, h] = samples.map((s) => quantile(s, 0.5));
   const ratio = quantile(samples[1].map((x, r) => x / samples[0][r]), 0.5);
-  console.log(`${b.name.padEnd(18)} onnx ${o.toFixed(3)} ms, host ${h.toFixed(3)} ms, host / onnx ${ratio.toFixed(1)}`);
-  rows.push(`| ${b.name} | ${o.toFixed(3)} | ${h.toFixed(3)} | ${ratio.toFixed(1)} |`);
+  console.log(`${b.name.padEnd(18)} onnx x${threads} ${o.toFixed(3)} ms, host ${h.toFixed(3)} ms, host / onnx ${ratio.toFixed(2)}`);
+  rows.push(`| ${b.name} | ${threads} | ${o.toFixed(3)} | ${h.toFixed(3)} | ${ratio.toFixed(2)} |`);
 }
 
 async function main(): Promise<void> {
-  const backend = await OnnxBackend.create({ intraOpThreads: THREADS });
-  const onnx = attentionOps(backend);
-  console.log(`# onnx attention vs host, ${new Date().toISOString()}, onnxruntime-node ${ORT_VERSION}, ${THREADS} thread(s), ${cpus()[0]?.model ?? 'cpu'}, load ${loadavg()[0].toFixed(2)}`);
+  console.log(`# onnx attention vs host, ${new Date().toISOString()}, onnxruntime-node ${ORT_VERSION}, ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, load ${loadavg()[0].toFixed(2)}`);
   console.log(`# ${HEADS} query heads over ${KV_HEADS} KV heads of ${DIM}, float32 cache; medians, paired ratio`);
   const rows: string[] = [];
-  try {
-    for (const b of CASES) await benchCase(onnx, b, rows);
-  } finally {
-    await backend.dispose();
+  for (const threads of THREADS) {
+    const backend = await OnnxBackend.create({ intraOpThreads: threads });
+    try {
+      for (const b of CASES) await benchCase(attentionOps(backend), threads, b, rows);
+    } finally {
+      await backend.dispose();
+    }
   }
-  console.log('\n| case | onnx ms | host ms | host / onnx |\n|---|---:|---:|---:|');
+  console.log('\n| case | onnx threads | onnx ms | host ms | host / onnx |\n|---|---:|---:|---:|---:|');
   for (const r of rows) console.log(r);
 }
 
