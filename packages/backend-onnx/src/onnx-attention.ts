@@ -55,13 +55,13 @@ interface SegmentRows {
  * stored key and value written back unchanged, its query a copy of the segment's first one,
  * its output dropped: `keep` is the segment's own rows), so the run has an even row count.
  *
- * Why: GroupQueryAttention's CPU kernel computes a run's query rows in blocks (2 x headDim
- * rows, measured for head sizes 32, 64 and 128), and a block of a single row takes another
- * code path whose sums differ in the last bits (onnxruntime 1.30, measured: a 1-row decode
- * step, or a 129-row chunk at head size 64, gave rows that a longer chunk computes
- * differently). With an even row count no block is a single row, whatever the (even) block
- * size, so a row's bits do not depend on how the sequence was chunked. The price is one
- * extra query row for an odd segment: a decode step computes two.
+ * Why (onnxruntime 1.30, measured): the last row of a run of `k x 2 x headDim + 1` rows (a 1-row
+ * decode step past position 0, 129 rows at head size 64, 257 at 128, 65 at 32) differs in the
+ * last bits from what a longer run gives that row; every other run length tried matched. It
+ * looks like query rows computed in blocks of `2 x headDim` with a one-row block on another code
+ * path. An even row count leaves no one-row block for any even block size, so a row's bits do
+ * not depend on how the sequence was chunked. The price is one extra query row for an odd
+ * segment: a decode step computes two.
  */
 function evenRows(seg: SegmentRows, cache: OnnxKvCache, layer: number): SegmentRows & { readonly keep: number } {
   if (seg.rows % 2 === 0 || seg.position === 0) return { ...seg, keep: seg.rows };
