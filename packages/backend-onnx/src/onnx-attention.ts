@@ -29,15 +29,26 @@ import { OnnxKvCache, type KvLayerTensors } from './onnx-kv-cache.js';
 import type { ResolvedOnnxOptions } from './options.js';
 import { createSession, float32Output } from './sessions.js';
 
+/** The largest head size whose results do not depend on chunking (see {@link hostFallbackReason}). */
+export const MAX_ONNX_HEAD_DIM = 128;
+
 /**
  * Why a cache of `spec` cannot live in onnxruntime (and runs on core's host attention), or
- * undefined when it can. GroupQueryAttention's CPU kernel takes float32 or float16 tensors of
- * one head size; q8_0 blocks are no onnxruntime type, and its float16 kernel would also round
- * the queries and the output to float16, which the contract does not allow.
+ * undefined when it can (onnxruntime 1.30's CPU GroupQueryAttention, measured):
+ * - not float32: its float16 kernel also rounds the queries and the output to float16, which
+ *   the contract does not allow; q8_0 blocks are no tensor type it reads;
+ * - keyDim != valueDim: it has one head size;
+ * - a head size that is not a multiple of 8: it refuses to run ("head_size must be a multiple
+ *   of 8");
+ * - a head size above 128: it runs, but a row's bits then depend on how the sequence was
+ *   chunked (measured at 256 and 512: chunkingIsExact fails; at 32 .. 128 it holds). Likely
+ *   its q.k sums are split into blocks of 128 or not depending on the key count.
  */
 export function hostFallbackReason(spec: KvCacheSpec): string | undefined {
-  if (spec.format !== 'float32') return `a ${spec.format} cache (GroupQueryAttention computes in the cache's type: float16 would round queries and outputs too, q8_0 blocks are no onnxruntime type)`;
-  if (spec.keyDim !== spec.valueDim) return `keyDim ${spec.keyDim} != valueDim ${spec.valueDim} (GroupQueryAttention has one head size)`;
+  if (spec.format !== 'float32') return `a ${spec.format} cache`;
+  if (spec.keyDim !== spec.valueDim) return `keyDim ${spec.keyDim} != valueDim ${spec.valueDim}`;
+  if (spec.keyDim % 8 !== 0) return `head size ${spec.keyDim}, not a multiple of 8`;
+  if (spec.keyDim > MAX_ONNX_HEAD_DIM) return `head size ${spec.keyDim}, above ${MAX_ONNX_HEAD_DIM}`;
   return undefined;
 }
 

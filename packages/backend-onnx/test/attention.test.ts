@@ -37,6 +37,7 @@ import {
 } from '@moe-runtime/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OnnxBackend } from '../src/index.js';
+import { hostFallbackReason } from '../src/onnx-attention.js';
 import { OnnxKvCache } from '../src/onnx-kv-cache.js';
 
 // Measured on these cases (300 positions, 8 query heads over 2 KV heads, head sizes 40, 64, 96,
@@ -46,7 +47,7 @@ import { OnnxKvCache } from '../src/onnx-kv-cache.js';
 // 3.0e-7. Asserted: 1e-6 (1.6x margin, 10x under the 1e-5). The fallback caches run the
 // host's own arithmetic (bit-identical, asserted), so their error is the format's: measured
 // float16 3.5e-4 .. 3.7e-4, q8_0 8.9e-3, float32 with keyDim 96 / valueDim 64 2.5e-8; asserted
-// 1e-3, 2e-2 and 1e-6 (the cpu backend's bounds).
+// 1e-3, 2e-2 and 1e-6 (the cpu backend's bounds; float32 head sizes 36 and 256 are host too).
 const BOUNDS: Readonly<Record<KvCacheFormat, number>> = { float32: 1e-6, float16: 1e-3, q8_0: 2e-2 };
 const VS_HOST = 1e-6;
 
@@ -88,6 +89,12 @@ describe('onnx attention (GroupQueryAttention, 2 threads)', () => {
     expect(ops.createKvCache({ ...spec, format: 'float16' })).toBeInstanceOf(HostKvCache);
     expect(ops.createKvCache({ ...spec, format: 'q8_0' })).toBeInstanceOf(HostKvCache);
     expect(ops.createKvCache({ ...spec, valueDim: 32 })).toBeInstanceOf(HostKvCache);
+    // GroupQueryAttention refuses head sizes that are not multiples of 8, and above 128 its rows
+    // depend on the chunking (see hostFallbackReason).
+    expect(ops.createKvCache({ ...spec, keyDim: 36, valueDim: 36 })).toBeInstanceOf(HostKvCache);
+    expect(ops.createKvCache({ ...spec, keyDim: 256, valueDim: 256 })).toBeInstanceOf(HostKvCache);
+    expect(ops.createKvCache({ ...spec, keyDim: 128, valueDim: 128 })).toBeInstanceOf(OnnxKvCache);
+    expect(hostFallbackReason({ ...spec, keyDim: 256, valueDim: 256 })).toBe('head size 256, above 128');
   });
 
   describe.each([64, 96, 128, 40])('head size %i, 8 query heads over 2 KV heads, 300 positions', (dim) => {
@@ -105,6 +112,8 @@ describe('onnx attention (GroupQueryAttention, 2 threads)', () => {
     ['q8_0', 64, 64],
     ['float32', 96, 64],
     ['float16', 96, 64],
+    ['float32', 36, 36],
+    ['float32', 256, 256],
   ] as const)('fallback: %s cache, keyDim %i, valueDim %i', (format, keyDim, valueDim) => {
     const c = attentionCase(7 + keyDim, 200, 8, 2, keyDim, valueDim);
     it('gives the host attention\'s bits, within the format\'s bound of the formula', async () => {
