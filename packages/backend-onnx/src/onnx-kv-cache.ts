@@ -1,53 +1,60 @@
 /**
- * A KV cache held as onnxruntime tensors: per layer one float32 key and one value buffer in
- * GroupQueryAttention's BNSH layout `[1, numKvHeads, capacity, headDim]`, allocated once for the
- * whole capacity and wrapped once in `ort.Tensor`s that every `session.run` binds as both the
- * `past_*` input and the `present_*` output, so onnxruntime writes the new rows in place and
- * nothing is copied between calls.
+ * A KV cache whose buffers onnxruntime reads without a copy: per layer one float32 key buffer
+ * `[positions, numKvHeads, keyDim]` and one value buffer `[positions, numKvHeads, valueDim]`,
+ * position-major (the layout `attend` takes its rows in, so a step's rows are one contiguous
+ * copy, and the prefix a run reads is a view handed to `ort.Tensor` as it is). Allocated once,
+ * for the capacity rounded up to a multiple of {@link KEY_BLOCK} (a run reads whole blocks).
  */
-import { BackendError, describeKvLayout, kvCacheBytes, ShapeError, validateKvCacheSpec, type KvCache, type KvCacheSpec } from '@moe-runtime/core';
+import { BackendError, describeKvLayout, ShapeError, validateKvCacheSpec, type KvCache, type KvCacheSpec } from '@moe-runtime/core';
 import { Tensor } from 'onnxruntime-node';
+import { KEY_BLOCK } from './matmul-attention-graph.js';
 
-/** One layer's key and value tensors. */
-export interface KvLayerTensors {
+/** The keys and values a run reads: positions 0 .. keys-1 of one layer, as tensors over the cache's buffers. */
+export interface KvPrefix {
   readonly keys: Tensor;
   readonly values: Tensor;
 }
 
-/** A float32 KV cache whose storage onnxruntime reads and writes directly. */
+/** Positions a cache of `capacity` allocates: whole blocks of {@link KEY_BLOCK}. */
+export function paddedCapacity(capacity: number): number {
+  return Math.ceil(capacity / KEY_BLOCK) * KEY_BLOCK;
+}
+
+/** A float32 KV cache read by onnxruntime in place. */
 export class OnnxKvCache implements KvCache {
   readonly spec: KvCacheSpec;
+  /** Positions allocated: the capacity rounded up to whole key blocks. */
+  readonly allocated: number;
   private committed = 0;
   /** Positions written in each layer by the current (or last) step: guards the layer order as the host cache does. */
   private readonly written: Int32Array;
-  private layers: KvLayerTensors[];
   private keyData: Float32Array[];
   private valueData: Float32Array[];
   private isDisposed = false;
 
   constructor(spec: KvCacheSpec) {
     validateKvCacheSpec(spec);
-    if (spec.format !== 'float32' || spec.keyDim !== spec.valueDim) throw new BackendError(`an onnxruntime KV cache holds float32 keys and values of one head size, not ${describeKvLayout(spec)}`);
+    if (spec.format !== 'float32') throw new BackendError(`an onnxruntime KV cache holds float32 keys and values, not ${describeKvLayout(spec)}`);
     this.spec = Object.freeze({ ...spec });
     this.written = new Int32Array(spec.numLayers);
-    const { numLayers, numKvHeads, keyDim, capacity } = spec;
-    const dims = [1, numKvHeads, capacity, keyDim];
+    this.allocated = paddedCapacity(spec.capacity);
+    const { numLayers, numKvHeads, keyDim, valueDim } = spec;
     try {
-      this.keyData = Array.from({ length: numLayers }, () => new Float32Array(numKvHeads * capacity * keyDim));
-      this.valueData = Array.from({ length: numLayers }, () => new Float32Array(numKvHeads * capacity * keyDim));
+      this.keyData = Array.from({ length: numLayers }, () => new Float32Array(this.allocated * numKvHeads * keyDim));
+      this.valueData = Array.from({ length: numLayers }, () => new Float32Array(this.allocated * numKvHeads * valueDim));
     } catch (err) {
       // A RangeError from a typed array too large for this engine or this machine.
-      throw new BackendError(`onnxruntime KV cache of ${kvCacheBytes(spec)} bytes (${describeKvLayout(spec)}, ${capacity} positions) could not be allocated: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new BackendError(`onnxruntime KV cache of ${this.allocatedBytes()} bytes (${describeKvLayout(spec)}, ${spec.capacity} positions) could not be allocated: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    this.layers = this.keyData.map((k, l) => ({ keys: new Tensor('float32', k, dims), values: new Tensor('float32', this.valueData[l], dims) }));
   }
 
   get length(): number {
     return this.committed;
   }
 
+  /** The bytes allocated: the capacity's, plus the positions rounding it up to a whole key block. */
   get bytes(): number {
-    return this.isDisposed ? 0 : kvCacheBytes(this.spec);
+    return this.isDisposed ? 0 : this.allocatedBytes();
   }
 
   get disposed(): boolean {
@@ -58,54 +65,57 @@ export class OnnxKvCache implements KvCache {
     if (this.isDisposed) return;
     this.isDisposed = true;
     // Drop the buffers so the memory goes back even while the handle is still referenced.
-    this.layers = [];
     this.keyData = [];
     this.valueData = [];
   }
 
   /**
-   * The tensors of `layer` for a step writing positions `position .. position+rows-1`: layer
-   * l > 0 must follow layer l-1 of the same step (the host cache's rule and message).
+   * Stores `rows` rows of keys `[rows, numKvHeads * keyDim]` and values at positions
+   * `position ..` of `layer`. Layer l > 0 must follow layer l-1 of the same step (the host
+   * cache's rule and message).
    */
-  beginWrite(layer: number, position: number, rows: number): KvLayerTensors {
+  write(layer: number, position: number, rows: number, k: Float32Array, v: Float32Array): void {
+    this.checkWrite(layer, position, rows);
+    const { numKvHeads, keyDim, valueDim } = this.spec;
+    this.keyData[layer].set(k, position * numKvHeads * keyDim);
+    this.valueData[layer].set(v, position * numKvHeads * valueDim);
+    this.written[layer] = position + rows;
+  }
+
+  /** Throws the host cache's ShapeError unless layer l > 0 follows layer l-1 of the same step. */
+  checkWrite(layer: number, position: number, rows: number): void {
     if (layer > 0 && this.written[layer - 1] !== position + rows) {
       throw new ShapeError(`attend: layer ${layer} of positions ${position}..${position + rows - 1} came before layer ${layer - 1} of them; attend a step's layers in order 0 .. ${this.spec.numLayers - 1}`);
     }
-    return this.layers[layer];
+  }
+
+  /** Positions `0 .. keys-1` of `layer` as tensors over the cache's own buffers (`keys` at most {@link allocated}). */
+  prefix(layer: number, keys: number): KvPrefix {
+    const { numKvHeads: h, keyDim, valueDim } = this.spec;
+    return {
+      keys: new Tensor('float32', this.keyData[layer].subarray(0, keys * h * keyDim), [keys, h, keyDim]),
+      values: new Tensor('float32', this.valueData[layer].subarray(0, keys * h * valueDim), [keys, h, valueDim]),
+    };
   }
 
   /** Ends the step of `layer` at `end` positions: the length advances after the last layer. */
   commit(layer: number, end: number): void {
-    this.written[layer] = end;
     if (layer === this.spec.numLayers - 1) this.committed = end;
   }
 
-  /** The stored keys and values of one position of `layer`, `[numKvHeads * headDim]` each (position-major, as `attend` takes them). */
-  readRow(layer: number, position: number): { readonly keys: Float32Array; readonly values: Float32Array } {
-    const { numKvHeads, keyDim: d, capacity } = this.spec;
-    const keys = new Float32Array(numKvHeads * d);
-    const values = new Float32Array(numKvHeads * d);
-    for (let h = 0; h < numKvHeads; h++) {
-      const at = (h * capacity + position) * d;
-      keys.set(this.keyData[layer].subarray(at, at + d), h * d);
-      values.set(this.valueData[layer].subarray(at, at + d), h * d);
-    }
-    return { keys, values };
-  }
-
-  /** Copies positions `0 .. positions-1` of every layer and head into `dst`, which then holds exactly them. */
+  /** Copies positions `0 .. positions-1` of every layer into `dst`, which then holds exactly them. */
   copyPrefixTo(dst: OnnxKvCache, positions: number): void {
-    const { numKvHeads, keyDim: d } = this.spec;
-    const n = positions * d;
+    const { numKvHeads: h, keyDim, valueDim } = this.spec;
     for (let l = 0; l < this.spec.numLayers; l++) {
-      for (let h = 0; h < numKvHeads; h++) {
-        const from = h * this.spec.capacity * d;
-        const to = h * dst.spec.capacity * d;
-        dst.keyData[l].set(this.keyData[l].subarray(from, from + n), to);
-        dst.valueData[l].set(this.valueData[l].subarray(from, from + n), to);
-      }
+      dst.keyData[l].set(this.keyData[l].subarray(0, positions * h * keyDim));
+      dst.valueData[l].set(this.valueData[l].subarray(0, positions * h * valueDim));
     }
     dst.committed = positions;
     dst.written.fill(positions);
+  }
+
+  private allocatedBytes(): number {
+    const { numLayers, numKvHeads, keyDim, valueDim } = this.spec;
+    return numLayers * this.allocated * numKvHeads * (keyDim + valueDim) * 4;
   }
 }
