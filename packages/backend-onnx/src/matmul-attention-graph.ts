@@ -84,7 +84,7 @@ export function buildMatMulAttentionGraph(key: MatMulAttentionKey): Uint8Array {
   b.node('Less', [MM.kpos, MM.lo], ['before']);
   b.node('Or', ['after', 'before'], ['hidden']);
   b.node('Where', ['hidden', 'minus_inf', 'scores'], ['masked']);
-  let probs = 'probs';
+  const probs = 'probs';
   if (key.sinks) {
     b.input(MM.sinks, 'float32', [kvh, 'queries', 1]);
     b.initializer('one', { type: 'int64', dims: [1], data: int64s([1]) });

@@ -118,6 +118,8 @@ export class OnnxAttention {
     const caches = segments.map((s) => s.cache as OnnxKvCache);
     // The layer order of every segment is checked before any row is written: a refused call writes nothing.
     segments.forEach((s, i) => caches[i].checkWrite(layer, s.position, s.rows));
+    // The session before any write: a session onnxruntime cannot make leaves the caches as they were.
+    const session = await this.session({ numKvHeads, group: spec.numHeads / numKvHeads, keyDim, valueDim, scale: Math.fround(spec.scale), sinks: spec.sinks !== undefined });
     const widths = { q: spec.numHeads * keyDim, k: numKvHeads * keyDim, v: numKvHeads * valueDim, out: spec.numHeads * valueDim };
     let row = 0;
     for (let i = 0; i < segments.length; i++) {
@@ -125,7 +127,6 @@ export class OnnxAttention {
       caches[i].write(layer, position, rows, k.subarray(row * widths.k, (row + rows) * widths.k), v.subarray(row * widths.v, (row + rows) * widths.v));
       row += rows;
     }
-    const session = await this.session({ numKvHeads, group: spec.numHeads / numKvHeads, keyDim, valueDim, scale: Math.fround(spec.scale), sinks: spec.sinks !== undefined });
     const out = new Float32Array(shape.totalRows * widths.out);
     row = 0;
     for (let i = 0; i < segments.length; i++) {
@@ -191,9 +192,11 @@ export class OnnxAttention {
     const q = twice ? Float32Array.from([...run.q, ...run.q]) : run.q;
     const keys = Math.ceil((run.position + run.rows) / KEY_BLOCK) * KEY_BLOCK;
     const { qpos, lo } = queryPositions(run.position, rows, group, spec.window, twice);
+    const prefix = cache.prefix(layer, keys);
     const feeds: Record<string, Tensor> = {
       [MM.q]: new Tensor('float32', q, [rows, numKvHeads, group * keyDim]),
-      ...renameKv(cache.prefix(layer, keys)),
+      [MM.keys]: prefix.keys,
+      [MM.values]: prefix.values,
       [MM.qpos]: new Tensor('int64', qpos, [rows * group, 1]),
       [MM.lo]: new Tensor('int64', lo, [rows * group, 1]),
       [MM.kpos]: new Tensor('int64', this.keyPositions.upTo(keys), [keys]),
@@ -212,10 +215,6 @@ export class OnnxAttention {
       throw new BackendError(`onnxruntime failed running attention: ${errorMessage(err)}`, { cause: err });
     }
   }
-}
-
-function renameKv(prefix: { readonly keys: Tensor; readonly values: Tensor }): Record<string, Tensor> {
-  return { [MM.keys]: prefix.keys, [MM.values]: prefix.values };
 }
 
 /**
