@@ -39,6 +39,8 @@ export interface MatMulAttentionKey {
   readonly scale: number;
   /** Whether the graph takes a sink column. */
   readonly sinks: boolean;
+  /** The cache's element type: float16 rows are cast to float32 (exactly) before any product. */
+  readonly cache: 'float32' | 'float16';
 }
 
 /** Input and output names of the attention graph. */
@@ -55,7 +57,7 @@ export const MM = {
 
 /** A stable string for caching sessions by key. */
 export function matmulAttentionId(key: MatMulAttentionKey): string {
-  return `${key.numKvHeads}x${key.group} heads, keys ${key.keyDim} / values ${key.valueDim}, scale ${key.scale}, sinks ${key.sinks}`;
+  return `${key.numKvHeads}x${key.group} heads, keys ${key.keyDim} / values ${key.valueDim}, scale ${key.scale}, sinks ${key.sinks}, ${key.cache} cache`;
 }
 
 function int64s(values: readonly number[]): BigInt64Array {
@@ -67,8 +69,14 @@ export function buildMatMulAttentionGraph(key: MatMulAttentionKey): Uint8Array {
   const { numKvHeads: kvh, group: g, keyDim: dk, valueDim: dv } = key;
   const b = new OnnxGraphBuilder('grouped_query_attention');
   b.input(MM.q, 'float32', ['rows', kvh, g * dk]);
-  b.input(MM.keys, 'float32', ['keys', kvh, dk]);
-  b.input(MM.values, 'float32', ['keys', kvh, dv]);
+  b.input(MM.keys, key.cache, ['keys', kvh, dk]);
+  b.input(MM.values, key.cache, ['keys', kvh, dv]);
+  // Every float16 value is exact in float32: the products below see the stored values.
+  const [keys, values] = key.cache === 'float32' ? [MM.keys, MM.values] : ['keys_f32', 'values_f32'];
+  if (key.cache === 'float16') {
+    b.node('Cast', [MM.keys], [keys], { to: { i: 1 } });
+    b.node('Cast', [MM.values], [values], { to: { i: 1 } });
+  }
   b.input(MM.qpos, 'int64', ['queries', 1]);
   b.input(MM.lo, 'int64', ['queries', 1]);
   b.input(MM.kpos, 'int64', ['keys']);
@@ -78,7 +86,7 @@ export function buildMatMulAttentionGraph(key: MatMulAttentionKey): Uint8Array {
   // Queries of one KV head together: [S, Hkv, G*Dk] -> [Hkv, S, G*Dk] -> [Hkv, S*G, Dk].
   b.node('Transpose', [MM.q], ['q_t'], { perm: { ints: [1, 0, 2] } });
   b.node('Reshape', ['q_t', 'q_shape'], ['q_grouped']);
-  b.node('FusedMatMul', ['q_grouped', MM.keys], ['scores'], { alpha: { f: key.scale }, transB: { i: 1 }, transBatchB: { i: 1 } }, 'com.microsoft');
+  b.node('FusedMatMul', ['q_grouped', keys], ['scores'], { alpha: { f: key.scale }, transB: { i: 1 }, transBatchB: { i: 1 } }, 'com.microsoft');
   // Visible keys: lo <= j <= qpos.
   b.node('Greater', [MM.kpos, MM.qpos], ['after']);
   b.node('Less', [MM.kpos, MM.lo], ['before']);
@@ -97,7 +105,7 @@ export function buildMatMulAttentionGraph(key: MatMulAttentionKey): Uint8Array {
   } else {
     b.node('Softmax', ['masked'], [probs], { axis: { i: -1 } });
   }
-  b.node('FusedMatMul', [probs, MM.values], ['weighted'], { transBatchB: { i: 1 } }, 'com.microsoft');
+  b.node('FusedMatMul', [probs, values], ['weighted'], { transBatchB: { i: 1 } }, 'com.microsoft');
   // [Hkv, S*G, Dv] -> [Hkv, S, G*Dv] -> [S, Hkv, G*Dv].
   b.node('Reshape', ['weighted', 'out_shape'], ['weighted_rows']);
   b.node('Transpose', ['weighted_rows'], [MM.out], { perm: { ints: [1, 0, 2] } });

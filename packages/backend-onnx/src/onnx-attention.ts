@@ -1,8 +1,8 @@
 /**
- * The `onnx` backend's attention (`createKvCache`, `attend`, `copyKvPrefix`): float32 caches
- * live in buffers onnxruntime reads in place (onnx-kv-cache.ts) and attention runs as a
- * MatMul/Softmax graph (matmul-attention-graph.ts); float16 and q8_0 caches fall back to core's
- * host attention for that cache, with its results (see README, "Attention").
+ * The `onnx` backend's attention (`createKvCache`, `attend`, `copyKvPrefix`): float32 and
+ * float16 caches live in buffers onnxruntime reads in place (onnx-kv-cache.ts) and attention
+ * runs as a MatMul/Softmax graph in float32 (matmul-attention-graph.ts); q8_0 caches fall back
+ * to core's host attention for that cache, with its results (see README, "Attention").
  *
  * A call writes every segment's new rows into its cache on the host (one contiguous copy each),
  * then runs each segment as its own `session.run`: its rows' arithmetic never meets another
@@ -12,6 +12,7 @@ import {
   BackendError,
   checkAttendCall,
   checkCopyKvPrefix,
+  checkStorable,
   createHostKvCache,
   errorMessage,
   hostAttend,
@@ -34,15 +35,13 @@ export const MAX_ONNX_HEAD_DIM = 576;
 
 /**
  * Why a cache of `spec` runs on core's host attention, or undefined when it runs in
- * onnxruntime (see README, "Attention"):
- * - float16: MatMul on float16 inputs rounds its products and sums to float16, which the
- *   contract does not allow, and a float32 product would need the prefix cast every call;
- * - q8_0: its blocks (an f16 scale per 32 int8 codes) are no onnxruntime tensor type;
- * - a value head size of 1 (a matrix-vector product whose bits changed with the chunking, measured
- *   with one KV head) or a head size above {@link MAX_ONNX_HEAD_DIM} (not checked).
+ * onnxruntime (see README, "Attention"): q8_0 blocks (an f16 scale per 32 int8 codes) are no
+ * onnxruntime tensor type; a value head size of 1 (a matrix-vector product whose bits changed
+ * with the chunking, measured with one KV head) or a head size above {@link MAX_ONNX_HEAD_DIM}
+ * (not checked).
  */
 export function hostFallbackReason(spec: KvCacheSpec): string | undefined {
-  if (spec.format !== 'float32') return `a ${spec.format} cache`;
+  if (spec.format === 'q8_0') return 'a q8_0 cache';
   if (spec.valueDim < 2) return `value head size ${spec.valueDim}`;
   if (Math.max(spec.keyDim, spec.valueDim) > MAX_ONNX_HEAD_DIM) return `head size above ${MAX_ONNX_HEAD_DIM}`;
   return undefined;
@@ -100,7 +99,7 @@ export class OnnxAttention {
     private readonly memory: ResidentBytes,
   ) {}
 
-  /** A cache for `spec`: buffers onnxruntime reads for float32, a host cache otherwise. */
+  /** A cache for `spec`: buffers onnxruntime reads for float32 and float16, a host cache for q8_0. */
   createKvCache(spec: KvCacheSpec): KvCache {
     validateKvCacheSpec(spec);
     const cache = hostFallbackReason(spec) === undefined ? new OnnxKvCache(spec) : createHostKvCache(spec);
@@ -114,12 +113,15 @@ export class OnnxAttention {
     segments.forEach((s, i) => this.own(s.cache, `attend: segments[${i}].cache`));
     // One layout per call: the first cache says which implementation holds them all.
     if (!(segments[0].cache instanceof OnnxKvCache)) return hostAttend(layer, spec, segments, q, k, v);
-    const { numKvHeads, keyDim, valueDim } = shape.cache;
+    const { numKvHeads, keyDim, valueDim, format } = shape.cache;
     const caches = segments.map((s) => s.cache as OnnxKvCache);
+    // A float16 cache refuses values it would round to infinity (core's DTypeError), before any write.
+    checkStorable(format, k, 'attend: k', numKvHeads * keyDim);
+    checkStorable(format, v, 'attend: v', numKvHeads * valueDim);
     // The layer order of every segment is checked before any row is written: a refused call writes nothing.
     segments.forEach((s, i) => caches[i].checkWrite(layer, s.position, s.rows));
     // The session before any write: a session onnxruntime cannot make leaves the caches as they were.
-    const session = await this.session({ numKvHeads, group: spec.numHeads / numKvHeads, keyDim, valueDim, scale: Math.fround(spec.scale), sinks: spec.sinks !== undefined });
+    const session = await this.session({ numKvHeads, group: spec.numHeads / numKvHeads, keyDim, valueDim, scale: Math.fround(spec.scale), sinks: spec.sinks !== undefined, cache: format === 'float16' ? 'float16' : 'float32' });
     const widths = { q: spec.numHeads * keyDim, k: numKvHeads * keyDim, v: numKvHeads * valueDim, out: spec.numHeads * valueDim };
     let row = 0;
     for (let i = 0; i < segments.length; i++) {

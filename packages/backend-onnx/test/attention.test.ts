@@ -86,8 +86,7 @@ describe('onnx attention (MatMul/Softmax graph, 2 threads)', () => {
     expect(ops.name).toBe('onnx');
     expect(ops).not.toBe(hostAttention);
     const spec = { numLayers: 1, numKvHeads: 2, keyDim: 64, valueDim: 64, capacity: 8, format: 'float32' as const };
-    for (const dims of [{}, { valueDim: 32 }, { keyDim: 36, valueDim: 36 }, { keyDim: 576, valueDim: 512 }]) expect(ops.createKvCache({ ...spec, ...dims })).toBeInstanceOf(OnnxKvCache);
-    expect(ops.createKvCache({ ...spec, format: 'float16' })).toBeInstanceOf(HostKvCache);
+    for (const dims of [{}, { valueDim: 32 }, { keyDim: 36, valueDim: 36 }, { keyDim: 576, valueDim: 512 }, { format: 'float16' as const }]) expect(ops.createKvCache({ ...spec, ...dims })).toBeInstanceOf(OnnxKvCache);
     expect(ops.createKvCache({ ...spec, format: 'q8_0' })).toBeInstanceOf(HostKvCache);
     expect(ops.createKvCache({ ...spec, valueDim: 1 })).toBeInstanceOf(HostKvCache);
     expect(ops.createKvCache({ ...spec, keyDim: 1024, valueDim: 1024 })).toBeInstanceOf(HostKvCache);
@@ -114,9 +113,8 @@ describe('onnx attention (MatMul/Softmax graph, 2 threads)', () => {
   });
 
   describe.each([
-    ['float16', 64, 64],
     ['q8_0', 64, 64],
-    ['float16', 96, 64],
+    ['q8_0', 96, 64],
   ] as const)('fallback: %s cache, keyDim %i, valueDim %i', (format, keyDim, valueDim) => {
     const c = attentionCase(7 + keyDim, 200, 8, 2, keyDim, valueDim);
     it("gives the host attention's bits, within the format's bound of the formula", async () => {
@@ -130,6 +128,26 @@ describe('onnx attention (MatMul/Softmax graph, 2 threads)', () => {
       expect(await chunkingIsExact(ops, c, format, [1, 62, 3, 129, 5])).toBe(true);
       expect(await batchingIsExact(ops, [c, attentionCase(8, 200, 8, 2, keyDim, valueDim)], format, [100, 7], [1, 70])).toBe(true);
       expect(await prefixCopyIsExact(ops, c, format, 131, 117, { window: 90 })).toBe(true);
+    });
+  });
+
+  describe.each([
+    [64, 64, 8, 2],
+    [96, 64, 8, 2],
+    [128, 128, 4, 1],
+  ])('float16 cache (cast to float32 in the graph), keyDim %i, valueDim %i, %i query heads over %i KV heads', (keyDim, valueDim, heads, kvHeads) => {
+    const c = attentionCase(13 + keyDim + heads, 300, heads, kvHeads, keyDim, valueDim);
+    const extra = { window: 64, sinks: Float32Array.from({ length: heads }, (_, i) => i / 3 - 1) };
+    it('within the format\'s bound of the formula and 1e-6 of the host on the same float16 cache', async () => {
+      for (const e of [{}, extra]) {
+        expect(await attentionError(ops, c, 'float16', e)).toBeLessThan(BOUNDS.float16);
+        expect(await errorVsHost(ops, c, 'float16', e, [120, 1, 179])).toBeLessThan(VS_HOST);
+      }
+    });
+    it('chunks, batches and copies prefixes exactly', async () => {
+      expect(await chunkingIsExact(ops, c, 'float16', [1, 62, 3, 129, 1, 104], extra)).toBe(true);
+      expect(await batchingIsExact(ops, [c, attentionCase(14, 300, heads, kvHeads, keyDim, valueDim)], 'float16', [100, 7], [1, 70], extra)).toBe(true);
+      expect(await prefixCopyIsExact(ops, c, 'float16', 131, 117, { window: 90 })).toBe(true);
     });
   });
 
@@ -275,12 +293,12 @@ describe('onnx attention (MatMul/Softmax graph, 2 threads)', () => {
   });
 
   it("reports the bytes it holds (the capacity, rounded up to whole key blocks), in the backend's memory until disposed", () => {
-    for (const format of ['float32', 'q8_0'] as const) {
+    for (const format of ['float32', 'float16', 'q8_0'] as const) {
       const spec = { numLayers: 3, numKvHeads: 2, keyDim: 96, valueDim: 96, capacity: 1000, format };
       const before = backend.memory.residentBytes;
       const cache = ops.createKvCache(spec);
-      // float32: 1024 positions allocated (4 blocks of KEY_BLOCK 256); q8_0: the host cache's bytes.
-      expect(cache.bytes).toBe(format === 'float32' ? 3 * 1024 * 2 * 2 * 96 * 4 : kvCacheBytes(spec));
+      // float32 and float16: 1024 positions allocated (4 blocks of KEY_BLOCK 256); q8_0: the host cache's bytes.
+      expect(cache.bytes).toBe(format === 'q8_0' ? kvCacheBytes(spec) : 3 * 1024 * 2 * 2 * 96 * (format === 'float32' ? 4 : 2));
       expect(KEY_BLOCK).toBe(256);
       expect(backend.memory.residentBytes - before).toBe(cache.bytes);
       cache.dispose();
