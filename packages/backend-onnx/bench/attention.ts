@@ -1,5 +1,5 @@
 /**
- * The onnx backend's attention (GroupQueryAttention on a float32 cache in onnxruntime tensors)
+ * The onnx backend's attention (the MatMul/Softmax graph on a cache onnxruntime reads in place)
  * against core's host attention (float64 TypeScript), one attention layer of 8 query heads over
  * 2 KV heads of 128 (a 1024-wide model): one decode row at depths 128, 1024 and 4096, and a
  * 512-row prefill chunk from position 0. Each case: warm-up, then round-robin rounds of both,
@@ -11,10 +11,11 @@
  *   cd packages/backend-onnx && npx tsc -p tsconfig.bench.json && node build/bench/attention.js
  *
  * Environment: MOE_BENCH_THREADS (onnxruntime intra-op thread counts, comma-separated, default
- * `1,2`; the host attention runs on the calling thread either way).
+ * `1,2`; the host attention runs on the calling thread either way), MOE_BENCH_KV (cache formats,
+ * default `float32,float16`).
  */
 import { cpus, loadavg } from 'node:os';
-import { attentionOps, hostAttention, HostKvCache, type AttentionLayerSpec, type AttentionOps, type KvCache, type KvCacheSpec } from '@moe-runtime/core';
+import { attentionOps, hostAttention, HostKvCache, type AttentionLayerSpec, type AttentionOps, type KvCache, type KvCacheFormat, type KvCacheSpec } from '@moe-runtime/core';
 import { attentionCase, rowsOf, type AttentionCase } from '@moe-runtime/core/testing';
 import { OnnxBackend, ORT_VERSION } from '../src/index.js';
 import { quantile, roundRobin } from './stats.js';
@@ -23,6 +24,7 @@ const HEADS = 8;
 const KV_HEADS = 2;
 const DIM = 128;
 const THREADS: readonly number[] = (process.env.MOE_BENCH_THREADS ?? '1,2').split(',').map(Number);
+const FORMATS = (process.env.MOE_BENCH_KV ?? 'float32,float16').split(',') as KvCacheFormat[];
 const spec: AttentionLayerSpec = { numHeads: HEADS, scale: 1 / Math.sqrt(DIM) };
 
 /** One timed case: `rows` new rows at `position` after the cache holds `position` rows. */
@@ -40,8 +42,8 @@ const CASES: readonly BenchCase[] = [
   { name: 'prefill 512 rows', position: 0, rows: 512, rounds: 5 },
 ];
 
-function cacheSpec(capacity: number): KvCacheSpec {
-  return { numLayers: 1, numKvHeads: KV_HEADS, keyDim: DIM, valueDim: DIM, capacity, format: 'float32' };
+function cacheSpec(capacity: number, format: KvCacheFormat): KvCacheSpec {
+  return { numLayers: 1, numKvHeads: KV_HEADS, keyDim: DIM, valueDim: DIM, capacity, format };
 }
 
 /** Fills `cache` with the case's first `n` rows without timing them. */
@@ -59,13 +61,13 @@ async function fill(ops: AttentionOps, cache: KvCache, c: AttentionCase, n: numb
   }
 }
 
-async function benchCase(onnx: AttentionOps, threads: number, b: BenchCase, rows: string[]): Promise<void> {
+async function benchCase(onnx: AttentionOps, threads: number, format: KvCacheFormat, b: BenchCase, rows: string[]): Promise<void> {
   const n = b.position + b.rows;
   const c = attentionCase(1000 + n, n, HEADS, KV_HEADS, DIM);
   const [q, k, v] = [rowsOf(c.q, HEADS * DIM, b.position, b.rows), rowsOf(c.k, KV_HEADS * DIM, b.position, b.rows), rowsOf(c.v, KV_HEADS * DIM, b.position, b.rows)];
   const variants = await Promise.all(
     [onnx, hostAttention].map(async (ops) => {
-      const cache = ops.createKvCache(cacheSpec(n));
+      const cache = ops.createKvCache(cacheSpec(n, format));
       await fill(ops, cache, c, b.position);
       return () => ops.attend(0, spec, [{ cache, position: b.position, rows: b.rows }], q, k, v);
     }),
@@ -73,23 +75,23 @@ async function benchCase(onnx: AttentionOps, threads: number, b: BenchCase, rows
   const samples = await roundRobin(variants, 2, b.rounds);
   const [o, h] = samples.map((s) => quantile(s, 0.5));
   const ratio = quantile(samples[1].map((x, r) => x / samples[0][r]), 0.5);
-  console.log(`${b.name.padEnd(18)} onnx x${threads} ${o.toFixed(3)} ms, host ${h.toFixed(3)} ms, host / onnx ${ratio.toFixed(2)}`);
-  rows.push(`| ${b.name} | ${threads} | ${o.toFixed(3)} | ${h.toFixed(3)} | ${ratio.toFixed(2)} |`);
+  console.log(`${b.name.padEnd(18)} ${format} onnx x${threads} ${o.toFixed(3)} ms, host ${h.toFixed(3)} ms, host / onnx ${ratio.toFixed(2)}`);
+  rows.push(`| ${b.name} | ${format} | ${threads} | ${o.toFixed(3)} | ${h.toFixed(3)} | ${ratio.toFixed(2)} |`);
 }
 
 async function main(): Promise<void> {
   console.log(`# onnx attention vs host, ${new Date().toISOString()}, onnxruntime-node ${ORT_VERSION}, ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, load ${loadavg()[0].toFixed(2)}`);
-  console.log(`# ${HEADS} query heads over ${KV_HEADS} KV heads of ${DIM}, float32 cache; medians, paired ratio`);
+  console.log(`# ${HEADS} query heads over ${KV_HEADS} KV heads of ${DIM}; medians, paired ratio`);
   const rows: string[] = [];
   for (const threads of THREADS) {
     const backend = await OnnxBackend.create({ intraOpThreads: threads });
     try {
-      for (const b of CASES) await benchCase(attentionOps(backend), threads, b, rows);
+      for (const format of FORMATS) for (const b of CASES) await benchCase(attentionOps(backend), threads, format, b, rows);
     } finally {
       await backend.dispose();
     }
   }
-  console.log('\n| case | onnx threads | onnx ms | host ms | host / onnx |\n|---|---:|---:|---:|---:|');
+  console.log('\n| case | cache | onnx threads | onnx ms | host ms | host / onnx |\n|---|---|---:|---:|---:|---:|');
   for (const r of rows) console.log(r);
 }
 
