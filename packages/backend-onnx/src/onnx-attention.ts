@@ -183,8 +183,9 @@ export class OnnxAttention {
   /**
    * One `session.run` over a run's rows (their keys and values already in the cache); returns
    * `[rows, numHeads * valueDim]`. A run of one query row in all (one row, one query head per
-   * KV head) is sent twice: a one-row product takes another kernel (a matrix-vector product)
-   * whose sums differ in the last bits from the rows of a larger product.
+   * KV head) is sent twice: without that, decode steps with one query head per KV head were not
+   * bit-exact against longer chunks (measured; likely a matrix-vector kernel for one-row
+   * products).
    */
   private async runRows(session: InferenceSession, cache: OnnxKvCache, layer: number, spec: AttentionLayerSpec, run: Run): Promise<Float32Array> {
     const { numKvHeads, keyDim, valueDim } = cache.spec;

@@ -6,6 +6,8 @@
  *   weights as constant initializers (pre-packed once by MLAS); `runExperts` gathers each
  *   expert's routed rows on the host, makes one `session.run` per call, and combines the
  *   per-expert outputs in TypeScript in the plan's per-token row order.
+ * - `createKvCache` / `attend` / `copyKvPrefix`: KV caches onnxruntime reads in place and a
+ *   MatMul/Softmax attention graph (onnx-attention.ts).
  *
  * `session.run` is synchronous inside onnxruntime-node: it blocks the event loop while it
  * computes (a server runs inference in worker threads).
@@ -81,7 +83,7 @@ export class OnnxBackend implements Backend {
 
   /** MatMulNBits' accuracy_level per code width (see OnnxBackendOptions.int8Activations). */
   private readonly accuracy: NBitsAccuracy;
-  /** KV caches and the GroupQueryAttention sessions (see onnx-attention.ts). */
+  /** KV caches and the attention sessions (see onnx-attention.ts). */
   private readonly attention: OnnxAttention;
 
   private constructor(options: ResolvedOnnxOptions) {
@@ -207,17 +209,17 @@ export class OnnxBackend implements Backend {
   }
 
   /**
-   * A KV cache for one sequence, allocated for its whole capacity: float32 caches of one head
-   * size as onnxruntime tensors that GroupQueryAttention updates in place; float16, q8_0 and
-   * keyDim != valueDim as core's host cache (their attention runs on the host). ConfigError
-   * naming the field for a bad spec; BackendError when the memory cannot be had.
+   * A KV cache for one sequence, allocated for its whole capacity (rounded up to whole blocks of
+   * 256 positions): float32 and float16 caches as buffers onnxruntime reads in place, q8_0 (and
+   * the head sizes of `hostFallbackReason`) as core's host cache, whose attention runs on the
+   * host. ConfigError naming the field for a bad spec; BackendError when the memory cannot be had.
    */
   createKvCache(spec: KvCacheSpec): KvCache {
     this.alive();
     return this.attention.createKvCache(spec);
   }
 
-  /** See `Backend.attend`: core's checkAttendCall first, then GroupQueryAttention (or the host for a fallback cache). */
+  /** See `Backend.attend`: core's checkAttendCall first, then the MatMul/Softmax attention graph (or the host for a fallback cache). */
   async attend(layer: number, spec: AttentionLayerSpec, segments: readonly AttentionSegment[], q: Float32Array, k: Float32Array, v: Float32Array): Promise<Float32Array> {
     this.alive();
     return this.attention.attend(layer, spec, segments, q, k, v);
