@@ -6,6 +6,8 @@
  *   weights as constant initializers (pre-packed once by MLAS); `runExperts` gathers each
  *   expert's routed rows on the host, makes one `session.run` per call, and combines the
  *   per-expert outputs in TypeScript in the plan's per-token row order.
+ * - `createKvCache` / `attend` / `copyKvPrefix`: KV caches onnxruntime reads in place and a
+ *   MatMul/Softmax attention graph (onnx-attention.ts).
  *
  * `session.run` is synchronous inside onnxruntime-node: it blocks the event loop while it
  * computes (a server runs inference in worker threads).
@@ -21,8 +23,12 @@ import {
   gatherExpertRows,
   HostTensor,
   ShapeError,
+  type AttentionLayerSpec,
+  type AttentionSegment,
   type Backend,
   type BackendOptions,
+  type KvCache,
+  type KvCacheSpec,
   type ExpertGroup,
   type LinearWeights,
   type PreparedExperts,
@@ -34,6 +40,7 @@ import {
 import { Tensor } from 'onnxruntime-node';
 import { buildExpertGraph, chunkExperts, expertInputName, expertOutputName } from './expert-graph.js';
 import type { NBitsAccuracy } from './matmul-node.js';
+import { OnnxAttention } from './onnx-attention.js';
 import { buildLinearGraph, LINEAR_INPUT, LINEAR_OUTPUT } from './linear-graph.js';
 import { resolveOnnxOptions, type OnnxBackendOptions, type ResolvedOnnxOptions } from './options.js';
 import { OnnxPreparedExperts, OnnxPreparedLinear, type ExpertSession, type Releasable } from './prepared.js';
@@ -76,12 +83,15 @@ export class OnnxBackend implements Backend {
 
   /** MatMulNBits' accuracy_level per code width (see OnnxBackendOptions.int8Activations). */
   private readonly accuracy: NBitsAccuracy;
+  /** KV caches and the attention sessions (see onnx-attention.ts). */
+  private readonly attention: OnnxAttention;
 
   private constructor(options: ResolvedOnnxOptions) {
     this.options = options;
     this.accuracy = { 4: options.int8Activations ? 4 : 0, 8: 4 };
     this.threads = options.intraOpThreads;
     this.engine = `onnxruntime-node ${ORT_VERSION} (${options.executionProviders.join(', ')})`;
+    this.attention = new OnnxAttention(options, this.memory);
   }
 
   /**
@@ -198,12 +208,36 @@ export class OnnxBackend implements Backend {
     return combineRows(plan, d, outputs);
   }
 
+  /**
+   * A KV cache for one sequence, allocated for its whole capacity (rounded up to whole blocks of
+   * 256 positions): float32 and float16 caches as buffers onnxruntime reads in place, q8_0 (and
+   * the head sizes of `hostFallbackReason`) as core's host cache, whose attention runs on the
+   * host. ConfigError naming the field for a bad spec; BackendError when the memory cannot be had.
+   */
+  createKvCache(spec: KvCacheSpec): KvCache {
+    this.alive();
+    return this.attention.createKvCache(spec);
+  }
+
+  /** See `Backend.attend`: core's checkAttendCall first, then the MatMul/Softmax attention graph (or the host for a fallback cache). */
+  async attend(layer: number, spec: AttentionLayerSpec, segments: readonly AttentionSegment[], q: Float32Array, k: Float32Array, v: Float32Array): Promise<Float32Array> {
+    this.alive();
+    return this.attention.attend(layer, spec, segments, q, k, v);
+  }
+
+  /** See `Backend.copyKvPrefix` (core's checkCopyKvPrefix first). */
+  async copyKvPrefix(src: KvCache, dst: KvCache, positions: number): Promise<void> {
+    this.alive();
+    return this.attention.copyKvPrefix(src, dst, positions);
+  }
+
   /** Releases every session this backend still holds, and resolves once they are released. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     const handles = [...this.live];
     for (const h of handles) h.dispose();
     this.disposed = true;
+    await this.attention.dispose();
     const failed = (await Promise.all(handles.map((h) => h.released))).find((r) => r !== undefined);
     if (failed !== undefined) throw new BackendError(`onnxruntime failed to release a session: ${errorMessage(failed)}`, { cause: failed });
   }
