@@ -286,9 +286,13 @@ describe('bad steps', () => {
   });
 });
 
-// Measured: on onnx (onnxruntime-node, CPU) and tfjs (wasm, XNNPACK) too, every batched and
-// chunked result equalled the lone one exactly, so these are bit for bit as well.
-describe.each(['onnx', 'tfjs'])('on the %s backend (host attention)', (name) => {
+// Measured: on onnx (onnxruntime-node, CPU; its own attention graph) and tfjs (wasm, XNNPACK;
+// core's host attention) too, every batched and chunked result equalled the lone one exactly,
+// so these are bit for bit as well.
+describe.each([
+  ['onnx', 'its own attention'],
+  ['tfjs', 'host attention'],
+])('on the %s backend (%s)', (name) => {
   it('a step over several sequences and a chunked prefill give each sequence its lone logits and routing', async () => {
     const m = await MoEModel.create(config, weights, await getBackend(name));
     try {
