@@ -133,6 +133,42 @@ export async function attentionError(ops: AttentionOps, c: AttentionCase, format
   }
 }
 
+/**
+ * The worst error against the direct formula (as {@link attentionError}) over grouped-query
+ * layouts every backend must take: 12 query heads over 2 KV heads, 3 over 1 and 4 over 4, each
+ * causal and with a window of 20 (131 positions, head size 32, float32 cache).
+ */
+export async function headGroupingError(ops: AttentionOps): Promise<number> {
+  let worst = 0;
+  for (const [heads, kvHeads] of [[12, 2], [3, 1], [4, 4]] as const) {
+    const c = attentionCase(8 + heads, 131, heads, kvHeads, 32);
+    for (const extra of [{}, { window: 20 }]) worst = Math.max(worst, await attentionError(ops, c, 'float32', extra));
+  }
+  return worst;
+}
+
+/**
+ * Whether a window of 1 returns every query its own position's value row, bit for bit (each
+ * query then attends to one key only, whose softmax weight is exactly 1): 70 positions, 4 query
+ * heads over 2 KV heads of 32, float32 cache.
+ */
+export async function windowOfOneIsIdentity(ops: AttentionOps): Promise<boolean> {
+  const c = attentionCase(9, 70, 4, 2, 32);
+  const cache = ops.createKvCache(caseCacheSpec(c, 'float32'));
+  try {
+    const out = await feedRows(ops, cache, c, 0, c.n, caseLayerSpec(c, { window: 1 }));
+    for (let p = 0; p < c.n; p++) {
+      for (let h = 0; h < 4; h++) {
+        const kv = Math.floor(h / 2);
+        if (!bitwiseEqual(out.subarray((p * 4 + h) * 32, (p * 4 + h + 1) * 32), c.v.subarray((p * 2 + kv) * 32, (p * 2 + kv + 1) * 32))) return false;
+      }
+    }
+    return true;
+  } finally {
+    cache.dispose();
+  }
+}
+
 /** Whether the case attended in calls of `chunks` rows gives the bits of one call over them all. */
 export async function chunkingIsExact(ops: AttentionOps, c: AttentionCase, format: KvCacheFormat, chunks: readonly number[], extra: Partial<AttentionLayerSpec> = {}): Promise<boolean> {
   const total = chunks.reduce((a, b) => a + b, 0);
