@@ -91,7 +91,7 @@ export function buildProgram(): Command {
     .option('--api-key <key>', 'require Authorization: Bearer <key> on every route but the probes and /docs (or env MOE_API_KEY)')
     .option('--allowed-host <name...>', 'without an API key, also answer these Host names (besides loopback names and the bound address; * = any)')
     .option('--cors-origin <origin...>', 'allow cross-origin browser calls from these origins (default: no CORS)')
-    .option('-b, --backend <names>', 'backend preference list, comma separated, e.g. onnx,cpu (default cpu)')
+    .option('-b, --backend <names>', 'backend preference list, comma separated, e.g. onnx,cpu: the first that starts (and holds the --model files) (default cpu)')
     .option('--backend-options <json>', 'options of the first backend in the list, e.g. {"threads":2}', jsonObject('--backend-options'))
     .option('--backend-module <module...>', 'extra modules to import that register backends or routers')
     .option('-r, --router <name>', 'router for every layer (default: each layer its own; demo: topk-softmax)')

@@ -51,3 +51,34 @@ describe('a GGUF model file', () => {
     expect(res.body.choices[0].text).toBe(want.text);
   });
 });
+
+describe('a backend list and the models', () => {
+  let root: string;
+  let gguf: string;
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'moe-server-fit-'));
+    const dir = join(root, 'hf');
+    await writeTinyCheckpoint(dir, { modelType: 'mixtral', seed: 12 });
+    const { config, weights } = await loadCheckpoint(dir);
+    const tokenizer = JSON.parse(await readFile(join(dir, 'tokenizer.json'), 'utf8')) as Record<string, unknown>;
+    [gguf] = await writeModelGguf(join(root, 'tiny.gguf'), config, weights, ggufTokenizerFromJson(tokenizer, 1, 2));
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('skips a backend the model does not fit (checked from the headers) and takes the next in the list', async () => {
+    const srv = await startServer({ backend: ['cramped', 'cpu'], models: [modelSpecFromFlag(gguf)] });
+    try {
+      expect(srv.server.state.backend?.name).toBe('cpu');
+      const res = await post<{ choices: { text: string }[] }>(`${srv.url}/v1/completions`, { model: 'tiny', prompt: 'fits', max_tokens: 4, temperature: 0 });
+      expect(res.status).toBe(200);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('refuses to start, naming what the model needs, when no backend of the list holds it', async () => {
+    await expect(startServer({ backend: ['cramped'], models: [modelSpecFromFlag(gguf)] })).rejects.toThrow(/tiny\.gguf: the weights need [\d.]+ GiB on backend cramped .*more than its limit of 0\.00 GiB; nothing was allocated/);
+  });
+});

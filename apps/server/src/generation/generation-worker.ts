@@ -15,8 +15,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
-import { ConfigError, ContextLengthError, type Backend } from '@moe-runtime/core';
-import { ContinuousBatcher, generateChoices, PrefixCache, loadModel, peakRssBytes, storedWeightBytes, writeTinyCheckpoint, type GenerateOptions, type GeneratedChunk, type GenerationStats, type ModelTokenizer, type MoEModel } from '@moe-runtime/model';
+import { ConfigError, ContextLengthError, type Backend, type BackendChoice } from '@moe-runtime/core';
+import { chooseModelBackend, ContinuousBatcher, generateChoices, PrefixCache, loadModel, openModel, peakRssBytes, storedWeightBytes, writeTinyCheckpoint, type PlannedTensor, type GenerateOptions, type GeneratedChunk, type GenerationStats, type ModelTokenizer, type MoEModel } from '@moe-runtime/model';
 import { startBackend } from '../shared/worker-backend.js';
 import { wireLogprobs } from './token-logprobs.js';
 import type { BatchDelta, FromGenerationWorker, GenerateRequest, GenerationInit, ModelInfo, ToGenerationWorker } from './generation-protocol.js';
@@ -92,16 +92,36 @@ async function folderOf(spec: ModelSpec): Promise<string> {
   return dir;
 }
 
+/**
+ * The first backend of the list that starts and holds every model together (`chooseModelBackend`
+ * over their planned tensors, from the headers alone), so `--backend onnx,cpu` falls back to
+ * cpu for a file onnx cannot hold instead of failing after it started.
+ */
+async function modelBackend(paths: readonly string[], choices: readonly BackendChoice[]): Promise<Backend> {
+  const tensors: PlannedTensor[] = [];
+  for (const path of paths) {
+    const { source } = await openModel(path);
+    try {
+      tensors.push(...source.tensors);
+    } finally {
+      await source.close();
+    }
+  }
+  return (await chooseModelBackend(paths.length === 1 ? paths[0] : `${paths.length} models`, tensors, { backend: choices })).backend;
+}
+
 async function init(msg: GenerationInit): Promise<void> {
-  const started = await startBackend(msg);
+  const paths: string[] = [];
+  for (const spec of msg.models) paths.push(await folderOf(spec));
+  const started = await startBackend(msg, (choices) => modelBackend(paths, choices));
   backend = started.backend;
-  for (const spec of msg.models) {
+  for (const [i, spec] of msg.models.entries()) {
     // As TextModel.load, but every model shares the one resolved backend (and its threads).
     let loaded: LoadedModel;
     try {
       // A GGUF file or a Hugging Face folder: loaded layer by layer after the memory check,
       // so a model that cannot fit is refused before anything is allocated.
-      const { model, tokenizer, format } = await loadModel(await folderOf(spec), backend);
+      const { model, tokenizer, format } = await loadModel(paths[i], backend);
       const maxTokenChars = longestTokenBytes(tokenizer, model.config.vocabSize);
       const info: ModelInfo = {
         id: spec.id,

@@ -55,14 +55,21 @@ export interface StartedBackend {
   describe(): BackendReport;
 }
 
-/** Renices the thread (before the backend starts its threads, so they inherit it), imports the packages and resolves the backend. */
-export async function startBackend(init: BackendInit): Promise<StartedBackend> {
+/** Picks the backend from the preference list (default: the first that starts, `resolveBackend`). */
+export type BackendChooser = (choices: readonly BackendChoice[]) => Promise<Backend>;
+
+/**
+ * Renices the thread (before the backend starts its threads, so they inherit it), imports the
+ * packages and resolves the backend (through `choose` when given: the generation worker takes
+ * the first backend the models fit).
+ */
+export async function startBackend(init: BackendInit, choose: BackendChooser = resolveBackend): Promise<StartedBackend> {
   const nice = renice(init.nice);
   const modules: ModuleLoadReport = await loadBackendModules(
     init.backend.map((c) => (typeof c === 'string' ? c : c.name)),
     init.backendModules,
   );
-  const backend = await resolveBackend(init.backend);
+  const backend = await choose(init.backend);
   return {
     backend,
     describe: () => ({
