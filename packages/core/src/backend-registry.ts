@@ -80,6 +80,16 @@ export async function getBackend(choice: BackendChoice): Promise<Backend> {
   return instance;
 }
 
+/**
+ * Whether `getBackend(choice)` would share an instance already made (started or starting) rather
+ * than create one: a caller that starts backends only to compare them disposes the ones it made
+ * itself, never one somebody else holds.
+ */
+export function hasBackendInstance(choice: BackendChoice): boolean {
+  const { name, options } = normalise(choice);
+  return backends.get(name)?.instances.has(stableKey(options)) ?? false;
+}
+
 function forget(entry: Entry, key: string, instance: Promise<Backend>): void {
   // Only this instance: a newer one cached under the same key after an eviction stays.
   if (entry.instances.get(key) === instance) entry.instances.delete(key);

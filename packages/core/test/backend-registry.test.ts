@@ -6,6 +6,7 @@ import {
   disposeAllBackends,
   getBackend,
   listBackends,
+  hasBackendInstance,
   registerBackend,
   resolveBackend,
   UnknownNameError,
@@ -113,6 +114,17 @@ describe('backend registry', () => {
     expect(() => registerBackend('', { priority: 1, create: async () => createTestBackend() })).toThrow(ConfigError);
     expect(() => registerBackend('x', { priority: NaN, create: async () => createTestBackend() })).toThrow(/backend\.priority/);
     await expect(getBackend({} as { name: string })).rejects.toThrow(/expected a backend name or \{ name, options \}/);
+  });
+
+  it('says whether an instance with these options exists (hasBackendInstance)', async () => {
+    register('probe', 1, async () => createTestBackend({ name: 'probe' }));
+    expect(hasBackendInstance('probe')).toBe(false);
+    const b = await getBackend('probe');
+    expect(hasBackendInstance('probe')).toBe(true);
+    expect(hasBackendInstance({ name: 'probe', options: { threads: 2 } })).toBe(false);
+    expect(hasBackendInstance('unregistered')).toBe(false);
+    await b.dispose();
+    expect(hasBackendInstance('probe')).toBe(false);
   });
 
   it('disposes initialised instances', async () => {

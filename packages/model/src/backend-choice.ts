@@ -7,7 +7,7 @@
  * q4_k... as they are) is also the fast one; registry priority breaks ties. A backend that
  * would need more memory than there is is skipped, never half-loaded.
  */
-import { BackendUnavailableError, errorMessage, getBackend, listBackends, MemoryLimitError, type Backend, type BackendChoice } from '@moe-runtime/core';
+import { BackendUnavailableError, errorMessage, getBackend, hasBackendInstance, listBackends, MemoryLimitError, type Backend, type BackendChoice } from '@moe-runtime/core';
 import { checkModelFits, estimateModelMemory, formatGiB, type MachineMemory } from './model-memory.js';
 import type { PlannedTensor } from './model-source.js';
 
@@ -43,9 +43,12 @@ interface Started {
   readonly backend: Backend;
   readonly needed: number;
   readonly error?: MemoryLimitError;
+  /** Made by this choice (not an instance somebody else already held): disposed if not taken. */
+  readonly own: boolean;
 }
 
 async function start(model: string, tensors: readonly PlannedTensor[], choice: BackendChoice, o: ChooseBackendOptions): Promise<Started | string> {
+  const own = !hasBackendInstance(choice);
   let backend: Backend;
   try {
     backend = await getBackend(choice);
@@ -54,19 +57,20 @@ async function start(model: string, tensors: readonly PlannedTensor[], choice: B
   }
   const estimate = estimateModelMemory(tensors, backend);
   const needed = estimate.backendBytes + estimate.hostBytes;
-  if (o.checkMemory === false) return { backend, needed };
+  if (o.checkMemory === false) return { backend, needed, own };
   try {
     checkModelFits(model, estimate, backend, o.machine);
-    return { backend, needed };
+    return { backend, needed, own };
   } catch (err) {
-    if (err instanceof MemoryLimitError) return { backend, needed, error: err };
+    if (err instanceof MemoryLimitError) return { backend, needed, error: err, own };
     throw err;
   }
 }
 
 /**
- * Picks the backend for a model of `tensors` (see the module comment). Backends started for
- * the comparison and not taken are disposed. Throws the smallest candidate's MemoryLimitError
+ * Picks the backend for a model of `tensors` (see the module comment). Backends this call
+ * started for the comparison and did not take are disposed; instances that existed before (held
+ * elsewhere in the process) are left alone. Throws the smallest candidate's MemoryLimitError
  * (its message listing what every backend would need) when none fits, and a
  * BackendUnavailableError when none starts.
  */
@@ -89,7 +93,7 @@ export async function chooseModelBackend(model: string, tensors: readonly Planne
   const fitting = started.filter((s) => !s.error);
   // Stable: among equal footprints the earlier (higher-priority) backend stays.
   const taken = named ? fitting[0] : fitting.reduce<Started | undefined>((best, s) => (best === undefined || s.needed < best.needed ? s : best), undefined);
-  for (const s of started) if (s !== taken) await s.backend.dispose();
+  for (const s of started) if (s !== taken && s.own) await s.backend.dispose();
   if (taken) {
     const report = candidates.map((c) => (c.name === taken.backend.name || !c.fits ? c : { ...c, reason: `needs ${formatGiB(c.neededBytes!)}, more than ${taken.backend.name}'s ${formatGiB(taken.needed)}` }));
     return { backend: taken.backend, candidates: report, rule: named ? 'first that fits' : 'fewest bytes' };

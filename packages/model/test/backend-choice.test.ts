@@ -8,7 +8,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BackendUnavailableError, disposeAllBackends, MemoryLimitError, registerBackend, ResidentBytes, unregisterBackend, type Backend } from '@moe-runtime/core';
+import { BackendUnavailableError, disposeAllBackends, getBackend, MemoryLimitError, registerBackend, ResidentBytes, unregisterBackend, type Backend } from '@moe-runtime/core';
 import { createTestBackend } from '@moe-runtime/core/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chooseModelBackend, describeBackendChoice, openHfCheckpoint, TextModel, writeTinyCheckpoint, type PlannedTensor } from '../src/index.js';
@@ -64,6 +64,16 @@ describe('chooseModelBackend', () => {
     expect(describeBackendChoice(r.backend.name, r.candidates, r.rule)).toBe(
       'backend small (fewest bytes: 2.25 GiB; broken did not start, big 8.25 GiB, smaller-but-capped 1.25 GiB, does not fit)',
     );
+  });
+
+  it('leaves alone an instance that existed before the choice (somebody else holds it)', async () => {
+    fake('held', 30, 8);
+    fake('small', 10, 2);
+    const held = await getBackend('held');
+    const r = await chooseModelBackend('m', tensors, { machine });
+    expect(r.backend.name).toBe('small');
+    expect(disposed).toEqual([]);
+    expect(await getBackend('held')).toBe(held);
   });
 
   it('unnamed: equal footprints go to the higher priority', async () => {
