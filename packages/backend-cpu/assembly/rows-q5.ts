@@ -20,13 +20,25 @@ import { dot16, highNibbles, sum4x4, sum4x4f } from './lanes';
 const BLOCK: usize = 22;
 
 /**
+ * The bytes of t at indices s (all below 16): a swizzle by a constant, which V8 keeps in a
+ * register across a loop, where a shuffle's immediate lanes are rebuilt into a mask at every
+ * use (four instructions). relaxed_swizzle is exact for indices below 16.
+ */
+// @ts-ignore: decorator
+@inline
+function pickBytes(t: v128, s: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(t, s);
+  return i8x16.swizzle(t, s);
+}
+
+/**
  * The fifth bits of values 0..15 (`upper` false) or 16..31 of a block whose qh word is `qh`,
  * as 16 bytes of 0 or 16: byte j of the half tests bit j of its two qh bytes.
  */
 // @ts-ignore: decorator
 @inline
 function fifthBits(qh: v128, upper: bool): v128 {
-  const bytes = upper ? i8x16.shuffle(qh, qh, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3) : i8x16.shuffle(qh, qh, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const bytes = upper ? pickBytes(qh, i8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)) : pickBytes(qh, i8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
   const bit = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
   return v128.and(i8x16.eq(v128.and(bytes, bit), bit), i8x16.splat(16));
 }
