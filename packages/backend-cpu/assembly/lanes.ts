@@ -54,3 +54,17 @@ export function sum4x4f(a: v128, b: v128, c: v128, d: v128): v128 {
   const cd = f32x4.add(v128.shuffle<f32>(c, d, 0, 1, 4, 5), v128.shuffle<f32>(c, d, 2, 3, 6, 7));
   return f32x4.add(v128.shuffle<f32>(ab, cd, 0, 2, 4, 6), v128.shuffle<f32>(ab, cd, 1, 3, 5, 7));
 }
+
+/**
+ * The bytes of t at indices s, all below 16 (a table lookup, or bytes picked by a constant):
+ * relaxed_swizzle in the relaxed build, one pshufb on x64 and exact for such indices; the plain
+ * swizzle adds a saturating fix with a constant V8 rebuilds at every use. A constant s is kept
+ * in a register across a loop, where i8x16.shuffle's immediate lanes are rebuilt into a mask at
+ * every use (four instructions).
+ */
+// @ts-ignore: decorator
+@inline
+export function pickBytes(t: v128, s: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(t, s);
+  return i8x16.swizzle(t, s);
+}

@@ -14,22 +14,10 @@
 // All pointers are byte addresses (unsigned) in the shared memory.
 import { madd } from './simd';
 import { dot32i8, h2f, hsum, scales4, storeScaled16s } from './rows';
-import { dot16, highNibbles, sum4x4, sum4x4f } from './lanes';
+import { dot16, highNibbles, pickBytes, sum4x4, sum4x4f } from './lanes';
 
 /** Bytes of one q5_0 block. */
 const BLOCK: usize = 22;
-
-/**
- * The bytes of t at indices s (all below 16): a swizzle by a constant, which V8 keeps in a
- * register across a loop, where a shuffle's immediate lanes are rebuilt into a mask at every
- * use (four instructions). relaxed_swizzle is exact for indices below 16.
- */
-// @ts-ignore: decorator
-@inline
-function pickBytes(t: v128, s: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(t, s);
-  return i8x16.swizzle(t, s);
-}
 
 /**
  * The fifth bits of values 0..15 (`upper` false) or 16..31 of a block whose qh word is `qh`,

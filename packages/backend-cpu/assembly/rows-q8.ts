@@ -15,7 +15,7 @@
 //   (extmul) do the same sums. (Node 20's V8 gives twice the true sum for the i32 form,
 //   i32x4.relaxed_dot_i8x16_i7x16_add_s, on x64, so it is not used.)
 import { madd } from './simd';
-import { dot16, highNibbles, shl4, sum4x4, sum4x4f } from './lanes';
+import { dot16, highNibbles, pickBytes, shl4, sum4x4, sum4x4f } from './lanes';
 import { h2f, MXFP4, q6Codes, Q4_0, Q4_K, Q5_0, Q5_K, Q6_K, Q8_0 } from './rows';
 import { rows4Q5_0 } from './rows-q5';
 
@@ -482,24 +482,13 @@ function e8m0Half(e: i32): f32 {
   return e >= 2 ? reinterpret<f32>((e - 1) << 23) : reinterpret<f32>(1 << (21 + e));
 }
 
-/**
- * The swizzle of the LUT by codes 0..15: relaxed_swizzle in the relaxed build (one pshufb on
- * x64; the plain swizzle first saturates the indices so that those past 15 give 0).
- */
-// @ts-ignore: decorator
-@inline
-function lut16(lut: v128, codes: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(lut, codes);
-  return i8x16.swizzle(lut, codes);
-}
-
 /** The i32 partial sums of one mxfp4 block's offset codes (at wp + 1) times x0, x1 (i8). */
 // @ts-ignore: decorator
 @inline
 function blockMxfp4(wp: usize, lut: v128, x0: v128, x1: v128, relaxed: bool): v128 {
   const q = v128.load(wp, 1);
-  const lo = lut16(lut, v128.and(q, i8x16.splat(15)));
-  const hi = lut16(lut, highNibbles(q));
+  const lo = pickBytes(lut, v128.and(q, i8x16.splat(15)));
+  const hi = pickBytes(lut, highNibbles(q));
   // Lanes at most 2 x 128 x 24 each, so the two halves add in i16.
   return i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(x0, lo, relaxed), dot16(x1, hi, relaxed)));
 }

@@ -5,7 +5,7 @@
 // thread's work buffer first.
 // All pointers are byte addresses (unsigned) in the shared memory.
 import { madd } from './simd';
-import { highNibbles, shl4 } from './lanes';
+import { highNibbles, pickBytes, shl4 } from './lanes';
 import { decodeQ5_0, dotQ5_0 } from './rows-q5';
 
 /** Weight format codes (src/wasm/descriptors.ts mirrors them). PANELS = packed float32 panels. */
@@ -461,8 +461,8 @@ function decodeMxfp4(w: usize, nb: i32, dst: usize): void {
     const e = <i32>load<u8>(w);
     const d = e >= 2 ? reinterpret<f32>((e - 1) << 23) : <f32>Math.pow(2, <f64>(e - 128));
     const q = v128.load(w, 1);
-    storeScaled16s(i8x16.swizzle(lut, v128.and(q, mask)), d, dst);
-    storeScaled16s(i8x16.swizzle(lut, highNibbles(q)), d, dst + 64);
+    storeScaled16s(pickBytes(lut, v128.and(q, mask)), d, dst);
+    storeScaled16s(pickBytes(lut, highNibbles(q)), d, dst + 64);
   }
 }
 
