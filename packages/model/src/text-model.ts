@@ -3,7 +3,7 @@
  * + decoder on a backend. What the CLI uses.
  */
 import type { BackendChoice, DType } from '@moe-runtime/core';
-import { chooseModelBackend, type BackendCandidate } from './backend-choice.js';
+import { chooseModelBackend, type BackendCandidate, type BackendChoiceReport } from './backend-choice.js';
 import { generate, type GeneratedChunk, type GenerateOptions, type GenerationStats } from './generate.js';
 import type { ModelConfig } from './model-config.js';
 import { openModel } from './model-files.js';
@@ -64,7 +64,7 @@ export class TextModel {
   static async load(path: string, options: LoadTextModelOptions = {}): Promise<TextModel> {
     const t0 = performance.now();
     const { format, source, tokenizer } = await openModel(path, options);
-    let choice: Awaited<ReturnType<typeof chooseModelBackend>>;
+    let choice: BackendChoiceReport;
     try {
       choice = await chooseModelBackend(source.source, source.tensors, options);
     } catch (err) {
