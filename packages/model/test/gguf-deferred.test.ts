@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import '@moe-runtime/backend-cpu';
 import { getBackend, GgufError, type Backend } from '@moe-runtime/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MoEModel, openGgufModel, type DecoderLayerWeights, type ModelWeightSource } from '../src/index.js';
+import { openGgufModel } from '../src/index.js';
+import { loadedLogits } from './deferred-load.js';
 import { KQUANT_SHAPE, writeTinyGguf } from './gguf-fixtures.js';
 
 let root: string;
@@ -27,18 +28,7 @@ const PROMPT = [3, 71, 150, 9, 288, 41, 17, 200];
 
 /** Logits of PROMPT, and whether the backend left layer 0's routed experts unread on the host. */
 async function logits(path: string, deferTensorData: boolean): Promise<{ logits: Float32Array; expertsOnHost: boolean }> {
-  const { source } = await openGgufModel(path, { deferTensorData });
-  let layer0: DecoderLayerWeights | undefined;
-  const watched: ModelWeightSource = { ...source, readLayer: async (i) => { const l = await source.readLayer(i); if (i === 0) layer0 = l; return l; } };
-  const model = await MoEModel.load(watched, backend);
-  try {
-    const session = model.newSession();
-    const out = await model.forward(session, PROMPT, { allLogits: true });
-    session.dispose();
-    return { logits: out.logits, expertsOnHost: layer0!.moe.experts.some((e) => e.up.resident || e.down.resident) };
-  } finally {
-    model.dispose();
-  }
+  return loadedLogits((await openGgufModel(path, { deferTensorData })).source, backend, PROMPT);
 }
 
 describe('deferred GGUF tensor data', () => {

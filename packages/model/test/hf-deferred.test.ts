@@ -9,8 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '@moe-runtime/backend-cpu';
 import { getBackend, SafetensorsError, type Backend, type DType } from '@moe-runtime/core';
+import { bitwiseEqual } from '@moe-runtime/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MoEModel, openHfCheckpoint, writeTinyCheckpoint, type DecoderLayerWeights, type LoadCheckpointOptions, type ModelWeightSource } from '../src/index.js';
+import { openHfCheckpoint, writeTinyCheckpoint, type LoadCheckpointOptions } from '../src/index.js';
+import { loadedLogits } from './deferred-load.js';
 
 let root: string;
 let backend: Backend;
@@ -27,22 +29,7 @@ const PROMPT = [3, 71, 150, 9, 288, 41, 17, 200];
 
 /** Logits of PROMPT, and whether layer 0's routed experts were read onto the host. */
 async function logits(dir: string, options: LoadCheckpointOptions): Promise<{ logits: Float32Array; expertsOnHost: boolean }> {
-  const source = await openHfCheckpoint(dir, options);
-  let layer0: DecoderLayerWeights | undefined;
-  const watched: ModelWeightSource = { ...source, readLayer: async (i) => { const l = await source.readLayer(i); if (i === 0) layer0 = l; return l; } };
-  const model = await MoEModel.load(watched, backend);
-  try {
-    const session = model.newSession();
-    const out = await model.forward(session, PROMPT, { allLogits: true });
-    session.dispose();
-    return { logits: out.logits, expertsOnHost: layer0!.moe.experts.some((e) => e.up.resident || e.down.resident) };
-  } finally {
-    model.dispose();
-  }
-}
-
-function bitIdentical(a: Float32Array, b: Float32Array): boolean {
-  return a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
+  return loadedLogits(await openHfCheckpoint(dir, options), backend, PROMPT);
 }
 
 describe('deferred Hugging Face tensor data', () => {
@@ -93,7 +80,7 @@ describe('deferred Hugging Face tensor data', () => {
       const eager = await logits(dir, { ...convert, deferTensorData: false });
       const deferred = await logits(dir, convert);
       expect(eager.logits.some((v) => v !== 0)).toBe(true);
-      expect(bitIdentical(deferred.logits, eager.logits)).toBe(true);
+      expect(bitwiseEqual(deferred.logits, eager.logits)).toBe(true);
       expect(eager.expertsOnHost).toBe(true);
       expect(deferred.expertsOnHost).toBe(c.hostRead);
     });
