@@ -7,7 +7,7 @@
  * copy, and the prefix a run reads is a view handed to `ort.Tensor` as it is). Allocated once,
  * for the capacity rounded up to a multiple of {@link KEY_BLOCK} (a run reads whole blocks).
  */
-import { BackendError, describeKvLayout, float32ToFloat16, ShapeError, validateKvCacheSpec, type KvCache, type KvCacheSpec } from '@moe-runtime/core';
+import { BackendError, describeKvLayout, float32ToFloat16, KvStepOrder, validateKvCacheSpec, type KvCache, type KvCacheSpec } from '@moe-runtime/core';
 import { Tensor } from 'onnxruntime-node';
 import { KEY_BLOCK } from './matmul-attention-graph.js';
 
@@ -30,9 +30,7 @@ export class OnnxKvCache implements KvCache {
   readonly spec: KvCacheSpec;
   /** Positions allocated: the capacity rounded up to whole key blocks. */
   readonly allocated: number;
-  private committed = 0;
-  /** Positions written in each layer by the current (or last) step: guards the layer order as the host cache does. */
-  private readonly written: Int32Array;
+  private readonly order: KvStepOrder;
   private keyData: Rows[];
   private valueData: Rows[];
   private isDisposed = false;
@@ -41,7 +39,7 @@ export class OnnxKvCache implements KvCache {
     validateKvCacheSpec(spec);
     if (spec.format === 'q8_0') throw new BackendError(`an onnxruntime KV cache holds float32 or float16 keys and values, not ${describeKvLayout(spec)}`);
     this.spec = Object.freeze({ ...spec });
-    this.written = new Int32Array(spec.numLayers);
+    this.order = new KvStepOrder(spec.numLayers);
     this.allocated = paddedCapacity(spec.capacity);
     const { numLayers, numKvHeads, keyDim, valueDim } = spec;
     try {
@@ -55,7 +53,7 @@ export class OnnxKvCache implements KvCache {
   }
 
   get length(): number {
-    return this.committed;
+    return this.order.length;
   }
 
   /** The bytes allocated: the capacity's, plus the positions rounding it up to a whole key block. */
@@ -85,14 +83,12 @@ export class OnnxKvCache implements KvCache {
     const { numKvHeads, keyDim, valueDim } = this.spec;
     store(this.keyData[layer], k, position * numKvHeads * keyDim);
     store(this.valueData[layer], v, position * numKvHeads * valueDim);
-    this.written[layer] = position + rows;
+    this.order.wrote(layer, position + rows);
   }
 
-  /** Throws the host cache's ShapeError unless layer l > 0 follows layer l-1 of the same step. */
+  /** Throws (before anything is written) unless layer l > 0 follows layer l-1 of the same step (core's KvStepOrder). */
   checkWrite(layer: number, position: number, rows: number): void {
-    if (layer > 0 && this.written[layer - 1] !== position + rows) {
-      throw new ShapeError(`attend: layer ${layer} of positions ${position}..${position + rows - 1} came before layer ${layer - 1} of them; attend a step's layers in order 0 .. ${this.spec.numLayers - 1}`);
-    }
+    this.order.check(layer, position, rows);
   }
 
   /** Positions `0 .. keys-1` of `layer` as tensors over the cache's own buffers (`keys` at most {@link allocated}). */
@@ -103,7 +99,7 @@ export class OnnxKvCache implements KvCache {
 
   /** Ends the step of `layer` at `end` positions: the length advances after the last layer. */
   commit(layer: number, end: number): void {
-    if (layer === this.spec.numLayers - 1) this.committed = end;
+    this.order.commit(layer, end);
   }
 
   /** Copies positions `0 .. positions-1` of every layer into `dst`, which then holds exactly them. */
@@ -113,8 +109,7 @@ export class OnnxKvCache implements KvCache {
       dst.keyData[l].set(this.keyData[l].subarray(0, positions * h * keyDim));
       dst.valueData[l].set(this.valueData[l].subarray(0, positions * h * valueDim));
     }
-    dst.committed = positions;
-    dst.written.fill(positions);
+    dst.order.holdExactly(positions);
   }
 
   private allocatedBytes(): number {

@@ -7,7 +7,7 @@
  * cache stores them (float32 as is, float16 rounded to nearest even, q8_0 blocks of 32 per
  * head row), so both see the same stored values.
  */
-import { encodeValues, kvCacheBytes, rowBytes, ShapeError, type KvCache, type KvCacheSpec } from '@moe-runtime/core';
+import { encodeValues, kvCacheBytes, KvStepOrder, rowBytes, ShapeError, type KvCache, type KvCacheSpec } from '@moe-runtime/core';
 import type { Shard } from './shard.js';
 
 /** A block of a shard that one cache owns. */
@@ -25,9 +25,7 @@ export class WasmKvCache implements KvCache {
   /** Bytes of one stored key row and value row (one head, one position). */
   readonly keyRowBytes: number;
   readonly valueRowBytes: number;
-  private committed = 0;
-  /** Positions written in each layer by the current (or last) step: guards the layer order. */
-  private readonly written: Int32Array;
+  private readonly order: KvStepOrder;
   private block: ShardBlock | undefined;
 
   constructor(
@@ -39,12 +37,12 @@ export class WasmKvCache implements KvCache {
     this.spec = Object.freeze({ ...spec });
     this.keyRowBytes = rowBytes(spec.format, spec.keyDim);
     this.valueRowBytes = rowBytes(spec.format, spec.valueDim);
-    this.written = new Int32Array(spec.numLayers);
+    this.order = new KvStepOrder(spec.numLayers);
     this.block = block;
   }
 
   get length(): number {
-    return this.committed;
+    return this.order.length;
   }
 
   get bytes(): number {
@@ -81,9 +79,7 @@ export class WasmKvCache implements KvCache {
    * `position .. position+rows-1`: layer l > 0 follows layer l-1 of the same step.
    */
   checkOrder(layer: number, position: number, rows: number): void {
-    if (layer > 0 && this.written[layer - 1] !== position + rows) {
-      throw new ShapeError(`attend: layer ${layer} of positions ${position}..${position + rows - 1} came before layer ${layer - 1} of them; attend a step's layers in order 0 .. ${this.spec.numLayers - 1}`);
-    }
+    this.order.check(layer, position, rows);
   }
 
   /**
@@ -94,12 +90,12 @@ export class WasmKvCache implements KvCache {
     const { numKvHeads: kvh, keyDim, valueDim } = this.spec;
     this.store(this.keys(layer), this.keyRowBytes, k.subarray(row0 * kvh * keyDim, (row0 + rows) * kvh * keyDim), rows, keyDim, position);
     this.store(this.values(layer), this.valueRowBytes, v.subarray(row0 * kvh * valueDim, (row0 + rows) * kvh * valueDim), rows, valueDim, position);
-    this.written[layer] = position + rows;
+    this.order.wrote(layer, position + rows);
   }
 
   /** Ends the step of `layer` at `end` positions: the length advances after the last layer. */
   commit(layer: number, end: number): void {
-    if (layer === this.spec.numLayers - 1) this.committed = end;
+    this.order.commit(layer, end);
   }
 
   /** Copies positions `0 .. positions-1` of every layer into `dst` (same layout), which then holds exactly them. */
@@ -118,8 +114,7 @@ export class WasmKvCache implements KvCache {
         }
       }
     }
-    dst.committed = positions;
-    dst.written.fill(positions);
+    dst.order.holdExactly(positions);
   }
 
   /** Encodes `rows x kvHeads` head rows of `dim` values and scatters them to their head-major places. */

@@ -1,14 +1,13 @@
 /** The KV cache of the host attention: typed arrays in the cache's format, allocated once. */
-import { BackendError, ShapeError } from '../errors.js';
+import { BackendError } from '../errors.js';
 import { describeKvLayout, kvCacheBytes, validateKvCacheSpec, type KvCache, type KvCacheSpec } from './kv-cache.js';
 import { createRowStore, type KvRowStore, type KvTile } from './kv-row-store.js';
+import { KvStepOrder } from './kv-step-order.js';
 
 /** A KV cache in host memory (the reference, and the fallback of backends without `attend`). */
 export class HostKvCache implements KvCache {
   readonly spec: KvCacheSpec;
-  private committed = 0;
-  /** Positions written in each layer by the current (or last) step: guards the layer order. */
-  private readonly written: Int32Array;
+  private readonly order: KvStepOrder;
   private keys: KvRowStore[];
   private values: KvRowStore[];
   private isDisposed = false;
@@ -16,7 +15,7 @@ export class HostKvCache implements KvCache {
   constructor(spec: KvCacheSpec) {
     validateKvCacheSpec(spec);
     this.spec = Object.freeze({ ...spec });
-    this.written = new Int32Array(spec.numLayers);
+    this.order = new KvStepOrder(spec.numLayers);
     const { numLayers, numKvHeads, keyDim, valueDim, capacity, format } = spec;
     try {
       this.keys = Array.from({ length: numLayers }, () => createRowStore(format, numKvHeads, capacity, keyDim));
@@ -28,7 +27,7 @@ export class HostKvCache implements KvCache {
   }
 
   get length(): number {
-    return this.committed;
+    return this.order.length;
   }
 
   get bytes(): number {
@@ -54,9 +53,7 @@ export class HostKvCache implements KvCache {
    */
   write(layer: number, position: number, rows: number, k: Float32Array, v: Float32Array, row0: number): void {
     const { numKvHeads: kvh, keyDim, valueDim } = this.spec;
-    if (layer > 0 && this.written[layer - 1] !== position + rows) {
-      throw new ShapeError(`attend: layer ${layer} of positions ${position}..${position + rows - 1} came before layer ${layer - 1} of them; attend a step's layers in order 0 .. ${this.spec.numLayers - 1}`);
-    }
+    this.order.check(layer, position, rows);
     const ks = this.keys[layer];
     const vs = this.values[layer];
     for (let i = 0; i < rows; i++) {
@@ -65,12 +62,12 @@ export class HostKvCache implements KvCache {
         vs.write(h, position + i, v, ((row0 + i) * kvh + h) * valueDim);
       }
     }
-    this.written[layer] = position + rows;
+    this.order.wrote(layer, position + rows);
   }
 
   /** Ends the step of `layer` at `end` positions: the length advances after the last layer. */
   commit(layer: number, end: number): void {
-    if (layer === this.spec.numLayers - 1) this.committed = end;
+    this.order.commit(layer, end);
   }
 
   /** Decoded keys of positions `from .. from+count-1` of one KV head. */
@@ -89,8 +86,7 @@ export class HostKvCache implements KvCache {
       this.keys[l].copyPrefix(dst.keys[l], positions);
       this.values[l].copyPrefix(dst.values[l], positions);
     }
-    dst.committed = positions;
-    dst.written.fill(positions);
+    dst.order.holdExactly(positions);
   }
 
   /** Keys `[count, numKvHeads, keyDim]` (position-major) of a layer, decoded: for tests and debugging. */
