@@ -14,7 +14,6 @@ import {
   checkCopyKvPrefix,
   checkStorable,
   createHostKvCache,
-  errorMessage,
   hostAttend,
   hostCopyKvPrefix,
   validateKvCacheSpec,
@@ -25,10 +24,10 @@ import {
   type ResidentBytes,
 } from '@moe-runtime/core';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
-import { buildMatMulAttentionGraph, KEY_BLOCK, matmulAttentionId, MM, type MatMulAttentionKey } from './matmul-attention-graph.js';
-import { OnnxKvCache } from './onnx-kv-cache.js';
+import { buildMatMulAttentionGraph, matmulAttentionId, MM, type MatMulAttentionKey } from './matmul-attention-graph.js';
+import { OnnxKvCache, paddedCapacity } from './onnx-kv-cache.js';
 import type { ResolvedOnnxOptions } from './options.js';
-import { createSession, float32Output } from './sessions.js';
+import { createSession, float32Output, runSession } from './sessions.js';
 
 /** The largest key and value head size checked bit-exact across chunkings (DeepSeek's latent 576 / 512). */
 export const MAX_ONNX_HEAD_DIM = 576;
@@ -64,7 +63,7 @@ const SCRATCH_BYTES = 2 ** 28;
 /**
  * The most rows one run takes: its scores are `numHeads x rows x keys` floats, held about four
  * times (scores, masked, softmax, its input with the sink column), so a long prompt chunk over
- * a long context is split into runs under 256 MiB. Runs are exact to any split (see KEY_BLOCK).
+ * a long context is split into runs under 256 MiB. Runs are exact to any split (see matmul-attention-graph.ts's KEY_BLOCK).
  */
 function maxRunRows(numHeads: number, keys: number): number {
   return Math.max(1, Math.floor(SCRATCH_BYTES / (16 * numHeads * keys)));
@@ -133,7 +132,7 @@ export class OnnxAttention {
     row = 0;
     for (let i = 0; i < segments.length; i++) {
       const { position, rows } = segments[i];
-      const most = maxRunRows(spec.numHeads, Math.ceil((position + rows) / KEY_BLOCK) * KEY_BLOCK);
+      const most = maxRunRows(spec.numHeads, paddedCapacity(position + rows));
       for (let at = 0; at < rows; at += most) {
         const n = Math.min(most, rows - at);
         const run = { position: position + at, rows: n, q: q.subarray((row + at) * widths.q, (row + at + n) * widths.q) };
@@ -193,7 +192,7 @@ export class OnnxAttention {
     const twice = run.rows * group === 1;
     const rows = twice ? 2 : run.rows;
     const q = twice ? Float32Array.from([...run.q, ...run.q]) : run.q;
-    const keys = Math.ceil((run.position + run.rows) / KEY_BLOCK) * KEY_BLOCK;
+    const keys = paddedCapacity(run.position + run.rows);
     const { qpos, lo } = queryPositions(run.position, rows, group, spec.window, twice);
     const prefix = cache.prefix(layer, keys);
     const feeds: Record<string, Tensor> = {
@@ -205,18 +204,10 @@ export class OnnxAttention {
       [MM.kpos]: new Tensor('int64', this.keyPositions.upTo(keys), [keys]),
       ...(spec.sinks ? { [MM.sinks]: new Tensor('float32', sinkColumn(spec.sinks, numKvHeads, rows), [numKvHeads, rows * group, 1]) } : {}),
     };
-    const result = await this.run(session, feeds);
+    const result = await runSession('attention', session, feeds);
     const width = spec.numHeads * valueDim;
     const all = float32Output('attention output', result[MM.out], rows * width);
     return twice ? all.subarray(width) : all;
-  }
-
-  private async run(session: InferenceSession, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
-    try {
-      return (await session.run(feeds)) as Record<string, Tensor>;
-    } catch (err) {
-      throw new BackendError(`onnxruntime failed running attention: ${errorMessage(err)}`, { cause: err });
-    }
   }
 }
 

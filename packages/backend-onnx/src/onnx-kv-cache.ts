@@ -17,7 +17,7 @@ export interface KvPrefix {
   readonly values: Tensor;
 }
 
-/** Positions a cache of `capacity` allocates: whole blocks of {@link KEY_BLOCK}. */
+/** `positions` rounded up to whole blocks of {@link KEY_BLOCK}: what a cache of that capacity allocates, and the keys a run reads. */
 export function paddedCapacity(capacity: number): number {
   return Math.ceil(capacity / KEY_BLOCK) * KEY_BLOCK;
 }
