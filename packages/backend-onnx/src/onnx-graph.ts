@@ -6,10 +6,10 @@
 import { ProtoMessage } from './proto-writer.js';
 
 /** Element types this backend writes into graphs. */
-export type OnnxElementType = 'float32' | 'uint8' | 'float16' | 'bfloat16' | 'int32' | 'int64';
+export type OnnxElementType = 'float32' | 'uint8' | 'float16' | 'bfloat16' | 'int64';
 
 /** TensorProto.DataType codes. */
-const DATA_TYPE: Record<OnnxElementType, number> = { float32: 1, uint8: 2, int32: 6, int64: 7, float16: 10, bfloat16: 16 };
+const DATA_TYPE: Record<OnnxElementType, number> = { float32: 1, uint8: 2, int64: 7, float16: 10, bfloat16: 16 };
 
 /** The ONNX IR version the graphs declare. */
 export const IR_VERSION = 10;
