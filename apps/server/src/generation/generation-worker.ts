@@ -16,8 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { ConfigError, ContextLengthError, type Backend, type BackendChoice } from '@moe-runtime/core';
-import { chooseModelBackend, ContinuousBatcher, generateChoices, PrefixCache, loadModel, openModel, peakRssBytes, storedWeightBytes, writeTinyCheckpoint, type PlannedTensor, type GenerateOptions, type GeneratedChunk, type GenerationStats, type ModelTokenizer, type MoEModel } from '@moe-runtime/model';
-import { startBackend } from '../shared/worker-backend.js';
+import { chooseModelBackend, ContinuousBatcher, generateChoices, MoEModel, PrefixCache, openModel, peakRssBytes, storedWeightBytes, writeTinyCheckpoint, type GenerateOptions, type GeneratedChunk, type GenerationStats, type ModelTokenizer, type OpenedModel } from '@moe-runtime/model';
+import { startBackend, type StartedBackend } from '../shared/worker-backend.js';
 import { wireLogprobs } from './token-logprobs.js';
 import type { BatchDelta, FromGenerationWorker, GenerateRequest, GenerationInit, ModelInfo, ToGenerationWorker } from './generation-protocol.js';
 import type { ModelSpec } from './model-spec.js';
@@ -97,31 +97,48 @@ async function folderOf(spec: ModelSpec): Promise<string> {
  * over their planned tensors, from the headers alone), so `--backend onnx,cpu` falls back to
  * cpu for a file onnx cannot hold instead of failing after it started.
  */
-async function modelBackend(paths: readonly string[], choices: readonly BackendChoice[]): Promise<Backend> {
-  const tensors: PlannedTensor[] = [];
-  for (const path of paths) {
-    const { source } = await openModel(path);
-    try {
-      tensors.push(...source.tensors);
-    } finally {
-      await source.close();
+async function modelBackend(opened: readonly OpenedModel[], choices: readonly BackendChoice[]): Promise<Backend> {
+  const tensors = opened.flatMap((o) => o.source.tensors);
+  const what = opened.length === 1 ? opened[0].source.source : `${opened.length} models`;
+  return (await chooseModelBackend(what, tensors, { backend: choices })).backend;
+}
+
+/** Opens every model's checkpoint (headers and tokenizer; no weights), naming the model in an error. */
+async function openModels(specs: readonly ModelSpec[]): Promise<OpenedModel[]> {
+  const opened: OpenedModel[] = [];
+  try {
+    for (const spec of specs) {
+      try {
+        opened.push(await openModel(await folderOf(spec)));
+      } catch (err) {
+        throw new Error(`model '${spec.id}': ${message(err)}`);
+      }
     }
+    return opened;
+  } catch (err) {
+    await Promise.all(opened.map((o) => o.source.close()));
+    throw err;
   }
-  return (await chooseModelBackend(paths.length === 1 ? paths[0] : `${paths.length} models`, tensors, { backend: choices })).backend;
 }
 
 async function init(msg: GenerationInit): Promise<void> {
-  const paths: string[] = [];
-  for (const spec of msg.models) paths.push(await folderOf(spec));
-  const started = await startBackend(msg, (choices) => modelBackend(paths, choices));
+  const opened = await openModels(msg.models);
+  let started: StartedBackend;
+  try {
+    started = await startBackend(msg, (choices) => modelBackend(opened, choices));
+  } catch (err) {
+    await Promise.all(opened.map((o) => o.source.close()));
+    throw err;
+  }
   backend = started.backend;
   for (const [i, spec] of msg.models.entries()) {
     // As TextModel.load, but every model shares the one resolved backend (and its threads).
     let loaded: LoadedModel;
     try {
-      // A GGUF file or a Hugging Face folder: loaded layer by layer after the memory check,
-      // so a model that cannot fit is refused before anything is allocated.
-      const { model, tokenizer, format } = await loadModel(paths[i], backend);
+      // Loaded layer by layer after the memory check (MoEModel.load closes the source), so a
+      // model that cannot fit is refused before anything is allocated.
+      const { format, source, tokenizer } = opened[i];
+      const model = await MoEModel.load(source, backend);
       const maxTokenChars = longestTokenBytes(tokenizer, model.config.vocabSize);
       const info: ModelInfo = {
         id: spec.id,
@@ -142,6 +159,8 @@ async function init(msg: GenerationInit): Promise<void> {
       const prefixes = msg.prefixCacheBytes > 0 ? new PrefixCache(model, { maxBytes: msg.prefixCacheBytes }) : undefined;
       loaded = { model, tokenizer, info, batcher, prefixes, prompts: new PromptTokenizer(tokenizer, spec.id), batchDelta: batchDeltas(batcher) };
     } catch (err) {
+      // The models not loaded yet still hold their files open.
+      await Promise.all(opened.slice(i + 1).map((o) => o.source.close()));
       throw new Error(`model '${spec.id}': ${message(err)}`);
     }
     models.set(spec.id, loaded);
