@@ -4,10 +4,10 @@
  * are read from the file handle when asked for, so loading one layer of a multi-GB checkpoint
  * touches only that layer's bytes.
  */
-import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { SafetensorsError } from '../errors.js';
+import { readFullySync } from '../file-read.js';
 import { HostTensor } from '../tensor.js';
 import { parseHeader, PREFIX_BYTES, readHeaderLength, type SafetensorsHeader, type SafetensorsTensorInfo } from './safetensors-format.js';
 import { decodeTensor } from './tensor-bytes.js';
@@ -132,16 +132,6 @@ async function readExactly(handle: FileHandle, length: number, position: number,
   return out;
 }
 
-/** Reads `out.length` bytes at `position` of `fd`, synchronously (a deferred tensor's reader is synchronous). */
-function readSyncExactly(fd: number, out: Uint8Array, position: number, source: string, what: string): void {
-  let done = 0;
-  while (done < out.length) {
-    const n = readSync(fd, out, done, out.length - done, position + done);
-    if (n === 0) throw new SafetensorsError(`${source}: ${what}: the file ended after ${done} of ${out.length} bytes; it is truncated or changed while open`);
-    done += n;
-  }
-}
-
 /** A safetensors file opened for lazy reading: the header is in memory, tensor data is read on demand. */
 export class SafetensorsFile implements TensorSource {
   readonly source: string;
@@ -196,7 +186,8 @@ export class SafetensorsFile implements TensorSource {
     return HostTensor.deferred(dtype, info.shape, (out, offset) => {
       if (!this.handle) throw new SafetensorsError(`${this.source}: read '${name}' after close()`);
       if (offset < 0 || offset + out.length > end - begin) throw new SafetensorsError(`${this.source}: tensor '${name}': a read of ${out.length} bytes at ${offset} is outside its ${end - begin} bytes`);
-      readSyncExactly(this.handle.fd, out, start + offset, this.source, `tensor '${name}'`);
+      const done = readFullySync(this.handle.fd, out, start + offset);
+      if (done < out.length) throw new SafetensorsError(`${this.source}: tensor '${name}': the file ended after ${done} of ${out.length} bytes; it is truncated or changed while open`);
     });
   }
 

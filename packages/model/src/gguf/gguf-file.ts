@@ -7,7 +7,6 @@
  * never held in the JavaScript heap. Split checkpoints (`name-00001-of-00003.gguf`, with
  * `split.*` metadata) open as one.
  */
-import { readSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { gguf, parseGgufShardFilename } from '@huggingface/gguf';
@@ -19,6 +18,7 @@ import {
   formatShape,
   GgufError,
   HostTensor,
+  readFullySync,
   storageBytes,
   type DType,
   type DTypeStorage,
@@ -64,15 +64,10 @@ async function readInto(handle: FileHandle, out: Uint8Array, position: number, f
   }
 }
 
-/** Reads `out.length` bytes at `position` synchronously (a deferred tensor's reader), in pieces as {@link readInto}. */
+/** Reads `out.length` bytes at `position` synchronously (a deferred tensor's reader): core's readFullySync, short reads named. */
 function readSyncInto(fd: number, out: Uint8Array, position: number, file: string, tensor: string): void {
-  let done = 0;
-  while (done < out.length) {
-    const n = Math.min(MAX_READ, out.length - done);
-    const bytesRead = readSync(fd, out, done, n, position + done);
-    if (bytesRead === 0) throw new GgufError(file, tensor, `the file ended after ${done} of ${out.length} bytes of tensor data; it is truncated or changed while open`);
-    done += bytesRead;
-  }
+  const done = readFullySync(fd, out, position);
+  if (done < out.length) throw new GgufError(file, tensor, `the file ended after ${done} of ${out.length} bytes of tensor data; it is truncated or changed while open`);
 }
 
 /** A tensor's storage over a freshly allocated buffer of its size. */
