@@ -64,10 +64,12 @@ const MiB = 2 ** 20;
 /**
  * Probes and checks: the backend reports exactly what `residentBytesFor` predicts, the process
  * grows by no more than that (5% + 24 MiB of allocator slack) and by at least half of it (the
- * figure is not a blanket overestimate). Throws an Error saying which bound failed.
+ * figure is not a blanket overestimate). Throws an Error saying which bound failed. `shape`
+ * as for {@link probeResidentBytes}: a backend whose per-value cost only settles at model scale
+ * (a fixed slack spread over few values) is checked on a larger group.
  */
-export async function checkResidentBytes(pkg: string, backend: string, dtype: DType, cwd: string): Promise<ResidentProbe> {
-  const r = await probeResidentBytes(pkg, backend, dtype, cwd);
+export async function checkResidentBytes(pkg: string, backend: string, dtype: DType, cwd: string, shape?: { d: number; f: number; e: number }): Promise<ResidentProbe> {
+  const r = await probeResidentBytes(pkg, backend, dtype, cwd, shape);
   const mib = (b: number): string => `${(b / MiB).toFixed(1)} MiB`;
   const what = `${backend} ${dtype}: measured ${mib(r.measuredBytes)}, predicted ${mib(r.predictedBytes)}, reported ${mib(r.reportedBytes)}`;
   if (r.reportedBytes !== r.predictedBytes) throw new Error(`${what}: reported resident bytes differ from residentBytesFor`);
