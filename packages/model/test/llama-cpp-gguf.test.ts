@@ -173,6 +173,8 @@ describe.skipIf(!lib)(`llama.cpp evaluates the same GGUF files${lib ? '' : ` (sk
     '日本語のテキスト 中文',
     'emoji 🙂🚀 and symbols ©®™ $5+3=8 <tag> ~|^',
     'experts router token mixture',
+    "CamelCaseWord iPhone HTTPServer IT'S We'LL McDonald's",
+    'path/to/file.ts: a/b // c;\nend/\n',
   ];
 
   it.each([
@@ -181,6 +183,8 @@ describe.skipIf(!lib)(`llama.cpp evaluates the same GGUF files${lib ? '' : ` (sk
     ['gpt2', 'qwen2'],
     ['gpt2', 'llama-bpe'],
     ['gpt2', 'olmo'],
+    ['gpt2', 'gpt-4o'],
+    ['gpt2', 'refact'],
     ['llama', 'none: SentencePiece'],
   ] as const)('%s vocabulary (pre %s): token ids identical to llama.cpp tokenize on ASCII, unicode, spaces and digits', async (vocabulary, pre) => {
     const { path } = await writeTinyGguf(root, `tok-${vocabulary}-${vocabulary === 'gpt2' ? pre : 'spm'}`, { modelType: 'mixtral', seed: 90, format: 'q8_0', vocabulary, pre: vocabulary === 'gpt2' ? pre : undefined, richVocabulary: true });

@@ -29,6 +29,15 @@ const QWEN2_REGEX =
 const LLAMA3_REGEX =
   "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+// o200k (gpt-oss's `gpt-4o`) as llama.cpp spells it, whose regex engine has neither \p{Lu}-style
+// classes nor (?i:) groups: the case classes as look-aheads, the case-insensitive contractions
+// written out. llama.cpp's spelling, not tokenizer.json's, is what keeps the ids identical.
+const O200K_CONTRACTION = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?";
+const O200K_REGEX =
+  `[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+${O200K_CONTRACTION}` +
+  `|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*${O200K_CONTRACTION}` +
+  "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
 interface PreTokenizerFacts {
   readonly regexes: readonly string[];
   /** A word that is a vocabulary token is emitted whole, without merges (llama.cpp `ignore_merges`). */
@@ -52,6 +61,11 @@ const PRE_TOKENIZERS: Readonly<Record<string, PreTokenizerFacts>> = {
   'llama-v3': { regexes: [LLAMA3_REGEX], ignoreMerges: true, addBos: true, cleanSpaces: true },
   dbrx: { regexes: [LLAMA3_REGEX], cleanSpaces: true },
   'smaug-bpe': { regexes: [LLAMA3_REGEX], cleanSpaces: true },
+  'gpt-4o': { regexes: [O200K_REGEX], cleanSpaces: false },
+  llama4: { regexes: [O200K_REGEX], cleanSpaces: false },
+  // Digits one by one, then GPT-2's split (llama.cpp's STARCODER / REFACT; Granite's tokenizer).
+  starcoder: { regexes: ['\\p{N}', GPT2_REGEX], cleanSpaces: true },
+  refact: { regexes: ['\\p{N}', GPT2_REGEX], cleanSpaces: true },
 };
 
 /** The `tokenizer.ggml.pre` values this runtime tokenizes like llama.cpp. */
