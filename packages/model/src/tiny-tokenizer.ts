@@ -24,7 +24,8 @@ export function byteToUnicode(): string[] {
 
 /**
  * A text whose merges cross what pre-tokenizers split apart (digits, punctuation, runs of
- * spaces, contractions, case changes inside words, slashes, accented and CJK characters), so vocabularies learned from it whole
+ * spaces, contractions, case changes inside words, slashes, letters next to digits, accented and
+ * CJK characters), so vocabularies learned from it whole
  * tokenize differently under different pre-tokenizers: what tokenizer cross-checks need.
  */
 export const TINY_RICH_CORPUS = [
@@ -33,6 +34,7 @@ export const TINY_RICH_CORPUS = [
   'héllo wörld, naïve café 日本語のテキスト 中文 mixture of experts: the router picks 2 of 8.',
   "I'm here -- don't stop!! 3.14 + 2.71 = 5.85 (approx) [x] {y} @z #1",
   "CamelCaseWord iPhone HTTPServer IT'S We'LL McDonald's path/to/file.ts a/b // c;",
+  'abc123 abc123 x1y2 x1y2 Q7 Q7 U0 U0 z=9 z=9',
 ].join('\n');
 
 /** Options of the tiny vocabularies. */

@@ -175,6 +175,7 @@ describe.skipIf(!lib)(`llama.cpp evaluates the same GGUF files${lib ? '' : ` (sk
     'experts router token mixture',
     "CamelCaseWord iPhone HTTPServer IT'S We'LL McDonald's",
     'path/to/file.ts: a/b // c;\nend/\n',
+    'abc123 x1y2 Q7 U0 z=9 ABC@ \u2126\u212a\u1fd6 \u1f7d \uc548\ub155\ud558\uc138\uc694 \u30ab\u30bf\u30ab\u30ca trailing  ',
   ];
 
   it.each([
@@ -184,6 +185,7 @@ describe.skipIf(!lib)(`llama.cpp evaluates the same GGUF files${lib ? '' : ` (sk
     ['gpt2', 'llama-bpe'],
     ['gpt2', 'olmo'],
     ['gpt2', 'gpt-4o'],
+    ['gpt2', 'deepseek-llm'],
     ['gpt2', 'refact'],
     ['llama', 'none: SentencePiece'],
   ] as const)('%s vocabulary (pre %s): token ids identical to llama.cpp tokenize on ASCII, unicode, spaces and digits', async (vocabulary, pre) => {
