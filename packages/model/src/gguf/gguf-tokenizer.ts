@@ -89,7 +89,7 @@ const PRE_TOKENIZERS: Readonly<Record<string, PreTokenizerFacts>> = {
   'deepseek-llm': { regexes: DEEPSEEK_LLM_REGEXES, cleanSpaces: false },
   'gpt-4o': { regexes: [O200K_REGEX], cleanSpaces: false },
   llama4: { regexes: [O200K_REGEX], cleanSpaces: false },
-  // Digits one by one, then GPT-2's split (llama.cpp's STARCODER / REFACT; Granite's tokenizer).
+  // Digits one by one, then GPT-2's split (llama.cpp's STARCODER / REFACT).
   starcoder: { regexes: ['\\p{N}', GPT2_REGEX], cleanSpaces: true },
   refact: { regexes: ['\\p{N}', GPT2_REGEX], cleanSpaces: true },
 };
