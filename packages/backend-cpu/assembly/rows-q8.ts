@@ -330,17 +330,13 @@ function rowQ4_0(q: usize, k: i32, w: usize, relaxed: bool): v128 {
 // @ts-ignore: decorator
 @inline
 function kScales(s: usize): v128 {
-  const u0 = load<u32>(s);
-  const u1 = load<u32>(s, 4);
-  const u2 = load<u32>(s, 8);
-  const sc03 = u0 & 0x3f3f3f3f;
-  const mn03 = u1 & 0x3f3f3f3f;
-  const sc47 = (u2 & 0x0f0f0f0f) | (((u0 >> 6) & 0x03030303) << 4);
-  const mn47 = ((u2 >> 4) & 0x0f0f0f0f) | (((u1 >> 6) & 0x03030303) << 4);
-  let v = i32x4.splat(<i32>sc03);
-  v = i32x4.replace_lane(v, 1, <i32>sc47);
-  v = i32x4.replace_lane(v, 2, <i32>mn03);
-  return i32x4.replace_lane(v, 3, <i32>mn47);
+  // In lanes, as four u32 words: [u0, u2, u1, u2 >> 4] masked to their 6 or 4 low bits of each
+  // byte, ORed with [0, u0, 0, u1]'s top two bits of each byte moved to bits 4-5.
+  const v = v128.load(s - 4);
+  const low = v128.shuffle<i32>(v, i32x4.shr_u(v, 4), 1, 3, 2, 7);
+  const masked = v128.and(low, i32x4(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+  const top = v128.shuffle<i32>(i32x4.splat(0), v, 0, 5, 0, 6);
+  return v128.or(masked, i32x4.shl(v128.and(i32x4.shr_u(top, 6), i32x4.splat(0x03030303)), 4));
 }
 
 /**
@@ -383,7 +379,8 @@ function rowQ4K(q: usize, k: i32, w: usize, high: bool, relaxed: bool): v128 {
   const ds = q + <usize>k;
   const sums = ds + (<usize>nb << 2);
   const stride: usize = high ? 176 : 144;
-  const zero = i8x16.splat(0);
+  // The mins (bytes 8-15 of kScales) each twice: one swizzle by a constant kept in a register.
+  const mins2 = i8x16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
   let acc = f32x4.splat(0);
   for (let b = 0; b < nb; b++, w += stride) {
     const sm = kScales(w + 4);
@@ -405,8 +402,9 @@ function rowQ4K(q: usize, k: i32, w: usize, high: bool, relaxed: bool): v128 {
     }
     // Lane i of each product: m_j (s_2j + s_2j+1) for the 16-value sums s of sub-block j.
     const sp = sums + (<usize>b << 5);
-    const mLow = i8x16.shuffle(sm, zero, 8, 16, 8, 16, 9, 16, 9, 16, 10, 16, 10, 16, 11, 16, 11, 16);
-    const mHigh = i8x16.shuffle(sm, zero, 12, 16, 12, 16, 13, 16, 13, 16, 14, 16, 14, 16, 15, 16, 15, 16);
+    const mins = pickBytes(sm, mins2);
+    const mLow = i16x8.extend_low_i8x16_u(mins);
+    const mHigh = i16x8.extend_high_i8x16_u(mins);
     const msum = i32x4.add(i32x4.dot_i16x8_s(v128.load(sp), mLow), i32x4.dot_i16x8_s(v128.load(sp, 16), mHigh));
     const dx = load<f32>(ds + (<usize>b << 2));
     acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(h2f(load<u16>(w)) * dx), acc);
