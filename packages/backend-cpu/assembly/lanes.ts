@@ -68,3 +68,33 @@ export function pickBytes(t: v128, s: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(t, s);
   return i8x16.swizzle(t, s);
 }
+
+/**
+ * Four float16 values (the low 16 bits of each i32 lane) to float32: the exponent and
+ * mantissa moved into place and scaled by 2^112, which is exact for normals, subnormals and
+ * zeros; infinities and NaNs get the all-ones exponent. Fewer operations than rows.ts's
+ * h2fx4; a subnormal float16 scale only costs time (a float32 subnormal operand).
+ */
+// @ts-ignore: decorator
+@inline
+function scalesF16(h: v128): v128 {
+  const mag = v128.and(h, i32x4.splat(0x7fff));
+  let f = f32x4.mul(i32x4.shl(mag, 13), f32x4.splat(5.192296858534828e33));
+  f = v128.or(f, v128.and(i32x4.gt_s(mag, i32x4.splat(0x7bff)), i32x4.splat(0x7f800000)));
+  return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
+/**
+ * The float16 at w, w + stride, w + 2 stride, w + 3 stride (the scales of four blocks of a
+ * row), as float32 lanes: each into the low half of its lane by load16_lane (one pinsrw on
+ * x64), then one conversion.
+ */
+// @ts-ignore: decorator
+@inline
+export function halfScales4(w: usize, stride: usize): v128 {
+  let h = v128.load16_lane(w, i32x4.splat(0), 0);
+  h = v128.load16_lane(w + stride, h, 2);
+  h = v128.load16_lane(w + 2 * stride, h, 4);
+  h = v128.load16_lane(w + 3 * stride, h, 6);
+  return scalesF16(h);
+}

@@ -13,8 +13,8 @@
 //   products do the same sums.
 // All pointers are byte addresses (unsigned) in the shared memory.
 import { madd } from './simd';
-import { dot32i8, h2f, hsum, scales4, storeScaled16s } from './rows';
-import { dot16, highNibbles, pickBytes, sum4x4, sum4x4f } from './lanes';
+import { dot32i8, h2f, hsum, storeScaled16s } from './rows';
+import { dot16, halfScales4, highNibbles, pickBytes, sum4x4, sum4x4f } from './lanes';
 
 /** Bytes of one q5_0 block. */
 const BLOCK: usize = 22;
@@ -103,7 +103,7 @@ function rowQ5_0(q8: usize, dx: usize, sums: usize, k: i32, w: usize, relaxed: b
       blockQ5_0(wp + 3 * BLOCK, v128.load(xp, 96), v128.load(xp, 112), relaxed),
     );
     s = i32x4.sub(s, i32x4.shl(v128.load(sums + (<usize>b << 2)), 4));
-    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(scales4(wp, BLOCK), v128.load(dx + (<usize>b << 2))), acc);
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(halfScales4(wp, BLOCK), v128.load(dx + (<usize>b << 2))), acc);
   }
   for (; b < nb; b++) {
     const wp = w + <usize>b * BLOCK;

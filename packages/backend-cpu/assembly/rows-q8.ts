@@ -15,7 +15,7 @@
 //   (extmul) do the same sums. (Node 20's V8 gives twice the true sum for the i32 form,
 //   i32x4.relaxed_dot_i8x16_i7x16_add_s, on x64, so it is not used.)
 import { madd } from './simd';
-import { dot16, highNibbles, pickBytes, shl4, sum4x4, sum4x4f } from './lanes';
+import { dot16, halfScales4, highNibbles, pickBytes, shl4, sum4x4, sum4x4f } from './lanes';
 import { h2f, MXFP4, q6Codes, Q4_0, Q4_K, Q5_0, Q5_K, Q6_K, Q8_0 } from './rows';
 import { rows4Q5_0 } from './rows-q5';
 
@@ -175,41 +175,7 @@ export function relaxedDotInUse(): bool {
 
 // ---- shared pieces ---------------------------------------------------------------------------
 
-/**
- * Four float16 values (the low 16 bits of each i32 lane) to float32: the exponent and
- * mantissa moved into place and scaled by 2^112, which is exact for normals, subnormals and
- * zeros; infinities and NaNs get the all-ones exponent. Fewer operations than rows.ts's
- * h2fx4; a subnormal float16 scale only costs time (a float32 subnormal operand).
- */
-// @ts-ignore: decorator
-@inline
-function scalesF16(h: v128): v128 {
-  const mag = v128.and(h, i32x4.splat(0x7fff));
-  let f = f32x4.mul(i32x4.shl(mag, 13), f32x4.splat(5.192296858534828e33));
-  f = v128.or(f, v128.and(i32x4.gt_s(mag, i32x4.splat(0x7bff)), i32x4.splat(0x7f800000)));
-  return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
-}
-
-/** The float16 at byte o of each of four rows, as float32 lanes. */
-// @ts-ignore: decorator
-@inline
-function scales4Rows(w0: usize, w1: usize, w2: usize, w3: usize, o: usize): v128 {
-  // Each float16 into the low half of its lane by load16_lane (one pinsrw on x64).
-  let h = v128.load16_lane(w0 + o, i32x4.splat(0), 0);
-  h = v128.load16_lane(w1 + o, h, 2);
-  h = v128.load16_lane(w2 + o, h, 4);
-  h = v128.load16_lane(w3 + o, h, 6);
-  return scalesF16(h);
-}
-
 // ---- q8_0 ------------------------------------------------------------------------------------
-
-/** The float16 at w, w + stride, w + 2 stride, w + 3 stride (four blocks of one row), as float32 lanes. */
-// @ts-ignore: decorator
-@inline
-function scales4Blocks(w: usize, stride: usize): v128 {
-  return scales4Rows(w, w + stride, w + 2 * stride, w + 3 * stride, 0);
-}
 
 /**
  * The combined scales d_w d_x of every block of a q8_0 row, as float32 at sc (nb values), four
@@ -223,7 +189,7 @@ function scalesQ8_0(q: usize, k: i32, w: usize, sc: usize): void {
   const nb = k >> 5;
   const dx = dxOf(q, k);
   let b = 0;
-  for (; b + 4 <= nb; b += 4) v128.store(sc + (<usize>b << 2), f32x4.mul(scales4Blocks(w + <usize>b * 34, 34), v128.load(dx + (<usize>b << 2))));
+  for (; b + 4 <= nb; b += 4) v128.store(sc + (<usize>b << 2), f32x4.mul(halfScales4(w + <usize>b * 34, 34), v128.load(dx + (<usize>b << 2))));
   for (; b < nb; b++) store<f32>(sc + (<usize>b << 2), h2f(load<u16>(w + <usize>b * 34)) * load<f32>(dx + (<usize>b << 2)));
 }
 
@@ -308,7 +274,7 @@ function rowQ4_0(q: usize, k: i32, w: usize, relaxed: bool): v128 {
       blockQ4_0(wp + 54, v128.load(xp, 96), v128.load(xp, 112), relaxed),
     );
     s = i32x4.sub(s, i32x4.shl(v128.load(sums + (<usize>b << 2)), 3));
-    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(scales4Blocks(wp, 18), v128.load(dx + (<usize>b << 2))), acc);
+    acc = madd(f32x4.convert_i32x4_s(s), f32x4.mul(halfScales4(wp, 18), v128.load(dx + (<usize>b << 2))), acc);
   }
   for (; b < nb; b++) {
     const wp = w + <usize>b * 18;

@@ -180,10 +180,11 @@ export function dot32i8(q0: v128, q1: v128, xp: usize): v128 {
 // @ts-ignore: decorator
 @inline
 export function scales4(w: usize, stride: usize): v128 {
-  let h = i32x4.splat(<i32>load<u16>(w));
-  h = i32x4.replace_lane(h, 1, <i32>load<u16>(w + stride));
-  h = i32x4.replace_lane(h, 2, <i32>load<u16>(w + 2 * stride));
-  h = i32x4.replace_lane(h, 3, <i32>load<u16>(w + 3 * stride));
+  // Each float16 into the low half of its lane by load16_lane (one pinsrw on x64).
+  let h = v128.load16_lane(w, i32x4.splat(0), 0);
+  h = v128.load16_lane(w + stride, h, 2);
+  h = v128.load16_lane(w + 2 * stride, h, 4);
+  h = v128.load16_lane(w + 3 * stride, h, 6);
   return h2fx4(h);
 }
 
