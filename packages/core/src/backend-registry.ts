@@ -62,9 +62,14 @@ function stableKey(options: BackendOptions): string {
 /**
  * Initialises (once per name and options; later calls share the instance) the backend `choice`
  * names. Disposing the instance evicts it, so a later call initialises a new one. Throws
- * UnknownNameError for an unregistered name, or the backend's own error.
+ * UnknownNameError for an unregistered name, or the backend's own error. Options go inside the
+ * choice (`{ name, options }`): a second argument, which JavaScript callers could pass and
+ * which would otherwise be dropped without a word, is a ConfigError.
  */
-export async function getBackend(choice: BackendChoice): Promise<Backend> {
+export async function getBackend(choice: BackendChoice, ...extra: readonly never[]): Promise<Backend> {
+  if (extra.length > 0) {
+    throw new ConfigError('backend', `getBackend takes one argument; pass options as { name: ${JSON.stringify(typeof choice === 'string' ? choice : choice?.name)}, options: {...} }, got ${extra.length + 1} arguments`);
+  }
   const { name, options } = normalise(choice);
   const entry = backends.get(name);
   if (!entry) throw new UnknownNameError('backend', name, [...backends.keys()].sort());

@@ -114,6 +114,11 @@ describe('backend registry', () => {
     expect(() => registerBackend('', { priority: 1, create: async () => createTestBackend() })).toThrow(ConfigError);
     expect(() => registerBackend('x', { priority: NaN, create: async () => createTestBackend() })).toThrow(/backend\.priority/);
     await expect(getBackend({} as { name: string })).rejects.toThrow(/expected a backend name or \{ name, options \}/);
+    // Options passed as a second argument (as a JavaScript caller might) are refused, not dropped.
+    register('opts', 1, async () => createTestBackend({ name: 'opts' }));
+    const loose = getBackend as unknown as (choice: string, options: object) => Promise<Backend>;
+    await expect(loose('opts', { threads: 1 })).rejects.toThrow(/getBackend takes one argument; pass options as \{ name: "opts", options/);
+    await expect(loose('opts', { threads: 1 })).rejects.toBeInstanceOf(ConfigError);
   });
 
   it('says whether an instance with these options exists (hasBackendInstance)', async () => {
