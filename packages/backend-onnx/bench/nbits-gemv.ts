@@ -4,9 +4,9 @@
  * weight's bytes: past the last-level cache for DRAM, 1 for cache-resident), best of 12 rounds.
  * Three ways: one session with 1 intra-op thread, the same with 2, and two threads that each
  * run their own half of the rows at once (this thread and a worker, each an onnx backend with
- * 1 intra-op thread: onnxruntime 1.30 runs a one-row MatMulNBits on one thread whatever the
- * pool). The figures bound what native code draws from memory while it computes, next to
- * the cpu backend's WebAssembly kernels (its bench/linear-gemv.mjs, same shapes and copies).
+ * 1 intra-op thread: whether two sessions side by side draw more than one session's pool).
+ * The figures bound what native code draws from memory while it computes, next to the cpu
+ * backend's WebAssembly kernels (its bench/linear-gemv.mjs, same shapes and copies).
  *
  *   cd packages/backend-onnx && npx tsc -p tsconfig.bench.json && node build/bench/nbits-gemv.js
  *
