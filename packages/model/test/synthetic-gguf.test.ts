@@ -37,8 +37,10 @@ afterAll(async () => {
 });
 
 /** Loads `path` on the cpu backend and checks the logits of `prompt` are finite and not flat (RMS above 0.01). */
-async function expectLiveLogits(path: string, prompt: number[]): Promise<void> {
-  const { model } = await loadModel(path, backend);
+/** Logits are finite and not all near zero; with `text`, the file's tokenizer round-trips it too. */
+async function expectLiveLogits(path: string, prompt: number[], text?: string): Promise<void> {
+  const { model, tokenizer } = await loadModel(path, backend);
+  if (text !== undefined) expect(tokenizer.decode(tokenizer.encode(text, false))).toBe(text);
   const out = await model.forward(model.newSession(), prompt, { allLogits: true });
   model.dispose();
   expect(out.logits.every(Number.isFinite)).toBe(true);
@@ -103,20 +105,26 @@ describe('synthetic checkpoints', () => {
     const g = GPT_OSS_20B;
     const config: ModelConfig = { ...g, hiddenSize: 128, numLayers: 4, numHeads: 4, numKvHeads: 2, headDim: 32, vocabSize: 512, layerWindows: g.layerWindows!.slice(0, 4), moe: { ...g.moe, hiddenSize: 128, numExperts: 8, topK: 2, expert: { ...g.moe.expert, ffnSize: 128 } } };
     const path = join(root, 'small-gpt-oss.gguf');
-    const r = await writeSyntheticGguf(path, { id: 'small-gpt-oss', description: 'small gpt-oss', config, fileType: 'MXFP4_MOE' }, 4);
+    const r = await writeSyntheticGguf(path, { id: 'small-gpt-oss', description: 'small gpt-oss', config, fileType: 'MXFP4_MOE', pre: 'gpt-4o' }, 4);
     // Per layer: 3 expert stacks in mxfp4; q, k, v, o in q8_0 (+ embed, output); q/k/v/o biases,
     // sinks, router + its bias, 3 expert bias stacks and 2 norms in float32 (+ the final norm).
     expect(r.formats).toEqual({ mxfp4: 4 * 3, q8_0: 4 * 4 + 2, float32: 4 * (4 + 1 + 2 + 3 + 2) + 1 });
     const { weights } = await loadGgufCheckpoint(path);
     expect(weights.layers[1].moe.experts[3].down.dtype).toBe('mxfp4');
     expect(weights.layers[1].attention.sinks?.shape).toEqual([4]);
-    await expectLiveLogits(path, [1, 50, 300, 7, 9, 100]);
+    const file = await GgufCheckpoint.open(path);
+    try {
+      expect(file.metadata.string('tokenizer.ggml.pre')).toBe('gpt-4o');
+    } finally {
+      await file.close();
+    }
+    await expectLiveLogits(path, [1, 50, 300, 7, 9, 100], "CamelCase IT'S 12345 héllo");
   });
 
   it('a small DeepSeek-V2-Lite-shaped Q8_0 file: the latent-attention layout, a dense first layer, routers and norms float32; it loads and gives finite logits', async () => {
     const config = smallDeepseek(128, 256, 64, 128);
     const path = join(root, 'small-deepseek.gguf');
-    const r = await writeSyntheticGguf(path, { id: 'small-deepseek', description: 'small deepseek', config, fileType: 'q8_0' }, 5);
+    const r = await writeSyntheticGguf(path, { id: 'small-deepseek', description: 'small deepseek', config, fileType: 'q8_0', pre: 'deepseek-llm' }, 5);
     // Layer 0 (dense): q, kv_a, o, 3 dense; layers 1-2: q, kv_a, o, 3 shared, 3 expert stacks;
     // plus embed and output. float32: 3 norms and k_b, v_b a layer, 2 routers, the final norm.
     expect(r.formats).toEqual({ q8_0: 6 + 2 * 9 + 2, float32: 3 * 5 + 2 + 1 });
@@ -124,7 +132,12 @@ describe('synthetic checkpoints', () => {
     expect(weights.layers[0].moe.experts).toHaveLength(1);
     expect(weights.layers[2].moe.experts).toHaveLength(8);
     expect(weights.layers[2].moe.experts[5].down.dtype).toBe('q8_0');
-    await expectLiveLogits(path, [1, 50, 300, 7, 9, 100]);
+    await expectLiveLogits(path, [1, 50, 300, 7, 9, 100], 'abc123 안녕 中文\nend');
+  });
+
+  it("the catalogue writes the real files' pre-tokenizers", () => {
+    const pre = Object.fromEntries(SYNTHETIC_MODELS.map((m) => [m.id, m.pre ?? 'gpt-2']));
+    expect([pre['olmoe-1b-7b-q8_0'], pre['qwen3-30b-a3b-q4_k_m'], pre['gpt-oss-20b-mxfp4'], pre['deepseek-v2-lite-q4_k_m']]).toEqual(['olmo', 'qwen2', 'gpt-4o', 'deepseek-llm']);
   });
 
   it('refuses an MXFP4_MOE mixture for a layout-defined architecture, naming the field', async () => {
@@ -179,7 +192,7 @@ describe('synthetic checkpoints', () => {
     const { weights } = await loadGgufCheckpoint(path);
     expect(weights.layers[1].moe.experts[5].down.dtype).toBe('q5_0');
     expect(weights.layers[2].moe.experts[5].down.dtype).toBe('q8_0');
-    await expectLiveLogits(path, [1, 50, 300, 7, 9, 100]);
+    await expectLiveLogits(path, [1, 50, 300, 7, 9, 100], 'abc123 안녕 中文\nend');
   });
 
   it('Mixtral-8x7B Q4_K_M written shape-only (sparse): opens, plans 26 GB, and is refused before anything is allocated', async () => {

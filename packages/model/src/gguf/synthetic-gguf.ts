@@ -38,6 +38,8 @@ export interface SyntheticModel {
   readonly fileType: SyntheticFileType;
   /** Header only, data left as a hole: for the memory check. */
   readonly shapeOnly?: boolean;
+  /** The real files' `tokenizer.ggml.pre` (default `gpt-2`), so their pre-tokenizer is the one that runs. */
+  readonly pre?: string;
 }
 
 function moeConfig(p: {
@@ -167,14 +169,14 @@ export const BENCH_FORMATS: readonly DType[] = ['float32', 'float16', 'bfloat16'
 
 /** Every synthetic checkpoint the generator knows, by id. */
 export const SYNTHETIC_MODELS: readonly SyntheticModel[] = [
-  { id: 'olmoe-1b-7b-q8_0', description: 'OLMoE-1B-7B Q8_0', config: OLMOE_1B_7B, fileType: 'q8_0' },
-  { id: 'olmoe-1b-7b-q4_k_m', description: 'OLMoE-1B-7B Q4_K_M', config: OLMOE_1B_7B, fileType: 'Q4_K_M' },
-  { id: 'qwen3-30b-a3b-q4_k_m', description: 'Qwen3-30B-A3B Q4_K_M', config: QWEN3_30B_A3B, fileType: 'Q4_K_M' },
-  { id: 'gpt-oss-20b-mxfp4', description: 'gpt-oss-20b MXFP4 (experts mxfp4, other matrices q8_0)', config: GPT_OSS_20B, fileType: 'MXFP4_MOE' },
-  { id: 'deepseek-v2-lite-q8_0', description: 'DeepSeek-V2-Lite Q8_0', config: DEEPSEEK_V2_LITE, fileType: 'q8_0' },
+  { id: 'olmoe-1b-7b-q8_0', description: 'OLMoE-1B-7B Q8_0', config: OLMOE_1B_7B, fileType: 'q8_0', pre: 'olmo' },
+  { id: 'olmoe-1b-7b-q4_k_m', description: 'OLMoE-1B-7B Q4_K_M', config: OLMOE_1B_7B, fileType: 'Q4_K_M', pre: 'olmo' },
+  { id: 'qwen3-30b-a3b-q4_k_m', description: 'Qwen3-30B-A3B Q4_K_M', config: QWEN3_30B_A3B, fileType: 'Q4_K_M', pre: 'qwen2' },
+  { id: 'gpt-oss-20b-mxfp4', description: 'gpt-oss-20b MXFP4 (experts mxfp4, other matrices q8_0)', config: GPT_OSS_20B, fileType: 'MXFP4_MOE', pre: 'gpt-4o' },
+  { id: 'deepseek-v2-lite-q8_0', description: 'DeepSeek-V2-Lite Q8_0', config: DEEPSEEK_V2_LITE, fileType: 'q8_0', pre: 'deepseek-llm' },
   // llama.cpp's Q4_K_M falls back to q5_0 (q8_0 where it would pick q6_k) for rows that are not
   // whole 256-value blocks: ffn_down_exps' 1408, the dense ffn_down's 10944.
-  { id: 'deepseek-v2-lite-q4_k_m', description: 'DeepSeek-V2-Lite Q4_K_M', config: DEEPSEEK_V2_LITE, fileType: 'Q4_K_M' },
+  { id: 'deepseek-v2-lite-q4_k_m', description: 'DeepSeek-V2-Lite Q4_K_M', config: DEEPSEEK_V2_LITE, fileType: 'Q4_K_M', pre: 'deepseek-llm' },
   { id: 'mixtral-8x7b-q4_k_m-shape', description: 'Mixtral-8x7B Q4_K_M, shape only (sparse)', config: MIXTRAL_8X7B, fileType: 'Q4_K_M', shapeOnly: true },
   ...BENCH_FORMATS.map((f): SyntheticModel => ({ id: `bench-428m-${f}`, description: `428M benchmark shape, ${f}`, config: BENCH_428M, fileType: f })),
 ];
@@ -308,8 +310,8 @@ function layoutTensors(layout: LayerLayout, c: ModelConfig, i: number, fileType:
   });
 }
 
-/** A byte-level vocabulary of `size` tokens: three control tokens, the 256 byte tokens, fillers; no merges. */
-export function syntheticVocabulary(size: number): GgufVocabulary {
+/** A byte-level vocabulary of `size` tokens: three control tokens, the 256 byte tokens, fillers; no merges; `pre` as `tokenizer.ggml.pre`. */
+export function syntheticVocabulary(size: number, pre = 'gpt-2'): GgufVocabulary {
   const tokens = ['<unk>', '<s>', '</s>'];
   const types: number[] = [GGUF_TOKEN_TYPES.control, GGUF_TOKEN_TYPES.control, GGUF_TOKEN_TYPES.control];
   const keep: number[] = [];
@@ -325,7 +327,7 @@ export function syntheticVocabulary(size: number): GgufVocabulary {
     tokens.push(`<x${i}>`);
     types.push(GGUF_TOKEN_TYPES.normal);
   }
-  return { model: 'gpt2', pre: 'gpt-2', tokens, types, merges: [], bosId: 1, eosId: 2, addBos: false };
+  return { model: 'gpt2', pre, tokens, types, merges: [], bosId: 1, eosId: 2, addBos: false };
 }
 
 /**
@@ -446,7 +448,7 @@ export async function writeSyntheticGguf(path: string, model: SyntheticModel, se
   const t0 = performance.now();
   const c = model.config;
   const meta = modelMetadata(c, `synthetic ${model.description}`);
-  for (const [k, v] of vocabularyMetadata(syntheticVocabulary(c.vocabSize))) meta.set(k, v);
+  for (const [k, v] of vocabularyMetadata(syntheticVocabulary(c.vocabSize, model.pre))) meta.set(k, v);
   const tensors = tensorsOf(c, model.fileType);
   const stream = new ByteStream(seed);
   await writeGgufStream(
