@@ -173,8 +173,6 @@ export function relaxedDotInUse(): bool {
   return dotMode == 1;
 }
 
-// ---- shared pieces ---------------------------------------------------------------------------
-
 // ---- q8_0 ------------------------------------------------------------------------------------
 
 /**
@@ -288,17 +286,17 @@ function rowQ4_0(q: usize, k: i32, w: usize, relaxed: bool): v128 {
 // ---- q4_k / q5_k -----------------------------------------------------------------------------
 
 /**
- * The eight 6-bit scales (high = false) or mins (high = true) of a q4_k / q5_k block (12
- * bytes at s), as the bytes 0..7 of a v128: sub-blocks 0..3 keep the low six bits of bytes
- * 0..3 (scales) and 4..7 (mins); sub-blocks 4..7 take four bits from bytes 8..11 and their
- * top two from the top bits of bytes 0..3 (scales) or 4..7 (mins).
+ * The eight 6-bit scales and eight 6-bit mins of the q4_k / q5_k block at w (packed in its 12
+ * bytes at w + 4), as bytes 0..7 (scales) and 8..15 (mins) of a v128: sub-blocks 0..3 keep the
+ * low six bits of packed bytes 0..3 (scales) and 4..7 (mins); sub-blocks 4..7 take four bits
+ * from bytes 8..11 and their top two from the top bits of bytes 0..3 (scales) or 4..7 (mins).
  */
 // @ts-ignore: decorator
 @inline
-function kScales(s: usize): v128 {
+function kScales(w: usize): v128 {
   // In lanes, as four u32 words: [u0, u2, u1, u2 >> 4] masked to their 6 or 4 low bits of each
   // byte, ORed with [0, u0, 0, u1]'s top two bits of each byte moved to bits 4-5.
-  const v = v128.load(s - 4);
+  const v = v128.load(w);
   const low = v128.shuffle<i32>(v, i32x4.shr_u(v, 4), 1, 3, 2, 7);
   const masked = v128.and(low, i32x4(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
   const top = v128.shuffle<i32>(i32x4.splat(0), v, 0, 5, 0, 6);
@@ -349,7 +347,7 @@ function rowQ4K(q: usize, k: i32, w: usize, high: bool, relaxed: bool): v128 {
   const mins2 = i8x16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
   let acc = f32x4.splat(0);
   for (let b = 0; b < nb; b++, w += stride) {
-    const sm = kScales(w + 4);
+    const sm = kScales(w);
     const qs = w + (high ? 48 : 16);
     const xb = q + (<usize>b << 8);
     // A loop over the four sub-block pairs (not unrolled: unrolled, V8 hoisted every load
