@@ -85,16 +85,22 @@ function scalesF16(h: v128): v128 {
 }
 
 /**
- * The float16 at w, w + stride, w + 2 stride, w + 3 stride (the scales of four blocks of a
- * row), as float32 lanes: each into the low half of its lane by load16_lane (one pinsrw on
- * x64), then one conversion.
+ * The float16 bits at w, w + stride, w + 2 stride, w + 3 stride (the scales of four blocks of a
+ * row) in the low half of each i32 lane, zeros above: one load16_lane each (one pinsrw on x64),
+ * where a lane insert of a scalar load takes two instructions.
  */
 // @ts-ignore: decorator
 @inline
-export function halfScales4(w: usize, stride: usize): v128 {
+export function halves4(w: usize, stride: usize): v128 {
   let h = v128.load16_lane(w, i32x4.splat(0), 0);
   h = v128.load16_lane(w + stride, h, 2);
   h = v128.load16_lane(w + 2 * stride, h, 4);
-  h = v128.load16_lane(w + 3 * stride, h, 6);
-  return scalesF16(h);
+  return v128.load16_lane(w + 3 * stride, h, 6);
+}
+
+/** The float16 scales of four blocks (as {@link halves4}) as float32 lanes, by scalesF16. */
+// @ts-ignore: decorator
+@inline
+export function halfScales4(w: usize, stride: usize): v128 {
+  return scalesF16(halves4(w, stride));
 }

@@ -5,7 +5,7 @@
 // thread's work buffer first.
 // All pointers are byte addresses (unsigned) in the shared memory.
 import { madd } from './simd';
-import { highNibbles, pickBytes, shl4 } from './lanes';
+import { halves4, highNibbles, pickBytes, shl4 } from './lanes';
 import { decodeQ5_0, dotQ5_0 } from './rows-q5';
 
 /** Weight format codes (src/wasm/descriptors.ts mirrors them). PANELS = packed float32 panels. */
@@ -180,12 +180,7 @@ export function dot32i8(q0: v128, q1: v128, xp: usize): v128 {
 // @ts-ignore: decorator
 @inline
 export function scales4(w: usize, stride: usize): v128 {
-  // Each float16 into the low half of its lane by load16_lane (one pinsrw on x64).
-  let h = v128.load16_lane(w, i32x4.splat(0), 0);
-  h = v128.load16_lane(w + stride, h, 2);
-  h = v128.load16_lane(w + 2 * stride, h, 4);
-  h = v128.load16_lane(w + 3 * stride, h, 6);
-  return h2fx4(h);
+  return h2fx4(halves4(w, stride));
 }
 
 /** x . w over a q8_0 row: per block, the 32 products summed then scaled by the block's d. */
