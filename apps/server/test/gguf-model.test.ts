@@ -6,11 +6,21 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ggufTokenizerFromJson, loadCheckpoint, TextModel, writeModelGguf, writeTinyCheckpoint } from '@moe-runtime/model';
+import { ggufTokenizerFromJson, loadCheckpoint, TextModel, writeModelGguf, writeTinyCheckpoint, type LoadCheckpointOptions, type ModelType } from '@moe-runtime/model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultModelId, modelSpecFromFlag } from '../src/generation/model-spec.js';
 import { get, post, startServer, type TestServer } from './helpers.js';
 import { localComplete } from './openai-helpers.js';
+
+/** A seeded tiny checkpoint of `modelType` (its folder at root/hf) exported as the GGUF file root/name; returns its path. */
+async function tinyGguf(root: string, name: string, modelType: ModelType, seed: number, options: LoadCheckpointOptions = {}): Promise<string> {
+  const dir = join(root, 'hf');
+  await writeTinyCheckpoint(dir, { modelType, seed });
+  const { config, weights } = await loadCheckpoint(dir, options);
+  const tokenizer = JSON.parse(await readFile(join(dir, 'tokenizer.json'), 'utf8')) as Record<string, unknown>;
+  const [path] = await writeModelGguf(join(root, name), config, weights, ggufTokenizerFromJson(tokenizer, 1, 2));
+  return path;
+}
 
 describe('a GGUF model file', () => {
   let root: string;
@@ -19,11 +29,7 @@ describe('a GGUF model file', () => {
   let local: TextModel;
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'moe-server-gguf-'));
-    const dir = join(root, 'hf');
-    await writeTinyCheckpoint(dir, { modelType: 'qwen3_moe', seed: 11 });
-    const { config, weights } = await loadCheckpoint(dir, { dtype: 'q8_0' });
-    const tokenizer = JSON.parse(await readFile(join(dir, 'tokenizer.json'), 'utf8')) as Record<string, unknown>;
-    [gguf] = await writeModelGguf(join(root, 'Tiny-Qwen3 Q8_0.gguf'), config, weights, ggufTokenizerFromJson(tokenizer, 1, 2));
+    gguf = await tinyGguf(root, 'Tiny-Qwen3 Q8_0.gguf', 'qwen3_moe', 11, { dtype: 'q8_0' });
     [srv, local] = await Promise.all([startServer({ backend: ['cpu'], models: [modelSpecFromFlag(gguf)] }), TextModel.load(gguf, { backend: 'cpu' })]);
   });
   afterAll(async () => {
@@ -57,11 +63,7 @@ describe('a backend list and the models', () => {
   let gguf: string;
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'moe-server-fit-'));
-    const dir = join(root, 'hf');
-    await writeTinyCheckpoint(dir, { modelType: 'mixtral', seed: 12 });
-    const { config, weights } = await loadCheckpoint(dir);
-    const tokenizer = JSON.parse(await readFile(join(dir, 'tokenizer.json'), 'utf8')) as Record<string, unknown>;
-    [gguf] = await writeModelGguf(join(root, 'tiny.gguf'), config, weights, ggufTokenizerFromJson(tokenizer, 1, 2));
+    gguf = await tinyGguf(root, 'tiny.gguf', 'mixtral', 12);
   });
   afterAll(async () => {
     await rm(root, { recursive: true, force: true });
