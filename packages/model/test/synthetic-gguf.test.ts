@@ -36,8 +36,10 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-/** Loads `path` on the cpu backend and checks the logits of `prompt` are finite and not flat (RMS above 0.01). */
-/** Logits are finite and not all near zero; with `text`, the file's tokenizer round-trips it too. */
+/**
+ * Loads `path` on the cpu backend and checks the logits of `prompt` are finite and not flat (RMS
+ * above 0.01); with `text`, that the file's tokenizer round-trips it too.
+ */
 async function expectLiveLogits(path: string, prompt: number[], text?: string): Promise<void> {
   const { model, tokenizer } = await loadModel(path, backend);
   if (text !== undefined) expect(tokenizer.decode(tokenizer.encode(text, false))).toBe(text);
@@ -192,7 +194,7 @@ describe('synthetic checkpoints', () => {
     const { weights } = await loadGgufCheckpoint(path);
     expect(weights.layers[1].moe.experts[5].down.dtype).toBe('q5_0');
     expect(weights.layers[2].moe.experts[5].down.dtype).toBe('q8_0');
-    await expectLiveLogits(path, [1, 50, 300, 7, 9, 100], 'abc123 안녕 中文\nend');
+    await expectLiveLogits(path, [1, 50, 300, 7, 9, 100]);
   });
 
   it('Mixtral-8x7B Q4_K_M written shape-only (sparse): opens, plans 26 GB, and is refused before anything is allocated', async () => {
