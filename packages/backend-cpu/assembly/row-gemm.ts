@@ -7,7 +7,7 @@
 // fused dot (mxfp4). Many rows (prefill): the 16 rows of a panel are decoded into a float32 panel in
 // the work buffer and the panel GEMM runs on it, so decoding costs once per panel, not per row.
 import { gemm } from './gemm';
-import { decodeRow, dotF32, dotFused, fused, rowBytesOf } from './rows';
+import { decodeRow, dotF32, dotFused, fused, Q6_K, Q8_0, rowBytesOf } from './rows';
 import { ACT_Q8, dotRowsQ8, hasQ8Dot, q8KRowBytes, q8RowBytes, quantizeRow, quantizeRowK, takesRowK } from './rows-q8';
 import { readAhead } from './prefetch';
 
@@ -19,6 +19,21 @@ const PANEL_ROWS = 8;
 @inline
 function rowBufBytes(k: i32): usize {
   return ((<usize>k << 4) + 63) & ~(<usize>63);
+}
+
+/**
+ * Whether the 8-bit-activation dot of format f reads the next rows ahead (prefetch.ts). Not
+ * for q8_0 and q6_k: their kernels' own loads keep enough misses in flight (q8_0's scales
+ * pass touches every line of a row first), and the extra loads only stall. Measured with
+ * bench/linear-gemv.mjs ([2048 x 2048] from DRAM, 2 threads, AMD EPYC, builds alternated,
+ * medians; benchmarks/results/2026-12-03-cpu-read-ahead-ab.txt): q8_0 16.2 -> 21.1 GB/s and
+ * q6_k 12.6 -> 22.6 without it, but q4_k 12.9 -> 8.2, and mxfp4 about even, so those keep it.
+ * (On the Intel Xeon it was first tuned on, q8_0 gained 12.0 -> 13.0 from it.)
+ */
+// @ts-ignore: decorator
+@inline
+function readsAheadQ8(f: i32): bool {
+  return f != Q8_0 && f != Q6_K;
 }
 
 /** Where panel p's rows start and how many of them are real (0 for a fully padded panel). */
@@ -109,7 +124,7 @@ export function rowGemm(
       const qfRow = takesRowK(f) ? qRowK : qRow;
       for (let j = 0; j < rows; j += 4) {
         const w = base + (first + <usize>j) * rb;
-        readAhead(w + 4 * rb, w + 8 * rb, end);
+        if (readsAheadQ8(f)) readAhead(w + 4 * rb, w + 8 * rb, end);
         const bj = bp != 0 ? v128.load(bp + (<usize>j << 2)) : f32x4.splat(0);
         for (let i = 0; i < m; i++) v128.store(cp + <usize>i * cRow + (<usize>j << 2), f32x4.add(dotRowsQ8(f, qf + <usize>i * qfRow, k, w, rb, rows - j, work), bj));
       }

@@ -6,7 +6,8 @@
 //   node bench/decode-gemv.mjs [--threads=1,2] [--cases=q8_0,q4_k,q4_0] [--steps=40] [--quick]
 // Shapes: OLMoE-1B-7B (D=2048, F=1024, E=64, k=8) for q8_0 (OLMoE's Q8_0 file), Qwen3-30B-A3B
 // (D=2048, F=768, E=128, k=8) for q4_k, q4_k_m (gate/up q4_k, down q6_k as in Q4_K_M files)
-// and q4_0. Two copies of the layer (hundreds of MB, far past the last-level cache) alternate,
+// and q4_0, gpt-oss-20b (D=2880, F=2880, E=32, k=4) for mxfp4. Two copies of the layer
+// (hundreds of MB, far past the last-level cache) alternate,
 // every step has a fresh random token, so the routed experts' weights come from DRAM. One
 // expert's weights are encoded once and placed E times (each expert its own memory: the
 // values repeat, the addresses do not). Run alone (other work on the machine skews the times).
@@ -25,12 +26,14 @@ const LAYERS = 2;
 
 const OLMOE = { name: 'OLMoE-1B-7B', hiddenSize: 2048, ffnSize: 1024, numExperts: 64, topK: 8 };
 const QWEN3 = { name: 'Qwen3-30B-A3B', hiddenSize: 2048, ffnSize: 768, numExperts: 128, topK: 8 };
+const GPT_OSS = { name: 'gpt-oss-20b', hiddenSize: 2880, ffnSize: 2880, numExperts: 32, topK: 4 };
 /** Each case: a shape and the formats of gate, up and down. */
 const CASE_DEFS = {
   q8_0: { shape: OLMOE, formats: ['q8_0', 'q8_0', 'q8_0'] },
   q4_k: { shape: QWEN3, formats: ['q4_k', 'q4_k', 'q4_k'] },
   q4_k_m: { shape: QWEN3, formats: ['q4_k', 'q4_k', 'q6_k'] },
   q4_0: { shape: QWEN3, formats: ['q4_0', 'q4_0', 'q4_0'] },
+  mxfp4: { shape: GPT_OSS, formats: ['mxfp4', 'mxfp4', 'mxfp4'] },
 };
 
 function configOf(shape) {
