@@ -17,7 +17,8 @@ const PAGE = 4096;
  * 2-core KVM guest, AMD EPYC: 1 GiB read in 3.5-4.7 s, then 1.6 s for the first touch of its
  * pages; touched first, 3.3 s, the read 1.8 s, the next touch 19 ms): the model's first decode
  * steps after loading ran at half speed until every expert had been used once. Touched here,
- * that cost is paid while loading, once, and the pages are ready when the kernels first run.
+ * that cost is paid while loading, once, and the pages are ready when the kernels first run
+ * (bench/page-touch.mjs; benchmarks/results/2026-12-03-page-touch.txt).
  */
 function touchPages(out: Uint8Array, from: number, to: number): void {
   for (let p = from; p < to; p += PAGE) out[p] = 0;
