@@ -1,8 +1,8 @@
 /** Config resolution and the command line: defaults, flags over file, and errors naming the field. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '@moe-runtime/core';
+import { tempDir } from '@moe-runtime/core/testing';
 import { MODEL_TYPES } from '@moe-runtime/model';
 import { describe, expect, it } from 'vitest';
 import { configFromArgs, DEFAULT_CONFIG, resolveConfig } from '../src/index.js';
@@ -64,7 +64,7 @@ describe('resolveConfig', () => {
 
 describe('command line', () => {
   it('flags override the config file', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'moe-cli-'));
+    const dir = tempDir('moe-cli-');
     const file = join(dir, 'c.json');
     writeFileSync(file, JSON.stringify({ port: 9000, host: '0.0.0.0', limits: { maxQueuedRequests: 5, requestTimeoutMs: 1234 }, backendModules: ['./mine.js'] }));
     const { config } = configFromArgs(['--config', file, '--port', '0', '--backend', 'onnx,cpu', '--backend-options', '{"threads":2}', '--max-queue', '7', '--hidden', '64', '--ffn', '96', '--experts', '4'], {});

@@ -4,11 +4,11 @@
  * while the inference worker is saturated (compute is off the event loop).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomInput } from '@moe-runtime/core';
+import { tempDir } from '@moe-runtime/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { post, rowsOf, smallConfig, TEST_BACKENDS } from './helpers.js';
 import { RawConnection } from './raw-http.js';
@@ -25,7 +25,7 @@ interface Child {
 
 /** Starts `moe-server --config <file>` and resolves once it printed its URL and is ready. */
 async function spawnServer(config: Record<string, unknown>): Promise<Child> {
-  const dir = mkdtempSync(join(tmpdir(), 'moe-server-test-'));
+  const dir = tempDir('moe-server-test-');
   const file = join(dir, 'config.json');
   writeFileSync(file, JSON.stringify({ host: '127.0.0.1', port: 0, logLevel: 'warn', backendModules: [TEST_BACKENDS], ...config }));
   const proc = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -130,7 +130,7 @@ describe('moe-server process', () => {
   });
 
   it('exits 1 with the reason when no backend in the list can start', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'moe-server-test-'));
+    const dir = tempDir('moe-server-test-');
     const file = join(dir, 'config.json');
     writeFileSync(file, JSON.stringify({ port: 0, logLevel: 'warn', backendModules: [TEST_BACKENDS], backend: ['broken', 'nonexistent'], layers: [{ id: 'l', source: 'random', seed: 1, config: smallConfig(D, 4, 2, 12) }] }));
     const proc = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -163,7 +163,7 @@ describe('shutdown edges', () => {
   });
 
   it('a server whose launcher dies without forwarding the signal drains and exits on its own', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'moe-server-test-'));
+    const dir = tempDir('moe-server-test-');
     const file = join(dir, 'config.json');
     writeFileSync(file, JSON.stringify({ host: '127.0.0.1', port: 0, logLevel: 'warn', backendModules: [TEST_BACKENDS], backend: ['naive'], layers: [{ id: 'l', source: 'random', seed: 1, config: smallConfig(D, 4, 2, 12) }] }));
     // A launcher like npm or pnpm: starts the server and dies on SIGKILL without passing anything on.

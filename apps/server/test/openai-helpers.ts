@@ -1,13 +1,13 @@
 /** Test helpers for the OpenAI-compatible endpoints: tiny checkpoints, in-process reference runs, SSE parsing. */
 import '@moe-runtime/backend-cpu';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { tempDir } from '@moe-runtime/core/testing';
 import { TextModel, writeTinyCheckpoint, type ChatMessage, type GenerateOptions, type GenerationStats, type TinyCheckpointOptions } from '@moe-runtime/model';
 
 /** Writes a tiny seeded checkpoint into a fresh temp folder; `maxPositions` rewrites the context length. */
 export async function tinyModelDir(options: TinyCheckpointOptions & { maxPositions?: number } = {}): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'moe-server-model-'));
+  const dir = tempDir('moe-server-model-');
   await writeTinyCheckpoint(dir, options);
   if (options.maxPositions !== undefined) {
     const file = join(dir, 'config.json');

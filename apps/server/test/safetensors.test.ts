@@ -2,10 +2,9 @@
  * A layer served from a safetensors checkpoint (Hugging Face Mixtral names) answers exactly as
  * the same weights built in memory: the loader, the worker and the HTTP path agree bitwise.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getBackend, MoELayer, randomInput, randomWeights, saveMoELayer } from '@moe-runtime/core';
+import { tempDir } from '@moe-runtime/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bitwiseEqual, flat, get, post, rowsOf, smallConfig, startServer, TEST_BACKENDS, type TestServer } from './helpers.js';
 
@@ -17,7 +16,7 @@ describe('safetensors layers', () => {
   let srv: TestServer;
   let direct: MoELayer;
   beforeAll(async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'moe-st-')), 'model.safetensors');
+    const file = join(tempDir('moe-st-'), 'model.safetensors');
     await saveMoELayer(file, config, weights, { scheme: 'mixtral', prefix: 'model.layers.3.' });
     srv = await startServer({ backend: ['naive'], layers: [{ id: 'ckpt', source: 'safetensors', path: file, prefix: 'model.layers.3.', topK: 2 }] });
     direct = await MoELayer.create({ config, weights, backend: await getBackend('naive') });

@@ -1,8 +1,8 @@
 /** In-memory streams for calling `main` in-process. */
 import { Writable } from 'node:stream';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir as trackedTempDir } from '@moe-runtime/core/testing';
 import type { MainIO } from '../../src/main.js';
 
 /** A MainIO whose output is collected in strings (not a TTY: no colours, no progress bar). */
@@ -25,9 +25,9 @@ export function captureIO(): MainIO & { out(): string; err(): string } {
   };
 }
 
-/** A fresh temporary folder. */
+/** A fresh temporary folder, removed when the test file ends (test/setup-temp-dirs.ts). */
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'moe-bench-test-'));
+  return trackedTempDir('moe-bench-test-');
 }
 
 /** A tiny scenario that runs in well under a second per backend. */

@@ -9,3 +9,4 @@ export * from './test-backend.js';
 export * from './resident-probe.js';
 export * from './sparsity-checks.js';
 export * from './attention-checks.js';
+export * from './temp-dirs.js';
