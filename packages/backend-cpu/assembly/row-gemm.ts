@@ -22,17 +22,19 @@ function rowBufBytes(k: i32): usize {
 }
 
 /**
- * Whether the 8-bit-activation dot of format f reads the next rows ahead (prefetch.ts). Not
- * for q8_0 and q6_k: their kernels' own loads keep enough misses in flight (q8_0's scales
- * pass touches every line of a row first), and the extra loads only stall. Measured with
+ * Whether the row kernels of format f read the next rows ahead (prefetch.ts). Not for q8_0 and
+ * q6_k: their kernels' own loads keep enough misses in flight (q8_0's 8-bit scales pass touches
+ * every line of a row first), and the extra loads only stall. Measured on 8-bit activations with
  * bench/linear-gemv.mjs ([2048 x 2048] from DRAM, 2 threads, AMD EPYC, builds alternated,
  * medians; benchmarks/results/2026-12-03-cpu-read-ahead-ab.txt): q8_0 16.2 -> 21.1 GB/s and
  * q6_k 12.6 -> 22.6 without it, but q4_k 12.9 -> 8.2, and mxfp4 about even, so those keep it.
- * (On the Intel Xeon it was first tuned on, q8_0 gained 12.0 -> 13.0 from it.)
+ * (On the Intel Xeon it was first tuned on, q8_0 gained 12.0 -> 13.0 from it.) On float32
+ * activations, three alternated rounds, best of 60 each: q8_0 6.7-9.0 -> 8.4-11.2 GB/s, q6_k
+ * 4.2-4.9 -> 5.0-6.0 without it.
  */
 // @ts-ignore: decorator
 @inline
-function readsAheadQ8(f: i32): bool {
+function readsAhead(f: i32): bool {
   return f != Q8_0 && f != Q6_K;
 }
 
@@ -124,7 +126,7 @@ export function rowGemm(
       const qfRow = takesRowK(f) ? qRowK : qRow;
       for (let j = 0; j < rows; j += 4) {
         const w = base + (first + <usize>j) * rb;
-        if (readsAheadQ8(f)) readAhead(w + 4 * rb, w + 8 * rb, end);
+        if (readsAhead(f)) readAhead(w + 4 * rb, w + 8 * rb, end);
         const bj = bp != 0 ? v128.load(bp + (<usize>j << 2)) : f32x4.splat(0);
         for (let i = 0; i < m; i++) v128.store(cp + <usize>i * cRow + (<usize>j << 2), f32x4.add(dotRowsQ8(f, qf + <usize>i * qfRow, k, w, rb, rows - j, work), bj));
       }
@@ -138,7 +140,7 @@ export function rowGemm(
       }
       if (q8 && hasQ8Dot(f)) continue;
       const w = base + (first + <usize>j) * rb;
-      if ((j & 3) == 0) readAhead(w + 4 * rb, w + 8 * rb, end);
+      if ((j & 3) == 0 && readsAhead(f)) readAhead(w + 4 * rb, w + 8 * rb, end);
       if (fused(f)) {
         for (let i = 0; i < m; i++) store<f32>(cp + <usize>i * cRow + (<usize>j << 2), dotFused(f, a + <usize>i * aRow, w, k) + bj);
       } else {
