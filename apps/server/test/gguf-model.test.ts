@@ -3,9 +3,9 @@
  * through `loadModel`), names it after the file, and reports where its bytes live; its greedy
  * completion equals `TextModel` run in this process on the same file.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { tempDir } from '@moe-runtime/core/testing';
 import { ggufTokenizerFromJson, loadCheckpoint, TextModel, writeModelGguf, writeTinyCheckpoint, type LoadCheckpointOptions, type ModelType } from '@moe-runtime/model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultModelId, modelSpecFromFlag } from '../src/generation/model-spec.js';
@@ -23,19 +23,16 @@ async function tinyGguf(root: string, name: string, modelType: ModelType, seed: 
 }
 
 describe('a GGUF model file', () => {
-  let root: string;
   let gguf: string;
   let srv: TestServer;
   let local: TextModel;
   beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'moe-server-gguf-'));
-    gguf = await tinyGguf(root, 'Tiny-Qwen3 Q8_0.gguf', 'qwen3_moe', 11, { dtype: 'q8_0' });
+    gguf = await tinyGguf(tempDir('moe-server-gguf-'), 'Tiny-Qwen3 Q8_0.gguf', 'qwen3_moe', 11, { dtype: 'q8_0' });
     [srv, local] = await Promise.all([startServer({ backend: ['cpu'], models: [modelSpecFromFlag(gguf)] }), TextModel.load(gguf, { backend: 'cpu' })]);
   });
   afterAll(async () => {
     await srv?.close();
     local?.dispose();
-    await rm(root, { recursive: true, force: true });
   });
 
   it('takes its id from the file name (extension and split suffix dropped, odd characters replaced)', () => {
@@ -59,14 +56,9 @@ describe('a GGUF model file', () => {
 });
 
 describe('a backend list and the models', () => {
-  let root: string;
   let gguf: string;
   beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'moe-server-fit-'));
-    gguf = await tinyGguf(root, 'tiny.gguf', 'mixtral', 12);
-  });
-  afterAll(async () => {
-    await rm(root, { recursive: true, force: true });
+    gguf = await tinyGguf(tempDir('moe-server-fit-'), 'tiny.gguf', 'mixtral', 12);
   });
 
   it('skips a backend the model does not fit (checked from the headers) and takes the next in the list', async () => {
