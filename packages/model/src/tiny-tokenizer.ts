@@ -25,8 +25,8 @@ export function byteToUnicode(): string[] {
 /**
  * A text whose merges cross what pre-tokenizers split apart (digits, punctuation, runs of
  * spaces, contractions, case changes inside words, slashes, letters next to digits, accented and
- * CJK characters), so vocabularies learned from it whole
- * tokenize differently under different pre-tokenizers: what tokenizer cross-checks need.
+ * CJK characters), so vocabularies learned from it whole tokenize differently under different
+ * pre-tokenizers: what tokenizer cross-checks need.
  */
 export const TINY_RICH_CORPUS = [
   "it's 12345 and 678, they've 2024 items; we'll   see  $5+3=8 <tag> ~|^ ok.",
