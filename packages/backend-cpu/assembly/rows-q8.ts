@@ -304,15 +304,33 @@ function kScales(w: usize): v128 {
 }
 
 /**
+ * Swizzle indices that broadcast i16 lane j (bytes 2 j, 2 j + 1) of a v128 to all eight lanes,
+ * for j = 0..7, 16 bytes each: a sub-block's 6-bit scale from the scales widened to i16. Every
+ * index is below 16, so the relaxed swizzle is exact; loading them (two loads a sub-block
+ * pair) costs fewer instructions than building them (a splat, an add, and the plain swizzle's
+ * saturating fix).
+ */
+const LANE16_PICK = memory.data<u8>([
+  0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+  2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3,
+  4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5,
+  6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7,
+  8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9,
+  10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11,
+  12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13,
+  14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15,
+]);
+
+/**
  * Sub-blocks 2 c and 2 c + 1 of a block (the low and high nibbles of the 32 code bytes q0, q1;
  * q5_k's fifth bits in bits 0 and 1 of h0, h1) times their activations at x, x + 32, each
- * times its 6-bit scale (bytes 2 c, 2 c + 1 of sm, picked by the swizzle index i = 0x8000 | 2 c
- * in every i16 lane: the 0x80 bytes give 0), as i32 lanes. Products pair up in i16 (at most
- * 2 x 2 x 127 x 31 a lane), and the multiply by the scale widens them to i32.
+ * times its 6-bit scale (i16 lanes 2 c, 2 c + 1 of s16, broadcast by the LANE16_PICK rows at
+ * pick and pick + 16), as i32 lanes. Products pair up in i16 (at most 2 x 2 x 127 x 31 a
+ * lane), and the multiply by the scale widens them to i32.
  */
 // @ts-ignore: decorator
 @inline
-function pairQ4K(x: usize, q0: v128, q1: v128, h0: v128, h1: v128, sm: v128, i: v128, high: bool, relaxed: bool): v128 {
+function pairQ4K(x: usize, q0: v128, q1: v128, h0: v128, h1: v128, s16: v128, pick: usize, high: bool, relaxed: bool): v128 {
   const nib = i8x16.splat(15);
   let l0 = v128.and(q0, nib);
   let l1 = v128.and(q1, nib);
@@ -327,7 +345,7 @@ function pairQ4K(x: usize, q0: v128, q1: v128, h0: v128, h1: v128, sm: v128, i: 
   }
   const pl = i16x8.add(dot16(v128.load(x), l0, relaxed), dot16(v128.load(x, 16), l1, relaxed));
   const pu = i16x8.add(dot16(v128.load(x, 32), u0, relaxed), dot16(v128.load(x, 48), u1, relaxed));
-  return i32x4.add(i32x4.dot_i16x8_s(pl, i8x16.swizzle(sm, i)), i32x4.dot_i16x8_s(pu, i8x16.swizzle(sm, i16x8.add(i, i16x8.splat(1)))));
+  return i32x4.add(i32x4.dot_i16x8_s(pl, pickBytes(s16, v128.load(pick))), i32x4.dot_i16x8_s(pu, pickBytes(s16, v128.load(pick, 16))));
 }
 
 /**
@@ -348,6 +366,7 @@ function rowQ4K(q: usize, k: i32, w: usize, high: bool, relaxed: bool): v128 {
   let acc = f32x4.splat(0);
   for (let b = 0; b < nb; b++, w += stride) {
     const sm = kScales(w);
+    const s16 = i16x8.extend_low_i8x16_u(sm);
     const qs = w + (high ? 48 : 16);
     const xb = q + (<usize>b << 8);
     // A loop over the four sub-block pairs (not unrolled: unrolled, V8 hoisted every load
@@ -357,7 +376,7 @@ function rowQ4K(q: usize, k: i32, w: usize, high: bool, relaxed: bool): v128 {
     let h1 = v128.load(w, 32);
     for (let c = 0; c < 4; c++) {
       const qc = qs + (<usize>c << 5);
-      isum = i32x4.add(isum, pairQ4K(xb + (<usize>c << 6), v128.load(qc), v128.load(qc, 16), h0, h1, sm, i16x8.splat(<i16>(0x8000 | (c << 1))), high, relaxed));
+      isum = i32x4.add(isum, pairQ4K(xb + (<usize>c << 6), v128.load(qc), v128.load(qc, 16), h0, h1, s16, LANE16_PICK + (<usize>c << 5), high, relaxed));
       if (high) {
         // A 16-bit shift: bits of the next byte enter at the top, and only bits 0 and 1 are read.
         h0 = i16x8.shr_u(h0, 2);
@@ -519,10 +538,10 @@ function rows4(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: 
   if (fmt == MXFP4) return sum4x4f(rowMxfp4(q, k, w0, relaxed), rowMxfp4(q, k, w1, relaxed), rowMxfp4(q, k, w2, relaxed), rowMxfp4(q, k, w3, relaxed));
   if (fmt == Q4_0) return sum4x4f(rowQ4_0(q, k, w0, relaxed), rowQ4_0(q, k, w1, relaxed), rowQ4_0(q, k, w2, relaxed), rowQ4_0(q, k, w3, relaxed));
   if (fmt == Q5_0) return rows4Q5_0(i8Codes(q, k), dxOf(q, k), sumsOf(q, k), k, w0, w1, w2, w3, relaxed);
-  if (fmt == Q4_K || fmt == Q5_K) {
-    const high = fmt == Q5_K;
-    return sum4x4f(rowQ4K(q, k, w0, high, relaxed), rowQ4K(q, k, w1, high, relaxed), rowQ4K(q, k, w2, high, relaxed), rowQ4K(q, k, w3, high, relaxed));
-  }
+  // q4_k and q5_k each with a constant `high`, so each gets a loop of its own (a shared loop
+  // tested the format inside its innermost iteration).
+  if (fmt == Q4_K) return sum4x4f(rowQ4K(q, k, w0, false, relaxed), rowQ4K(q, k, w1, false, relaxed), rowQ4K(q, k, w2, false, relaxed), rowQ4K(q, k, w3, false, relaxed));
+  if (fmt == Q5_K) return sum4x4f(rowQ4K(q, k, w0, true, relaxed), rowQ4K(q, k, w1, true, relaxed), rowQ4K(q, k, w2, true, relaxed), rowQ4K(q, k, w3, true, relaxed));
   return sum4x4f(rowQ6K(q, k, w0, relaxed), rowQ6K(q, k, w1, relaxed), rowQ6K(q, k, w2, relaxed), rowQ6K(q, k, w3, relaxed));
 }
 
