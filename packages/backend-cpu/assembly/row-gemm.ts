@@ -7,7 +7,7 @@
 // fused dot (mxfp4). Many rows (prefill): the 16 rows of a panel are decoded into a float32 panel in
 // the work buffer and the panel GEMM runs on it, so decoding costs once per panel, not per row.
 import { gemm } from './gemm';
-import { decodeRow, dotF32, dotFused, fused, Q6_K, Q8_0, rowBytesOf } from './rows';
+import { decodeRow, dotF32, dotFused, fused, Q4_K, Q5_K, Q6_K, Q8_0, rowBytesOf } from './rows';
 import { ACT_Q8, dotRowsQ8, hasQ8Dot, q8KRowBytes, q8RowBytes, quantizeRow, quantizeRowK, takesRowK } from './rows-q8';
 import { readAhead } from './prefetch';
 
@@ -37,6 +37,23 @@ function rowBufBytes(k: i32): usize {
 function readsAhead(f: i32): bool {
   return f != Q8_0 && f != Q6_K;
 }
+
+/**
+ * Whether the 8-bit row kernels of format f read ahead inside their loop (rows-q8.ts: three
+ * bytes of the row LOOP_AHEAD_ROWS rows on per super-block) instead of readAhead's burst
+ * before each group of four rows. Spread over the arithmetic, the misses overlap it; the burst
+ * stalls the loads behind it. Measured on q4_k (bench/linear-gemv.mjs [2048 x 2048] from DRAM,
+ * AMD EPYC, alternated builds, best of 15 rounds each): 2 threads 11.5-15.5 -> 15.7-19.7 GB/s,
+ * 1 thread 7.3-8.9 -> 9.3-10.9; 1 row ahead measured the same, 8 rows ahead worse (11.2-12.3).
+ */
+// @ts-ignore: decorator
+@inline
+function readsAheadInLoop(f: i32): bool {
+  return f == Q4_K || f == Q5_K;
+}
+
+/** Rows ahead that the kernels which read ahead in their loop read (see readsAheadInLoop). */
+const LOOP_AHEAD_ROWS: usize = 2;
 
 /** Where panel p's rows start and how many of them are real (0 for a fully padded panel). */
 // @ts-ignore: decorator
@@ -126,9 +143,12 @@ export function rowGemm(
       const qfRow = takesRowK(f) ? qRowK : qRow;
       for (let j = 0; j < rows; j += 4) {
         const w = base + (first + <usize>j) * rb;
-        if (readsAhead(f)) readAhead(w + 4 * rb, w + 8 * rb, end);
+        const inLoop = readsAheadInLoop(f);
+        if (readsAhead(f) && !inLoop) readAhead(w + 4 * rb, w + 8 * rb, end);
+        // The first activation row's pass reads ahead (0: its own rows, near the tensor's end).
+        const ahead: usize = inLoop && w + <usize>(4 + LOOP_AHEAD_ROWS) * rb <= end ? LOOP_AHEAD_ROWS * rb : 0;
         const bj = bp != 0 ? v128.load(bp + (<usize>j << 2)) : f32x4.splat(0);
-        for (let i = 0; i < m; i++) v128.store(cp + <usize>i * cRow + (<usize>j << 2), f32x4.add(dotRowsQ8(f, qf + <usize>i * qfRow, k, w, rb, rows - j, work), bj));
+        for (let i = 0; i < m; i++) v128.store(cp + <usize>i * cRow + (<usize>j << 2), f32x4.add(dotRowsQ8(f, qf + <usize>i * qfRow, k, w, rb, rows - j, work, i == 0 ? ahead : 0), bj));
       }
     }
     for (let j = 0; j < 16; j++) {

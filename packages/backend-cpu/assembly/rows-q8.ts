@@ -18,6 +18,7 @@ import { madd } from './simd';
 import { dot16, halfScales4, highNibbles, pickBytes, shl4, sum4x4, sum4x4f } from './lanes';
 import { h2f, MXFP4, q6Codes, Q4_0, Q4_K, Q5_0, Q5_K, Q6_K, Q8_0 } from './rows';
 import { rows4Q5_0 } from './rows-q5';
+import { readAheadSink } from './prefetch';
 
 /** Flag on a descriptor's format: quantize the activations to 8 bits for fused formats. */
 export const ACT_Q8 = 256;
@@ -352,11 +353,13 @@ function pairQ4K(x: usize, q0: v128, q1: v128, h0: v128, h1: v128, s16: v128, pi
  * One q4_k (q5_k when `high`) row times one k-quant activation row, as four lanes to be
  * summed: per super-block, d dx (sum_j sc_j x_j . codes_j) - dmin dx (sum_j m_j sum x_j), both
  * sums in integers (sum x_j from the row's 16-value sums, paired by the multiply with the
- * mins duplicated), then one multiply-add each.
+ * mins duplicated), then one multiply-add each. Each super-block also reads one byte of every
+ * cache line of the same super-block `ahead` bytes on (WebAssembly has no prefetch; see
+ * row-gemm.ts readsAheadInLoop), so those rows' DRAM misses start early.
  */
 // @ts-ignore: decorator
 @inline
-function rowQ4K(q: usize, k: i32, w: usize, high: bool, relaxed: bool): v128 {
+function rowQ4K(q: usize, k: i32, w: usize, ahead: usize, high: bool, relaxed: bool): v128 {
   const nb = k >> 8;
   const ds = q + <usize>k;
   const sums = ds + (<usize>nb << 2);
@@ -364,7 +367,11 @@ function rowQ4K(q: usize, k: i32, w: usize, high: bool, relaxed: bool): v128 {
   // The mins (bytes 8-15 of kScales) each twice: one swizzle by a constant kept in a register.
   const mins2 = i8x16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
   let acc = f32x4.splat(0);
+  let touched: u32 = 0;
   for (let b = 0; b < nb; b++, w += stride) {
+    // Bytes 48 apart of the row `ahead` bytes on: every line of its super-block (144 or 176 bytes).
+    touched += <u32>load<u8>(w + ahead) + <u32>load<u8>(w + ahead, 48) + <u32>load<u8>(w + ahead, 96);
+    if (high) touched += <u32>load<u8>(w + ahead, 144);
     const sm = kScales(w);
     const s16 = i16x8.extend_low_i8x16_u(sm);
     const qs = w + (high ? 48 : 16);
@@ -393,6 +400,7 @@ function rowQ4K(q: usize, k: i32, w: usize, high: bool, relaxed: bool): v128 {
     acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(h2f(load<u16>(w)) * dx), acc);
     acc = f32x4.sub(acc, f32x4.mul(f32x4.convert_i32x4_s(msum), f32x4.splat(h2f(load<u16>(w, 2)) * dx)));
   }
+  readAheadSink += touched;
   return acc;
 }
 
@@ -532,7 +540,7 @@ function rowMxfp4(q: usize, k: i32, w: usize, relaxed: bool): v128 {
 
 // @ts-ignore: decorator
 @inline
-function rows4(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, sc: usize, relaxed: bool): v128 {
+function rows4(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, sc: usize, ahead: usize, relaxed: bool): v128 {
   // One row after another (each streamed front to back), their lane sums gathered at the end.
   if (fmt == Q8_0) return rows4Q8_0(q, k, w0, w1, w2, w3, sc);
   if (fmt == MXFP4) return sum4x4f(rowMxfp4(q, k, w0, relaxed), rowMxfp4(q, k, w1, relaxed), rowMxfp4(q, k, w2, relaxed), rowMxfp4(q, k, w3, relaxed));
@@ -540,17 +548,17 @@ function rows4(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: 
   if (fmt == Q5_0) return rows4Q5_0(i8Codes(q, k), dxOf(q, k), sumsOf(q, k), k, w0, w1, w2, w3, relaxed);
   // q4_k and q5_k each with a constant `high`, so each gets a loop of its own (a shared loop
   // tested the format inside its innermost iteration).
-  if (fmt == Q4_K) return sum4x4f(rowQ4K(q, k, w0, false, relaxed), rowQ4K(q, k, w1, false, relaxed), rowQ4K(q, k, w2, false, relaxed), rowQ4K(q, k, w3, false, relaxed));
-  if (fmt == Q5_K) return sum4x4f(rowQ4K(q, k, w0, true, relaxed), rowQ4K(q, k, w1, true, relaxed), rowQ4K(q, k, w2, true, relaxed), rowQ4K(q, k, w3, true, relaxed));
+  if (fmt == Q4_K) return sum4x4f(rowQ4K(q, k, w0, ahead, false, relaxed), rowQ4K(q, k, w1, ahead, false, relaxed), rowQ4K(q, k, w2, ahead, false, relaxed), rowQ4K(q, k, w3, ahead, false, relaxed));
+  if (fmt == Q5_K) return sum4x4f(rowQ4K(q, k, w0, ahead, true, relaxed), rowQ4K(q, k, w1, ahead, true, relaxed), rowQ4K(q, k, w2, ahead, true, relaxed), rowQ4K(q, k, w3, ahead, true, relaxed));
   return sum4x4f(rowQ6K(q, k, w0, relaxed), rowQ6K(q, k, w1, relaxed), rowQ6K(q, k, w2, relaxed), rowQ6K(q, k, w3, relaxed));
 }
 
-function rows4Relaxed(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, sc: usize): v128 {
-  return rows4(fmt, q, k, w0, w1, w2, w3, sc, true);
+function rows4Relaxed(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, sc: usize, ahead: usize): v128 {
+  return rows4(fmt, q, k, w0, w1, w2, w3, sc, ahead, true);
 }
 
-function rows4Products(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, sc: usize): v128 {
-  return rows4(fmt, q, k, w0, w1, w2, w3, sc, false);
+function rows4Products(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, sc: usize, ahead: usize): v128 {
+  return rows4(fmt, q, k, w0, w1, w2, w3, sc, ahead, false);
 }
 
 /**
@@ -558,12 +566,14 @@ function rows4Products(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usi
  * activation row at q (quantizeRowK's layout for formats that takesRowK, else quantizeRow's):
  * lane r is row r's dot product. With fewer than 4 rows (`rows`), the missing ones repeat the
  * last real row (their lanes are not to be used). `scratch`: k / 4 bytes the kernels may
- * overwrite (q8_0 keeps two rows' block scales there).
+ * overwrite (q8_0 keeps two rows' block scales there). `ahead`: for q4_k and q5_k, the byte
+ * distance at which they read the rows to come (row-gemm.ts readsAheadInLoop); 0 reads their
+ * own rows again, and every address read ahead must lie within the weights.
  */
-export function dotRowsQ8(fmt: i32, q: usize, k: i32, w: usize, rb: usize, rows: i32, scratch: usize): v128 {
+export function dotRowsQ8(fmt: i32, q: usize, k: i32, w: usize, rb: usize, rows: i32, scratch: usize, ahead: usize): v128 {
   const w1 = w + (rows > 1 ? rb : 0);
   const w2 = w + (rows > 2 ? 2 * rb : rows > 1 ? rb : 0);
   const w3 = w + (rows > 3 ? 3 * rb : rows > 2 ? 2 * rb : rows > 1 ? rb : 0);
-  if (relaxedDotInUse()) return rows4Relaxed(fmt, q, k, w, w1, w2, w3, scratch);
-  return rows4Products(fmt, q, k, w, w1, w2, w3, scratch);
+  if (relaxedDotInUse()) return rows4Relaxed(fmt, q, k, w, w1, w2, w3, scratch, ahead);
+  return rows4Products(fmt, q, k, w, w1, w2, w3, scratch, ahead);
 }
