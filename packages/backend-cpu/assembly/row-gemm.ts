@@ -7,7 +7,7 @@
 // fused dot (mxfp4). Many rows (prefill): the 16 rows of a panel are decoded into a float32 panel in
 // the work buffer and the panel GEMM runs on it, so decoding costs once per panel, not per row.
 import { gemm } from './gemm';
-import { decodeRow, dotF32, dotFused, fused, Q4_K, Q5_K, Q6_K, Q8_0, rowBytesOf } from './rows';
+import { decodeRow, dotF32, dotFused, fused, MXFP4, Q4_K, Q5_K, Q6_K, Q8_0, rowBytesOf } from './rows';
 import { ACT_Q8, dotRowsQ8, hasQ8Dot, q8KRowBytes, q8RowBytes, quantizeRow, quantizeRowK, takesRowK } from './rows-q8';
 import { readAhead } from './prefetch';
 
@@ -45,11 +45,13 @@ function readsAhead(f: i32): bool {
  * stalls the loads behind it. Measured on q4_k (bench/linear-gemv.mjs [2048 x 2048] from DRAM,
  * AMD EPYC, alternated builds, best of 15 rounds each): 2 threads 11.5-15.5 -> 15.7-19.7 GB/s,
  * 1 thread 7.3-8.9 -> 9.3-10.9; 1 row ahead measured the same, 8 rows ahead worse (11.2-12.3).
+ * mxfp4, 2 threads: 9.9-12.2 -> 11.5-14.5. Not q8_0 and q6_k: the same reads slowed them
+ * (q8_0 16.5-22.9 -> 14.7-17.0, q6_k 17.9-18.2 -> 12.2-14.3), as readAhead did (readsAhead).
  */
 // @ts-ignore: decorator
 @inline
 function readsAheadInLoop(f: i32): bool {
-  return f == Q4_K || f == Q5_K;
+  return f == Q4_K || f == Q5_K || f == MXFP4;
 }
 
 /** Rows ahead that the kernels which read ahead in their loop read (see readsAheadInLoop). */

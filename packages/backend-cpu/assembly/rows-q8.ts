@@ -503,10 +503,14 @@ function blockMxfp4(wp: usize, lut: v128, x0: v128, x1: v128, relaxed: bool): v1
   return i32x4.extadd_pairwise_i16x8_s(i16x8.add(dot16(x0, lo, relaxed), dot16(x1, hi, relaxed)));
 }
 
-/** One mxfp4 row times one quantized activation row, as four lanes to be summed: e dx (x . codes - 12 sum x) per block, four blocks a pass. */
+/**
+ * One mxfp4 row times one quantized activation row, as four lanes to be summed: e dx (x . codes
+ * - 12 sum x) per block, four blocks a pass. Each pass reads two bytes of the blocks `ahead`
+ * bytes on, as rowQ4K does.
+ */
 // @ts-ignore: decorator
 @inline
-function rowMxfp4(q: usize, k: i32, w: usize, relaxed: bool): v128 {
+function rowMxfp4(q: usize, k: i32, w: usize, ahead: usize, relaxed: bool): v128 {
   const nb = k >> 5;
   const q8 = i8Codes(q, k);
   const dx = dxOf(q, k);
@@ -514,10 +518,13 @@ function rowMxfp4(q: usize, k: i32, w: usize, relaxed: bool): v128 {
   const lut = v128.load(MXFP4_LUT_12);
   const twelve = i32x4.splat(12);
   let acc = f32x4.splat(0);
+  let touched: u32 = 0;
   let b = 0;
   for (; b + 4 <= nb; b += 4) {
     const wp = w + <usize>b * 17;
     const xp = q8 + (<usize>b << 5);
+    // Bytes 64 apart of the four blocks `ahead` bytes on (68 bytes): every line in turn.
+    touched += <u32>load<u8>(wp + ahead) + <u32>load<u8>(wp + ahead, 64);
     let s = sum4x4(
       blockMxfp4(wp, lut, v128.load(xp), v128.load(xp, 16), relaxed),
       blockMxfp4(wp + 17, lut, v128.load(xp, 32), v128.load(xp, 48), relaxed),
@@ -533,6 +540,7 @@ function rowMxfp4(q: usize, k: i32, w: usize, relaxed: bool): v128 {
     const s = i32x4.sub(blockMxfp4(wp, lut, v128.load(xp), v128.load(xp, 16), relaxed), i32x4.replace_lane(i32x4.splat(0), 0, load<i32>(sums + (<usize>b << 2)) * 12));
     acc = madd(f32x4.convert_i32x4_s(s), f32x4.splat(e8m0Half(<i32>load<u8>(wp)) * load<f32>(dx + (<usize>b << 2))), acc);
   }
+  readAheadSink += touched;
   return acc;
 }
 
@@ -543,7 +551,7 @@ function rowMxfp4(q: usize, k: i32, w: usize, relaxed: bool): v128 {
 function rows4(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usize, w3: usize, sc: usize, ahead: usize, relaxed: bool): v128 {
   // One row after another (each streamed front to back), their lane sums gathered at the end.
   if (fmt == Q8_0) return rows4Q8_0(q, k, w0, w1, w2, w3, sc);
-  if (fmt == MXFP4) return sum4x4f(rowMxfp4(q, k, w0, relaxed), rowMxfp4(q, k, w1, relaxed), rowMxfp4(q, k, w2, relaxed), rowMxfp4(q, k, w3, relaxed));
+  if (fmt == MXFP4) return sum4x4f(rowMxfp4(q, k, w0, ahead, relaxed), rowMxfp4(q, k, w1, ahead, relaxed), rowMxfp4(q, k, w2, ahead, relaxed), rowMxfp4(q, k, w3, ahead, relaxed));
   if (fmt == Q4_0) return sum4x4f(rowQ4_0(q, k, w0, relaxed), rowQ4_0(q, k, w1, relaxed), rowQ4_0(q, k, w2, relaxed), rowQ4_0(q, k, w3, relaxed));
   if (fmt == Q5_0) return rows4Q5_0(i8Codes(q, k), dxOf(q, k), sumsOf(q, k), k, w0, w1, w2, w3, relaxed);
   // q4_k and q5_k each with a constant `high`, so each gets a loop of its own (a shared loop
@@ -566,7 +574,7 @@ function rows4Products(fmt: i32, q: usize, k: i32, w0: usize, w1: usize, w2: usi
  * activation row at q (quantizeRowK's layout for formats that takesRowK, else quantizeRow's):
  * lane r is row r's dot product. With fewer than 4 rows (`rows`), the missing ones repeat the
  * last real row (their lanes are not to be used). `scratch`: k / 4 bytes the kernels may
- * overwrite (q8_0 keeps two rows' block scales there). `ahead`: for q4_k and q5_k, the byte
+ * overwrite (q8_0 keeps two rows' block scales there). `ahead`: for q4_k, q5_k and mxfp4, the byte
  * distance at which they read the rows to come (row-gemm.ts readsAheadInLoop); 0 reads their
  * own rows again, and every address read ahead must lie within the weights.
  */
