@@ -77,7 +77,7 @@ export function pickBytes(t: v128, s: v128): v128 {
  */
 // @ts-ignore: decorator
 @inline
-function scalesF16(h: v128): v128 {
+export function scalesF16(h: v128): v128 {
   const mag = v128.and(h, i32x4.splat(0x7fff));
   let f = f32x4.mul(i32x4.shl(mag, 13), f32x4.splat(5.192296858534828e33));
   f = v128.or(f, v128.and(i32x4.gt_s(mag, i32x4.splat(0x7bff)), i32x4.splat(0x7f800000)));

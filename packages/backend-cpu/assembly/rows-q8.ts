@@ -15,7 +15,7 @@
 //   (extmul) do the same sums. (Node 20's V8 gives twice the true sum for the i32 form,
 //   i32x4.relaxed_dot_i8x16_i7x16_add_s, on x64, so it is not used.)
 import { madd } from './simd';
-import { dot16, halfScales4, highNibbles, pickBytes, shl4, sum4x4, sum4x4f } from './lanes';
+import { dot16, halfScales4, highNibbles, pickBytes, scalesF16, shl4, sum4x4, sum4x4f } from './lanes';
 import { h2f, MXFP4, q6Codes, Q4_0, Q4_K, Q5_0, Q5_K, Q6_K, Q8_0 } from './rows';
 import { rows4Q5_0 } from './rows-q5';
 import { readAheadSink } from './prefetch';
@@ -396,9 +396,10 @@ function rowQ4K(q: usize, k: i32, w: usize, ahead: usize, high: bool, relaxed: b
     const mLow = i16x8.extend_low_i8x16_u(mins);
     const mHigh = i16x8.extend_high_i8x16_u(mins);
     const msum = i32x4.add(i32x4.dot_i16x8_s(v128.load(sp), mLow), i32x4.dot_i16x8_s(v128.load(sp, 16), mHigh));
-    const dx = load<f32>(ds + (<usize>b << 2));
-    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.splat(h2f(load<u16>(w)) * dx), acc);
-    acc = f32x4.sub(acc, f32x4.mul(f32x4.convert_i32x4_s(msum), f32x4.splat(h2f(load<u16>(w, 2)) * dx)));
+    // d and dmin (float16 at w, w + 2) converted together, times dx: lanes 0 and 1.
+    const dm = f32x4.mul(scalesF16(i32x4.extend_low_i16x8_u(v128.load32_zero(w))), v128.load32_splat(ds + (<usize>b << 2)));
+    acc = madd(f32x4.convert_i32x4_s(isum), v128.shuffle<f32>(dm, dm, 0, 0, 0, 0), acc);
+    acc = f32x4.sub(acc, f32x4.mul(f32x4.convert_i32x4_s(msum), v128.shuffle<f32>(dm, dm, 1, 1, 1, 1)));
   }
   readAheadSink += touched;
   return acc;
