@@ -39,8 +39,9 @@ function readsAhead(f: i32): bool {
 }
 
 /**
- * Whether the 8-bit row kernels of format f read ahead inside their loop (rows-q8.ts: three
- * bytes of the row LOOP_AHEAD_ROWS rows on per super-block) instead of readAhead's burst
+ * Whether the 8-bit row kernels of format f read ahead inside their loop (rows-q8.ts: a byte of
+ * each cache line of the row LOOP_AHEAD_ROWS rows on, as they pass over the same place in their
+ * own row: three or four a q4_k / q5_k super-block, two a pass of four mxfp4 blocks) instead of readAhead's burst
  * before each group of four rows. Spread over the arithmetic, the misses overlap it; the burst
  * stalls the loads behind it. Measured on q4_k (bench/linear-gemv.mjs [2048 x 2048] from DRAM,
  * AMD EPYC, alternated builds, best of 15 rounds each): 2 threads 11.5-15.5 -> 15.7-19.7 GB/s,
