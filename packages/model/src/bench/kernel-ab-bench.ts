@@ -14,9 +14,7 @@
  * model are resident at once: the file's weights twice must fit in memory. Every decode step
  * feeds a fresh seeded random token, the same one to both sides.
  */
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { createRng, type Backend } from '@moe-runtime/core';
@@ -52,8 +50,7 @@ const median = (values: readonly number[]): number => {
 };
 
 const kernels = fileURLToPath(new URL('../build/kernels-relaxed.wasm', import.meta.resolve('@moe-runtime/backend-cpu')));
-const saved = mkdtempSync(join(tmpdir(), 'kernel-ab-'));
-copyFileSync(kernels, join(saved, 'kernels-relaxed.wasm'));
+const original = readFileSync(kernels);
 const sides: Side[] = [];
 try {
   for (const build of [buildA, buildB]) {
@@ -63,8 +60,7 @@ try {
     sides.push({ build, backend, model, times: [] });
   }
 } finally {
-  copyFileSync(join(saved, 'kernels-relaxed.wasm'), kernels);
-  rmSync(saved, { recursive: true, force: true });
+  writeFileSync(kernels, original);
 }
 const [a, b] = sides as [Side, Side];
 const rng = createRng(7);
