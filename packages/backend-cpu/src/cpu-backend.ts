@@ -77,7 +77,7 @@ export class CpuBackend implements Backend {
 
   private own<T>(handle: unknown, cls: abstract new (...args: never[]) => T, what: string): T {
     if (!(handle instanceof cls) || (handle as { owner: object }).owner !== this) {
-      throw new BackendError(`${what} was not prepared by this 'cpu' backend; prepare it with this backend's ${what === 'layer' ? 'prepareLinear' : 'prepareExperts'}`);
+      throw new BackendError(`${what} was not prepared by this 'cpu' backend; prepare it with this backend's ${(cls as unknown) === CpuPreparedLinear ? 'prepareLinear' : 'prepareExperts'}`);
     }
     return handle;
   }
@@ -94,6 +94,19 @@ export class CpuBackend implements Backend {
     if (!Number.isInteger(rows) || rows < 0) throw new ShapeError(`rows is ${rows}, expected a non-negative integer`);
     checkInput('x', x, rows * handle.inFeatures);
     return this.compute.linear(handle.use('layer'), x, rows);
+  }
+
+  /** See `Backend.linearMany`: every layer and input checked before any runs; one kernel batch per memory. */
+  async linearMany(layers: readonly PreparedLinear[], xs: readonly Float32Array[], rows: number): Promise<Float32Array[]> {
+    this.alive();
+    if (layers.length !== xs.length) throw new ShapeError(`linearMany: ${layers.length} layers but ${xs.length} inputs; expected one input per layer`);
+    if (!Number.isInteger(rows) || rows < 0) throw new ShapeError(`rows is ${rows}, expected a non-negative integer`);
+    const handles = layers.map((l, i) => {
+      const handle = this.own(l, CpuPreparedLinear, `layers[${i}]`);
+      checkInput(`xs[${i}]`, xs[i], rows * handle.inFeatures);
+      return handle;
+    });
+    return this.compute.linearMany(handles.map((h, i) => h.use(`layers[${i}]`)), xs, rows);
   }
 
   async prepareExperts(group: ExpertGroup): Promise<PreparedExperts> {

@@ -77,6 +77,8 @@ export interface Engine {
   prepareLinear(data: LinearData): EngineResource;
   /** y `[rows, out]` = x W^T (+ b). */
   linear(layer: EngineResource, x: Float32Array, rows: number): Float32Array;
+  /** Result i is `linear(layers[i], xs[i], rows)`, run together where the engine can batch them. */
+  linearMany(layers: readonly EngineResource[], xs: readonly Float32Array[], rows: number): Float32Array[];
   prepareExperts(group: ExpertGroupData): EngineResource;
   /** The grouped expert FFN over the plan's routed rows plus the weighted combine. */
   runExperts(experts: EngineResource, x: Float32Array, plan: RoutingPlan): Float32Array;

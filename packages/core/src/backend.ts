@@ -84,6 +84,13 @@ export interface Backend extends BackendInfo {
   prepareLinear(weights: LinearWeights): Promise<PreparedLinear>;
   /** y `[rows, out]` = x `[rows, in]` W^T (+ b). */
   linear(layer: PreparedLinear, x: Float32Array, rows: number): Promise<Float32Array>;
+  /**
+   * Several independent linears in one call: result i is `linear(layers[i], xs[i], rows)`.
+   * Optional: a backend that can hand them to its kernels as one batch (one thread hand-off,
+   * the small ones split across threads together) implements it; callers go through core's
+   * {@link linearMany}, which falls back to one `linear` call each.
+   */
+  linearMany?(layers: readonly PreparedLinear[], xs: readonly Float32Array[], rows: number): Promise<Float32Array[]>;
   /** Uploads / lays out a group of experts once. */
   prepareExperts(group: ExpertGroup): Promise<PreparedExperts>;
   /**

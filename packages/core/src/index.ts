@@ -23,6 +23,7 @@ export * from './routing-plan-checks.js';
 export * from './routed-rows.js';
 export * from './routing-stats.js';
 export * from './backend.js';
+export * from './linear-many.js';
 export * from './file-read.js';
 export * from './backend-memory.js';
 export * from './expert-work.js';

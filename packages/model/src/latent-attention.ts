@@ -8,7 +8,7 @@
  * `W_vb[h]` to the head's v_head_dim values before `o_proj`. The backend's `attend` runs it as
  * MQA with key dim kv_lora_rank + rope and value dim kv_lora_rank.
  */
-import { HostTensor, type AttentionLayerSpec, type AttentionOps, type AttentionSegment, type Backend, type PreparedLinear } from '@moe-runtime/core';
+import { HostTensor, linearMany, type AttentionLayerSpec, type AttentionOps, type AttentionSegment, type Backend, type PreparedLinear } from '@moe-runtime/core';
 import type { LatentAttentionConfig, ModelConfig } from './model-config.js';
 import type { AttentionWeights } from './model-weights.js';
 import { rmsNorm } from './rms-norm.js';
@@ -105,16 +105,14 @@ export async function latentAttention(c: ModelConfig, p: PreparedLatent, proj: F
     for (let hd = 0; hd < h; hd++) q.set(row.subarray(hd * c.headDim + nope, (hd + 1) * c.headDim), (i * h + hd) * kw + r);
     applyRotaryInterleaved(q, i * h * kw + r, h, rope, kw, s.positions[i], s.invFreq, s.ropeScale);
   }
-  for (let hd = 0; hd < h; hd++) {
-    const qLatent = await s.backend.linear(p.kb[hd], columns(qAll, n, qw, hd * c.headDim, nope), n);
-    setColumns(q, n, h * kw, hd * kw, qLatent, r);
-  }
+  // The per-head products run as one batch each (linearMany): 2 x H small linears a layer.
+  const heads = Array.from({ length: h }, (_, hd) => hd);
+  const qLatent = await linearMany(s.backend, p.kb, heads.map((hd) => columns(qAll, n, qw, hd * c.headDim, nope)), n);
+  for (const hd of heads) setColumns(q, n, h * kw, hd * kw, qLatent[hd], r);
   const values = columns(k, n, kw, 0, r);
   const latentOut = await s.attention.attend(s.layer, s.spec, s.segments, q, k, values);
   const out = new Float32Array(n * h * v);
-  for (let hd = 0; hd < h; hd++) {
-    const y = await s.backend.linear(p.vb[hd], columns(latentOut, n, h * r, hd * r, r), n);
-    setColumns(out, n, h * v, hd * v, y, v);
-  }
+  const ys = await linearMany(s.backend, p.vb, heads.map((hd) => columns(latentOut, n, h * r, hd * r, r)), n);
+  for (const hd of heads) setColumns(out, n, h * v, hd * v, ys[hd], v);
   return out;
 }

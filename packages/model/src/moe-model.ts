@@ -12,6 +12,7 @@ import {
   describeKvLayout,
   MoELayer,
   sameKvLayout,
+  linearMany,
   ShapeError,
   type AttentionLayerSpec,
   type AttentionOps,
@@ -88,7 +89,7 @@ async function prepareAttention(backend: Backend, a: AttentionWeights, track: Tr
 /** y `[n, q + k + v]`: the fused projection, or its parts joined row by row. */
 async function projectQkv(backend: Backend, qkv: QkvProjection, x: Float32Array, n: number): Promise<Float32Array> {
   if (qkv.parts.length === 1) return backend.linear(qkv.parts[0], x, n);
-  const outs = await Promise.all(qkv.parts.map((p) => backend.linear(p, x, n)));
+  const outs = await linearMany(backend, qkv.parts, qkv.parts.map(() => x), n);
   const width = qkv.parts.reduce((s, p) => s + p.outFeatures, 0);
   const y = new Float32Array(n * width);
   for (let i = 0; i < n; i++) {

@@ -92,6 +92,10 @@ export class JsEngine implements Engine {
     return y;
   }
 
+  linearMany(layers: readonly EngineResource[], xs: readonly Float32Array[], rows: number): Float32Array[] {
+    return layers.map((l, i) => this.linear(l, xs[i], rows));
+  }
+
   prepareExperts(group: ExpertGroupData): EngineResource {
     return new JsExperts(this.held, group, Array.from({ length: group.numExperts }, (_, j) => group.expert(j)));
   }

@@ -237,6 +237,61 @@ export class WasmEngine implements Engine {
     return y;
   }
 
+  /**
+   * The linears of each memory as one batch of descriptors (one per layer, each on its own
+   * input): one hand-off to the workers, and products too small to split alone (under
+   * PARALLEL_MIN_MACS each) split across the threads together.
+   */
+  linearMany(layers: readonly EngineResource[], xs: readonly Float32Array[], rows: number): Float32Array[] {
+    const ls = layers as readonly WasmLinear[];
+    const ys = ls.map((l) => new Float32Array(rows * l.n));
+    if (rows === 0) return ys;
+    const byShard = new Map<Shard, number[]>();
+    ls.forEach((l, i) => {
+      const list = byShard.get(l.shard);
+      if (list) list.push(i);
+      else byShard.set(l.shard, [i]);
+    });
+    for (const [shard, members] of byShard) this.runShardLinears(shard, ls, members, xs, rows, ys);
+    return ys;
+  }
+
+  /** Linears `members` of `ls` (all in `shard`) in one batch, their results into `ys`. */
+  private runShardLinears(shard: Shard, ls: readonly WasmLinear[], members: readonly number[], xs: readonly Float32Array[], rows: number, ys: Float32Array[]): void {
+    let bytes = align64(members.length * DESC_BYTES);
+    let macs = 0;
+    let rowK = 0;
+    for (const i of members) {
+      const l = ls[i];
+      bytes += align64(rows * l.k * 4) + align64(rows * panelsOf(l.n) * 64);
+      macs += rows * l.k * panelsOf(l.n) * 16;
+      if (l.fmt !== WeightFormat.panels) rowK = Math.max(rowK, l.k);
+    }
+    const s = shard.scratchFor(bytes);
+    let at = s + align64(members.length * DESC_BYTES);
+    const outs: number[] = [];
+    members.forEach((i, d) => {
+      const l = ls[i];
+      const np = panelsOf(l.n) * 16;
+      const a = at;
+      const c = a + align64(rows * l.k * 4);
+      at = c + align64(rows * np * 4);
+      shard.f32().set(xs[i], a >>> 2);
+      writeDesc(shard.i32(), s, d, { epilogue: Epilogue.Plain, a, lda: l.k, m: rows, k: l.k, b: l.ptr, panels: np / 16, bias: l.bias, c, ldc: np, fmt: l.fmt, n: l.n });
+      outs.push(c);
+    });
+    const work = rowK > 0 ? shard.workFor(rowK, this.pool.threads) : { base: 0, stride: 0 };
+    this.pool.run(shard, s, members.length, KC, macs >= PARALLEL_MIN_MACS, work);
+    const view = shard.f32();
+    members.forEach((i, d) => {
+      const l = ls[i];
+      const np = panelsOf(l.n) * 16;
+      const c4 = outs[d] >>> 2;
+      if (np === l.n) ys[i].set(view.subarray(c4, c4 + rows * np));
+      else for (let r = 0; r < rows; r++) ys[i].set(view.subarray(c4 + r * np, c4 + r * np + l.n), r * l.n);
+    });
+  }
+
   prepareExperts(group: ExpertGroupData): EngineResource {
     const experts: PlacedExpert[] = [];
     try {
