@@ -201,6 +201,24 @@ export class HostTensor<D extends DType = DType> {
     return new HostTensor(this.dtype, inner, this.data.subarray(i * count, (i + 1) * count) as DTypeStorage[D]);
   }
 
+  /**
+   * Rows [from, to) of a 2-D tensor (`[rows, cols]`, any format: block rows are whole), sharing
+   * this tensor's data; a deferred tensor's rows stay deferred. E.g. one head's rows of a
+   * stacked projection, kept in its stored format.
+   */
+  rowSlice(from: number, to: number): HostTensor<D> {
+    if (this.shape.length !== 2) throw new ShapeError(`rowSlice needs a 2-dimensional tensor, got ${formatShape(this.shape)}`);
+    const [n, cols] = this.shape;
+    if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to < from || to > n) {
+      throw new ShapeError(`rows [${from}, ${to}) are not a range within [0, ${n}] of a ${formatShape(this.shape)} tensor`);
+    }
+    const shape = [to - from, cols];
+    const perRow = rowBytes(this.dtype, cols);
+    if (this.stored === undefined) return HostTensor.deferred(this.dtype, shape, this.deferred!.read, this.deferred!.offset + from * perRow);
+    if (isBlockFormat(this.dtype)) return new HostTensor(this.dtype, shape, (this.data as Uint8Array).subarray(from * perRow, to * perRow) as DTypeStorage[D]);
+    return new HostTensor(this.dtype, shape, this.data.subarray(from * cols, to * cols) as DTypeStorage[D]);
+  }
+
   /** This tensor converted to another dtype (float32 -> half rounds to nearest even; block formats are encoded block by block). */
   to<T extends DType>(dtype: T): HostTensor<T> {
     if ((this.dtype as DType) === dtype) return this as unknown as HostTensor<T>;

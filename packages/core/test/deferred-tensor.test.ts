@@ -68,6 +68,29 @@ describe('deferred HostTensor', () => {
     expect(stack.resident).toBe(false);
   });
 
+  it('rowSlice gives rows [from, to) in the stored format, eager or deferred, reading only those rows', () => {
+    const bytes = randomBytes(5 * 2 * 34, 13); // [5 rows, 64] q8_0
+    const src = countingReader(bytes);
+    const lazy = HostTensor.deferred('q8_0', [5, 64], src.read);
+    const eager = new HostTensor('q8_0', [5, 64], bytes);
+    const all = eager.toFloat64();
+    for (const [from, to] of [[1, 4], [0, 5], [4, 5], [2, 2]] as const) {
+      const e = eager.rowSlice(from, to);
+      expect(e.shape).toEqual([to - from, 64]);
+      expect(e.toFloat64()).toEqual(all.subarray(from * 64, to * 64));
+      const before = src.moved;
+      const l = lazy.rowSlice(from, to);
+      expect(l.resident).toBe(false);
+      expect(l.toFloat64()).toEqual(e.toFloat64());
+      expect(src.moved - before).toBe((to - from) * 2 * 34);
+    }
+    const f = HostTensor.float32([3, 4], Float32Array.from({ length: 12 }, (_, i) => i * 0.5 - 2));
+    expect(f.rowSlice(1, 3).toFloat32()).toEqual(f.data.subarray(4, 12));
+    expect(() => f.rowSlice(2, 4)).toThrow(ShapeError);
+    expect(() => f.rowSlice(-1, 2)).toThrow(/rows \[-1, 2\) are not a range within \[0, 3\]/);
+    expect(() => HostTensor.float32([2, 2, 2]).rowSlice(0, 1)).toThrow(/2-dimensional/);
+  });
+
   it('refuses a shape that is not whole blocks, as the eager constructor does', () => {
     expect(() => HostTensor.deferred('q8_0', [2, 40], () => undefined)).toThrow(ShapeError);
   });

@@ -30,7 +30,11 @@ function latentOf(c: ModelConfig): LatentAttentionConfig {
   return c.latentAttention!;
 }
 
-/** Prepares head h's absorbed projections from kv_b_proj `[H * (nope + v), rank]` (decoded to float32 once). */
+/**
+ * Prepares head h's absorbed projections from kv_b_proj `[H * (nope + v), rank]` (the loader
+ * holds it as float32): `W_kb[h]^T` is a transpose, copied once; `W_vb[h]` is a run of
+ * kv_b_proj's rows, prepared from them without a copy.
+ */
 export async function prepareLatent(backend: Backend, c: ModelConfig, a: AttentionWeights, track: <T extends { dispose(): void }>(p: T) => T): Promise<PreparedLatent> {
   const { kvLoraRank: r, qkNopeHeadDim: nope, vHeadDim: v } = latentOf(c);
   const w = a.kvB!.toFloat32();
@@ -41,7 +45,7 @@ export async function prepareLatent(backend: Backend, c: ModelConfig, a: Attenti
     const t = new Float32Array(r * nope);
     for (let j = 0; j < nope; j++) for (let x = 0; x < r; x++) t[x * nope + j] = w[(base + j) * r + x];
     kb.push(track(await backend.prepareLinear({ weight: HostTensor.float32([r, nope], t) })));
-    vb.push(track(await backend.prepareLinear({ weight: HostTensor.float32([v, r], w.slice((base + nope) * r, (base + nope + v) * r)) })));
+    vb.push(track(await backend.prepareLinear({ weight: a.kvB!.rowSlice(base + nope, base + nope + v) })));
   }
   const low = a.qA ? { qB: track(await backend.prepareLinear({ weight: a.q })), qANorm: a.qANorm!.toFloat32() } : {};
   return { ...low, kb, vb, kvANorm: a.kvANorm!.toFloat32() };
